@@ -1,0 +1,1 @@
+fn main() {} // placeholder created by the lead so the workspace parses; replace freely

@@ -1,0 +1,819 @@
+//! Provider-agnostic root-cause analysis of one CI job log.
+//!
+//! The input is a job log of any CI system (GitLab, GitHub Actions, Jenkins, Travis, GitFlic),
+//! one rendered line at a time (see `exlogare-logtext`), plus the CI step boundaries when the
+//! provider knows them. The output is a [`Report`]: the decisive excerpt (the first lines that
+//! explain the failure, as line ranges into the original log), a category from a small
+//! taxonomy, a summary, a signature for grouping recurring failures, and a confidence.
+//!
+//! # How the failure is located
+//! Build logs share a structure, and the analysis follows it rather than any project's wording:
+//! 1. **Commands.** A log is a sequence of commands: `$ cmd` echoes (Travis, GitLab), GitHub
+//!    `Run …` groups, Jenkins `[workspace] $ …` and Maven/Gradle task headers. The command that
+//!    failed is named by the CI system (Travis `The command "…" exited with 1.`, GitHub
+//!    `##[error]Process completed with exit code 1.`, Jenkins `script returned exit code`,
+//!    GitLab `ERROR: Job failed`), or else is the last command before the failure trailer.
+//!    Everything after it (after_script, cache upload, cleanup) is boilerplate.
+//! 2. **First cause, not the cascade.** Inside that command, each line is classified by
+//!    [`rules`] (compiler diagnostics, test-runner failures, exceptions, package-manager,
+//!    network, timeout, resource errors...). Summaries that repeat an earlier failure (`make:
+//!    *** Error 2`, `npm ERR!`, `[ERROR] Failed to execute goal`, exit-code lines) rank below
+//!    the message they repeat, and the earliest line of the strongest kind wins.
+//! 3. **A readable window.** The excerpt starts a few lines before that line (test name,
+//!    command) and runs to the end of its block (blank lines, the next command, a cascade
+//!    line), at most [`MAX_EXCERPT_LINES`] lines.
+//!    When nothing matches, the last lines of the failed command are shown, and the report says
+//!    it could not locate the failure.
+//!
+//! # Bounded memory
+//! Nothing holds the whole log. Per command the analyzer keeps: the first [`HEAD_LINES`] lines,
+//! a ring of the last [`TAIL_LINES`], and at most [`MAX_CANDIDATES`] candidate windows of at
+//! most `PRE_LINES + 1 + AFTER_LINES` lines (each line truncated to [`MAX_LINE_BYTES`]), and the
+//! last three sub-commands of a command. Memory is thus a constant times the line cap,
+//! whatever the log size.
+
+pub mod cli;
+pub mod redact;
+pub mod rules;
+
+pub use redact::redact;
+pub use rules::Category;
+
+use exlogare_logtext::{Edge, Normalizer};
+use regex::Regex;
+use rules::{Kind, RULES, RuleSet, Verdict};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::VecDeque;
+use std::io::Read;
+use std::sync::OnceLock;
+
+/// Longest line kept (bytes); longer lines are cut, which bounds memory.
+pub const MAX_LINE_BYTES: usize = 2048;
+/// Largest excerpt returned. Readers (and models) want the first lines that explain, not pages.
+pub const MAX_EXCERPT_LINES: usize = 25;
+pub const HEAD_LINES: usize = 30;
+pub const TAIL_LINES: usize = 30;
+pub const MAX_CANDIDATES: usize = 8;
+const PRE_LINES: usize = 6;
+const AFTER_LINES: usize = 30;
+/// Lines shown before the decisive line: a failed test's name or the command usually sits
+/// right above the message.
+const LEAD_LINES: usize = 3;
+
+/// What the CI system knows about the job.
+#[derive(Debug, Clone, Default)]
+pub struct JobMeta {
+    pub job_name: Option<String>,
+    pub stage: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct LineRange {
+    pub start_line: u64,
+    pub end_line: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Line ranges (1-based, inclusive, the raw log split on `\n`).
+    pub excerpt: Vec<LineRange>,
+    /// The excerpt's lines, redacted.
+    pub excerpt_lines: Vec<(u64, String)>,
+    pub category: Category,
+    /// Which rule decided the category, for auditing.
+    pub category_rule: String,
+    pub summary: String,
+    /// 16 hex chars: hash of the decisive lines with volatile parts masked.
+    pub signature: String,
+    pub failing_step: Option<String>,
+    /// Exit code the CI system reported for the failing command, when it did.
+    pub exit_code: Option<i32>,
+    /// 0.0 to 1.0: how sure the analysis is that the excerpt shows the cause.
+    pub confidence: f32,
+    /// False when no failure evidence was found; the excerpt is then the log's tail.
+    pub located: bool,
+    /// The line that decided the excerpt, if one did.
+    pub decisive_line: Option<u64>,
+    pub lines_seen: u64,
+    pub job_name: Option<String>,
+    pub stage: Option<String>,
+}
+
+type NumLine = (u64, String);
+
+/// Fixed-capacity ring of lines that reuses its strings (one allocation per slot, not per line).
+#[derive(Debug)]
+struct Ring {
+    lines: VecDeque<NumLine>,
+    cap: usize,
+}
+
+impl Ring {
+    fn new(cap: usize) -> Self {
+        Ring { lines: VecDeque::with_capacity(cap), cap }
+    }
+    fn push(&mut self, n: u64, text: &str) {
+        if self.lines.len() == self.cap {
+            let mut slot = self.lines.pop_front().expect("ring is full");
+            slot.0 = n;
+            slot.1.clear();
+            slot.1.push_str(text);
+            self.lines.push_back(slot);
+        } else {
+            self.lines.push_back((n, text.to_owned()));
+        }
+    }
+    fn clear(&mut self) {
+        self.lines.clear();
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Candidate {
+    verdict: Verdict,
+    anchor: u64,
+    /// Consecutive lines: up to PRE_LINES before the anchor, the anchor, then what follows.
+    lines: Vec<NumLine>,
+    anchor_idx: usize,
+    open: bool,
+}
+
+/// A stretch of one command's output that starts with a (sub-)command line.
+#[derive(Debug, Default)]
+struct Segment {
+    start_line: u64,
+    name: Option<String>,
+    head: Vec<NumLine>,
+    n_lines: u64,
+    last_line: u64,
+    candidates: Vec<Candidate>,
+}
+
+impl Segment {
+    fn new(start_line: u64, name: Option<String>) -> Self {
+        Segment { start_line, name, last_line: start_line.saturating_sub(1), ..Default::default() }
+    }
+    fn best_weight(&self) -> u8 {
+        self.candidates.iter().filter(|c| c.verdict.kind != Kind::Cascade).map(|c| c.verdict.weight).max().unwrap_or(0)
+    }
+}
+
+/// One command (or CI step) and its output.
+#[derive(Debug)]
+struct Command {
+    /// The last few sub-commands; older ones are dropped (bounded memory).
+    segments: VecDeque<Segment>,
+    tail: Ring,
+    exit_code: Option<i32>,
+    /// Name given by the CI system when the command ended (Travis `The command "…"`).
+    exit_name: Option<String>,
+    /// Innermost CI section/group open while the command ran.
+    section: Option<String>,
+    /// Commands of after-failure/cleanup sections cannot be the failed one.
+    post: bool,
+    end_line: u64,
+}
+
+impl Command {
+    fn new(start_line: u64, name: Option<String>, section: Option<String>, post: bool) -> Self {
+        let mut segments = VecDeque::new();
+        segments.push_back(Segment::new(start_line, name));
+        Command { segments, tail: Ring::new(TAIL_LINES), exit_code: None, exit_name: None, section, post, end_line: 0 }
+    }
+    fn seg(&mut self) -> &mut Segment {
+        self.segments.back_mut().expect("a command has a segment")
+    }
+    fn has_content(&self) -> bool {
+        self.segments.iter().any(|s| s.n_lines > 0)
+    }
+    fn has_evidence(&self) -> bool {
+        self.segments.iter().any(|s| !s.candidates.is_empty())
+    }
+    fn name(&self) -> Option<String> {
+        self.exit_name.clone().or_else(|| self.segments.iter().rev().find_map(|s| s.name.clone()))
+    }
+}
+
+struct Patterns {
+    travis_exit: Regex,
+    command_echo: Regex,
+    post_section: Regex,
+    job_failed: Regex,
+}
+
+fn patterns() -> &'static Patterns {
+    static P: OnceLock<Patterns> = OnceLock::new();
+    P.get_or_init(|| Patterns {
+        travis_exit: Regex::new(r#"^(?:The command "(.*))?" (?:failed and )?exited with (-?\d+)"#).expect("regex"),
+        // Shell echo of a command: Travis/GitLab `$ cmd`, Jenkins `[ws] $ cmd`, GitHub
+        // `Run cmd` (when groups were lost), Maven plugin and Gradle task headers.
+        command_echo: Regex::new(
+            r"^(?:\$ (\S.*)|\[[\w.@ -]+\] \$ (\S.*)|\[INFO\] --- (\S+ .*) ---\s*$|> Task (:\S+)|\[Pipeline\] (sh|bat|powershell)\s*$)",
+        )
+        .expect("regex"),
+        post_section: Regex::new(
+            r"(?i)^(?:after_(script|failure)|upload_artifacts|archive_cache|cleanup|post |post-|complete job|cache\.|cache$|store build cache|deploy|notifications?)",
+        )
+        .expect("regex"),
+        job_failed: Regex::new(
+            r"^(?:##\[error\]Process completed with exit code (\d+)|ERROR: Job failed(?:: exit code (\d+))?|ERROR: script returned exit code (\d+)|Build step '.*' marked build as failure|Finished: (?:FAILURE|ABORTED)|Error: Process completed with exit code (\d+))",
+        )
+        .expect("regex"),
+    })
+}
+
+/// Removes the timestamp that GitHub (and GitLab with timestamps on) put before every line.
+fn strip_timestamp(t: &str) -> &str {
+    let b = t.as_bytes();
+    if b.len() > 20 && b[0].is_ascii_digit() && b[4] == b'-' && b[10] == b'T' {
+        if let Some(sp) = t[..t.len().min(40)].find(' ') {
+            if b[sp - 1] == b'Z' {
+                let rest = &t[sp + 1..];
+                // GitLab's stream marker after the timestamp: `00O ` / `01E+`.
+                let rb = rest.as_bytes();
+                if rb.len() >= 4 && rb[0].is_ascii_digit() && rb[1].is_ascii_digit() && matches!(rb[2], b'O' | b'E') {
+                    let skip = if rb[3] == b'+' { 4 } else { 3 };
+                    return rest[skip..].strip_prefix(' ').unwrap_or(&rest[skip..]);
+                }
+                return rest;
+            }
+        }
+    }
+    t
+}
+
+/// Lines that belong to the CI system's own bookkeeping, never to the failure.
+fn is_boilerplate(t: &str) -> bool {
+    t.starts_with("travis_")
+        || t.starts_with("Done. Your build exited with")
+        || t.starts_with("The command \"")
+        || t.starts_with("##[")
+        || t.starts_with("section_")
+        || t.starts_with("Cleaning up project directory")
+        || t.starts_with("Uploading artifacts")
+        || t.starts_with("ERROR: Job failed")
+        || t.starts_with("[Pipeline] ")
+        || t.starts_with("Finished: ")
+}
+
+fn is_blank(t: &str) -> bool {
+    t.trim().is_empty()
+}
+
+pub struct Analyzer {
+    meta: JobMeta,
+    rules: &'static RuleSet,
+    cur: Command,
+    /// The first command that the CI system reported as failed, or that held the failure
+    /// trailer.
+    failed: Option<Command>,
+    /// The last finished command of unknown status that showed failure evidence; the failed
+    /// command when the CI system says only that the job failed (GitLab).
+    last_suspect: Option<Command>,
+    pre: Ring,
+    sections: Vec<String>,
+    post_depth: usize,
+    /// Strong verdicts from anywhere (timeouts, cancellations, OOM kills are often printed by
+    /// the CI system outside any command); the last few.
+    global: VecDeque<(u64, Verdict)>,
+    lines: u64,
+    job_failed: bool,
+}
+
+impl Analyzer {
+    pub fn new(meta: JobMeta) -> Self {
+        Analyzer {
+            meta,
+            rules: rules::rules(),
+            cur: Command::new(1, None, None, false),
+            failed: None,
+            last_suspect: None,
+            pre: Ring::new(PRE_LINES),
+            sections: Vec::new(),
+            post_depth: 0,
+            global: VecDeque::new(),
+            lines: 0,
+            job_failed: false,
+        }
+    }
+
+    /// One normalized line (from logtext) with its 1-based number in the original log.
+    pub fn push_line(&mut self, source_line: u64, text: &str) {
+        self.lines = self.lines.max(source_line);
+        let text = cut(text, MAX_LINE_BYTES);
+        let t = strip_timestamp(text);
+        let p = patterns();
+
+        if let Some(c) = p.travis_exit.captures(t) {
+            let code: i32 = c[2].parse().unwrap_or(1);
+            self.cur.exit_code = Some(code);
+            if let Some(name) = c.get(1) {
+                self.cur.exit_name = Some(name.as_str().to_owned());
+            }
+            self.end_command(source_line);
+            self.pre.push(source_line, text);
+            return;
+        }
+        if let Some(c) = p.job_failed.captures(t) {
+            let code = (1..=4).find_map(|i| c.get(i)).and_then(|m| m.as_str().parse().ok());
+            if !self.job_failed {
+                self.job_failed = true;
+                // The trailer closes the command running when it was printed, unless that is
+                // an after-failure command, in which case the last suspect is the failed one.
+                if self.failed.is_none() {
+                    if !self.cur.post && (self.cur.has_evidence() || self.last_suspect.is_none()) {
+                        self.cur.exit_code = code.or(Some(1));
+                        self.end_command(source_line);
+                    } else if let Some(mut s) = self.last_suspect.take() {
+                        s.exit_code = code;
+                        self.failed = Some(s);
+                    }
+                }
+            }
+            self.pre.push(source_line, text);
+            return;
+        }
+        if let Some(c) = p.command_echo.captures(t) {
+            let name = (1..=5).find_map(|i| c.get(i)).map(|m| m.as_str().trim().to_owned());
+            if self.cur.exit_code.is_some() || !self.cur.has_content() {
+                let fresh = Command::new(source_line, name, self.sections.last().cloned(), self.post_depth > 0);
+                self.replace_current(fresh);
+            } else {
+                // A command inside a running one (yarn echoing `$ jest`, the next install
+                // command of a phase that reports no exit codes): a new segment.
+                let cmd = &mut self.cur;
+                if cmd.segments.len() == 3 {
+                    cmd.segments.pop_front();
+                }
+                cmd.segments.push_back(Segment::new(source_line, name));
+            }
+        }
+
+        let verdict = self.rules.classify(t).filter(|v| v.kind != Kind::Ignore);
+        self.add_line(source_line, text, verdict);
+        if let Some(v) = verdict {
+            if v.weight >= 5 && v.category.is_some() {
+                if self.global.len() == 8 {
+                    self.global.pop_front();
+                }
+                self.global.push_back((source_line, v));
+            }
+        }
+        self.pre.push(source_line, text);
+    }
+
+    /// A CI step (GitLab section, Travis fold, GitHub group) starts or ends.
+    pub fn step(&mut self, edge: Edge, name: &str, source_line: u64) {
+        let p = patterns();
+        match edge {
+            Edge::Start => {
+                let post = p.post_section.is_match(name);
+                if post {
+                    self.post_depth += 1;
+                }
+                if self.sections.len() < 32 {
+                    self.sections.push(name.to_owned());
+                }
+                // A GitHub step is a command; its output follows the group.
+                if let Some(cmd) = name.strip_prefix("Run ") {
+                    let fresh = Command::new(source_line, Some(cmd.to_owned()), Some(name.to_owned()), post);
+                    self.replace_current(fresh);
+                } else if post {
+                    let fresh = Command::new(source_line, None, Some(name.to_owned()), true);
+                    self.replace_current(fresh);
+                }
+            }
+            Edge::End => {
+                let popped = if name.is_empty() {
+                    self.sections.pop()
+                } else if let Some(i) = self.sections.iter().rposition(|s| s == name) {
+                    Some(self.sections.remove(i))
+                } else {
+                    None
+                };
+                if let Some(s) = popped {
+                    if p.post_section.is_match(&s) {
+                        self.post_depth = self.post_depth.saturating_sub(1);
+                    }
+                }
+            }
+        }
+    }
+
+    fn replace_current(&mut self, fresh: Command) {
+        let old = std::mem::replace(&mut self.cur, fresh);
+        // A command that ended without a reported status may still be the failed one (GitLab
+        // reports only that the job failed, at the very end).
+        if old.exit_code.is_none() && !old.post && old.has_content() && self.failed.is_none() {
+            let keep = old.has_evidence() || self.last_suspect.as_ref().is_none_or(|s| !s.has_evidence());
+            if keep {
+                self.last_suspect = Some(old);
+            }
+        }
+        self.pre.clear();
+    }
+
+    fn end_command(&mut self, line: u64) {
+        self.cur.end_line = line;
+        let failed = self.cur.exit_code.is_some_and(|c| c != 0);
+        let fresh = Command::new(line + 1, None, self.sections.last().cloned(), self.post_depth > 0);
+        let old = std::mem::replace(&mut self.cur, fresh);
+        if failed && self.failed.is_none() {
+            self.failed = Some(old);
+        }
+        self.pre.clear();
+    }
+
+    fn add_line(&mut self, n: u64, text: &str, verdict: Option<Verdict>) {
+        let cmd = &mut self.cur;
+        cmd.tail.push(n, text);
+        let seg = cmd.segments.back_mut().expect("segment");
+        seg.n_lines += 1;
+        seg.last_line = n;
+        if seg.head.len() < HEAD_LINES {
+            seg.head.push((n, text.to_owned()));
+        }
+        // Feed the open candidate windows.
+        for c in seg.candidates.iter_mut().filter(|c| c.open) {
+            c.lines.push((n, text.to_owned()));
+            if c.lines.len() - c.anchor_idx > AFTER_LINES {
+                c.open = false;
+            }
+        }
+        let Some(v) = verdict else { return };
+        // A failure line right after another one belongs to the same block.
+        if let Some(last) = seg.candidates.last() {
+            if last.open && n <= last.anchor + 3 && v.weight <= last.verdict.weight {
+                return;
+            }
+        }
+        if seg.candidates.len() >= MAX_CANDIDATES {
+            // Keep the earliest ones, but let a stronger line replace the weakest later one.
+            let weakest = seg
+                .candidates
+                .iter()
+                .enumerate()
+                .skip(1)
+                .min_by_key(|(_, c)| (c.verdict.weight, std::cmp::Reverse(c.anchor)))
+                .map(|(i, c)| (i, c.verdict.weight));
+            match weakest {
+                Some((i, w)) if w < v.weight => {
+                    seg.candidates.remove(i);
+                }
+                _ => return,
+            }
+        }
+        let mut lines: Vec<NumLine> = self.pre.lines.iter().cloned().collect();
+        let anchor_idx = lines.len();
+        lines.push((n, text.to_owned()));
+        seg.candidates.push(Candidate { verdict: v, anchor: n, lines, anchor_idx, open: true });
+    }
+
+    pub fn finish(mut self) -> Report {
+        let at_end = std::mem::replace(&mut self.cur, Command::new(0, None, None, false));
+        let failed = self
+            .failed
+            .take()
+            .or_else(|| {
+                // No command reported a failure: the one running at the end, unless it is
+                // post-failure boilerplate or shows nothing while an earlier one does.
+                if !at_end.post && at_end.has_evidence() {
+                    Some(at_end)
+                } else {
+                    self.last_suspect.take().or(Some(at_end))
+                }
+            })
+            .expect("some command");
+        self.build_report(failed)
+    }
+
+    fn build_report(&self, cmd: Command) -> Report {
+        let chosen = choose(&cmd);
+        let (range, decisive, located) = match &chosen {
+            Some((seg, cand)) => {
+                let (s, e) = window(cand, seg);
+                (Some((s, e)), Some(*cand), true)
+            }
+            None => (tail_range(&cmd), None, false),
+        };
+        let mut excerpt_lines: Vec<NumLine> = Vec::new();
+        if let Some((s, e)) = range {
+            let sources = chosen
+                .as_ref()
+                .map(|(_, c)| c.lines.iter())
+                .into_iter()
+                .flatten()
+                .chain(cmd.segments.iter().flat_map(|s| s.head.iter()))
+                .chain(cmd.tail.lines.iter());
+            let mut seen = std::collections::BTreeMap::new();
+            for (n, t) in sources {
+                if (s..=e).contains(n) {
+                    seen.entry(*n).or_insert_with(|| redact(t));
+                }
+            }
+            excerpt_lines = seen.into_iter().collect();
+        }
+        let excerpt = match range {
+            Some((s, e)) => vec![LineRange { start_line: s, end_line: e }],
+            None => Vec::new(),
+        };
+
+        let (category, category_rule) = self.categorize(&cmd, decisive, &excerpt_lines);
+        let failing_step = cmd.name().or_else(|| cmd.section.clone()).map(|s| redact(&s));
+        let decisive_text = decisive.map(|c| redact(strip_timestamp(&c.lines[c.anchor_idx].1).trim()));
+        let summary = summarize(category, failing_step.as_deref(), decisive_text.as_deref(), located, &excerpt_lines);
+        let sig_lines: Vec<&str> = match decisive {
+            Some(c) => c.lines[c.anchor_idx..].iter().take(3).map(|(_, t)| t.as_str()).collect(),
+            None => excerpt_lines.iter().rev().take(3).map(|(_, t)| t.as_str()).collect(),
+        };
+        let signature = signature(category, &sig_lines);
+        let confidence = match decisive {
+            None => 0.1,
+            Some(c) => {
+                let base: f32 = match c.verdict.weight {
+                    5 => 0.8,
+                    4 => 0.7,
+                    3 => 0.55,
+                    _ => 0.4,
+                };
+                let bonus = if cmd.exit_code.is_some_and(|c| c != 0) { 0.1 } else { 0.0 };
+                let penalty = if c.verdict.kind == Kind::Cascade { 0.15 } else { 0.0 };
+                (base + bonus - penalty).clamp(0.05, 0.95)
+            }
+        };
+        Report {
+            excerpt,
+            excerpt_lines,
+            category,
+            category_rule,
+            summary,
+            signature,
+            failing_step,
+            exit_code: cmd.exit_code,
+            confidence,
+            located,
+            decisive_line: decisive.map(|c| c.anchor),
+            lines_seen: self.lines,
+            job_name: self.meta.job_name.clone(),
+            stage: self.meta.stage.clone(),
+        }
+    }
+
+    fn categorize(&self, cmd: &Command, decisive: Option<&Candidate>, excerpt: &[NumLine]) -> (Category, String) {
+        // 1. What the CI system itself said about the end of the job (stall, cancel, OOM
+        //    kill) overrides the excerpt: those lines are unambiguous.
+        for (_, v) in self.global.iter().rev() {
+            if let Some(c) = v.category {
+                if matches!(c, Category::Timeout | Category::Cancelled | Category::Infrastructure | Category::OutOfResources) {
+                    return (c, format!("rule {} (job-level)", RULES[v.rule].name));
+                }
+            }
+        }
+        // 2. The decisive line's own rule, then the strongest rule over the excerpt.
+        if let Some(c) = decisive {
+            if let Some(cat) = c.verdict.category {
+                if c.verdict.kind != Kind::Cascade {
+                    return (cat, format!("rule {} on line {}", RULES[c.verdict.rule].name, c.anchor));
+                }
+            }
+        }
+        let mut best: Option<(u8, Category, &'static str, u64)> = None;
+        for (n, t) in excerpt {
+            for (cat, w, name) in self.rules.categories(strip_timestamp(t)) {
+                if best.is_none_or(|b| w > b.0) {
+                    best = Some((w, cat, name, *n));
+                }
+            }
+        }
+        if let Some((_, cat, name, n)) = best {
+            return (cat, format!("rule {name} on line {n}"));
+        }
+        // 3. The failed command's name says what it was doing.
+        if let Some(name) = cmd.name() {
+            if let Some((cat, why)) = category_from_command(&name) {
+                return (cat, format!("command name ({why})"));
+            }
+        }
+        (Category::Unknown, "no rule matched".to_owned())
+    }
+}
+
+/// The command's purpose, from common tool names; a weak hint used only when no line rule
+/// decided.
+fn category_from_command(name: &str) -> Option<(Category, &'static str)> {
+    static R: OnceLock<Vec<(Regex, Category, &'static str)>> = OnceLock::new();
+    let r = R.get_or_init(|| {
+        [
+            (r"(?i)\b(lint|eslint|tslint|stylelint|rubocop|flake8|pylint|ruff|clippy|golangci|gofmt|rustfmt|prettier|black|checkstyle|shellcheck|perlcritic|markdownlint|codespell|mypy|vet|fmt|format)\b", Category::LintQuality, "linter"),
+            (r"(?i)\b(test|tests|spec|pytest|jest|mocha|karma|rspec|phpunit|ctest|prove|tox|check)\b", Category::TestFailure, "test runner"),
+            (r"(?i)\b(install|restore|bundle|ci|deps|dependencies|fetch|download|resolve|update|get|pip|composer|npm|yarn|pnpm|cabal|stack|mix|rebar3|pod|carthage)\b", Category::DependencyResolution, "package manager"),
+            (r"(?i)\b(build|make|compile|cmake|msbuild|gradle|mvn|cargo|go build|tsc|xcodebuild|swift)\b", Category::Compilation, "build tool"),
+        ]
+        .into_iter()
+        .map(|(p, c, w)| (Regex::new(p).expect("regex"), c, w))
+        .collect()
+    });
+    r.iter().find(|(re, _, _)| re.is_match(name)).map(|(_, c, w)| (*c, *w))
+}
+
+/// Picks the decisive candidate of a command: the latest sub-command that holds a real failure
+/// line (later sub-commands run after earlier ones succeeded), and in it the earliest line of
+/// the strongest kind. Cascade lines only when nothing else exists.
+fn choose(cmd: &Command) -> Option<(&Segment, &Candidate)> {
+    let seg = cmd
+        .segments
+        .iter()
+        .rev()
+        .find(|s| s.best_weight() > 0)
+        .or_else(|| cmd.segments.iter().rev().find(|s| !s.candidates.is_empty()))?;
+    let best = seg.best_weight();
+    let pick = if best > 0 {
+        seg.candidates.iter().find(|c| c.verdict.kind != Kind::Cascade && c.verdict.weight >= best)
+    } else {
+        let w = seg.candidates.iter().map(|c| c.verdict.weight).max().unwrap_or(0);
+        seg.candidates.iter().find(|c| c.verdict.weight >= w)
+    }?;
+    Some((seg, pick))
+}
+
+/// The excerpt around a candidate: a few lead lines, then the anchor's block.
+fn window(c: &Candidate, seg: &Segment) -> (u64, u64) {
+    let lines = &c.lines;
+    let mut start = c.anchor_idx;
+    // Lead: up to LEAD_LINES non-blank lines right above, not crossing the command start.
+    while start > 0 && c.anchor_idx - start < LEAD_LINES {
+        let (n, t) = &lines[start - 1];
+        if is_blank(t) || is_boilerplate(strip_timestamp(t)) || *n < seg.start_line {
+            break;
+        }
+        start -= 1;
+    }
+    let mut end = c.anchor_idx;
+    let mut blanks = 0;
+    let rs = rules::rules();
+    for (i, (_, t)) in lines.iter().enumerate().skip(c.anchor_idx + 1) {
+        let ts = strip_timestamp(t);
+        if is_boilerplate(ts) || patterns().command_echo.is_match(ts) {
+            break;
+        }
+        if is_blank(t) {
+            blanks += 1;
+            if blanks >= 2 {
+                break;
+            }
+            continue;
+        }
+        blanks = 0;
+        if rs.classify(ts).is_some_and(|v| v.kind == Kind::Cascade) && c.verdict.kind != Kind::Cascade {
+            break;
+        }
+        if i - start + 1 > MAX_EXCERPT_LINES {
+            break;
+        }
+        end = i;
+    }
+    (lines[start].0, lines[end].0)
+}
+
+/// When nothing was found: the last lines of the command's output, without CI bookkeeping.
+fn tail_range(cmd: &Command) -> Option<(u64, u64)> {
+    let lines: Vec<&NumLine> =
+        cmd.tail.lines.iter().filter(|(_, t)| !is_blank(t) && !is_boilerplate(strip_timestamp(t))).collect();
+    let last = lines.last()?.0;
+    let first = lines.iter().rev().take(15).last()?.0;
+    Some((first, last))
+}
+
+fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut c = max;
+    while !s.is_char_boundary(c) {
+        c -= 1;
+    }
+    &s[..c]
+}
+
+fn summarize(
+    category: Category,
+    step: Option<&str>,
+    decisive: Option<&str>,
+    located: bool,
+    excerpt: &[NumLine],
+) -> String {
+    let what = match category {
+        Category::Compilation => "Compilation failed",
+        Category::TestFailure => "Tests failed",
+        Category::DependencyResolution => "Dependencies could not be resolved",
+        Category::LintQuality => "A lint or quality check failed",
+        Category::Configuration => "The job's configuration or environment is wrong",
+        Category::Infrastructure => "The CI infrastructure failed",
+        Category::Network => "A network operation failed",
+        Category::Timeout => "The job timed out",
+        Category::OutOfResources => "The job ran out of resources",
+        Category::Cancelled => "The job was cancelled",
+        Category::Unknown => "The job failed",
+    };
+    let mut s = what.to_owned();
+    if let Some(step) = step {
+        s.push_str(&format!(" in `{}`", cut(step, 120)));
+    }
+    if !located {
+        s.push_str(". Could not locate the failure in the log; the excerpt is the end of the failed command's output");
+        return s;
+    }
+    let detail = excerpt.iter().find_map(|(_, t)| detail(t));
+    if let Some(d) = detail {
+        s.push_str(&format!(" ({d})"));
+    }
+    if let Some(d) = decisive {
+        s.push_str(": ");
+        s.push_str(cut(d, 200));
+    }
+    s
+}
+
+/// A location or subject a reader looks for first: file:line, a failed test, a package.
+fn detail(line: &str) -> Option<String> {
+    static R: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
+    let r = R.get_or_init(|| {
+        [
+            (r"--- FAIL: (\S+)", "test"),
+            (r"^\s*(?:FAIL|✗|✖|not ok \d+ -?)\s*(\S.{0,80})", "test"),
+            (r"(?:Could not find artifact|Could not resolve dependencies for project|No matching distribution found for|Cannot find module|Could not find gem) '?([^'\s]+)", "dependency"),
+            (r"([\w./\\-]+\.[A-Za-z]{1,5}[:(]\d+(?:[:,]\d+)?)", "at"),
+        ]
+        .into_iter()
+        .map(|(p, w)| (Regex::new(p).expect("regex"), w))
+        .collect()
+    });
+    let t = strip_timestamp(line);
+    r.iter().find_map(|(re, what)| re.captures(t).map(|c| format!("{what} {}", cut(c[1].trim(), 100))))
+}
+
+/// Decisive lines with volatile parts masked, hashed: the same failure in another run (other
+/// timestamps, temp paths, line numbers, object addresses) gets the same signature.
+pub fn signature(category: Category, lines: &[&str]) -> String {
+    static MASKS: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
+    let masks = MASKS.get_or_init(|| {
+        [
+            (r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?", "<ts>"),
+            (r"\b\d\d:\d\d:\d\d(?:\.\d+)?\b", "<time>"),
+            (r"(?i)\b(?:0x)?[0-9a-f]{7,}\b", "<hex>"),
+            (r"(?i)\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", "<uuid>"),
+            // Keep the file name, drop the directories (checkout and temp dirs vary).
+            (r"(?:[A-Za-z]:)?(?:[\\/][\w.@+~-]+)+[\\/]", "<path>/"),
+            (r"\d+(?:\.\d+)*", "<n>"),
+        ]
+        .into_iter()
+        .map(|(p, r)| (Regex::new(p).expect("regex"), r))
+        .collect()
+    });
+    let mut h = Sha256::new();
+    h.update(category.as_str().as_bytes());
+    for l in lines {
+        let mut s = strip_timestamp(l).trim().to_owned();
+        for (re, rep) in masks {
+            s = re.replace_all(&s, *rep).into_owned();
+        }
+        h.update(b"\n");
+        h.update(s.as_bytes());
+    }
+    let d = h.finalize();
+    d.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Raw log bytes of any CI system -> report (uses logtext::Normalizer internally).
+pub fn analyze_reader(mut r: impl Read, meta: JobMeta) -> std::io::Result<Report> {
+    let mut norm = Normalizer::new(MAX_LINE_BYTES);
+    let mut an = Analyzer::new(meta);
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut lines = Vec::new();
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        norm.push(&buf[..n], &mut lines);
+        feed(&mut an, &mut lines);
+    }
+    norm.finish(&mut lines);
+    feed(&mut an, &mut lines);
+    Ok(an.finish())
+}
+
+fn feed(an: &mut Analyzer, lines: &mut Vec<exlogare_logtext::Line>) {
+    for l in lines.drain(..) {
+        for s in &l.steps {
+            an.step(s.edge, &s.name, l.number);
+        }
+        an.push_line(l.number, &l.text);
+    }
+}
+
+#[cfg(test)]
+mod tests;
