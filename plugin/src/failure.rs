@@ -1,0 +1,254 @@
+//! `get-failure-details`: which pipeline failed, which of its jobs failed it, and the link a
+//! person follows. GitFlic has no documented endpoint for one pipeline by number, so the
+//! pipeline is found in the (newest-first) list; its jobs come from `…/pipeline/{localId}/jobs`.
+
+use crate::api::{Api, Page};
+use crate::model::{RestJob, RestPipeline, run_status, timestamp};
+use crate::pipelines::{check_project, walk};
+use crate::{
+    Connection, FailureDetails, FailureEvent, Host, InvalidInput, Job, Pipeline, PipelineRef,
+    ProviderError, RunStatus,
+};
+
+/// Pipelines searched for the event's one: 5 pages of 20. A failure older than the newest 100
+/// pipelines is stale by the time anyone reads its analysis.
+pub const FIND_PAGES: u32 = 5;
+const JOB_PAGE_SIZE: u32 = 100;
+const JOB_PAGES: u32 = 5;
+
+enum Wanted<'a> {
+    Number(u64),
+    Id(&'a str),
+    NewestWith(&'static str),
+}
+
+pub fn get_failure_details<H: Host>(
+    host: &H,
+    conn: &Connection,
+    event: &FailureEvent,
+) -> Result<FailureDetails, ProviderError> {
+    let project = &event.project;
+    check_project(project)?;
+    let offset = crate::options::naive_utc_offset(conn)?;
+    let warning_event = event.event.eq_ignore_ascii_case("PIPELINE_WARNING");
+    let wanted = match (&event.pipeline.number, &event.pipeline.id) {
+        (Some(n), _) => Wanted::Number(*n),
+        (None, Some(id)) => Wanted::Id(id),
+        (None, None) => Wanted::NewestWith(if warning_event { "WARNING" } else { "FAILED" }),
+    };
+
+    let api = Api::new(host, conn);
+    let mut found: Option<RestPipeline> = None;
+    walk(&api, project, FIND_PAGES, |pl| {
+        let hit = match &wanted {
+            Wanted::Number(n) => {
+                if pl.local_id.is_some_and(|l| l < *n) {
+                    return false; // newest first: it would have come already
+                }
+                pl.local_id == Some(*n)
+            }
+            Wanted::Id(id) => pl.id.as_deref() == Some(*id),
+            Wanted::NewestWith(status) => pl.status.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(status)),
+        };
+        if hit {
+            found = Some(pl);
+        }
+        !hit
+    })?;
+    let what = match &wanted {
+        Wanted::Number(n) => format!("pipeline #{n}"),
+        Wanted::Id(id) => format!("pipeline {id}"),
+        Wanted::NewestWith(s) => format!("a pipeline with status {s}"),
+    };
+    let pl = found.ok_or_else(|| {
+        ProviderError::NotFound(format!(
+            "{what} is not among the newest {} pipelines of {}/{}",
+            FIND_PAGES * crate::pipelines::PAGE_SIZE,
+            project.owner,
+            project.name
+        ))
+    })?;
+    let number = pl.local_id.ok_or_else(|| {
+        ProviderError::InvalidInput(InvalidInput {
+            field: "response".into(),
+            message: format!("{what} of {}/{} has no usable localId", project.owner, project.name),
+        })
+    })?;
+
+    let mut jobs: Vec<RestJob> = Vec::new();
+    let number_s = number.to_string();
+    for page in 0..JOB_PAGES {
+        let got: Page<RestJob> = api.get_page(
+            &["project", &project.owner, &project.name, "cicd", "pipeline", &number_s, "jobs"],
+            &[],
+            "restPipelineJobModelList",
+            page,
+            JOB_PAGE_SIZE,
+            "event.pipeline",
+        )?;
+        jobs.extend(got.items);
+        if got.last {
+            break;
+        }
+    }
+
+    let status = run_status(pl.status.as_deref());
+    // A WARNING pipeline failed only in jobs allowed to fail: those are what a warning analysis
+    // is about. Otherwise allowed failures did not fail the pipeline and are left out.
+    let include_allowed = status == RunStatus::Warning || warning_event;
+    let failed_jobs: Vec<Job> = jobs
+        .into_iter()
+        .filter(|j| run_status(j.status.as_deref()) == RunStatus::Failed)
+        .filter(|j| include_allowed || !j.allow_failure.unwrap_or(false))
+        .filter_map(|j| to_job(j, offset))
+        .collect();
+
+    let deep_link = crate::links::pipeline_url(&conn.web_base, &project.owner, &project.name, number);
+    let mut project_ref = project.clone();
+    if project_ref.id.is_none() {
+        project_ref.id = pl.project_id.clone();
+    }
+    Ok(FailureDetails {
+        pipeline: Pipeline {
+            project: project_ref,
+            reference: PipelineRef { id: pl.id.clone(), number: Some(number) },
+            status,
+            git_ref: pl.git_ref.clone().or_else(|| event.git_ref.clone()),
+            commit_sha: pl.commit_id.clone().or_else(|| event.commit_sha.clone()),
+            source: pl.source.clone(),
+            created_at: timestamp(&pl.created_at, offset),
+            finished_at: timestamp(&pl.finished_at, offset),
+            web_url: deep_link.clone(),
+        },
+        failed_jobs,
+        deep_link,
+    })
+}
+
+/// A job is addressed by its project-wide `localId`; one without it cannot be fetched.
+fn to_job(j: RestJob, offset: i32) -> Option<Job> {
+    let id = j.local_id?.to_string();
+    Some(Job {
+        name: j.name.unwrap_or_else(|| format!("job {id}")),
+        id,
+        stage: j.stage_name,
+        status: run_status(j.status.as_deref()),
+        allow_failure: j.allow_failure.unwrap_or(false),
+        started_at: timestamp(&j.started_at, offset),
+        finished_at: timestamp(&j.finished_at, offset),
+        // GitFlic's job page URL is not known from any public source.
+        web_url: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake::{FakeHost, NOW, conn};
+    use crate::{Method, ProjectRef};
+    use serde_json::{Value, json};
+
+    const PIPELINES: &str = "https://api.gitflic.ru/project/acme/api/cicd/pipeline?page=0&size=20";
+
+    fn event(number: Option<u64>, id: Option<&str>, name: &str) -> FailureEvent {
+        FailureEvent {
+            project: ProjectRef { owner: "acme".into(), name: "api".into(), id: None },
+            pipeline: PipelineRef { id: id.map(String::from), number },
+            event: name.into(),
+            git_ref: None,
+            commit_sha: None,
+        }
+    }
+
+    fn pipelines(items: Value, total_pages: u32) -> Value {
+        json!({"_embedded": {"restPipelineModelList": items}, "page": {"size": 20, "totalElements": 3, "totalPages": total_pages, "number": 0}})
+    }
+
+    fn jobs_url(n: u64) -> String {
+        format!("https://api.gitflic.ru/project/acme/api/cicd/pipeline/{n}/jobs?page=0&size=100")
+    }
+
+    fn jobs(items: Value) -> Value {
+        json!({"_embedded": {"restPipelineJobModelList": items}, "page": {"size": 100, "totalElements": 4, "totalPages": 1, "number": 0}})
+    }
+
+    fn job(local_id: Value, name: &str, status: &str, allow: Option<bool>) -> Value {
+        let mut j = json!({"id": format!("uuid-{name}"), "localId": local_id, "name": name, "stageName": "test", "status": status,
+                           "startedAt": "2026-11-20T12:50:00", "finishedAt": "2026-11-20T09:55:00Z", "pipelineLocalId": 42});
+        if let Some(a) = allow {
+            j["allowFailure"] = json!(a);
+        }
+        j
+    }
+
+    #[test]
+    fn by_number_with_failed_jobs_and_deep_link() {
+        let host = FakeHost::new();
+        host.on_json(Method::Get, PIPELINES, 200, pipelines(json!([
+            {"id": "p43", "localId": 43, "status": "RUNNING"},
+            {"id": "p42", "localId": "42", "status": "FAILED", "ref": "main", "commitId": "d6cd1e2", "projectId": "proj-uuid",
+             "source": "PUSH", "createdAt": "2026-11-20T12:49:00", "finishedAt": "2026-11-20T12:56:00+03:00"}]), 3));
+        host.on_json(Method::Get, &jobs_url(42), 200, jobs(json!([
+            job(json!(101), "build", "SUCCESS", None),
+            job(json!("102"), "test", "FAILED", None),
+            job(json!(103), "lint", "FAILED", Some(true)),
+            job(json!(104), "audit", "FAILED", Some(false)),
+            job(json!(null), "ghost", "FAILED", None)])));
+        let d = get_failure_details(&host, &conn(), &event(Some(42), None, "PIPELINE_FAIL")).unwrap();
+        assert_eq!(d.deep_link, "https://gitflic.ru/project/acme/api/ci-cd/pipeline/42");
+        assert_eq!(d.pipeline.web_url, d.deep_link);
+        assert_eq!(d.pipeline.reference, PipelineRef { id: Some("p42".into()), number: Some(42) });
+        assert_eq!(d.pipeline.status, RunStatus::Failed);
+        assert_eq!(d.pipeline.project.id.as_deref(), Some("proj-uuid"));
+        assert_eq!(d.pipeline.created_at, Some(NOW - 11 * 60_000));
+        assert_eq!(d.pipeline.finished_at, Some(NOW - 4 * 60_000));
+        assert_eq!(d.failed_jobs.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["102", "104"]);
+        assert_eq!(d.failed_jobs[0].started_at, Some(NOW - 10 * 60_000));
+        assert_eq!(d.failed_jobs[0].finished_at, Some(NOW - 5 * 60_000));
+        assert_eq!(host.requests.borrow().len(), 2);
+    }
+
+    #[test]
+    fn warning_pipelines_report_their_allowed_failures() {
+        let host = FakeHost::new();
+        host.on_json(Method::Get, PIPELINES, 200, pipelines(json!([{"id": "p9", "localId": 9, "status": "WARNING"}]), 1));
+        host.on_json(Method::Get, &jobs_url(9), 200, jobs(json!([job(json!(5), "lint", "FAILED", Some(true)), job(json!(6), "ok", "SUCCESS", None)])));
+        let d = get_failure_details(&host, &conn(), &event(None, None, "PIPELINE_WARNING")).unwrap();
+        assert_eq!(d.pipeline.status, RunStatus::Warning);
+        assert_eq!(d.failed_jobs.len(), 1);
+        assert!(d.failed_jobs[0].allow_failure);
+    }
+
+    #[test]
+    fn without_reference_the_newest_failed_one_across_pages() {
+        let host = FakeHost::new();
+        host.on_json(Method::Get, PIPELINES, 200, pipelines(json!([{"localId": 30, "status": "SUCCESS"}, {"localId": 29, "status": "RUNNING"}]), 2));
+        host.on_json(Method::Get, "https://api.gitflic.ru/project/acme/api/cicd/pipeline?page=1&size=20", 200,
+            pipelines(json!([{"localId": 28, "status": "FAILED"}, {"localId": 27, "status": "FAILED"}]), 2));
+        host.on_json(Method::Get, &jobs_url(28), 200, json!({}));
+        let d = get_failure_details(&host, &conn(), &event(None, None, "PIPELINE_FAIL")).unwrap();
+        assert_eq!(d.pipeline.reference.number, Some(28));
+        assert!(d.failed_jobs.is_empty(), "a jobs answer without `_embedded` is an empty list");
+    }
+
+    #[test]
+    fn by_id_and_not_found() {
+        let host = FakeHost::new();
+        host.on_json(Method::Get, PIPELINES, 200, pipelines(json!([{"id": "a", "localId": 3, "status": "FAILED"}, {"id": "b", "localId": 2, "status": "FAILED"}]), 1));
+        host.on_json(Method::Get, &jobs_url(2), 200, jobs(json!([])));
+        assert_eq!(get_failure_details(&host, &conn(), &event(None, Some("b"), "PIPELINE_FAIL")).unwrap().pipeline.reference.number, Some(2));
+
+        let host = FakeHost::new();
+        host.on_json(Method::Get, PIPELINES, 200, pipelines(json!([{"localId": 50}, {"localId": 40}]), 9));
+        let err = get_failure_details(&host, &conn(), &event(Some(45), None, "PIPELINE_FAIL")).unwrap_err();
+        assert!(matches!(err, ProviderError::NotFound(m) if m.contains("#45")));
+        assert_eq!(host.requests.borrow().len(), 1, "the scan stops once it passes the number");
+    }
+
+    #[test]
+    fn api_errors_surface_typed() {
+        let host = FakeHost::new();
+        host.on(Method::Get, PIPELINES, 500, "<html><body><h1>502 Bad Gateway</h1></body></html>");
+        assert!(matches!(get_failure_details(&host, &conn(), &event(Some(1), None, "PIPELINE_FAIL")), Err(ProviderError::Transient(m)) if m.contains("502 Bad Gateway")));
+    }
+}

@@ -1,0 +1,329 @@
+//! `verify-webhook`: the secret check, then the envelope.
+//!
+//! Order, and why: the secret is checked first, before the body is parsed at all, so that a
+//! sender without the secret learns nothing about what we accept: every delivery without a
+//! right secret gets the same two answers (missing / mismatch) whatever its body. Only a
+//! delivery with a right secret is parsed, and only it can be told `malformed` with details.
+//!
+//! Where the secret comes from: GitFlic's documentation puts it in the `Gitflic-Webhook-Secret`
+//! header (DOC); the announcement's integration registers the hook URL with `?secret=…` and
+//! checks that (announcement). Both are read; at least one must be present, and every one
+//! present must match.
+
+use serde_json::{Map, Value};
+use subtle::{Choice, ConstantTimeEq};
+
+use crate::model::{value_string, value_u64};
+use crate::{
+    Connection, FailureEvent, PipelineRef, ProjectRef, WebhookDelivery, WebhookOutcome,
+    WebhookRejection,
+};
+
+pub const SECRET_HEADER: &str = "gitflic-webhook-secret";
+pub const SECRET_QUERY: &str = "secret";
+
+/// Constant-time equality of a presented secret with the expected one.
+///
+/// The loop runs over the *presented* bytes only, comparing each with the expected secret's
+/// byte at the same position (wrapping), and the length check is folded in as one more
+/// `Choice`. So the time taken depends only on the length the sender chose, which the sender
+/// already knows, never on the expected secret's length or contents. (Comparing fixed-size
+/// digests would do the same at the price of a hash implementation in the component.)
+fn secret_matches(presented: &[u8], expected: &[u8]) -> bool {
+    if expected.is_empty() {
+        return false;
+    }
+    let mut same: Choice = (presented.len() as u64).ct_eq(&(expected.len() as u64));
+    for (i, b) in presented.iter().enumerate() {
+        same &= b.ct_eq(&expected[i % expected.len()]);
+    }
+    same.into()
+}
+
+fn check_secret(delivery: &WebhookDelivery, expected: &str) -> Result<(), WebhookRejection> {
+    let header = delivery.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(SECRET_HEADER)).map(|(_, v)| ("header Gitflic-Webhook-Secret", v));
+    let query = delivery.query.iter().filter(|(k, _)| k == SECRET_QUERY).map(|(_, v)| ("query parameter `secret`", v));
+    let mut seen = false;
+    for (place, value) in header.chain(query) {
+        seen = true;
+        if !secret_matches(value.as_bytes(), expected.as_bytes()) {
+            let why = if expected.is_empty() {
+                "no webhook secret is configured for this connection, so no delivery can match"
+            } else {
+                "does not match this connection's webhook secret"
+            };
+            return Err(WebhookRejection::SecretMismatch(format!("the {place} {why}")));
+        }
+    }
+    if seen {
+        Ok(())
+    } else {
+        Err(WebhookRejection::SecretMissing(
+            "no secret in the header Gitflic-Webhook-Secret or the query parameter `secret`".into(),
+        ))
+    }
+}
+
+fn malformed(msg: impl Into<String>) -> WebhookRejection {
+    WebhookRejection::Malformed(msg.into())
+}
+
+/// Field name without case or separators: `local_id`, `localId`, `local-id` are one key.
+fn norm(key: &str) -> String {
+    key.chars().filter(|c| !matches!(c, '_' | '-')).flat_map(char::to_lowercase).collect()
+}
+
+fn field<'a>(obj: &'a Map<String, Value>, names: &[&str]) -> Option<&'a Value> {
+    obj.iter().find(|(k, v)| !v.is_null() && names.contains(&norm(k).as_str())).map(|(_, v)| v)
+}
+
+fn text(obj: &Map<String, Value>, names: &[&str]) -> Option<String> {
+    field(obj, names).and_then(value_string)
+}
+
+pub fn verify(
+    conn: &Connection,
+    delivery: &WebhookDelivery,
+    expected_secret: &str,
+) -> Result<WebhookOutcome, WebhookRejection> {
+    check_secret(delivery, expected_secret)?;
+
+    let body: Value = serde_json::from_slice(&delivery.body).map_err(|e| {
+        if delivery.body.iter().all(u8::is_ascii_whitespace) {
+            malformed("the body is empty, not a GitFlic JSON envelope")
+        } else {
+            malformed(format!("the body is not JSON: {e}"))
+        }
+    })?;
+    let Value::Object(env) = body else {
+        return Err(malformed(format!("the body is a JSON {}, not an object", kind(&body))));
+    };
+    let action = match env.get("action") {
+        Some(Value::String(a)) if !a.trim().is_empty() => a.trim().to_ascii_uppercase(),
+        Some(Value::String(_)) => return Err(malformed("`action` is empty")),
+        Some(other) => return Err(malformed(format!("`action` is a JSON {}, not a string", kind(other)))),
+        None => return Err(malformed("no `action` field: not a GitFlic webhook envelope")),
+    };
+    let project = env.get("project").and_then(Value::as_object);
+
+    match action.as_str() {
+        "TEST_WEBHOOK" => {
+            let name = project.and_then(|p| Some(format!("{}/{}", text(p, &["owneralias"])?, text(p, &["alias"])?)));
+            Ok(WebhookOutcome::Ping(match name {
+                Some(n) => format!("TEST_WEBHOOK for project {n}"),
+                None => "TEST_WEBHOOK".into(),
+            }))
+        }
+        "PIPELINE_WARNING" if !crate::options::analyze_warnings(conn) => Ok(WebhookOutcome::Ignored(
+            "PIPELINE_WARNING (finished with allowed failures) is ignored: the connection option analyze_warnings is not \"true\"".into(),
+        )),
+        "PIPELINE_FAIL" | "PIPELINE_WARNING" => failure_event(&env, project, action).map(WebhookOutcome::PipelineFailed),
+        other => Ok(WebhookOutcome::Ignored(format!(
+            "event {other} does not start an analysis (only PIPELINE_FAIL does, and PIPELINE_WARNING when analyze_warnings is \"true\")"
+        ))),
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// The envelope's project (snake_case, DOC) and whatever pipeline reference it carries. The
+/// pipeline part of a failure body is UNKNOWN: one client reads `pipeline.{id, local_id, ref,
+/// commit_id}`; any casing is accepted, and without one `failure-details` finds the newest
+/// failed pipeline.
+fn failure_event(
+    env: &Map<String, Value>,
+    project: Option<&Map<String, Value>>,
+    event: String,
+) -> Result<FailureEvent, WebhookRejection> {
+    let project = project.ok_or_else(|| malformed(format!("{event} without a `project` object")))?;
+    let owner = text(project, &["owneralias"])
+        .or_else(|| project.get("owner").and_then(Value::as_object).and_then(|o| text(o, &["alias"])))
+        .ok_or_else(|| malformed(format!("{event} without `project.owner_alias`")))?;
+    let alias = text(project, &["alias"]).ok_or_else(|| malformed(format!("{event} without `project.alias`")))?;
+    let project_id = text(project, &["projectid", "id"]).or_else(|| text(env, &["projectid"]));
+
+    let pipeline = env.get("pipeline").and_then(Value::as_object);
+    let number_value = pipeline
+        .and_then(|p| field(p, &["localid", "pipelinelocalid"]))
+        .or_else(|| field(env, &["pipelinelocalid"]));
+    let number = match number_value {
+        None => None,
+        Some(v) => Some(value_u64(v).ok_or_else(|| {
+            malformed(format!("the pipeline's local id is {v}, not a non-negative integer"))
+        })?),
+    };
+    let id = pipeline.and_then(|p| text(p, &["id", "uuid"])).or_else(|| text(env, &["pipelineid"]));
+    let git_ref = pipeline.and_then(|p| text(p, &["ref"])).or_else(|| text(env, &["ref"]));
+    let commit_sha = pipeline
+        .and_then(|p| text(p, &["commitid", "sha", "commitsha"]))
+        .or_else(|| text(env, &["commitid"]));
+
+    Ok(FailureEvent {
+        project: ProjectRef { owner, name: alias, id: project_id },
+        pipeline: PipelineRef { id, number },
+        event,
+        git_ref,
+        commit_sha,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake::conn;
+    use serde_json::json;
+
+    const SECRET: &str = "wh-3f9a1c";
+
+    fn delivery(query: Option<&str>, header: Option<&str>, body: &str) -> WebhookDelivery {
+        WebhookDelivery {
+            query: query.map(|s| vec![("secret".to_string(), s.to_string())]).unwrap_or_default(),
+            headers: header
+                .map(|s| vec![("gitflic-webhook-secret".to_string(), s.to_string())])
+                .unwrap_or_default()
+                .into_iter()
+                .chain([("content-type".to_string(), "application/json".to_string())])
+                .collect(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    fn fail_body() -> String {
+        json!({
+            "action": "PIPELINE_FAIL",
+            "project_id": "0c6f3a7e-1b2d-4c5e-9f80-a1b2c3d4e5f6",
+            "project": {"project_id": "0c6f3a7e-1b2d-4c5e-9f80-a1b2c3d4e5f6", "title": "API", "alias": "api",
+                        "owner_alias": "acme", "owner_type": "COMPANY", "private": true},
+            "pipeline": {"id": "9b1c2d3e-aaaa-bbbb-cccc-0123456789ab", "local_id": "42", "ref": "main", "commit_id": "d6cd1e2"}
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn secret_matrix() {
+        let body = fail_body();
+        let ok = |q, h| verify(&conn(), &delivery(q, h, &body), SECRET);
+        assert!(matches!(ok(Some(SECRET), Some(SECRET)), Ok(WebhookOutcome::PipelineFailed(_))));
+        assert!(matches!(ok(Some(SECRET), None), Ok(WebhookOutcome::PipelineFailed(_))));
+        assert!(matches!(ok(None, Some(SECRET)), Ok(WebhookOutcome::PipelineFailed(_))));
+        assert!(matches!(ok(None, None), Err(WebhookRejection::SecretMissing(_))));
+        assert!(matches!(ok(Some("nope"), None), Err(WebhookRejection::SecretMismatch(m)) if m.contains("query")));
+        assert!(matches!(ok(None, Some("nope")), Err(WebhookRejection::SecretMismatch(m)) if m.contains("header")));
+        // Every secret present must match, not just one of them.
+        assert!(matches!(ok(Some(SECRET), Some("nope")), Err(WebhookRejection::SecretMismatch(m)) if m.contains("header")));
+        assert!(matches!(ok(Some("nope"), Some(SECRET)), Err(WebhookRejection::SecretMismatch(m)) if m.contains("query")));
+        // Prefixes, extensions and the empty string are all different secrets.
+        for wrong in ["", "wh-3f9a1", "wh-3f9a1cc", "WH-3F9A1C", "wh-3f9a1cwh-3f9a1c"] {
+            assert!(matches!(ok(Some(wrong), None), Err(WebhookRejection::SecretMismatch(_))), "{wrong:?}");
+        }
+    }
+
+    #[test]
+    fn header_name_is_case_insensitive_and_repeats_must_all_match() {
+        let mut d = delivery(None, None, &fail_body());
+        d.headers.push(("Gitflic-Webhook-Secret".into(), SECRET.into()));
+        assert!(verify(&conn(), &d, SECRET).is_ok());
+        d.query.push(("secret".into(), SECRET.into()));
+        d.query.push(("secret".into(), "other".into()));
+        assert!(matches!(verify(&conn(), &d, SECRET), Err(WebhookRejection::SecretMismatch(_))));
+    }
+
+    #[test]
+    fn no_configured_secret_accepts_nothing() {
+        assert!(matches!(verify(&conn(), &delivery(Some(""), None, &fail_body()), ""), Err(WebhookRejection::SecretMismatch(m)) if m.contains("no webhook secret")));
+    }
+
+    #[test]
+    fn a_wrong_secret_never_reveals_parse_details() {
+        for body in ["", "not json", "[]", r#"{"no":"action"}"#, &fail_body()] {
+            let got = verify(&conn(), &delivery(Some("wrong"), None, body), SECRET);
+            assert_eq!(got, Err(WebhookRejection::SecretMismatch("the query parameter `secret` does not match this connection's webhook secret".into())));
+            let got = verify(&conn(), &delivery(None, None, body), SECRET);
+            assert!(matches!(got, Err(WebhookRejection::SecretMissing(_))));
+        }
+    }
+
+    #[test]
+    fn malformed_bodies_say_what_is_wrong() {
+        let m = |body: &str| match verify(&conn(), &delivery(Some(SECRET), None, body), SECRET) {
+            Err(WebhookRejection::Malformed(m)) => m,
+            other => panic!("{body}: {other:?}"),
+        };
+        assert!(m("").contains("empty"));
+        assert!(m("<html>").contains("not JSON"));
+        assert!(m("[1]").contains("array"));
+        assert!(m(r#"{"project":{}}"#).contains("no `action`"));
+        assert!(m(r#"{"action":7}"#).contains("number"));
+        assert!(m(r#"{"action":" "}"#).contains("empty"));
+        assert!(m(r#"{"action":"PIPELINE_FAIL"}"#).contains("`project`"));
+        assert!(m(r#"{"action":"PIPELINE_FAIL","project":{"alias":"api"}}"#).contains("owner_alias"));
+        assert!(m(r#"{"action":"PIPELINE_FAIL","project":{"owner_alias":"acme"}}"#).contains("project.alias"));
+        assert!(m(r#"{"action":"PIPELINE_FAIL","project":{"owner_alias":"acme","alias":"api"},"pipeline":{"local_id":"x1"}}"#).contains("local id"));
+    }
+
+    #[test]
+    fn event_matrix() {
+        let env = |action: &str| json!({"action": action, "project": {"owner_alias": "acme", "alias": "api"}}).to_string();
+        let v = |c: &Connection, action: &str| verify(c, &delivery(Some(SECRET), None, &env(action)), SECRET);
+        let plain = conn();
+        let mut warn = conn();
+        warn.options.push(("analyze_warnings".into(), "true".into()));
+
+        assert_eq!(v(&plain, "TEST_WEBHOOK"), Ok(WebhookOutcome::Ping("TEST_WEBHOOK for project acme/api".into())));
+        assert!(matches!(v(&plain, "PIPELINE_FAIL"), Ok(WebhookOutcome::PipelineFailed(e)) if e.event == "PIPELINE_FAIL"));
+        assert!(matches!(v(&plain, "PIPELINE_WARNING"), Ok(WebhookOutcome::Ignored(r)) if r.contains("analyze_warnings")));
+        assert!(matches!(v(&warn, "PIPELINE_WARNING"), Ok(WebhookOutcome::PipelineFailed(e)) if e.event == "PIPELINE_WARNING"));
+        for other in ["PIPELINE_SUCCESS", "PIPELINE_NEW", "PUSH", "MERGE_REQUEST_CREATE", "SOMETHING_NEW"] {
+            assert!(matches!(v(&plain, other), Ok(WebhookOutcome::Ignored(r)) if r.contains(other)), "{other}");
+        }
+        // An odd casing of a failure must not be lost.
+        assert!(matches!(v(&plain, "pipeline_fail"), Ok(WebhookOutcome::PipelineFailed(_))));
+        // A ping needs no project.
+        assert_eq!(
+            verify(&plain, &delivery(Some(SECRET), None, r#"{"action":"TEST_WEBHOOK"}"#), SECRET),
+            Ok(WebhookOutcome::Ping("TEST_WEBHOOK".into()))
+        );
+    }
+
+    #[test]
+    fn failure_event_fields() {
+        let Ok(WebhookOutcome::PipelineFailed(e)) = verify(&conn(), &delivery(None, Some(SECRET), &fail_body()), SECRET) else {
+            panic!()
+        };
+        assert_eq!(
+            e,
+            FailureEvent {
+                project: ProjectRef { owner: "acme".into(), name: "api".into(), id: Some("0c6f3a7e-1b2d-4c5e-9f80-a1b2c3d4e5f6".into()) },
+                pipeline: PipelineRef { id: Some("9b1c2d3e-aaaa-bbbb-cccc-0123456789ab".into()), number: Some(42) },
+                event: "PIPELINE_FAIL".into(),
+                git_ref: Some("main".into()),
+                commit_sha: Some("d6cd1e2".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn pipeline_reference_under_other_casings_or_absent() {
+        let get = |pipeline: Value| {
+            let body = json!({"action": "PIPELINE_FAIL", "project": {"owner_alias": "acme", "alias": "api"}, "pipeline": pipeline});
+            match verify(&conn(), &delivery(Some(SECRET), None, &body.to_string()), SECRET) {
+                Ok(WebhookOutcome::PipelineFailed(e)) => e.pipeline,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(get(json!({"localId": 7})).number, Some(7));
+        assert_eq!(get(json!({"LOCAL_ID": "8"})).number, Some(8));
+        assert_eq!(get(json!({"local-id": 9, "id": 123})), PipelineRef { id: Some("123".into()), number: Some(9) });
+        assert_eq!(get(json!(null)), PipelineRef { id: None, number: None });
+        assert_eq!(get(json!({"localId": null})), PipelineRef { id: None, number: None });
+    }
+}
