@@ -278,6 +278,21 @@ pub fn parse_page<T: DeserializeOwned>(
     size: u32,
     url: &str,
 ) -> Result<Page<T>, ProviderError> {
+    let raw = parse_list(value, list_key, page, size, url)?;
+    let items = raw
+        .items
+        .into_iter()
+        .map(serde_json::from_value)
+        .collect::<Result<Vec<T>, _>>()
+        .map_err(|e| {
+            invalid("response", format!("GET {}: a list item is not an object of the expected shape: {e}", redact_query(url)))
+        })?;
+    Ok(Page { items, last: raw.last })
+}
+
+/// The envelope half of [`parse_page`], kept out of the generic function so the component
+/// carries it once rather than once per item type.
+fn parse_list(value: Value, list_key: &str, page: u32, size: u32, url: &str) -> Result<Page<Value>, ProviderError> {
     let bad = |what: String| invalid("response", format!("GET {}: {what}", redact_query(url)));
     let info = value.get("page").cloned();
     let list = match value {
@@ -307,18 +322,13 @@ pub fn parse_page<T: DeserializeOwned>(
         other => return Err(bad(format!("expected a list page, got {}", snippet(other.to_string().as_bytes())))),
     };
     let n = list.len();
-    let items = list
-        .into_iter()
-        .map(serde_json::from_value)
-        .collect::<Result<Vec<T>, _>>()
-        .map_err(|e| bad(format!("a list item is not an object of the expected shape: {e}")))?;
     let total_pages = info.as_ref().and_then(|i| i.get("totalPages")).and_then(crate::model::value_u64);
     let number = info.as_ref().and_then(|i| i.get("number")).and_then(crate::model::value_u64).unwrap_or(page as u64);
     let last = match total_pages {
         Some(total) => number + 1 >= total || n == 0,
         None => n < size as usize,
     };
-    Ok(Page { items, last })
+    Ok(Page { items: list, last })
 }
 
 #[cfg(test)]
