@@ -1,0 +1,122 @@
+//! Precompiled plugin artifacts, cached by the host for the host.
+//!
+//! Deserializing a `.cwasm` runs native code wasmtime trusts blindly, so the cache accepts
+//! only artifacts this host produced: each is stored with an HMAC under a key generated on
+//! first use and kept in the cache directory (0700, key file 0600). A foreign or tampered file
+//! fails the MAC and is recompiled, never loaded. Entries are keyed by the wasm's SHA-256 and the
+//! engine's compatibility hash, so a wasmtime upgrade or a config change simply misses.
+
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use std::fs;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// What happened when a plugin was loaded through the cache.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "reason")]
+pub enum CacheOutcome {
+    /// Loaded from a verified artifact.
+    Hit,
+    /// Compiled and stored.
+    Miss,
+    /// An artifact was there but not trusted or not loadable; recompiled.
+    Rejected(String),
+    /// No cache configured; compiled in memory.
+    Disabled,
+}
+
+pub struct CompileCache {
+    dir: PathBuf,
+    key: Vec<u8>,
+}
+
+impl CompileCache {
+    /// Opens (creating if needed) a cache directory owned by this host.
+    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+        fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create the compile cache {}: {e}", dir.display()))?;
+        restrict(dir, 0o700)?;
+        let key_path = dir.join("host.key");
+        let key = match fs::read(&key_path) {
+            Ok(k) if k.len() == 32 => k,
+            _ => {
+                let k: [u8; 32] = rand::random();
+                write_atomic(&key_path, &k)?;
+                restrict(&key_path, 0o600)?;
+                k.to_vec()
+            }
+        };
+        Ok(Self { dir: dir.to_path_buf(), key })
+    }
+
+    pub fn entry_key(engine: &Engine, wasm: &[u8]) -> String {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut h);
+        format!("{}-{:016x}", hex::encode(Sha256::digest(wasm)), h.finish())
+    }
+
+    /// Returns the compiled component and whether the cache served it.
+    pub fn load_or_compile(&self, engine: &Engine, wasm: &[u8]) -> anyhow::Result<(Component, CacheOutcome)> {
+        let key = Self::entry_key(engine, wasm);
+        let artifact = self.dir.join(format!("{key}.cwasm"));
+        let mac_path = self.dir.join(format!("{key}.mac"));
+        let mut outcome = CacheOutcome::Miss;
+        if let (Ok(bytes), Ok(mac)) = (fs::read(&artifact), fs::read(&mac_path)) {
+            if self.verify(&bytes, &mac) {
+                // SAFETY: the bytes carry a MAC under a key only this host holds, so they are
+                // an artifact this host's `precompile_component` produced for this engine.
+                match unsafe { Component::deserialize(engine, &bytes) } {
+                    Ok(c) => return Ok((c, CacheOutcome::Hit)),
+                    Err(e) => outcome = CacheOutcome::Rejected(format!("artifact did not load: {e}")),
+                }
+            } else {
+                outcome = CacheOutcome::Rejected("artifact was not produced by this host (MAC mismatch)".into());
+            }
+        }
+        let compiled = engine.precompile_component(wasm).map_err(anyhow::Error::from)?;
+        // SAFETY: produced just now by this engine.
+        let component = unsafe { Component::deserialize(engine, &compiled) }.map_err(anyhow::Error::from)?;
+        write_atomic(&artifact, &compiled)?;
+        write_atomic(&mac_path, &self.sign(&compiled))?;
+        Ok((component, outcome))
+    }
+
+    fn sign(&self, bytes: &[u8]) -> Vec<u8> {
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(bytes);
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    fn verify(&self, bytes: &[u8], tag: &[u8]) -> bool {
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(bytes);
+        mac.verify_slice(tag).is_ok()
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    fs::write(&tmp, bytes).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", tmp.display()))?;
+    fs::rename(&tmp, path).map_err(|e| anyhow::anyhow!("cannot move {} into place: {e}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(unix)]
+fn restrict(path: &Path, mode: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .map_err(|e| anyhow::anyhow!("cannot restrict permissions of {}: {e}", path.display()))
+}
+
+#[cfg(not(unix))]
+fn restrict(_path: &Path, _mode: u32) -> anyhow::Result<()> {
+    Ok(())
+}

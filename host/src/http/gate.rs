@@ -1,0 +1,410 @@
+//! The choke point every plugin request passes, whatever the backend.
+//!
+//! Order matters and is fixed: header rules, egress policy, credential placement, budget,
+//! body cap, then the backend. A refusal is a typed, guest-visible error (the plugin maps it
+//! to `provider-error.denied`), never a trap: the plugin did nothing wrong by asking.
+
+use super::{BackendError, BackendResponse, HttpBackend, Method, OutboundRequest, Secret};
+use crate::egress::{check_headers, CredentialKind, EgressPolicy};
+use base64::Engine as _;
+use serde::Serialize;
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What the host holds for a connection and adds to requests on the plugin's behalf.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    pub access_token: Option<Secret>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+}
+
+/// The credential a plugin asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestedCredential {
+    /// `Authorization: <scheme> <token>`.
+    AccessToken { scheme: String },
+    ClientBasic,
+}
+
+#[derive(Debug, Clone)]
+pub struct GateRequest {
+    pub method: Method,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+    pub credential: Option<RequestedCredential>,
+}
+
+/// Mirrors the WIT `http-error`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GateError {
+    Denied(String),
+    Timeout,
+    TooLarge(u64),
+    Transport(String),
+    InvalidRequest(String),
+}
+
+/// Caps the gate enforces for one call.
+#[derive(Debug, Clone)]
+pub struct GateLimits {
+    pub requests: u32,
+    pub request_body_bytes: u64,
+    pub response_body_bytes: u64,
+    pub stream_body_bytes: u64,
+    pub stream_read_bytes: u32,
+}
+
+/// One line of the call's HTTP transcript: what the plugin asked and what it got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExchangeRecord {
+    pub method: Method,
+    pub url: String,
+    /// `access-token`, `client-basic` or absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential: Option<&'static str>,
+    /// The response status, or the refusal.
+    pub outcome: String,
+}
+
+pub struct HttpGate {
+    policy: EgressPolicy,
+    backend: Arc<dyn HttpBackend>,
+    credentials: Credentials,
+    limits: GateLimits,
+    deadline: Instant,
+    used: u32,
+    transcript: Vec<ExchangeRecord>,
+}
+
+impl HttpGate {
+    pub fn new(
+        policy: EgressPolicy,
+        backend: Arc<dyn HttpBackend>,
+        credentials: Credentials,
+        limits: GateLimits,
+        deadline: Instant,
+    ) -> Self {
+        Self { policy, backend, credentials, limits, deadline, used: 0, transcript: Vec::new() }
+    }
+
+    pub fn transcript(&self) -> &[ExchangeRecord] {
+        &self.transcript
+    }
+
+    pub fn take_transcript(&mut self) -> Vec<ExchangeRecord> {
+        std::mem::take(&mut self.transcript)
+    }
+
+    pub fn requests_used(&self) -> u32 {
+        self.used
+    }
+
+    /// Sends and buffers the body up to the response cap.
+    pub fn send(&mut self, req: GateRequest) -> Result<(u16, Vec<(String, String)>, Vec<u8>), GateError> {
+        let resp = self.dispatch(req)?;
+        let cap = self.limits.response_body_bytes;
+        let mut body = Vec::new();
+        let mut limited = resp.body.take(cap + 1);
+        limited.read_to_end(&mut body).map_err(|e| self.read_error(e))?;
+        if body.len() as u64 > cap {
+            return Err(GateError::TooLarge(cap));
+        }
+        Ok((resp.status, resp.headers, body))
+    }
+
+    /// Sends and returns the body as a capped stream.
+    pub fn send_streaming(&mut self, req: GateRequest) -> Result<(u16, Vec<(String, String)>, StreamBody), GateError> {
+        let resp = self.dispatch(req)?;
+        let body = StreamBody {
+            reader: resp.body,
+            delivered: 0,
+            cap: self.limits.stream_body_bytes,
+            max_read: self.limits.stream_read_bytes,
+            deadline: self.deadline,
+            finished: false,
+        };
+        Ok((resp.status, resp.headers, body))
+    }
+
+    fn dispatch(&mut self, req: GateRequest) -> Result<BackendResponse, GateError> {
+        let credential_name = req.credential.as_ref().map(|c| match c {
+            RequestedCredential::AccessToken { .. } => "access-token",
+            RequestedCredential::ClientBasic => "client-basic",
+        });
+        let mut record = ExchangeRecord {
+            method: req.method,
+            url: req.url.clone(),
+            credential: credential_name,
+            outcome: String::new(),
+        };
+        let result = self.dispatch_inner(req);
+        record.outcome = match &result {
+            Ok(resp) => resp.status.to_string(),
+            Err(e) => format!("{e:?}"),
+        };
+        self.transcript.push(record);
+        result
+    }
+
+    fn dispatch_inner(&mut self, req: GateRequest) -> Result<BackendResponse, GateError> {
+        check_headers(&req.headers).map_err(GateError::InvalidRequest)?;
+        let allowed = self.policy.check_url(&req.url).map_err(GateError::Denied)?;
+        if let Some(body) = &req.body {
+            if body.len() as u64 > self.limits.request_body_bytes {
+                return Err(GateError::InvalidRequest(format!(
+                    "request body of {} bytes exceeds the cap of {}",
+                    body.len(),
+                    self.limits.request_body_bytes
+                )));
+            }
+        }
+        let credential = match req.credential {
+            None => None,
+            Some(RequestedCredential::AccessToken { scheme }) => {
+                self.policy.check_credential(CredentialKind::AccessToken, &allowed.origin).map_err(GateError::Denied)?;
+                if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                    return Err(GateError::InvalidRequest(format!("credential scheme `{scheme}` is not a token")));
+                }
+                let token = self.credentials.access_token.as_ref().ok_or_else(|| {
+                    GateError::Denied("this connection has no access token yet; connect it (OAuth) first".into())
+                })?;
+                Some((CredentialKind::AccessToken, Secret::new(format!("{scheme} {}", token.expose()))))
+            }
+            Some(RequestedCredential::ClientBasic) => {
+                self.policy.check_credential(CredentialKind::ClientBasic, &allowed.origin).map_err(GateError::Denied)?;
+                let (Some(id), Some(secret)) = (&self.credentials.client_id, &self.credentials.client_secret) else {
+                    return Err(GateError::Denied("this connection has no OAuth client id and secret configured".into()));
+                };
+                let basic = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{}", secret.expose()));
+                Some((CredentialKind::ClientBasic, Secret::new(format!("Basic {basic}"))))
+            }
+        };
+        if self.used >= self.limits.requests {
+            return Err(GateError::Denied(format!(
+                "request budget of {} per call is used up",
+                self.limits.requests
+            )));
+        }
+        self.used += 1;
+        if Instant::now() >= self.deadline {
+            return Err(GateError::Timeout);
+        }
+        let outbound = OutboundRequest {
+            method: req.method,
+            url: allowed.url,
+            headers: req.headers,
+            body: req.body,
+            credential,
+        };
+        self.backend.send(&outbound, self.deadline).map_err(|e| match e {
+            BackendError::Timeout => GateError::Timeout,
+            BackendError::Transport(m) => GateError::Transport(m),
+            BackendError::Denied(m) => GateError::Denied(m),
+        })
+    }
+
+    fn read_error(&self, e: std::io::Error) -> GateError {
+        read_error(e, self.deadline)
+    }
+}
+
+fn read_error(e: std::io::Error, deadline: Instant) -> GateError {
+    if e.kind() == std::io::ErrorKind::TimedOut || Instant::now() >= deadline || is_timeout(&e) {
+        GateError::Timeout
+    } else {
+        GateError::Transport(format!("reading the response body failed: {e}"))
+    }
+}
+
+fn is_timeout(e: &std::io::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|inner| inner as _);
+    while let Some(err) = source {
+        if err.to_string().contains("timed out") {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
+/// A streamed response body with the per-call caps applied.
+pub struct StreamBody {
+    reader: Box<dyn Read + Send>,
+    delivered: u64,
+    cap: u64,
+    max_read: u32,
+    deadline: Instant,
+    finished: bool,
+}
+
+impl StreamBody {
+    /// Up to `max` bytes (clamped to the host's read cap); `None` at the end.
+    pub fn read(&mut self, max: u32) -> Result<Option<Vec<u8>>, GateError> {
+        if self.finished {
+            return Ok(None);
+        }
+        if Instant::now() >= self.deadline {
+            return Err(GateError::Timeout);
+        }
+        let want = max.clamp(1, self.max_read) as usize;
+        let mut buf = vec![0u8; want];
+        let n = loop {
+            match self.reader.read(&mut buf) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(read_error(e, self.deadline)),
+            }
+        };
+        if n == 0 {
+            self.finished = true;
+            return Ok(None);
+        }
+        self.delivered += n as u64;
+        if self.delivered > self.cap {
+            self.finished = true;
+            return Err(GateError::TooLarge(self.cap));
+        }
+        buf.truncate(n);
+        Ok(Some(buf))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::egress::Origin;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    /// Answers every request with a fixed body and remembers what it was sent.
+    struct Echo {
+        body: Vec<u8>,
+        seen: Mutex<Vec<OutboundRequest>>,
+    }
+
+    impl HttpBackend for Echo {
+        fn send(&self, req: &OutboundRequest, _deadline: Instant) -> Result<BackendResponse, BackendError> {
+            self.seen.lock().unwrap().push(req.clone());
+            Ok(BackendResponse { status: 200, headers: vec![], body: Box::new(std::io::Cursor::new(self.body.clone())) })
+        }
+    }
+
+    fn gate(body: &[u8], limits: GateLimits) -> (HttpGate, Arc<Echo>) {
+        let echo = Arc::new(Echo { body: body.to_vec(), seen: Mutex::new(vec![]) });
+        let policy = EgressPolicy {
+            api: Origin::parse("https://api.gitflic.ru").unwrap(),
+            oauth: Origin::parse("https://oauth.gitflic.ru").unwrap(),
+            extra: vec![],
+            allow_private: false,
+        };
+        let creds = Credentials {
+            access_token: Some(Secret::new("tok-123")),
+            client_id: Some("cid".into()),
+            client_secret: Some(Secret::new("csecret")),
+        };
+        (HttpGate::new(policy, echo.clone(), creds, limits, Instant::now() + Duration::from_secs(30)), echo)
+    }
+
+    fn limits() -> GateLimits {
+        GateLimits { requests: 3, request_body_bytes: 10, response_body_bytes: 8, stream_body_bytes: 20, stream_read_bytes: 4 }
+    }
+
+    fn get(url: &str) -> GateRequest {
+        GateRequest { method: Method::Get, url: url.into(), headers: vec![], body: None, credential: None }
+    }
+
+    #[test]
+    fn the_budget_bites_after_n_requests() {
+        let (mut g, _) = gate(b"ok", limits());
+        for _ in 0..3 {
+            g.send(get("https://api.gitflic.ru/user/me")).unwrap();
+        }
+        let err = g.send(get("https://api.gitflic.ru/user/me")).unwrap_err();
+        assert!(matches!(&err, GateError::Denied(m) if m.contains("budget")), "{err:?}");
+        assert_eq!(g.transcript().len(), 4, "a refused request is still in the transcript");
+    }
+
+    #[test]
+    fn a_response_one_byte_over_the_cap_is_too_large() {
+        let (mut g, _) = gate(b"123456789", limits());
+        assert_eq!(g.send(get("https://api.gitflic.ru/x")).unwrap_err(), GateError::TooLarge(8));
+        let (mut g, _) = gate(b"12345678", limits());
+        assert_eq!(g.send(get("https://api.gitflic.ru/x")).unwrap().2, b"12345678");
+    }
+
+    #[test]
+    fn a_request_body_over_the_cap_is_invalid() {
+        let (mut g, echo) = gate(b"", limits());
+        let mut req = get("https://api.gitflic.ru/x");
+        req.method = Method::Post;
+        req.body = Some(vec![0; 11]);
+        assert!(matches!(g.send(req).unwrap_err(), GateError::InvalidRequest(_)));
+        assert!(echo.seen.lock().unwrap().is_empty(), "nothing reached the backend");
+    }
+
+    #[test]
+    fn policy_refusals_never_reach_the_backend() {
+        let (mut g, echo) = gate(b"", limits());
+        assert!(matches!(g.send(get("https://elsewhere.example/")).unwrap_err(), GateError::Denied(_)));
+        let mut req = get("https://api.gitflic.ru/x");
+        req.headers.push(("Authorization".into(), "token stolen".into()));
+        assert!(matches!(g.send(req).unwrap_err(), GateError::InvalidRequest(_)));
+        assert!(echo.seen.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_access_token_is_added_by_the_host_only_for_the_api_origin() {
+        let (mut g, echo) = gate(b"", limits());
+        let mut req = get("https://api.gitflic.ru/user/me");
+        req.credential = Some(RequestedCredential::AccessToken { scheme: "token".into() });
+        g.send(req).unwrap();
+        let seen = echo.seen.lock().unwrap();
+        let (kind, value) = seen[0].credential.clone().unwrap();
+        assert_eq!(kind, CredentialKind::AccessToken);
+        assert_eq!(value.expose(), "token tok-123");
+        drop(seen);
+        let mut req = get("https://oauth.gitflic.ru/api/token/access");
+        req.credential = Some(RequestedCredential::AccessToken { scheme: "token".into() });
+        assert!(matches!(g.send(req).unwrap_err(), GateError::Denied(m) if m.contains("access token")));
+    }
+
+    #[test]
+    fn client_basic_goes_to_the_oauth_origin() {
+        let (mut g, echo) = gate(b"", limits());
+        let mut req = get("https://oauth.gitflic.ru/api/token/access?code=1");
+        req.credential = Some(RequestedCredential::ClientBasic);
+        g.send(req).unwrap();
+        let (_, value) = echo.seen.lock().unwrap()[0].credential.clone().unwrap();
+        assert_eq!(value.expose(), "Basic Y2lkOmNzZWNyZXQ="); // cid:csecret
+    }
+
+    #[test]
+    fn a_stream_is_read_in_capped_pieces_and_stops_at_its_total_cap() {
+        let (mut g, _) = gate(&[7u8; 25], limits());
+        let (_, _, mut body) = g.send_streaming(get("https://api.gitflic.ru/log")).unwrap();
+        let mut total = 0;
+        let err = loop {
+            match body.read(1000) {
+                Ok(Some(chunk)) => {
+                    assert!(chunk.len() <= 4, "read cap");
+                    total += chunk.len();
+                }
+                Ok(None) => panic!("the cap must bite before the end"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(err, GateError::TooLarge(20));
+        assert!(total <= 20);
+    }
+
+    #[test]
+    fn a_passed_deadline_is_a_timeout() {
+        let (mut g, _) = gate(b"", limits());
+        g.deadline = Instant::now() - Duration::from_millis(1);
+        assert_eq!(g.send(get("https://api.gitflic.ru/x")).unwrap_err(), GateError::Timeout);
+    }
+}

@@ -1,0 +1,18 @@
+//! The Exlogare provider host: loads CI-provider plugins (WASI components implementing
+//! `exlogare:ci/ci-provider@0.1`) and runs them in a sandbox.
+//!
+//! Layout, one reason to change per module:
+//! - [`limits`]: the sandbox's numbers; [`egress`]: which requests may leave (pure policy).
+//! - [`http`]: the gate that enforces both on every request, and the live / record / replay backends.
+//! - [`engine`], [`cache`]: the shared wasmtime engine and the host-signed compile cache.
+//! - [`wit`]: contract lines, import surface, bindings; [`store`]: per-call state.
+//! - [`plugin`]: loading, instantiating per call, trap handling.
+
+pub mod cache;
+pub mod egress;
+pub mod engine;
+pub mod http;
+pub mod limits;
+pub mod plugin;
+pub mod store;
+pub mod wit;

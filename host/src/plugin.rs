@@ -1,0 +1,472 @@
+//! Loading provider plugins and running their calls, one fresh instance per call.
+//!
+//! A call gets a new `Store` built from a pre-linked `InstancePre`: no state survives from one
+//! call to the next (so nothing crosses tenants), and an instance poisoned by a trap is simply
+//! dropped. Guest faults become [`PluginFault`]s, never host panics; after
+//! `max_consecutive_traps` within `trap_window_secs` the plugin is disabled until reloaded.
+
+use crate::cache::{CacheOutcome, CompileCache};
+use crate::egress::EgressPolicy;
+use crate::engine::HostEngine;
+use crate::http::HttpBackend;
+use crate::http::gate::{Credentials, ExchangeRecord, GateLimits, HttpGate};
+use crate::limits::SandboxLimits;
+use crate::store::{CallState, Clock, LogSink};
+use crate::wit::v0_1::{CiProvider, CiProviderPre, provider, types};
+use crate::wit::{self, ContractLine};
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Store, Trap};
+
+/// Why a plugin could not be loaded. The message names what is wrong and what to do.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot load plugin {path}: {message}")]
+pub struct LoadError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+/// A call that did not produce a contract-level answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "fault", content = "detail")]
+pub enum PluginFault {
+    #[error("the plugin ran past its {0} ms deadline and was stopped")]
+    Timeout(u64),
+    #[error("the plugin tried to grow its memory past the {0}-byte cap and was stopped")]
+    MemoryLimit(u64),
+    #[error("the plugin trapped: {0}")]
+    Trap(String),
+    #[error("the plugin is disabled after repeated traps ({0}); fix it and reload the host")]
+    Disabled(String),
+    #[error("the input is {size} bytes, over the {limit}-byte cap for one call")]
+    InputTooLarge { size: u64, limit: u64 },
+    #[error("the host could not set up the call: {0}")]
+    Host(String),
+}
+
+/// What a call needs from the host besides its arguments: where HTTP goes, what credentials
+/// the host may add, the clock, and (for log extraction) the sink.
+pub struct CallContext {
+    pub policy: EgressPolicy,
+    pub backend: Arc<dyn HttpBackend>,
+    pub credentials: Credentials,
+    pub clock: Clock,
+    pub sink: Option<Box<dyn LogSink>>,
+}
+
+/// A call's value with what the host observed while it ran.
+pub struct CallOutput<R> {
+    pub value: R,
+    pub transcript: Vec<ExchangeRecord>,
+    pub stdio: Vec<u8>,
+    pub stdio_dropped: u64,
+    pub sink: Option<Box<dyn LogSink>>,
+    pub elapsed: Duration,
+}
+
+/// The engine, linker and compile cache that every plugin shares.
+pub struct PluginRuntime {
+    engine: Arc<HostEngine>,
+    linker: Linker<CallState>,
+    cache: Option<CompileCache>,
+}
+
+impl PluginRuntime {
+    pub fn new(engine: Arc<HostEngine>, cache: Option<CompileCache>) -> anyhow::Result<Self> {
+        let mut linker = Linker::new(&engine.engine);
+        wit::add_wasi(&mut linker).map_err(anyhow::Error::from)?;
+        wit::v0_1::add_to_linker(&mut linker).map_err(anyhow::Error::from)?;
+        Ok(Self { engine, linker, cache })
+    }
+
+    pub fn engine(&self) -> &HostEngine {
+        &self.engine
+    }
+
+    /// Loads one component file, checks its contract surface and asks it to describe itself.
+    pub fn load(&self, path: &Path, limits: SandboxLimits) -> Result<LoadedPlugin, LoadError> {
+        let fail = |message: String| LoadError { path: path.to_path_buf(), message };
+        limits.validate().map_err(fail)?;
+        let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
+        if meta.len() > limits.component_bytes {
+            return Err(fail(format!(
+                "it is {} bytes, over the {}-byte cap for a component",
+                meta.len(),
+                limits.component_bytes
+            )));
+        }
+        let wasm = std::fs::read(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
+        if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
+            return Err(fail("it is not a WebAssembly file".into()));
+        }
+        if wasm[4..8] == [1, 0, 0, 0] {
+            return Err(fail(
+                "it is a core wasm module, not a component; build for wasm32-wasip2 (or run `wasm-tools component new`)".into(),
+            ));
+        }
+        let engine = &self.engine.engine;
+        let (component, cache) = match &self.cache {
+            Some(cache) => cache.load_or_compile(engine, &wasm).map_err(|e| fail(format!("it does not compile: {e:#}")))?,
+            None => (
+                Component::new(engine, &wasm).map_err(|e| fail(format!("it does not compile: {e:#}")))?,
+                CacheOutcome::Disabled,
+            ),
+        };
+        let line = wit::check_surface(engine, &component).map_err(fail)?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| fail(format!("it does not link: {e:#}")))?;
+        let pre = CiProviderPre::new(pre).map_err(|e| fail(format!("its exports do not match the contract: {e:#}")))?;
+        let mut plugin = LoadedPlugin {
+            path: path.to_path_buf(),
+            line,
+            cache,
+            info: types::ProviderInfo {
+                id: String::new(),
+                display_name: String::new(),
+                contract_version: String::new(),
+                capabilities: vec![],
+            },
+            pre,
+            engine: self.engine.clone(),
+            limits,
+            traps: Mutex::new(TrapState::default()),
+        };
+        let info = plugin
+            .describe()
+            .map_err(|e| fail(format!("`describe` failed: {e}")))?;
+        validate_info(&info).map_err(fail)?;
+        plugin.info = info;
+        Ok(plugin)
+    }
+}
+
+fn validate_info(info: &types::ProviderInfo) -> Result<(), String> {
+    if info.id.is_empty() || !info.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        return Err(format!("its id `{}` must be non-empty lowercase letters, digits and dashes (it is used in URLs)", info.id));
+    }
+    if !info.contract_version.starts_with("0.1.") {
+        return Err(format!(
+            "it says it implements contract {}, but exports the 0.1 interface; rebuild it",
+            info.contract_version
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct TrapState {
+    recent: VecDeque<Instant>,
+    disabled: Option<String>,
+}
+
+/// A loaded, linked plugin. Cheap to call concurrently: each call instantiates afresh.
+pub struct LoadedPlugin {
+    pub path: PathBuf,
+    pub line: ContractLine,
+    pub cache: CacheOutcome,
+    pub info: types::ProviderInfo,
+    pre: CiProviderPre<CallState>,
+    engine: Arc<HostEngine>,
+    limits: SandboxLimits,
+    traps: Mutex<TrapState>,
+}
+
+type ProviderResult<T> = Result<T, types::ProviderError>;
+
+impl LoadedPlugin {
+    pub fn id(&self) -> &str {
+        &self.info.id
+    }
+
+    pub fn limits(&self) -> &SandboxLimits {
+        &self.limits
+    }
+
+    /// Runs `f` against a fresh instance under the sandbox limits.
+    pub fn call<R>(
+        &self,
+        ctx: CallContext,
+        f: impl FnOnce(&CiProvider, &mut Store<CallState>) -> wasmtime::Result<R>,
+    ) -> Result<CallOutput<R>, PluginFault> {
+        if let Some(reason) = &self.traps.lock().unwrap_or_else(|p| p.into_inner()).disabled {
+            return Err(PluginFault::Disabled(reason.clone()));
+        }
+        let started = Instant::now();
+        let budget = self.limits.call_timeout();
+        let gate = HttpGate::new(
+            ctx.policy,
+            ctx.backend,
+            ctx.credentials,
+            GateLimits {
+                requests: self.limits.requests_per_call,
+                request_body_bytes: self.limits.request_body_bytes,
+                response_body_bytes: self.limits.response_body_bytes,
+                stream_body_bytes: self.limits.stream_body_bytes,
+                stream_read_bytes: self.limits.stream_read_bytes,
+            },
+            started + budget,
+        );
+        let id = if self.info.id.is_empty() { "(loading)" } else { self.info.id.as_str() };
+        let state = CallState::new(id, &self.limits, gate, ctx.sink, ctx.clock);
+        let mut store = Store::new(&self.engine.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline(HostEngine::ticks_for(budget));
+        store.epoch_deadline_trap();
+        let outcome = self
+            .pre
+            .instantiate(&mut store)
+            .and_then(|bindings| f(&bindings, &mut store));
+        let elapsed = started.elapsed();
+        match outcome {
+            Ok(value) => {
+                self.traps.lock().unwrap_or_else(|p| p.into_inner()).recent.clear();
+                let mut data = store.into_data();
+                let (stdio, stdio_dropped) = data.stdout.contents();
+                if stdio_dropped > 0 {
+                    tracing::warn!(plugin = self.id(), stdio_dropped, "plugin output over the cap was dropped");
+                }
+                Ok(CallOutput {
+                    value,
+                    transcript: data.http.take_transcript(),
+                    stdio,
+                    stdio_dropped,
+                    sink: data.take_sink(),
+                    elapsed,
+                })
+            }
+            Err(err) => {
+                let fault = self.classify(&err, elapsed);
+                self.note_trap(&fault);
+                Err(fault)
+            }
+        }
+    }
+
+    fn classify(&self, err: &wasmtime::Error, elapsed: Duration) -> PluginFault {
+        if err.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+            return PluginFault::Timeout(elapsed.as_millis() as u64);
+        }
+        let text = format!("{err:?}");
+        if text.contains("forcing trap when growing memory") {
+            return PluginFault::MemoryLimit(self.limits.memory_bytes);
+        }
+        let first = text.lines().next().unwrap_or("").to_string();
+        PluginFault::Trap(first.chars().take(500).collect())
+    }
+
+    fn note_trap(&self, fault: &PluginFault) {
+        let mut t = self.traps.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let window = Duration::from_secs(self.limits.trap_window_secs);
+        t.recent.push_back(now);
+        while t.recent.front().is_some_and(|at| now.duration_since(*at) > window) {
+            t.recent.pop_front();
+        }
+        tracing::warn!(plugin = self.id(), %fault, "plugin call failed");
+        if t.recent.len() as u32 >= self.limits.max_consecutive_traps {
+            let reason = format!("{} consecutive faults within {}s, the last: {fault}", t.recent.len(), window.as_secs());
+            tracing::error!(plugin = self.id(), %reason, "plugin disabled");
+            t.disabled = Some(reason);
+        }
+    }
+
+    fn no_http_context() -> CallContext {
+        CallContext {
+            policy: EgressPolicy {
+                api: crate::egress::Origin { scheme: "https".into(), host: "invalid.invalid".into(), port: 443 },
+                oauth: crate::egress::Origin { scheme: "https".into(), host: "invalid.invalid".into(), port: 443 },
+                extra: vec![],
+                allow_private: false,
+            },
+            backend: Arc::new(crate::http::replay::Unreachable),
+            credentials: Credentials::default(),
+            clock: Clock::System,
+            sink: None,
+        }
+    }
+
+    fn check_input(&self, size: usize) -> Result<(), PluginFault> {
+        if size as u64 > self.limits.input_bytes {
+            return Err(PluginFault::InputTooLarge { size: size as u64, limit: self.limits.input_bytes });
+        }
+        Ok(())
+    }
+
+    pub fn describe(&self) -> Result<types::ProviderInfo, PluginFault> {
+        self.call(Self::no_http_context(), |p, s| p.exlogare_ci_provider().call_describe(s)).map(|o| o.value)
+    }
+
+    pub fn verify_webhook(
+        &self,
+        ctx: CallContext,
+        conn: &types::Connection,
+        delivery: &provider::WebhookDelivery,
+        expected_secret: &str,
+    ) -> Result<CallOutput<Result<provider::WebhookOutcome, provider::WebhookRejection>>, PluginFault> {
+        let size = delivery.body.len() + delivery.headers.iter().chain(&delivery.query).map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        self.check_input(size)?;
+        self.call(ctx, |p, s| p.exlogare_ci_provider().call_verify_webhook(s, conn, delivery, expected_secret))
+    }
+
+    pub fn authorize_url(
+        &self,
+        ctx: CallContext,
+        conn: &types::Connection,
+        client: &provider::OauthClient,
+        state: &str,
+    ) -> Result<CallOutput<ProviderResult<String>>, PluginFault> {
+        self.call(ctx, |p, s| p.exlogare_ci_provider().call_authorize_url(s, conn, client, state))
+    }
+
+    pub fn exchange_code(
+        &self,
+        ctx: CallContext,
+        conn: &types::Connection,
+        client: &provider::OauthClient,
+        code: &str,
+    ) -> Result<CallOutput<ProviderResult<provider::TokenSet>>, PluginFault> {
+        self.check_input(code.len())?;
+        self.call(ctx, |p, s| p.exlogare_ci_provider().call_exchange_code(s, conn, client, code))
+    }
+
+    pub fn refresh_token(
+        &self,
+        ctx: CallContext,
+        conn: &types::Connection,
+        client: &provider::OauthClient,
+        refresh_token: &str,
+    ) -> Result<CallOutput<ProviderResult<provider::TokenSet>>, PluginFault> {
+        self.call(ctx, |p, s| p.exlogare_ci_provider().call_refresh_token(s, conn, client, refresh_token))
+    }
+
+    pub fn current_user(&self, ctx: CallContext, conn: &types::Connection) -> Result<CallOutput<ProviderResult<provider::User>>, PluginFault> {
+        self.call(ctx, |p, s| p.exlogare_ci_provider().call_current_user(s, conn))
+    }
+
+    pub fn list_projects(
+        &self,
+        ctx: CallContext,
+        conn: &types::Connection,
+        search: Option<&str>,
+        cursor: Option<&str>,
+    ) -> Result<CallOutput<ProviderResult<provider::ProjectPage>>, PluginFault> {
+        self.call(ctx, |p, s| p.exlogare_ci_provider().call_list_projects(s, conn, search, cursor))
+    }
+
+    pub fn list_webhooks(
+        &self,
+        ctx: CallContext,
+        conn: &types::Connection,
+        project: &types::ProjectRef,
+    ) -> Result<CallOutput<ProviderResult<Vec<provider::Webhook>>>, PluginFault> {
+        self.call(ctx, |p, s| p.exlogare_ci_provider().call_list_webhooks(s, conn, project))
+    }
+
+    pub fn register_webhook(
+        &self,
+        ctx: CallContext,
+        conn: &types::Connection,
+        project: &types::ProjectRef,
+        spec: &provider::WebhookSpec,
+    ) -> Result<CallOutput<ProviderResult<provider::Registration>>, PluginFault> {
+        self.call(ctx, |p, s| p.exlogare_ci_provider().call_register_webhook(s, conn, project, spec))
+    }
+
+    pub fn remove_webhook(
+        &self,
+        ctx: CallContext,
+        conn: &types::Connection,
+        project: &types::ProjectRef,
+        webhook_id: &str,
+    ) -> Result<CallOutput<ProviderResult<()>>, PluginFault> {
+        self.call(ctx, |p, s| p.exlogare_ci_provider().call_remove_webhook(s, conn, project, webhook_id))
+    }
+
+    pub fn list_pipelines(
+        &self,
+        ctx: CallContext,
+        conn: &types::Connection,
+        project: &types::ProjectRef,
+        above: Option<u64>,
+        limit: u32,
+    ) -> Result<CallOutput<ProviderResult<Vec<provider::PipelineSummary>>>, PluginFault> {
+        self.call(ctx, |p, s| p.exlogare_ci_provider().call_list_pipelines(s, conn, project, above, limit))
+    }
+
+    pub fn failure_details(
+        &self,
+        ctx: CallContext,
+        conn: &types::Connection,
+        event: &provider::FailureEvent,
+    ) -> Result<CallOutput<ProviderResult<provider::FailureDetails>>, PluginFault> {
+        self.call(ctx, |p, s| p.exlogare_ci_provider().call_get_failure_details(s, conn, event))
+    }
+
+    /// `ctx.sink` receives the log; it comes back in the output.
+    pub fn extract_job_log(
+        &self,
+        ctx: CallContext,
+        conn: &types::Connection,
+        project: &types::ProjectRef,
+        job: &types::Job,
+    ) -> Result<CallOutput<ProviderResult<provider::LogSource>>, PluginFault> {
+        if ctx.sink.is_none() {
+            return Err(PluginFault::Host("extract-job-log needs a log sink".into()));
+        }
+        self.call(ctx, |p, s| p.exlogare_ci_provider().call_extract_job_log(s, conn, project, job))
+    }
+}
+
+/// Every plugin the host runs, by provider id.
+#[derive(Default)]
+pub struct PluginSet {
+    pub plugins: std::collections::BTreeMap<String, Arc<LoadedPlugin>>,
+}
+
+impl PluginSet {
+    /// Loads every `*.wasm` in `dir` (sorted, so the result does not depend on the directory's
+    /// order) plus `extra` paths. A plugin that fails to load is reported and skipped; the
+    /// others still load. Two plugins claiming one id is an error for the second.
+    pub fn load(runtime: &PluginRuntime, dir: Option<&Path>, extra: &[PathBuf], limits: &SandboxLimits) -> (Self, Vec<LoadError>) {
+        let mut paths: Vec<PathBuf> = Vec::new();
+        let mut errors = Vec::new();
+        if let Some(dir) = dir {
+            match std::fs::read_dir(dir) {
+                Ok(entries) => {
+                    let mut found: Vec<PathBuf> = entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
+                        .collect();
+                    found.sort();
+                    paths.extend(found);
+                }
+                Err(e) => errors.push(LoadError { path: dir.to_path_buf(), message: format!("cannot list the plugins directory: {e}") }),
+            }
+        }
+        paths.extend(extra.iter().cloned());
+        let mut set = PluginSet::default();
+        for path in paths {
+            match runtime.load(&path, limits.clone()) {
+                Ok(plugin) => {
+                    let id = plugin.id().to_string();
+                    if let Some(existing) = set.plugins.get(&id) {
+                        errors.push(LoadError {
+                            path,
+                            message: format!("provider id `{id}` is already taken by {}", existing.path.display()),
+                        });
+                    } else {
+                        set.plugins.insert(id, Arc::new(plugin));
+                    }
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        (set, errors)
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<LoadedPlugin>> {
+        self.plugins.get(id)
+    }
+}

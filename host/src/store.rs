@@ -1,0 +1,226 @@
+//! The state one plugin call runs with, and the lockdown that makes it a sandbox.
+//!
+//! A fresh [`CallState`] (and a fresh `Store`) is built for every call, so nothing (tokens,
+//! parsed pages, a poisoned instance after a trap) crosses from one call, or one tenant, to
+//! the next.
+
+use crate::http::gate::HttpGate;
+use crate::wit::v0_1::sink_types::LogChunk;
+use std::sync::{Arc, Mutex};
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::limits::SandboxLimits;
+
+/// Where extracted log chunks go during an `extract-job-log` call.
+pub trait LogSink: Send {
+    /// An error stops the plugin's extraction (it returns it as `denied`).
+    fn emit(&mut self, chunk: LogChunk) -> Result<(), String>;
+}
+
+/// The plugin's notion of "now".
+#[derive(Debug, Clone, Copy)]
+pub enum Clock {
+    System,
+    /// Replayed fixtures run at a fixed instant so their goldens do not drift.
+    Fixed(i64),
+}
+
+impl Clock {
+    pub fn now_ms(&self) -> i64 {
+        match self {
+            Clock::System => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0),
+            Clock::Fixed(ms) => *ms,
+        }
+    }
+}
+
+pub struct CallState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limits: StoreLimits,
+    pub(crate) http: HttpGate,
+    pub(crate) sink: Option<Box<dyn LogSink>>,
+    pub(crate) clock: Clock,
+    plugin_id: String,
+    log_used: u64,
+    log_cap: u64,
+    log_dropped: u64,
+    /// stdout and stderr share one capture and one cap.
+    pub(crate) stdout: CapturedOutput,
+}
+
+impl CallState {
+    pub fn new(plugin_id: &str, limits: &SandboxLimits, http: HttpGate, sink: Option<Box<dyn LogSink>>, clock: Clock) -> Self {
+        let stdout = CapturedOutput::new(limits.stdio_bytes as usize);
+        // No preopens, no environment, no arguments, no sockets, no name lookup: the only way
+        // out of the sandbox is the `exlogare:ci/http` import, which the gate polices.
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(stdout.clone()).stderr(stdout.clone()).allow_ip_name_lookup(false).allow_tcp(false).allow_udp(false);
+        if let Clock::Fixed(_) = clock {
+            wasi.insecure_random_seed(0);
+        }
+        let store_limits = StoreLimitsBuilder::new()
+            .memory_size(limits.memory_bytes as usize)
+            .table_elements(limits.table_elements)
+            .instances(limits.instances)
+            .memories(limits.memories)
+            .tables(limits.memories)
+            // A failed grow surfaces as a trap naming memory, not as the guest's own
+            // `unreachable` after its allocator gives up.
+            .trap_on_grow_failure(true)
+            .build();
+        Self {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limits: store_limits,
+            http,
+            sink,
+            clock,
+            plugin_id: plugin_id.to_string(),
+            log_used: 0,
+            log_cap: limits.log_bytes,
+            log_dropped: 0,
+            stdout,
+        }
+    }
+
+    /// Forwards a plugin's log line to tracing, within the per-call byte cap.
+    pub(crate) fn plugin_log(&mut self, level: tracing::Level, message: &str) {
+        let len = message.len() as u64;
+        if self.log_used + len > self.log_cap {
+            self.log_dropped += len;
+            return;
+        }
+        self.log_used += len;
+        let plugin = self.plugin_id.as_str();
+        match level {
+            tracing::Level::ERROR => tracing::error!(plugin, "{message}"),
+            tracing::Level::WARN => tracing::warn!(plugin, "{message}"),
+            tracing::Level::INFO => tracing::info!(plugin, "{message}"),
+            tracing::Level::DEBUG => tracing::debug!(plugin, "{message}"),
+            tracing::Level::TRACE => tracing::trace!(plugin, "{message}"),
+        }
+    }
+
+    /// Bytes of plugin log messages dropped over the cap.
+    pub fn log_dropped(&self) -> u64 {
+        self.log_dropped
+    }
+
+    pub fn take_sink(&mut self) -> Option<Box<dyn LogSink>> {
+        self.sink.take()
+    }
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// stdout and stderr of one call, kept up to a cap; the rest is counted and dropped rather
+/// than failing the write, so a chatty plugin is truncated, not killed.
+#[derive(Clone)]
+pub struct CapturedOutput(Arc<Mutex<Capture>>);
+
+struct Capture {
+    data: Vec<u8>,
+    cap: usize,
+    dropped: u64,
+}
+
+impl CapturedOutput {
+    pub fn new(cap: usize) -> Self {
+        Self(Arc::new(Mutex::new(Capture { data: Vec::new(), cap, dropped: 0 })))
+    }
+
+    fn append(&self, bytes: &[u8]) {
+        let mut c = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let room = c.cap.saturating_sub(c.data.len());
+        let take = room.min(bytes.len());
+        c.data.extend_from_slice(&bytes[..take]);
+        c.dropped += (bytes.len() - take) as u64;
+    }
+
+    /// What was kept, and how many bytes were dropped.
+    pub fn contents(&self) -> (Vec<u8>, u64) {
+        let c = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        (c.data.clone(), c.dropped)
+    }
+}
+
+impl IsTerminal for CapturedOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for CapturedOutput {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for CapturedOutput {
+    async fn ready(&mut self) {}
+}
+
+impl OutputStream for CapturedOutput {
+    fn write(&mut self, bytes: bytes::Bytes) -> StreamResult<()> {
+        self.append(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(64 * 1024)
+    }
+}
+
+impl tokio::io::AsyncWrite for CapturedOutput {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.append(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: std::pin::Pin<&mut Self>, _cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: std::pin::Pin<&mut Self>, _cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_over_the_cap_is_dropped_and_counted() {
+        let out = CapturedOutput::new(10);
+        out.append(b"0123456");
+        out.append(b"789abcdef");
+        let (kept, dropped) = out.contents();
+        assert_eq!(kept, b"0123456789");
+        assert_eq!(dropped, 6);
+    }
+}
