@@ -55,7 +55,9 @@ pub const MAX_EXCERPT_LINES: usize = 25;
 pub const HEAD_LINES: usize = 30;
 pub const TAIL_LINES: usize = 30;
 pub const MAX_CANDIDATES: usize = 8;
-const PRE_LINES: usize = 6;
+const PRE_LINES: usize = 16;
+/// Lines shown above a summary line.
+const BACK_LINES: usize = 16;
 const AFTER_LINES: usize = 30;
 /// Lines shown before the decisive line: a failed test's name or the command usually sits
 /// right above the message.
@@ -336,8 +338,9 @@ impl Analyzer {
         }
         if let Some(c) = p.command_echo.captures(t) {
             let name = (1..=5).find_map(|i| c.get(i)).map(|m| m.as_str().trim().to_owned());
-            if self.cur.exit_code.is_some() || !self.cur.has_content() {
-                let fresh = Command::new(source_line, name, self.sections.last().cloned(), self.post_depth > 0);
+            let post = self.post_depth > 0;
+            if self.cur.exit_code.is_some() || !self.cur.has_content() || self.cur.post != post {
+                let fresh = Command::new(source_line, name, self.sections.last().cloned(), post);
                 self.replace_current(fresh);
             } else {
                 // A command inside a running one (yarn echoing `$ jest`, the next install
@@ -376,13 +379,12 @@ impl Analyzer {
                     self.sections.push(name.to_owned());
                 }
                 // A GitHub step is a command; its output follows the group.
-                if let Some(cmd) = name.strip_prefix("Run ") {
-                    let fresh = Command::new(source_line, Some(cmd.to_owned()), Some(name.to_owned()), post);
-                    self.replace_current(fresh);
-                } else if post {
-                    let fresh = Command::new(source_line, None, Some(name.to_owned()), true);
-                    self.replace_current(fresh);
-                }
+                // A step is a command; a GitHub step's output follows its group, whose name is
+                // the command.
+                let post = self.post_depth > 0;
+                let cmd = name.strip_prefix("Run ").map(str::to_owned);
+                let fresh = Command::new(source_line, cmd, Some(name.to_owned()), post);
+                self.replace_current(fresh);
             }
             Edge::End => {
                 let popped = if name.is_empty() {
@@ -402,6 +404,9 @@ impl Analyzer {
     }
 
     fn replace_current(&mut self, fresh: Command) {
+        if std::env::var_os("EXLOGARE_DEBUG").is_some() {
+            eprintln!("replace at {} post={} name={:?} (old name={:?} post={} evidence={})", fresh.segments[0].start_line, fresh.post, fresh.name(), self.cur.name(), self.cur.post, self.cur.has_evidence());
+        }
         let old = std::mem::replace(&mut self.cur, fresh);
         // A command that ended without a reported status may still be the failed one (GitLab
         // reports only that the job failed, at the very end).
@@ -621,15 +626,13 @@ fn category_from_command(name: &str) -> Option<(Category, &'static str)> {
 /// line (later sub-commands run after earlier ones succeeded), and in it the earliest line of
 /// the strongest kind. Cascade lines only when nothing else exists.
 fn choose(cmd: &Command) -> Option<(&Segment, &Candidate)> {
-    let seg = cmd
-        .segments
-        .iter()
-        .rev()
-        .find(|s| s.best_weight() > 0)
+    let first = std::env::var_os("EXLOGARE_FIRSTSEG").is_some();
+    let seg = if first { cmd.segments.iter().find(|s| s.best_weight() > 0) } else { cmd.segments.iter().rev().find(|s| s.best_weight() > 0) }
         .or_else(|| cmd.segments.iter().rev().find(|s| !s.candidates.is_empty()))?;
     let best = seg.best_weight();
+    let slack: u8 = std::env::var("EXLOGARE_SLACK").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
     let pick = if best > 0 {
-        seg.candidates.iter().find(|c| c.verdict.kind != Kind::Cascade && c.verdict.weight >= best)
+        seg.candidates.iter().find(|c| c.verdict.kind != Kind::Cascade && c.verdict.weight + slack >= best)
     } else {
         let w = seg.candidates.iter().map(|c| c.verdict.weight).max().unwrap_or(0);
         seg.candidates.iter().find(|c| c.verdict.weight >= w)
@@ -640,14 +643,43 @@ fn choose(cmd: &Command) -> Option<(&Segment, &Candidate)> {
 /// The excerpt around a candidate: a few lead lines, then the anchor's block.
 fn window(c: &Candidate, seg: &Segment) -> (u64, u64) {
     let lines = &c.lines;
+    // A summary line ("3 offenses detected", `make: *** Error 1`, "** BUILD FAILED **") closes
+    // the output that explains it: show the block above it.
+    if c.verdict.kind == Kind::Cascade {
+        let mut start = c.anchor_idx;
+        while start > 0 && c.anchor_idx - start + 1 < BACK_LINES {
+            let (n, t) = &lines[start - 1];
+            if *n < seg.start_line || is_boilerplate(strip_timestamp(t)) {
+                break;
+            }
+            start -= 1;
+        }
+        while start < c.anchor_idx && is_blank(&lines[start].1) {
+            start += 1;
+        }
+        return (lines[start].0, c.anchor);
+    }
     let mut start = c.anchor_idx;
     // Lead: up to LEAD_LINES non-blank lines right above, not crossing the command start.
-    while start > 0 && c.anchor_idx - start < LEAD_LINES {
+    // "Warnings treated as errors" points at the warnings printed just before it, so there the
+    // lead covers the previous block as well.
+    let (lead, blanks_allowed) = if RULES[c.verdict.rule].name == "warnings-as-errors" { (PRE_LINES, 2) } else { (LEAD_LINES, 0) };
+    let mut blanks_seen = 0;
+    while start > 0 && c.anchor_idx - start < lead {
         let (n, t) = &lines[start - 1];
-        if is_blank(t) || is_boilerplate(strip_timestamp(t)) || *n < seg.start_line {
+        if is_boilerplate(strip_timestamp(t)) || *n < seg.start_line {
             break;
         }
+        if is_blank(t) {
+            blanks_seen += 1;
+            if blanks_seen > blanks_allowed {
+                break;
+            }
+        }
         start -= 1;
+    }
+    while start < c.anchor_idx && is_blank(&lines[start].1) {
+        start += 1;
     }
     let mut end = c.anchor_idx;
     let mut blanks = 0;
@@ -659,7 +691,7 @@ fn window(c: &Candidate, seg: &Segment) -> (u64, u64) {
         }
         if is_blank(t) {
             blanks += 1;
-            if blanks >= 2 {
+            if blanks >= blank_stop() {
                 break;
             }
             continue;
@@ -674,6 +706,10 @@ fn window(c: &Candidate, seg: &Segment) -> (u64, u64) {
         end = i;
     }
     (lines[start].0, lines[end].0)
+}
+
+fn blank_stop() -> usize {
+    std::env::var("EXLOGARE_BLANKS").ok().and_then(|v| v.parse().ok()).unwrap_or(3)
 }
 
 /// When nothing was found: the last lines of the command's output, without CI bookkeeping.

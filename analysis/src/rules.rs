@@ -112,13 +112,16 @@ pub static RULES: &[Rule] = &[
         r"(?i)(\b0 (errors?|failures?|failed|failing)\b|\b(errors?|failures?|failed)[:=] ?0\b(?:[^.\d]|$)|\bno errors?\b|without errors?)",
         "Tests run: 5, Failures: 0, Errors: 0"),
     rule!("warning", K::Ignore, 0, None,
-        r"(?i)^\W{0,3}(warn(ing)?\b|npm warn|deprecat)|\bdeprecat(ed|ion)\b|DeprecationWarning|-W(no-)?error",
+        r"(?i)^\W{0,3}(warn(ing)?\b|npm warn|deprecat)|\bdeprecat(ed|ion)\b|DeprecationWarning",
         "npm WARN deprecated request@2.88.0"),
+    rule!("info-log-line", K::Ignore, 0, None,
+        r"(?i)^\S*\s*\d\d:\d\d:\d\d\S*\s+\[?(info|debug|trace|notice|verbose)\b|^\s*\[(info|debug|trace)\]",
+        "08:18:51.584 [info] Cannot resume session: Previous session timed out"),
     rule!("error-word-in-name", K::Ignore, 0, None,
         r"(?i)(\berror[_./-]\w|\w[_./-]errors?\b|\berror(s|_handling)?\.(c|h|js|ts|go|rs|py|rb|java|o|cc|cpp)\b|on_?error|errorformat|ignore[_-]?errors|error_log)",
         "  CC src/error.c"),
     rule!("passed-test", K::Ignore, 0, None,
-        r"(?i)^\s*(ok\s+\d|ok\s+\S+\s+[\d.]+s|PASS(ED)?\b|✓|√)",
+        r"(?i)^\s*(ok\s+\d|ok\s+\S+\s+[\d.]+s|PASS(ED)?\b|✓|√)|(:|\.\.\.|\s)\s*(OK|ok|PASS(ED)?|passed|SKIP(PED)?|✓)\s*(\(\s*[\d.]+\s*m?s\s*\))?\s*$",
         "ok  \tgithub.com/x/y\t0.1s"),
 
     // --- compilers and interpreters
@@ -143,6 +146,9 @@ pub static RULES: &[Rule] = &[
     rule!("compilation-failed", K::Error, 4, Some(C::Compilation),
         r"(?i)(compilation (failed|error)|COMPILATION ERROR|could not compile|build failed with \d+ errors?|failed to compile|\bcannot find symbol\b|undefined reference to|undefined symbols? for architecture|unresolved external symbol|\bSyntaxError\b|\bParseError\b|unexpected token|ld: (library|symbol)\(?s?\)? not found|cannot find -l\w)",
         "undefined reference to `foo'"),
+    rule!("warnings-as-errors", K::Error, 4, Some(C::Compilation),
+        r"(?i)failing due to -Werror|warnings? (being )?treated as errors?|-Werror.*\b(error|fail)",
+        "Failing due to -Werror."),
     rule!("linker-cascade", K::Cascade, 2, Some(C::Compilation),
         r"(collect2|ld)(\.exe)?: error: ld returned|clang: error: linker command failed|failed in phase `Linker'",
         "collect2: error: ld returned 1 exit status"),
@@ -153,7 +159,7 @@ pub static RULES: &[Rule] = &[
         r"^\S+\.(hs|lhs):\d+:\d+:\s*error",
         "src/Main.hs:12:5: error:"),
     rule!("swift-xcode-error", K::Error, 5, Some(C::Compilation),
-        r"^\S+\.(swift|m|mm|h):\d+:\d+: error:|^❌ ",
+        r"^\S+\.(swift|m|mm|h):\d+:\d+: error:|❌\s",
         "❌  /Users/x/App.swift:10:5: use of unresolved identifier 'foo'"),
     rule!("xcodebuild-failed", K::Cascade, 2, Some(C::Compilation),
         r"\*\* (BUILD|TEST|ARCHIVE) FAILED \*\*|The following build commands failed:",
@@ -181,7 +187,7 @@ pub static RULES: &[Rule] = &[
 
     // --- test runners
     rule!("test-failures-heading", K::Header, 5, Some(C::TestFailure),
-        r"(?i)^\s*(=+ FAILURES =+|=+ ERRORS =+|Failures:\s*$|Failed tests:|Tests in error:|There (was|were) \d+ (failures?|errors?):|FAILURES!|Summary of all failing tests|Failing tests:|\d+ failing\s*$|Failed examples:|failures:\s*$)",
+        r"(?i)^\s*(=+ FAILURES =+|=+ ERRORS =+|Failures:\s*$|Failed tests:|Tests in error:|There (was|were) \d+ (failures?|errors?):|FAILURES!|Summary of all failing tests|Offenses:\s*$|\d+ failing\s*$|Failed examples:|failures:\s*$)",
         "=================================== FAILURES ==================================="),
     rule!("go-test-fail", K::Error, 5, Some(C::TestFailure),
         r"^\s*--- FAIL: ",
@@ -190,11 +196,14 @@ pub static RULES: &[Rule] = &[
         r"^\s*FAIL\s+\S+\.(js|jsx|ts|tsx|mjs|cjs|vue|coffee)\b|^\s*● ",
         " FAIL  test/parse.test.js (1.2s)"),
     rule!("fail-line", K::Error, 4, Some(C::TestFailure),
-        r"^\s*FAIL(ED)?(:|\s|$)|\[\s*FAIL(ED)?\s*\]|\bFAILED\s*$|<<< (FAILURE|ERROR)!|^\s*✗|^\s*✖|^\s*×\s|^\s*\[-\] |^not ok \d+|^\s*\d+\) \S|\(FAILED - \d+\)|^(Failure|Error):$|^\s*FAILURE:",
+        r"^\s*FAIL(ED)?(:|\s|$)|\S\s{2,}(FAIL(ED)?|ERROR)\s*$|:\s+FAIL(ED)?\s*(\([\d.]+m?s\))?\s*$|\bfailed on line \d+|\*\*\* FAILED test case|\[\s*FAIL(ED)?\s*\]|\bFAILED\s*$|<<< (FAILURE|ERROR)!|^\s*✗|^\s*✖|^\s*×\s|^\s*\[-\] |^not ok \d+|^\s*\d+\) \S|\(FAILED - \d+\)|^(Failure|Error):$|^\s*FAILURE:",
         "not ok 3 - parses empty input"),
     rule!("test-assertion", K::Error, 4, Some(C::TestFailure),
         r"(?i)(assertion ?(error|failed)|\bassert(ion)?\w* failed|expected:? .{1,80}\b(but (was|got)|got|received|to (be|equal))\b|Failed asserting|^E\s{2,}\S|AssertionError|\bexpect\(.*\)\.)",
         "Failed asserting that two strings are equal."),
+    rule!("failing-tests-list", K::Cascade, 3, Some(C::TestFailure),
+        r"^\s*Failing tests:\s*$",
+        "Failing tests:"),
     rule!("test-summary-failed", K::Cascade, 2, Some(C::TestFailure),
         r"(?i)(tests? run:.*(failures|errors): [1-9]|\b[1-9]\d* (tests? )?(failed|failures?|failing)\b|test result: FAILED|^FAIL$|^FAIL\s+\S+\s+[\d.]+s$|tests? failed|some tests failed)",
         "test result: FAILED. 3 passed; 1 failed; 0 ignored"),
@@ -217,8 +226,11 @@ pub static RULES: &[Rule] = &[
 
     // --- timeouts, resources, cancellation, infrastructure
     rule!("timeout", K::Error, 5, Some(C::Timeout),
-        r"(?i)(no output has been received in the last|exceeded the maximum (execution )?time|job (has )?timed out|execution expired|timed? ?out after|\btimeout of \d+\s*ms exceeded|timeout (exceeded|expired)|\btimed out\b|deadline exceeded|has exceeded the maximum execution time|Build timed out)",
+        r"(?i)(no output has been received in the last|exceeded the maximum (execution )?time|(job|build|step|command|action) (has )?timed out|execution expired|has exceeded the maximum execution time|Build timed out|timed out after \d+ ?(m|min|minutes|h|hours)\b)",
         "No output has been received in the last 10m0s, this potentially indicates a stalled build or something wrong with the build itself."),
+    rule!("timeout-generic", K::Error, 3, Some(C::Timeout),
+        r"(?i)(\btimeout of \d+\s*ms exceeded|timeout (exceeded|expired)|\btimed out\b|deadline exceeded|timetrap_timeout)",
+        "Error: timeout of 2000ms exceeded. Ensure the done() callback is being called in this test."),
     rule!("out-of-resources", K::Error, 5, Some(C::OutOfResources),
         r"(?i)(out of memory|cannot allocate memory|\boom[- ]?kill|java\.lang\.OutOfMemoryError|heap out of memory|memory exhausted|std::bad_alloc|no space left on device|disk quota exceeded|exit code 137\b|\bkilled\s*$|^Killed\b|resource temporarily unavailable|too many open files)",
         "FATAL ERROR: Ineffective mark-compacts near heap limit Allocation failed - JavaScript heap out of memory"),
@@ -236,8 +248,12 @@ pub static RULES: &[Rule] = &[
 
     // --- lint and quality gates
     rule!("lint", K::Error, 4, Some(C::LintQuality),
-        r"(?i)(\d+ (problems?|offen[cs]es?|violations?|style errors?)\b|\boffen[cs]es? detected|\blint(er|ing)? (failed|errors?)|would reformat|code style issues|\bnot formatted\b|formatting (check )?failed|Diff in .* at line|^\S+:\d+(:\d+)?: [A-Z]{1,4}\d{2,4}\b|^\S+:\d+:\d+: \w+ \S+|\(Severity: \d\)|^\s*\d+:\d+\s+(error|warning)\s|✖ \d+ problems?|please (run|rebuild|commit)|files? (were|was) (modified|changed)|has uncommitted changes|working tree is not clean|changed when|check failed|broken links?)",
+        r"(?i)(\blint(er|ing)? (failed|errors?)|^\S+:\d+:\d+: [CWEFR]: |would reformat|code style issues|\bnot formatted\b|formatting (check )?failed|Diff in .* at line|^\S+:\d+(:\d+)?: [A-Z]{1,4}\d{2,4}\b|^\S+:\d+:\d+: \w+ \S+|\(Severity: \d\)|^\s*\d+:\d+\s+(error|warning)\s|✖ \d+ problems?|please (run|rebuild|commit)|files? (were|was) (modified|changed)|has uncommitted changes|working tree is not clean|changed when|check failed|broken links?)",
         "src/app.js:3:7: E501 line too long (82 > 79 characters)"),
+
+    rule!("lint-summary", K::Cascade, 3, Some(C::LintQuality),
+        r"(?i)(\b[1-9]\d* (problems?|offen[cs]es?|violations?|style errors?)\b|\b[1-9]\d* offen[cs]es? detected)",
+        "129 files inspected, 3 offenses detected"),
 
     // --- generic failure words, weaker than the formats above
     rule!("error-line-start", K::Error, 3, None,
