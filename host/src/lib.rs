@@ -9,10 +9,13 @@
 //! - [`plugin`]: loading, instantiating per call, trap handling.
 
 pub mod cache;
+pub mod conformance;
 pub mod egress;
 pub mod engine;
 pub mod http;
 pub mod limits;
+pub mod pipeline;
 pub mod plugin;
+pub mod replay;
 pub mod store;
 pub mod wit;

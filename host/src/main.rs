@@ -1,1 +1,145 @@
-fn main() {}
+//! `exlogare-host`: runs CI-provider plugins in a sandbox.
+
+use clap::{Parser, Subcommand};
+use exlogare_host::cache::CompileCache;
+use exlogare_host::engine::{EngineOptions, HostEngine};
+use exlogare_host::limits::SandboxLimits;
+use exlogare_host::plugin::{PluginRuntime, PluginSet};
+use exlogare_host::{conformance, replay};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "exlogare-host", version, about = "Runs Exlogare CI-provider plugins (WASI components) in a sandbox")]
+struct Cli {
+    /// Where compiled plugins are cached (host-signed artifacts only).
+    #[arg(long, global = true, env = "EXLOGARE_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Sandbox limits as a TOML file (any field of `[sandbox]`; the rest keep their defaults).
+    #[arg(long, global = true)]
+    limits: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Replays a recorded failure through the whole path: delivery, plugin, recorded provider
+    /// traffic, log extraction, root cause. No network.
+    Replay {
+        /// A scenario folder, e.g. fixtures/gitflic/pipeline-fail-trace.
+        scenario: PathBuf,
+        /// The provider plugin component.
+        #[arg(long, default_value = "target/wasm32-wasip2/plugin/exlogare_gitflic.wasm")]
+        plugin: PathBuf,
+    },
+    /// Runs the conformance suite: every scenario under --fixtures through --plugin, compared
+    /// with the goldens.
+    Conformance {
+        #[arg(long)]
+        plugin: PathBuf,
+        #[arg(long)]
+        fixtures: PathBuf,
+        /// Only these scenarios (folder names).
+        #[arg(long = "scenario")]
+        scenarios: Vec<String>,
+        /// Write the goldens from this run instead of comparing (review them before committing).
+        #[arg(long)]
+        bless: bool,
+    },
+    /// Loads plugins (a directory and/or files) side by side and reports what each is.
+    Inspect {
+        #[arg(long)]
+        plugins_dir: Option<PathBuf>,
+        #[arg(long = "plugin")]
+        plugins: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("EXLOGARE_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn runtime(cli: &Cli) -> anyhow::Result<PluginRuntime> {
+    let engine = Arc::new(HostEngine::new(&EngineOptions::default())?);
+    let cache = match &cli.cache_dir {
+        Some(dir) => Some(CompileCache::open(dir)?),
+        None => None,
+    };
+    PluginRuntime::new(engine, cache)
+}
+
+fn limits(cli: &Cli) -> anyhow::Result<SandboxLimits> {
+    let limits = match &cli.limits {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        }
+        None => SandboxLimits::default(),
+    };
+    limits.validate().map_err(anyhow::Error::msg)?;
+    Ok(limits)
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let rt = runtime(&cli)?;
+    let limits = limits(&cli)?;
+    match &cli.command {
+        Command::Replay { scenario, plugin } => {
+            let plugin = rt.load(plugin, limits).map_err(|e| {
+                anyhow::anyhow!("{e}\n(build it first: cargo build -p exlogare-gitflic --target wasm32-wasip2 --profile plugin)")
+            })?;
+            let report = replay::replay(&plugin, scenario)?;
+            print!("{}", report.render());
+            Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Conformance { plugin, fixtures, scenarios, bless } => {
+            let plugin = rt.load(plugin, limits)?;
+            println!(
+                "plugin {} ({}) contract {} from {}",
+                plugin.info.display_name,
+                plugin.info.id,
+                plugin.info.contract_version,
+                plugin.path.display()
+            );
+            let verdicts = conformance::run_suite(&plugin, fixtures, scenarios, *bless)?;
+            let failed = verdicts.iter().filter(|v| !v.passed).count();
+            for v in &verdicts {
+                println!("{} {}{}", if v.passed { "ok  " } else { "FAIL" }, v.name, if v.detail.is_empty() { String::new() } else { format!(": {}", v.detail) });
+            }
+            println!("conformance: {} passed, {} failed", verdicts.len() - failed, failed);
+            Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Inspect { plugins_dir, plugins } => {
+            let (set, errors) = PluginSet::load(&rt, plugins_dir.as_deref(), plugins, &limits);
+            println!("engine allocator: {:?}", rt.engine().allocator);
+            for (id, p) in &set.plugins {
+                println!(
+                    "{id}: {} contract {} ({:?}) capabilities [{}] from {} (compile cache: {:?})",
+                    p.info.display_name,
+                    p.info.contract_version,
+                    p.line,
+                    p.info.capabilities.join(", "),
+                    p.path.display(),
+                    p.cache
+                );
+            }
+            for e in &errors {
+                println!("refused: {e}");
+            }
+            Ok(if errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+    }
+}

@@ -184,6 +184,20 @@ impl LoadedPlugin {
         &self.limits
     }
 
+    /// The same compiled plugin under other limits (a scenario's or a tenant's override).
+    pub fn with_limits(&self, limits: SandboxLimits) -> LoadedPlugin {
+        LoadedPlugin {
+            path: self.path.clone(),
+            line: self.line,
+            cache: self.cache.clone(),
+            info: self.info.clone(),
+            pre: self.pre.clone(),
+            engine: self.engine.clone(),
+            limits,
+            traps: Mutex::new(TrapState::default()),
+        }
+    }
+
     /// Runs `f` against a fresh instance under the sandbox limits.
     pub fn call<R>(
         &self,

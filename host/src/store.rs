@@ -18,6 +18,8 @@ use crate::limits::SandboxLimits;
 pub trait LogSink: Send {
     /// An error stops the plugin's extraction (it returns it as `denied`).
     fn emit(&mut self, chunk: LogChunk) -> Result<(), String>;
+    /// Lets the caller take its concrete sink back after the call.
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any>;
 }
 
 /// The plugin's notion of "now".
