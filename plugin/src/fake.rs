@@ -25,6 +25,10 @@ pub struct Exchange {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Result<Body, HttpError>,
+    /// When set, the request must carry exactly this credential.
+    pub credential: Option<Option<crate::Credential>>,
+    /// When set, the request body must be this JSON value.
+    pub body_json: Option<serde_json::Value>,
 }
 
 #[derive(Default)]
@@ -40,6 +44,7 @@ pub struct EmitStats {
 pub struct FakeHost {
     exchanges: RefCell<VecDeque<Exchange>>,
     pub requests: RefCell<Vec<Request>>,
+    unmatched: RefCell<Vec<String>>,
     pub logs: RefCell<Vec<(Level, String)>>,
     pub emitted: RefCell<EmitStats>,
     pub keep_chunks: bool,
@@ -85,8 +90,19 @@ impl FakeHost {
             status,
             headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             body,
+            credential: None,
+            body_json: None,
         });
         self
+    }
+
+    pub fn push(&self, e: Exchange) {
+        self.exchanges.borrow_mut().push_back(e);
+    }
+
+    /// Whether a request found a recorded exchange (the fake answers the others with 599).
+    pub fn matched(&self, req: &Request) -> bool {
+        !self.unmatched.borrow().contains(&req.url)
     }
 
     pub fn unused(&self) -> usize {
@@ -103,10 +119,18 @@ impl FakeHost {
         }
         let mut ex = self.exchanges.borrow_mut();
         let Some(i) = ex.iter().position(|e| e.method == req.method && e.url == req.url) else {
+            self.unmatched.borrow_mut().push(req.url.clone());
             let body = format!("no exchange for {} {}", crate::api::method_name(req.method), req.url);
             return Ok((599, Vec::new(), Body::Bytes(body.into_bytes())));
         };
         let e = ex.remove(i).unwrap();
+        if let Some(want) = &e.credential {
+            assert_eq!(&req.credential, want, "credential of {}", req.url);
+        }
+        if let Some(want) = &e.body_json {
+            let got: serde_json::Value = serde_json::from_slice(req.body.as_deref().unwrap_or_default()).expect("a JSON request body");
+            assert_eq!(&got, want, "body of {}", req.url);
+        }
         e.body.map(|b| (e.status, e.headers, b))
     }
 }

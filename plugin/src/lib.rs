@@ -57,6 +57,8 @@ mod component;
 mod fake;
 #[cfg(test)]
 mod testalloc;
+#[cfg(test)]
+mod fixture_replay;
 
 /// The contract version this plugin was built against.
 pub const CONTRACT_VERSION: &str = "0.1.0";
