@@ -68,6 +68,7 @@ pub struct JobAnalysis {
     pub source: Result<provider::LogSource, String>,
     pub report: Option<Report>,
     pub elapsed: Duration,
+    pub peak_memory_bytes: u64,
 }
 
 pub struct FailureAnalysis {
@@ -110,9 +111,16 @@ pub fn analyze_failure(
                     source: out.value.map_err(|e| format!("{e:?}")),
                     report,
                     elapsed: out.elapsed,
+                    peak_memory_bytes: out.peak_memory_bytes,
                 }
             }
-            Err(fault) => JobAnalysis { job: job.clone(), source: Err(fault.to_string()), report: None, elapsed: Duration::ZERO },
+            Err(fault) => JobAnalysis {
+                job: job.clone(),
+                source: Err(fault.to_string()),
+                report: None,
+                elapsed: Duration::ZERO,
+                peak_memory_bytes: 0,
+            },
         };
         jobs.push(analysis);
     }

@@ -65,6 +65,8 @@ pub struct CallOutput<R> {
     pub stdio_dropped: u64,
     pub sink: Option<Box<dyn LogSink>>,
     pub elapsed: Duration,
+    /// The largest linear memory the guest reached during the call.
+    pub peak_memory_bytes: u64,
 }
 
 /// The engine, linker and compile cache that every plugin shares.
@@ -116,11 +118,14 @@ impl PluginRuntime {
             ),
         };
         let line = wit::check_surface(engine, &component).map_err(fail)?;
+        let (imports, exports) = wit::surface(engine, &component);
         let pre = self.linker.instantiate_pre(&component).map_err(|e| fail(format!("it does not link: {e:#}")))?;
         let pre = CiProviderPre::new(pre).map_err(|e| fail(format!("its exports do not match the contract: {e:#}")))?;
         let mut plugin = LoadedPlugin {
             path: path.to_path_buf(),
             line,
+            imports,
+            exports,
             cache,
             info: types::ProviderInfo {
                 id: String::new(),
@@ -165,6 +170,9 @@ struct TrapState {
 pub struct LoadedPlugin {
     pub path: PathBuf,
     pub line: ContractLine,
+    /// The component's import and export names, as checked at load.
+    pub imports: Vec<String>,
+    pub exports: Vec<String>,
     pub cache: CacheOutcome,
     pub info: types::ProviderInfo,
     pre: CiProviderPre<CallState>,
@@ -189,6 +197,8 @@ impl LoadedPlugin {
         LoadedPlugin {
             path: self.path.clone(),
             line: self.line,
+            imports: self.imports.clone(),
+            exports: self.exports.clone(),
             cache: self.cache.clone(),
             info: self.info.clone(),
             pre: self.pre.clone(),
@@ -225,7 +235,7 @@ impl LoadedPlugin {
         let id = if self.info.id.is_empty() { "(loading)" } else { self.info.id.as_str() };
         let state = CallState::new(id, &self.limits, gate, ctx.sink, ctx.clock);
         let mut store = Store::new(&self.engine.engine, state);
-        store.limiter(|s| &mut s.limits);
+        store.limiter(|s| &mut s.limits as &mut dyn wasmtime::ResourceLimiter);
         store.set_epoch_deadline(HostEngine::ticks_for(budget));
         store.epoch_deadline_trap();
         let outcome = self
@@ -248,6 +258,7 @@ impl LoadedPlugin {
                     stdio_dropped,
                     sink: data.take_sink(),
                     elapsed,
+                    peak_memory_bytes: data.limits.peak_memory_bytes(),
                 })
             }
             Err(err) => {

@@ -115,8 +115,15 @@ fn render_analysis(out: &mut String, a: &FailureAnalysis) -> anyhow::Result<bool
         match &j.source {
             Ok(src) => writeln!(
                 out,
-                "job {}{} (#{}) — log {} ({} bytes, {} lines), extracted in {} ms",
-                j.job.name, stage, j.job.id, src.name, src.bytes, src.lines, j.elapsed.as_millis()
+                "job {}{} (#{}) — log {} ({} bytes, {} lines), extracted in {} ms, plugin memory peak {:.1} MiB",
+                j.job.name,
+                stage,
+                j.job.id,
+                src.name,
+                src.bytes,
+                src.lines,
+                j.elapsed.as_millis(),
+                j.peak_memory_bytes as f64 / (1 << 20) as f64
             )?,
             Err(e) => {
                 writeln!(out, "job {}{} (#{}) — no log: {e}", j.job.name, stage, j.job.id)?;

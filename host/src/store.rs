@@ -45,7 +45,7 @@ impl Clock {
 pub struct CallState {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limits: MeteredLimits,
     pub(crate) http: HttpGate,
     pub(crate) sink: Option<Box<dyn LogSink>>,
     pub(crate) clock: Clock,
@@ -80,7 +80,7 @@ impl CallState {
         Self {
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            limits: store_limits,
+            limits: MeteredLimits { inner: store_limits, peak_memory: 0 },
             http,
             sink,
             clock,
@@ -123,6 +123,53 @@ impl CallState {
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// wasmtime's `StoreLimits` plus a record of the largest memory granted, so tests and the
+/// replay report can show how far below the cap a call stayed.
+pub struct MeteredLimits {
+    inner: StoreLimits,
+    peak_memory: usize,
+}
+
+impl MeteredLimits {
+    pub fn peak_memory_bytes(&self) -> u64 {
+        self.peak_memory as u64
+    }
+}
+
+impl wasmtime::ResourceLimiter for MeteredLimits {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let granted = self.inner.memory_growing(current, desired, maximum)?;
+        if granted {
+            self.peak_memory = self.peak_memory.max(desired);
+        }
+        Ok(granted)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.inner.memory_grow_failed(error)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.inner.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.inner.memories()
     }
 }
 

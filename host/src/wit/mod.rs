@@ -62,6 +62,14 @@ fn is_prerelease(name: &str) -> bool {
     name.split_once('@').is_some_and(|(_, v)| v.contains('-'))
 }
 
+/// The names a component imports and exports, for reports and tests.
+pub fn surface(engine: &Engine, component: &Component) -> (Vec<String>, Vec<String>) {
+    let ty = component.component_type();
+    let imports = ty.imports(engine).map(|(n, _)| n.to_string()).collect();
+    let exports = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
+    (imports, exports)
+}
+
 /// Checks a component's exports and imports; returns its contract line.
 pub fn check_surface(engine: &Engine, component: &Component) -> Result<ContractLine, String> {
     let ty = component.component_type();
