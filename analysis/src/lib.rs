@@ -55,6 +55,7 @@ pub const MAX_EXCERPT_LINES: usize = 25;
 pub const HEAD_LINES: usize = 30;
 pub const TAIL_LINES: usize = 30;
 pub const MAX_CANDIDATES: usize = 8;
+pub const MAX_SEGMENTS: usize = 6;
 const PRE_LINES: usize = 16;
 /// Lines shown above a summary line.
 const BACK_LINES: usize = 16;
@@ -166,6 +167,8 @@ impl Segment {
 struct Command {
     /// The last few sub-commands; older ones are dropped (bounded memory).
     segments: VecDeque<Segment>,
+    /// The most recent sub-command dropped from `segments` that held failure lines.
+    evicted: Option<Segment>,
     tail: Ring,
     exit_code: Option<i32>,
     /// Name given by the CI system when the command ended (Travis `The command "…"`).
@@ -181,16 +184,24 @@ impl Command {
     fn new(start_line: u64, name: Option<String>, section: Option<String>, post: bool) -> Self {
         let mut segments = VecDeque::new();
         segments.push_back(Segment::new(start_line, name));
-        Command { segments, tail: Ring::new(TAIL_LINES), exit_code: None, exit_name: None, section, post, end_line: 0 }
+        Command { segments, evicted: None, tail: Ring::new(TAIL_LINES), exit_code: None, exit_name: None, section, post, end_line: 0 }
     }
-    fn seg(&mut self) -> &mut Segment {
-        self.segments.back_mut().expect("a command has a segment")
+    fn new_segment(&mut self, start_line: u64, name: Option<String>) {
+        if self.segments.len() == MAX_SEGMENTS {
+            let old = self.segments.pop_front().expect("segments are full");
+            // Keep the latest dropped segment that showed a failure: a long script may print
+            // many sub-commands after the one that failed.
+            if old.best_weight() > 0 {
+                self.evicted = Some(old);
+            }
+        }
+        self.segments.push_back(Segment::new(start_line, name));
     }
     fn has_content(&self) -> bool {
         self.segments.iter().any(|s| s.n_lines > 0)
     }
     fn has_evidence(&self) -> bool {
-        self.segments.iter().any(|s| !s.candidates.is_empty())
+        self.evicted.is_some() || self.segments.iter().any(|s| !s.candidates.is_empty())
     }
     fn name(&self) -> Option<String> {
         self.exit_name.clone().or_else(|| self.segments.iter().rev().find_map(|s| s.name.clone()))
@@ -201,6 +212,7 @@ struct Patterns {
     travis_exit: Regex,
     command_echo: Regex,
     post_section: Regex,
+    after_failure: Regex,
     job_failed: Regex,
 }
 
@@ -218,11 +230,38 @@ fn patterns() -> &'static Patterns {
             r"(?i)^(?:after_(script|failure)|upload_artifacts|archive_cache|cleanup|post |post-|complete job|cache\.|cache$|store build cache|deploy|notifications?)",
         )
         .expect("regex"),
+        after_failure: Regex::new(r"(?i)^(after_failure|on_failure|fail|failures?|upload_artifacts_on_failure)$").expect("regex"),
         job_failed: Regex::new(
             r"^(?:##\[error\]Process completed with exit code (\d+)|ERROR: Job failed(?:: exit code (\d+))?|ERROR: script returned exit code (\d+)|Build step '.*' marked build as failure|Finished: (?:FAILURE|ABORTED)|Error: Process completed with exit code (\d+))",
         )
         .expect("regex"),
     })
+}
+
+/// Removes a clock-time prefix (`[12:34:56]`, `12:34:56.789`) that task runners and loggers put
+/// before their messages, so that rules anchored at the start of a message still apply.
+fn strip_clock(t: &str) -> &str {
+    let b = t.as_bytes();
+    let (open, off) = if b.first() == Some(&b'[') { (true, 1) } else { (false, 0) };
+    let clock = b.len() > off + 8
+        && b[off].is_ascii_digit()
+        && b[off + 1].is_ascii_digit()
+        && b[off + 2] == b':'
+        && b[off + 5] == b':';
+    if !clock {
+        return t;
+    }
+    let mut i = off + 8;
+    while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.' || b[i] == b',') {
+        i += 1;
+    }
+    if open {
+        if b.get(i) != Some(&b']') {
+            return t;
+        }
+        i += 1;
+    }
+    t[i..].trim_start()
 }
 
 /// Removes the timestamp that GitHub (and GitLab with timestamps on) put before every line.
@@ -276,6 +315,7 @@ pub struct Analyzer {
     pre: Ring,
     sections: Vec<String>,
     post_depth: usize,
+    after_failure: bool,
     /// Strong verdicts from anywhere (timeouts, cancellations, OOM kills are often printed by
     /// the CI system outside any command); the last few.
     global: VecDeque<(u64, Verdict)>,
@@ -294,6 +334,7 @@ impl Analyzer {
             pre: Ring::new(PRE_LINES),
             sections: Vec::new(),
             post_depth: 0,
+            after_failure: false,
             global: VecDeque::new(),
             lines: 0,
             job_failed: false,
@@ -338,22 +379,18 @@ impl Analyzer {
         }
         if let Some(c) = p.command_echo.captures(t) {
             let name = (1..=5).find_map(|i| c.get(i)).map(|m| m.as_str().trim().to_owned());
-            let post = self.post_depth > 0;
+            let post = self.post_depth > 0 || self.after_failure;
             if self.cur.exit_code.is_some() || !self.cur.has_content() || self.cur.post != post {
                 let fresh = Command::new(source_line, name, self.sections.last().cloned(), post);
                 self.replace_current(fresh);
             } else {
                 // A command inside a running one (yarn echoing `$ jest`, the next install
                 // command of a phase that reports no exit codes): a new segment.
-                let cmd = &mut self.cur;
-                if cmd.segments.len() == 3 {
-                    cmd.segments.pop_front();
-                }
-                cmd.segments.push_back(Segment::new(source_line, name));
+                self.cur.new_segment(source_line, name);
             }
         }
 
-        let verdict = self.rules.classify(t).filter(|v| v.kind != Kind::Ignore);
+        let verdict = self.rules.classify(strip_clock(t)).filter(|v| v.kind != Kind::Ignore);
         self.add_line(source_line, text, verdict);
         if let Some(v) = verdict {
             if v.weight >= 5 && v.category.is_some() {
@@ -371,7 +408,12 @@ impl Analyzer {
         let p = patterns();
         match edge {
             Edge::Start => {
-                let post = p.post_section.is_match(name);
+                // Sections that only run once the job has failed mean the failed command is
+                // behind us: everything after them is post-failure output.
+                if p.after_failure.is_match(name) {
+                    self.after_failure = true;
+                }
+                let post = p.post_section.is_match(name) || self.after_failure;
                 if post {
                     self.post_depth += 1;
                 }
@@ -381,10 +423,16 @@ impl Analyzer {
                 // A GitHub step is a command; its output follows the group.
                 // A step is a command; a GitHub step's output follows its group, whose name is
                 // the command.
-                let post = self.post_depth > 0;
+                // A section opened inside a running command (a script's own folds) is a part
+                // of it.
+                let post = post || self.post_depth > 0;
                 let cmd = name.strip_prefix("Run ").map(str::to_owned);
-                let fresh = Command::new(source_line, cmd, Some(name.to_owned()), post);
-                self.replace_current(fresh);
+                if cmd.is_none() && self.cur.exit_code.is_none() && self.cur.has_content() && self.cur.post == post {
+                    self.cur.new_segment(source_line, Some(name.to_owned()));
+                } else {
+                    let fresh = Command::new(source_line, cmd, Some(name.to_owned()), post);
+                    self.replace_current(fresh);
+                }
             }
             Edge::End => {
                 let popped = if name.is_empty() {
@@ -422,7 +470,7 @@ impl Analyzer {
     fn end_command(&mut self, line: u64) {
         self.cur.end_line = line;
         let failed = self.cur.exit_code.is_some_and(|c| c != 0);
-        let fresh = Command::new(line + 1, None, self.sections.last().cloned(), self.post_depth > 0);
+        let fresh = Command::new(line + 1, None, self.sections.last().cloned(), self.post_depth > 0 || self.after_failure);
         let old = std::mem::replace(&mut self.cur, fresh);
         if failed && self.failed.is_none() {
             self.failed = Some(old);
@@ -626,9 +674,14 @@ fn category_from_command(name: &str) -> Option<(Category, &'static str)> {
 /// line (later sub-commands run after earlier ones succeeded), and in it the earliest line of
 /// the strongest kind. Cascade lines only when nothing else exists.
 fn choose(cmd: &Command) -> Option<(&Segment, &Candidate)> {
-    let first = std::env::var_os("EXLOGARE_FIRSTSEG").is_some();
-    let seg = if first { cmd.segments.iter().find(|s| s.best_weight() > 0) } else { cmd.segments.iter().rev().find(|s| s.best_weight() > 0) }
-        .or_else(|| cmd.segments.iter().rev().find(|s| !s.candidates.is_empty()))?;
+    let (segs, evicted) = failed_segments(cmd);
+    let seg: &Segment = segs
+        .iter()
+        .rev()
+        .copied()
+        .find(|s| s.best_weight() > 0)
+        .or(evicted)
+        .or_else(|| segs.iter().rev().copied().find(|s| !s.candidates.is_empty()))?;
     let best = seg.best_weight();
     let slack: u8 = std::env::var("EXLOGARE_SLACK").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
     let pick = if best > 0 {
@@ -638,6 +691,25 @@ fn choose(cmd: &Command) -> Option<(&Segment, &Candidate)> {
         seg.candidates.iter().find(|c| c.verdict.weight >= w)
     }?;
     Some((seg, pick))
+}
+
+/// The sub-commands that can hold the failure. When the CI system named the failed command
+/// (Travis `The command "X" exited with 1.`), it is the sub-command echoed as `$ X` and what
+/// it ran; otherwise any of them.
+fn failed_segments(cmd: &Command) -> (Vec<&Segment>, Option<&Segment>) {
+    if let Some(name) = cmd.exit_name.as_deref() {
+        let name = name.trim();
+        let same = |s: &&Segment| {
+            s.name.as_deref().is_some_and(|n| {
+                let n = n.trim();
+                !n.is_empty() && (n == name || name.starts_with(n) || n.starts_with(name))
+            })
+        };
+        if let Some(k) = cmd.segments.iter().rposition(|s| same(&s)) {
+            return (cmd.segments.iter().skip(k).collect(), None);
+        }
+    }
+    (cmd.segments.iter().collect(), cmd.evicted.as_ref())
 }
 
 /// The excerpt around a candidate: a few lead lines, then the anchor's block.
@@ -714,8 +786,13 @@ fn blank_stop() -> usize {
 
 /// When nothing was found: the last lines of the command's output, without CI bookkeeping.
 fn tail_range(cmd: &Command) -> Option<(u64, u64)> {
-    let lines: Vec<&NumLine> =
-        cmd.tail.lines.iter().filter(|(_, t)| !is_blank(t) && !is_boilerplate(strip_timestamp(t))).collect();
+    let from = failed_segments(cmd).0.first().map(|s| s.start_line).unwrap_or(0);
+    let lines: Vec<&NumLine> = cmd
+        .tail
+        .lines
+        .iter()
+        .filter(|(n, t)| *n >= from && !is_blank(t) && !is_boilerplate(strip_timestamp(t)))
+        .collect();
     let last = lines.last()?.0;
     let first = lines.iter().rev().take(15).last()?.0;
     Some((first, last))
