@@ -715,6 +715,9 @@ fn failed_segments(cmd: &Command) -> (Vec<&Segment>, Option<&Segment>) {
 /// The excerpt around a candidate: a few lead lines, then the anchor's block.
 fn window(c: &Candidate, seg: &Segment) -> (u64, u64) {
     let lines = &c.lines;
+    if std::env::var_os("EXLOGARE_DEBUG").is_some() {
+        eprintln!("window anchor {} idx {} lines {:?} seg start {}", c.anchor, c.anchor_idx, lines.iter().map(|l| l.0).collect::<Vec<_>>(), seg.start_line);
+    }
     // A summary line ("3 offenses detected", `make: *** Error 1`, "** BUILD FAILED **") closes
     // the output that explains it: show the block above it.
     if c.verdict.kind == Kind::Cascade {
@@ -769,7 +772,7 @@ fn window(c: &Candidate, seg: &Segment) -> (u64, u64) {
             continue;
         }
         blanks = 0;
-        if rs.classify(ts).is_some_and(|v| v.kind == Kind::Cascade) && c.verdict.kind != Kind::Cascade {
+        if rs.classify(strip_clock(ts)).is_some_and(|v| ends_block(v)) && c.verdict.kind != Kind::Cascade {
             break;
         }
         if i - start + 1 > MAX_EXCERPT_LINES {
@@ -782,6 +785,15 @@ fn window(c: &Candidate, seg: &Segment) -> (u64, u64) {
 
 fn blank_stop() -> usize {
     std::env::var("EXLOGARE_BLANKS").ok().and_then(|v| v.parse().ok()).unwrap_or(3)
+}
+
+/// Build-tool epilogues (make, npm, Maven, exit codes) close the block that explains a failure.
+fn ends_block(v: Verdict) -> bool {
+    v.kind == Kind::Cascade
+        && matches!(
+            RULES[v.rule].name,
+            "make-error" | "npm-err" | "maven-gradle-summary" | "exit-status" | "linker-cascade" | "xcodebuild-failed"
+        )
 }
 
 /// When nothing was found: the last lines of the command's output, without CI bookkeeping.

@@ -117,6 +117,9 @@ pub static RULES: &[Rule] = &[
     rule!("info-log-line", K::Ignore, 0, None,
         r"(?i)^\S*\s*\d\d:\d\d:\d\d\S*\s+\[?(info|debug|trace|notice|verbose)\b|^\s*\[(info|debug|trace)\]",
         "08:18:51.584 [info] Cannot resume session: Previous session timed out"),
+    rule!("cmake-status", K::Ignore, 0, None,
+        r"^-- (Looking for|Could NOT find|Check|Performing Test|Found|Detecting|Checking)",
+        "-- Looking for pthread_create - not found"),
     rule!("error-word-in-name", K::Ignore, 0, None,
         r"(?i)(\berror[_./-]\w|\w[_./-]errors?\b|\berror(s|_handling)?\.(c|h|js|ts|go|rs|py|rb|java|o|cc|cpp)\b|on_?error|errorformat|ignore[_-]?errors|error_log)",
         "  CC src/error.c"),
@@ -128,6 +131,9 @@ pub static RULES: &[Rule] = &[
     rule!("compiler-file-line-error", K::Error, 6, Some(C::Compilation),
         r"^\s*[^\s:]+:\d+(:\d+)?:\s*(fatal )?error\b",
         "src/main.c:12:5: error: expected ';' before '}' token"),
+    rule!("cmake-error", K::Error, 5, Some(C::Configuration),
+        r"^CMake Error\b",
+        "CMake Error at CMakeLists.txt:46 (find_package):"),
     rule!("msbuild-tsc-error", K::Error, 5, Some(C::Compilation),
         r"^\s*\S+\(\d+,\d+\):\s*(fatal )?error\b",
         "src/app.ts(3,7): error TS2322: Type 'string' is not assignable to type 'number'."),
@@ -348,7 +354,14 @@ impl RuleSet {
             line
         };
         let mut best: Option<Verdict> = None;
-        for i in self.set.matches(line).iter() {
+        let matches = self.set.matches(line);
+        // The generic failure-word rules only speak when no rule that knows the format does:
+        // `error Command failed with exit code 1` is a cascade line, not an error message.
+        let specific = matches.iter().any(|i| !is_generic(i));
+        for i in matches.iter() {
+            if specific && is_generic(i) {
+                continue;
+            }
             let r = &RULES[i];
             let v = Verdict { kind: r.kind, weight: r.weight, category: r.category, rule: i };
             if r.kind == Kind::Ignore {
@@ -381,6 +394,10 @@ impl RuleSet {
             .filter_map(|i| RULES[i].category.map(|c| (c, RULES[i].weight, RULES[i].name)))
             .collect()
     }
+}
+
+fn is_generic(i: usize) -> bool {
+    matches!(RULES[i].name, "error-line-start" | "error-word")
 }
 
 fn kind_rank(k: Kind) -> u8 {
