@@ -1,0 +1,206 @@
+//! A deliberately misbehaving `exlogare:ci` provider for the host's sandbox tests.
+//!
+//! Each limit in `reference/plugin-hosts.md` §9.1 needs a guest that actually tries to break
+//! it; a well-behaved plugin cannot show that a limit bites. The connection option `mode`
+//! picks the misbehaviour for the calls that take a connection (`current-user`,
+//! `list-pipelines`, ...). HTTP outcomes are reported back as `provider-error.transient`
+//! strings so a test can tell a guest-visible refusal (the guest got an answer and returned)
+//! from a trap (the host stopped the guest).
+//!
+//! Options: `mode` (ok, loop, alloc, stdout, trap, fetch, fetch-header, budget, stream),
+//! `url` (for the HTTP modes), `header` (fetch-header: which header to set, default `host`),
+//! `auth` (`access-token` asks the host to add the token, scheme `token`).
+
+mod bindings {
+    wit_bindgen::generate!({
+        path: "../../../wit",
+        world: "ci-provider",
+    });
+}
+
+use bindings::exlogare::ci::http::{self, Credential, HttpError, Method, Request};
+use bindings::exlogare::ci::types::{Connection, InvalidInput, Job, ProjectRef, ProviderError, ProviderInfo};
+use bindings::exports::exlogare::ci::provider::{
+    FailureDetails, FailureEvent, Guest, LogSource, OauthClient, PipelineSummary, ProjectPage, Registration, TokenSet,
+    User, Webhook, WebhookDelivery, WebhookOutcome, WebhookRejection, WebhookSpec,
+};
+
+fn option<'a>(conn: &'a Connection, key: &str) -> Option<&'a str> {
+    conn.options.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+fn describe_error(e: &HttpError) -> String {
+    match e {
+        HttpError::Denied(m) => format!("http-error denied: {m}"),
+        HttpError::Timeout => "http-error timeout".into(),
+        HttpError::TooLarge(n) => format!("http-error too-large {n}"),
+        HttpError::Transport(m) => format!("http-error transport: {m}"),
+        HttpError::InvalidRequest(m) => format!("http-error invalid-request: {m}"),
+    }
+}
+
+fn request(conn: &Connection, headers: Vec<(String, String)>) -> Result<Request, ProviderError> {
+    let url = option(conn, "url").ok_or_else(|| ProviderError::InvalidInput(InvalidInput {
+        field: "options.url".into(),
+        message: "this mode needs a `url` option".into(),
+    }))?;
+    let credential = match option(conn, "auth") {
+        Some("access-token") => Some(Credential::AccessToken("token".into())),
+        _ => None,
+    };
+    Ok(Request { method: Method::Get, url: url.to_string(), headers, body: None, credential })
+}
+
+fn report(text: String) -> ProviderError {
+    ProviderError::Transient(text)
+}
+
+/// Runs the connection's `mode`. `Ok` means the call should succeed normally.
+fn misbehave(conn: &Connection) -> Result<(), ProviderError> {
+    match option(conn, "mode").unwrap_or("ok") {
+        "ok" => Ok(()),
+        "loop" => {
+            // black_box keeps the loop observable, so the optimizer cannot prove it
+            // side-effect free and the guest really spins until the epoch deadline.
+            let mut n: u64 = 0;
+            loop {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
+        }
+        "alloc" => {
+            // Grows in 1 MiB steps, as a real leak would, until 128 MiB.
+            let mut kept: Vec<Vec<u8>> = Vec::new();
+            for i in 0..128u32 {
+                kept.push(vec![i as u8; 1 << 20]);
+            }
+            std::hint::black_box(&kept);
+            Err(report(format!("allocated {} MiB without being stopped", kept.len())))
+        }
+        "stdout" => {
+            use std::io::Write;
+            let line = [b'x'; 1023];
+            let mut out = std::io::stdout();
+            for _ in 0..10 * 1024 {
+                let _ = out.write_all(&line);
+                let _ = out.write_all(b"\n");
+            }
+            let _ = out.flush();
+            Ok(())
+        }
+        "trap" => panic!("misbehave: asked to trap"),
+        "fetch" => {
+            let req = request(conn, vec![])?;
+            match http::send(&req) {
+                Ok(resp) => {
+                    let location = resp.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("location")).map(|(_, v)| v.clone());
+                    Err(report(format!("response status={} bytes={} location={}", resp.status, resp.body.len(), location.unwrap_or_default())))
+                }
+                Err(e) => Err(report(describe_error(&e))),
+            }
+        }
+        "fetch-header" => {
+            let name = option(conn, "header").unwrap_or("host").to_string();
+            let req = request(conn, vec![(name, "evil.example".into())])?;
+            match http::send(&req) {
+                Ok(resp) => Err(report(format!("response status={}", resp.status))),
+                Err(e) => Err(report(describe_error(&e))),
+            }
+        }
+        "budget" => {
+            let req = request(conn, vec![])?;
+            let mut sent = 0u32;
+            loop {
+                match http::send(&req) {
+                    Ok(_) => sent += 1,
+                    Err(e) => return Err(report(format!("sent={sent} then {}", describe_error(&e)))),
+                }
+                if sent > 10_000 {
+                    return Err(report(format!("sent={sent} and was never refused")));
+                }
+            }
+        }
+        "stream" => {
+            let req = request(conn, vec![])?;
+            let (head, body) = match http::send_streaming(&req) {
+                Ok(pair) => pair,
+                Err(e) => return Err(report(describe_error(&e))),
+            };
+            let mut bytes: u64 = 0;
+            loop {
+                match body.read(64 * 1024) {
+                    Ok(Some(chunk)) => bytes += chunk.len() as u64,
+                    Ok(None) => return Err(report(format!("stream status={} bytes={bytes} end", head.status))),
+                    Err(e) => return Err(report(format!("stream status={} bytes={bytes} then {}", head.status, describe_error(&e)))),
+                }
+            }
+        }
+        other => Err(ProviderError::InvalidInput(InvalidInput { field: "options.mode".into(), message: format!("unknown mode `{other}`") })),
+    }
+}
+
+fn unsupported<T>(what: &str) -> Result<T, ProviderError> {
+    Err(ProviderError::InvalidInput(InvalidInput { field: what.into(), message: "the misbehave plugin does not implement this".into() }))
+}
+
+struct Misbehave;
+
+impl Guest for Misbehave {
+    fn describe() -> ProviderInfo {
+        ProviderInfo {
+            id: "misbehave".into(),
+            display_name: "Misbehaving test plugin".into(),
+            contract_version: "0.1.0".into(),
+            capabilities: vec![],
+        }
+    }
+    fn verify_webhook(conn: Connection, _delivery: WebhookDelivery, _secret: String) -> Result<WebhookOutcome, WebhookRejection> {
+        match misbehave(&conn) {
+            Ok(()) => Ok(WebhookOutcome::Ignored("misbehave: ok".into())),
+            Err(e) => Err(WebhookRejection::Malformed(format!("{e:?}"))),
+        }
+    }
+    fn authorize_url(conn: Connection, _client: OauthClient, _state: String) -> Result<String, ProviderError> {
+        misbehave(&conn).map(|()| "https://example.invalid/authorize".into())
+    }
+    fn exchange_code(conn: Connection, _client: OauthClient, _code: String) -> Result<TokenSet, ProviderError> {
+        misbehave(&conn)?;
+        unsupported("exchange-code")
+    }
+    fn refresh_token(conn: Connection, _client: OauthClient, _refresh: String) -> Result<TokenSet, ProviderError> {
+        misbehave(&conn)?;
+        unsupported("refresh-token")
+    }
+    fn current_user(conn: Connection) -> Result<User, ProviderError> {
+        misbehave(&conn)?;
+        Ok(User { id: "0".into(), username: "misbehave".into(), display_name: None })
+    }
+    fn list_projects(conn: Connection, _search: Option<String>, _cursor: Option<String>) -> Result<ProjectPage, ProviderError> {
+        misbehave(&conn)?;
+        Ok(ProjectPage { projects: vec![], next_cursor: None })
+    }
+    fn list_webhooks(conn: Connection, _project: ProjectRef) -> Result<Vec<Webhook>, ProviderError> {
+        misbehave(&conn)?;
+        Ok(vec![])
+    }
+    fn register_webhook(conn: Connection, _project: ProjectRef, _spec: WebhookSpec) -> Result<Registration, ProviderError> {
+        misbehave(&conn)?;
+        unsupported("register-webhook")
+    }
+    fn remove_webhook(conn: Connection, _project: ProjectRef, _id: String) -> Result<(), ProviderError> {
+        misbehave(&conn)
+    }
+    fn list_pipelines(conn: Connection, _project: ProjectRef, _above: Option<u64>, _limit: u32) -> Result<Vec<PipelineSummary>, ProviderError> {
+        misbehave(&conn)?;
+        Ok(vec![])
+    }
+    fn get_failure_details(conn: Connection, _event: FailureEvent) -> Result<FailureDetails, ProviderError> {
+        misbehave(&conn)?;
+        unsupported("get-failure-details")
+    }
+    fn extract_job_log(conn: Connection, _project: ProjectRef, _job: Job) -> Result<LogSource, ProviderError> {
+        misbehave(&conn)?;
+        unsupported("extract-job-log")
+    }
+}
+
+bindings::export!(Misbehave with_types_in bindings);
