@@ -292,6 +292,9 @@ pub struct ScenarioRun {
     pub actual: Value,
     /// Broken expectations that no golden can bless (a wrong credential, out-of-order lines).
     pub violations: Vec<String>,
+    /// The largest guest memory any call of the scenario reached (not in the golden: it
+    /// depends on the plugin's build, not on its behaviour).
+    pub peak_memory_bytes: u64,
 }
 
 fn result_json<T: serde::Serialize, E: serde::Serialize>(r: &Result<T, E>) -> Value {
@@ -387,6 +390,7 @@ pub fn run_scenario(plugin: &LoadedPlugin, dir: &Path) -> anyhow::Result<Scenari
     let ctx = |sink: Option<Box<dyn LogSink>>| env.ctx(sink);
 
     let mut violations = Vec::new();
+    let mut peak_memory_bytes = 0u64;
     let mut steps_out = Vec::new();
     let mut last_event: Option<provider::FailureEvent> = None;
     let mut last_jobs: Vec<types::Job> = Vec::new();
@@ -455,6 +459,7 @@ pub fn run_scenario(plugin: &LoadedPlugin, dir: &Path) -> anyhow::Result<Scenari
                             let entry = match plugin.extract_job_log(ctx(Some(sink)), conn, &project, job) {
                                 Ok(out) => {
                                     record(&out.transcript);
+                                    peak_memory_bytes = peak_memory_bytes.max(out.peak_memory_bytes);
                                     let summary = out
                                         .sink
                                         .and_then(|s| s.into_any().downcast::<CollectingSink>().ok())
@@ -526,6 +531,7 @@ pub fn run_scenario(plugin: &LoadedPlugin, dir: &Path) -> anyhow::Result<Scenari
         name: name.clone(),
         actual: json!({ "description": scenario.description, "steps": steps_out }),
         violations,
+        peak_memory_bytes,
     })
 }
 
