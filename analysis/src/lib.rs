@@ -675,13 +675,9 @@ fn category_from_command(name: &str) -> Option<(Category, &'static str)> {
 /// the strongest kind. Cascade lines only when nothing else exists.
 fn choose(cmd: &Command) -> Option<(&Segment, &Candidate)> {
     let (segs, evicted) = failed_segments(cmd);
-    let seg: &Segment = segs
-        .iter()
-        .rev()
-        .copied()
-        .find(|s| s.best_weight() > 0)
-        .or(evicted)
-        .or_else(|| segs.iter().rev().copied().find(|s| !s.candidates.is_empty()))?;
+    // The latest sub-command that shows any failure: later ones ran because earlier ones
+    // succeeded, so an earlier sub-command's error lines were not fatal.
+    let seg: &Segment = segs.iter().rev().copied().find(|s| !s.candidates.is_empty()).or(evicted)?;
     let best = seg.best_weight();
     let slack: u8 = std::env::var("EXLOGARE_SLACK").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
     let pick = if best > 0 {

@@ -262,6 +262,9 @@ pub static RULES: &[Rule] = &[
         "129 files inspected, 3 offenses detected"),
 
     // --- generic failure words, weaker than the formats above
+    rule!("error-level-prefix", K::Error, 4, None,
+        r"^\W{0,4}(ERROR|FATAL|CRITICAL)\b[^.]",
+        "ERROR 2019/08/01 15:12:45 [en] REF_NOT_FOUND: Ref \"/docs/x\""),
     rule!("error-line-start", K::Error, 3, None,
         r"(?i)^\W{0,4}(error|fatal|err!?|failure|failed|critical|exception)\b\s*[:!\]-]|^\s*(error|fatal):|^\[?ERROR\]?[: ]|^\s*E/|^E\d{4}\b",
         "Error: something went wrong"),
