@@ -48,6 +48,14 @@ enum Command {
         #[arg(long)]
         bless: bool,
     },
+    /// Finds the root cause in raw CI log files (any CI system).
+    Analyze {
+        /// One JSON object per file (excerpt line ranges, category, summary, signature, failing_step).
+        #[arg(long)]
+        json: bool,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Loads plugins (a directory and/or files) side by side and reports what each is.
     Inspect {
         #[arg(long)]
@@ -94,6 +102,12 @@ fn limits(cli: &Cli) -> anyhow::Result<SandboxLimits> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Analyze { json, files } = &cli.command {
+        // No engine: analysis is plain host code, and the scorer runs this once per log.
+        let stdout = std::io::stdout();
+        exlogare_analysis::cli::run(files, *json, &mut stdout.lock())?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let rt = runtime(&cli)?;
     let limits = limits(&cli)?;
     match &cli.command {
@@ -122,6 +136,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("conformance: {} passed, {} failed", verdicts.len() - failed, failed);
             Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
+        Command::Analyze { .. } => unreachable!("handled before the engine starts"),
         Command::Inspect { plugins_dir, plugins } => {
             let (set, errors) = PluginSet::load(&rt, plugins_dir.as_deref(), plugins, &limits);
             println!("engine allocator: {:?}", rt.engine().allocator);
