@@ -60,9 +60,9 @@ const PRE_LINES: usize = 16;
 /// Lines shown above a summary line.
 const BACK_LINES: usize = 16;
 const AFTER_LINES: usize = 30;
-/// Lines shown before the decisive line: a failed test's name or the command usually sits
-/// right above the message.
-const LEAD_LINES: usize = 3;
+/// Lines shown before the decisive line: a failed test's name, the file:line of a stack trace
+/// or the command usually sits right above the message, possibly across a blank line.
+const LEAD_LINES: usize = 6;
 
 /// What the CI system knows about the job.
 #[derive(Debug, Clone, Default)]
@@ -734,11 +734,16 @@ fn window(c: &Candidate, seg: &Segment) -> (u64, u64) {
     // Lead: up to LEAD_LINES non-blank lines right above, not crossing the command start.
     // "Warnings treated as errors" points at the warnings printed just before it, so there the
     // lead covers the previous block as well.
-    let (lead, blanks_allowed) = if RULES[c.verdict.rule].name == "warnings-as-errors" { (PRE_LINES, 2) } else { (LEAD_LINES, 0) };
+    let lead = if RULES[c.verdict.rule].name == "warnings-as-errors" { PRE_LINES } else { LEAD_LINES };
+    let blanks_allowed = 2;
     let mut blanks_seen = 0;
     while start > 0 && c.anchor_idx - start < lead {
         let (n, t) = &lines[start - 1];
         if is_boilerplate(strip_timestamp(t)) || *n < seg.start_line {
+            break;
+        }
+        if *n == seg.start_line {
+            start -= 1;
             break;
         }
         if is_blank(t) {
