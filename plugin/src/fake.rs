@@ -109,7 +109,7 @@ impl FakeHost {
         self.exchanges.borrow().len()
     }
 
-    fn take(&self, req: &Request) -> Result<(u16, Vec<(String, String)>, Body), HttpError> {
+    fn take(&self, req: &Request) -> Result<Answer, HttpError> {
         self.requests.borrow_mut().push(req.clone());
         for (name, _) in &req.headers {
             assert!(
@@ -134,6 +134,9 @@ impl FakeHost {
         e.body.map(|b| (e.status, e.headers, b))
     }
 }
+
+/// Status, headers and body of a canned answer.
+type Answer = (u16, Vec<(String, String)>, Body);
 
 pub struct FakeBody {
     kind: Body,

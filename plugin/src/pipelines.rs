@@ -94,7 +94,7 @@ pub fn list_pipelines<H: Host>(
             "pipelines of {}/{}: stopped after {MAX_PAGES} pages without reaching the watermark {above:?}", p.owner, p.name));
     }
     // The server's order is trusted for stopping, not for the answer.
-    found.sort_by(|a, b| b.local_id.cmp(&a.local_id));
+    found.sort_by_key(|p| std::cmp::Reverse(p.local_id));
     found.truncate(limit as usize);
     Ok(found.into_iter().map(|pl| summary(pl, offset)).collect())
 }
