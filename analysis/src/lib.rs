@@ -63,6 +63,8 @@ const AFTER_LINES: usize = 30;
 /// Lines shown before the decisive line: a failed test's name, the file:line of a stack trace
 /// or the command usually sits right above the message, possibly across a blank line.
 const LEAD_LINES: usize = 6;
+/// Lines given to other failure evidence besides the main excerpt (a few lines each).
+fn secondary_lines() -> usize { std::env::var("EXLOGARE_SEC").ok().and_then(|v| v.parse().ok()).unwrap_or(6) }
 
 /// What the CI system knows about the job.
 #[derive(Debug, Clone, Default)]
@@ -312,6 +314,11 @@ pub struct Analyzer {
     /// The last finished command of unknown status that showed failure evidence; the failed
     /// command when the CI system says only that the job failed (GitLab).
     last_suspect: Option<Command>,
+    /// The next command reported as failed after `failed` (its failure may be the one that
+    /// matters when the first was allowed to fail).
+    failed_later: Option<Command>,
+    /// The last strong failure line of the whole log, with its context.
+    last_strong: Option<Candidate>,
     pre: Ring,
     sections: Vec<String>,
     post_depth: usize,
@@ -331,6 +338,8 @@ impl Analyzer {
             cur: Command::new(1, None, None, false),
             failed: None,
             last_suspect: None,
+            failed_later: None,
+            last_strong: None,
             pre: Ring::new(PRE_LINES),
             sections: Vec::new(),
             post_depth: 0,
@@ -391,6 +400,19 @@ impl Analyzer {
         }
 
         let verdict = self.rules.classify(strip_clock(t)).filter(|v| v.kind != Kind::Ignore);
+        if let Some(ls) = self.last_strong.as_mut().filter(|c| c.open) {
+            ls.lines.push((source_line, text.to_owned()));
+            ls.open = false;
+        }
+        if let Some(v) = verdict.filter(|v| v.kind != Kind::Cascade && v.weight >= 4 && !self.cur.post) {
+            let mut lines = Vec::with_capacity(2);
+            if let Some(prev) = self.pre.lines.back() {
+                lines.push(prev.clone());
+            }
+            let anchor_idx = lines.len();
+            lines.push((source_line, text.to_owned()));
+            self.last_strong = Some(Candidate { verdict: v, anchor: source_line, lines, anchor_idx, open: true });
+        }
         self.add_line(source_line, text, verdict);
         if let Some(v) = verdict {
             if v.weight >= 5 && v.category.is_some() {
@@ -472,8 +494,12 @@ impl Analyzer {
         let failed = self.cur.exit_code.is_some_and(|c| c != 0);
         let fresh = Command::new(line + 1, None, self.sections.last().cloned(), self.post_depth > 0 || self.after_failure);
         let old = std::mem::replace(&mut self.cur, fresh);
-        if failed && self.failed.is_none() {
-            self.failed = Some(old);
+        if failed {
+            if self.failed.is_none() {
+                self.failed = Some(old);
+            } else if self.failed_later.is_none() {
+                self.failed_later = Some(old);
+            }
         }
         self.pre.clear();
     }
@@ -550,27 +576,38 @@ impl Analyzer {
             }
             None => (tail_range(&cmd), None, false),
         };
+        let mut ranges: Vec<(u64, u64)> = range.into_iter().collect();
+        let others = self.other_evidence(&cmd, chosen.map(|(_, c)| c));
+        let mut budget = secondary_lines();
+        for c in &others {
+            let (s, e) = (c.anchor, c.anchor + 1);
+            let e = e.min(c.lines.last().map_or(c.anchor, |l| l.0));
+            let len = (e - s + 1) as usize;
+            if len > budget || ranges.iter().any(|&(a, b)| s <= b + 1 && a <= e + 1) {
+                continue;
+            }
+            budget -= len;
+            ranges.push((s, e));
+        }
         let mut excerpt_lines: Vec<NumLine> = Vec::new();
-        if let Some((s, e)) = range {
+        if !ranges.is_empty() {
             let sources = chosen
                 .as_ref()
                 .map(|(_, c)| c.lines.iter())
                 .into_iter()
                 .flatten()
+                .chain(others.iter().flat_map(|c| c.lines.iter()))
                 .chain(cmd.segments.iter().flat_map(|s| s.head.iter()))
                 .chain(cmd.tail.lines.iter());
             let mut seen = std::collections::BTreeMap::new();
             for (n, t) in sources {
-                if (s..=e).contains(n) {
+                if ranges.iter().any(|&(s, e)| (s..=e).contains(n)) {
                     seen.entry(*n).or_insert_with(|| redact(t));
                 }
             }
             excerpt_lines = seen.into_iter().collect();
         }
-        let excerpt = match range {
-            Some((s, e)) => vec![LineRange { start_line: s, end_line: e }],
-            None => Vec::new(),
-        };
+        let excerpt = ranges.iter().map(|&(s, e)| LineRange { start_line: s, end_line: e }).collect();
 
         let (category, category_rule) = self.categorize(&cmd, decisive, &excerpt_lines);
         let failing_step = cmd.name().or_else(|| cmd.section.clone()).map(|s| redact(&s));
@@ -611,6 +648,48 @@ impl Analyzer {
             job_name: self.meta.job_name.clone(),
             stage: self.meta.stage.clone(),
         }
+    }
+
+    /// Other places that show a failure, for a reader who doubts the main excerpt: the first
+    /// failure line of the chosen sub-command when the excerpt starts later, the failure lines of
+    /// the command's other sub-commands, and those of the next command that failed.
+    fn other_evidence<'a>(&'a self, cmd: &'a Command, primary: Option<&'a Candidate>) -> Vec<&'a Candidate> {
+        let mut out: Vec<&Candidate> = Vec::new();
+        let (segs, _) = failed_segments(cmd);
+        if let Some(p) = primary {
+            if let Some(seg) = segs.iter().find(|s| s.candidates.iter().any(|c| std::ptr::eq(c, p))) {
+                let real = || seg.candidates.iter().filter(|c| c.verdict.kind != Kind::Cascade);
+                // The first failure line of the sub-command, when the excerpt starts later.
+                if let Some(first) = real().next().filter(|f| f.anchor < p.anchor) {
+                    out.push(first);
+                }
+                // A failure of another kind (a failed test after an exception message).
+                if let Some(other) = real().find(|c| c.verdict.category.is_some() && c.verdict.category != p.verdict.category) {
+                    out.push(other);
+                }
+            }
+        }
+        // The job's last strong failure line, wherever it is (a failure after an allowed one).
+        if let Some(last) = &self.last_strong {
+            out.push(last);
+        }
+        for other in [self.failed_later.as_ref()].into_iter().flatten() {
+            if let Some((_, c)) = choose(other) {
+                out.push(c);
+            }
+        }
+        // The strongest failure line of each other sub-command of the failed command.
+        let mut by_seg: Vec<&Candidate> =
+            cmd.segments.iter().chain(cmd.evicted.as_ref()).filter_map(pick).filter(|c| c.verdict.kind != Kind::Cascade).collect();
+        by_seg.sort_by_key(|c| (std::cmp::Reverse(c.verdict.weight), std::cmp::Reverse(c.anchor)));
+        out.extend(by_seg);
+        let mut seen: Vec<u64> = primary.map(|p| p.anchor).into_iter().collect();
+        out.retain(|c| {
+            let new = !seen.contains(&c.anchor);
+            seen.push(c.anchor);
+            new
+        });
+        out
     }
 
     fn categorize(&self, cmd: &Command, decisive: Option<&Candidate>, excerpt: &[NumLine]) -> (Category, String) {
@@ -678,15 +757,19 @@ fn choose(cmd: &Command) -> Option<(&Segment, &Candidate)> {
     // The latest sub-command that shows any failure: later ones ran because earlier ones
     // succeeded, so an earlier sub-command's error lines were not fatal.
     let seg: &Segment = segs.iter().rev().copied().find(|s| !s.candidates.is_empty()).or(evicted)?;
+    Some((seg, pick(seg)?))
+}
+
+/// In one sub-command: the earliest line of the strongest kind; cascade lines only when nothing
+/// else exists.
+fn pick(seg: &Segment) -> Option<&Candidate> {
     let best = seg.best_weight();
-    let slack: u8 = std::env::var("EXLOGARE_SLACK").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
-    let pick = if best > 0 {
-        seg.candidates.iter().find(|c| c.verdict.kind != Kind::Cascade && c.verdict.weight + slack >= best)
+    if best > 0 {
+        seg.candidates.iter().find(|c| c.verdict.kind != Kind::Cascade && c.verdict.weight >= best)
     } else {
         let w = seg.candidates.iter().map(|c| c.verdict.weight).max().unwrap_or(0);
         seg.candidates.iter().find(|c| c.verdict.weight >= w)
-    }?;
-    Some((seg, pick))
+    }
 }
 
 /// The sub-commands that can hold the failure. When the CI system named the failed command
