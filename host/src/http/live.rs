@@ -244,10 +244,8 @@ impl Read for DeadlineBody {
 fn mentions_timeout(e: &std::io::Error) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|inner| inner as _);
     while let Some(err) = source {
-        if let Some(r) = err.downcast_ref::<reqwest::Error>() {
-            if r.is_timeout() {
-                return true;
-            }
+        if err.downcast_ref::<reqwest::Error>().is_some_and(|r| r.is_timeout()) {
+            return true;
         }
         source = err.source();
     }
