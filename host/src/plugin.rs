@@ -147,6 +147,11 @@ impl PluginRuntime {
     }
 }
 
+/// A tenth of the call budget, at most 2 s: time for a guest to react to an HTTP timeout.
+fn http_grace(budget: Duration) -> Duration {
+    (budget / 10).min(Duration::from_secs(2))
+}
+
 fn validate_info(info: &types::ProviderInfo) -> Result<(), String> {
     if info.id.is_empty() || !info.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
         return Err(format!("its id `{}` must be non-empty lowercase letters, digits and dashes (it is used in URLs)", info.id));
@@ -230,7 +235,10 @@ impl LoadedPlugin {
                 stream_body_bytes: self.limits.stream_body_bytes,
                 stream_read_bytes: self.limits.stream_read_bytes,
             },
-            started + budget,
+            // HTTP waits end a little before the epoch deadline, so a guest whose request
+            // timed out still gets to return `http-error.timeout` as a typed error (§9.1 rule
+            // c) instead of being interrupted on its way out.
+            started + budget - http_grace(budget),
         );
         let id = if self.info.id.is_empty() { "(loading)" } else { self.info.id.as_str() };
         let state = CallState::new(id, &self.limits, gate, ctx.sink, ctx.clock);
