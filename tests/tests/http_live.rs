@@ -355,3 +355,74 @@ fn a_body_the_plugin_stopped_reading_is_marked_truncated() {
     let toml_text = std::fs::read_to_string(&summary.exchanges_file).unwrap();
     assert!(toml_text.contains("stopped reading after"), "{toml_text}");
 }
+
+// ---- TLS with an operator-supplied CA -----------------------------------------------------
+
+/// A self-hosted instance's certificate, issued by a private CA: returns the CA's PEM and a
+/// TLS server on 127.0.0.1 presenting a certificate for `git.internal.test`.
+fn private_ca_server() -> (String, u16) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["git.internal.test".to_string()]).unwrap().signed_by(&leaf_key, &ca, &ca_key).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+        )
+        .unwrap();
+    let config = Arc::new(config);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming() {
+            let Ok(tcp) = tcp else { continue };
+            let config = config.clone();
+            std::thread::spawn(move || {
+                let Ok(conn) = rustls::ServerConnection::new(config) else { return };
+                let mut tls = rustls::StreamOwned::new(conn, tcp);
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match tls.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let _ = tls.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 7\r\nconnection: close\r\n\r\nhello\r\n");
+                let _ = tls.flush();
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            });
+        }
+    });
+    (ca.pem(), port)
+}
+
+#[test]
+fn a_self_hosted_instance_with_a_private_ca_needs_the_operators_ca() {
+    use exlogare_host::http::live::{LiveBackend, LiveOptions};
+    let (ca_pem, port) = private_ca_server();
+    let origin = format!("https://git.internal.test:{port}");
+    let p = policy(&origin, true);
+    let hosts: std::collections::HashMap<String, Vec<std::net::IpAddr>> =
+        [("git.internal.test".to_string(), vec!["127.0.0.1".parse().unwrap()])].into();
+    let url = format!("{origin}/rest-api/user/me");
+    let deadline = || Instant::now() + Duration::from_secs(5);
+
+    let without = LiveBackend::new(p.clone(), LiveOptions { static_hosts: hosts.clone(), ..Default::default() }).unwrap();
+    let err = without.send(&outbound(&url, None), deadline()).err().expect("an unknown issuer must fail");
+    assert!(matches!(&err, BackendError::Transport(m) if m.to_lowercase().contains("certificate")), "without the CA: {err:?}");
+
+    let with = LiveBackend::new(p, LiveOptions { static_hosts: hosts, extra_ca_pem: Some(ca_pem.into_bytes()), ..Default::default() }).unwrap();
+    let mut resp = with.send(&outbound(&url, None), deadline()).unwrap_or_else(|e| panic!("with the CA: {e:?}"));
+    let mut body = String::new();
+    resp.body.read_to_string(&mut body).unwrap();
+    assert_eq!((resp.status, body.as_str()), (200, "hello\r\n"));
+}
