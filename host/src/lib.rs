@@ -7,6 +7,7 @@
 //! - [`engine`], [`cache`]: the shared wasmtime engine and the host-signed compile cache.
 //! - [`wit`]: contract lines, import surface, bindings; [`store`]: per-call state.
 //! - [`plugin`]: loading, instantiating per call, trap handling.
+//! - [`notify`]: failure messages rendered for Slack, Telegram, Matrix or the console, and sent.
 
 pub mod cache;
 pub mod conformance;
@@ -14,6 +15,7 @@ pub mod egress;
 pub mod engine;
 pub mod http;
 pub mod limits;
+pub mod notify;
 pub mod pipeline;
 pub mod plugin;
 pub mod replay;
