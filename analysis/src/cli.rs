@@ -11,8 +11,11 @@ pub fn run(files: &[PathBuf], json: bool, out: &mut dyn Write) -> anyhow::Result
     anyhow::ensure!(!files.is_empty(), "analyze: no log file given");
     for (i, path) in files.iter().enumerate() {
         let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-        let report = analyze_reader(std::io::BufReader::with_capacity(1 << 16, f), JobMeta::default())
-            .with_context(|| format!("reading {}", path.display()))?;
+        let report = analyze_reader(
+            std::io::BufReader::with_capacity(1 << 16, f),
+            JobMeta::default(),
+        )
+        .with_context(|| format!("reading {}", path.display()))?;
         if json {
             let mut v = serde_json::to_value(&report)?;
             v["file"] = serde_json::Value::String(path.display().to_string());
@@ -31,18 +34,34 @@ pub fn run(files: &[PathBuf], json: bool, out: &mut dyn Write) -> anyhow::Result
 fn write_human(path: &std::path::Path, r: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
     writeln!(out, "== {}", path.display())?;
     writeln!(out, "{}", r.summary)?;
-    writeln!(out, "category:   {} ({})", r.category.as_str(), r.category_rule)?;
+    writeln!(
+        out,
+        "category:   {} ({})",
+        r.category.as_str(),
+        r.category_rule
+    )?;
     if let Some(s) = &r.failing_step {
         writeln!(out, "step:       {s}")?;
     }
-    writeln!(out, "confidence: {:.2}   signature: {}", r.confidence, r.signature)?;
+    writeln!(
+        out,
+        "confidence: {:.2}   signature: {}",
+        r.confidence, r.signature
+    )?;
     if !r.located {
-        writeln!(out, "could not locate the failure; last lines of the failed command:")?;
+        writeln!(
+            out,
+            "could not locate the failure; last lines of the failed command:"
+        )?;
     }
     for range in &r.excerpt {
         writeln!(out, "--- lines {}-{}", range.start_line, range.end_line)?;
     }
-    let width = r.excerpt_lines.last().map(|(n, _)| n.to_string().len()).unwrap_or(1);
+    let width = r
+        .excerpt_lines
+        .last()
+        .map(|(n, _)| n.to_string().len())
+        .unwrap_or(1);
     for (n, t) in &r.excerpt_lines {
         writeln!(out, "{n:>width$} | {t}")?;
     }

@@ -63,8 +63,10 @@ const AFTER_LINES: usize = 30;
 /// Lines shown before the decisive line: a failed test's name, the file:line of a stack trace
 /// or the command usually sits right above the message, possibly across a blank line.
 const LEAD_LINES: usize = 6;
-/// Lines given to other failure evidence besides the main excerpt (a few lines each).
-fn secondary_lines() -> usize { std::env::var("EXLOGARE_SEC").ok().and_then(|v| v.parse().ok()).unwrap_or(6) }
+/// Lines given to other failure evidence besides the main excerpt (two lines each).
+const SECONDARY_LINES: usize = 6;
+/// A run of this many blank lines ends the decisive block.
+const BLANK_STOP: usize = 3;
 
 /// What the CI system knows about the job.
 #[derive(Debug, Clone, Default)]
@@ -116,7 +118,10 @@ struct Ring {
 
 impl Ring {
     fn new(cap: usize) -> Self {
-        Ring { lines: VecDeque::with_capacity(cap), cap }
+        Ring {
+            lines: VecDeque::with_capacity(cap),
+            cap,
+        }
     }
     fn push(&mut self, n: u64, text: &str) {
         if self.lines.len() == self.cap {
@@ -157,10 +162,20 @@ struct Segment {
 
 impl Segment {
     fn new(start_line: u64, name: Option<String>) -> Self {
-        Segment { start_line, name, last_line: start_line.saturating_sub(1), ..Default::default() }
+        Segment {
+            start_line,
+            name,
+            last_line: start_line.saturating_sub(1),
+            ..Default::default()
+        }
     }
     fn best_weight(&self) -> u8 {
-        self.candidates.iter().filter(|c| c.verdict.kind != Kind::Cascade).map(|c| c.verdict.weight).max().unwrap_or(0)
+        self.candidates
+            .iter()
+            .filter(|c| c.verdict.kind != Kind::Cascade)
+            .map(|c| c.verdict.weight)
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -186,7 +201,16 @@ impl Command {
     fn new(start_line: u64, name: Option<String>, section: Option<String>, post: bool) -> Self {
         let mut segments = VecDeque::new();
         segments.push_back(Segment::new(start_line, name));
-        Command { segments, evicted: None, tail: Ring::new(TAIL_LINES), exit_code: None, exit_name: None, section, post, end_line: 0 }
+        Command {
+            segments,
+            evicted: None,
+            tail: Ring::new(TAIL_LINES),
+            exit_code: None,
+            exit_name: None,
+            section,
+            post,
+            end_line: 0,
+        }
     }
     fn new_segment(&mut self, start_line: u64, name: Option<String>) {
         if self.segments.len() == MAX_SEGMENTS {
@@ -206,7 +230,9 @@ impl Command {
         self.evicted.is_some() || self.segments.iter().any(|s| !s.candidates.is_empty())
     }
     fn name(&self) -> Option<String> {
-        self.exit_name.clone().or_else(|| self.segments.iter().rev().find_map(|s| s.name.clone()))
+        self.exit_name
+            .clone()
+            .or_else(|| self.segments.iter().rev().find_map(|s| s.name.clone()))
     }
 }
 
@@ -244,7 +270,11 @@ fn patterns() -> &'static Patterns {
 /// before their messages, so that rules anchored at the start of a message still apply.
 fn strip_clock(t: &str) -> &str {
     let b = t.as_bytes();
-    let (open, off) = if b.first() == Some(&b'[') { (true, 1) } else { (false, 0) };
+    let (open, off) = if b.first() == Some(&b'[') {
+        (true, 1)
+    } else {
+        (false, 0)
+    };
     let clock = b.len() > off + 8
         && b[off].is_ascii_digit()
         && b[off + 1].is_ascii_digit()
@@ -269,19 +299,25 @@ fn strip_clock(t: &str) -> &str {
 /// Removes the timestamp that GitHub (and GitLab with timestamps on) put before every line.
 fn strip_timestamp(t: &str) -> &str {
     let b = t.as_bytes();
-    if b.len() > 20 && b[0].is_ascii_digit() && b[4] == b'-' && b[10] == b'T' {
-        if let Some(sp) = t[..t.len().min(40)].find(' ') {
-            if b[sp - 1] == b'Z' {
-                let rest = &t[sp + 1..];
-                // GitLab's stream marker after the timestamp: `00O ` / `01E+`.
-                let rb = rest.as_bytes();
-                if rb.len() >= 4 && rb[0].is_ascii_digit() && rb[1].is_ascii_digit() && matches!(rb[2], b'O' | b'E') {
-                    let skip = if rb[3] == b'+' { 4 } else { 3 };
-                    return rest[skip..].strip_prefix(' ').unwrap_or(&rest[skip..]);
-                }
-                return rest;
-            }
+    if b.len() > 20
+        && b[0].is_ascii_digit()
+        && b[4] == b'-'
+        && b[10] == b'T'
+        && let Some(sp) = t[..t.len().min(40)].find(' ')
+        && b[sp - 1] == b'Z'
+    {
+        let rest = &t[sp + 1..];
+        // GitLab's stream marker after the timestamp: `00O ` / `01E+`.
+        let rb = rest.as_bytes();
+        if rb.len() >= 4
+            && rb[0].is_ascii_digit()
+            && rb[1].is_ascii_digit()
+            && matches!(rb[2], b'O' | b'E')
+        {
+            let skip = if rb[3] == b'+' { 4 } else { 3 };
+            return rest[skip..].strip_prefix(' ').unwrap_or(&rest[skip..]);
         }
+        return rest;
     }
     t
 }
@@ -357,7 +393,12 @@ impl Analyzer {
         let t = strip_timestamp(text);
         let p = patterns();
 
-        if let Some(c) = p.travis_exit.captures(t) {
+        let first = t.as_bytes().first().copied().unwrap_or(0);
+        // Cheap first-byte checks keep the structural regexes off ordinary lines.
+        if let Some(c) = (matches!(first, b'T' | b'"') && t.contains("exited with"))
+            .then(|| p.travis_exit.captures(t))
+            .flatten()
+        {
             let code: i32 = c[2].parse().unwrap_or(1);
             self.cur.exit_code = Some(code);
             if let Some(name) = c.get(1) {
@@ -367,8 +408,13 @@ impl Analyzer {
             self.pre.push(source_line, text);
             return;
         }
-        if let Some(c) = p.job_failed.captures(t) {
-            let code = (1..=4).find_map(|i| c.get(i)).and_then(|m| m.as_str().parse().ok());
+        if let Some(c) = matches!(first, b'#' | b'E' | b'B' | b'F')
+            .then(|| p.job_failed.captures(t))
+            .flatten()
+        {
+            let code = (1..=4)
+                .find_map(|i| c.get(i))
+                .and_then(|m| m.as_str().parse().ok());
             if !self.job_failed {
                 self.job_failed = true;
                 // The trailer closes the command running when it was printed, unless that is
@@ -386,8 +432,13 @@ impl Analyzer {
             self.pre.push(source_line, text);
             return;
         }
-        if let Some(c) = p.command_echo.captures(t) {
-            let name = (1..=5).find_map(|i| c.get(i)).map(|m| m.as_str().trim().to_owned());
+        if let Some(c) = matches!(first, b'$' | b'[' | b'>')
+            .then(|| p.command_echo.captures(t))
+            .flatten()
+        {
+            let name = (1..=5)
+                .find_map(|i| c.get(i))
+                .map(|m| m.as_str().trim().to_owned());
             let post = self.post_depth > 0 || self.after_failure;
             if self.cur.exit_code.is_some() || !self.cur.has_content() || self.cur.post != post {
                 let fresh = Command::new(source_line, name, self.sections.last().cloned(), post);
@@ -399,28 +450,40 @@ impl Analyzer {
             }
         }
 
-        let verdict = self.rules.classify(strip_clock(t)).filter(|v| v.kind != Kind::Ignore);
+        let verdict = self
+            .rules
+            .classify(strip_clock(t))
+            .filter(|v| v.kind != Kind::Ignore);
         if let Some(ls) = self.last_strong.as_mut().filter(|c| c.open) {
             ls.lines.push((source_line, text.to_owned()));
             ls.open = false;
         }
-        if let Some(v) = verdict.filter(|v| v.kind != Kind::Cascade && v.weight >= 4 && !self.cur.post) {
+        if let Some(v) =
+            verdict.filter(|v| v.kind != Kind::Cascade && v.weight >= 4 && !self.cur.post)
+        {
             let mut lines = Vec::with_capacity(2);
             if let Some(prev) = self.pre.lines.back() {
                 lines.push(prev.clone());
             }
             let anchor_idx = lines.len();
             lines.push((source_line, text.to_owned()));
-            self.last_strong = Some(Candidate { verdict: v, anchor: source_line, lines, anchor_idx, open: true });
+            self.last_strong = Some(Candidate {
+                verdict: v,
+                anchor: source_line,
+                lines,
+                anchor_idx,
+                open: true,
+            });
         }
         self.add_line(source_line, text, verdict);
-        if let Some(v) = verdict {
-            if v.weight >= 5 && v.category.is_some() {
-                if self.global.len() == 8 {
-                    self.global.pop_front();
-                }
-                self.global.push_back((source_line, v));
+        if let Some(v) = verdict
+            && v.weight >= 5
+            && v.category.is_some()
+        {
+            if self.global.len() == 8 {
+                self.global.pop_front();
             }
+            self.global.push_back((source_line, v));
         }
         self.pre.push(source_line, text);
     }
@@ -449,7 +512,11 @@ impl Analyzer {
                 // of it.
                 let post = post || self.post_depth > 0;
                 let cmd = name.strip_prefix("Run ").map(str::to_owned);
-                if cmd.is_none() && self.cur.exit_code.is_none() && self.cur.has_content() && self.cur.post == post {
+                if cmd.is_none()
+                    && self.cur.exit_code.is_none()
+                    && self.cur.has_content()
+                    && self.cur.post == post
+                {
                     self.cur.new_segment(source_line, Some(name.to_owned()));
                 } else {
                     let fresh = Command::new(source_line, cmd, Some(name.to_owned()), post);
@@ -464,24 +531,22 @@ impl Analyzer {
                 } else {
                     None
                 };
-                if let Some(s) = popped {
-                    if p.post_section.is_match(&s) {
-                        self.post_depth = self.post_depth.saturating_sub(1);
-                    }
+                if let Some(s) = popped
+                    && p.post_section.is_match(&s)
+                {
+                    self.post_depth = self.post_depth.saturating_sub(1);
                 }
             }
         }
     }
 
     fn replace_current(&mut self, fresh: Command) {
-        if std::env::var_os("EXLOGARE_DEBUG").is_some() {
-            eprintln!("replace at {} post={} name={:?} (old name={:?} post={} evidence={})", fresh.segments[0].start_line, fresh.post, fresh.name(), self.cur.name(), self.cur.post, self.cur.has_evidence());
-        }
         let old = std::mem::replace(&mut self.cur, fresh);
         // A command that ended without a reported status may still be the failed one (GitLab
         // reports only that the job failed, at the very end).
         if old.exit_code.is_none() && !old.post && old.has_content() && self.failed.is_none() {
-            let keep = old.has_evidence() || self.last_suspect.as_ref().is_none_or(|s| !s.has_evidence());
+            let keep =
+                old.has_evidence() || self.last_suspect.as_ref().is_none_or(|s| !s.has_evidence());
             if keep {
                 self.last_suspect = Some(old);
             }
@@ -492,7 +557,12 @@ impl Analyzer {
     fn end_command(&mut self, line: u64) {
         self.cur.end_line = line;
         let failed = self.cur.exit_code.is_some_and(|c| c != 0);
-        let fresh = Command::new(line + 1, None, self.sections.last().cloned(), self.post_depth > 0 || self.after_failure);
+        let fresh = Command::new(
+            line + 1,
+            None,
+            self.sections.last().cloned(),
+            self.post_depth > 0 || self.after_failure,
+        );
         let old = std::mem::replace(&mut self.cur, fresh);
         if failed {
             if self.failed.is_none() {
@@ -522,10 +592,12 @@ impl Analyzer {
         }
         let Some(v) = verdict else { return };
         // A failure line right after another one belongs to the same block.
-        if let Some(last) = seg.candidates.last() {
-            if last.open && n <= last.anchor + 3 && v.weight <= last.verdict.weight {
-                return;
-            }
+        if let Some(last) = seg.candidates.last()
+            && last.open
+            && n <= last.anchor + 3
+            && v.weight <= last.verdict.weight
+        {
+            return;
         }
         if seg.candidates.len() >= MAX_CANDIDATES {
             // Keep the earliest ones, but let a stronger line replace the weakest later one.
@@ -546,7 +618,13 @@ impl Analyzer {
         let mut lines: Vec<NumLine> = self.pre.lines.iter().cloned().collect();
         let anchor_idx = lines.len();
         lines.push((n, text.to_owned()));
-        seg.candidates.push(Candidate { verdict: v, anchor: n, lines, anchor_idx, open: true });
+        seg.candidates.push(Candidate {
+            verdict: v,
+            anchor: n,
+            lines,
+            anchor_idx,
+            open: true,
+        });
     }
 
     pub fn finish(mut self) -> Report {
@@ -578,7 +656,7 @@ impl Analyzer {
         };
         let mut ranges: Vec<(u64, u64)> = range.into_iter().collect();
         let others = self.other_evidence(&cmd, chosen.map(|(_, c)| c));
-        let mut budget = secondary_lines();
+        let mut budget = SECONDARY_LINES;
         for c in &others {
             let (s, e) = (c.anchor, c.anchor + 1);
             let e = e.min(c.lines.last().map_or(c.anchor, |l| l.0));
@@ -607,15 +685,40 @@ impl Analyzer {
             }
             excerpt_lines = seen.into_iter().collect();
         }
-        let excerpt = ranges.iter().map(|&(s, e)| LineRange { start_line: s, end_line: e }).collect();
+        let excerpt = ranges
+            .iter()
+            .map(|&(s, e)| LineRange {
+                start_line: s,
+                end_line: e,
+            })
+            .collect();
 
         let (category, category_rule) = self.categorize(&cmd, decisive, &excerpt_lines);
-        let failing_step = cmd.name().or_else(|| cmd.section.clone()).map(|s| redact(&s));
-        let decisive_text = decisive.map(|c| redact(strip_timestamp(&c.lines[c.anchor_idx].1).trim()));
-        let summary = summarize(category, failing_step.as_deref(), decisive_text.as_deref(), located, &excerpt_lines);
+        let failing_step = cmd
+            .name()
+            .or_else(|| cmd.section.clone())
+            .map(|s| redact(&s));
+        let decisive_text =
+            decisive.map(|c| redact(strip_timestamp(&c.lines[c.anchor_idx].1).trim()));
+        let summary = summarize(
+            category,
+            failing_step.as_deref(),
+            decisive_text.as_deref(),
+            located,
+            &excerpt_lines,
+        );
         let sig_lines: Vec<&str> = match decisive {
-            Some(c) => c.lines[c.anchor_idx..].iter().take(3).map(|(_, t)| t.as_str()).collect(),
-            None => excerpt_lines.iter().rev().take(3).map(|(_, t)| t.as_str()).collect(),
+            Some(c) => c.lines[c.anchor_idx..]
+                .iter()
+                .take(3)
+                .map(|(_, t)| t.as_str())
+                .collect(),
+            None => excerpt_lines
+                .iter()
+                .rev()
+                .take(3)
+                .map(|(_, t)| t.as_str())
+                .collect(),
         };
         let signature = signature(category, &sig_lines);
         let confidence = match decisive {
@@ -627,8 +730,16 @@ impl Analyzer {
                     3 => 0.55,
                     _ => 0.4,
                 };
-                let bonus = if cmd.exit_code.is_some_and(|c| c != 0) { 0.1 } else { 0.0 };
-                let penalty = if c.verdict.kind == Kind::Cascade { 0.15 } else { 0.0 };
+                let bonus = if cmd.exit_code.is_some_and(|c| c != 0) {
+                    0.1
+                } else {
+                    0.0
+                };
+                let penalty = if c.verdict.kind == Kind::Cascade {
+                    0.15
+                } else {
+                    0.0
+                };
                 (base + bonus - penalty).clamp(0.05, 0.95)
             }
         };
@@ -653,20 +764,32 @@ impl Analyzer {
     /// Other places that show a failure, for a reader who doubts the main excerpt: the first
     /// failure line of the chosen sub-command when the excerpt starts later, the failure lines of
     /// the command's other sub-commands, and those of the next command that failed.
-    fn other_evidence<'a>(&'a self, cmd: &'a Command, primary: Option<&'a Candidate>) -> Vec<&'a Candidate> {
+    fn other_evidence<'a>(
+        &'a self,
+        cmd: &'a Command,
+        primary: Option<&'a Candidate>,
+    ) -> Vec<&'a Candidate> {
         let mut out: Vec<&Candidate> = Vec::new();
         let (segs, _) = failed_segments(cmd);
-        if let Some(p) = primary {
-            if let Some(seg) = segs.iter().find(|s| s.candidates.iter().any(|c| std::ptr::eq(c, p))) {
-                let real = || seg.candidates.iter().filter(|c| c.verdict.kind != Kind::Cascade);
-                // The first failure line of the sub-command, when the excerpt starts later.
-                if let Some(first) = real().next().filter(|f| f.anchor < p.anchor) {
-                    out.push(first);
-                }
-                // A failure of another kind (a failed test after an exception message).
-                if let Some(other) = real().find(|c| c.verdict.category.is_some() && c.verdict.category != p.verdict.category) {
-                    out.push(other);
-                }
+        if let Some(p) = primary
+            && let Some(seg) = segs
+                .iter()
+                .find(|s| s.candidates.iter().any(|c| std::ptr::eq(c, p)))
+        {
+            let real = || {
+                seg.candidates
+                    .iter()
+                    .filter(|c| c.verdict.kind != Kind::Cascade)
+            };
+            // The first failure line of the sub-command, when the excerpt starts later.
+            if let Some(first) = real().next().filter(|f| f.anchor < p.anchor) {
+                out.push(first);
+            }
+            // A failure of another kind (a failed test after an exception message).
+            if let Some(other) = real()
+                .find(|c| c.verdict.category.is_some() && c.verdict.category != p.verdict.category)
+            {
+                out.push(other);
             }
         }
         // The job's last strong failure line, wherever it is (a failure after an allowed one).
@@ -679,9 +802,19 @@ impl Analyzer {
             }
         }
         // The strongest failure line of each other sub-command of the failed command.
-        let mut by_seg: Vec<&Candidate> =
-            cmd.segments.iter().chain(cmd.evicted.as_ref()).filter_map(pick).filter(|c| c.verdict.kind != Kind::Cascade).collect();
-        by_seg.sort_by_key(|c| (std::cmp::Reverse(c.verdict.weight), std::cmp::Reverse(c.anchor)));
+        let mut by_seg: Vec<&Candidate> = cmd
+            .segments
+            .iter()
+            .chain(cmd.evicted.as_ref())
+            .filter_map(pick)
+            .filter(|c| c.verdict.kind != Kind::Cascade)
+            .collect();
+        by_seg.sort_by_key(|c| {
+            (
+                std::cmp::Reverse(c.verdict.weight),
+                std::cmp::Reverse(c.anchor),
+            )
+        });
         out.extend(by_seg);
         let mut seen: Vec<u64> = primary.map(|p| p.anchor).into_iter().collect();
         out.retain(|c| {
@@ -692,23 +825,36 @@ impl Analyzer {
         out
     }
 
-    fn categorize(&self, cmd: &Command, decisive: Option<&Candidate>, excerpt: &[NumLine]) -> (Category, String) {
+    fn categorize(
+        &self,
+        cmd: &Command,
+        decisive: Option<&Candidate>,
+        excerpt: &[NumLine],
+    ) -> (Category, String) {
         // 1. What the CI system itself said about the end of the job (stall, cancel, OOM
         //    kill) overrides the excerpt: those lines are unambiguous.
         for (_, v) in self.global.iter().rev() {
-            if let Some(c) = v.category {
-                if matches!(c, Category::Timeout | Category::Cancelled | Category::Infrastructure | Category::OutOfResources) {
-                    return (c, format!("rule {} (job-level)", RULES[v.rule].name));
-                }
+            if let Some(c) = v.category
+                && matches!(
+                    c,
+                    Category::Timeout
+                        | Category::Cancelled
+                        | Category::Infrastructure
+                        | Category::OutOfResources
+                )
+            {
+                return (c, format!("rule {} (job-level)", RULES[v.rule].name));
             }
         }
         // 2. The decisive line's own rule, then the strongest rule over the excerpt.
-        if let Some(c) = decisive {
-            if let Some(cat) = c.verdict.category {
-                if c.verdict.kind != Kind::Cascade {
-                    return (cat, format!("rule {} on line {}", RULES[c.verdict.rule].name, c.anchor));
-                }
-            }
+        if let Some(c) = decisive
+            && let Some(cat) = c.verdict.category
+            && c.verdict.kind != Kind::Cascade
+        {
+            return (
+                cat,
+                format!("rule {} on line {}", RULES[c.verdict.rule].name, c.anchor),
+            );
         }
         let mut best: Option<(u8, Category, &'static str, u64)> = None;
         for (n, t) in excerpt {
@@ -722,10 +868,10 @@ impl Analyzer {
             return (cat, format!("rule {name} on line {n}"));
         }
         // 3. The failed command's name says what it was doing.
-        if let Some(name) = cmd.name() {
-            if let Some((cat, why)) = category_from_command(&name) {
-                return (cat, format!("command name ({why})"));
-            }
+        if let Some(name) = cmd.name()
+            && let Some((cat, why)) = category_from_command(&name)
+        {
+            return (cat, format!("command name ({why})"));
         }
         (Category::Unknown, "no rule matched".to_owned())
     }
@@ -746,7 +892,9 @@ fn category_from_command(name: &str) -> Option<(Category, &'static str)> {
         .map(|(p, c, w)| (Regex::new(p).expect("regex"), c, w))
         .collect()
     });
-    r.iter().find(|(re, _, _)| re.is_match(name)).map(|(_, c, w)| (*c, *w))
+    r.iter()
+        .find(|(re, _, _)| re.is_match(name))
+        .map(|(_, c, w)| (*c, *w))
 }
 
 /// Picks the decisive candidate of a command: the latest sub-command that holds a real failure
@@ -756,7 +904,12 @@ fn choose(cmd: &Command) -> Option<(&Segment, &Candidate)> {
     let (segs, evicted) = failed_segments(cmd);
     // The latest sub-command that shows any failure: later ones ran because earlier ones
     // succeeded, so an earlier sub-command's error lines were not fatal.
-    let seg: &Segment = segs.iter().rev().copied().find(|s| !s.candidates.is_empty()).or(evicted)?;
+    let seg: &Segment = segs
+        .iter()
+        .rev()
+        .copied()
+        .find(|s| !s.candidates.is_empty())
+        .or(evicted)?;
     Some((seg, pick(seg)?))
 }
 
@@ -765,9 +918,16 @@ fn choose(cmd: &Command) -> Option<(&Segment, &Candidate)> {
 fn pick(seg: &Segment) -> Option<&Candidate> {
     let best = seg.best_weight();
     if best > 0 {
-        seg.candidates.iter().find(|c| c.verdict.kind != Kind::Cascade && c.verdict.weight >= best)
+        seg.candidates
+            .iter()
+            .find(|c| c.verdict.kind != Kind::Cascade && c.verdict.weight >= best)
     } else {
-        let w = seg.candidates.iter().map(|c| c.verdict.weight).max().unwrap_or(0);
+        let w = seg
+            .candidates
+            .iter()
+            .map(|c| c.verdict.weight)
+            .max()
+            .unwrap_or(0);
         seg.candidates.iter().find(|c| c.verdict.weight >= w)
     }
 }
@@ -794,9 +954,6 @@ fn failed_segments(cmd: &Command) -> (Vec<&Segment>, Option<&Segment>) {
 /// The excerpt around a candidate: a few lead lines, then the anchor's block.
 fn window(c: &Candidate, seg: &Segment) -> (u64, u64) {
     let lines = &c.lines;
-    if std::env::var_os("EXLOGARE_DEBUG").is_some() {
-        eprintln!("window anchor {} idx {} lines {:?} seg start {}", c.anchor, c.anchor_idx, lines.iter().map(|l| l.0).collect::<Vec<_>>(), seg.start_line);
-    }
     // A summary line ("3 offenses detected", `make: *** Error 1`, "** BUILD FAILED **") closes
     // the output that explains it: show the block above it.
     if c.verdict.kind == Kind::Cascade {
@@ -817,7 +974,11 @@ fn window(c: &Candidate, seg: &Segment) -> (u64, u64) {
     // Lead: up to LEAD_LINES non-blank lines right above, not crossing the command start.
     // "Warnings treated as errors" points at the warnings printed just before it, so there the
     // lead covers the previous block as well.
-    let lead = if RULES[c.verdict.rule].name == "warnings-as-errors" { PRE_LINES } else { LEAD_LINES };
+    let lead = if RULES[c.verdict.rule].name == "warnings-as-errors" {
+        PRE_LINES
+    } else {
+        LEAD_LINES
+    };
     let blanks_allowed = 2;
     let mut blanks_seen = 0;
     while start > 0 && c.anchor_idx - start < lead {
@@ -850,13 +1011,13 @@ fn window(c: &Candidate, seg: &Segment) -> (u64, u64) {
         }
         if is_blank(t) {
             blanks += 1;
-            if blanks >= blank_stop() {
+            if blanks >= BLANK_STOP {
                 break;
             }
             continue;
         }
         blanks = 0;
-        if rs.classify(strip_clock(ts)).is_some_and(|v| ends_block(v)) && c.verdict.kind != Kind::Cascade {
+        if rs.classify(strip_clock(ts)).is_some_and(ends_block) && c.verdict.kind != Kind::Cascade {
             break;
         }
         if i - start + 1 > MAX_EXCERPT_LINES {
@@ -867,22 +1028,27 @@ fn window(c: &Candidate, seg: &Segment) -> (u64, u64) {
     (lines[start].0, lines[end].0)
 }
 
-fn blank_stop() -> usize {
-    std::env::var("EXLOGARE_BLANKS").ok().and_then(|v| v.parse().ok()).unwrap_or(3)
-}
-
 /// Build-tool epilogues (make, npm, Maven, exit codes) close the block that explains a failure.
 fn ends_block(v: Verdict) -> bool {
     v.kind == Kind::Cascade
         && matches!(
             RULES[v.rule].name,
-            "make-error" | "npm-err" | "maven-gradle-summary" | "exit-status" | "linker-cascade" | "xcodebuild-failed"
+            "make-error"
+                | "npm-err"
+                | "maven-gradle-summary"
+                | "exit-status"
+                | "linker-cascade"
+                | "xcodebuild-failed"
         )
 }
 
 /// When nothing was found: the last lines of the command's output, without CI bookkeeping.
 fn tail_range(cmd: &Command) -> Option<(u64, u64)> {
-    let from = failed_segments(cmd).0.first().map(|s| s.start_line).unwrap_or(0);
+    let from = failed_segments(cmd)
+        .0
+        .first()
+        .map(|s| s.start_line)
+        .unwrap_or(0);
     let lines: Vec<&NumLine> = cmd
         .tail
         .lines
@@ -890,7 +1056,7 @@ fn tail_range(cmd: &Command) -> Option<(u64, u64)> {
         .filter(|(n, t)| *n >= from && !is_blank(t) && !is_boilerplate(strip_timestamp(t)))
         .collect();
     let last = lines.last()?.0;
-    let first = lines.iter().rev().take(15).last()?.0;
+    let first = lines.iter().rev().take(15).next_back()?.0;
     Some((first, last))
 }
 
@@ -959,7 +1125,10 @@ fn detail(line: &str) -> Option<String> {
         .collect()
     });
     let t = strip_timestamp(line);
-    r.iter().find_map(|(re, what)| re.captures(t).map(|c| format!("{what} {}", cut(c[1].trim(), 100))))
+    r.iter().find_map(|(re, what)| {
+        re.captures(t)
+            .map(|c| format!("{what} {}", cut(c[1].trim(), 100)))
+    })
 }
 
 /// Decisive lines with volatile parts masked, hashed: the same failure in another run (other
@@ -968,10 +1137,16 @@ pub fn signature(category: Category, lines: &[&str]) -> String {
     static MASKS: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
     let masks = MASKS.get_or_init(|| {
         [
-            (r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?", "<ts>"),
+            (
+                r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?",
+                "<ts>",
+            ),
             (r"\b\d\d:\d\d:\d\d(?:\.\d+)?\b", "<time>"),
             (r"(?i)\b(?:0x)?[0-9a-f]{7,}\b", "<hex>"),
-            (r"(?i)\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", "<uuid>"),
+            (
+                r"(?i)\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b",
+                "<uuid>",
+            ),
             // Keep the file name, drop the directories (checkout and temp dirs vary).
             (r"(?:[A-Za-z]:)?(?:[\\/][\w.@+~-]+)+[\\/]", "<path>/"),
             (r"\d+(?:\.\d+)*", "<n>"),

@@ -64,15 +64,27 @@ mod tests {
     #[test]
     fn secrets_are_masked() {
         let cases = [
-            ("git clone https://user:hunter2@example.com/r.git", "hunter2"),
-            ("export GITHUB_TOKEN=ghp_abcdefghijklmnopqrstuvwxyz0123456789", "ghp_abc"),
-            ("curl -H 'Authorization: Bearer abc.def.ghijklmnop'", "abc.def"),
+            (
+                "git clone https://user:hunter2@example.com/r.git",
+                "hunter2",
+            ),
+            (
+                "export GITHUB_TOKEN=ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+                "ghp_abc",
+            ),
+            (
+                "curl -H 'Authorization: Bearer abc.def.ghijklmnop'",
+                "abc.def",
+            ),
             ("DB_PASSWORD: s3cr3t!", "s3cr3t"),
             ("aws key AKIAIOSFODNN7EXAMPLE used", "AKIAIOSFODNN7EXAMPLE"),
             ("token glpat-xxxxxxxxxxxxxxxxxxxx1 expired", "glpat-"),
             ("mysql --password=topsecret -u root", "topsecret"),
             ("-----BEGIN RSA PRIVATE KEY----- MIIEow", "MIIEow"),
-            ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N", "dozjg"),
+            (
+                "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N",
+                "dozjg",
+            ),
         ];
         for (input, secret) in cases {
             let out = redact(input);

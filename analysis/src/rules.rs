@@ -5,7 +5,7 @@
 //! Rules describe *output formats* (compilers, test runners, package managers, shells, CI
 //! runners), never a particular project.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::{Regex, RegexSet};
 use serde::Serialize;
 use std::sync::OnceLock;
@@ -100,7 +100,14 @@ use Kind as K;
 
 macro_rules! rule {
     ($name:literal, $kind:expr, $w:literal, $cat:expr, $pat:literal, $ex:literal) => {
-        Rule { name: $name, pattern: $pat, weight: $w, kind: $kind, category: $cat, example: $ex }
+        Rule {
+            name: $name,
+            pattern: $pat,
+            weight: $w,
+            kind: $kind,
+            category: $cat,
+            example: $ex,
+        }
     };
 }
 
@@ -108,209 +115,578 @@ macro_rules! rule {
 /// heaviest.
 pub static RULES: &[Rule] = &[
     // --- not failures, although they contain failure words
-    rule!("zero-count", K::Ignore, 0, None,
+    rule!(
+        "zero-count",
+        K::Ignore,
+        0,
+        None,
         r"(?i)(\b0 (errors?|failures?|failed|failing)\b|\b(errors?|failures?|failed)[:=] ?0\b(?:[^.\d]|$)|\bno errors?\b|without errors?)",
-        "Tests run: 5, Failures: 0, Errors: 0"),
-    rule!("warning", K::Ignore, 0, None,
+        "Tests run: 5, Failures: 0, Errors: 0"
+    ),
+    rule!(
+        "warning",
+        K::Ignore,
+        0,
+        None,
         r"(?i)^\W{0,3}(warn(ing)?\b|npm warn|deprecat)|\bdeprecat(ed|ion)\b|DeprecationWarning",
-        "npm WARN deprecated request@2.88.0"),
-    rule!("info-log-line", K::Ignore, 0, None,
+        "npm WARN deprecated request@2.88.0"
+    ),
+    rule!(
+        "info-log-line",
+        K::Ignore,
+        0,
+        None,
         r"(?i)^\S*\s*\d\d:\d\d:\d\d\S*\s+\[?(info|debug|trace|notice|verbose)\b|^\s*\[(info|debug|trace)\]",
-        "08:18:51.584 [info] Cannot resume session: Previous session timed out"),
-    rule!("cmake-status", K::Ignore, 0, None,
+        "08:18:51.584 [info] Cannot resume session: Previous session timed out"
+    ),
+    rule!(
+        "cmake-status",
+        K::Ignore,
+        0,
+        None,
         r"^-- (Looking for|Could NOT find|Check|Performing Test|Found|Detecting|Checking)",
-        "-- Looking for pthread_create - not found"),
-    rule!("error-word-in-name", K::Ignore, 0, None,
+        "-- Looking for pthread_create - not found"
+    ),
+    rule!(
+        "error-word-in-name",
+        K::Ignore,
+        0,
+        None,
         r"(?i)(\berror[_./-]\w|\w[_./-]errors?\b|\berror(s|_handling)?\.(c|h|js|ts|go|rs|py|rb|java|o|cc|cpp)\b|on_?error|errorformat|ignore[_-]?errors|error_log)",
-        "  CC src/error.c"),
-    rule!("passed-test", K::Ignore, 0, None,
+        "  CC src/error.c"
+    ),
+    rule!(
+        "passed-test",
+        K::Ignore,
+        0,
+        None,
         r"(?i)^\s*(ok\s+\d|ok\s+\S+\s+[\d.]+s|PASS(ED)?\b|✓|√)|(:|\.\.\.|\s)\s*(OK|ok|PASS(ED)?|passed|SKIP(PED)?|✓)\s*(\(\s*[\d.]+\s*m?s\s*\))?\s*$",
-        "ok  \tgithub.com/x/y\t0.1s"),
-
+        "ok  \tgithub.com/x/y\t0.1s"
+    ),
     // --- compilers and interpreters
-    rule!("compiler-file-line-error", K::Error, 6, Some(C::Compilation),
+    rule!(
+        "compiler-file-line-error",
+        K::Error,
+        6,
+        Some(C::Compilation),
         r"^\s*[^\s:]+:\d+(:\d+)?:\s*(fatal )?error\b",
-        "src/main.c:12:5: error: expected ';' before '}' token"),
-    rule!("cmake-error", K::Error, 5, Some(C::Configuration),
+        "src/main.c:12:5: error: expected ';' before '}' token"
+    ),
+    rule!(
+        "cmake-error",
+        K::Error,
+        5,
+        Some(C::Configuration),
         r"^CMake Error\b",
-        "CMake Error at CMakeLists.txt:46 (find_package):"),
-    rule!("msbuild-tsc-error", K::Error, 5, Some(C::Compilation),
+        "CMake Error at CMakeLists.txt:46 (find_package):"
+    ),
+    rule!(
+        "msbuild-tsc-error",
+        K::Error,
+        5,
+        Some(C::Compilation),
         r"^\s*\S+\(\d+,\d+\):\s*(fatal )?error\b",
-        "src/app.ts(3,7): error TS2322: Type 'string' is not assignable to type 'number'."),
-    rule!("tsc-error-code", K::Error, 5, Some(C::Compilation),
+        "src/app.ts(3,7): error TS2322: Type 'string' is not assignable to type 'number'."
+    ),
+    rule!(
+        "tsc-error-code",
+        K::Error,
+        5,
+        Some(C::Compilation),
         r"\berror TS\d+:",
-        "src/app.ts:3:7 - error TS2322: Type 'string' is not assignable."),
-    rule!("rustc-error", K::Error, 5, Some(C::Compilation),
+        "src/app.ts:3:7 - error TS2322: Type 'string' is not assignable."
+    ),
+    rule!(
+        "rustc-error",
+        K::Error,
+        5,
+        Some(C::Compilation),
         r"^error(\[E\d{4}\])?: ",
-        "error[E0308]: mismatched types"),
-    rule!("maven-compile-error", K::Error, 5, Some(C::Compilation),
+        "error[E0308]: mismatched types"
+    ),
+    rule!(
+        "maven-compile-error",
+        K::Error,
+        5,
+        Some(C::Compilation),
         r"^\[ERROR\] \S+\.(java|kt|scala|groovy):\[\d+",
-        "[ERROR] /src/main/java/App.java:[12,5] cannot find symbol"),
-    rule!("kotlin-gradle-error", K::Error, 5, Some(C::Compilation),
+        "[ERROR] /src/main/java/App.java:[12,5] cannot find symbol"
+    ),
+    rule!(
+        "kotlin-gradle-error",
+        K::Error,
+        5,
+        Some(C::Compilation),
         r"^e: \S+\.(kt|kts)(:| \()",
-        "e: /app/src/Main.kt: (12, 5): Unresolved reference: foo"),
-    rule!("compilation-failed", K::Error, 4, Some(C::Compilation),
+        "e: /app/src/Main.kt: (12, 5): Unresolved reference: foo"
+    ),
+    rule!(
+        "compilation-failed",
+        K::Error,
+        4,
+        Some(C::Compilation),
         r"(?i)(compilation (failed|error)|COMPILATION ERROR|could not compile|build failed with \d+ errors?|failed to compile|\bcannot find symbol\b|undefined reference to|undefined symbols? for architecture|unresolved external symbol|\bSyntaxError\b|\bParseError\b|unexpected token|ld: (library|symbol)\(?s?\)? not found|cannot find -l\w)",
-        "undefined reference to `foo'"),
-    rule!("warnings-as-errors", K::Error, 4, Some(C::Compilation),
+        "undefined reference to `foo'"
+    ),
+    rule!(
+        "warnings-as-errors",
+        K::Error,
+        4,
+        Some(C::Compilation),
         r"(?i)failing due to -Werror|warnings? (being )?treated as errors?|-Werror.*\b(error|fail)",
-        "Failing due to -Werror."),
-    rule!("linker-cascade", K::Cascade, 2, Some(C::Compilation),
+        "Failing due to -Werror."
+    ),
+    rule!(
+        "linker-cascade",
+        K::Cascade,
+        2,
+        Some(C::Compilation),
         r"(collect2|ld)(\.exe)?: error: ld returned|clang: error: linker command failed|failed in phase `Linker'",
-        "collect2: error: ld returned 1 exit status"),
-    rule!("go-build-failed", K::Cascade, 2, Some(C::Compilation),
+        "collect2: error: ld returned 1 exit status"
+    ),
+    rule!(
+        "go-build-failed",
+        K::Cascade,
+        2,
+        Some(C::Compilation),
         r"^FAIL\s+\S+\s+\[(build|setup) failed\]",
-        "FAIL\tgithub.com/x/y [build failed]"),
-    rule!("ghc-error", K::Error, 6, Some(C::Compilation),
+        "FAIL\tgithub.com/x/y [build failed]"
+    ),
+    rule!(
+        "ghc-error",
+        K::Error,
+        6,
+        Some(C::Compilation),
         r"^\S+\.(hs|lhs):\d+:\d+:\s*error",
-        "src/Main.hs:12:5: error:"),
-    rule!("swift-xcode-error", K::Error, 5, Some(C::Compilation),
+        "src/Main.hs:12:5: error:"
+    ),
+    rule!(
+        "swift-xcode-error",
+        K::Error,
+        5,
+        Some(C::Compilation),
         r"^\S+\.(swift|m|mm|h):\d+:\d+: error:|❌\s",
-        "❌  /Users/x/App.swift:10:5: use of unresolved identifier 'foo'"),
-    rule!("xcodebuild-failed", K::Cascade, 2, Some(C::Compilation),
+        "❌  /Users/x/App.swift:10:5: use of unresolved identifier 'foo'"
+    ),
+    rule!(
+        "xcodebuild-failed",
+        K::Cascade,
+        2,
+        Some(C::Compilation),
         r"\*\* (BUILD|TEST|ARCHIVE) FAILED \*\*|The following build commands failed:",
-        "** BUILD FAILED **"),
-
+        "** BUILD FAILED **"
+    ),
     // --- exceptions and crashes
-    rule!("python-traceback", K::Header, 4, None,
+    rule!(
+        "python-traceback",
+        K::Header,
+        4,
+        None,
         r"^\s*Traceback \(most recent call last\):",
-        "Traceback (most recent call last):"),
-    rule!("exception-line", K::Error, 4, None,
+        "Traceback (most recent call last):"
+    ),
+    rule!(
+        "exception-line",
+        K::Error,
+        4,
+        None,
         r"^\s*(\w+\.)*\w*(Error|Exception|Failure)(\s*:|$)|^Exception in thread|^\s*Caused by: |^\s*Uncaught \w+|^\s*\*\* \(\w+(\.\w+)*Error\)",
-        "ValueError: invalid literal for int() with base 10: 'x'"),
-    rule!("named-error", K::Error, 4, None,
+        "ValueError: invalid literal for int() with base 10: 'x'"
+    ),
+    rule!(
+        "named-error",
+        K::Error,
+        4,
+        None,
         r"(?i)\b(lisp|runtime|fatal|syntax|parse|type|reference|internal|unhandled|uncaught|build|compile|linker) error\b\s*[:(]",
-        "Debugger entered--Lisp error: (error \"Package is unavailable\")"),
-    rule!("rust-panic", K::Error, 5, None,
+        "Debugger entered--Lisp error: (error \"Package is unavailable\")"
+    ),
+    rule!(
+        "rust-panic",
+        K::Error,
+        5,
+        None,
         r"panicked at |^fatal runtime error",
-        "thread 'main' panicked at src/main.rs:3:5:"),
-    rule!("go-panic", K::Error, 5, None,
+        "thread 'main' panicked at src/main.rs:3:5:"
+    ),
+    rule!(
+        "go-panic",
+        K::Error,
+        5,
+        None,
         r"^panic: |^fatal error: ",
-        "panic: runtime error: index out of range [3] with length 3"),
-    rule!("crash-signal", K::Error, 5, None,
+        "panic: runtime error: index out of range [3] with length 3"
+    ),
+    rule!(
+        "crash-signal",
+        K::Error,
+        5,
+        None,
         r"(?i)(segmentation fault|core dumped|\bSIGSEGV\b|\bSIGABRT\b|abort trap|illegal instruction|stack overflow|AddressSanitizer|ERROR: \w*Sanitizer)",
-        "Segmentation fault (core dumped)"),
-    rule!("node-module-missing", K::Error, 5, Some(C::Configuration),
+        "Segmentation fault (core dumped)"
+    ),
+    rule!(
+        "node-module-missing",
+        K::Error,
+        5,
+        Some(C::Configuration),
         r"Error: Cannot find module|Module not found: Error|ModuleNotFoundError|ImportError: |LoadError: cannot load|cannot load such file",
-        "Error: Cannot find module './db.json'"),
-
+        "Error: Cannot find module './db.json'"
+    ),
     // --- test runners
-    rule!("test-failures-heading", K::Header, 5, Some(C::TestFailure),
+    rule!(
+        "test-failures-heading",
+        K::Header,
+        5,
+        Some(C::TestFailure),
         r"(?i)^\s*(=+ FAILURES =+|=+ ERRORS =+|Failures:\s*$|Failed tests:|Tests in error:|There (was|were) \d+ (failures?|errors?):|FAILURES!|Summary of all failing tests|Offenses:\s*$|\d+ failing\s*$|Failed examples:|failures:\s*$)",
-        "=================================== FAILURES ==================================="),
-    rule!("go-test-fail", K::Error, 5, Some(C::TestFailure),
+        "=================================== FAILURES ==================================="
+    ),
+    rule!(
+        "go-test-fail",
+        K::Error,
+        5,
+        Some(C::TestFailure),
         r"^\s*--- FAIL: ",
-        "--- FAIL: TestParse (0.00s)"),
-    rule!("jest-fail", K::Error, 5, Some(C::TestFailure),
+        "--- FAIL: TestParse (0.00s)"
+    ),
+    rule!(
+        "jest-fail",
+        K::Error,
+        5,
+        Some(C::TestFailure),
         r"^\s*FAIL\s+\S+\.(js|jsx|ts|tsx|mjs|cjs|vue|coffee)\b|^\s*● ",
-        " FAIL  test/parse.test.js (1.2s)"),
-    rule!("fail-line", K::Error, 4, Some(C::TestFailure),
+        " FAIL  test/parse.test.js (1.2s)"
+    ),
+    rule!(
+        "fail-line",
+        K::Error,
+        4,
+        Some(C::TestFailure),
         r"^\s*FAIL(ED)?(:|\s|$)|\S\s{2,}(FAIL(ED)?|ERROR)\s*$|:\s+FAIL(ED)?\s*(\([\d.]+m?s\))?\s*$|\bfailed on line \d+|\bDubious, test returned|^Failed \d+/\d+ subtests|\*\*\* FAILED test case|\[\s*FAIL(ED)?\s*\]|\bFAILED\s*$|<<< (FAILURE|ERROR)!|^\s*✗|^\s*✖|^\s*×\s|^\s*\[-\] |^not ok \d+|^\s*\d+\) \S|\(FAILED - \d+\)|^(Failure|Error):$|^\s*FAILURE:",
-        "not ok 3 - parses empty input"),
-    rule!("test-assertion", K::Error, 4, Some(C::TestFailure),
+        "not ok 3 - parses empty input"
+    ),
+    rule!(
+        "test-assertion",
+        K::Error,
+        4,
+        Some(C::TestFailure),
         r"(?i)(assertion ?(error|failed)|\bassert(ion)?\w* failed|expected:? .{1,80}\b(but (was|got)|got|received|to (be|equal))\b|Failed asserting|^E\s{2,}\S|AssertionError|\bXCTAssert\w* failed|\bXCTFail\b)",
-        "Failed asserting that two strings are equal."),
-    rule!("failing-tests-list", K::Cascade, 3, Some(C::TestFailure),
+        "Failed asserting that two strings are equal."
+    ),
+    rule!(
+        "failing-tests-list",
+        K::Cascade,
+        3,
+        Some(C::TestFailure),
         r"^\s*Failing tests:\s*$",
-        "Failing tests:"),
-    rule!("test-summary-failed", K::Cascade, 2, Some(C::TestFailure),
+        "Failing tests:"
+    ),
+    rule!(
+        "test-summary-failed",
+        K::Cascade,
+        2,
+        Some(C::TestFailure),
         r"(?i)(tests? run:.*(failures|errors): [1-9]|\b[1-9]\d* (tests? )?(failed|failures?|failing)\b|test result: FAILED|^FAIL$|^FAIL\s+\S+\s+[\d.]+s$|tests? failed|some tests failed)",
-        "test result: FAILED. 3 passed; 1 failed; 0 ignored"),
-    rule!("maven-test-failure", K::Cascade, 2, Some(C::TestFailure),
+        "test result: FAILED. 3 passed; 1 failed; 0 ignored"
+    ),
+    rule!(
+        "maven-test-failure",
+        K::Cascade,
+        2,
+        Some(C::TestFailure),
         r"There are test failures|maven-surefire-plugin.*(failed|There are test failures)",
-        "[ERROR] There are test failures."),
-
+        "[ERROR] There are test failures."
+    ),
     // --- dependency resolution
-    rule!("dependency-resolution", K::Error, 5, Some(C::DependencyResolution),
+    rule!(
+        "dependency-resolution",
+        K::Error,
+        5,
+        Some(C::DependencyResolution),
         r"(?i)(could not (find|resolve|transfer) (artifact|dependenc|all dependencies)|could not resolve dependencies|requirements could not be resolved|no matching (distribution|version|package)|unable to (resolve|find) (a )?(dependency|package|version)|version solving failed|\bERESOLVE\b|\bE404\b|npm ERR! 404|npm ERR! notarget|couldn't find (any versions|package)|could not find gem|could not find a version that satisfies|unsatisfiable|conflicting (dependencies|requirements)|failed to (download|fetch|load) (package|dependenc|artifact|crate)|failed to select a version|cannot satisfy|unmet dependencies|has no installation candidate|Unable to locate package|gem::(missingspec|conflict)|Bundler could not find|pod install.*(error|fail)|Could not find module|no such package)",
-        "Could not find artifact com.example:lib:jar:1.2 in central"),
-    rule!("install-failed", K::Error, 3, Some(C::DependencyResolution),
+        "Could not find artifact com.example:lib:jar:1.2 in central"
+    ),
+    rule!(
+        "install-failed",
+        K::Error,
+        3,
+        Some(C::DependencyResolution),
         r"(?i)(an error occur+ed while installing|failed to install|installation (failed|error)|failed building wheel|error installing|gem::installerror|command errored out|could not install packages)",
-        "An error occurred while installing nokogiri (1.10.4), and Bundler cannot continue."),
-
+        "An error occurred while installing nokogiri (1.10.4), and Bundler cannot continue."
+    ),
     // --- network
-    rule!("network", K::Error, 4, Some(C::Network),
+    rule!(
+        "network",
+        K::Error,
+        4,
+        Some(C::Network),
         r"(?i)(could not resolve host|temporary failure in name resolution|name or service not known|connection (refused|reset|timed out)|\bECONNRESET\b|\bECONNREFUSED\b|\bETIMEDOUT\b|\bEAI_AGAIN\b|\bENOTFOUND\b|network is unreachable|failed to connect to|unable to connect|ssl(v3)? (routines|handshake)|tls handshake|certificate verify failed|received fatal alert|remote end hung up|\b(502|503|504) (bad gateway|service unavailable|gateway time-?out)|could not create connection|download failed|failed to fetch|unable to access 'http|\bHTTP error \d{3}|too many requests|rate limit)",
-        "curl: (6) Could not resolve host: example.org"),
-
+        "curl: (6) Could not resolve host: example.org"
+    ),
     // --- timeouts, resources, cancellation, infrastructure
-    rule!("timeout", K::Error, 5, Some(C::Timeout),
+    rule!(
+        "timeout",
+        K::Error,
+        5,
+        Some(C::Timeout),
         r"(?i)(no output has been received in the last|exceeded the maximum (execution )?time|(job|build|step|command|action) (has )?timed out|execution expired|has exceeded the maximum execution time|Build timed out|timed out after \d+ ?(m|min|minutes|h|hours)\b)",
-        "No output has been received in the last 10m0s, this potentially indicates a stalled build or something wrong with the build itself."),
-    rule!("timeout-generic", K::Error, 3, Some(C::Timeout),
+        "No output has been received in the last 10m0s, this potentially indicates a stalled build or something wrong with the build itself."
+    ),
+    rule!(
+        "timeout-generic",
+        K::Error,
+        3,
+        Some(C::Timeout),
         r"(?i)(\btimeout of \d+\s*ms exceeded|timeout (exceeded|expired)|\btimed out\b|deadline exceeded|timetrap_timeout)",
-        "Error: timeout of 2000ms exceeded. Ensure the done() callback is being called in this test."),
-    rule!("out-of-resources", K::Error, 5, Some(C::OutOfResources),
+        "Error: timeout of 2000ms exceeded. Ensure the done() callback is being called in this test."
+    ),
+    rule!(
+        "out-of-resources",
+        K::Error,
+        5,
+        Some(C::OutOfResources),
         r"(?i)(out of memory|cannot allocate memory|\boom[- ]?kill|java\.lang\.OutOfMemoryError|heap out of memory|memory exhausted|std::bad_alloc|no space left on device|disk quota exceeded|exit code 137\b|\bkilled\s*$|^Killed\b|resource temporarily unavailable|too many open files)",
-        "FATAL ERROR: Ineffective mark-compacts near heap limit Allocation failed - JavaScript heap out of memory"),
-    rule!("cancelled", K::Error, 5, Some(C::Cancelled),
+        "FATAL ERROR: Ineffective mark-compacts near heap limit Allocation failed - JavaScript heap out of memory"
+    ),
+    rule!(
+        "cancelled",
+        K::Error,
+        5,
+        Some(C::Cancelled),
         r"(?i)(the (operation|job|build|run) was (cancell?ed|aborted)|job (was )?cancell?ed|build (was )?aborted|Finished: ABORTED|received (a )?(cancel|shutdown) (signal|request)|Terminated by user|\bterminated\b.*\bsignal)",
-        "##[error]The operation was canceled."),
-    rule!("infrastructure", K::Error, 5, Some(C::Infrastructure),
+        "##[error]The operation was canceled."
+    ),
+    rule!(
+        "infrastructure",
+        K::Error,
+        5,
+        Some(C::Infrastructure),
         r"(?i)(runner system failure|error response from daemon|cannot connect to the docker daemon|is the docker daemon running|there was an error connecting to|the build has been terminated|an error occurred while (starting|preparing)|preparation failed|job failed \(system failure\)|unable to (create|start) (container|vm)|agent (went offline|disconnected)|lost connection to the (agent|runner)|the hosted runner|no space on the runner|runner has received a shutdown)",
-        "ERROR: Job failed (system failure): Error response from daemon: no such image"),
-
+        "ERROR: Job failed (system failure): Error response from daemon: no such image"
+    ),
     // --- configuration / environment
-    rule!("missing-command-or-file", K::Error, 4, Some(C::Configuration),
+    rule!(
+        "missing-command-or-file",
+        K::Error,
+        4,
+        Some(C::Configuration),
         r"(?i)(command not found|no such file or directory|not recognized as an internal or external command|is not recognized as the name of|cannot (find|open) (file|the file)|\bENOENT\b|permission denied|\bEACCES\b|executable file not found|not found in \$PATH|unknown (option|flag|command|argument)|unrecognized (option|argument|arguments|command)|flag provided but not defined|invalid (option|argument|configuration|yaml|syntax)|task .* not found|task never defined|no rule to make target|missing (required )?(argument|environment variable|config)|is not defined|undefined variable|not a git repository|pathspec .* did not match|yaml(: |\s)?(syntax|parse)?\s?error|unable to find (a )?(suitable|valid))",
-        "bash: line 1: ./install.sh: No such file or directory"),
-
+        "bash: line 1: ./install.sh: No such file or directory"
+    ),
     // --- lint and quality gates
-    rule!("lint", K::Error, 4, Some(C::LintQuality),
+    rule!(
+        "lint",
+        K::Error,
+        4,
+        Some(C::LintQuality),
         r"(?i)(\blint(er|ing)? (failed|errors?)|^\S+:\d+:\d+: [CWEFR]: |would reformat|code style issues|\bnot formatted\b|formatting (check )?failed|Diff in .* at line|^\S+:\d+(:\d+)?: [A-Z]{1,4}\d{2,4}\b|^\S+:\d+:\d+: \w+ \S+|\(Severity: \d\)|^\s*\d+:\d+\s+(error|warning)\s|✖ \d+ problems?|please (run|rebuild|commit)|files? (were|was) (modified|changed)|has uncommitted changes|working tree is not clean|changed when|check failed|broken links?)",
-        "src/app.js:3:7: E501 line too long (82 > 79 characters)"),
-
-    rule!("lint-summary", K::Cascade, 3, Some(C::LintQuality),
+        "src/app.js:3:7: E501 line too long (82 > 79 characters)"
+    ),
+    rule!(
+        "lint-summary",
+        K::Cascade,
+        3,
+        Some(C::LintQuality),
         r"(?i)(\b[1-9]\d* (problems?|offen[cs]es?|violations?|style errors?)\b|\b[1-9]\d* offen[cs]es? detected)",
-        "129 files inspected, 3 offenses detected"),
-
+        "129 files inspected, 3 offenses detected"
+    ),
     // --- generic failure words, weaker than the formats above
-    rule!("error-level-prefix", K::Error, 4, None,
+    rule!(
+        "error-level-prefix",
+        K::Error,
+        4,
+        None,
         r"^\W{0,4}(ERROR|FATAL|CRITICAL)\b[^.]",
-        "ERROR 2019/08/01 15:12:45 [en] REF_NOT_FOUND: Ref \"/docs/x\""),
-    rule!("error-line-start", K::Error, 3, None,
+        "ERROR 2019/08/01 15:12:45 [en] REF_NOT_FOUND: Ref \"/docs/x\""
+    ),
+    rule!(
+        "error-line-start",
+        K::Error,
+        3,
+        None,
         r"(?i)^\W{0,4}(error|fatal|err!?|failure|failed|critical|exception)\b\s*[:!\]-]|^\s*(error|fatal):|^\[?ERROR\]?[: ]|^\s*E/|^E\d{4}\b",
-        "Error: something went wrong"),
-    rule!("error-word", K::Error, 2, None,
+        "Error: something went wrong"
+    ),
+    rule!(
+        "error-word",
+        K::Error,
+        2,
+        None,
         r"\b(ERROR|FATAL|FAILURE|FAILED|Error|Fatal|Failed|failed|error|fatal|Could not|could not|Cannot|cannot|Unable to|unable to|not found|Not found|refused|aborted|Aborted|invalid|Invalid)\b",
-        "build step failed for target x"),
-
+        "build step failed for target x"
+    ),
     // --- cascades: summaries of a failure stated earlier
-    rule!("make-error", K::Cascade, 2, None,
+    rule!(
+        "make-error",
+        K::Cascade,
+        2,
+        None,
         r"^g?make(\[\d+\])?: \*\*\* |^\*\*\* Failed|^\s*ninja: build stopped",
-        "make: *** [all] Error 2"),
-    rule!("npm-err", K::Cascade, 1, None,
+        "make: *** [all] Error 2"
+    ),
+    rule!(
+        "npm-err",
+        K::Cascade,
+        1,
+        None,
         r"^npm ERR!|^error Command failed with exit code|^info Visit https://yarnpkg|^ERR_PNPM|^\s*ELIFECYCLE|^npm error\b",
-        "npm ERR! code ELIFECYCLE"),
-    rule!("maven-gradle-summary", K::Cascade, 2, None,
+        "npm ERR! code ELIFECYCLE"
+    ),
+    rule!(
+        "maven-gradle-summary",
+        K::Cascade,
+        2,
+        None,
         r"^\[ERROR\] (Failed to execute goal|BUILD FAILURE|-> \[Help|Re-run Maven|For more information|To see the full stack|After correcting|\[Help \d\]|$)|^BUILD FAILURE|^FAILURE: Build failed with an exception|^BUILD FAILED|^\* What went wrong:|^Execution failed for task",
-        "[ERROR] Failed to execute goal org.apache.maven.plugins:maven-compiler-plugin:3.8.1:compile"),
-    rule!("exit-status", K::Cascade, 1, None,
+        "[ERROR] Failed to execute goal org.apache.maven.plugins:maven-compiler-plugin:3.8.1:compile"
+    ),
+    rule!(
+        "exit-status",
+        K::Cascade,
+        1,
+        None,
         r"(?i)(exit(ed)? (with )?(status|code)[: ]+[1-9]\d*|returned (a )?non-zero exit status|returned exit code [1-9]|Process completed with exit code [1-9]|exited with [1-9]\d*\.?\s*$|non-zero exit code|command failed with exit code|script returned exit code)",
-        "Error: Process completed with exit code 1."),
+        "Error: Process completed with exit code 1."
+    ),
 ];
 
 /// Words that every non-Ignore rule's matches contain at least one of, so a line with none of
 /// them skips the regex set. Most log lines have none, which is what makes the scan fast.
 static KEYWORDS: &[&str] = &[
-    "error", "err!", "fail", "fatal", "exception", "panic", "traceback", "assert", "expect",
-    "not found", "no such", "cannot", "can't", "could not", "couldn't", "unable", "denied",
-    "refused", "reset", "timed out", "timeout", "time-out", "exceeded", "killed", "memory",
-    "no space", "abort", "cancel", "terminated", "signal", "segmentation", "dumped", "sigsegv",
-    "invalid", "unknown", "unrecognized", "undefined", "unresolved", "missing", "not ok",
-    "✗", "✖", "×", "❌", "●", "[-]", "*** ", "exit", "status",
-    "returned", "unsatisf", "conflict", "no matching", "not available", "not defined",
-    "connection", "resolve", "handshake", "ssl", "tls", "certificate", "alert", "econn",
-    "etimedout", "eai_again", "enotfound", "enoent", "eacces", "e404", "eresolve", "problem",
-    "offen", "violation", "reformat", "formatted", "severity", "please", "changed", "modified",
-    "uncommitted", "not clean", "broken", "diff in", "lint", "ld returned", "linker", "syntax",
-    "unexpected", "critical", "caused by", "uncaught", "heap", "oom", "bad_alloc", "quota",
-    "overflow", "sanitizer", "illegal", "not recognized", "no rule", "not a git",
-    "did not match", "pathspec", "yaml", "daemon", "runner", "agent", "unavailable", "gateway",
-    "rate limit", "too many", "hung up", "name resolution", "service not known",
-    "unreachable", "what went wrong", "build failure", "elifecycle", "pnpm", "yarnpkg",
-    "wrong", "** build", "** test", "build commands", "severity", "flag provided",
-    "never defined", "mismatch", "stalled", "expired", "e: /", "e: file", "ninja:",
+    "error",
+    "err!",
+    "fail",
+    "fatal",
+    "exception",
+    "panic",
+    "traceback",
+    "assert",
+    "expect",
+    "not found",
+    "no such",
+    "cannot",
+    "can't",
+    "could not",
+    "couldn't",
+    "unable",
+    "denied",
+    "refused",
+    "reset",
+    "timed out",
+    "timeout",
+    "time-out",
+    "exceeded",
+    "killed",
+    "memory",
+    "no space",
+    "abort",
+    "cancel",
+    "terminated",
+    "signal",
+    "segmentation",
+    "dumped",
+    "sigsegv",
+    "invalid",
+    "unknown",
+    "unrecognized",
+    "undefined",
+    "unresolved",
+    "missing",
+    "not ok",
+    "✗",
+    "✖",
+    "×",
+    "❌",
+    "●",
+    "[-]",
+    "*** ",
+    "exit",
+    "status",
+    "returned",
+    "unsatisf",
+    "conflict",
+    "no matching",
+    "not available",
+    "not defined",
+    "connection",
+    "resolve",
+    "handshake",
+    "ssl",
+    "tls",
+    "certificate",
+    "alert",
+    "econn",
+    "etimedout",
+    "eai_again",
+    "enotfound",
+    "enoent",
+    "eacces",
+    "e404",
+    "eresolve",
+    "problem",
+    "offen",
+    "violation",
+    "reformat",
+    "formatted",
+    "severity",
+    "please",
+    "changed",
+    "modified",
+    "uncommitted",
+    "not clean",
+    "broken",
+    "diff in",
+    "lint",
+    "ld returned",
+    "linker",
+    "syntax",
+    "unexpected",
+    "critical",
+    "caused by",
+    "uncaught",
+    "heap",
+    "oom",
+    "bad_alloc",
+    "quota",
+    "overflow",
+    "sanitizer",
+    "illegal",
+    "not recognized",
+    "no rule",
+    "not a git",
+    "did not match",
+    "pathspec",
+    "yaml",
+    "daemon",
+    "runner",
+    "agent",
+    "unavailable",
+    "gateway",
+    "rate limit",
+    "too many",
+    "hung up",
+    "name resolution",
+    "service not known",
+    "unreachable",
+    "what went wrong",
+    "build failure",
+    "elifecycle",
+    "pnpm",
+    "yarnpkg",
+    "wrong",
+    "** build",
+    "** test",
+    "build commands",
+    "severity",
+    "flag provided",
+    "never defined",
+    "mismatch",
+    "stalled",
+    "expired",
+    "e: /",
+    "e: file",
+    "ninja:",
 ];
 
 pub struct RuleSet {
@@ -333,19 +709,33 @@ pub fn rules() -> &'static RuleSet {
     SET.get_or_init(|| {
         let prefilter = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
-            .match_kind(MatchKind::LeftmostFirst)
+            .match_kind(MatchKind::Standard)
+            // A full DFA: the prefilter runs on every line, so its speed is the scan's speed.
+            .kind(Some(AhoCorasickKind::DFA))
             .build(KEYWORDS)
             .expect("keywords compile");
         let set = RegexSet::new(RULES.iter().map(|r| r.pattern)).expect("rules compile");
-        let regexes = RULES.iter().map(|r| Regex::new(r.pattern).expect("rule compiles")).collect();
-        RuleSet { prefilter, set, regexes }
+        let regexes = RULES
+            .iter()
+            .map(|r| Regex::new(r.pattern).expect("rule compiles"))
+            .collect();
+        RuleSet {
+            prefilter,
+            set,
+            regexes,
+        }
     })
 }
 
 impl RuleSet {
     /// Classifies one normalized line; `None` for an ordinary line.
+    /// Whether the line has any keyword at all (most lines do not).
+    fn has_keyword(&self, line: &str) -> bool {
+        self.prefilter.is_match(line)
+    }
+
     pub fn classify(&self, line: &str) -> Option<Verdict> {
-        if line.len() < 2 || !self.prefilter.is_match(line) {
+        if line.len() < 2 || !self.has_keyword(line) {
             return None;
         }
         // Long lines (minified code, base64, dumped JSON) are never the decisive message and
@@ -369,7 +759,12 @@ impl RuleSet {
                 continue;
             }
             let r = &RULES[i];
-            let v = Verdict { kind: r.kind, weight: r.weight, category: r.category, rule: i };
+            let v = Verdict {
+                kind: r.kind,
+                weight: r.weight,
+                category: r.category,
+                rule: i,
+            };
             if r.kind == Kind::Ignore {
                 return Some(v);
             }
@@ -389,7 +784,7 @@ impl RuleSet {
 
     /// Categories that any rule assigns to this line, with the rule's weight and name.
     pub fn categories(&self, line: &str) -> Vec<(Category, u8, &'static str)> {
-        if !self.prefilter.is_match(line) {
+        if !self.has_keyword(line) {
             return Vec::new();
         }
         let m = self.set.matches(line);
@@ -397,7 +792,11 @@ impl RuleSet {
             return Vec::new();
         }
         m.iter()
-            .filter_map(|i| RULES[i].category.map(|c| (c, RULES[i].weight, RULES[i].name)))
+            .filter_map(|i| {
+                RULES[i]
+                    .category
+                    .map(|c| (c, RULES[i].weight, RULES[i].name))
+            })
             .collect()
     }
 }
@@ -423,13 +822,23 @@ mod tests {
     fn every_rule_matches_its_example_through_the_prefilter() {
         let rs = rules();
         for (i, r) in RULES.iter().enumerate() {
-            assert!(rs.regexes[i].is_match(r.example), "rule {} does not match its example", r.name);
+            assert!(
+                rs.regexes[i].is_match(r.example),
+                "rule {} does not match its example",
+                r.name
+            );
             let v = rs.classify(r.example);
-            let v = v.unwrap_or_else(|| panic!("rule {}: example not classified (prefilter?)", r.name));
+            let v =
+                v.unwrap_or_else(|| panic!("rule {}: example not classified (prefilter?)", r.name));
             if r.kind == Kind::Ignore {
                 assert_eq!(v.kind, Kind::Ignore, "rule {}", r.name);
             } else {
-                assert!(v.weight >= r.weight, "rule {}: example won by weaker {}", r.name, RULES[v.rule].name);
+                assert!(
+                    v.weight >= r.weight,
+                    "rule {}: example won by weaker {}",
+                    r.name,
+                    RULES[v.rule].name
+                );
             }
         }
     }
@@ -451,7 +860,11 @@ mod tests {
     #[test]
     fn ignore_wins_over_failure_words() {
         let rs = rules();
-        for l in ["Tests run: 12, Failures: 0, Errors: 0, Skipped: 1", "npm WARN deprecated x@1: failed", "  CC src/error.o"] {
+        for l in [
+            "Tests run: 12, Failures: 0, Errors: 0, Skipped: 1",
+            "npm WARN deprecated x@1: failed",
+            "  CC src/error.o",
+        ] {
             assert_eq!(rs.classify(l).map(|v| v.kind), Some(Kind::Ignore), "{l}");
         }
     }

@@ -91,7 +91,7 @@ impl Normalizer {
     /// Feed raw bytes in any chunking; every complete line (ended by b'\n') is appended to `out`.
     pub fn push(&mut self, bytes: &[u8], out: &mut Vec<Line>) {
         let mut rest = bytes;
-        while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
+        while let Some(pos) = find_byte(rest, b'\n') {
             let head = &rest[..pos];
             if !self.in_line && head.len() <= self.raw_cap {
                 // Common case: the whole line is inside this chunk; render it without copying.
@@ -218,6 +218,25 @@ fn truncate_bytes(mut s: String, max: usize) -> String {
     s
 }
 
+/// Whether every byte renders as itself, a word at a time (this runs on every line).
+fn all_plain(raw: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    const DEL: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let mut chunks = raw.chunks_exact(8);
+    for chunk in &mut chunks {
+        let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        // A byte below 0x20 (bytes >= 0x80 have their top bit set in `w`, so `!w` masks them),
+        // or a DEL byte (zero after xor).
+        let low = w.wrapping_sub(LO * 0x20) & !w & HI;
+        let del = (w ^ DEL).wrapping_sub(LO) & !(w ^ DEL) & HI;
+        if (low | del) != 0 && !chunk.iter().all(|&b| is_plain(b)) {
+            return false;
+        }
+    }
+    chunks.remainder().iter().all(|&b| is_plain(b))
+}
+
 /// Bytes that render as themselves; anything else needs the terminal model.
 #[inline]
 fn is_plain(b: u8) -> bool {
@@ -231,7 +250,7 @@ fn strip_cr(raw: &[u8]) -> &[u8] {
 
 fn normalize_bounded(raw: &[u8], max_cells: usize) -> (String, Vec<StepMarker>) {
     let raw = strip_cr(raw);
-    if raw.iter().all(|&b| is_plain(b)) && !may_have_marker(raw) {
+    if all_plain(raw) && !may_have_marker(raw) {
         let text = match std::str::from_utf8(raw) {
             Ok(s) => s.to_owned(),
             Err(_) => String::from_utf8_lossy(raw).into_owned(),
@@ -241,13 +260,85 @@ fn normalize_bounded(raw: &[u8], max_cells: usize) -> (String, Vec<StepMarker>) 
         }
         return (text.chars().take(max_cells).collect(), Vec::new());
     }
+    if !raw.contains(&b'\r')
+        && !may_have_marker(raw)
+        && let Some(text) = strip_escapes(raw)
+    {
+        let text = String::from_utf8_lossy(&text).into_owned();
+        if text.len() <= max_cells || text.chars().count() <= max_cells {
+            return (text, Vec::new());
+        }
+        return (text.chars().take(max_cells).collect(), Vec::new());
+    }
     let (cells, steps) = render_cells(raw, max_cells);
     (cells.into_iter().collect(), steps)
 }
 
-/// Cheap pre-check so that ordinary lines skip the marker parser.
+/// Most coloured lines only need their escapes and controls removed: without `\r` and without
+/// cursor movement or erasure, the screen is the text in order. `None` when the line needs the
+/// terminal model.
+fn strip_escapes(raw: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut scratch = Screen::new(0);
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw[i];
+        if b == 0x1b {
+            if raw.get(i + 1) == Some(&b'[') {
+                // Find the final byte; movement and erase need the screen model.
+                let mut j = i + 2;
+                while j < raw.len() && (0x20..=0x3f).contains(&raw[j]) {
+                    j += 1;
+                }
+                if j < raw.len() && matches!(raw[j], b'K' | b'C' | b'D' | b'G') {
+                    return None;
+                }
+            }
+            i = scratch.escape(raw, i);
+        } else if is_plain(b) {
+            out.push(b);
+            i += 1;
+        } else {
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+/// Cheap pre-check so that ordinary lines skip the marker parser: an underscore preceded by
+/// `section` or `travis`, or a GitHub group at the start of the line.
 fn may_have_marker(raw: &[u8]) -> bool {
-    raw.contains(&b'_') || raw.windows(2).any(|w| w == b"##" || w == b"::")
+    let mut from = 0;
+    while let Some(off) = find_byte(&raw[from..], b'_') {
+        let u = from + off;
+        if raw[..u].ends_with(b"section") || raw[..u].ends_with(b"travis") {
+            return true;
+        }
+        from = u + 1;
+    }
+    github_marker(raw).is_some()
+}
+
+/// Position of `needle`, a word at a time: this runs over every byte of the log, and the crate
+/// has no dependencies (no `memchr`).
+fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let pattern = LO.wrapping_mul(u64::from(needle));
+    let mut chunks = hay.chunks_exact(8);
+    let mut base = 0;
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes")) ^ pattern;
+        if word.wrapping_sub(LO) & !word & HI != 0 {
+            return chunk.iter().position(|&b| b == needle).map(|p| base + p);
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == needle)
+        .map(|p| base + p)
 }
 
 fn render_cells(raw: &[u8], max_cells: usize) -> (Vec<char>, Vec<StepMarker>) {
@@ -441,7 +532,7 @@ fn find_markers(raw: &[u8], at_line_start: bool) -> (Vec<StepMarker>, Vec<(usize
     }
     // GitLab and Travis markers are `<word>_<...>`: look only where an underscore is.
     let mut i = 0;
-    while let Some(off) = raw[i..].iter().position(|&b| b == b'_') {
+    while let Some(off) = find_byte(&raw[i..], b'_') {
         let u = i + off;
         i = u + 1;
         if u >= 7 && &raw[u - 7..u] == b"section" {

@@ -308,3 +308,38 @@ fn chunking_invariance_holds_with_folding() {
         );
     }
 }
+
+#[test]
+fn find_byte_matches_a_plain_search() {
+    let hay: Vec<u8> = (0..200u32).map(|i| (i * 7 % 251) as u8).collect();
+    for needle in [0u8, 7, b'\n', 250, 255] {
+        for start in 0..20 {
+            let h = &hay[start..];
+            assert_eq!(
+                find_byte(h, needle),
+                h.iter().position(|&b| b == needle),
+                "needle {needle} start {start}"
+            );
+        }
+    }
+    assert_eq!(find_byte(b"", b'x'), None);
+}
+
+#[test]
+fn all_plain_matches_the_byte_rule() {
+    let mut cases: Vec<Vec<u8>> = vec![
+        b"plain ascii text here".to_vec(),
+        "żółw ünïcödé".as_bytes().to_vec(),
+        b"tab\there".to_vec(),
+    ];
+    for bad in [0x00u8, 0x07, 0x0d, 0x1b, 0x1f, 0x7f] {
+        for pos in 0..17 {
+            let mut v = b"abcdefghijklmnopq".to_vec();
+            v[pos] = bad;
+            cases.push(v);
+        }
+    }
+    for c in cases {
+        assert_eq!(all_plain(&c), c.iter().all(|&b| is_plain(b)), "{c:?}");
+    }
+}
