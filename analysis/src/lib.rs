@@ -415,6 +415,16 @@ impl Analyzer {
             let code = (1..=4)
                 .find_map(|i| c.get(i))
                 .and_then(|m| m.as_str().parse().ok());
+            // The trailer itself may be the cause (`ERROR: Job failed (system failure): …`): a
+            // job-level category makes it evidence of the command it closes.
+            if let Some(v) = self
+                .rules
+                .classify(t)
+                .filter(|v| v.category.is_some_and(is_job_level))
+            {
+                self.push_global(source_line, v);
+                self.add_line(source_line, text, Some(v));
+            }
             if !self.job_failed {
                 self.job_failed = true;
                 // The trailer closes the command running when it was printed, unless that is
@@ -480,10 +490,7 @@ impl Analyzer {
             && v.weight >= 5
             && v.category.is_some()
         {
-            if self.global.len() == 8 {
-                self.global.pop_front();
-            }
-            self.global.push_back((source_line, v));
+            self.push_global(source_line, v);
         }
         self.pre.push(source_line, text);
     }
@@ -538,6 +545,13 @@ impl Analyzer {
                 }
             }
         }
+    }
+
+    fn push_global(&mut self, line: u64, v: Verdict) {
+        if self.global.len() == 8 {
+            self.global.pop_front();
+        }
+        self.global.push_back((line, v));
     }
 
     fn replace_current(&mut self, fresh: Command) {
@@ -833,18 +847,32 @@ impl Analyzer {
     ) -> (Category, String) {
         // 1. What the CI system itself said about the end of the job (stall, cancel, OOM
         //    kill) overrides the excerpt: those lines are unambiguous.
-        for (_, v) in self.global.iter().rev() {
-            if let Some(c) = v.category
-                && matches!(
-                    c,
-                    Category::Timeout
-                        | Category::Cancelled
-                        | Category::Infrastructure
-                        | Category::OutOfResources
-                )
-            {
-                return (c, format!("rule {} (job-level)", RULES[v.rule].name));
-            }
+        //    When several appear, the more specific cause wins: a timeout or an OOM kill is why
+        //    a runner then reports the job as terminated.
+        let job_level = self
+            .global
+            .iter()
+            .filter_map(|(n, v)| {
+                v.category
+                    .filter(|c| is_job_level(*c))
+                    .map(|c| (c, *n, v.rule))
+            })
+            .min_by_key(|(c, n, _)| (job_level_rank(*c), std::cmp::Reverse(*n)));
+        if let Some((c, n, rule)) = job_level {
+            return (
+                c,
+                format!("rule {} on line {n} (job-level)", RULES[rule].name),
+            );
+        }
+        if decisive.is_none() {
+            let hint = cmd
+                .name()
+                .and_then(|n| category_from_command(&n))
+                .map(|(c, why)| format!("; the command looks like a {why}: {}", c.as_str()));
+            return (
+                Category::Unknown,
+                format!("no failure line found{}", hint.unwrap_or_default()),
+            );
         }
         // 2. The decisive line's own rule, then the strongest rule over the excerpt.
         if let Some(c) = decisive
@@ -874,6 +902,27 @@ impl Analyzer {
             return (cat, format!("command name ({why})"));
         }
         (Category::Unknown, "no rule matched".to_owned())
+    }
+}
+
+/// Categories that describe the job as a whole rather than the code: the CI system reports
+/// them, often outside any command.
+fn is_job_level(c: Category) -> bool {
+    matches!(
+        c,
+        Category::Timeout
+            | Category::Cancelled
+            | Category::Infrastructure
+            | Category::OutOfResources
+    )
+}
+
+fn job_level_rank(c: Category) -> u8 {
+    match c {
+        Category::Timeout => 0,
+        Category::OutOfResources => 1,
+        Category::Cancelled => 2,
+        _ => 3,
     }
 }
 
@@ -1116,7 +1165,7 @@ fn detail(line: &str) -> Option<String> {
     let r = R.get_or_init(|| {
         [
             (r"--- FAIL: (\S+)", "test"),
-            (r"^\s*(?:FAIL|✗|✖|not ok \d+ -?)\s*(\S.{0,80})", "test"),
+            (r"^\s*(?:FAIL|✗|not ok \d+ -?)\s*(\S.{0,80})", "test"),
             (r"(?:Could not find artifact|Could not resolve dependencies for project|No matching distribution found for|Cannot find module|Could not find gem) '?([^'\s]+)", "dependency"),
             (r"([\w./\\-]+\.[A-Za-z]{1,5}[:(]\d+(?:[:,]\d+)?)", "at"),
         ]

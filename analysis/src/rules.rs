@@ -462,8 +462,16 @@ pub static RULES: &[Rule] = &[
         K::Error,
         5,
         Some(C::Infrastructure),
-        r"(?i)(runner system failure|error response from daemon|cannot connect to the docker daemon|is the docker daemon running|there was an error connecting to|the build has been terminated|an error occurred while (starting|preparing)|preparation failed|job failed \(system failure\)|unable to (create|start) (container|vm)|agent (went offline|disconnected)|lost connection to the (agent|runner)|the hosted runner|no space on the runner|runner has received a shutdown)",
+        r"(?i)(runner system failure|error response from daemon|cannot connect to the docker daemon|is the docker daemon running|there was an error connecting to|an error occurred while (starting|preparing)|preparation failed|job failed \(system failure\)|unable to (create|start) (container|vm)|agent (went offline|disconnected)|lost connection to the (agent|runner)|the hosted runner|no space on the runner|runner has received a shutdown)",
         "ERROR: Job failed (system failure): Error response from daemon: no such image"
+    ),
+    rule!(
+        "terminated",
+        K::Cascade,
+        2,
+        None,
+        r"(?i)^(the (build|job) has been terminated|your build has been stopped)",
+        "The build has been terminated"
     ),
     // --- configuration / environment
     rule!(
