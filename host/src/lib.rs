@@ -11,13 +11,19 @@
 
 pub mod cache;
 pub mod conformance;
+pub mod config;
 pub mod egress;
 pub mod engine;
 pub mod http;
 pub mod limits;
+pub mod metrics;
 pub mod notify;
 pub mod pipeline;
 pub mod plugin;
 pub mod replay;
+pub mod server;
+pub mod service;
+pub mod storage;
 pub mod store;
 pub mod wit;
+pub mod worker;

@@ -1,0 +1,243 @@
+//! The service's configuration: one TOML file, environment overrides, secrets from the
+//! environment or files (never from the file itself, never logged).
+//!
+//! `exlogare.example.toml` at the repository root documents every field. Sections:
+//! `[server]`, `[storage]`, `[worker]`, `[plugins]`, `[sandbox]`, `[[connections]]`,
+//! `[[notifiers]]`, `[[routes]]`.
+
+use crate::conformance::ConnectionSpec;
+use crate::http::Secret;
+use crate::limits::SandboxLimits;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub worker: WorkerConfig,
+    #[serde(default)]
+    pub plugins: PluginsConfig,
+    #[serde(default)]
+    pub sandbox: SandboxLimits,
+    #[serde(default)]
+    pub connections: Vec<ConnectionConfig>,
+    #[serde(default)]
+    pub notifiers: Vec<crate::notify::NotifierConfig>,
+    #[serde(default)]
+    pub routes: Vec<crate::notify::RouteConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: String,
+    /// Webhook bodies above this are refused with 413 before any plugin sees them.
+    pub max_body_bytes: usize,
+    /// Deliveries queued or running above this are refused with 503 (the sender retries).
+    pub max_queued: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { listen: "127.0.0.1:8080".into(), max_body_bytes: 1 << 20, max_queued: 10_000 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    pub path: PathBuf,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self { path: PathBuf::from("exlogare.db") }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    pub threads: usize,
+    /// Attempts before a delivery is parked with its reason.
+    pub max_attempts: u32,
+    /// Backoff after the n-th failure: base * 2^(n-1), capped.
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    /// How often an idle worker looks for due work.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self { threads: 2, max_attempts: 6, backoff_base_ms: 5_000, backoff_max_ms: 15 * 60_000, poll_interval_ms: 250 }
+    }
+}
+
+impl WorkerConfig {
+    pub fn backoff_ms(&self, attempt: u32) -> u64 {
+        let exp = attempt.saturating_sub(1).min(20);
+        self.backoff_base_ms.saturating_mul(1 << exp).min(self.backoff_max_ms)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginsConfig {
+    /// Every `*.wasm` here is loaded.
+    pub dir: Option<PathBuf>,
+    /// More plugin files.
+    pub files: Vec<PathBuf>,
+    /// Host-signed compile cache.
+    pub cache_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionConfig {
+    /// Used in the webhook URL: `/api/integrations/{provider}/webhook/{id}`.
+    pub id: String,
+    pub provider: String,
+    pub web_base: String,
+    pub api_base: String,
+    pub oauth_base: String,
+    /// Provider-specific switches, passed to the plugin as they are.
+    #[serde(default)]
+    pub options: std::collections::BTreeMap<String, String>,
+    /// Loopback and private addresses, for a self-hosted instance on the operator's network.
+    #[serde(default)]
+    pub allow_private: bool,
+    /// Origins besides the API and OAuth ones the plugin may reach (no credentials go there).
+    #[serde(default)]
+    pub extra_origins: Vec<String>,
+    /// PEM file with an extra CA for a self-hosted instance.
+    pub ca_file: Option<PathBuf>,
+    pub webhook_secret_env: Option<String>,
+    pub webhook_secret_file: Option<PathBuf>,
+    pub access_token_env: Option<String>,
+    pub access_token_file: Option<PathBuf>,
+    pub client_id: Option<String>,
+    pub client_secret_env: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+}
+
+impl ConnectionConfig {
+    pub fn endpoint(&self) -> ConnectionSpec {
+        ConnectionSpec {
+            web_base: self.web_base.clone(),
+            api_base: self.api_base.clone(),
+            oauth_base: self.oauth_base.clone(),
+            options: self.options.clone(),
+            allow_private: self.allow_private,
+            extra_origins: self.extra_origins.clone(),
+        }
+    }
+}
+
+/// Reads a secret named by an environment variable or a file; `what` names it in errors.
+pub fn resolve_secret(what: &str, env: &Option<String>, file: &Option<PathBuf>) -> anyhow::Result<Option<Secret>> {
+    match (env, file) {
+        (Some(_), Some(_)) => anyhow::bail!("{what}: give either an environment variable or a file, not both"),
+        (Some(var), None) => match std::env::var(var) {
+            Ok(v) if !v.trim().is_empty() => Ok(Some(Secret::new(v.trim().to_string()))),
+            _ => anyhow::bail!("{what}: environment variable {var} is not set (or empty)"),
+        },
+        (None, Some(path)) => {
+            let v = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{what}: cannot read {}: {e}", path.display()))?;
+            if v.trim().is_empty() {
+                anyhow::bail!("{what}: {} is empty", path.display());
+            }
+            Ok(Some(Secret::new(v.trim().to_string())))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+impl Config {
+    /// Reads the file, applies `EXLOGARE_*` environment overrides and checks cross-references.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
+        let mut config: Config = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        config.apply_env(|k| std::env::var(k).ok())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Environment overrides for what differs per deployment.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        if let Some(v) = get("EXLOGARE_LISTEN") {
+            self.server.listen = v;
+        }
+        if let Some(v) = get("EXLOGARE_DB") {
+            self.storage.path = v.into();
+        }
+        if let Some(v) = get("EXLOGARE_PLUGINS_DIR") {
+            self.plugins.dir = Some(v.into());
+        }
+        if let Some(v) = get("EXLOGARE_WORKER_THREADS") {
+            self.worker.threads = v.parse().map_err(|_| anyhow::anyhow!("EXLOGARE_WORKER_THREADS={v} is not a number"))?;
+        }
+        Ok(())
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.sandbox.validate().map_err(anyhow::Error::msg)?;
+        if self.worker.threads == 0 || self.worker.max_attempts == 0 {
+            anyhow::bail!("worker.threads and worker.max_attempts must be at least 1");
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for c in &self.connections {
+            if c.id.is_empty() || !c.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                anyhow::bail!("connection id `{}` must be letters, digits, `-` or `_` (it is part of a URL)", c.id);
+            }
+            if !ids.insert(&c.id) {
+                anyhow::bail!("connection id `{}` is used twice", c.id);
+            }
+            c.endpoint().policy().map_err(|e| anyhow::anyhow!("connection `{}`: {e}", c.id))?;
+        }
+        for r in &self.routes {
+            if let Some(c) = &r.connection {
+                if !ids.contains(c) {
+                    anyhow::bail!("a route names connection `{c}`, which is not configured");
+                }
+            }
+        }
+        crate::notify::check_routes(&self.routes, &self.notifiers)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let w = WorkerConfig { backoff_base_ms: 1000, backoff_max_ms: 5000, ..Default::default() };
+        assert_eq!([w.backoff_ms(1), w.backoff_ms(2), w.backoff_ms(3), w.backoff_ms(4)], [1000, 2000, 4000, 5000]);
+    }
+
+    #[test]
+    fn secrets_come_from_env_or_file_and_missing_ones_are_named() {
+        let err = resolve_secret("webhook secret of `cloud`", &Some("EXLOGARE_TEST_SURELY_UNSET".into()), &None).unwrap_err();
+        assert!(err.to_string().contains("EXLOGARE_TEST_SURELY_UNSET"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("s");
+        std::fs::write(&f, "abc\n").unwrap();
+        assert_eq!(resolve_secret("x", &None, &Some(f)).unwrap().unwrap().expose(), "abc");
+        assert!(resolve_secret("x", &None, &None).unwrap().is_none());
+    }
+
+    #[test]
+    fn env_overrides_apply() {
+        let mut c: Config = toml::from_str("").unwrap();
+        c.apply_env(|k| (k == "EXLOGARE_LISTEN").then(|| "0.0.0.0:9".to_string())).unwrap();
+        assert_eq!(c.server.listen, "0.0.0.0:9");
+        assert!(c.apply_env(|k| (k == "EXLOGARE_WORKER_THREADS").then(|| "two".to_string())).is_err());
+    }
+}

@@ -1,0 +1,423 @@
+//! The service's core, independent of HTTP framing: what a webhook delivery gets, and what a
+//! worker does with a stored one. `server.rs` only maps HTTP onto [`Service::webhook`];
+//! `worker.rs` only loops over [`Service::process_next`].
+//!
+//! The order of a delivery's life is fixed so nothing is lost or sent twice: verify (plugin) →
+//! store (committed before the answer) → analyse (plugin + analysis) → store the report → post
+//! to each routed notifier, recording each success before the next; a retry redoes only what
+//! has no record.
+
+use crate::config::{resolve_secret, Config, ConnectionConfig};
+use crate::egress::EgressPolicy;
+use crate::engine::{EngineOptions, HostEngine};
+use crate::http::gate::Credentials;
+use crate::http::live::{LiveBackend, LiveOptions};
+use crate::http::{HttpBackend, Secret};
+use crate::metrics::Metrics;
+use crate::notify::{self, FailureMessage, JobMessage, Notifier};
+use crate::pipeline::{analyze_failure, PipelineError};
+use crate::plugin::{CallContext, LoadedPlugin, PluginFault, PluginRuntime, PluginSet};
+use crate::storage::{idem_key, now_ms, Delivery, Enqueued, NewDelivery, Store};
+use crate::store::{Clock, LogSink};
+use crate::wit::v0_1::{provider, types};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// What one configured connection needs at run time.
+pub struct ConnectionRuntime {
+    pub config: ConnectionConfig,
+    pub conn: types::Connection,
+    pub policy: EgressPolicy,
+    pub backend: Arc<dyn HttpBackend>,
+    pub credentials: Credentials,
+    pub webhook_secret: Option<Secret>,
+    /// Set when the provider rejected the credentials: the user must reconnect.
+    pub needs_reconnection: Mutex<Option<String>>,
+}
+
+pub struct Service {
+    pub config: Config,
+    pub store: Store,
+    pub plugins: PluginSet,
+    pub connections: BTreeMap<String, ConnectionRuntime>,
+    pub notifiers: BTreeMap<String, Box<dyn Notifier>>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The HTTP answer to a delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookReply {
+    pub status: u16,
+    pub body: Value,
+    pub retry_after_secs: Option<u64>,
+}
+
+impl WebhookReply {
+    fn new(status: u16, body: Value) -> Self {
+        Self { status, body, retry_after_secs: None }
+    }
+
+    fn error(status: u16, message: impl Into<String>) -> Self {
+        Self::new(status, json!({ "error": message.into() }))
+    }
+}
+
+impl Service {
+    /// Loads plugins, opens storage, resolves every secret: a misconfiguration fails here,
+    /// at start-up, with a message naming it, not at the first delivery.
+    pub fn build(config: Config) -> anyhow::Result<Self> {
+        let engine = Arc::new(HostEngine::new(&EngineOptions::default())?);
+        let cache = match &config.plugins.cache_dir {
+            Some(dir) => Some(crate::cache::CompileCache::open(dir)?),
+            None => None,
+        };
+        let runtime = PluginRuntime::new(engine, cache)?;
+        let (plugins, errors) = PluginSet::load(&runtime, config.plugins.dir.as_deref(), &config.plugins.files, &config.sandbox);
+        for e in &errors {
+            tracing::error!("{e}");
+        }
+        if plugins.plugins.is_empty() {
+            anyhow::bail!("no provider plugin loaded ({} refused); set [plugins] dir or files", errors.len());
+        }
+        let metrics = Arc::new(Metrics::new());
+        let mut connections = BTreeMap::new();
+        for c in &config.connections {
+            if plugins.get(&c.provider).is_none() {
+                anyhow::bail!("connection `{}` uses provider `{}`, but no such plugin is loaded", c.id, c.provider);
+            }
+            connections.insert(c.id.clone(), Self::connection_runtime(c, &metrics)?);
+        }
+        let mut notifiers = BTreeMap::new();
+        for n in &config.notifiers {
+            let built = n.build().map_err(|e| anyhow::anyhow!("{e}"))?;
+            notifiers.insert(n.name.clone(), built);
+        }
+        let store = Store::open(&config.storage.path)?;
+        let resumed = store.requeue_in_flight()?;
+        if resumed > 0 {
+            tracing::info!(resumed, "deliveries that were in flight at the last stop are queued again");
+        }
+        Ok(Self { config, store, plugins, connections, notifiers, metrics })
+    }
+
+    fn connection_runtime(c: &ConnectionConfig, metrics: &Arc<Metrics>) -> anyhow::Result<ConnectionRuntime> {
+        let spec = c.endpoint();
+        let policy = spec.policy()?;
+        let extra_ca_pem = match &c.ca_file {
+            Some(path) => Some(std::fs::read(path).map_err(|e| anyhow::anyhow!("connection `{}`: cannot read ca_file {}: {e}", c.id, path.display()))?),
+            None => None,
+        };
+        let backend = LiveBackend::new(policy.clone(), LiveOptions { extra_ca_pem, ..Default::default() })
+            .map_err(|e| anyhow::anyhow!("connection `{}`: {e}", c.id))?;
+        let webhook_secret = resolve_secret(&format!("webhook secret of connection `{}`", c.id), &c.webhook_secret_env, &c.webhook_secret_file)?;
+        let credentials = Credentials {
+            access_token: resolve_secret(&format!("access token of connection `{}`", c.id), &c.access_token_env, &c.access_token_file)?,
+            client_id: c.client_id.clone(),
+            client_secret: resolve_secret(&format!("client secret of connection `{}`", c.id), &c.client_secret_env, &c.client_secret_file)?,
+        };
+        Ok(ConnectionRuntime {
+            config: c.clone(),
+            conn: spec.connection(),
+            policy,
+            backend: Arc::new(MeteredBackend { inner: Arc::new(backend), provider: c.provider.clone(), metrics: metrics.clone() }),
+            credentials,
+            webhook_secret,
+            needs_reconnection: Mutex::new(None),
+        })
+    }
+
+    pub fn ctx(&self, c: &ConnectionRuntime, sink: Option<Box<dyn LogSink>>) -> CallContext {
+        CallContext { policy: c.policy.clone(), backend: c.backend.clone(), credentials: c.credentials.clone(), clock: Clock::System, sink }
+    }
+
+    fn observe_fault(&self, provider: &str, fault: &PluginFault) {
+        let kind = serde_json::to_value(fault).ok().and_then(|v| v["fault"].as_str().map(String::from)).unwrap_or_default();
+        self.metrics.plugin_fault(provider, &kind);
+    }
+
+    /// Handles one inbound delivery. Nothing is acknowledged (2xx) before it is stored.
+    pub fn webhook(&self, provider_id: &str, connection_id: &str, raw_query: Option<&str>, headers: Vec<(String, String)>, body: &[u8]) -> WebhookReply {
+        let reply = self.webhook_inner(provider_id, connection_id, raw_query, headers, body);
+        let outcome = reply.body.get("status").and_then(Value::as_str).map(String::from).unwrap_or_else(|| format!("http_{}", reply.status));
+        self.metrics.delivery(provider_id, &outcome);
+        reply
+    }
+
+    fn webhook_inner(&self, provider_id: &str, connection_id: &str, raw_query: Option<&str>, headers: Vec<(String, String)>, body: &[u8]) -> WebhookReply {
+        let Some(plugin) = self.plugins.get(provider_id) else {
+            return WebhookReply::error(404, format!("no provider `{provider_id}` is installed on this host"));
+        };
+        let Some(c) = self.connections.get(connection_id).filter(|c| c.config.provider == provider_id) else {
+            return WebhookReply::error(404, format!("no {provider_id} connection `{connection_id}`; check the webhook URL"));
+        };
+        if body.len() > self.config.server.max_body_bytes {
+            return WebhookReply::error(413, format!("the body is {} bytes; the limit is {}", body.len(), self.config.server.max_body_bytes));
+        }
+        let Some(secret) = &c.webhook_secret else {
+            return WebhookReply::error(401, format!("connection `{connection_id}` has no webhook secret configured; deliveries cannot be verified"));
+        };
+        let delivery = provider::WebhookDelivery {
+            query: url::form_urlencoded::parse(raw_query.unwrap_or("").as_bytes()).into_owned().collect(),
+            headers: headers.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect(),
+            body: body.to_vec(),
+        };
+        let out = match plugin.verify_webhook(self.ctx(c, None), &c.conn, &delivery, secret.expose()) {
+            Ok(out) => out,
+            Err(fault) => {
+                self.observe_fault(provider_id, &fault);
+                let status = if matches!(fault, PluginFault::InputTooLarge { .. }) { 413 } else { 503 };
+                let mut reply = WebhookReply::error(status, format!("the {provider_id} plugin could not check this delivery: {fault}; nothing was stored, retry later"));
+                reply.body["status"] = json!("plugin_fault");
+                return reply;
+            }
+        };
+        self.metrics.plugin_call(provider_id, "verify-webhook", out.elapsed);
+        match out.value {
+            Err(provider::WebhookRejection::Malformed(m)) => WebhookReply::new(400, json!({ "status": "malformed", "error": m })),
+            Err(provider::WebhookRejection::SecretMissing(m)) | Err(provider::WebhookRejection::SecretMismatch(m)) => {
+                WebhookReply::new(401, json!({ "status": "unauthorized", "error": m }))
+            }
+            Ok(provider::WebhookOutcome::Ping(m)) => WebhookReply::new(200, json!({ "status": "ping", "message": m })),
+            Ok(provider::WebhookOutcome::Ignored(m)) => WebhookReply::new(200, json!({ "status": "ignored", "reason": m })),
+            Ok(provider::WebhookOutcome::PipelineFailed(event)) => self.enqueue_failure(provider_id, connection_id, &event, body, "webhook"),
+        }
+    }
+
+    /// Stores a failure (from a webhook or the poller) under its idempotency key.
+    pub fn enqueue_failure(&self, provider_id: &str, connection_id: &str, event: &provider::FailureEvent, body: &[u8], source: &'static str) -> WebhookReply {
+        let project = format!("{}/{}", event.project.owner, event.project.name);
+        let pipeline = match pipeline_key(&event.pipeline) {
+            Some(k) => k,
+            // Without a pipeline reference the key falls back to the delivery's content, so a
+            // redelivery still dedupes; the worker re-keys once the pipeline is known.
+            None => format!("body:{}", hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(body)[..8])),
+        };
+        let new = NewDelivery {
+            provider: provider_id.into(),
+            connection: connection_id.into(),
+            project: project.clone(),
+            pipeline: pipeline.clone(),
+            event_json: serde_json::to_string(event).expect("contract types serialize"),
+            source,
+        };
+        match self.store.enqueue(&new, self.config.server.max_queued) {
+            Ok(Enqueued::Stored(id)) => {
+                WebhookReply::new(202, json!({ "status": "queued", "delivery": id, "project": project, "pipeline": pipeline }))
+            }
+            Ok(Enqueued::Duplicate(id)) => WebhookReply::new(
+                202,
+                json!({ "status": "duplicate", "delivery": id, "message": "this failure is already stored; it is analysed once" }),
+            ),
+            Ok(Enqueued::QueueFull(depth)) => {
+                let mut r = WebhookReply::new(503, json!({ "status": "queue_full", "error": format!("{depth} deliveries are waiting; retry later") }));
+                r.retry_after_secs = Some(60);
+                r
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                WebhookReply::new(503, json!({ "status": "storage_error", "error": "the delivery could not be stored; retry later" }))
+            }
+        }
+    }
+
+    /// Claims and processes one due delivery; false when there was none.
+    pub fn process_next(&self) -> anyhow::Result<bool> {
+        let Some(d) = self.store.claim_due(now_ms())? else { return Ok(false) };
+        let id = d.id;
+        if let Err(e) = self.process(d) {
+            // A storage failure mid-way: leave it for the restart path, which requeues it.
+            tracing::error!(delivery = id, "processing failed: {e:#}");
+        }
+        Ok(true)
+    }
+
+    fn retry_or_park(&self, d: &Delivery, error: &str, at_least_ms: u64) -> anyhow::Result<()> {
+        if d.attempts >= self.config.worker.max_attempts {
+            self.metrics.analysis("parked");
+            self.store.park(d.id, &format!("gave up after {} attempts: {error}", d.attempts))?;
+        } else {
+            let wait = self.config.worker.backoff_ms(d.attempts).max(at_least_ms);
+            self.store.retry_later(d.id, error, now_ms() + wait as i64)?;
+        }
+        Ok(())
+    }
+
+    fn process(&self, d: Delivery) -> anyhow::Result<()> {
+        let Some(c) = self.connections.get(&d.connection) else {
+            self.store.park(d.id, &format!("connection `{}` is no longer configured", d.connection))?;
+            return Ok(());
+        };
+        let Some(plugin) = self.plugins.get(&d.provider) else {
+            self.store.park(d.id, &format!("provider plugin `{}` is not loaded", d.provider))?;
+            return Ok(());
+        };
+        let message = match self.store.report(d.id)? {
+            Some(json) => serde_json::from_str::<FailureMessage>(&json)?,
+            None => match self.analyse(&d, c, plugin)? {
+                Some(m) => m,
+                None => return Ok(()),
+            },
+        };
+        self.notify(&d, &message)
+    }
+
+    /// Runs the analysis and stores its message; `None` when the delivery was rescheduled,
+    /// parked or found to duplicate another.
+    fn analyse(&self, d: &Delivery, c: &ConnectionRuntime, plugin: &LoadedPlugin) -> anyhow::Result<Option<FailureMessage>> {
+        let event: provider::FailureEvent = match serde_json::from_str(&d.event_json) {
+            Ok(e) => e,
+            Err(e) => {
+                self.store.park(d.id, &format!("stored event does not parse: {e}"))?;
+                return Ok(None);
+            }
+        };
+        let ctx = |sink| self.ctx(c, sink);
+        let started = std::time::Instant::now();
+        let result = analyze_failure(plugin, &ctx, &c.conn, &event);
+        self.metrics.plugin_call(&d.provider, "analyze-failure", started.elapsed());
+        let message = match result {
+            Ok(analysis) => {
+                if let Some(resolved) = pipeline_key(&analysis.details.pipeline.reference) {
+                    if resolved != d.pipeline {
+                        let key = idem_key(&d.provider, &d.connection, &d.project, &resolved);
+                        if let Some(other) = self.store.rekey(d.id, &key)? {
+                            self.store.complete(d.id, Some(&format!("duplicate of delivery {other}")))?;
+                            return Ok(None);
+                        }
+                    }
+                }
+                self.metrics.analysis("reported");
+                FailureMessage::from_analysis(&d.provider, &d.connection, &analysis)
+            }
+            Err(PipelineError::Fault(fault)) => {
+                self.observe_fault(&d.provider, &fault);
+                self.retry_or_park(d, &fault.to_string(), 0)?;
+                return Ok(None);
+            }
+            Err(PipelineError::Provider(err)) => match err {
+                types::ProviderError::CredentialsRejected(m) => {
+                    *c.needs_reconnection.lock().unwrap_or_else(|p| p.into_inner()) = Some(m.clone());
+                    self.store.park(d.id, &format!("credentials rejected ({m}); reconnect connection `{}`", d.connection))?;
+                    self.metrics.analysis("parked");
+                    return Ok(None);
+                }
+                types::ProviderError::RateLimited(rl) => {
+                    let wait = rl.retry_after_secs.map(|s| s as u64 * 1000).unwrap_or(0);
+                    self.retry_or_park(d, &format!("rate limited: {}", rl.message), wait)?;
+                    return Ok(None);
+                }
+                types::ProviderError::Transient(m) => {
+                    self.retry_or_park(d, &m, 0)?;
+                    return Ok(None);
+                }
+                types::ProviderError::NotFound(m) => {
+                    self.metrics.analysis("not_found");
+                    not_found_message(d, c, &event, &m)
+                }
+                types::ProviderError::InvalidInput(i) => {
+                    self.store.park(d.id, &format!("invalid {}: {}", i.field, i.message))?;
+                    return Ok(None);
+                }
+                types::ProviderError::Denied(m) => {
+                    self.store.park(d.id, &format!("denied by the sandbox: {m}"))?;
+                    return Ok(None);
+                }
+            },
+        };
+        self.store.save_report(d.id, &serde_json::to_string(&message)?)?;
+        Ok(Some(message))
+    }
+
+    fn notify(&self, d: &Delivery, message: &FailureMessage) -> anyhow::Result<()> {
+        let targets: Vec<String> = notify::route(&self.config.routes, &d.connection, &d.project).into_iter().map(String::from).collect();
+        let mut transient: Option<(String, u64)> = None;
+        for target in &targets {
+            if self.store.notification_done(d.id, target)? {
+                continue;
+            }
+            let Some(notifier) = self.notifiers.get(target) else { continue };
+            // Stable across retries, so Matrix's transaction id dedupes a repeated send.
+            let key = format!("{}#{}", d.idem_key, target);
+            match notifier.send(message, &key) {
+                Ok(_) => {
+                    self.store.record_notification(d.id, target, "sent", None)?;
+                    self.metrics.notification(target, "sent");
+                }
+                Err(e) if e.is_transient() => {
+                    self.store.record_notification(d.id, target, "pending", Some(&e.to_string()))?;
+                    self.metrics.notification(target, e.outcome());
+                    let wait = e.retry_after().map(|w| w.as_millis() as u64).unwrap_or(0);
+                    transient = Some((e.to_string(), wait));
+                }
+                Err(e) => {
+                    self.store.record_notification(d.id, target, "failed", Some(&e.to_string()))?;
+                    self.metrics.notification(target, e.outcome());
+                    tracing::error!(delivery = d.id, notifier = target.as_str(), "notification refused: {e}");
+                }
+            }
+        }
+        match transient {
+            Some((error, wait)) => self.retry_or_park(d, &format!("notification: {error}"), wait)?,
+            None => self.store.complete(d.id, None)?,
+        }
+        Ok(())
+    }
+}
+
+/// Counts every provider request that reaches the network, by status, for `/metrics`.
+struct MeteredBackend {
+    inner: Arc<dyn HttpBackend>,
+    provider: String,
+    metrics: Arc<Metrics>,
+}
+
+impl HttpBackend for MeteredBackend {
+    fn send(&self, req: &crate::http::OutboundRequest, deadline: std::time::Instant) -> Result<crate::http::BackendResponse, crate::http::BackendError> {
+        let result = self.inner.send(req, deadline);
+        let status = match &result {
+            Ok(r) => r.status.to_string(),
+            Err(crate::http::BackendError::Timeout) => "timeout".into(),
+            Err(crate::http::BackendError::Transport(_)) => "transport".into(),
+            Err(crate::http::BackendError::Denied(_)) => "denied".into(),
+        };
+        self.metrics.provider_request(&self.provider, &status);
+        result
+    }
+}
+
+/// The part of a failure's identity that names its pipeline.
+pub fn pipeline_key(p: &types::PipelineRef) -> Option<String> {
+    match (&p.number, &p.id) {
+        (Some(n), _) => Some(n.to_string()),
+        (None, Some(id)) if !id.is_empty() => Some(id.clone()),
+        _ => None,
+    }
+}
+
+/// A message for a pipeline the provider no longer knows: the team still hears that it failed.
+fn not_found_message(d: &Delivery, c: &ConnectionRuntime, event: &provider::FailureEvent, why: &str) -> FailureMessage {
+    FailureMessage {
+        provider: d.provider.clone(),
+        connection: d.connection.clone(),
+        project: d.project.clone(),
+        pipeline: pipeline_key(&event.pipeline).map(|k| format!("#{k}")).unwrap_or_else(|| "(unknown)".into()),
+        status: "failed".into(),
+        git_ref: event.git_ref.clone(),
+        commit_sha: event.commit_sha.clone(),
+        deep_link: c.conn.web_base.clone(),
+        jobs: vec![JobMessage {
+            name: "pipeline".into(),
+            stage: None,
+            failing_step: None,
+            category: "unknown".into(),
+            summary: String::new(),
+            confidence: 0.0,
+            signature: String::new(),
+            located: false,
+            excerpt: vec![],
+            log_unavailable: Some(format!("the provider no longer has this pipeline or its logs: {why}")),
+            web_url: None,
+        }],
+    }
+}
