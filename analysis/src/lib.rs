@@ -495,6 +495,33 @@ impl Analyzer {
         self.pre.push(source_line, text);
     }
 
+    /// Lines currently held in memory (rings, heads, candidate windows): bounded by constants,
+    /// whatever the log's size. For tests and metrics.
+    pub fn retained_lines(&self) -> usize {
+        let cmd_lines = |c: &Command| {
+            c.tail.lines.len()
+                + c.segments
+                    .iter()
+                    .chain(c.evicted.as_ref())
+                    .map(|s| {
+                        s.head.len() + s.candidates.iter().map(|c| c.lines.len()).sum::<usize>()
+                    })
+                    .sum::<usize>()
+        };
+        [
+            Some(&self.cur),
+            self.failed.as_ref(),
+            self.last_suspect.as_ref(),
+            self.failed_later.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(cmd_lines)
+        .sum::<usize>()
+            + self.pre.lines.len()
+            + self.last_strong.as_ref().map_or(0, |c| c.lines.len())
+    }
+
     /// A CI step (GitLab section, Travis fold, GitHub group) starts or ends.
     pub fn step(&mut self, edge: Edge, name: &str, source_line: u64) {
         let p = patterns();

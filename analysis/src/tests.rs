@@ -1,1 +1,166 @@
+use super::*;
 
+/// A reader that hands out the input a few bytes at a time, as a network stream might.
+struct Trickle<'a> {
+    data: &'a [u8],
+    step: usize,
+}
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.step.min(buf.len()).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+const LOG: &str = "travis_fold:start:install\r\x1b[0K$ npm ci\r\nadded 10 packages\r\ntravis_fold:end:install\r\x1b[0K\r\n$ npm test\r\n\r\n> jest\r\n\r\n FAIL  test/a.test.js\r\n  \u{25cf} adds numbers\r\n\r\n    expect(received).toBe(expected)\r\n    Expected: 3\r\n    Received: 4\r\n\r\nTests: 1 failed, 4 passed\r\nnpm ERR! Test failed.\r\nThe command \"npm test\" exited with 1.\r\n\r\nDone. Your build exited with 1.\r\n";
+
+#[test]
+fn report_does_not_depend_on_read_sizes() {
+    let whole = analyze_reader(LOG.as_bytes(), JobMeta::default()).unwrap();
+    assert_eq!(whole.decisive_line, Some(8));
+    assert_eq!(whole.category, Category::TestFailure);
+    for step in [1, 2, 3, 7, 64] {
+        let r = analyze_reader(
+            Trickle {
+                data: LOG.as_bytes(),
+                step,
+            },
+            JobMeta::default(),
+        )
+        .unwrap();
+        assert_eq!(r.excerpt, whole.excerpt, "read size {step}");
+        assert_eq!(r.signature, whole.signature, "read size {step}");
+        assert_eq!(r.excerpt_lines, whole.excerpt_lines, "read size {step}");
+    }
+}
+
+#[test]
+fn memory_stays_bounded_whatever_the_log_size() {
+    let mut an = Analyzer::new(JobMeta::default());
+    let mut peak = 0;
+    let mut n = 0u64;
+    for block in 0..2_000u64 {
+        n += 1;
+        an.push_line(n, &format!("$ step {block}"));
+        for i in 0..50u64 {
+            n += 1;
+            let line = match i % 10 {
+                0 => format!("error: something failed in unit {i} of block {block}"),
+                1 => format!("src/m{block}.c:{i}:1: error: expected ';'"),
+                _ => format!("ordinary output line {i} of block {block}"),
+            };
+            an.push_line(n, &line);
+        }
+        if block % 3 == 0 {
+            n += 1;
+            an.push_line(n, &format!("The command \"step {block}\" exited with 1."));
+        }
+        peak = peak.max(an.retained_lines());
+    }
+    // 100 000 lines in; what is held is a small constant.
+    let bound = 4
+        * (TAIL_LINES
+            + MAX_SEGMENTS * (HEAD_LINES + MAX_CANDIDATES * (PRE_LINES + 1 + AFTER_LINES + 1)))
+        + PRE_LINES
+        + 2;
+    assert!(peak <= bound, "held {peak} lines, bound {bound}");
+    let r = an.finish();
+    assert!(r.located);
+    assert_eq!(r.lines_seen, n);
+}
+
+#[test]
+fn signature_ignores_volatile_parts_and_separates_failures() {
+    let a = signature(
+        Category::Compilation,
+        &[
+            "2024-03-01T10:00:00Z /home/runner/work/a/src/x.rs:42:18: error: mismatched types at 0x7ffd2b846a30",
+        ],
+    );
+    let b = signature(
+        Category::Compilation,
+        &[
+            "2025-11-30T23:59:59Z /builds/group/b/src/x.rs:97:3: error: mismatched types at 0x55f508ffe1c0",
+        ],
+    );
+    let c = signature(
+        Category::Compilation,
+        &["/builds/group/b/src/x.rs:97:3: error: unresolved import"],
+    );
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    assert_ne!(
+        a,
+        signature(
+            Category::TestFailure,
+            &["/builds/group/b/src/x.rs:97:3: error: mismatched types at 0x1"]
+        )
+    );
+    assert_eq!(a.len(), 16);
+    assert!(a.chars().all(|ch| ch.is_ascii_hexdigit()));
+}
+
+#[test]
+fn timestamps_and_clock_prefixes_do_not_hide_rules() {
+    assert_eq!(
+        strip_timestamp("2024-03-01T10:00:00.1234567Z error: x"),
+        "error: x"
+    );
+    assert_eq!(
+        strip_timestamp("2024-03-01T10:00:00.123456Z 00O+error: x"),
+        "error: x"
+    );
+    assert_eq!(
+        strip_clock("[12:34:56] E/launcher - Error: boom"),
+        "E/launcher - Error: boom"
+    );
+    assert_eq!(strip_clock("12:34:56.789 ERROR x"), "ERROR x");
+    assert_eq!(strip_clock("12 apples"), "12 apples");
+}
+
+#[test]
+fn cli_prints_one_json_object_per_file_and_a_readable_report() {
+    let dir = std::env::temp_dir().join(format!("exlogare-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let a = dir.join("a.log");
+    std::fs::write(&a, LOG).unwrap();
+    let b = dir.join("b.log");
+    std::fs::write(
+        &b,
+        "$ make\nmain.c:1:1: error: boom\nThe command \"make\" exited with 2.\n",
+    )
+    .unwrap();
+
+    let mut out = Vec::new();
+    cli::run(std::slice::from_ref(&a), true, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(text.lines().count(), 1);
+    let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    for key in [
+        "excerpt",
+        "category",
+        "summary",
+        "signature",
+        "failing_step",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    assert!(v["excerpt"][0]["start_line"].as_u64().unwrap() >= 1);
+
+    let mut out = Vec::new();
+    cli::run(&[a.clone(), b.clone()], true, &mut out).unwrap();
+    assert_eq!(String::from_utf8(out).unwrap().lines().count(), 2);
+
+    let mut out = Vec::new();
+    cli::run(std::slice::from_ref(&b), false, &mut out).unwrap();
+    let human = String::from_utf8(out).unwrap();
+    assert!(human.contains("Compilation failed"), "{human}");
+    assert!(human.contains("2 | main.c:1:1: error: boom"), "{human}");
+
+    let missing = dir.join("missing.log");
+    assert!(cli::run(&[missing], true, &mut Vec::new()).is_err());
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,0 +1,263 @@
+//! Fixture logs of several CI systems and tools (`tests/data/`), each with the excerpt a person
+//! would point at, and one test per category of the taxonomy.
+
+use exlogare_analysis::{Category, JobMeta, Report, analyze_reader};
+use std::path::PathBuf;
+
+fn data(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+fn analyze_file(name: &str) -> Report {
+    let f = std::fs::File::open(data(name)).expect("fixture exists");
+    analyze_reader(f, JobMeta::default()).expect("analysis")
+}
+
+struct Expect {
+    file: &'static str,
+    category: Category,
+    /// Lines the main excerpt must hold: the first lines that explain the failure.
+    must_hold: (u64, u64),
+    /// The decisive line.
+    decisive: Option<u64>,
+    step: Option<&'static str>,
+    /// Words the summary must contain.
+    summary_has: &'static [&'static str],
+}
+
+const CASES: &[Expect] = &[
+    Expect {
+        file: "github_actions_cargo.log",
+        category: Category::Compilation,
+        must_hold: (12, 16),
+        decisive: Some(12),
+        step: Some("cargo build --locked"),
+        summary_has: &[
+            "Compilation failed",
+            "src/parse.rs:42:18",
+            "mismatched types",
+        ],
+    },
+    Expect {
+        file: "gitlab_pytest.log",
+        category: Category::TestFailure,
+        must_hold: (15, 23),
+        decisive: Some(15),
+        step: Some("pytest -q tests/"),
+        summary_has: &["Tests failed", "tests/test_parse.py:7"],
+    },
+    Expect {
+        file: "jenkins_maven.log",
+        category: Category::Compilation,
+        must_hold: (14, 16),
+        decisive: Some(14),
+        step: None,
+        summary_has: &["Compilation failed", "cannot find symbol"],
+    },
+    Expect {
+        file: "go_test.log",
+        category: Category::TestFailure,
+        must_hold: (5, 6),
+        decisive: Some(5),
+        step: Some("go test ./..."),
+        summary_has: &["test TestParseDuration"],
+    },
+    Expect {
+        file: "npm_dependency.log",
+        category: Category::DependencyResolution,
+        must_hold: (3, 4),
+        decisive: Some(3),
+        step: Some("npm ci"),
+        summary_has: &["ERESOLVE"],
+    },
+    Expect {
+        file: "travis_network.log",
+        category: Category::Network,
+        must_hold: (3, 3),
+        decisive: Some(3),
+        step: Some("./scripts/fetch-fixtures.sh"),
+        summary_has: &["Could not resolve host"],
+    },
+    Expect {
+        file: "travis_timeout.log",
+        category: Category::Timeout,
+        must_hold: (7, 7),
+        decisive: Some(7),
+        step: Some("make integration"),
+        summary_has: &["timed out", "No output has been received"],
+    },
+    Expect {
+        file: "github_oom.log",
+        category: Category::OutOfResources,
+        must_hold: (8, 8),
+        decisive: Some(8),
+        step: Some("npm run build"),
+        summary_has: &["heap out of memory"],
+    },
+    Expect {
+        file: "github_cancelled.log",
+        category: Category::Cancelled,
+        must_hold: (6, 6),
+        decisive: Some(6),
+        step: Some("./scripts/e2e.sh"),
+        summary_has: &["cancelled"],
+    },
+    Expect {
+        file: "gitlab_infrastructure.log",
+        category: Category::Infrastructure,
+        must_hold: (5, 5),
+        decisive: Some(5),
+        step: Some("prepare_executor"),
+        summary_has: &["system failure"],
+    },
+    Expect {
+        file: "eslint_lint.log",
+        category: Category::LintQuality,
+        must_hold: (6, 12),
+        decisive: Some(7),
+        step: Some("npm run lint"),
+        summary_has: &["lint", "no-unused-vars"],
+    },
+    Expect {
+        file: "config_missing_script.log",
+        category: Category::Configuration,
+        must_hold: (3, 3),
+        decisive: Some(3),
+        step: Some("./scripts/deploy.sh --env staging"),
+        summary_has: &["No such file or directory"],
+    },
+    Expect {
+        file: "unknown_no_evidence.log",
+        category: Category::Unknown,
+        must_hold: (2, 4),
+        decisive: None,
+        step: Some("./build.sh"),
+        summary_has: &["Could not locate"],
+    },
+];
+
+#[test]
+fn fixtures_give_the_expected_excerpt_category_and_step() {
+    for e in CASES {
+        let r = analyze_file(e.file);
+        let main = r
+            .excerpt
+            .first()
+            .unwrap_or_else(|| panic!("{}: empty excerpt", e.file));
+        assert!(
+            main.start_line <= e.must_hold.0 && e.must_hold.1 <= main.end_line,
+            "{}: main excerpt {:?} does not hold lines {:?}",
+            e.file,
+            main,
+            e.must_hold
+        );
+        let total: u64 = r
+            .excerpt
+            .iter()
+            .map(|x| x.end_line - x.start_line + 1)
+            .sum();
+        assert!(total <= 40, "{}: excerpt of {total} lines", e.file);
+        assert_eq!(r.category, e.category, "{}: {}", e.file, r.category_rule);
+        assert_eq!(r.decisive_line, e.decisive, "{}", e.file);
+        assert_eq!(r.located, e.decisive.is_some(), "{}", e.file);
+        if let Some(step) = e.step {
+            assert_eq!(r.failing_step.as_deref(), Some(step), "{}", e.file);
+        }
+        for word in e.summary_has {
+            assert!(
+                r.summary.contains(word),
+                "{}: summary {:?} lacks {word:?}",
+                e.file,
+                r.summary
+            );
+        }
+        assert_eq!(r.signature.len(), 16, "{}", e.file);
+        // The excerpt's text is there, line by line, for every line of every range.
+        for x in &r.excerpt {
+            for n in x.start_line..=x.end_line {
+                assert!(
+                    r.excerpt_lines.iter().any(|(m, _)| *m == n),
+                    "{}: line {n} has no text",
+                    e.file
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_category_is_covered_by_a_fixture() {
+    for c in Category::ALL {
+        assert!(
+            CASES.iter().any(|e| e.category == c),
+            "no fixture for {}",
+            c.as_str()
+        );
+    }
+}
+
+#[test]
+fn the_travis_failed_command_is_the_one_reported_not_the_later_ones() {
+    let log = "$ make lint\nlint ok\nThe command \"make lint\" exited with 0.\n$ make test\nFAIL: test_x\nexpected 1, got 2\nThe command \"make test\" exited with 1.\n$ make docs\nerror: docs tool missing\nThe command \"make docs\" exited with 2.\n";
+    let r = analyze_reader(log.as_bytes(), JobMeta::default()).unwrap();
+    assert_eq!(r.decisive_line, Some(5));
+    assert_eq!(r.failing_step.as_deref(), Some("make test"));
+    assert_eq!(r.exit_code, Some(1));
+    assert_eq!(r.category, Category::TestFailure);
+}
+
+#[test]
+fn after_script_output_is_not_the_cause() {
+    // GitLab runs after_script after the failure; its errors must not be picked.
+    let r = analyze_file("gitlab_pytest.log");
+    assert!(r.excerpt[0].end_line < 29, "{:?}", r.excerpt);
+}
+
+#[test]
+fn first_error_beats_its_cascade() {
+    let log = "$ make\ncc -c a.c\na.c:3:1: error: unknown type name 'foo'\nmake: *** [a.o] Error 1\nmake: *** [all] Error 2\nThe command \"make\" exited with 2.\n";
+    let r = analyze_reader(log.as_bytes(), JobMeta::default()).unwrap();
+    assert_eq!(r.decisive_line, Some(3));
+    assert!(
+        r.excerpt[0].end_line <= 3,
+        "cascade lines are not part of the block: {:?}",
+        r.excerpt
+    );
+}
+
+#[test]
+fn a_summary_line_shows_the_block_above_it() {
+    let log = "$ ./check.sh\n\n  size limit exceeded by 934 B\n  size: 103 KB\n\nerror Command failed with exit code 3.\nThe command \"./check.sh\" exited with 1.\n";
+    let r = analyze_reader(log.as_bytes(), JobMeta::default()).unwrap();
+    let main = r.excerpt[0];
+    assert!(main.start_line <= 3 && main.end_line >= 6, "{main:?}");
+}
+
+#[test]
+fn secrets_in_the_excerpt_are_redacted() {
+    let log = "$ ./deploy.sh\ncurl https://deploy:hunter2@example.com/upload\nexport API_TOKEN=abcdef1234567890\nerror: upload failed with 401\nThe command \"./deploy.sh\" exited with 1.\n";
+    let r = analyze_reader(log.as_bytes(), JobMeta::default()).unwrap();
+    let text: String = r
+        .excerpt_lines
+        .iter()
+        .map(|(_, t)| t.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(text.contains("error: upload failed"), "{text}");
+    assert!(
+        !text.contains("hunter2") && !text.contains("abcdef1234567890"),
+        "{text}"
+    );
+    assert!(text.contains("[REDACTED]"));
+    assert!(!r.summary.contains("hunter2"));
+}
+
+#[test]
+fn empty_log_is_an_explicit_could_not_locate() {
+    let r = analyze_reader(&b""[..], JobMeta::default()).unwrap();
+    assert!(!r.located);
+    assert_eq!(r.category, Category::Unknown);
+    assert!(r.summary.contains("Could not locate"), "{}", r.summary);
+}
