@@ -56,6 +56,28 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Runs the service: webhook endpoint, workers, notifications.
+    Serve {
+        #[arg(long, env = "EXLOGARE_CONFIG")]
+        config: PathBuf,
+    },
+    /// Lists deliveries parked after repeated failures, with their reasons.
+    Parked {
+        #[arg(long, env = "EXLOGARE_CONFIG")]
+        config: PathBuf,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Lists the most recent failure reports.
+    Reports {
+        #[arg(long, env = "EXLOGARE_CONFIG")]
+        config: PathBuf,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Print each report's whole message.
+        #[arg(long)]
+        full: bool,
+    },
     /// Loads plugins (a directory and/or files) side by side and reports what each is.
     Inspect {
         #[arg(long)]
@@ -108,6 +130,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         exlogare_analysis::cli::run(files, *json, &mut stdout.lock())?;
         return Ok(ExitCode::SUCCESS);
     }
+    match &cli.command {
+        Command::Serve { config } => return serve(config),
+        Command::Parked { config, limit } => return parked(config, *limit),
+        Command::Reports { config, limit, full } => return reports(config, *limit, *full),
+        _ => {}
+    }
     let rt = runtime(&cli)?;
     let limits = limits(&cli)?;
     match &cli.command {
@@ -136,7 +164,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("conformance: {} passed, {} failed", verdicts.len() - failed, failed);
             Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Command::Analyze { .. } => unreachable!("handled before the engine starts"),
+        Command::Analyze { .. } | Command::Serve { .. } | Command::Parked { .. } | Command::Reports { .. } => {
+            unreachable!("handled before the engine starts")
+        }
         Command::Inspect { plugins_dir, plugins } => {
             let (set, errors) = PluginSet::load(&rt, plugins_dir.as_deref(), plugins, &limits);
             println!("engine allocator: {:?}", rt.engine().allocator);
@@ -157,4 +187,79 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(if errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
     }
+}
+
+fn serve(config_path: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let config = exlogare_host::config::Config::load(config_path)?;
+    let listen = config.server.listen.clone();
+    // Built outside the async runtime: plugin loading compiles, and the blocking HTTP clients
+    // must not be created or dropped inside async tasks.
+    let service = Arc::new(exlogare_host::service::Service::build(config)?);
+    let workers = exlogare_host::worker::Workers::start(service.clone());
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let result = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+        eprintln!("exlogare-host listening on http://{}", listener.local_addr()?);
+        axum::serve(listener, exlogare_host::server::router(service.clone()))
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+        anyhow::Ok(())
+    });
+    drop(runtime);
+    workers.stop();
+    result.map(|_| ExitCode::SUCCESS)
+}
+
+fn open_store(config_path: &std::path::Path) -> anyhow::Result<exlogare_host::storage::Store> {
+    let config = exlogare_host::config::Config::load(config_path)?;
+    Ok(exlogare_host::storage::Store::open(&config.storage.path)?)
+}
+
+fn parked(config_path: &std::path::Path, limit: u32) -> anyhow::Result<ExitCode> {
+    let store = open_store(config_path)?;
+    let parked = store.deliveries_in("parked", limit)?;
+    if parked.is_empty() {
+        println!("no parked deliveries");
+    }
+    for d in parked {
+        println!(
+            "#{} {} {} {} pipeline {} ({} attempts, via {}): {}",
+            d.id,
+            d.provider,
+            d.connection,
+            d.project,
+            d.pipeline,
+            d.attempts,
+            d.source,
+            d.last_error.as_deref().unwrap_or("(no reason recorded)")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn reports(config_path: &std::path::Path, limit: u32, full: bool) -> anyhow::Result<ExitCode> {
+    let store = open_store(config_path)?;
+    let rows = store.recent_reports(limit)?;
+    if rows.is_empty() {
+        println!("no reports yet");
+    }
+    for (id, created, json) in rows {
+        let message: exlogare_host::notify::FailureMessage = serde_json::from_str(&json)?;
+        let when = chrono::DateTime::from_timestamp_millis(created).map(|t| t.to_rfc3339()).unwrap_or_default();
+        if full {
+            println!("── delivery #{id} at {when}\n{}", exlogare_host::notify::console::render_plain(&message, usize::MAX));
+        } else {
+            let first = message.jobs.first();
+            println!(
+                "#{id} {when} {} {} {}: {}",
+                message.project,
+                message.pipeline,
+                first.map(|j| j.category.as_str()).unwrap_or("-"),
+                first.map(|j| j.summary.as_str()).unwrap_or("")
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -81,6 +81,9 @@ pub fn replay(plugin: &LoadedPlugin, dir: &Path) -> anyhow::Result<ReplayReport>
         }
     };
     let ok = render_analysis(&mut out, &analysis)?;
+    let message = crate::notify::FailureMessage::from_analysis(&plugin.info.id, &env.name, &analysis);
+    writeln!(out, "\nmessage as the console notifier posts it:\n")?;
+    writeln!(out, "{}", crate::notify::console::render_plain(&message, usize::MAX))?;
     let violations = env.backend.violations();
     for v in &violations {
         writeln!(out, "VIOLATION  {v}")?;
@@ -136,17 +139,16 @@ fn render_analysis(out: &mut String, a: &FailureAnalysis) -> anyhow::Result<bool
             ok = false;
             continue;
         };
-        writeln!(out, "  category   {} (rule: {}), confidence {:.2}", r.category.as_str(), r.category_rule, r.confidence)?;
-        if let Some(step) = &r.failing_step {
-            writeln!(out, "  step       {step}")?;
-        }
-        writeln!(out, "  summary    {}", r.summary)?;
-        writeln!(out, "  signature  {}", r.signature)?;
         let ranges: Vec<String> = r.excerpt.iter().map(|x| format!("{}-{}", x.start_line, x.end_line)).collect();
-        writeln!(out, "  decisive lines ({} of the original log):", ranges.join(", "))?;
-        for (n, text) in &r.excerpt_lines {
-            writeln!(out, "  {n:>6} | {text}")?;
-        }
+        writeln!(
+            out,
+            "  analysis   {} (rule: {}), confidence {:.2}, signature {}, decisive lines {} of the original log",
+            r.category.as_str(),
+            r.category_rule,
+            r.confidence,
+            r.signature,
+            ranges.join(", ")
+        )?;
     }
     Ok(ok)
 }
