@@ -250,7 +250,8 @@ fn strip_cr(raw: &[u8]) -> &[u8] {
 
 fn normalize_bounded(raw: &[u8], max_cells: usize) -> (String, Vec<StepMarker>) {
     let raw = strip_cr(raw);
-    if all_plain(raw) && !may_have_marker(raw) {
+    let marker = may_have_marker(raw);
+    if !marker && all_plain(raw) {
         let text = match std::str::from_utf8(raw) {
             Ok(s) => s.to_owned(),
             Err(_) => String::from_utf8_lossy(raw).into_owned(),
@@ -260,11 +261,12 @@ fn normalize_bounded(raw: &[u8], max_cells: usize) -> (String, Vec<StepMarker>) 
         }
         return (text.chars().take(max_cells).collect(), Vec::new());
     }
-    if !raw.contains(&b'\r')
-        && !may_have_marker(raw)
+    if !marker
+        && !raw.contains(&b'\r')
         && let Some(text) = strip_escapes(raw)
     {
-        let text = String::from_utf8_lossy(&text).into_owned();
+        let text = String::from_utf8(text)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         if text.len() <= max_cells || text.chars().count() <= max_cells {
             return (text, Vec::new());
         }
@@ -296,8 +298,11 @@ fn strip_escapes(raw: &[u8]) -> Option<Vec<u8>> {
             }
             i = scratch.escape(raw, i);
         } else if is_plain(b) {
-            out.push(b);
-            i += 1;
+            let start = i;
+            while i < raw.len() && is_plain(raw[i]) {
+                i += 1;
+            }
+            out.extend_from_slice(&raw[start..i]);
         } else {
             i += 1;
         }
