@@ -241,3 +241,16 @@ mod tests {
         assert!(c.apply_env(|k| (k == "EXLOGARE_WORKER_THREADS").then(|| "two".to_string())).is_err());
     }
 }
+
+#[cfg(test)]
+mod example {
+    /// The example in the repository is a valid config (secrets are resolved only at start-up).
+    #[test]
+    fn the_example_config_parses_and_validates() {
+        let text = include_str!("../../exlogare.example.toml");
+        let config: super::Config = toml::from_str(text).expect("exlogare.example.toml parses");
+        config.validate().expect("exlogare.example.toml validates");
+        assert_eq!(config.connections.len(), 2);
+        assert!(config.connections[1].allow_private);
+    }
+}
