@@ -9,13 +9,16 @@ use std::path::PathBuf;
 /// gives exactly one object); otherwise a report for a person, with the excerpt.
 pub fn run(files: &[PathBuf], json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
     anyhow::ensure!(!files.is_empty(), "analyze: no log file given");
+    // Off unless EXLOGARE_MODEL_URL is set (see `model`).
+    let model = crate::model::ModelConfig::from_env();
     for (i, path) in files.iter().enumerate() {
         let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-        let report = analyze_reader(
+        let mut report = analyze_reader(
             std::io::BufReader::with_capacity(1 << 16, f),
             JobMeta::default(),
         )
         .with_context(|| format!("reading {}", path.display()))?;
+        crate::model::enrich(model.as_ref(), &mut report);
         if json {
             let mut v = serde_json::to_value(&report)?;
             v["file"] = serde_json::Value::String(path.display().to_string());
@@ -56,6 +59,12 @@ fn write_human(path: &std::path::Path, r: &Report, out: &mut dyn Write) -> anyho
     }
     for range in &r.excerpt {
         writeln!(out, "--- lines {}-{}", range.start_line, range.end_line)?;
+    }
+    if let Some(text) = &r.model_explanation {
+        writeln!(out, "model ({}): {text}", r.model.as_deref().unwrap_or("?"))?;
+    }
+    if let Some(e) = &r.model_error {
+        writeln!(out, "model step failed, deterministic report only: {e}")?;
     }
     let width = r
         .excerpt_lines

@@ -33,6 +33,7 @@
 //! whatever the log size.
 
 pub mod cli;
+pub mod model;
 pub mod redact;
 pub mod rules;
 
@@ -105,6 +106,14 @@ pub struct Report {
     pub lines_seen: u64,
     pub job_name: Option<String>,
     pub stage: Option<String>,
+    /// The optional model step's explanation (see [`model`]); absent unless configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_explanation: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Why the configured model step gave nothing; the deterministic report stands.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_error: Option<String>,
 }
 
 type NumLine = (u64, String);
@@ -799,6 +808,9 @@ impl Analyzer {
             lines_seen: self.lines,
             job_name: self.meta.job_name.clone(),
             stage: self.meta.stage.clone(),
+            model_explanation: None,
+            model: None,
+            model_error: None,
         }
     }
 
