@@ -9,6 +9,7 @@
 //! - [`plugin`]: loading, instantiating per call, trap handling.
 //! - [`notify`]: failure messages rendered for Slack, Telegram, Matrix or the console, and sent.
 
+pub mod accounts;
 pub mod cache;
 pub mod conformance;
 pub mod config;

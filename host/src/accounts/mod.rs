@@ -1,0 +1,12 @@
+//! Accounts (issue 5): what the host keeps per connection so a user connects once with OAuth
+//! and the host then acts for them — tokens encrypted at rest and refreshed one at a time,
+//! single-use OAuth states, the per-connection request budget, and the polling fallback.
+//!
+//! Everything here is provider-neutral: provider calls (code exchange, refresh, listing
+//! pipelines) are passed in as closures or values, so each part is tested without a plugin.
+//!
+//! - [`crypto`]: the AEAD cipher for tokens and the start-up key loading.
+//! - [`tokens`]: the encrypted token store and [`tokens::TokenManager`] (single-flight refresh).
+
+pub mod crypto;
+pub mod tokens;
