@@ -1,0 +1,1082 @@
+//! Notifiers against fake Slack, Telegram and Matrix servers on 127.0.0.1.
+//!
+//! Each fake checks every request it receives the way the platform would (method, path, auth,
+//! JSON shape, escaping, length limits) and answers 400 with the reason when one is wrong; every
+//! test ends by asserting that no fake saw a bad request. Fakes can be told to answer an error
+//! first (500, 429 with a wait, 400, a redirect), and the Matrix fake dedupes by transaction id
+//! as a homeserver does. No internet.
+
+use exlogare_host::notify::{
+    ConfigError, FailureMessage, JobMessage, Notifier, NotifierConfig, NotifierKind, NotifyError, RouteConfig, console::ConsoleNotifier,
+    matrix, route,
+};
+use serde_json::{Value, json};
+use std::collections::{HashMap, VecDeque};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+// ---- A tiny HTTP/1.1 server --------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+struct Req {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Req {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+    fn json(&self) -> Result<Value, String> {
+        if self.header("content-type").is_none_or(|c| !c.starts_with("application/json")) {
+            return Err(format!("content-type is {:?}, not application/json", self.header("content-type")));
+        }
+        serde_json::from_slice(&self.body).map_err(|e| format!("body is not JSON: {e}"))
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+    /// Matrix: store the event first, then answer with this (the answer got lost).
+    commit_first: bool,
+}
+
+fn reply(status: u16, body: impl Into<String>) -> Reply {
+    Reply { status, headers: vec![], body: body.into(), commit_first: false }
+}
+
+impl Reply {
+    fn header(mut self, k: &str, v: &str) -> Reply {
+        self.headers.push((k.into(), v.into()));
+        self
+    }
+}
+
+#[derive(Default)]
+struct State {
+    requests: Vec<Req>,
+    /// Answers to give, in order, before behaving normally.
+    script: VecDeque<Reply>,
+    violations: Vec<String>,
+    /// Messages the platform accepted (what the room / channel now shows).
+    posted: Vec<Value>,
+    /// Matrix: txn id -> event id.
+    txns: HashMap<String, String>,
+}
+
+type Handler = dyn Fn(&Req, &mut State) -> Reply + Send + Sync;
+
+struct Fake {
+    base: String,
+    state: Arc<Mutex<State>>,
+}
+
+impl Fake {
+    fn start(handler: Arc<Handler>) -> Fake {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(State::default()));
+        let st = state.clone();
+        thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut stream) = conn else { continue };
+                let (st, h) = (st.clone(), handler.clone());
+                thread::spawn(move || {
+                    let Some(req) = read_request(&mut stream) else { return };
+                    let answer = {
+                        let mut s = st.lock().unwrap();
+                        s.requests.push(req.clone());
+                        h(&req, &mut s)
+                    };
+                    let mut head = format!(
+                        "HTTP/1.1 {} Fake\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+                        answer.status,
+                        answer.body.len()
+                    );
+                    for (k, v) in &answer.headers {
+                        head.push_str(&format!("{k}: {v}\r\n"));
+                    }
+                    head.push_str("\r\n");
+                    let _ = stream.write_all(head.as_bytes());
+                    let _ = stream.write_all(answer.body.as_bytes());
+                });
+            }
+        });
+        Fake { base, state }
+    }
+
+    fn then(&self, r: Reply) -> &Fake {
+        self.state.lock().unwrap().script.push_back(r);
+        self
+    }
+
+    fn requests(&self) -> Vec<Req> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    fn posted(&self) -> Vec<Value> {
+        self.state.lock().unwrap().posted.clone()
+    }
+
+    fn assert_clean(&self) {
+        let v = self.state.lock().unwrap().violations.clone();
+        assert!(v.is_empty(), "the fake saw bad requests:\n{}", v.join("\n"));
+    }
+}
+
+fn read_request(s: &mut TcpStream) -> Option<Req> {
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let n = s.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next()?.split(' ');
+    let (method, path) = (first.next()?.to_owned(), first.next()?.to_owned());
+    let headers: Vec<(String, String)> =
+        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned())).collect();
+    let len: usize = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+    let mut body = buf[head_end + 4..].to_vec();
+    while body.len() < len {
+        let n = s.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    Some(Req { method, path, headers, body })
+}
+
+// ---- What each platform checks ------------------------------------------------------------
+
+/// Parses the HTML subset a platform accepts and returns the visible text (entities decoded).
+fn parse_html(s: &str, allowed: &[&str], void: &[&str]) -> Result<String, String> {
+    let mut visible = String::new();
+    let mut stack: Vec<String> = Vec::new();
+    let mut rest = s;
+    while let Some(c) = rest.chars().next() {
+        match c {
+            '<' => {
+                let end = rest.find('>').ok_or("unterminated tag")?;
+                let tag = &rest[1..end];
+                if let Some(name) = tag.strip_prefix('/') {
+                    if stack.pop().as_deref() != Some(name) {
+                        return Err(format!("unbalanced </{name}>"));
+                    }
+                } else {
+                    let name = tag.split(' ').next().unwrap_or("");
+                    if !allowed.contains(&name) {
+                        return Err(format!("tag <{name}> is not allowed"));
+                    }
+                    if name == "a" {
+                        let href = tag.strip_prefix("a href=\"").and_then(|h| h.strip_suffix('"')).ok_or("bad <a>")?;
+                        if href.contains(['<', '>', '"']) || !href.starts_with("http") {
+                            return Err(format!("bad href {href}"));
+                        }
+                    } else if tag != name {
+                        return Err(format!("unexpected attributes in <{tag}>"));
+                    }
+                    if !void.contains(&name) {
+                        stack.push(name.to_owned());
+                    }
+                }
+                rest = &rest[end + 1..];
+            }
+            '>' => return Err("bare `>`".into()),
+            '&' => {
+                let (ent, ch) = [("&lt;", '<'), ("&gt;", '>'), ("&amp;", '&'), ("&quot;", '"')]
+                    .into_iter()
+                    .find(|(e, _)| rest.starts_with(e))
+                    .ok_or_else(|| format!("bad entity at `{}`", &rest[..rest.len().min(8)]))?;
+                visible.push(ch);
+                rest = &rest[ent.len()..];
+            }
+            c => {
+                visible.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    if let Some(open) = stack.pop() {
+        return Err(format!("<{open}> is never closed"));
+    }
+    Ok(visible)
+}
+
+/// Slack mrkdwn: `&` only as `&amp;`/`&lt;`/`&gt;`, `<` only to open a link `<http...|label>`,
+/// code fences paired. Returns the text as shown (entities decoded, links as their label).
+fn parse_mrkdwn(s: &str) -> Result<String, String> {
+    if !s.matches("```").count().is_multiple_of(2) {
+        return Err(format!("unpaired ``` in {s:.80}"));
+    }
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(c) = rest.chars().next() {
+        match c {
+            '<' => {
+                let end = rest.find('>').ok_or("unterminated <")?;
+                let inner = &rest[1..end];
+                if !inner.starts_with("http") || inner.contains('<') {
+                    return Err(format!("`<{inner}>` is not a link: Slack would interpret it"));
+                }
+                out.push_str(inner.split_once('|').map_or(inner, |(_, label)| label));
+                rest = &rest[end + 1..];
+            }
+            '>' => return Err("bare `>`".into()),
+            '&' => {
+                let (ent, ch) = [("&lt;", '<'), ("&gt;", '>'), ("&amp;", '&')]
+                    .into_iter()
+                    .find(|(e, _)| rest.starts_with(e))
+                    .ok_or_else(|| format!("unescaped `&` at `{}`", &rest[..rest.len().min(8)]))?;
+                out.push(ch);
+                rest = &rest[ent.len()..];
+            }
+            c => {
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn u16len(s: &str) -> usize {
+    s.encode_utf16().count()
+}
+
+const SLACK_PATH: &str = "/services/T0001/B0001/XyZwebhookSecretPath";
+
+fn check_slack(req: &Req) -> Result<(), String> {
+    if req.method != "POST" || req.path != SLACK_PATH {
+        return Err(format!("{} {} is not the webhook", req.method, req.path));
+    }
+    let v = req.json()?;
+    let text = v["text"].as_str().filter(|t| !t.is_empty()).ok_or("no `text` fallback")?;
+    parse_mrkdwn(text)?;
+    let blocks = v["blocks"].as_array().ok_or("no blocks")?;
+    if blocks.is_empty() || blocks.len() > 50 {
+        return Err(format!("{} blocks", blocks.len()));
+    }
+    let check_mrkdwn = |t: &Value, max: usize| -> Result<(), String> {
+        if t["type"] != "mrkdwn" {
+            return Err(format!("text object {t} is not mrkdwn"));
+        }
+        let s = t["text"].as_str().ok_or("text without text")?;
+        if s.is_empty() || u16len(s) > max {
+            return Err(format!("mrkdwn text of {} units (max {max})", u16len(s)));
+        }
+        parse_mrkdwn(s).map(|_| ())
+    };
+    for b in blocks {
+        match b["type"].as_str() {
+            Some("header") => {
+                let t = &b["text"];
+                let s = t["text"].as_str().unwrap_or("");
+                if t["type"] != "plain_text" || s.is_empty() || u16len(s) > 150 {
+                    return Err(format!("bad header {t}"));
+                }
+            }
+            Some("section") => {
+                if b.get("text").is_none() && b.get("fields").is_none() {
+                    return Err("section without text or fields".into());
+                }
+                if let Some(t) = b.get("text") {
+                    check_mrkdwn(t, 3000)?;
+                }
+                if let Some(f) = b.get("fields") {
+                    let f = f.as_array().ok_or("fields is not a list")?;
+                    if f.is_empty() || f.len() > 10 {
+                        return Err(format!("{} fields", f.len()));
+                    }
+                    for t in f {
+                        check_mrkdwn(t, 2000)?;
+                    }
+                }
+            }
+            Some("context") => {
+                let e = b["elements"].as_array().ok_or("context without elements")?;
+                if e.is_empty() || e.len() > 10 {
+                    return Err("context elements".into());
+                }
+                for t in e {
+                    check_mrkdwn(t, 3000)?;
+                }
+            }
+            Some("actions") => {
+                for e in b["elements"].as_array().ok_or("actions without elements")? {
+                    let label = e["text"]["text"].as_str().unwrap_or("");
+                    let url = e["url"].as_str().unwrap_or("");
+                    if e["type"] != "button" || label.is_empty() || u16len(label) > 75 || !url.starts_with("http") || url.len() > 3000 {
+                        return Err(format!("bad button {e}"));
+                    }
+                }
+            }
+            other => return Err(format!("unexpected block type {other:?}")),
+        }
+    }
+    Ok(())
+}
+
+fn slack_fake() -> Fake {
+    Fake::start(Arc::new(|req: &Req, st: &mut State| {
+        if let Err(e) = check_slack(req) {
+            st.violations.push(format!("slack: {e}"));
+            return reply(400, "invalid_blocks");
+        }
+        if let Some(r) = st.script.pop_front() {
+            return r;
+        }
+        st.posted.push(req.json().unwrap());
+        reply(200, "ok")
+    }))
+}
+
+const TG_TOKEN: &str = "123456:AAE-secretBotToken_xyz";
+
+fn check_telegram(req: &Req) -> Result<String, String> {
+    if req.method != "POST" || req.path != format!("/bot{TG_TOKEN}/sendMessage") {
+        return Err(format!("{} {} is not sendMessage with the bot token", req.method, req.path));
+    }
+    let v = req.json()?;
+    if v["chat_id"] != json!(-1001234567890i64) {
+        return Err(format!("chat_id {}", v["chat_id"]));
+    }
+    if v["parse_mode"] != "HTML" || v["disable_web_page_preview"] != true {
+        return Err("parse_mode HTML and disable_web_page_preview expected".into());
+    }
+    let text = v["text"].as_str().ok_or("no text")?;
+    let visible = parse_html(text, &["b", "strong", "i", "em", "u", "s", "code", "pre", "a"], &[])
+        .map_err(|e| format!("Bad Request: can't parse entities: {e}"))?;
+    if visible.trim().is_empty() || u16len(&visible) > 4096 {
+        return Err(format!("Bad Request: message is too long ({} UTF-16 units)", u16len(&visible)));
+    }
+    Ok(visible)
+}
+
+fn telegram_fake() -> Fake {
+    Fake::start(Arc::new(|req: &Req, st: &mut State| {
+        if let Err(e) = check_telegram(req) {
+            st.violations.push(format!("telegram: {e}"));
+            return reply(400, json!({"ok": false, "error_code": 400, "description": e}).to_string());
+        }
+        if let Some(r) = st.script.pop_front() {
+            return r;
+        }
+        st.posted.push(req.json().unwrap());
+        let id = st.posted.len();
+        reply(200, json!({"ok": true, "result": {"message_id": id, "chat": {"id": -1001234567890i64}}}).to_string())
+    }))
+}
+
+const MX_TOKEN: &str = "syt_bWF0cml4_secretAccessToken";
+const MX_ROOM: &str = "!room:example.org";
+
+fn check_matrix(req: &Req) -> Result<String, (u16, String)> {
+    let bad = |e: String| (400, e);
+    let prefix = "/_matrix/client/v3/rooms/%21room%3Aexample.org/send/m.room.message/";
+    let txn = req.path.strip_prefix(prefix).ok_or_else(|| bad(format!("path {} is not this room's send endpoint", req.path)))?;
+    if req.method != "PUT" {
+        return Err(bad(format!("method {}", req.method)));
+    }
+    if txn.is_empty() || !txn.chars().all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c)) {
+        return Err(bad(format!("txn id {txn:?}")));
+    }
+    if req.header("authorization") != Some(&format!("Bearer {MX_TOKEN}")) {
+        return Err((401, "M_UNKNOWN_TOKEN".into()));
+    }
+    if req.body.len() > 65536 {
+        return Err((413, format!("M_TOO_LARGE: {} bytes", req.body.len())));
+    }
+    let v = req.json().map_err(bad)?;
+    if v["msgtype"] != "m.text" || v["format"] != "org.matrix.custom.html" {
+        return Err(bad("msgtype m.text and format org.matrix.custom.html expected".into()));
+    }
+    if v["body"].as_str().is_none_or(str::is_empty) {
+        return Err(bad("empty body".into()));
+    }
+    let html = v["formatted_body"].as_str().ok_or_else(|| bad("no formatted_body".into()))?;
+    parse_html(html, &["p", "strong", "em", "br", "code", "pre", "a"], &["br"]).map_err(|e| bad(format!("formatted_body: {e}")))?;
+    Ok(txn.to_owned())
+}
+
+fn matrix_fake() -> Fake {
+    Fake::start(Arc::new(|req: &Req, st: &mut State| {
+        let txn = match check_matrix(req) {
+            Ok(t) => t,
+            Err((status, e)) => {
+                st.violations.push(format!("matrix: {e}"));
+                return reply(status, json!({"errcode": "M_BAD_JSON", "error": e}).to_string());
+            }
+        };
+        let scripted = st.script.pop_front();
+        if let Some(r) = &scripted
+            && !r.commit_first
+        {
+            return r.clone();
+        }
+        let event_id = match st.txns.get(&txn) {
+            Some(id) => id.clone(),
+            None => {
+                st.posted.push(req.json().unwrap());
+                let id = format!("$event{}", st.posted.len());
+                st.txns.insert(txn, id.clone());
+                id
+            }
+        };
+        scripted.unwrap_or_else(|| reply(200, json!({"event_id": event_id}).to_string()))
+    }))
+}
+
+// ---- Notifiers and messages ---------------------------------------------------------------
+
+fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    move |k| map.get(k).cloned()
+}
+
+fn slack(fake: &Fake) -> Box<dyn Notifier> {
+    let mut c = NotifierConfig::new("team-slack", NotifierKind::Slack);
+    c.webhook_url_env = Some("T_SLACK_URL".into());
+    c.build_with_env(&env_of(&[("T_SLACK_URL", &format!("{}{SLACK_PATH}", fake.base))])).unwrap()
+}
+
+fn telegram(fake: &Fake) -> Box<dyn Notifier> {
+    let cfg: NotifierConfig = toml::from_str(&format!(
+        "name = \"ops-telegram\"\nkind = \"telegram\"\nchat_id = -1001234567890\napi_base = \"{}\"\nbot_token_env = \"T_TG_TOKEN\"",
+        fake.base
+    ))
+    .unwrap();
+    cfg.build_with_env(&env_of(&[("T_TG_TOKEN", TG_TOKEN)])).unwrap()
+}
+
+fn matrix_notifier(fake: &Fake) -> Box<dyn Notifier> {
+    let mut c = NotifierConfig::new("ci-room", NotifierKind::Matrix);
+    c.homeserver = Some(format!("{}/", fake.base));
+    c.room_id = Some(MX_ROOM.into());
+    c.access_token_env = Some("T_MX_TOKEN".into());
+    c.build_with_env(&env_of(&[("T_MX_TOKEN", MX_TOKEN)])).unwrap()
+}
+
+fn job(name: &str, excerpt: Vec<(u64, String)>) -> JobMessage {
+    JobMessage {
+        name: name.into(),
+        stage: Some("compile".into()),
+        failing_step: Some("cargo build --locked --all-targets".into()),
+        category: "compilation".into(),
+        summary: "Compilation failed in `cargo build --locked --all-targets` (at src/refund.rs:87:35): mismatched types".into(),
+        confidence: 0.9,
+        signature: "0123456789abcdef".into(),
+        located: true,
+        excerpt,
+        log_unavailable: None,
+        web_url: None,
+    }
+}
+
+fn sample() -> FailureMessage {
+    FailureMessage {
+        provider: "gitflic".into(),
+        connection: "gitflic-main".into(),
+        project: "acme/payments-api".into(),
+        pipeline: "#1287".into(),
+        status: "failed".into(),
+        git_ref: Some("main".into()),
+        commit_sha: Some("bd7315127a0c1e7c0f1f8d8c1d2e3f4a5b6c7d8e".into()),
+        deep_link: "https://gitflic.ru/project/acme/payments-api/ci-cd/pipeline/1287".into(),
+        jobs: vec![job(
+            "build",
+            vec![
+                (193, "error[E0308]: mismatched types".into()),
+                (194, "  --> crates/payments-api/src/handlers/refund.rs:87:35".into()),
+                (195, "   |".into()),
+                (196, "87 |     let amount: u64 = req.amount;".into()),
+            ],
+        )],
+    }
+}
+
+const SCRIPT: &str = "<script>alert('x')</script>";
+
+fn hostile() -> FailureMessage {
+    let mut m = sample();
+    m.project = "acme/<b>pay&ments</b>".into();
+    m.git_ref = Some("feature/<x>&y".into());
+    m.jobs[0].name = "build <img src=x> & test".into();
+    m.jobs[0].summary = format!("{SCRIPT} & `rm -rf` <!channel> <https://evil.example|click>");
+    m.jobs[0].failing_step = Some("echo `date` && make".into());
+    m.jobs[0].excerpt = vec![
+        (10, SCRIPT.into()),
+        (11, "a && b; x < y > z".into()),
+        (12, "```".into()),
+        (13, "inline ``code`` ends here ```".into()),
+        (14, "</pre><b>bold</b></code></pre>".into()),
+        (15, "<!channel> @here &amp; &lt;".into()),
+    ];
+    m
+}
+
+fn huge() -> FailureMessage {
+    let mut m = sample();
+    let line = |i: u64| (i, format!("{i} 😀 error: {} <&> ", "x".repeat(180)));
+    m.jobs = (0..3).map(|j| job(&format!("job-{j}"), (1..=2000).map(line).collect())).collect();
+    m
+}
+
+// ---- Happy paths ------------------------------------------------------------------------------
+
+#[test]
+fn slack_posts_block_kit_with_fields_excerpt_button_and_fallback() {
+    let fake = slack_fake();
+    let n = slack(&fake);
+    assert_eq!((n.name(), n.kind()), ("team-slack", "slack"));
+    let d = n.send(&sample(), "k1").unwrap();
+    assert_eq!(d.notifier, "team-slack");
+    fake.assert_clean();
+    let posted = fake.posted();
+    assert_eq!(posted.len(), 1);
+    let p = &posted[0];
+    assert!(p["text"].as_str().unwrap().contains("CI failed: acme/payments-api #1287"));
+    let all = p["blocks"].to_string();
+    assert_eq!(p["blocks"][0]["type"], "header");
+    for needle in ["*Project*", "acme/payments-api", "*Pipeline*", "*Ref*", "main @ bd7315127a", "*Job*", "build [compile]", "*Step*", "cargo build --locked", "*Category*", "compilation, 90% confidence", "Compilation failed", "193 | error[E0308]: mismatched types", "```"] {
+        assert!(all.contains(needle), "{needle} missing from {all}");
+    }
+    let button = p["blocks"].as_array().unwrap().iter().find(|b| b["type"] == "actions").expect("a button");
+    assert_eq!(button["elements"][0]["url"], sample().deep_link);
+}
+
+#[test]
+fn telegram_sends_html_with_pre_excerpt_and_link() {
+    let fake = telegram_fake();
+    let n = telegram(&fake);
+    let d = n.send(&sample(), "k1").unwrap();
+    assert_eq!(d.message_id.as_deref(), Some("1"));
+    fake.assert_clean();
+    let text = fake.posted()[0]["text"].as_str().unwrap().to_owned();
+    assert!(text.contains("<a href=\"https://gitflic.ru/project/acme/payments-api/ci-cd/pipeline/1287\">"), "{text}");
+    assert!(text.contains("<pre>193 | error[E0308]: mismatched types\n194 |   --&gt; crates/"), "{text}");
+    assert!(text.contains("<b>build [compile]</b> — compilation, 90% confidence"), "{text}");
+    assert!(text.contains("Step: <code>cargo build --locked --all-targets</code>"), "{text}");
+}
+
+#[test]
+fn matrix_puts_m_room_message_with_bearer_and_formatted_body() {
+    let fake = matrix_fake();
+    let n = matrix_notifier(&fake);
+    let d = n.send(&sample(), "delivery-7/ci-room").unwrap();
+    assert_eq!(d.message_id.as_deref(), Some("$event1"));
+    fake.assert_clean();
+    let req = &fake.requests()[0];
+    assert!(req.path.ends_with(&matrix::txn_id(MX_ROOM, "delivery-7/ci-room")), "{}", req.path);
+    let p = &fake.posted()[0];
+    let body = p["body"].as_str().unwrap();
+    let html = p["formatted_body"].as_str().unwrap();
+    assert!(body.contains("CI failed: acme/payments-api #1287") && body.contains("193 | error[E0308]"), "{body}");
+    assert!(body.contains(&sample().deep_link));
+    assert!(html.contains("<pre><code>193 | error[E0308]: mismatched types\n194 |   --&gt; crates/"), "{html}");
+    assert!(html.contains("<a href=\"https://gitflic.ru/project/acme/payments-api/ci-cd/pipeline/1287\">Open pipeline</a>"), "{html}");
+}
+
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Shared {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn console_prints_the_message_as_it_would_appear() {
+    let out = Shared::default();
+    let n = ConsoleNotifier::new("console", Box::new(out.clone()));
+    let mut msg = sample();
+    let mut gone = job("deploy", vec![]);
+    gone.category = "unknown".into();
+    gone.summary.clear();
+    gone.failing_step = None;
+    gone.log_unavailable = Some("not found: the artifact expired".into());
+    msg.jobs.push(gone);
+    n.send(&msg, "k1").unwrap();
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    for needle in [
+        "❌ CI failed: acme/payments-api #1287",
+        "main @ bd7315127a",
+        "https://gitflic.ru/project/acme/payments-api/ci-cd/pipeline/1287",
+        "build [compile] — compilation, 90% confidence",
+        "Step: cargo build --locked --all-targets",
+        "  193 | error[E0308]: mismatched types",
+        "deploy [compile] — not analysed",
+        "⚠ Log unavailable: not found: the artifact expired",
+    ] {
+        assert!(text.contains(needle), "{needle} missing:\n{text}");
+    }
+}
+
+// ---- Escaping and limits -------------------------------------------------------------------
+
+#[test]
+fn hostile_text_is_escaped_on_every_platform() {
+    let msg = hostile();
+    // Slack: the fake refuses any `<` that is not our link and any bare `&`; the shown text
+    // still reads as the log did, and no ``` inside the excerpt closes the block.
+    let fake = slack_fake();
+    slack(&fake).send(&msg, "k").unwrap();
+    fake.assert_clean();
+    let blocks = fake.posted()[0]["blocks"].as_array().unwrap().clone();
+    let shown: Vec<String> = blocks
+        .iter()
+        .filter(|b| b["type"] != "header") // plain_text, shown as is
+        .flat_map(|b| {
+            let mut t: Vec<String> = b.get("text").and_then(|t| t["text"].as_str()).map(|s| s.to_owned()).into_iter().collect();
+            t.extend(b.get("fields").and_then(Value::as_array).into_iter().flatten().filter_map(|f| f["text"].as_str().map(str::to_owned)));
+            t
+        })
+        .collect();
+    let code = shown.iter().find(|t| t.starts_with("```")).expect("an excerpt block");
+    assert_eq!(code.matches("```").count(), 2, "{code}");
+    let code_shown = parse_mrkdwn(code).unwrap();
+    assert!(code_shown.contains(SCRIPT) && code_shown.contains("a && b; x < y > z") && code_shown.contains("<!channel> @here &amp; &lt;"), "{code_shown}");
+    let all: String = shown.iter().map(|t| parse_mrkdwn(t).unwrap()).collect::<Vec<_>>().join("\n");
+    assert!(all.contains(&format!("{SCRIPT} & `rm -rf` <!channel>")), "{all}");
+    assert!(all.contains("acme/<b>pay&ments</b>"), "{all}");
+
+    // Telegram: the fake parses the HTML as Telegram does; the visible text is the log's.
+    let fake = telegram_fake();
+    telegram(&fake).send(&msg, "k").unwrap();
+    fake.assert_clean();
+    let text = fake.posted()[0]["text"].as_str().unwrap().to_owned();
+    let visible = parse_html(&text, &["b", "i", "code", "pre", "a"], &[]).unwrap();
+    for needle in [SCRIPT, "a && b; x < y > z", "```", "</pre><b>bold</b></code></pre>", "acme/<b>pay&ments</b>", "build <img src=x> & test"] {
+        assert!(visible.contains(needle), "{needle} not shown:\n{visible}");
+    }
+    assert!(!text.contains("<script>") && text.contains("&lt;script&gt;"));
+
+    // Matrix: formatted_body is well-formed with only our tags; body is the plain text.
+    let fake = matrix_fake();
+    matrix_notifier(&fake).send(&msg, "k").unwrap();
+    fake.assert_clean();
+    let p = &fake.posted()[0];
+    let html = p["formatted_body"].as_str().unwrap();
+    let visible = parse_html(html, &["p", "strong", "em", "br", "code", "pre", "a"], &["br"]).unwrap();
+    assert!(visible.contains(SCRIPT) && visible.contains("</pre><b>bold</b></code></pre>"), "{visible}");
+    assert!(p["body"].as_str().unwrap().contains(SCRIPT));
+}
+
+#[test]
+fn huge_excerpts_are_cut_under_each_platform_limit_with_a_note() {
+    let msg = huge();
+    let fake = slack_fake();
+    slack(&fake).send(&msg, "k").unwrap();
+    fake.assert_clean(); // every section <= 3000, header <= 150, fields <= 2000
+    let blocks = fake.posted()[0]["blocks"].as_array().unwrap().clone();
+    let excerpts: Vec<&str> = blocks.iter().filter_map(|b| b["text"]["text"].as_str()).filter(|t| t.starts_with("```")).collect();
+    assert_eq!(excerpts.len(), 3);
+    for e in &excerpts {
+        assert!(u16len(e) <= 3000 && u16len(e) > 2500, "{} units", u16len(e));
+        assert!(e.ends_with("more lines_"), "{}", &e[e.len() - 60..]);
+        let shown = e.lines().filter(|l| l.contains(" | ")).count();
+        assert!(e.contains(&format!("… {} more lines", 2000 - shown)), "{shown} lines shown");
+    }
+
+    let fake = telegram_fake();
+    telegram(&fake).send(&msg, "k").unwrap();
+    fake.assert_clean(); // visible text <= 4096 UTF-16 units
+    let text = fake.posted()[0]["text"].as_str().unwrap().to_owned();
+    let visible = parse_html(&text, &["b", "i", "code", "pre", "a"], &[]).unwrap();
+    assert!(u16len(&visible) > 3500, "the budget is used: {}", u16len(&visible));
+    assert_eq!(text.matches("<pre>").count(), 3, "each job gets a share");
+    assert_eq!(text.matches("more lines</i>").count(), 3);
+
+    let fake = matrix_fake();
+    matrix_notifier(&fake).send(&msg, "k").unwrap();
+    fake.assert_clean(); // event <= 64 KiB
+    let p = &fake.posted()[0];
+    assert!(p["formatted_body"].as_str().unwrap().matches("more lines</em>").count() == 3);
+    assert!(p["body"].as_str().unwrap().len() <= matrix::BODY_BUDGET);
+    assert!(p["formatted_body"].as_str().unwrap().len() <= matrix::FORMATTED_BUDGET);
+
+    // One line longer than the whole budget is cut, not dropped.
+    let mut one = sample();
+    one.jobs[0].excerpt = vec![(1, "y".repeat(5000))];
+    let fake = telegram_fake();
+    telegram(&fake).send(&one, "k").unwrap();
+    fake.assert_clean();
+    assert!(fake.posted()[0]["text"].as_str().unwrap().contains("<pre>1 | yyyy"));
+}
+
+#[test]
+fn many_jobs_are_counted_when_they_do_not_fit() {
+    let mut msg = sample();
+    msg.jobs = (0..14).map(|i| job(&format!("job-{i}"), vec![(1, "error".into())])).collect();
+    for (fake, n, note) in [
+        (slack_fake(), None, "… and 4 more failed jobs"),
+        (telegram_fake(), Some("tg"), "… and 9 more failed jobs"),
+        (matrix_fake(), Some("mx"), "… and 4 more failed jobs"),
+    ] {
+        let notifier = match n {
+            None => slack(&fake),
+            Some("tg") => telegram(&fake),
+            _ => matrix_notifier(&fake),
+        };
+        notifier.send(&msg, "k").unwrap();
+        fake.assert_clean();
+        assert!(fake.posted()[0].to_string().contains(note), "{note}");
+    }
+}
+
+// ---- Errors -------------------------------------------------------------------------------------
+
+fn assert_no_secret(e: &NotifyError) {
+    let text = format!("{e} {e:?}");
+    for s in [TG_TOKEN, MX_TOKEN, SLACK_PATH, "XyZwebhookSecretPath"] {
+        assert!(!text.contains(s), "a secret leaked: {text}");
+    }
+}
+
+#[test]
+fn server_errors_are_transient_and_the_next_try_succeeds() {
+    type Make = fn(&Fake) -> Box<dyn Notifier>;
+    let cases: Vec<(Fake, Make)> = vec![(slack_fake(), slack), (telegram_fake(), telegram), (matrix_fake(), matrix_notifier)];
+    for (fake, make) in cases {
+        let n = make(&fake);
+        fake.then(reply(500, "rollup_error")).then(reply(503, json!({"ok": false, "error_code": 503, "description": "busy"}).to_string()));
+        let e = n.send(&sample(), "k").unwrap_err();
+        assert!(e.is_transient() && e.status() == Some(500) && e.outcome() == "transient", "{e:?}");
+        assert!(e.to_string().contains("HTTP 500"), "{e}");
+        let e = n.send(&sample(), "k").unwrap_err();
+        assert!(e.is_transient() && e.status() == Some(503), "{e:?}");
+        assert_no_secret(&e);
+        n.send(&sample(), "k").unwrap();
+        assert_eq!(fake.posted().len(), 1);
+        fake.assert_clean();
+    }
+}
+
+#[test]
+fn rate_limits_are_transient_with_the_platforms_wait() {
+    let fake = slack_fake();
+    fake.then(reply(429, "rate_limited").header("Retry-After", "7"));
+    let e = slack(&fake).send(&sample(), "k").unwrap_err();
+    assert_eq!((e.outcome(), e.retry_after(), e.is_transient()), ("rate_limited", Some(Duration::from_secs(7)), true), "{e:?}");
+    assert_no_secret(&e);
+    fake.assert_clean();
+
+    let fake = telegram_fake();
+    let body = json!({"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 5", "parameters": {"retry_after": 5}});
+    fake.then(reply(429, body.to_string()));
+    let e = telegram(&fake).send(&sample(), "k").unwrap_err();
+    assert_eq!(e.retry_after(), Some(Duration::from_secs(5)), "{e:?}");
+    assert!(e.to_string().contains("Too Many Requests"), "{e}");
+    assert_no_secret(&e);
+    fake.assert_clean();
+
+    let fake = matrix_fake();
+    fake.then(reply(429, json!({"errcode": "M_LIMIT_EXCEEDED", "error": "Too many requests", "retry_after_ms": 2500}).to_string()));
+    let e = matrix_notifier(&fake).send(&sample(), "k").unwrap_err();
+    assert_eq!(e.retry_after(), Some(Duration::from_millis(2500)), "{e:?}");
+    assert!(e.to_string().contains("M_LIMIT_EXCEEDED"), "{e}");
+    // A Retry-After header wins over the body.
+    fake.then(reply(429, json!({"errcode": "M_LIMIT_EXCEEDED", "retry_after_ms": 2500}).to_string()).header("Retry-After", "3"));
+    let e = matrix_notifier(&fake).send(&sample(), "k").unwrap_err();
+    assert_eq!(e.retry_after(), Some(Duration::from_secs(3)));
+    fake.assert_clean();
+}
+
+#[test]
+fn client_errors_are_permanent() {
+    let fake = slack_fake();
+    fake.then(reply(400, "invalid_payload")).then(reply(404, "no_service"));
+    let n = slack(&fake);
+    let e = n.send(&sample(), "k").unwrap_err();
+    assert!(!e.is_transient() && e.status() == Some(400) && e.to_string().contains("invalid_payload"), "{e}");
+    let e = n.send(&sample(), "k").unwrap_err();
+    assert!(!e.is_transient() && e.to_string().contains("no_service"), "{e}");
+    assert_no_secret(&e);
+    fake.assert_clean();
+
+    let fake = telegram_fake();
+    fake.then(reply(400, json!({"ok": false, "error_code": 400, "description": "Bad Request: chat not found"}).to_string()));
+    fake.then(reply(401, json!({"ok": false, "error_code": 401, "description": "Unauthorized"}).to_string()));
+    let n = telegram(&fake);
+    let e = n.send(&sample(), "k").unwrap_err();
+    assert!(matches!(e, NotifyError::Permanent { status: Some(400), .. }) && e.to_string().contains("chat not found"), "{e}");
+    let e = n.send(&sample(), "k").unwrap_err();
+    assert!(matches!(e, NotifyError::Permanent { status: Some(401), .. }), "{e}");
+    assert_no_secret(&e);
+    fake.assert_clean();
+
+    let fake = matrix_fake();
+    fake.then(reply(403, json!({"errcode": "M_FORBIDDEN", "error": "not in room"}).to_string()));
+    let e = matrix_notifier(&fake).send(&sample(), "k").unwrap_err();
+    assert!(matches!(e, NotifyError::Permanent { status: Some(403), .. }) && e.to_string().contains("M_FORBIDDEN: not in room"), "{e}");
+    assert_no_secret(&e);
+    fake.assert_clean();
+}
+
+#[test]
+fn redirects_are_not_followed() {
+    let fake = slack_fake();
+    fake.then(reply(302, "").header("Location", &format!("{}/elsewhere", fake.base)));
+    let e = slack(&fake).send(&sample(), "k").unwrap_err();
+    assert!(!e.is_transient() && e.to_string().contains("redirect"), "{e}");
+    assert_eq!(fake.requests().len(), 1, "the redirect was followed");
+    fake.assert_clean();
+}
+
+#[test]
+fn matrix_retry_with_the_same_key_reuses_the_txn_id_and_posts_once() {
+    let fake = matrix_fake();
+    let n = matrix_notifier(&fake);
+    // The homeserver stores the event, then the answer is lost (a 502 from a proxy).
+    fake.then(Reply { commit_first: true, ..reply(502, "bad gateway") });
+    let e = n.send(&sample(), "delivery-42/ci-room").unwrap_err();
+    assert!(e.is_transient(), "{e:?}");
+    // A retry (here from a fresh notifier, as after a restart) reuses the transaction id.
+    let again = matrix_notifier(&fake).send(&sample(), "delivery-42/ci-room").unwrap();
+    assert_eq!(again.message_id.as_deref(), Some("$event1"));
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0].path, reqs[1].path);
+    assert_eq!(fake.posted().len(), 1, "one message in the room");
+    // Another key is another message.
+    n.send(&sample(), "delivery-43/ci-room").unwrap();
+    assert_eq!(fake.posted().len(), 2);
+    assert_ne!(fake.requests()[2].path, reqs[0].path);
+    fake.assert_clean();
+}
+
+#[test]
+fn network_failures_and_timeouts_are_transient_and_never_show_the_token() {
+    // Nothing listens on this port any more.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut c = NotifierConfig::new("tg", NotifierKind::Telegram);
+    c.api_base = Some(format!("http://127.0.0.1:{port}"));
+    c.chat_id = Some(exlogare_host::notify::ChatId::Id(-1001234567890));
+    c.bot_token_env = Some("TOKEN".into());
+    let e = c.build_with_env(&env_of(&[("TOKEN", TG_TOKEN)])).unwrap().send(&sample(), "k").unwrap_err();
+    assert!(e.is_transient() && e.status().is_none(), "{e:?}");
+    assert!(e.to_string().contains("could not connect"), "{e}");
+    assert_no_secret(&e);
+
+    // A server that accepts and never answers.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    thread::spawn(move || {
+        let held: Vec<_> = silent.incoming().take(2).collect();
+        thread::sleep(Duration::from_secs(5));
+        drop(held);
+    });
+    let mut c = NotifierConfig::new("slow-slack", NotifierKind::Slack);
+    c.webhook_url_env = Some("URL".into());
+    c.timeout_ms = Some(300);
+    let n = c.build_with_env(&env_of(&[("URL", &format!("http://{addr}{SLACK_PATH}"))])).unwrap();
+    let started = Instant::now();
+    let e = n.send(&sample(), "k").unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(e.is_transient() && e.to_string().contains("timed out"), "{e}");
+    assert_no_secret(&e);
+}
+
+// ---- Configuration ------------------------------------------------------------------------------
+
+#[test]
+fn secrets_come_from_env_or_files_and_their_absence_is_a_clear_error() {
+    let config = r#"
+        [[notifiers]]
+        name = "team-slack"
+        kind = "slack"
+        webhook_url_env = "EXLOGARE_TEST_SLACK_URL_UNSET"
+
+        [[notifiers]]
+        name = "ops-telegram"
+        kind = "telegram"
+        chat_id = "@ops"
+        bot_token_file = "/nonexistent/telegram-token"
+
+        [[notifiers]]
+        name = "ci-room"
+        kind = "matrix"
+        homeserver = "https://matrix.example.org"
+        room_id = "!room:example.org"
+        access_token_env = "MX"
+
+        [[routes]]
+        project = "acme/*"
+        notifiers = ["team-slack", "ci-room"]
+
+        [[routes]]
+        connection = "gitflic-main"
+        project = "acme/payments-api"
+        notifiers = ["ops-telegram", "team-slack"]
+    "#;
+    struct File {
+        notifiers: Vec<NotifierConfig>,
+        routes: Vec<RouteConfig>,
+    }
+    let t: toml::Table = toml::from_str(config).unwrap();
+    let f = File { notifiers: t["notifiers"].clone().try_into().unwrap(), routes: t["routes"].clone().try_into().unwrap() };
+    exlogare_host::notify::check_routes(&f.routes, &f.notifiers).unwrap();
+    assert_eq!(route(&f.routes, "gitflic-main", "acme/payments-api"), ["team-slack", "ci-room", "ops-telegram"]);
+    assert_eq!(route(&f.routes, "other", "ACME/web"), ["team-slack", "ci-room"]);
+    assert!(route(&f.routes, "gitflic-main", "umbrella/x").is_empty());
+
+    let none = |_: &str| None;
+    let e = f.notifiers[0].build_with_env(&none).err().unwrap();
+    assert!(matches!(&e, ConfigError::MissingEnv { var, .. } if var == "EXLOGARE_TEST_SLACK_URL_UNSET"));
+    assert_eq!(
+        e.to_string(),
+        "notifier `team-slack`: environment variable `EXLOGARE_TEST_SLACK_URL_UNSET` (named by `webhook_url_env`) is not set or is empty"
+    );
+    // The process environment is what `build` reads.
+    assert!(matches!(f.notifiers[0].build(), Err(ConfigError::MissingEnv { .. })));
+    let e = f.notifiers[0].build_with_env(&env_of(&[("EXLOGARE_TEST_SLACK_URL_UNSET", " ")])).err().unwrap();
+    assert!(matches!(e, ConfigError::MissingEnv { .. }), "blank counts as missing");
+
+    let e = f.notifiers[1].build_with_env(&none).err().unwrap();
+    assert!(matches!(&e, ConfigError::SecretFile { .. }) && e.to_string().contains("/nonexistent/telegram-token"), "{e}");
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{TG_TOKEN}\n")).unwrap();
+    let mut tg = f.notifiers[1].clone();
+    tg.bot_token_file = Some(token_file);
+    assert_eq!(tg.build_with_env(&none).unwrap().kind(), "telegram");
+
+    let e = f.notifiers[2].build_with_env(&none).err().unwrap();
+    assert!(e.to_string().contains("`MX`"), "{e}");
+    assert_eq!(f.notifiers[2].build_with_env(&env_of(&[("MX", MX_TOKEN)])).unwrap().name(), "ci-room");
+}
+
+#[test]
+fn inline_secrets_and_misplaced_fields_are_refused_without_echoing_the_secret() {
+    let c: NotifierConfig = toml::from_str("name = \"tg\"\nkind = \"telegram\"\nchat_id = 1\nbot_token = \"123:SUPERSECRET\"").unwrap();
+    assert!(!format!("{c:?}").contains("SUPERSECRET"));
+    assert!(!toml::to_string(&c).unwrap().contains("SUPERSECRET"));
+    let e = c.build_with_env(&|_| None).err().unwrap();
+    assert!(e.to_string().contains("`bot_token` must not be written in the config file") && !e.to_string().contains("SUPERSECRET"), "{e}");
+
+    let c: NotifierConfig = toml::from_str("name = \"s\"\nkind = \"slack\"\nwebhook_url_env = \"X\"\nroom_id = \"!r:x\"").unwrap();
+    assert!(c.build_with_env(&|_| Some("https://hooks.slack.com/services/a".into())).err().unwrap().to_string().contains("`room_id` belongs to kind `matrix`"));
+
+    let mut c = NotifierConfig::new("mx", NotifierKind::Matrix);
+    c.homeserver = Some("http://matrix.example.org".into());
+    c.room_id = Some("!r:example.org".into());
+    c.access_token_env = Some("T".into());
+    let e = c.build_with_env(&|_| Some("tok".into())).err().unwrap();
+    assert!(e.to_string().contains("must use https"), "{e}");
+    c.homeserver = Some("https://matrix.example.org".into());
+    c.room_id = Some("#alias:example.org".into());
+    assert!(c.build_with_env(&|_| Some("tok".into())).err().unwrap().to_string().contains("not a room id"));
+
+    let e = toml::from_str::<NotifierConfig>("name = \"x\"\nkind = \"email\"").err().unwrap();
+    assert!(e.to_string().contains("email"));
+    let two = [NotifierConfig::new("c", NotifierKind::Console), NotifierConfig::new("c", NotifierKind::Console)];
+    assert!(exlogare_host::notify::build_all(&two).err().unwrap().to_string().contains("two notifiers"));
+}
+
+// ---- The message ---------------------------------------------------------------------------------
+
+#[test]
+fn message_is_built_from_an_analysis_and_round_trips_as_json() {
+    use exlogare_host::pipeline::{FailureAnalysis, JobAnalysis};
+    use exlogare_host::wit::v0_1::{provider, types};
+    let project = types::ProjectRef { owner: "acme".into(), name: "payments-api".into(), id: None };
+    let job = |id: &str, name: &str| types::Job {
+        id: id.into(),
+        name: name.into(),
+        stage: Some("test".into()),
+        status: types::RunStatus::Failed,
+        allow_failure: false,
+        started_at: None,
+        finished_at: None,
+        web_url: Some(format!("https://gitflic.ru/job/{id}")),
+    };
+    // A real report (built by the analyzer, so new Report fields need no change here).
+    let mut analyzer = exlogare_analysis::Analyzer::new(exlogare_analysis::JobMeta { job_name: Some("unit".into()), stage: Some("test".into()) });
+    let log = ["$ cargo test", "running 2 tests", "test refund::accepts ... ok", "test refund::rejects_negative ... FAILED", "",
+        "failures:", "---- refund::rejects_negative stdout ----", "thread 'refund::rejects_negative' panicked at src/refund.rs:12:5:",
+        "assertion failed: amount > 0", "", "test result: FAILED. 1 passed; 1 failed", "error: test failed, to rerun pass `--lib`"];
+    for (i, line) in log.iter().enumerate() {
+        analyzer.push_line(i as u64 + 1, line);
+    }
+    let report = analyzer.finish();
+    let expected = report.clone();
+    let analysis = FailureAnalysis {
+        details: provider::FailureDetails {
+            pipeline: types::Pipeline {
+                project: project.clone(),
+                reference: types::PipelineRef { id: Some("uuid".into()), number: Some(1287) },
+                status: types::RunStatus::Failed,
+                git_ref: Some("main".into()),
+                commit_sha: Some("bd7315127a".into()),
+                source: None,
+                created_at: None,
+                finished_at: None,
+                web_url: "https://gitflic.ru/p".into(),
+            },
+            failed_jobs: vec![job("1", "unit"), job("2", "e2e")],
+            deep_link: "https://gitflic.ru/project/acme/payments-api/ci-cd/pipeline/1287".into(),
+        },
+        jobs: vec![
+            JobAnalysis {
+                job: job("1", "unit"),
+                source: Ok(provider::LogSource { name: "job.log".into(), url: "u".into(), bytes: 1, lines: 40 }),
+                report: Some(report),
+                elapsed: Duration::ZERO,
+                peak_memory_bytes: 0,
+            },
+            JobAnalysis {
+                job: job("2", "e2e"),
+                source: Err("NotFound(\"the job's log artifact expired\")".into()),
+                report: None,
+                elapsed: Duration::ZERO,
+                peak_memory_bytes: 0,
+            },
+        ],
+        requests: 3,
+    };
+    let msg = FailureMessage::from_analysis("gitflic", "gitflic-main", &analysis);
+    assert_eq!((msg.project.as_str(), msg.pipeline.as_str(), msg.git_ref.as_deref()), ("acme/payments-api", "#1287", Some("main")));
+    assert_eq!(msg.deep_link, "https://gitflic.ru/project/acme/payments-api/ci-cd/pipeline/1287");
+    let unit = &msg.jobs[0];
+    assert_eq!(unit.category, expected.category.as_str());
+    assert_eq!((&unit.summary, &unit.signature, &unit.failing_step), (&expected.summary, &expected.signature, &expected.failing_step));
+    assert_eq!((unit.confidence, unit.located), (expected.confidence, expected.located));
+    assert_eq!(unit.excerpt, expected.excerpt_lines);
+    assert!(!unit.excerpt.is_empty());
+    assert_eq!(unit.log_unavailable, None);
+    assert_eq!(unit.web_url.as_deref(), Some("https://gitflic.ru/job/1"));
+    let e2e = &msg.jobs[1];
+    assert_eq!(e2e.log_unavailable.as_deref(), Some("not found: the job's log artifact expired"));
+    assert_eq!((e2e.category.as_str(), e2e.excerpt.len()), ("unknown", 0));
+
+    let stored = serde_json::to_string(&msg).unwrap();
+    let back: FailureMessage = serde_json::from_str(&stored).unwrap();
+    assert_eq!(back, msg);
+    // Older stored messages without the optional fields still load.
+    let minimal = json!({"provider": "gitflic", "connection": "c", "project": "a/b", "pipeline": "#1", "deep_link": "https://x",
+        "jobs": [{"name": "j", "category": "unknown"}]});
+    let m: FailureMessage = serde_json::from_value(minimal).unwrap();
+    assert_eq!((m.status.as_str(), m.jobs[0].located), ("failed", true));
+}
