@@ -7,6 +7,8 @@
 //!
 //! - [`crypto`]: the AEAD cipher for tokens and the start-up key loading.
 //! - [`tokens`]: the encrypted token store and [`tokens::TokenManager`] (single-flight refresh).
+//! - [`oauth_state`]: single-use, expiring OAuth `state` values.
 
 pub mod crypto;
+pub mod oauth_state;
 pub mod tokens;
