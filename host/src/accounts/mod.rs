@@ -8,7 +8,9 @@
 //! - [`crypto`]: the AEAD cipher for tokens and the start-up key loading.
 //! - [`tokens`]: the encrypted token store and [`tokens::TokenManager`] (single-flight refresh).
 //! - [`oauth_state`]: single-use, expiring OAuth `state` values.
+//! - [`budget`]: the sliding-window request budget and the poll interval it allows.
 
+pub mod budget;
 pub mod crypto;
 pub mod oauth_state;
 pub mod tokens;
