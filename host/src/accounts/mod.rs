@@ -9,8 +9,10 @@
 //! - [`tokens`]: the encrypted token store and [`tokens::TokenManager`] (single-flight refresh).
 //! - [`oauth_state`]: single-use, expiring OAuth `state` values.
 //! - [`budget`]: the sliding-window request budget and the poll interval it allows.
+//! - [`poller`]: per-project watermarks and enqueueing polled failures (same idempotency key as webhooks).
 
 pub mod budget;
 pub mod crypto;
 pub mod oauth_state;
+pub mod poller;
 pub mod tokens;
