@@ -156,6 +156,9 @@ struct Candidate {
     lines: Vec<NumLine>,
     anchor_idx: usize,
     open: bool,
+    /// Printed inside a CI setup section (worker and system info, package setup, checkout):
+    /// such lines explain a failure only when the job failed right there.
+    setup: bool,
 }
 
 /// A stretch of one command's output that starts with a (sub-)command line.
@@ -250,6 +253,7 @@ struct Patterns {
     command_echo: Regex,
     post_section: Regex,
     after_failure: Regex,
+    setup_section: Regex,
     job_failed: Regex,
 }
 
@@ -265,6 +269,11 @@ fn patterns() -> &'static Patterns {
         .expect("regex"),
         post_section: Regex::new(
             r"(?i)^(?:after_(script|failure)|upload_artifacts|archive_cache|cleanup|post |post-|complete job|cache\.|cache$|store build cache|deploy|notifications?)",
+        )
+        .expect("regex"),
+        // Sections in which CI systems describe the machine and prepare the job.
+        setup_section: Regex::new(
+            r"(?i)^(worker_info|system_info|docker_mtu|resolvconf|services|apt|hosts\.\w+|git\.(checkout|submodule)|set up job|prepare_executor|prepare_script|resolve_secrets|get_sources|restore_cache|download_artifacts)$",
         )
         .expect("regex"),
         after_failure: Regex::new(r"(?i)^(after_failure|on_failure|fail|failures?|upload_artifacts_on_failure)$").expect("regex"),
@@ -486,13 +495,16 @@ impl Analyzer {
             }
             let anchor_idx = lines.len();
             lines.push((source_line, text.to_owned()));
-            self.last_strong = Some(Candidate {
-                verdict: v,
-                anchor: source_line,
-                lines,
-                anchor_idx,
-                open: true,
-            });
+            if !self.in_setup() {
+                self.last_strong = Some(Candidate {
+                    verdict: v,
+                    anchor: source_line,
+                    lines,
+                    anchor_idx,
+                    open: true,
+                    setup: false,
+                });
+            }
         }
         self.add_line(source_line, text, verdict);
         if let Some(v) = verdict
@@ -624,7 +636,15 @@ impl Analyzer {
         self.pre.clear();
     }
 
+    /// Whether the innermost open section is CI setup (see [`Candidate::setup`]).
+    fn in_setup(&self) -> bool {
+        self.sections
+            .last()
+            .is_some_and(|s| patterns().setup_section.is_match(s))
+    }
+
     fn add_line(&mut self, n: u64, text: &str, verdict: Option<Verdict>) {
+        let setup = self.in_setup();
         let cmd = &mut self.cur;
         cmd.tail.push(n, text);
         let seg = cmd.segments.back_mut().expect("segment");
@@ -674,6 +694,7 @@ impl Analyzer {
             lines,
             anchor_idx,
             open: true,
+            setup,
         });
     }
 
@@ -871,7 +892,7 @@ impl Analyzer {
         out.extend(by_seg);
         let mut seen: Vec<u64> = primary.map(|p| p.anchor).into_iter().collect();
         out.retain(|c| {
-            let new = !seen.contains(&c.anchor);
+            let new = !c.setup && !seen.contains(&c.anchor);
             seen.push(c.anchor);
             new
         });

@@ -322,7 +322,7 @@ pub static RULES: &[Rule] = &[
         K::Error,
         5,
         None,
-        r"(?i)(segmentation fault|core dumped|\bSIGSEGV\b|\bSIGABRT\b|abort trap|illegal instruction|stack overflow|AddressSanitizer|ERROR: \w*Sanitizer)",
+        r"(?i)(segmentation fault|core dumped|(signal|caught|received|killed by|terminated by)\W{1,3}SIG(SEGV|ABRT|BUS|ILL)\b|\(SIG(SEGV|ABRT)\)|abort trap|illegal instruction|stack overflow|AddressSanitizer|ERROR: \w*Sanitizer)",
         "Segmentation fault (core dumped)"
     ),
     rule!(
