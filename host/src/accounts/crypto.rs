@@ -71,7 +71,7 @@ impl TokenCipher {
             return Err(malformed("it is empty".into()));
         }
         // Hex wins for an even run of hex digits: a 32-byte key in base64 is 43 or 44 characters.
-        let bytes = if t.len() % 2 == 0 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let bytes = if t.len().is_multiple_of(2) && t.bytes().all(|b| b.is_ascii_hexdigit()) {
             hex::decode(t).map_err(|e| malformed(format!("not valid hex ({e})")))?
         } else {
             let engines = [
