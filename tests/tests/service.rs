@@ -79,12 +79,13 @@ struct Opts {
     max_queued: u64,
     threads: usize,
     max_attempts: u32,
+    backoff_base_ms: u64,
     start_workers: bool,
 }
 
 impl Default for Opts {
     fn default() -> Self {
-        Opts { max_body_bytes: 1 << 20, max_queued: 100, threads: 2, max_attempts: 4, start_workers: true }
+        Opts { max_body_bytes: 1 << 20, max_queued: 100, threads: 2, max_attempts: 4, backoff_base_ms: 50, start_workers: true }
     }
 }
 
@@ -132,8 +133,8 @@ path = {db:?}
 [worker]
 threads = {threads}
 max_attempts = {max_attempts}
-backoff_base_ms = 50
-backoff_max_ms = 200
+backoff_base_ms = {backoff}
+backoff_max_ms = {backoff_max}
 poll_interval_ms = 20
 
 [plugins]
@@ -185,6 +186,8 @@ notifiers = ["team-slack", "ops-telegram", "ci-room"]
             db = d.join("exlogare.db"),
             threads = o.threads,
             max_attempts = o.max_attempts,
+            backoff = o.backoff_base_ms,
+            backoff_max = o.backoff_base_ms * 4,
             plugin = plugin(),
             cache = cache_dir().join("cache"),
             api = self.gitflic.base,
@@ -310,6 +313,11 @@ impl Host {
 
     fn notifications(&self, id: i64) -> Vec<(String, String, u32)> {
         self.service.store.notifications_of(id).unwrap()
+    }
+
+    fn start_workers(&mut self) {
+        assert!(self.workers.is_none());
+        self.workers = Some(Workers::start(self.service.clone()));
     }
 
     /// Stops the workers and the server; returns the service so a test can check nothing else
@@ -796,5 +804,106 @@ fn a_redelivery_without_a_pipeline_reference_is_posted_once_after_it_resolves() 
         let text = all_text(&fake.posted()[0]);
         assert!(text.contains("#1268") && text.contains("error[E0308]: mismatched types"), "{platform}: {text}");
     }
+    world.assert_clean();
+}
+
+#[test]
+fn a_failure_gitflic_keeps_refusing_is_parked_with_its_reason_after_max_attempts() {
+    // GitFlic answers 500 on every attempt (the recorded NPE, twice).
+    let world = World::new(&["gitflic-500", "gitflic-500"]);
+    let host = world.host(Opts { max_attempts: 2, ..Opts::default() });
+
+    let id = queued_id(&host.deliver("failed-job-trace", "delivery.json"));
+    let d = host.wait_state(id, "parked");
+    assert_eq!(d.attempts, 2, "{d:?}");
+    let reason = d.last_error.clone().unwrap_or_default();
+    assert!(reason.contains("gave up after 2 attempts") && reason.contains("500"), "{reason}");
+    assert_eq!(host.service.store.deliveries_in("parked", 10).unwrap().len(), 1, "visible as parked");
+    assert_eq!(world.gitflic.calls("GET", "/project/acme/payments-api/cicd/pipeline/1287/jobs?page=0&size=100"), 2);
+    assert_eq!(world.posted_counts(), [0, 0, 0]);
+    let (_, _, m) = host.get("/metrics");
+    assert_eq!(metric(&m, "exlogare_analyses_total", &[("outcome", "parked")]), Some(1.0), "{m}");
+    assert_eq!(metric(&m, "exlogare_queue_depth", &[]), Some(0.0), "{m}");
+    world.assert_clean();
+}
+
+#[test]
+fn expired_logs_end_in_a_message_that_says_so() {
+    // The artifact-expired scenario has no delivery body: the failed-job-trace one, aimed at #1284.
+    let world = World::new(&["artifact-expired"]);
+    let host = world.host(Opts::default());
+    let mut body: Value = serde_json::from_slice(&fixture_body("failed-job-trace", "delivery.json")).unwrap();
+    body["pipeline"] = json!({ "local_id": "1284", "ref": "main" });
+    let a = host.post(
+        &format!("{ENDPOINT}?secret={WEBHOOK_SECRET}"),
+        &[("content-type", "application/json")],
+        serde_json::to_vec(&body).unwrap(),
+    );
+    let id = queued_id(&a);
+    host.wait_state(id, "done");
+
+    let report: Value = serde_json::from_str(&host.service.store.report(id).unwrap().unwrap()).unwrap();
+    let jobs = report["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 2, "{report}");
+    for j in jobs {
+        assert!(j["log_unavailable"].as_str().is_some_and(|w| w.contains("expired")), "{j}");
+    }
+    assert_eq!(world.posted_counts(), [1, 1, 1]);
+    for (platform, fake) in world.chats() {
+        let text = all_text(&fake.posted()[0]);
+        assert!(text.contains("#1284") && text.contains("expired"), "{platform}: {text}");
+    }
+    assert!(world.gitflic.unused().is_empty(), "{:?}", world.gitflic.unused());
+    world.assert_clean();
+}
+
+#[test]
+fn a_notifier_refusing_for_good_is_recorded_and_the_other_rooms_still_get_the_message() {
+    let world = World::new(&["failed-job-trace"]);
+    world.slack.then(reply(404, "no_service").header("content-type", "text/plain"));
+    let host = world.host(Opts::default());
+
+    let id = queued_id(&host.deliver("failed-job-trace", "delivery.json"));
+    let d = host.wait_state(id, "done");
+    assert_eq!(d.attempts, 1, "a permanent refusal is not retried: {d:?}");
+    assert_eq!(world.posted_counts(), [0, 1, 1]);
+    assert_eq!(world.slack.requests().len(), 1);
+    assert_eq!(
+        host.notifications(id),
+        vec![("ci-room".into(), "sent".into(), 1), ("ops-telegram".into(), "sent".into(), 1), ("team-slack".into(), "failed".into(), 1)]
+    );
+    let (_, _, m) = host.get("/metrics");
+    assert_eq!(metric(&m, "exlogare_notifications_total", &[("notifier", "team-slack"), ("outcome", "permanent")]), Some(1.0), "{m}");
+    world.assert_clean();
+}
+
+#[test]
+fn a_restart_between_notifications_sends_only_what_was_not_sent() {
+    let world = World::new(&["failed-job-trace"]);
+    world.slack.then(reply(503, "service_unavailable").header("content-type", "text/plain"));
+
+    // First run: analysed, Telegram and Matrix sent, Slack answered 503 and the retry is far off.
+    let first = world.host(Opts { backoff_base_ms: 600_000, ..Opts::default() });
+    let id = queued_id(&first.deliver("failed-job-trace", "delivery.json"));
+    wait_until("the Slack failure to be recorded", || {
+        first.notifications(id).iter().any(|(t, s, _)| t == "team-slack" && s == "pending") && first.delivery(id).state == "queued"
+    });
+    assert!(first.delivery(id).last_error.unwrap_or_default().contains("notification"));
+    drop(first.shutdown());
+    assert_eq!(world.posted_counts(), [0, 1, 1]);
+
+    // Second run on the same database; the wait is over (made due here instead of waiting).
+    let mut second = world.host(Opts { start_workers: false, ..Opts::default() });
+    second.service.store.retry_later(id, "made due by the test", now_ms()).unwrap();
+    second.start_workers();
+    let d = second.wait_state(id, "done");
+    assert_eq!(d.attempts, 2, "{d:?}");
+
+    assert_eq!(world.posted_counts(), [1, 1, 1], "one message per room");
+    assert_eq!(world.telegram.requests().len(), 1, "Telegram is not sent again");
+    assert_eq!(world.matrix.requests().len(), 1, "Matrix is not sent again");
+    assert_eq!(world.slack.requests().len(), 2);
+    assert_failed_job_trace_message("slack", &world.slack.posted()[0]);
+    assert_eq!(world.gitflic.requests().len(), 4, "the stored report is reused, not analysed again");
     world.assert_clean();
 }
