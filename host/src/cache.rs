@@ -103,7 +103,9 @@ impl CompileCache {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    // Unique per writer: two loads of one plugin in one process (two services, two threads)
+    // must not write through the same temporary file.
+    let tmp = path.with_extension(format!("tmp{}-{:016x}", std::process::id(), rand::random::<u64>()));
     fs::write(&tmp, bytes).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", tmp.display()))?;
     fs::rename(&tmp, path).map_err(|e| anyhow::anyhow!("cannot move {} into place: {e}", path.display()))?;
     Ok(())
