@@ -1283,7 +1283,13 @@ pub fn analyze_reader(mut r: impl Read, meta: JobMeta) -> std::io::Result<Report
     let mut norm = Normalizer::new(MAX_LINE_BYTES);
     let mut an = Analyzer::new(meta);
     let mut buf = vec![0u8; 256 * 1024];
-    let mut lines = Vec::new();
+    // Lines are lent, not collected: a plain line is analysed straight from the read buffer.
+    let mut feed = |l: exlogare_logtext::LineRef<'_>| {
+        for s in l.steps {
+            an.step(s.edge, &s.name, l.number);
+        }
+        an.push_line(l.number, l.text);
+    };
     loop {
         let n = match r.read(&mut buf) {
             Ok(0) => break,
@@ -1291,21 +1297,10 @@ pub fn analyze_reader(mut r: impl Read, meta: JobMeta) -> std::io::Result<Report
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        norm.push(&buf[..n], &mut lines);
-        feed(&mut an, &mut lines);
+        norm.push_with(&buf[..n], &mut feed);
     }
-    norm.finish(&mut lines);
-    feed(&mut an, &mut lines);
+    norm.finish_with(&mut feed);
     Ok(an.finish())
-}
-
-fn feed(an: &mut Analyzer, lines: &mut Vec<exlogare_logtext::Line>) {
-    for l in lines.drain(..) {
-        for s in &l.steps {
-            an.step(s.edge, &s.name, l.number);
-        }
-        an.push_line(l.number, &l.text);
-    }
 }
 
 #[cfg(test)]

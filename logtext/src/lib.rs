@@ -23,6 +23,8 @@
 //! - **Zero dependencies, no unsafe**, so it builds for `wasm32-wasip2` and stays small.
 #![forbid(unsafe_code)]
 
+use std::borrow::Cow;
+
 /// One rendered line of the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
@@ -32,6 +34,24 @@ pub struct Line {
     pub text: String,
     /// Step markers found on the raw line, in order.
     pub steps: Vec<StepMarker>,
+}
+
+/// A line lent to the callback of [`Normalizer::push_with`]: valid for the call only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineRef<'a> {
+    pub number: u64,
+    pub text: &'a str,
+    pub steps: &'a [StepMarker],
+}
+
+impl LineRef<'_> {
+    pub fn to_line(&self) -> Line {
+        Line {
+            number: self.number,
+            text: self.text.to_owned(),
+            steps: self.steps.to_vec(),
+        }
+    }
 }
 
 /// A CI step (section, fold, group) starting or ending.
@@ -90,6 +110,14 @@ impl Normalizer {
 
     /// Feed raw bytes in any chunking; every complete line (ended by b'\n') is appended to `out`.
     pub fn push(&mut self, bytes: &[u8], out: &mut Vec<Line>) {
+        self.push_with(bytes, &mut |l| out.push(l.to_line()));
+    }
+
+    /// Like [`Normalizer::push`], but hands each line to `f` borrowed: a plain line that lies
+    /// whole inside `bytes` is passed without being copied, which is what a scan over a large
+    /// log wants.
+    pub fn push_with(&mut self, bytes: &[u8], f: &mut dyn FnMut(LineRef<'_>)) {
+        let out = f;
         let mut rest = bytes;
         while let Some(pos) = find_byte(rest, b'\n') {
             let head = &rest[..pos];
@@ -112,6 +140,12 @@ impl Normalizer {
 
     /// End of input: emits the final line if it had no trailing '\n' (nothing if the input ended with '\n').
     pub fn finish(&mut self, out: &mut Vec<Line>) {
+        self.finish_with(&mut |l| out.push(l.to_line()));
+    }
+
+    /// Like [`Normalizer::finish`], with the borrowed line of [`Normalizer::push_with`].
+    pub fn finish_with(&mut self, f: &mut dyn FnMut(LineRef<'_>)) {
+        let out = f;
         if self.in_line {
             let buf = std::mem::take(&mut self.buf);
             self.emit_raw(&buf, out);
@@ -125,15 +159,15 @@ impl Normalizer {
         self.lines_seen
     }
 
-    fn emit_raw(&mut self, raw: &[u8], out: &mut Vec<Line>) {
+    fn emit_raw(&mut self, raw: &[u8], out: &mut dyn FnMut(LineRef<'_>)) {
         let (text, steps) = match self.screen.take() {
             None => normalize_bounded(raw, self.max_line_bytes),
             Some(mut screen) => {
                 let steps = render_into(&mut screen, strip_cr(raw), false);
-                (screen.cells.into_iter().collect(), steps)
+                (Cow::Owned(screen.cells.into_iter().collect()), steps)
             }
         };
-        let text = truncate_bytes(text, self.max_line_bytes);
+        let text = truncate_cow(text, self.max_line_bytes);
         let steps = if self.carried_steps.is_empty() {
             steps
         } else {
@@ -142,10 +176,10 @@ impl Normalizer {
             all
         };
         self.lines_seen += 1;
-        out.push(Line {
+        out(LineRef {
             number: self.lines_seen,
-            text,
-            steps,
+            text: &text,
+            steps: &steps,
         });
         self.overflowed = false;
         self.in_line = false;
@@ -204,7 +238,15 @@ impl Normalizer {
 
 /// One raw line (no '\n') -> normalized text and the step markers it carried.
 pub fn normalize_line(raw: &[u8]) -> (String, Vec<StepMarker>) {
-    normalize_bounded(raw, usize::MAX)
+    let (text, steps) = normalize_bounded(raw, usize::MAX);
+    (text.into_owned(), steps)
+}
+
+fn truncate_cow(text: Cow<'_, str>, max: usize) -> Cow<'_, str> {
+    if text.len() <= max {
+        return text;
+    }
+    Cow::Owned(truncate_bytes(text.into_owned(), max))
 }
 
 fn truncate_bytes(mut s: String, max: usize) -> String {
@@ -248,18 +290,18 @@ fn strip_cr(raw: &[u8]) -> &[u8] {
     raw.strip_suffix(b"\r").unwrap_or(raw)
 }
 
-fn normalize_bounded(raw: &[u8], max_cells: usize) -> (String, Vec<StepMarker>) {
+fn normalize_bounded(raw: &[u8], max_cells: usize) -> (Cow<'_, str>, Vec<StepMarker>) {
     let raw = strip_cr(raw);
     let marker = may_have_marker(raw);
     if !marker && all_plain(raw) {
-        let text = match std::str::from_utf8(raw) {
-            Ok(s) => s.to_owned(),
-            Err(_) => String::from_utf8_lossy(raw).into_owned(),
-        };
+        let text = String::from_utf8_lossy(raw);
         if text.len() <= max_cells || text.chars().count() <= max_cells {
             return (text, Vec::new());
         }
-        return (text.chars().take(max_cells).collect(), Vec::new());
+        return (
+            Cow::Owned(text.chars().take(max_cells).collect()),
+            Vec::new(),
+        );
     }
     if !marker
         && !raw.contains(&b'\r')
@@ -268,12 +310,15 @@ fn normalize_bounded(raw: &[u8], max_cells: usize) -> (String, Vec<StepMarker>) 
         let text = String::from_utf8(text)
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         if text.len() <= max_cells || text.chars().count() <= max_cells {
-            return (text, Vec::new());
+            return (Cow::Owned(text), Vec::new());
         }
-        return (text.chars().take(max_cells).collect(), Vec::new());
+        return (
+            Cow::Owned(text.chars().take(max_cells).collect()),
+            Vec::new(),
+        );
     }
     let (cells, steps) = render_cells(raw, max_cells);
-    (cells.into_iter().collect(), steps)
+    (Cow::Owned(cells.into_iter().collect()), steps)
 }
 
 /// Most coloured lines only need their escapes and controls removed: without `\r` and without

@@ -343,3 +343,16 @@ fn all_plain_matches_the_byte_rule() {
         assert_eq!(all_plain(&c), c.iter().all(|&b| is_plain(b)), "{c:?}");
     }
 }
+
+#[test]
+fn push_with_lends_the_same_lines_as_push() {
+    let input = messy_log();
+    let reference = all_lines(&input, 128, 13);
+    let mut n = Normalizer::new(128);
+    let mut lent = Vec::new();
+    for c in input.chunks(13) {
+        n.push_with(c, &mut |l| lent.push(l.to_line()));
+    }
+    n.finish_with(&mut |l| lent.push(l.to_line()));
+    assert_eq!(lent, reference);
+}
