@@ -124,6 +124,24 @@ pub struct ConnectionConfig {
     pub client_id: Option<String>,
     pub client_secret_env: Option<String>,
     pub client_secret_file: Option<PathBuf>,
+    /// OAuth (issue 5): when present, the access token comes from the encrypted token store
+    /// (connect via `/api/integrations/{provider}/oauth/start/{id}`) instead of `access_token_*`.
+    #[serde(default)]
+    pub oauth: Option<OAuthConfig>,
+}
+
+/// A connection's OAuth client settings; the client id and secret are `client_id` / `client_secret_*`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthConfig {
+    /// Where the provider sends the user back; default `http://{server.listen}/api/integrations/{provider}/oauth/callback`.
+    pub redirect_url: Option<String>,
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+}
+
+fn default_scopes() -> Vec<String> {
+    ["PROJECT_READ", "PROJECT_WRITE", "USER_READ", "PROJECT_EDIT"].into_iter().map(String::from).collect()
 }
 
 impl ConnectionConfig {

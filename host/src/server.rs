@@ -18,6 +18,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/api/integrations/{provider}/webhook/{connection}", post(webhook))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .merge(crate::accounts::http::routes())
         .layer(DefaultBodyLimit::max(hard_limit))
         .with_state(service)
 }

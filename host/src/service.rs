@@ -43,6 +43,8 @@ pub struct Service {
     pub connections: BTreeMap<String, ConnectionRuntime>,
     pub notifiers: BTreeMap<String, Box<dyn Notifier>>,
     pub metrics: Arc<Metrics>,
+    /// OAuth-managed connections' tokens (issue 5); `None` when no connection uses OAuth.
+    pub accounts: Option<crate::accounts::service::Accounts>,
 }
 
 /// The HTTP answer to a delivery.
@@ -93,12 +95,13 @@ impl Service {
             let built = n.build().map_err(|e| anyhow::anyhow!("{e}"))?;
             notifiers.insert(n.name.clone(), built);
         }
+        let accounts = crate::accounts::service::Accounts::for_config(&config)?;
         let store = Store::open(&config.storage.path)?;
         let resumed = store.requeue_in_flight()?;
         if resumed > 0 {
             tracing::info!(resumed, "deliveries that were in flight at the last stop are queued again");
         }
-        Ok(Self { config, store, plugins, connections, notifiers, metrics })
+        Ok(Self { config, store, plugins, connections, notifiers, metrics, accounts })
     }
 
     fn connection_runtime(c: &ConnectionConfig, metrics: &Arc<Metrics>) -> anyhow::Result<ConnectionRuntime> {
@@ -232,7 +235,7 @@ impl Service {
         Ok(true)
     }
 
-    fn retry_or_park(&self, d: &Delivery, error: &str, at_least_ms: u64) -> anyhow::Result<()> {
+    pub(crate) fn retry_or_park(&self, d: &Delivery, error: &str, at_least_ms: u64) -> anyhow::Result<()> {
         if d.attempts >= self.config.worker.max_attempts {
             self.metrics.analysis("parked");
             self.store.park(d.id, &format!("gave up after {} attempts: {error}", d.attempts))?;
@@ -272,9 +275,17 @@ impl Service {
                 return Ok(None);
             }
         };
-        let ctx = |sink| self.ctx(c, sink);
+        // An OAuth connection's token comes from the token store (accounts/service.rs).
+        let Some(token) = self.delivery_token(d, c)? else { return Ok(None) };
+        let ctx = |sink| self.ctx_with_token(c, sink, token.as_ref());
         let started = std::time::Instant::now();
-        let result = analyze_failure(plugin, &ctx, &c.conn, &event);
+        let mut result = analyze_failure(plugin, &ctx, &c.conn, &event);
+        if let (Some(rejected), Err(PipelineError::Provider(types::ProviderError::CredentialsRejected(m)))) = (&token, &result) {
+            // One refresh, then one retry; a failed refresh parks the delivery.
+            let Some(fresh) = self.refresh_after_rejected_call(d, c, rejected, m)? else { return Ok(None) };
+            let ctx = |sink| self.ctx_with_token(c, sink, Some(&fresh));
+            result = analyze_failure(plugin, &ctx, &c.conn, &event);
+        }
         self.metrics.plugin_call(&d.provider, "analyze-failure", started.elapsed());
         let message = match result {
             Ok(analysis) => {
@@ -298,6 +309,7 @@ impl Service {
             Err(PipelineError::Provider(err)) => match err {
                 types::ProviderError::CredentialsRejected(m) => {
                     *c.needs_reconnection.lock().unwrap_or_else(|p| p.into_inner()) = Some(m.clone());
+                    self.note_credentials_rejected(c, &m);
                     self.store.park(d.id, &format!("credentials rejected ({m}); reconnect connection `{}`", d.connection))?;
                     self.metrics.analysis("parked");
                     return Ok(None);

@@ -13,6 +13,8 @@
 
 pub mod budget;
 pub mod crypto;
+pub mod http;
 pub mod oauth_state;
 pub mod poller;
+pub mod service;
 pub mod tokens;

@@ -1,0 +1,394 @@
+//! Accounts end to end on 127.0.0.1 (issue 5): `Service::build` from a TOML config with an
+//! OAuth connection, the axum router, worker threads, the real GitFlic plugin talking to a
+//! stateful fake GitFlic (token endpoints counting calls, tokens that go stale), and a fake
+//! Slack. No internet; waits poll with a bounded deadline.
+//!
+//! Needs the GitFlic component: cargo build -p exlogare-gitflic --target wasm32-wasip2 --profile plugin
+
+#[path = "support/fakes.rs"]
+mod fakes;
+#[path = "support/gitflic_oauth.rs"]
+mod gitflic_oauth;
+
+use exlogare_host::accounts::tokens::{ConnectionStatus, TokenSet};
+use exlogare_host::config::Config;
+use exlogare_host::http::Secret;
+use exlogare_host::service::Service;
+use exlogare_host::storage::{Delivery, now_ms};
+use exlogare_host::worker::Workers;
+use fakes::*;
+use gitflic_oauth::*;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Barrier, OnceLock};
+use std::time::{Duration, Instant};
+
+const WEBHOOK_SECRET: &str = "wh-accounts-9Qe2LmX4";
+const CLIENT_ID: &str = "exlogare-test";
+const CLIENT_SECRET: &str = "client-secret-test-77";
+const WAIT: Duration = Duration::from_secs(20);
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+fn fixtures() -> PathBuf {
+    exlogare_conformance_tests::workspace_root().join("fixtures/gitflic")
+}
+
+fn plugin() -> PathBuf {
+    exlogare_conformance_tests::component("exlogare-gitflic")
+}
+
+/// The token key for every service in this binary, set once before any is built.
+fn key_and_cache() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let hex: String = (0..32).map(|i| format!("{:02x}", i * 7 + 3)).collect();
+        // SAFETY: set once, before any service of this binary reads the environment.
+        unsafe { std::env::set_var("EXLOGARE_TOKEN_KEY", hex) };
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!("[storage]\npath = {:?}\n[plugins]\nfiles = [{:?}]\ncache_dir = {:?}\n", dir.path().join("warm.db"), plugin(), dir.path().join("cache"));
+        Service::build(toml::from_str::<Config>(&text).unwrap()).unwrap_or_else(|e| panic!("warming the compile cache: {e:#}"));
+        dir
+    })
+    .path()
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !done() {
+        assert!(Instant::now() < deadline, "gave up after {WAIT:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+struct World {
+    dir: tempfile::TempDir,
+    gitflic: OAuthGitflic,
+    slack: ChatFake,
+}
+
+struct Host {
+    service: Arc<Service>,
+    base: String,
+    rt: Option<tokio::runtime::Runtime>,
+    workers: Option<Workers>,
+    client: reqwest::blocking::Client,
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        if let Some(w) = self.workers.take() {
+            w.stop();
+        }
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_timeout(Duration::from_secs(5));
+        }
+    }
+}
+
+impl World {
+    fn new() -> World {
+        let basic = base64_encode(format!("{CLIENT_ID}:{CLIENT_SECRET}").as_bytes());
+        let gitflic = oauth_gitflic(&basic, load_exchanges(&fixtures(), &["failed-job-trace"]));
+        let slack = slack_fake();
+        let dir = tempfile::tempdir().unwrap();
+        for (name, value) in [("webhook-secret", WEBHOOK_SECRET.to_string()), ("client-secret", CLIENT_SECRET.into()), ("slack-url", format!("{}{SLACK_PATH}", slack.base))] {
+            std::fs::write(dir.path().join(name), format!("{value}\n")).unwrap();
+        }
+        World { dir, gitflic, slack }
+    }
+
+    fn host(&self) -> Host {
+        let cache = key_and_cache().join("cache");
+        let d = self.dir.path();
+        let text = format!(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+[storage]
+path = {db:?}
+[worker]
+threads = 2
+max_attempts = 3
+backoff_base_ms = 50
+backoff_max_ms = 200
+poll_interval_ms = 20
+[plugins]
+files = [{plugin:?}]
+cache_dir = {cache:?}
+
+[[connections]]
+id = "cloud"
+provider = "gitflic"
+web_base = "https://gitflic.ru"
+api_base = "{api}"
+oauth_base = "{api}"
+allow_private = true
+webhook_secret_file = {wh:?}
+client_id = "{CLIENT_ID}"
+client_secret_file = {cs:?}
+[connections.oauth]
+redirect_url = "https://exlogare.example/api/integrations/gitflic/oauth/callback"
+
+[[notifiers]]
+name = "team-slack"
+kind = "slack"
+webhook_url_file = {slack:?}
+timeout_ms = 5000
+
+[[routes]]
+connection = "cloud"
+notifiers = ["team-slack"]
+"#,
+            db = d.join("exlogare.db"),
+            plugin = plugin(),
+            api = self.gitflic.base,
+            wh = d.join("webhook-secret"),
+            cs = d.join("client-secret"),
+            slack = d.join("slack-url"),
+        );
+        let path = d.join("exlogare.toml");
+        std::fs::write(&path, text).unwrap();
+        let config = Config::load(&path).unwrap_or_else(|e| panic!("config: {e:#}"));
+        let service = Arc::new(Service::build(config).unwrap_or_else(|e| panic!("Service::build: {e:#}")));
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = exlogare_host::server::router(service.clone());
+        rt.spawn(async move { axum::serve(listener, app).await });
+        let workers = Some(Workers::start(service.clone()));
+        let client = reqwest::blocking::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        Host { service, base, rt: Some(rt), workers, client }
+    }
+}
+
+impl Host {
+    fn send(&self, req: reqwest::blocking::RequestBuilder) -> (u16, Value, Option<String>) {
+        let resp = req.send().unwrap();
+        let status = resp.status().as_u16();
+        let location = resp.headers().get("location").map(|v| v.to_str().unwrap().to_owned());
+        let text = resp.text().unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)), location)
+    }
+
+    fn get(&self, path: &str) -> (u16, Value, Option<String>) {
+        self.send(self.client.get(format!("{}{path}", self.base)))
+    }
+
+    fn post_json(&self, path: &str, body: Value) -> (u16, Value, Option<String>) {
+        self.send(self.client.post(format!("{}{path}", self.base)).header("content-type", "application/json").body(body.to_string()))
+    }
+
+    /// The failed-job-trace delivery as GitFlic sends it; returns the delivery id.
+    fn deliver_failure(&self) -> i64 {
+        let body = std::fs::read(fixtures().join("failed-job-trace/bodies/delivery.json")).unwrap();
+        let (status, json, _) = self.send(
+            self.client
+                .post(format!("{}/api/integrations/gitflic/webhook/cloud?secret={WEBHOOK_SECRET}", self.base))
+                .header("content-type", "application/json")
+                .header("gitflic-webhook-secret", WEBHOOK_SECRET)
+                .body(body),
+        );
+        assert_eq!((status, json["status"].as_str()), (202, Some("queued")), "{json}");
+        json["delivery"].as_i64().unwrap()
+    }
+
+    fn delivery(&self, id: i64) -> Delivery {
+        self.service.store.delivery(id).unwrap().unwrap()
+    }
+
+    fn wait_state(&self, id: i64, state: &str) -> Delivery {
+        wait_until(&format!("delivery {id} to be {state}"), || self.delivery(id).state == state);
+        self.delivery(id)
+    }
+
+    fn seed_tokens(&self, access: &str, refresh: &str, expires_at: i64) {
+        let set = TokenSet { access_token: Secret::new(access), refresh_token: Some(Secret::new(refresh)), expires_at: Some(expires_at) };
+        self.service.accounts.as_ref().unwrap().tokens.save_tokens(&self.service.store, "cloud", &set, now_ms()).unwrap();
+    }
+
+    fn status(&self) -> (ConnectionStatus, Option<String>) {
+        self.service.token_status("cloud").expect("the connection has tokens")
+    }
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in bytes.chunks(3) {
+        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            out.push(if i <= c.len() { T[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' });
+        }
+    }
+    out
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => {
+                out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+fn query_of(location: &str) -> std::collections::HashMap<String, String> {
+    let q = location.split_once('?').map_or("", |(_, q)| q);
+    q.split('&').filter_map(|p| p.split_once('=')).map(|(k, v)| (percent_decode(k), percent_decode(v))).collect()
+}
+
+fn state_of(location: &str) -> String {
+    query_of(location).get("state").cloned().expect("a state in the authorize URL")
+}
+
+#[test]
+fn connect_via_the_callback_stores_tokens_encrypted_and_a_state_works_once() {
+    let world = World::new();
+    let host = world.host();
+    world.gitflic.with(|s| s.inner.code = Some("code-1".into()));
+
+    let (status, _, location) = host.get("/api/integrations/gitflic/oauth/start/cloud");
+    assert_eq!(status, 302);
+    let location = location.expect("a Location header");
+    assert!(location.starts_with(&format!("{}/oauth/authorize?", world.gitflic.base)), "{location}");
+    let q = query_of(&location);
+    assert_eq!(q["client_id"], CLIENT_ID);
+    assert_eq!(q["redirect_url"], "https://exlogare.example/api/integrations/gitflic/oauth/callback");
+    assert_eq!(q["scope"], "PROJECT_READ,PROJECT_WRITE,USER_READ,PROJECT_EDIT");
+    let state = state_of(&location);
+    assert!(state.len() >= 22, "{state}");
+
+    // GitFlic's server-to-server form.
+    let (status, body, _) = host.post_json("/api/integrations/gitflic/oauth/callback", json!({ "code": "code-1", "state": state }));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((body["status"].as_str(), body["connection"].as_str(), body["user"].as_str()), (Some("connected"), Some("cloud"), Some("ivan.petrov")));
+    assert_eq!(host.status(), (ConnectionStatus::Connected, None));
+    assert_eq!(world.gitflic.with(|s| (s.inner.exchange_calls, s.inner.access.clone())), (1, "gf-at-1".to_string()));
+    // Encrypted at rest: neither token appears anywhere in the database files (main, WAL).
+    for entry in std::fs::read_dir(world.dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap().to_string_lossy().starts_with("exlogare.db") {
+            let bytes = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+            assert!(!bytes.contains("gf-at-1") && !bytes.contains("gf-rt-1"), "{} holds a token in clear", path.display());
+        }
+    }
+    assert!(host.service.token_status("cloud").is_some());
+    // The same state again (by POST or by a browser GET), an unknown one, a missing one: 400.
+    let (status, body, _) = host.post_json("/api/integrations/gitflic/oauth/callback", json!({ "code": "code-1", "state": state }));
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().contains("already used"), "{body}");
+    let (status, body, _) = host.get(&format!("/api/integrations/gitflic/oauth/callback?code=code-1&state={state}"));
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().contains("already used"), "{body}");
+    let (status, body, _) = host.get("/api/integrations/gitflic/oauth/callback?code=x&state=never-issued");
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().contains("not issued"), "{body}");
+    let (status, body, _) = host.post_json("/api/integrations/gitflic/oauth/callback", json!({ "code": "x" }));
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().contains("missing"), "{body}");
+    let (status, _, _) = host.get("/api/integrations/gitflic/oauth/start/nope");
+    assert_eq!(status, 404);
+    assert_eq!(world.gitflic.with(|s| s.inner.exchange_calls), 1, "refused states never reach the provider");
+
+    // A browser GET with a fresh state and a code the provider refuses: 400, tokens unchanged.
+    let (_, _, location) = host.get("/api/integrations/gitflic/oauth/start/cloud");
+    let (status, body, _) = host.get(&format!("/api/integrations/gitflic/oauth/callback?code=used-code&state={}", state_of(&location.unwrap())));
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("refused the code"), "{body}");
+
+    // The stored token drives the analysis.
+    let id = host.deliver_failure();
+    let d = host.wait_state(id, "done");
+    assert_eq!(d.attempts, 1);
+    assert_eq!(world.slack.posted().len(), 1);
+    assert_eq!(world.gitflic.with(|s| (s.inner.refresh_calls, s.inner.rejected_calls)), (0, 0));
+    world.gitflic.assert_clean();
+    world.slack.assert_clean();
+}
+
+#[test]
+fn a_rejected_token_is_refreshed_once_and_the_analysis_retried() {
+    let world = World::new();
+    let host = world.host();
+    // The provider's valid tokens are gf-at-0 / gf-rt-0; the stored access token was revoked.
+    host.seed_tokens("revoked-access", "gf-rt-0", now_ms() + 20 * DAY_MS);
+    let id = host.deliver_failure();
+    let d = host.wait_state(id, "done");
+    assert_eq!(d.attempts, 1, "retried within the same attempt: {d:?}");
+    assert_eq!(world.gitflic.with(|s| (s.inner.refresh_calls, s.inner.rejected_calls)), (1, 1));
+    assert_eq!(world.slack.posted().len(), 1);
+    assert_eq!(host.status(), (ConnectionStatus::Connected, None));
+    // The rotated refresh token was persisted: the next refresh presents gf-rt-1.
+    host.seed_tokens("revoked-again", "gf-rt-1", now_ms() + 20 * DAY_MS);
+    let c = &host.service.connections["cloud"];
+    let fresh = host.service.refresh_rejected_token(c, &Secret::new("revoked-again")).unwrap();
+    assert_eq!(fresh.expose(), "gf-at-2");
+    world.gitflic.assert_clean();
+    world.slack.assert_clean();
+}
+
+#[test]
+fn an_expiring_token_is_refreshed_once_under_concurrent_calls() {
+    let world = World::new();
+    let host = world.host();
+    host.seed_tokens("gf-at-0", "gf-rt-0", now_ms() + 60_000);
+    let threads = 8;
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (service, barrier) = (host.service.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                service.connection_token(&service.connections["cloud"]).unwrap().expose().to_string()
+            })
+        })
+        .collect();
+    let tokens: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert!(tokens.iter().all(|t| t == "gf-at-1"), "{tokens:?}");
+    assert_eq!(world.gitflic.with(|s| s.inner.refresh_calls), 1, "exactly one refresh request");
+    let st = host.service.accounts.as_ref().unwrap().tokens.status(&host.service.store, "cloud").unwrap().unwrap();
+    assert!(st.expires_at > now_ms() + 29 * DAY_MS, "the new expiry is stored");
+    world.gitflic.assert_clean();
+}
+
+#[test]
+fn a_refused_refresh_parks_the_delivery_and_the_connection_needs_reconnection() {
+    let world = World::new();
+    let host = world.host();
+    world.gitflic.with(|s| s.inner.refresh_ok = false);
+    host.seed_tokens("revoked-access", "gf-rt-0", now_ms() + 20 * DAY_MS);
+    let id = host.deliver_failure();
+    let d = host.wait_state(id, "parked");
+    let reason = d.last_error.clone().unwrap_or_default();
+    assert!(reason.contains("connection `cloud` needs reconnection") && reason.contains("Refresh token is invalid"), "{reason}");
+    assert_eq!(world.gitflic.with(|s| (s.inner.refresh_calls, s.inner.rejected_calls)), (1, 1));
+    let (status, last_error) = host.status();
+    assert_eq!(status, ConnectionStatus::NeedsReconnection);
+    assert!(last_error.unwrap().contains("Refresh token is invalid"));
+    assert!(host.service.connections["cloud"].needs_reconnection.lock().unwrap().is_some());
+    assert!(world.slack.posted().is_empty());
+    // No further refresh is tried until the user reconnects.
+    let err = host.service.connection_token(&host.service.connections["cloud"]).unwrap_err();
+    assert!(err.to_string().contains("needs reconnection"), "{err}");
+    assert_eq!(world.gitflic.with(|s| s.inner.refresh_calls), 1);
+    world.gitflic.assert_clean();
+}

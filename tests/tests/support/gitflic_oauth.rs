@@ -1,0 +1,123 @@
+//! A stateful fake GitFlic on 127.0.0.1 for the accounts tests (issue 5): OAuth token
+//! endpoints (`/api/token/access`, `/api/token/refresh`) that issue numbered tokens, count
+//! calls and can refuse refreshes; `/user/me`; and the recorded fixture exchanges (reusable),
+//! answered only for the currently valid access token (any other gets 401, counted, not a
+//! violation: a stale token is part of the scenario).
+//!
+//! Include after `fakes.rs`: `#[path = "support/gitflic_oauth.rs"] mod gitflic_oauth;`.
+
+#![allow(dead_code)]
+
+use crate::fakes::*;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct OAuthState {
+    /// `Basic base64(client_id:client_secret)` expected on token requests.
+    pub basic: String,
+    /// The one authorization code the fake accepts (once).
+    pub code: Option<String>,
+    /// The currently valid tokens.
+    pub access: String,
+    pub refresh: String,
+    pub issued: u32,
+    /// False: every refresh is refused with 401 (a revoked refresh token).
+    pub refresh_ok: bool,
+    /// How long a refresh takes (so concurrent callers overlap with it).
+    pub refresh_delay: Duration,
+    pub exchange_calls: u32,
+    pub refresh_calls: u32,
+    /// API calls refused for a stale or wrong token.
+    pub rejected_calls: u32,
+    pub exchanges: Vec<Exchange>,
+}
+
+pub type OAuthGitflic = Fake<OAuthState>;
+
+fn sorted(q: &str) -> Vec<String> {
+    let mut v: Vec<String> = q.split('&').filter(|p| !p.is_empty()).map(String::from).collect();
+    v.sort();
+    v
+}
+
+fn issue(st: &mut OAuthState) -> String {
+    st.issued += 1;
+    st.access = format!("gf-at-{}", st.issued);
+    st.refresh = format!("gf-rt-{}", st.issued);
+    format!(r#"{{"accessToken":"{}","refreshToken":"{}","expires_in":2592000}}"#, st.access, st.refresh)
+}
+
+pub fn oauth_gitflic(basic: &str, exchanges: Vec<Exchange>) -> OAuthGitflic {
+    let state = OAuthState {
+        basic: basic.into(),
+        code: None,
+        access: "gf-at-0".into(),
+        refresh: "gf-rt-0".into(),
+        issued: 0,
+        refresh_ok: true,
+        refresh_delay: Duration::from_millis(100),
+        exchange_calls: 0,
+        refresh_calls: 0,
+        rejected_calls: 0,
+        exchanges,
+    };
+    let fake = Fake::start(
+        state,
+        Arc::new(|req: &Req, s: &mut Shared<OAuthState>| {
+            let basic = format!("Basic {}", s.inner.basic);
+            match (req.method.as_str(), req.path()) {
+                ("GET", "/api/token/access") => {
+                    s.inner.exchange_calls += 1;
+                    if req.header("authorization") != Some(basic.as_str()) {
+                        s.violations.push("token/access without the client's Basic credentials".into());
+                        return reply(401, r#"{"error":"Unauthorized"}"#);
+                    }
+                    let code = req.query().strip_prefix("code=").unwrap_or("").to_string();
+                    if s.inner.code.as_deref() != Some(code.as_str()) {
+                        return reply(400, r#"{"error":"invalid_grant","message":"Code is invalid or used"}"#);
+                    }
+                    s.inner.code = None;
+                    reply(200, issue(&mut s.inner))
+                }
+                ("POST", "/api/token/refresh") => {
+                    s.inner.refresh_calls += 1;
+                    std::thread::sleep(s.inner.refresh_delay);
+                    if req.header("authorization") != Some(basic.as_str()) {
+                        s.violations.push("token/refresh without the client's Basic credentials".into());
+                    }
+                    let presented = req.json().ok().and_then(|v| v["refreshToken"].as_str().map(String::from));
+                    if !s.inner.refresh_ok || presented.as_deref() != Some(s.inner.refresh.as_str()) {
+                        return reply(401, r#"{"status":401,"error":"Unauthorized","message":"Refresh token is invalid or expired"}"#);
+                    }
+                    reply(200, issue(&mut s.inner))
+                }
+                (method, path) => {
+                    if req.header("authorization") != Some(format!("token {}", s.inner.access).as_str()) {
+                        s.inner.rejected_calls += 1;
+                        return reply(401, r#"{"status":401,"error":"Unauthorized"}"#);
+                    }
+                    if path == "/user/me" {
+                        return reply(200, r#"{"id":"c2d38c66","username":"ivan.petrov","fullName":"Ivan Petrov"}"#);
+                    }
+                    let q = sorted(req.query());
+                    match s.inner.exchanges.iter().find(|e| e.method == method && e.path == path && e.query == q) {
+                        Some(e) => e.reply.clone(),
+                        None => {
+                            s.violations.push(format!("gitflic: nothing for {} {}", req.method, req.target));
+                            reply(599, "no exchange").header("content-type", "text/plain")
+                        }
+                    }
+                }
+            }
+        }),
+    );
+    let base = fake.base.clone();
+    fake.with(|s| {
+        for e in &mut s.inner.exchanges {
+            if let Ok(text) = std::str::from_utf8(&e.reply.body) {
+                e.reply.body = text.replace(RECORDED_API, &base).into_bytes();
+            }
+        }
+    });
+    fake
+}
