@@ -128,6 +128,9 @@ pub struct ConnectionConfig {
     /// (connect via `/api/integrations/{provider}/oauth/start/{id}`) instead of `access_token_*`.
     #[serde(default)]
     pub oauth: Option<OAuthConfig>,
+    /// Provider requests per hour this connection may make (all paths together); default 250,
+    /// half of the GitFlic cloud's 500/hour. A request past it is refused before it is sent.
+    pub calls_per_hour: Option<u32>,
 }
 
 /// A connection's OAuth client settings; the client id and secret are `client_id` / `client_secret_*`.

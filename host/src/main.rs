@@ -78,6 +78,15 @@ enum Command {
         #[arg(long)]
         full: bool,
     },
+    /// Each connection's status: connected / needs reconnection, last error, calls used this
+    /// hour (asked from the running host at `server.listen`; from storage when it is not running).
+    Connections {
+        #[arg(long, env = "EXLOGARE_CONFIG")]
+        config: PathBuf,
+        /// Print JSON instead of one line per connection.
+        #[arg(long)]
+        json: bool,
+    },
     /// Loads plugins (a directory and/or files) side by side and reports what each is.
     Inspect {
         #[arg(long)]
@@ -134,6 +143,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { config } => return serve(config),
         Command::Parked { config, limit } => return parked(config, *limit),
         Command::Reports { config, limit, full } => return reports(config, *limit, *full),
+        Command::Connections { config, json } => return connections(config, *json),
         _ => {}
     }
     let rt = runtime(&cli)?;
@@ -164,7 +174,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("conformance: {} passed, {} failed", verdicts.len() - failed, failed);
             Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Command::Analyze { .. } | Command::Serve { .. } | Command::Parked { .. } | Command::Reports { .. } => {
+        Command::Analyze { .. } | Command::Serve { .. } | Command::Parked { .. } | Command::Reports { .. } | Command::Connections { .. } => {
             unreachable!("handled before the engine starts")
         }
         Command::Inspect { plugins_dir, plugins } => {
@@ -259,6 +269,39 @@ fn reports(config_path: &std::path::Path, limit: u32, full: bool) -> anyhow::Res
                 first.map(|j| j.category.as_str()).unwrap_or("-"),
                 first.map(|j| j.summary.as_str()).unwrap_or("")
             );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn connections(config_path: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
+    use exlogare_host::accounts::service::{offline_views, ConnectionView};
+    let config = exlogare_host::config::Config::load(config_path)?;
+    let listen = config.server.listen.replace("0.0.0.0", "127.0.0.1").replace("[::]", "[::1]");
+    let live = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()?
+        .get(format!("http://{listen}/api/connections"))
+        .send()
+        .ok()
+        .filter(|r| r.status().is_success())
+        .and_then(|r| r.text().ok())
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| serde_json::from_value::<Vec<ConnectionView>>(v["connections"].clone()).ok());
+    let (views, source) = match live {
+        Some(v) => (v, format!("from the running host at http://{listen}")),
+        None => {
+            let store = exlogare_host::storage::Store::open(&config.storage.path)?;
+            (offline_views(&config, &store), format!("from storage (no host answered at http://{listen}; call counts unknown)"))
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "connections": views }))?);
+    } else {
+        println!("connections {source}:");
+        for v in &views {
+            println!("  {}", v.line());
         }
     }
     Ok(ExitCode::SUCCESS)

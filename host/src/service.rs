@@ -34,6 +34,8 @@ pub struct ConnectionRuntime {
     pub webhook_secret: Option<Secret>,
     /// Set when the provider rejected the credentials: the user must reconnect.
     pub needs_reconnection: Mutex<Option<String>>,
+    /// Provider requests in the last hour (every path); see accounts/service.rs `BudgetedBackend`.
+    pub budget: Arc<Mutex<crate::accounts::budget::RequestBudget>>,
 }
 
 pub struct Service {
@@ -119,14 +121,19 @@ impl Service {
             client_id: c.client_id.clone(),
             client_secret: resolve_secret(&format!("client secret of connection `{}`", c.id), &c.client_secret_env, &c.client_secret_file)?,
         };
+        let budget = Arc::new(Mutex::new(crate::accounts::budget::RequestBudget::new(
+            c.calls_per_hour.unwrap_or(crate::accounts::budget::DEFAULT_CALLS_PER_HOUR),
+        )));
+        let backend = crate::accounts::service::BudgetedBackend::wrap(Arc::new(backend), &c.id, budget.clone());
         Ok(ConnectionRuntime {
             config: c.clone(),
             conn: spec.connection(),
             policy,
-            backend: Arc::new(MeteredBackend { inner: Arc::new(backend), provider: c.provider.clone(), metrics: metrics.clone() }),
+            backend: Arc::new(MeteredBackend { inner: backend, provider: c.provider.clone(), metrics: metrics.clone() }),
             credentials,
             webhook_secret,
             needs_reconnection: Mutex::new(None),
+            budget,
         })
     }
 

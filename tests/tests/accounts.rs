@@ -98,6 +98,11 @@ impl World {
     }
 
     fn host(&self) -> Host {
+        self.host_with("")
+    }
+
+    /// `extra` is added to the connection's table (e.g. `calls_per_hour = 3`).
+    fn host_with(&self, extra: &str) -> Host {
         let cache = key_and_cache().join("cache");
         let d = self.dir.path();
         let text = format!(
@@ -126,6 +131,7 @@ allow_private = true
 webhook_secret_file = {wh:?}
 client_id = "{CLIENT_ID}"
 client_secret_file = {cs:?}
+{extra}
 [connections.oauth]
 redirect_url = "https://exlogare.example/api/integrations/gitflic/oauth/callback"
 
@@ -202,13 +208,24 @@ impl Host {
     }
 
     fn wait_state(&self, id: i64, state: &str) -> Delivery {
-        wait_until(&format!("delivery {id} to be {state}"), || self.delivery(id).state == state);
+        let deadline = Instant::now() + WAIT;
+        while self.delivery(id).state != state {
+            assert!(Instant::now() < deadline, "gave up after {WAIT:?} waiting for delivery {id} to be {state}: {:?}", self.delivery(id));
+            std::thread::sleep(Duration::from_millis(10));
+        }
         self.delivery(id)
     }
 
     fn seed_tokens(&self, access: &str, refresh: &str, expires_at: i64) {
         let set = TokenSet { access_token: Secret::new(access), refresh_token: Some(Secret::new(refresh)), expires_at: Some(expires_at) };
         self.service.accounts.as_ref().unwrap().tokens.save_tokens(&self.service.store, "cloud", &set, now_ms()).unwrap();
+    }
+
+    /// The `cloud` line of `GET /api/connections`.
+    fn connection_view(&self) -> Value {
+        let (status, body, _) = self.get("/api/connections");
+        assert_eq!(status, 200, "{body}");
+        body["connections"].as_array().unwrap().iter().find(|c| c["id"] == "cloud").cloned().expect("cloud is listed")
     }
 
     fn status(&self) -> (ConnectionStatus, Option<String>) {
@@ -265,6 +282,8 @@ fn connect_via_the_callback_stores_tokens_encrypted_and_a_state_works_once() {
     let world = World::new();
     let host = world.host();
     world.gitflic.with(|s| s.inner.code = Some("code-1".into()));
+    let v = host.connection_view();
+    assert_eq!((v["status"].as_str(), v["auth"].as_str(), v["calls_used_this_hour"].as_u64()), (Some("not_connected"), Some("oauth"), Some(0)), "{v}");
 
     let (status, _, location) = host.get("/api/integrations/gitflic/oauth/start/cloud");
     assert_eq!(status, 302);
@@ -321,8 +340,31 @@ fn connect_via_the_callback_stores_tokens_encrypted_and_a_state_works_once() {
     assert_eq!(d.attempts, 1);
     assert_eq!(world.slack.posted().len(), 1);
     assert_eq!(world.gitflic.with(|s| (s.inner.refresh_calls, s.inner.rejected_calls)), (0, 0));
+    // Every provider request of every path counts: 2 code exchanges, current-user, 4 for the analysis.
+    let v = host.connection_view();
+    assert_eq!((v["status"].as_str(), v["last_error"].as_str()), (Some("connected"), None), "{v}");
+    assert_eq!(v["calls_used_this_hour"].as_u64(), Some(world.gitflic.requests().len() as u64), "{v}");
+    assert_eq!((v["calls_used_this_hour"].as_u64(), v["calls_per_hour"].as_u64()), (Some(7), Some(250)), "{v}");
     world.gitflic.assert_clean();
     world.slack.assert_clean();
+}
+
+#[test]
+fn the_call_budget_is_never_exceeded() {
+    let world = World::new();
+    let host = world.host_with("calls_per_hour = 3");
+    host.seed_tokens("gf-at-0", "gf-rt-0", now_ms() + 20 * DAY_MS);
+    // The analysis needs 4 requests; only 3 fit in the hour: the fourth (the log download) is
+    // refused before it is sent, and the report says the log could not be fetched.
+    let id = host.deliver_failure();
+    host.wait_state(id, "done");
+    let report = host.service.store.report(id).unwrap().expect("a report");
+    assert!(report.contains("request budget of 3 calls per hour"), "{report}");
+    assert_eq!(world.gitflic.requests().len(), 3, "never more than the budget");
+    let v = host.connection_view();
+    assert_eq!((v["calls_used_this_hour"].as_u64(), v["calls_per_hour"].as_u64()), (Some(3), Some(3)), "{v}");
+    assert_eq!(world.slack.posted().len(), 1, "the team still hears about the failure");
+    world.gitflic.assert_clean();
 }
 
 #[test]
@@ -385,6 +427,9 @@ fn a_refused_refresh_parks_the_delivery_and_the_connection_needs_reconnection() 
     assert_eq!(status, ConnectionStatus::NeedsReconnection);
     assert!(last_error.unwrap().contains("Refresh token is invalid"));
     assert!(host.service.connections["cloud"].needs_reconnection.lock().unwrap().is_some());
+    let v = host.connection_view();
+    assert_eq!(v["status"].as_str(), Some("needs_reconnection"), "{v}");
+    assert!(v["last_error"].as_str().unwrap().contains("Refresh token is invalid"), "{v}");
     assert!(world.slack.posted().is_empty());
     // No further refresh is tried until the user reconnects.
     let err = host.service.connection_token(&host.service.connections["cloud"]).unwrap_err();

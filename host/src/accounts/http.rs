@@ -5,6 +5,7 @@
 //! - `POST /api/integrations/{provider}/oauth/callback` with JSON `{code, state}` (GitFlic's
 //!   server-to-server form) and `GET ...?code=&state=` (a browser) → 200 `{status: connected}`;
 //!   a wrong, reused or expired state → 400 with `{error}`.
+//! - `GET /api/connections` → each connection's status, last error and calls used this hour.
 
 use crate::service::Service;
 use axum::body::Bytes;
@@ -21,6 +22,15 @@ pub fn routes() -> Router<Arc<Service>> {
     Router::new()
         .route("/api/integrations/{provider}/oauth/start/{connection}", get(start))
         .route("/api/integrations/{provider}/oauth/callback", get(callback_get).post(callback_post))
+        .route("/api/connections", get(connections))
+}
+
+/// `GET /api/connections`: `{connections: [ConnectionView]}`.
+async fn connections(State(service): State<Arc<Service>>) -> Response {
+    match tokio::task::spawn_blocking(move || service.connection_views()).await {
+        Ok(views) => Json(json!({ "connections": views })).into_response(),
+        Err(e) => error(500, format!("internal error: {e}")),
+    }
 }
 
 fn error(status: u16, message: String) -> Response {

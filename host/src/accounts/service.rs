@@ -302,3 +302,115 @@ mod tests {
         assert_eq!(c.connections[0].oauth.as_ref().unwrap().scopes, ["PROJECT_READ", "PROJECT_WRITE", "USER_READ", "PROJECT_EDIT"]);
     }
 }
+
+/// Counts every provider request of a connection in its [`RequestBudget`] and refuses one that
+/// would go past it (a transport error, so the caller retries later) — the budget is never
+/// exceeded, whichever path (webhook analysis, OAuth, polling) spends it.
+pub struct BudgetedBackend {
+    inner: std::sync::Arc<dyn crate::http::HttpBackend>,
+    connection: String,
+    budget: std::sync::Arc<std::sync::Mutex<RequestBudget>>,
+}
+
+impl BudgetedBackend {
+    pub fn wrap(
+        inner: std::sync::Arc<dyn crate::http::HttpBackend>,
+        connection: &str,
+        budget: std::sync::Arc<std::sync::Mutex<RequestBudget>>,
+    ) -> std::sync::Arc<dyn crate::http::HttpBackend> {
+        std::sync::Arc::new(Self { inner, connection: connection.into(), budget })
+    }
+}
+
+impl crate::http::HttpBackend for BudgetedBackend {
+    fn send(&self, req: &crate::http::OutboundRequest, deadline: std::time::Instant) -> Result<crate::http::BackendResponse, crate::http::BackendError> {
+        let spent = self.budget.lock().unwrap_or_else(|p| p.into_inner()).try_spend(1, now_ms());
+        if let Err(e) = spent {
+            return Err(crate::http::BackendError::Transport(format!("connection `{}`: {e}", self.connection)));
+        }
+        self.inner.send(req, deadline)
+    }
+}
+
+use super::budget::RequestBudget;
+
+/// One line of `GET /api/connections` / `exlogare-host connections`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct ConnectionView {
+    pub id: String,
+    pub provider: String,
+    pub api_base: String,
+    /// `oauth` or `static-token`.
+    pub auth: String,
+    /// `connected`, `needs_reconnection` or `not_connected` (OAuth never completed).
+    pub status: String,
+    pub last_error: Option<String>,
+    pub calls_used_this_hour: Option<u32>,
+    pub calls_per_hour: u32,
+}
+
+impl ConnectionView {
+    pub fn line(&self) -> String {
+        let calls = self.calls_used_this_hour.map_or_else(|| "?".to_string(), |n| n.to_string());
+        format!(
+            "{} ({} {}, {}): {}; calls this hour {}/{}{}",
+            self.id,
+            self.provider,
+            self.api_base,
+            self.auth,
+            self.status,
+            calls,
+            self.calls_per_hour,
+            self.last_error.as_deref().map(|e| format!("; last error: {e}")).unwrap_or_default()
+        )
+    }
+}
+
+/// The status of each configured connection read from storage only (no running host: the
+/// call counts are unknown). Token rows hold no readable secret in their status columns, so
+/// no key is needed.
+pub fn offline_views(config: &Config, store: &crate::storage::Store) -> Vec<ConnectionView> {
+    let reader = TokenManager::new(TokenCipher::from_key([0; 32]), RefreshPolicy::default());
+    config
+        .connections
+        .iter()
+        .map(|c| {
+            let st = if c.oauth.is_some() { reader.status(store, &c.id).ok().flatten() } else { None };
+            view(c, st.map(|s| (s.status, s.last_error)), None, None)
+        })
+        .collect()
+}
+
+fn view(c: &crate::config::ConnectionConfig, token: Option<(ConnectionStatus, Option<String>)>, flagged: Option<String>, used: Option<u32>) -> ConnectionView {
+    let (status, last_error) = match (c.oauth.is_some(), token, flagged) {
+        (true, Some((ConnectionStatus::NeedsReconnection, e)), _) => ("needs_reconnection", e),
+        (true, Some((ConnectionStatus::Connected, e)), _) => ("connected", e),
+        (true, None, _) => ("not_connected", Some("go through OAuth: /api/integrations/{provider}/oauth/start/{connection}".replace("{provider}", &c.provider).replace("{connection}", &c.id))),
+        (false, _, Some(m)) => ("needs_reconnection", Some(format!("credentials rejected: {m}"))),
+        (false, _, None) => ("connected", None),
+    };
+    ConnectionView {
+        id: c.id.clone(),
+        provider: c.provider.clone(),
+        api_base: c.api_base.clone(),
+        auth: if c.oauth.is_some() { "oauth" } else { "static-token" }.into(),
+        status: status.into(),
+        last_error,
+        calls_used_this_hour: used,
+        calls_per_hour: c.calls_per_hour.unwrap_or(super::budget::DEFAULT_CALLS_PER_HOUR),
+    }
+}
+
+impl Service {
+    /// Every connection's status as this running host sees it.
+    pub fn connection_views(&self) -> Vec<ConnectionView> {
+        self.connections
+            .values()
+            .map(|c| {
+                let flagged = c.needs_reconnection.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let used = c.budget.lock().unwrap_or_else(|p| p.into_inner()).used(now_ms());
+                view(&c.config, self.token_status(&c.config.id), flagged, Some(used))
+            })
+            .collect()
+    }
+}
