@@ -87,6 +87,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Watches a project: registers (idempotently, via the plugin) a PIPELINE_FAIL webhook to
+    /// this host with a fresh per-project secret, or with --print-only prints what to set by hand.
+    Watch {
+        #[arg(long, env = "EXLOGARE_CONFIG")]
+        config: PathBuf,
+        #[arg(long)]
+        connection: String,
+        /// owner/name
+        #[arg(long)]
+        project: String,
+        /// How the provider reaches this host, e.g. https://exlogare.example.com (default http://{server.listen}).
+        #[arg(long)]
+        public_url: Option<String>,
+        #[arg(long)]
+        print_only: bool,
+    },
     /// Loads plugins (a directory and/or files) side by side and reports what each is.
     Inspect {
         #[arg(long)]
@@ -144,6 +160,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Parked { config, limit } => return parked(config, *limit),
         Command::Reports { config, limit, full } => return reports(config, *limit, *full),
         Command::Connections { config, json } => return connections(config, *json),
+        Command::Watch { config, connection, project, public_url, print_only } => {
+            return watch(config, connection, project, public_url.as_deref(), *print_only);
+        }
         _ => {}
     }
     let rt = runtime(&cli)?;
@@ -174,7 +193,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("conformance: {} passed, {} failed", verdicts.len() - failed, failed);
             Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Command::Analyze { .. } | Command::Serve { .. } | Command::Parked { .. } | Command::Reports { .. } | Command::Connections { .. } => {
+        Command::Analyze { .. } | Command::Serve { .. } | Command::Parked { .. } | Command::Reports { .. } | Command::Connections { .. } | Command::Watch { .. } => {
             unreachable!("handled before the engine starts")
         }
         Command::Inspect { plugins_dir, plugins } => {
@@ -304,5 +323,20 @@ fn connections(config_path: &std::path::Path, json: bool) -> anyhow::Result<Exit
             println!("  {}", v.line());
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn watch(config_path: &std::path::Path, connection: &str, project: &str, public_url: Option<&str>, print_only: bool) -> anyhow::Result<ExitCode> {
+    let config = exlogare_host::config::Config::load(config_path)?;
+    let service = exlogare_host::service::Service::build(config)?;
+    let w = service.watch(connection, project, public_url, print_only)?;
+    if print_only {
+        println!("Set this webhook on {} by hand (stored: deliveries with this secret are accepted for this project):", w.project);
+    } else {
+        println!("webhook on {} {} (id {}):", w.project, w.registration, w.webhook_id.as_deref().unwrap_or("-"));
+    }
+    println!("  url:    {}", w.url);
+    println!("  secret: {}", w.secret.expose());
+    println!("  event:  {}", w.event);
     Ok(ExitCode::SUCCESS)
 }

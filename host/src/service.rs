@@ -164,7 +164,9 @@ impl Service {
         if body.len() > self.config.server.max_body_bytes {
             return WebhookReply::error(413, format!("the body is {} bytes; the limit is {}", body.len(), self.config.server.max_body_bytes));
         }
-        let Some(secret) = &c.webhook_secret else {
+        // A watched project's own secret (accounts/watch.rs) first, else the connection's.
+        let watched = self.watch_secret_for(connection_id, raw_query);
+        let Some(secret) = watched.as_ref().map(|(s, _)| s).or(c.webhook_secret.as_ref()) else {
             return WebhookReply::error(401, format!("connection `{connection_id}` has no webhook secret configured; deliveries cannot be verified"));
         };
         let delivery = provider::WebhookDelivery {
@@ -190,6 +192,11 @@ impl Service {
             }
             Ok(provider::WebhookOutcome::Ping(m)) => WebhookReply::new(200, json!({ "status": "ping", "message": m })),
             Ok(provider::WebhookOutcome::Ignored(m)) => WebhookReply::new(200, json!({ "status": "ignored", "reason": m })),
+            Ok(provider::WebhookOutcome::PipelineFailed(event))
+                if watched.as_ref().is_some_and(|(_, p)| *p != format!("{}/{}", event.project.owner, event.project.name)) =>
+            {
+                WebhookReply::new(401, json!({ "status": "unauthorized", "error": "this secret belongs to another project's webhook" }))
+            }
             Ok(provider::WebhookOutcome::PipelineFailed(event)) => self.enqueue_failure(provider_id, connection_id, &event, body, "webhook"),
         }
     }

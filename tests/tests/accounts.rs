@@ -52,6 +52,7 @@ fn key_and_cache() -> &'static Path {
     .path()
 }
 
+#[allow(dead_code)]
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + WAIT;
     while !done() {
@@ -191,16 +192,23 @@ impl Host {
 
     /// The failed-job-trace delivery as GitFlic sends it; returns the delivery id.
     fn deliver_failure(&self) -> i64 {
-        let body = std::fs::read(fixtures().join("failed-job-trace/bodies/delivery.json")).unwrap();
-        let (status, json, _) = self.send(
-            self.client
-                .post(format!("{}/api/integrations/gitflic/webhook/cloud?secret={WEBHOOK_SECRET}", self.base))
-                .header("content-type", "application/json")
-                .header("gitflic-webhook-secret", WEBHOOK_SECRET)
-                .body(body),
-        );
+        let (status, json) = self.deliver_with(WEBHOOK_SECRET, "acme", "payments-api");
         assert_eq!((status, json["status"].as_str()), (202, Some("queued")), "{json}");
         json["delivery"].as_i64().unwrap()
+    }
+
+    /// The failed-job-trace delivery for `owner/alias`, with `secret` in the header and the query.
+    fn deliver_with(&self, secret: &str, owner: &str, alias: &str) -> (u16, Value) {
+        let text = std::fs::read_to_string(fixtures().join("failed-job-trace/bodies/delivery.json")).unwrap();
+        let text = text.replace("\"alias\": \"payments-api\"", &format!("\"alias\": \"{alias}\"")).replace("\"owner_alias\": \"acme\"", &format!("\"owner_alias\": \"{owner}\""));
+        let (status, json, _) = self.send(
+            self.client
+                .post(format!("{}/api/integrations/gitflic/webhook/cloud?secret={secret}", self.base))
+                .header("content-type", "application/json")
+                .header("gitflic-webhook-secret", secret)
+                .body(text),
+        );
+        (status, json)
     }
 
     fn delivery(&self, id: i64) -> Delivery {
@@ -435,5 +443,53 @@ fn a_refused_refresh_parks_the_delivery_and_the_connection_needs_reconnection() 
     let err = host.service.connection_token(&host.service.connections["cloud"]).unwrap_err();
     assert!(err.to_string().contains("needs reconnection"), "{err}");
     assert_eq!(world.gitflic.with(|s| s.inner.refresh_calls), 1);
+    world.gitflic.assert_clean();
+}
+
+#[test]
+fn watching_registers_one_hook_with_a_fresh_per_project_secret_that_the_service_accepts() {
+    let world = World::new();
+    let host = world.host();
+    host.seed_tokens("gf-at-0", "gf-rt-0", now_ms() + 20 * DAY_MS);
+    let s = &host.service;
+
+    let w = s.watch("cloud", "acme/payments-api", Some("https://exlogare.example/"), false).unwrap();
+    assert_eq!((w.registration.as_str(), w.event), ("created", "PIPELINE_FAIL"));
+    assert_eq!(w.secret.expose().len(), 64, "256 random bits, hex");
+    assert_eq!(w.url, format!("https://exlogare.example/api/integrations/gitflic/webhook/cloud?secret={}", w.secret.expose()));
+    let hooks = world.gitflic.with(|st| st.inner.hooks.clone());
+    assert_eq!(hooks.len(), 1);
+    assert_eq!((hooks[0]["url"].as_str(), hooks[0]["secret"].as_str()), (Some(w.url.as_str()), Some(w.secret.expose())));
+    assert_eq!(hooks[0]["events"]["PIPELINE_FAIL"], true);
+
+    // Again: the hook is repaired in place (new secret), never duplicated; the old secret is refused.
+    let w2 = s.watch("cloud", "acme/payments-api", Some("https://exlogare.example"), false).unwrap();
+    assert_ne!(w2.secret.expose(), w.secret.expose());
+    assert!(["repaired", "reused"].contains(&w2.registration.as_str()), "{}", w2.registration);
+    let hooks = world.gitflic.with(|st| st.inner.hooks.clone());
+    assert_eq!(hooks.len(), 1, "{hooks:?}");
+    assert_eq!(hooks[0]["secret"].as_str(), Some(w2.secret.expose()));
+    assert_eq!(s.watched_projects("cloud").unwrap(), ["acme/payments-api"]);
+
+    let (status, body) = host.deliver_with(w.secret.expose(), "acme", "payments-api");
+    assert_eq!(status, 401, "the rotated-away secret: {body}");
+    let (status, body) = host.deliver_with(w2.secret.expose(), "acme", "other-project");
+    assert_eq!(status, 401, "a watch secret reports only on its project: {body}");
+    assert!(body["error"].as_str().unwrap().contains("another project"), "{body}");
+    let (status, body) = host.deliver_with(w2.secret.expose(), "acme", "payments-api");
+    assert_eq!((status, body["status"].as_str()), (202, Some("queued")), "{body}");
+    host.wait_state(body["delivery"].as_i64().unwrap(), "done");
+    assert_eq!(world.slack.posted().len(), 1);
+
+    // By hand: nothing is sent to GitFlic; the printed secret is accepted.
+    let before = world.gitflic.requests().len();
+    let m = s.watch("cloud", "acme/tools", None, true).unwrap();
+    assert_eq!((m.registration.as_str(), m.webhook_id.as_deref()), ("manual", None));
+    assert!(m.url.starts_with("http://127.0.0.1:0/api/integrations/gitflic/webhook/cloud?secret="), "{}", m.url);
+    assert_eq!(world.gitflic.requests().len(), before);
+    assert_eq!(s.watched_projects("cloud").unwrap(), ["acme/payments-api", "acme/tools"]);
+    let (status, body) = host.deliver_with(m.secret.expose(), "acme", "payments-api");
+    assert_eq!(status, 401, "{body}");
+    assert!(s.watch("cloud", "no-slash", None, true).is_err());
     world.gitflic.assert_clean();
 }

@@ -18,3 +18,4 @@ pub mod oauth_state;
 pub mod poller;
 pub mod service;
 pub mod tokens;
+pub mod watch;

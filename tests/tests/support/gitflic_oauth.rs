@@ -30,6 +30,9 @@ pub struct OAuthState {
     /// API calls refused for a stale or wrong token.
     pub rejected_calls: u32,
     pub exchanges: Vec<Exchange>,
+    /// Webhooks of acme/payments-api as GitFlic keeps them (`secret` masked on reads).
+    pub hooks: Vec<serde_json::Value>,
+    pub hooks_created: u32,
 }
 
 pub type OAuthGitflic = Fake<OAuthState>;
@@ -60,6 +63,8 @@ pub fn oauth_gitflic(basic: &str, exchanges: Vec<Exchange>) -> OAuthGitflic {
         refresh_calls: 0,
         rejected_calls: 0,
         exchanges,
+        hooks: vec![],
+        hooks_created: 0,
     };
     let fake = Fake::start(
         state,
@@ -99,6 +104,9 @@ pub fn oauth_gitflic(basic: &str, exchanges: Vec<Exchange>) -> OAuthGitflic {
                     if path == "/user/me" {
                         return reply(200, r#"{"id":"c2d38c66","username":"ivan.petrov","fullName":"Ivan Petrov"}"#);
                     }
+                    if let Some(r) = hooks(req, &mut s.inner) {
+                        return r;
+                    }
                     let q = sorted(req.query());
                     match s.inner.exchanges.iter().find(|e| e.method == method && e.path == path && e.query == q) {
                         Some(e) => e.reply.clone(),
@@ -120,4 +128,31 @@ pub fn oauth_gitflic(basic: &str, exchanges: Vec<Exchange>) -> OAuthGitflic {
         }
     });
     fake
+}
+
+const HOOKS: &str = "/project/acme/payments-api/setting/webhook";
+
+/// List, create and delete webhooks (POST `.../{id}/delete`), as GitFlic does.
+fn hooks(req: &Req, st: &mut OAuthState) -> Option<Reply> {
+    let path = req.path();
+    if req.method == "GET" && path == HOOKS {
+        let list: Vec<serde_json::Value> = st.hooks.iter().map(|h| { let mut h = h.clone(); h["secret"] = "****".into(); h }).collect();
+        let n = list.len();
+        let body = serde_json::json!({ "_embedded": { "webhookList": list }, "page": { "size": 50, "totalElements": n, "totalPages": 1, "number": 0 } });
+        return Some(reply(200, body.to_string()));
+    }
+    if req.method == "POST" && path == HOOKS {
+        let Ok(mut hook) = req.json() else { return Some(reply(400, r#"{"message":"bad body"}"#)) };
+        st.hooks_created += 1;
+        hook["id"] = format!("hook-{}", st.hooks_created).into();
+        st.hooks.push(hook.clone());
+        hook["secret"] = "****".into();
+        return Some(reply(200, hook.to_string()));
+    }
+    if req.method == "POST" && let Some(id) = path.strip_prefix(&format!("{HOOKS}/")).and_then(|r| r.strip_suffix("/delete")) {
+        let before = st.hooks.len();
+        st.hooks.retain(|h| h["id"] != id);
+        return Some(if st.hooks.len() < before { reply(200, "") } else { reply(404, r#"{"message":"not found"}"#) });
+    }
+    None
 }
