@@ -5,444 +5,26 @@
 //! test ends by asserting that no fake saw a bad request. Fakes can be told to answer an error
 //! first (500, 429 with a wait, 400, a redirect), and the Matrix fake dedupes by transaction id
 //! as a homeserver does. No internet.
+//!
+//! The fakes live in `support/fakes.rs`, shared with `service.rs`.
+
+#[path = "support/fakes.rs"]
+mod fakes;
 
 use exlogare_host::notify::{
     ConfigError, FailureMessage, JobMessage, Notifier, NotifierConfig, NotifierKind, NotifyError, RouteConfig, console::ConsoleNotifier,
     matrix, route,
 };
+use fakes::{
+    ChatFake, MX_ROOM, MX_TOKEN, Reply, SLACK_PATH, TG_TOKEN, matrix_fake, parse_html, parse_mrkdwn, reply, slack_fake, telegram_fake, u16len,
+};
 use serde_json::{Value, json};
-use std::collections::{HashMap, VecDeque};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
-
-// ---- A tiny HTTP/1.1 server --------------------------------------------------------------
-
-#[derive(Debug, Clone)]
-struct Req {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Req {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-    fn json(&self) -> Result<Value, String> {
-        if self.header("content-type").is_none_or(|c| !c.starts_with("application/json")) {
-            return Err(format!("content-type is {:?}, not application/json", self.header("content-type")));
-        }
-        serde_json::from_slice(&self.body).map_err(|e| format!("body is not JSON: {e}"))
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-    /// Matrix: store the event first, then answer with this (the answer got lost).
-    commit_first: bool,
-}
-
-fn reply(status: u16, body: impl Into<String>) -> Reply {
-    Reply { status, headers: vec![], body: body.into(), commit_first: false }
-}
-
-impl Reply {
-    fn header(mut self, k: &str, v: &str) -> Reply {
-        self.headers.push((k.into(), v.into()));
-        self
-    }
-}
-
-#[derive(Default)]
-struct State {
-    requests: Vec<Req>,
-    /// Answers to give, in order, before behaving normally.
-    script: VecDeque<Reply>,
-    violations: Vec<String>,
-    /// Messages the platform accepted (what the room / channel now shows).
-    posted: Vec<Value>,
-    /// Matrix: txn id -> event id.
-    txns: HashMap<String, String>,
-}
-
-type Handler = dyn Fn(&Req, &mut State) -> Reply + Send + Sync;
-
-struct Fake {
-    base: String,
-    state: Arc<Mutex<State>>,
-}
-
-impl Fake {
-    fn start(handler: Arc<Handler>) -> Fake {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(Mutex::new(State::default()));
-        let st = state.clone();
-        thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(mut stream) = conn else { continue };
-                let (st, h) = (st.clone(), handler.clone());
-                thread::spawn(move || {
-                    let Some(req) = read_request(&mut stream) else { return };
-                    let answer = {
-                        let mut s = st.lock().unwrap();
-                        s.requests.push(req.clone());
-                        h(&req, &mut s)
-                    };
-                    let mut head = format!(
-                        "HTTP/1.1 {} Fake\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
-                        answer.status,
-                        answer.body.len()
-                    );
-                    for (k, v) in &answer.headers {
-                        head.push_str(&format!("{k}: {v}\r\n"));
-                    }
-                    head.push_str("\r\n");
-                    let _ = stream.write_all(head.as_bytes());
-                    let _ = stream.write_all(answer.body.as_bytes());
-                });
-            }
-        });
-        Fake { base, state }
-    }
-
-    fn then(&self, r: Reply) -> &Fake {
-        self.state.lock().unwrap().script.push_back(r);
-        self
-    }
-
-    fn requests(&self) -> Vec<Req> {
-        self.state.lock().unwrap().requests.clone()
-    }
-
-    fn posted(&self) -> Vec<Value> {
-        self.state.lock().unwrap().posted.clone()
-    }
-
-    fn assert_clean(&self) {
-        let v = self.state.lock().unwrap().violations.clone();
-        assert!(v.is_empty(), "the fake saw bad requests:\n{}", v.join("\n"));
-    }
-}
-
-fn read_request(s: &mut TcpStream) -> Option<Req> {
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        let n = s.read(&mut chunk).ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-    let mut lines = head.split("\r\n");
-    let mut first = lines.next()?.split(' ');
-    let (method, path) = (first.next()?.to_owned(), first.next()?.to_owned());
-    let headers: Vec<(String, String)> =
-        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned())).collect();
-    let len: usize = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
-    let mut body = buf[head_end + 4..].to_vec();
-    while body.len() < len {
-        let n = s.read(&mut chunk).ok()?;
-        if n == 0 {
-            return None;
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    Some(Req { method, path, headers, body })
-}
-
-// ---- What each platform checks ------------------------------------------------------------
-
-/// Parses the HTML subset a platform accepts and returns the visible text (entities decoded).
-fn parse_html(s: &str, allowed: &[&str], void: &[&str]) -> Result<String, String> {
-    let mut visible = String::new();
-    let mut stack: Vec<String> = Vec::new();
-    let mut rest = s;
-    while let Some(c) = rest.chars().next() {
-        match c {
-            '<' => {
-                let end = rest.find('>').ok_or("unterminated tag")?;
-                let tag = &rest[1..end];
-                if let Some(name) = tag.strip_prefix('/') {
-                    if stack.pop().as_deref() != Some(name) {
-                        return Err(format!("unbalanced </{name}>"));
-                    }
-                } else {
-                    let name = tag.split(' ').next().unwrap_or("");
-                    if !allowed.contains(&name) {
-                        return Err(format!("tag <{name}> is not allowed"));
-                    }
-                    if name == "a" {
-                        let href = tag.strip_prefix("a href=\"").and_then(|h| h.strip_suffix('"')).ok_or("bad <a>")?;
-                        if href.contains(['<', '>', '"']) || !href.starts_with("http") {
-                            return Err(format!("bad href {href}"));
-                        }
-                    } else if tag != name {
-                        return Err(format!("unexpected attributes in <{tag}>"));
-                    }
-                    if !void.contains(&name) {
-                        stack.push(name.to_owned());
-                    }
-                }
-                rest = &rest[end + 1..];
-            }
-            '>' => return Err("bare `>`".into()),
-            '&' => {
-                let (ent, ch) = [("&lt;", '<'), ("&gt;", '>'), ("&amp;", '&'), ("&quot;", '"')]
-                    .into_iter()
-                    .find(|(e, _)| rest.starts_with(e))
-                    .ok_or_else(|| format!("bad entity at `{}`", &rest[..rest.len().min(8)]))?;
-                visible.push(ch);
-                rest = &rest[ent.len()..];
-            }
-            c => {
-                visible.push(c);
-                rest = &rest[c.len_utf8()..];
-            }
-        }
-    }
-    if let Some(open) = stack.pop() {
-        return Err(format!("<{open}> is never closed"));
-    }
-    Ok(visible)
-}
-
-/// Slack mrkdwn: `&` only as `&amp;`/`&lt;`/`&gt;`, `<` only to open a link `<http...|label>`,
-/// code fences paired. Returns the text as shown (entities decoded, links as their label).
-fn parse_mrkdwn(s: &str) -> Result<String, String> {
-    if !s.matches("```").count().is_multiple_of(2) {
-        return Err(format!("unpaired ``` in {s:.80}"));
-    }
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some(c) = rest.chars().next() {
-        match c {
-            '<' => {
-                let end = rest.find('>').ok_or("unterminated <")?;
-                let inner = &rest[1..end];
-                if !inner.starts_with("http") || inner.contains('<') {
-                    return Err(format!("`<{inner}>` is not a link: Slack would interpret it"));
-                }
-                out.push_str(inner.split_once('|').map_or(inner, |(_, label)| label));
-                rest = &rest[end + 1..];
-            }
-            '>' => return Err("bare `>`".into()),
-            '&' => {
-                let (ent, ch) = [("&lt;", '<'), ("&gt;", '>'), ("&amp;", '&')]
-                    .into_iter()
-                    .find(|(e, _)| rest.starts_with(e))
-                    .ok_or_else(|| format!("unescaped `&` at `{}`", &rest[..rest.len().min(8)]))?;
-                out.push(ch);
-                rest = &rest[ent.len()..];
-            }
-            c => {
-                out.push(c);
-                rest = &rest[c.len_utf8()..];
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn u16len(s: &str) -> usize {
-    s.encode_utf16().count()
-}
-
-const SLACK_PATH: &str = "/services/T0001/B0001/XyZwebhookSecretPath";
-
-fn check_slack(req: &Req) -> Result<(), String> {
-    if req.method != "POST" || req.path != SLACK_PATH {
-        return Err(format!("{} {} is not the webhook", req.method, req.path));
-    }
-    let v = req.json()?;
-    let text = v["text"].as_str().filter(|t| !t.is_empty()).ok_or("no `text` fallback")?;
-    parse_mrkdwn(text)?;
-    let blocks = v["blocks"].as_array().ok_or("no blocks")?;
-    if blocks.is_empty() || blocks.len() > 50 {
-        return Err(format!("{} blocks", blocks.len()));
-    }
-    let check_mrkdwn = |t: &Value, max: usize| -> Result<(), String> {
-        if t["type"] != "mrkdwn" {
-            return Err(format!("text object {t} is not mrkdwn"));
-        }
-        let s = t["text"].as_str().ok_or("text without text")?;
-        if s.is_empty() || u16len(s) > max {
-            return Err(format!("mrkdwn text of {} units (max {max})", u16len(s)));
-        }
-        parse_mrkdwn(s).map(|_| ())
-    };
-    for b in blocks {
-        match b["type"].as_str() {
-            Some("header") => {
-                let t = &b["text"];
-                let s = t["text"].as_str().unwrap_or("");
-                if t["type"] != "plain_text" || s.is_empty() || u16len(s) > 150 {
-                    return Err(format!("bad header {t}"));
-                }
-            }
-            Some("section") => {
-                if b.get("text").is_none() && b.get("fields").is_none() {
-                    return Err("section without text or fields".into());
-                }
-                if let Some(t) = b.get("text") {
-                    check_mrkdwn(t, 3000)?;
-                }
-                if let Some(f) = b.get("fields") {
-                    let f = f.as_array().ok_or("fields is not a list")?;
-                    if f.is_empty() || f.len() > 10 {
-                        return Err(format!("{} fields", f.len()));
-                    }
-                    for t in f {
-                        check_mrkdwn(t, 2000)?;
-                    }
-                }
-            }
-            Some("context") => {
-                let e = b["elements"].as_array().ok_or("context without elements")?;
-                if e.is_empty() || e.len() > 10 {
-                    return Err("context elements".into());
-                }
-                for t in e {
-                    check_mrkdwn(t, 3000)?;
-                }
-            }
-            Some("actions") => {
-                for e in b["elements"].as_array().ok_or("actions without elements")? {
-                    let label = e["text"]["text"].as_str().unwrap_or("");
-                    let url = e["url"].as_str().unwrap_or("");
-                    if e["type"] != "button" || label.is_empty() || u16len(label) > 75 || !url.starts_with("http") || url.len() > 3000 {
-                        return Err(format!("bad button {e}"));
-                    }
-                }
-            }
-            other => return Err(format!("unexpected block type {other:?}")),
-        }
-    }
-    Ok(())
-}
-
-fn slack_fake() -> Fake {
-    Fake::start(Arc::new(|req: &Req, st: &mut State| {
-        if let Err(e) = check_slack(req) {
-            st.violations.push(format!("slack: {e}"));
-            return reply(400, "invalid_blocks");
-        }
-        if let Some(r) = st.script.pop_front() {
-            return r;
-        }
-        st.posted.push(req.json().unwrap());
-        reply(200, "ok")
-    }))
-}
-
-const TG_TOKEN: &str = "123456:AAE-secretBotToken_xyz";
-
-fn check_telegram(req: &Req) -> Result<String, String> {
-    if req.method != "POST" || req.path != format!("/bot{TG_TOKEN}/sendMessage") {
-        return Err(format!("{} {} is not sendMessage with the bot token", req.method, req.path));
-    }
-    let v = req.json()?;
-    if v["chat_id"] != json!(-1001234567890i64) {
-        return Err(format!("chat_id {}", v["chat_id"]));
-    }
-    if v["parse_mode"] != "HTML" || v["disable_web_page_preview"] != true {
-        return Err("parse_mode HTML and disable_web_page_preview expected".into());
-    }
-    let text = v["text"].as_str().ok_or("no text")?;
-    let visible = parse_html(text, &["b", "strong", "i", "em", "u", "s", "code", "pre", "a"], &[])
-        .map_err(|e| format!("Bad Request: can't parse entities: {e}"))?;
-    if visible.trim().is_empty() || u16len(&visible) > 4096 {
-        return Err(format!("Bad Request: message is too long ({} UTF-16 units)", u16len(&visible)));
-    }
-    Ok(visible)
-}
-
-fn telegram_fake() -> Fake {
-    Fake::start(Arc::new(|req: &Req, st: &mut State| {
-        if let Err(e) = check_telegram(req) {
-            st.violations.push(format!("telegram: {e}"));
-            return reply(400, json!({"ok": false, "error_code": 400, "description": e}).to_string());
-        }
-        if let Some(r) = st.script.pop_front() {
-            return r;
-        }
-        st.posted.push(req.json().unwrap());
-        let id = st.posted.len();
-        reply(200, json!({"ok": true, "result": {"message_id": id, "chat": {"id": -1001234567890i64}}}).to_string())
-    }))
-}
-
-const MX_TOKEN: &str = "syt_bWF0cml4_secretAccessToken";
-const MX_ROOM: &str = "!room:example.org";
-
-fn check_matrix(req: &Req) -> Result<String, (u16, String)> {
-    let bad = |e: String| (400, e);
-    let prefix = "/_matrix/client/v3/rooms/%21room%3Aexample.org/send/m.room.message/";
-    let txn = req.path.strip_prefix(prefix).ok_or_else(|| bad(format!("path {} is not this room's send endpoint", req.path)))?;
-    if req.method != "PUT" {
-        return Err(bad(format!("method {}", req.method)));
-    }
-    if txn.is_empty() || !txn.chars().all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c)) {
-        return Err(bad(format!("txn id {txn:?}")));
-    }
-    if req.header("authorization") != Some(&format!("Bearer {MX_TOKEN}")) {
-        return Err((401, "M_UNKNOWN_TOKEN".into()));
-    }
-    if req.body.len() > 65536 {
-        return Err((413, format!("M_TOO_LARGE: {} bytes", req.body.len())));
-    }
-    let v = req.json().map_err(bad)?;
-    if v["msgtype"] != "m.text" || v["format"] != "org.matrix.custom.html" {
-        return Err(bad("msgtype m.text and format org.matrix.custom.html expected".into()));
-    }
-    if v["body"].as_str().is_none_or(str::is_empty) {
-        return Err(bad("empty body".into()));
-    }
-    let html = v["formatted_body"].as_str().ok_or_else(|| bad("no formatted_body".into()))?;
-    parse_html(html, &["p", "strong", "em", "br", "code", "pre", "a"], &["br"]).map_err(|e| bad(format!("formatted_body: {e}")))?;
-    Ok(txn.to_owned())
-}
-
-fn matrix_fake() -> Fake {
-    Fake::start(Arc::new(|req: &Req, st: &mut State| {
-        let txn = match check_matrix(req) {
-            Ok(t) => t,
-            Err((status, e)) => {
-                st.violations.push(format!("matrix: {e}"));
-                return reply(status, json!({"errcode": "M_BAD_JSON", "error": e}).to_string());
-            }
-        };
-        let scripted = st.script.pop_front();
-        if let Some(r) = &scripted
-            && !r.commit_first
-        {
-            return r.clone();
-        }
-        let event_id = match st.txns.get(&txn) {
-            Some(id) => id.clone(),
-            None => {
-                st.posted.push(req.json().unwrap());
-                let id = format!("$event{}", st.posted.len());
-                st.txns.insert(txn, id.clone());
-                id
-            }
-        };
-        scripted.unwrap_or_else(|| reply(200, json!({"event_id": event_id}).to_string()))
-    }))
-}
 
 // ---- Notifiers and messages ---------------------------------------------------------------
 
@@ -451,13 +33,13 @@ fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
     move |k| map.get(k).cloned()
 }
 
-fn slack(fake: &Fake) -> Box<dyn Notifier> {
+fn slack(fake: &ChatFake) -> Box<dyn Notifier> {
     let mut c = NotifierConfig::new("team-slack", NotifierKind::Slack);
     c.webhook_url_env = Some("T_SLACK_URL".into());
     c.build_with_env(&env_of(&[("T_SLACK_URL", &format!("{}{SLACK_PATH}", fake.base))])).unwrap()
 }
 
-fn telegram(fake: &Fake) -> Box<dyn Notifier> {
+fn telegram(fake: &ChatFake) -> Box<dyn Notifier> {
     let cfg: NotifierConfig = toml::from_str(&format!(
         "name = \"ops-telegram\"\nkind = \"telegram\"\nchat_id = -1001234567890\napi_base = \"{}\"\nbot_token_env = \"T_TG_TOKEN\"",
         fake.base
@@ -466,7 +48,7 @@ fn telegram(fake: &Fake) -> Box<dyn Notifier> {
     cfg.build_with_env(&env_of(&[("T_TG_TOKEN", TG_TOKEN)])).unwrap()
 }
 
-fn matrix_notifier(fake: &Fake) -> Box<dyn Notifier> {
+fn matrix_notifier(fake: &ChatFake) -> Box<dyn Notifier> {
     let mut c = NotifierConfig::new("ci-room", NotifierKind::Matrix);
     c.homeserver = Some(format!("{}/", fake.base));
     c.room_id = Some(MX_ROOM.into());
@@ -584,7 +166,7 @@ fn matrix_puts_m_room_message_with_bearer_and_formatted_body() {
     assert_eq!(d.message_id.as_deref(), Some("$event1"));
     fake.assert_clean();
     let req = &fake.requests()[0];
-    assert!(req.path.ends_with(&matrix::txn_id(MX_ROOM, "delivery-7/ci-room")), "{}", req.path);
+    assert!(req.target.ends_with(&matrix::txn_id(MX_ROOM, "delivery-7/ci-room")), "{}", req.target);
     let p = &fake.posted()[0];
     let body = p["body"].as_str().unwrap();
     let html = p["formatted_body"].as_str().unwrap();
@@ -757,8 +339,8 @@ fn assert_no_secret(e: &NotifyError) {
 
 #[test]
 fn server_errors_are_transient_and_the_next_try_succeeds() {
-    type Make = fn(&Fake) -> Box<dyn Notifier>;
-    let cases: Vec<(Fake, Make)> = vec![(slack_fake(), slack), (telegram_fake(), telegram), (matrix_fake(), matrix_notifier)];
+    type Make = fn(&ChatFake) -> Box<dyn Notifier>;
+    let cases: Vec<(ChatFake, Make)> = vec![(slack_fake(), slack), (telegram_fake(), telegram), (matrix_fake(), matrix_notifier)];
     for (fake, make) in cases {
         let n = make(&fake);
         fake.then(reply(500, "rollup_error")).then(reply(503, json!({"ok": false, "error_code": 503, "description": "busy"}).to_string()));
@@ -858,12 +440,12 @@ fn matrix_retry_with_the_same_key_reuses_the_txn_id_and_posts_once() {
     assert_eq!(again.message_id.as_deref(), Some("$event1"));
     let reqs = fake.requests();
     assert_eq!(reqs.len(), 2);
-    assert_eq!(reqs[0].path, reqs[1].path);
+    assert_eq!(reqs[0].target, reqs[1].target);
     assert_eq!(fake.posted().len(), 1, "one message in the room");
     // Another key is another message.
     n.send(&sample(), "delivery-43/ci-room").unwrap();
     assert_eq!(fake.posted().len(), 2);
-    assert_ne!(fake.requests()[2].path, reqs[0].path);
+    assert_ne!(fake.requests()[2].target, reqs[0].target);
     fake.assert_clean();
 }
 
