@@ -225,6 +225,7 @@ fn serve(config_path: &std::path::Path) -> anyhow::Result<ExitCode> {
     // must not be created or dropped inside async tasks.
     let service = Arc::new(exlogare_host::service::Service::build(config)?);
     let workers = exlogare_host::worker::Workers::start(service.clone());
+    let poller = exlogare_host::accounts::polling::Poller::start(service.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
@@ -238,6 +239,7 @@ fn serve(config_path: &std::path::Path) -> anyhow::Result<ExitCode> {
     });
     drop(runtime);
     workers.stop();
+    poller.stop();
     result.map(|_| ExitCode::SUCCESS)
 }
 

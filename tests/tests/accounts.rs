@@ -10,6 +10,8 @@ mod fakes;
 #[path = "support/gitflic_oauth.rs"]
 mod gitflic_oauth;
 
+use exlogare_host::accounts::polling::{Poller, PollerOptions};
+use exlogare_host::accounts::poller;
 use exlogare_host::accounts::tokens::{ConnectionStatus, TokenSet};
 use exlogare_host::config::Config;
 use exlogare_host::http::Secret;
@@ -52,7 +54,6 @@ fn key_and_cache() -> &'static Path {
     .path()
 }
 
-#[allow(dead_code)]
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + WAIT;
     while !done() {
@@ -492,4 +493,43 @@ fn watching_registers_one_hook_with_a_fresh_per_project_secret_that_the_service_
     assert_eq!(status, 401, "{body}");
     assert!(s.watch("cloud", "no-slash", None, true).is_err());
     world.gitflic.assert_clean();
+}
+
+#[test]
+fn a_lost_webhook_is_caught_by_polling_and_analysed_once() {
+    let world = World::new();
+    world.gitflic.with(|s| s.inner.pipelines_upto = Some(1286));
+    // 36000/hour with half reserved: one project is polled every 200 ms.
+    let host = world.host_with("calls_per_hour = 36000");
+    host.seed_tokens("gf-at-0", "gf-rt-0", now_ms() + 20 * DAY_MS);
+    let s = host.service.clone();
+    let w = s.watch("cloud", "acme/payments-api", Some("https://exlogare.example"), false).unwrap();
+    assert_eq!(s.poll_interval_of("cloud", Duration::ZERO), Some(Duration::from_millis(200)));
+    let poller = Poller::start_with(s.clone(), PollerOptions { min_interval: Duration::ZERO, tick: Duration::from_millis(10) });
+
+    // The first poll only sets the watermark to the newest pipeline.
+    wait_until("the first poll", || poller::watermark(&s.store, "cloud", "acme/payments-api").unwrap() == Some(1286));
+    assert!(s.store.deliveries_in("queued", 10).unwrap().is_empty());
+
+    // Pipeline 1287 fails (1288 is still running); its webhook never arrives.
+    world.gitflic.with(|st| st.inner.pipelines_upto = Some(1288));
+    wait_until("the polled failure to be analysed and reported", || s.store.deliveries_in("done", 10).unwrap().len() == 1);
+    assert_eq!(world.slack.posted().len(), 1);
+    let done = s.store.deliveries_in("done", 10).unwrap();
+    assert_eq!((done[0].pipeline.as_str(), done[0].source.as_str()), ("1287", "poll"));
+    // The running 1288 holds the watermark just below itself.
+    wait_until("the watermark at 1287", || poller::watermark(&s.store, "cloud", "acme/payments-api").unwrap() == Some(1287));
+
+    // The webhook arriving late is the same failure: stored once, analysed once.
+    let (status, body) = host.deliver_with(w.secret.expose(), "acme", "payments-api");
+    assert_eq!((status, body["status"].as_str()), (202, Some("duplicate")), "{body}");
+    let lists_before = world.gitflic.with(|st| st.inner.pipeline_lists);
+    wait_until("more polls", || world.gitflic.with(|st| st.inner.pipeline_lists) >= lists_before + 2);
+    poller.stop();
+    assert_eq!(world.slack.posted().len(), 1);
+    let v = host.connection_view();
+    assert!(v["calls_used_this_hour"].as_u64().unwrap() <= 36000);
+    assert_eq!(v["calls_used_this_hour"].as_u64(), Some(world.gitflic.requests().len() as u64), "every request is counted");
+    world.gitflic.assert_clean();
+    world.slack.assert_clean();
 }

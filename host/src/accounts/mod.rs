@@ -16,6 +16,7 @@ pub mod crypto;
 pub mod http;
 pub mod oauth_state;
 pub mod poller;
+pub mod polling;
 pub mod service;
 pub mod tokens;
 pub mod watch;

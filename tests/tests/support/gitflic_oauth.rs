@@ -33,6 +33,10 @@ pub struct OAuthState {
     /// Webhooks of acme/payments-api as GitFlic keeps them (`secret` masked on reads).
     pub hooks: Vec<serde_json::Value>,
     pub hooks_created: u32,
+    /// Set: the pipeline list of acme/payments-api shows only pipelines up to this number
+    /// (later ones "have not run yet"); every page past the first is empty.
+    pub pipelines_upto: Option<u64>,
+    pub pipeline_lists: u32,
 }
 
 pub type OAuthGitflic = Fake<OAuthState>;
@@ -65,6 +69,8 @@ pub fn oauth_gitflic(basic: &str, exchanges: Vec<Exchange>) -> OAuthGitflic {
         exchanges,
         hooks: vec![],
         hooks_created: 0,
+        pipelines_upto: None,
+        pipeline_lists: 0,
     };
     let fake = Fake::start(
         state,
@@ -106,6 +112,12 @@ pub fn oauth_gitflic(basic: &str, exchanges: Vec<Exchange>) -> OAuthGitflic {
                     }
                     if let Some(r) = hooks(req, &mut s.inner) {
                         return r;
+                    }
+                    if path == PIPELINES {
+                        s.inner.pipeline_lists += 1;
+                        if let Some(r) = pipelines(req, &s.inner) {
+                            return r;
+                        }
                     }
                     let q = sorted(req.query());
                     match s.inner.exchanges.iter().find(|e| e.method == method && e.path == path && e.query == q) {
@@ -155,4 +167,19 @@ fn hooks(req: &Req, st: &mut OAuthState) -> Option<Reply> {
         return Some(if st.hooks.len() < before { reply(200, "") } else { reply(404, r#"{"message":"not found"}"#) });
     }
     None
+}
+
+const PIPELINES: &str = "/project/acme/payments-api/cicd/pipeline";
+
+fn pipelines(req: &Req, st: &OAuthState) -> Option<Reply> {
+    let upto = st.pipelines_upto?;
+    let recorded = st.exchanges.iter().find(|e| e.method == "GET" && e.path == PIPELINES)?;
+    let mut body: serde_json::Value = serde_json::from_slice(&recorded.reply.body).ok()?;
+    let first_page = req.query().split('&').any(|p| p == "page=0");
+    let list = body["_embedded"]["restPipelineModelList"].as_array_mut()?;
+    list.retain(|p| {
+        let n = p["localId"].as_u64().or_else(|| p["localId"].as_str().and_then(|s| s.parse().ok())).unwrap_or(0);
+        first_page && n <= upto
+    });
+    Some(reply(200, body.to_string()))
 }
