@@ -103,8 +103,17 @@ impl World {
         self.host_with("")
     }
 
+    /// More config after the standard one (e.g. a second connection).
+    fn host_with_tail(&self, tail: &str) -> Host {
+        self.host_inner("", tail)
+    }
+
     /// `extra` is added to the connection's table (e.g. `calls_per_hour = 3`).
     fn host_with(&self, extra: &str) -> Host {
+        self.host_inner(extra, "")
+    }
+
+    fn host_inner(&self, extra: &str, tail: &str) -> Host {
         let cache = key_and_cache().join("cache");
         let d = self.dir.path();
         let text = format!(
@@ -146,6 +155,7 @@ timeout_ms = 5000
 [[routes]]
 connection = "cloud"
 notifiers = ["team-slack"]
+{tail}
 "#,
             db = d.join("exlogare.db"),
             plugin = plugin(),
@@ -532,4 +542,71 @@ fn a_lost_webhook_is_caught_by_polling_and_analysed_once() {
     assert_eq!(v["calls_used_this_hour"].as_u64(), Some(world.gitflic.requests().len() as u64), "every request is counted");
     world.gitflic.assert_clean();
     world.slack.assert_clean();
+}
+
+#[test]
+fn a_cloud_and_a_self_hosted_connection_side_by_side_keep_separate_tokens_and_secrets() {
+    let world = World::new();
+    let basic = base64_encode(format!("{CLIENT_ID}:{CLIENT_SECRET}").as_bytes());
+    let onprem = oauth_gitflic(&basic, load_exchanges(&fixtures(), &["failed-job-trace"]));
+    world.gitflic.with(|s| s.inner.code = Some("cloud-code".into()));
+    onprem.with(|s| {
+        s.inner.code = Some("onprem-code".into());
+        // Its own token numbering, so a token of one never works on the other.
+        s.inner.issued = 100;
+    });
+    let extra = format!(
+        r#"
+[[connections]]
+id = "onprem"
+provider = "gitflic"
+web_base = "{base}"
+api_base = "{base}/rest-api"
+oauth_base = "{base}"
+allow_private = true
+client_id = "{CLIENT_ID}"
+client_secret_file = {cs:?}
+[connections.oauth]
+redirect_url = "https://exlogare.example/api/integrations/gitflic/oauth/callback"
+"#,
+        base = onprem.base,
+        cs = world.dir.path().join("client-secret"),
+    );
+    // The self-hosted REST base is `{base}/rest-api`: serve it by stripping the prefix.
+    onprem.with(|s| {
+        for e in &mut s.inner.exchanges {
+            e.path = format!("/rest-api{}", e.path);
+        }
+    });
+    let host = world.host_with_tail(&extra);
+    let connect = |conn: &str, code: &str| {
+        let (status, _, location) = host.get(&format!("/api/integrations/gitflic/oauth/start/{conn}"));
+        assert_eq!(status, 302);
+        let (status, body, _) = host.post_json("/api/integrations/gitflic/oauth/callback", json!({ "code": code, "state": state_of(&location.unwrap()) }));
+        assert_eq!((status, body["connection"].as_str()), (200, Some(conn)), "{body}");
+    };
+    connect("cloud", "cloud-code");
+    connect("onprem", "onprem-code");
+    assert_eq!(world.gitflic.with(|s| s.inner.access.clone()), "gf-at-1");
+    assert_eq!(onprem.with(|s| s.inner.access.clone()), "gf-at-101");
+    let s = &host.service;
+    assert_eq!(s.connection_token(&s.connections["cloud"]).unwrap().expose(), "gf-at-1");
+    assert_eq!(s.connection_token(&s.connections["onprem"]).unwrap().expose(), "gf-at-101");
+
+    // Watch secrets are per connection and project: one connection's never opens the other.
+    let wc = s.watch("cloud", "acme/payments-api", None, true).unwrap();
+    let wo = s.watch("onprem", "acme/payments-api", None, true).unwrap();
+    assert_ne!(wc.secret.expose(), wo.secret.expose());
+    assert!(wo.url.contains("/webhook/onprem?secret="), "{}", wo.url);
+    assert!(s.watch_secret_for("onprem", Some(&format!("secret={}", wc.secret.expose()))).is_none());
+    assert_eq!(s.watch_secret_for("onprem", Some(&format!("secret={}", wo.secret.expose()))).map(|(_, p)| p).as_deref(), Some("acme/payments-api"));
+
+    let (status, body, _) = host.get("/api/connections");
+    assert_eq!(status, 200);
+    let views = body["connections"].as_array().unwrap();
+    assert_eq!(views.len(), 2);
+    assert!(views.iter().all(|v| v["status"] == "connected"), "{body}");
+    assert!(views.iter().any(|v| v["api_base"] == format!("{}/rest-api", onprem.base)), "{body}");
+    world.gitflic.assert_clean();
+    onprem.assert_clean();
 }

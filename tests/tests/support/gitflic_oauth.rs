@@ -107,7 +107,7 @@ pub fn oauth_gitflic(basic: &str, exchanges: Vec<Exchange>) -> OAuthGitflic {
                         s.inner.rejected_calls += 1;
                         return reply(401, r#"{"status":401,"error":"Unauthorized"}"#);
                     }
-                    if path == "/user/me" {
+                    if path.ends_with("/user/me") {
                         return reply(200, r#"{"id":"c2d38c66","username":"ivan.petrov","fullName":"Ivan Petrov"}"#);
                     }
                     if let Some(r) = hooks(req, &mut s.inner) {
