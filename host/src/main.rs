@@ -102,6 +102,9 @@ enum Command {
         public_url: Option<String>,
         #[arg(long)]
         print_only: bool,
+        /// Stop watching instead: remove our webhook and forget the project.
+        #[arg(long, conflicts_with = "print_only")]
+        remove: bool,
     },
     /// Loads plugins (a directory and/or files) side by side and reports what each is.
     Inspect {
@@ -160,8 +163,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Parked { config, limit } => return parked(config, *limit),
         Command::Reports { config, limit, full } => return reports(config, *limit, *full),
         Command::Connections { config, json } => return connections(config, *json),
-        Command::Watch { config, connection, project, public_url, print_only } => {
-            return watch(config, connection, project, public_url.as_deref(), *print_only);
+        Command::Watch { config, connection, project, public_url, print_only, remove } => {
+            return watch(config, connection, project, public_url.as_deref(), *print_only, *remove);
         }
         _ => {}
     }
@@ -328,9 +331,14 @@ fn connections(config_path: &std::path::Path, json: bool) -> anyhow::Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
-fn watch(config_path: &std::path::Path, connection: &str, project: &str, public_url: Option<&str>, print_only: bool) -> anyhow::Result<ExitCode> {
+fn watch(config_path: &std::path::Path, connection: &str, project: &str, public_url: Option<&str>, print_only: bool, remove: bool) -> anyhow::Result<ExitCode> {
     let config = exlogare_host::config::Config::load(config_path)?;
     let service = exlogare_host::service::Service::build(config)?;
+    if remove {
+        let was = service.unwatch(connection, project)?;
+        println!("{}", if was { format!("{project} is no longer watched on {connection}") } else { format!("{project} was not watched on {connection}") });
+        return Ok(ExitCode::SUCCESS);
+    }
     let w = service.watch(connection, project, public_url, print_only)?;
     if print_only {
         println!("Set this webhook on {} by hand (stored: deliveries with this secret are accepted for this project):", w.project);

@@ -502,6 +502,15 @@ fn watching_registers_one_hook_with_a_fresh_per_project_secret_that_the_service_
     let (status, body) = host.deliver_with(m.secret.expose(), "acme", "payments-api");
     assert_eq!(status, 401, "{body}");
     assert!(s.watch("cloud", "no-slash", None, true).is_err());
+
+    // Unwatching removes our hook and the secret stops working.
+    assert!(s.unwatch("cloud", "acme/payments-api").unwrap());
+    assert!(world.gitflic.with(|st| st.inner.hooks.is_empty()));
+    assert_eq!(s.watched_projects("cloud").unwrap(), ["acme/tools"]);
+    let (status, body) = host.deliver_with(w2.secret.expose(), "acme", "payments-api");
+    assert_eq!(status, 401, "{body}");
+    assert!(!s.unwatch("cloud", "acme/payments-api").unwrap());
+    assert!(s.unwatch("cloud", "acme/tools").unwrap(), "a hand-wired watch is forgotten without a provider call");
     world.gitflic.assert_clean();
 }
 

@@ -1,6 +1,6 @@
 //! Watching a project (issue 5): a `PIPELINE_FAIL` webhook pointing at this host, registered
 //! idempotently through the plugin (an existing hook of ours is reused or repaired, never
-//! duplicated), or printed for wiring by hand.
+//! duplicated), or printed for wiring by hand; [`Service::unwatch`] removes it.
 //!
 //! Secret: each watch gets a **fresh random per-project secret** (256 bits, hex), put both in
 //! the hook's `secret` field and in the URL's `?secret=`. Only its SHA-256 is stored
@@ -108,6 +108,31 @@ impl Service {
             ],
         )?;
         Ok(Watch { connection: connection.into(), project: project.into(), url, secret, event: WATCH_EVENT, registration, webhook_id })
+    }
+
+    /// Stops watching: removes our hook through the plugin (when it was registered), forgets
+    /// the secret and the polling watermark. False when the project was not watched.
+    pub fn unwatch(&self, connection: &str, project: &str) -> anyhow::Result<bool> {
+        let c = self.connections.get(connection).ok_or_else(|| anyhow::anyhow!("no connection `{connection}` is configured"))?;
+        let row: Option<(Option<String>, String)> = self
+            .store
+            .db()
+            .query_row("SELECT webhook_id, mode FROM watched_projects WHERE connection = ?1 AND project = ?2", params![connection, project], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        let Some((webhook_id, mode)) = row else { return Ok(false) };
+        if let (Some(id), "registered") = (webhook_id, mode.as_str()) {
+            let plugin = self.plugins.get(&c.config.provider).ok_or_else(|| anyhow::anyhow!("provider plugin `{}` is not loaded", c.config.provider))?;
+            let pref = project_ref(project)?;
+            match self.provider_call(c, |ctx| plugin.remove_webhook(ctx, &c.conn, &pref, &id))? {
+                Ok(()) | Err(types::ProviderError::NotFound(_)) => {}
+                Err(e) => anyhow::bail!("removing the webhook from {project} failed: {e:?}"),
+            }
+        }
+        self.store.db().execute("DELETE FROM watched_projects WHERE connection = ?1 AND project = ?2", params![connection, project])?;
+        super::poller::forget(&self.store, connection, project)?;
+        Ok(true)
     }
 
     /// The projects watched on `connection`.
