@@ -499,6 +499,7 @@ fn watching_registers_one_hook_with_a_fresh_per_project_secret_that_the_service_
     assert!(m.url.starts_with("http://127.0.0.1:0/api/integrations/gitflic/webhook/cloud?secret="), "{}", m.url);
     assert_eq!(world.gitflic.requests().len(), before);
     assert_eq!(s.watched_projects("cloud").unwrap(), ["acme/payments-api", "acme/tools"]);
+    assert_eq!(host.connection_view()["watched"], json!(["acme/payments-api", "acme/tools"]));
     let (status, body) = host.deliver_with(m.secret.expose(), "acme", "payments-api");
     assert_eq!(status, 401, "{body}");
     assert!(s.watch("cloud", "no-slash", None, true).is_err());

@@ -347,13 +347,16 @@ pub struct ConnectionView {
     pub last_error: Option<String>,
     pub calls_used_this_hour: Option<u32>,
     pub calls_per_hour: u32,
+    /// Watched projects (owner/name).
+    #[serde(default)]
+    pub watched: Vec<String>,
 }
 
 impl ConnectionView {
     pub fn line(&self) -> String {
         let calls = self.calls_used_this_hour.map_or_else(|| "?".to_string(), |n| n.to_string());
         format!(
-            "{} ({} {}, {}): {}; calls this hour {}/{}{}",
+            "{} ({} {}, {}): {}; calls this hour {}/{}; watching [{}]{}",
             self.id,
             self.provider,
             self.api_base,
@@ -361,6 +364,7 @@ impl ConnectionView {
             self.status,
             calls,
             self.calls_per_hour,
+            self.watched.join(", "),
             self.last_error.as_deref().map(|e| format!("; last error: {e}")).unwrap_or_default()
         )
     }
@@ -376,9 +380,17 @@ pub fn offline_views(config: &Config, store: &crate::storage::Store) -> Vec<Conn
         .iter()
         .map(|c| {
             let st = if c.oauth.is_some() { reader.status(store, &c.id).ok().flatten() } else { None };
-            view(c, st.map(|s| (s.status, s.last_error)), None, None)
+            let mut v = view(c, st.map(|s| (s.status, s.last_error)), None, None);
+            v.watched = watched_in(store, &c.id);
+            v
         })
         .collect()
+}
+
+fn watched_in(store: &crate::storage::Store, connection: &str) -> Vec<String> {
+    let db = store.db();
+    let Ok(mut st) = db.prepare("SELECT project FROM watched_projects WHERE connection = ?1 ORDER BY project") else { return vec![] };
+    st.query_map([connection], |r| r.get::<_, String>(0)).map(|rows| rows.filter_map(Result::ok).collect()).unwrap_or_default()
 }
 
 fn view(c: &crate::config::ConnectionConfig, token: Option<(ConnectionStatus, Option<String>)>, flagged: Option<String>, used: Option<u32>) -> ConnectionView {
@@ -398,6 +410,7 @@ fn view(c: &crate::config::ConnectionConfig, token: Option<(ConnectionStatus, Op
         last_error,
         calls_used_this_hour: used,
         calls_per_hour: c.calls_per_hour.unwrap_or(super::budget::DEFAULT_CALLS_PER_HOUR),
+        watched: vec![],
     }
 }
 
@@ -409,7 +422,9 @@ impl Service {
             .map(|c| {
                 let flagged = c.needs_reconnection.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 let used = c.budget.lock().unwrap_or_else(|p| p.into_inner()).used(now_ms());
-                view(&c.config, self.token_status(&c.config.id), flagged, Some(used))
+                let mut v = view(&c.config, self.token_status(&c.config.id), flagged, Some(used));
+                v.watched = watched_in(&self.store, &c.config.id);
+                v
             })
             .collect()
     }
