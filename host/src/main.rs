@@ -333,7 +333,8 @@ fn connections(config_path: &std::path::Path, json: bool) -> anyhow::Result<Exit
 
 fn watch(config_path: &std::path::Path, connection: &str, project: &str, public_url: Option<&str>, print_only: bool, remove: bool) -> anyhow::Result<ExitCode> {
     let config = exlogare_host::config::Config::load(config_path)?;
-    let service = exlogare_host::service::Service::build(config)?;
+    // Not `build`: a host may be serving this database, and its running deliveries must stay its own.
+    let service = exlogare_host::service::Service::build_without_resuming(config)?;
     if remove {
         let was = service.unwatch(connection, project)?;
         println!("{}", if was { format!("{project} is no longer watched on {connection}") } else { format!("{project} was not watched on {connection}") });

@@ -71,6 +71,17 @@ impl Service {
     /// Loads plugins, opens storage, resolves every secret: a misconfiguration fails here,
     /// at start-up, with a message naming it, not at the first delivery.
     pub fn build(config: Config) -> anyhow::Result<Self> {
+        let service = Self::build_without_resuming(config)?;
+        let resumed = service.store.requeue_in_flight()?;
+        if resumed > 0 {
+            tracing::info!(resumed, "deliveries that were in flight at the last stop are queued again");
+        }
+        Ok(service)
+    }
+
+    /// [`Service::build`] without requeueing deliveries left `running`: for admin commands
+    /// (`watch`) that may run next to a serving host on the same database.
+    pub fn build_without_resuming(config: Config) -> anyhow::Result<Self> {
         let engine = Arc::new(HostEngine::new(&EngineOptions::default())?);
         let cache = match &config.plugins.cache_dir {
             Some(dir) => Some(crate::cache::CompileCache::open(dir)?),
@@ -99,10 +110,6 @@ impl Service {
         }
         let accounts = crate::accounts::service::Accounts::for_config(&config)?;
         let store = Store::open(&config.storage.path)?;
-        let resumed = store.requeue_in_flight()?;
-        if resumed > 0 {
-            tracing::info!(resumed, "deliveries that were in flight at the last stop are queued again");
-        }
         Ok(Self { config, store, plugins, connections, notifiers, metrics, accounts })
     }
 
