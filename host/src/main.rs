@@ -106,6 +106,15 @@ enum Command {
         #[arg(long, conflicts_with = "print_only")]
         remove: bool,
     },
+    /// Lists the projects a connection's user can watch (all pages), optionally searched.
+    Projects {
+        #[arg(long, env = "EXLOGARE_CONFIG")]
+        config: PathBuf,
+        #[arg(long)]
+        connection: String,
+        #[arg(long)]
+        search: Option<String>,
+    },
     /// Loads plugins (a directory and/or files) side by side and reports what each is.
     Inspect {
         #[arg(long)]
@@ -163,6 +172,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Parked { config, limit } => return parked(config, *limit),
         Command::Reports { config, limit, full } => return reports(config, *limit, *full),
         Command::Connections { config, json } => return connections(config, *json),
+        Command::Projects { config, connection, search } => return projects(config, connection, search.as_deref()),
         Command::Watch { config, connection, project, public_url, print_only, remove } => {
             return watch(config, connection, project, public_url.as_deref(), *print_only, *remove);
         }
@@ -196,7 +206,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("conformance: {} passed, {} failed", verdicts.len() - failed, failed);
             Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Command::Analyze { .. } | Command::Serve { .. } | Command::Parked { .. } | Command::Reports { .. } | Command::Connections { .. } | Command::Watch { .. } => {
+        Command::Analyze { .. } | Command::Serve { .. } | Command::Parked { .. } | Command::Reports { .. } | Command::Connections { .. } | Command::Watch { .. } | Command::Projects { .. } => {
             unreachable!("handled before the engine starts")
         }
         Command::Inspect { plugins_dir, plugins } => {
@@ -349,5 +359,21 @@ fn watch(config_path: &std::path::Path, connection: &str, project: &str, public_
     println!("  url:    {}", w.url);
     println!("  secret: {}", w.secret.expose());
     println!("  event:  {}", w.event);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn projects(config_path: &std::path::Path, connection: &str, search: Option<&str>) -> anyhow::Result<ExitCode> {
+    let config = exlogare_host::config::Config::load(config_path)?;
+    let service = exlogare_host::service::Service::build_without_resuming(config)?;
+    let watched = service.watched_projects(connection)?;
+    let projects = service.sync_projects(connection, search)?;
+    if projects.is_empty() {
+        println!("no projects");
+    }
+    for p in projects {
+        let key = format!("{}/{}", p.reference.owner, p.reference.name);
+        let mark = if watched.contains(&key) { "watched" } else { "-" };
+        println!("{key}\t{mark}\t{}{}", p.title, if p.private { " (private)" } else { "" });
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -620,3 +620,22 @@ redirect_url = "https://exlogare.example/api/integrations/gitflic/oauth/callback
     world.gitflic.assert_clean();
     onprem.assert_clean();
 }
+
+#[test]
+fn sync_lists_my_and_shared_projects_over_all_pages() {
+    let world = World::new();
+    world.gitflic.with(|s| s.inner.exchanges.extend(load_exchanges(&fixtures(), &["list-projects-search"])));
+    let host = world.host();
+    // Expired: the sync refreshes first (one refresh), then pages with the new token.
+    host.seed_tokens("gf-at-0", "gf-rt-0", now_ms() - 1);
+    let projects = host.service.sync_projects("cloud", Some("pay")).unwrap();
+    let names: Vec<String> = projects.iter().map(|p| format!("{}/{}", p.reference.owner, p.reference.name)).collect();
+    assert_eq!(
+        names,
+        ["acme/payments-api", "acme/payments-ledger", "acme/pay-widget", "acme/payouts", "ivan.petrov/payday-bot", "acme/repayments", "team-core/pay-gateway"]
+    );
+    assert_eq!(world.gitflic.with(|s| (s.inner.refresh_calls, s.inner.rejected_calls)), (1, 0));
+    let paths: Vec<String> = world.gitflic.requests().iter().map(|r| r.target.clone()).filter(|t| t.starts_with("/project/")).collect();
+    assert_eq!(paths, ["/project/my?q=pay&page=0&size=20", "/project/my?q=pay&page=1&size=20", "/project/shared?page=0&size=20"]);
+    world.gitflic.assert_clean();
+}

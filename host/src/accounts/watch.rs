@@ -161,3 +161,27 @@ impl Service {
         project.map(|p| (Secret::new(given), p))
     }
 }
+
+impl Service {
+    /// Sync: every project the connection's user can watch (`list-projects` over all pages —
+    /// on GitFlic `/project/my` then `/project/shared`), optionally filtered by `search`.
+    pub fn sync_projects(&self, connection: &str, search: Option<&str>) -> anyhow::Result<Vec<types::Project>> {
+        const MAX_PAGES: usize = 200;
+        let c = self.connections.get(connection).ok_or_else(|| anyhow::anyhow!("no connection `{connection}` is configured"))?;
+        let plugin = self.plugins.get(&c.config.provider).ok_or_else(|| anyhow::anyhow!("provider plugin `{}` is not loaded", c.config.provider))?;
+        let search = search.map(String::from);
+        let mut cursor: Option<String> = None;
+        let mut out = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let page = self
+                .provider_call(c, |ctx| plugin.list_projects(ctx, &c.conn, search.as_deref(), cursor.as_deref()))?
+                .map_err(|e| anyhow::anyhow!("listing projects failed: {e:?}"))?;
+            out.extend(page.projects);
+            match page.next_cursor {
+                Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
+                _ => return Ok(out),
+            }
+        }
+        anyhow::bail!("listing projects did not end after {MAX_PAGES} pages")
+    }
+}
