@@ -168,7 +168,8 @@ fn validate_info(info: &types::ProviderInfo) -> Result<(), String> {
 #[derive(Default)]
 struct TrapState {
     recent: VecDeque<Instant>,
-    disabled: Option<String>,
+    /// Why and since when; after `trap_window_secs` one call is let through (half-open).
+    disabled: Option<(String, Instant)>,
 }
 
 /// A loaded, linked plugin. Cheap to call concurrently: each call instantiates afresh.
@@ -219,8 +220,18 @@ impl LoadedPlugin {
         ctx: CallContext,
         f: impl FnOnce(&CiProvider, &mut Store<CallState>) -> wasmtime::Result<R>,
     ) -> Result<CallOutput<R>, PluginFault> {
-        if let Some(reason) = &self.traps.lock().unwrap_or_else(|p| p.into_inner()).disabled {
-            return Err(PluginFault::Disabled(reason.clone()));
+        {
+            let mut traps = self.traps.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((reason, since)) = &traps.disabled {
+                if since.elapsed() < Duration::from_secs(self.limits.trap_window_secs) {
+                    return Err(PluginFault::Disabled(reason.clone()));
+                }
+                // Half-open: this call runs; one more fault disables the plugin again.
+                traps.disabled = None;
+                let now = Instant::now();
+                traps.recent = std::iter::repeat_n(now, self.limits.max_consecutive_traps.saturating_sub(1) as usize).collect();
+                tracing::warn!(plugin = self.id(), "re-enabling the plugin for a trial call after its cool-down");
+            }
         }
         let started = Instant::now();
         let budget = self.limits.call_timeout();
@@ -301,7 +312,7 @@ impl LoadedPlugin {
         if t.recent.len() as u32 >= self.limits.max_consecutive_traps {
             let reason = format!("{} consecutive faults within {}s, the last: {fault}", t.recent.len(), window.as_secs());
             tracing::error!(plugin = self.id(), %reason, "plugin disabled");
-            t.disabled = Some(reason);
+            t.disabled = Some((reason, now));
         }
     }
 

@@ -80,10 +80,12 @@ async fn healthz(State(service): State<Arc<Service>>) -> Response {
 }
 
 async fn metrics(State(service): State<Arc<Service>>) -> Response {
-    let depth = service.store.queue_depth().unwrap_or(0);
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-        service.metrics.render(depth),
-    )
-        .into_response()
+    // SQLite may wait on its lock (busy timeout): not on an async thread.
+    let rendered = tokio::task::spawn_blocking(move || {
+        let depth = service.store.queue_depth().unwrap_or(0);
+        service.metrics.render(depth)
+    })
+    .await
+    .unwrap_or_default();
+    ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], rendered).into_response()
 }

@@ -229,6 +229,10 @@ impl Service {
             Ok(Enqueued::Stored(id)) => {
                 WebhookReply::new(202, json!({ "status": "queued", "delivery": id, "project": project, "pipeline": pipeline }))
             }
+            Ok(Enqueued::Resumed(id)) => WebhookReply::new(
+                202,
+                json!({ "status": "queued", "delivery": id, "message": "this failure was parked; it is queued again" }),
+            ),
             Ok(Enqueued::Duplicate(id)) => WebhookReply::new(
                 202,
                 json!({ "status": "duplicate", "delivery": id, "message": "this failure is already stored; it is analysed once" }),
@@ -248,10 +252,14 @@ impl Service {
     /// Claims and processes one due delivery; false when there was none.
     pub fn process_next(&self) -> anyhow::Result<bool> {
         let Some(d) = self.store.claim_due(now_ms())? else { return Ok(false) };
-        let id = d.id;
-        if let Err(e) = self.process(d) {
-            // A storage failure mid-way: leave it for the restart path, which requeues it.
-            tracing::error!(delivery = id, "processing failed: {e:#}");
+        if let Err(e) = self.process(d.clone()) {
+            // Never leave it `running` until the next restart: back off (or park after the
+            // last attempt) like any other failure. Receipts already recorded keep a retry
+            // from posting twice.
+            tracing::error!(delivery = d.id, "processing failed: {e:#}");
+            if let Err(again) = self.retry_or_park(&d, &format!("{e:#}"), 0) {
+                tracing::error!(delivery = d.id, "could not reschedule; the next start requeues it: {again:#}");
+            }
         }
         Ok(true)
     }
@@ -370,8 +378,8 @@ impl Service {
                 continue;
             }
             let Some(notifier) = self.notifiers.get(target) else { continue };
-            // Stable across retries, so Matrix's transaction id dedupes a repeated send.
-            let key = format!("{}#{}", d.idem_key, target);
+            // Stable across retries and re-keying, so Matrix's transaction id dedupes a repeated send.
+            let key = format!("delivery-{}#{}", d.id, target);
             match notifier.send(message, &key) {
                 Ok(_) => {
                     self.store.record_notification(d.id, target, "sent", None)?;

@@ -48,7 +48,10 @@ pub fn idem_key(provider: &str, connection: &str, project: &str, pipeline: &str)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Enqueued {
     Stored(i64),
-    /// The same failure is already stored (any state): nothing new to do.
+    /// The same failure was parked (rejected credentials, retries used up): a new sighting
+    /// after the cause is fixed queues it again, with fresh attempts.
+    Resumed(i64),
+    /// The same failure is already queued, running or done: nothing new to do.
     Duplicate(i64),
     QueueFull(u64),
 }
@@ -72,6 +75,17 @@ pub struct Delivery {
 
 pub struct Store {
     db: Mutex<Connection>,
+}
+
+/// Queues a parked delivery again with fresh attempts; false when it was not parked.
+pub(crate) fn resume_parked(db: &Connection, id: i64) -> rusqlite::Result<bool> {
+    let changed = db.execute(
+        "UPDATE deliveries SET state = 'queued', attempts = 0, next_attempt_at = ?2, updated_at = ?2,
+             last_error = 'resumed after: ' || COALESCE(last_error, '')
+         WHERE id = ?1 AND state = 'parked'",
+        params![id, now_ms()],
+    )?;
+    Ok(changed == 1)
 }
 
 pub fn now_ms() -> i64 {
@@ -143,7 +157,9 @@ impl Store {
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let key = d.idem_key();
         if let Some(id) = tx.query_row("SELECT id FROM deliveries WHERE idem_key = ?1", [&key], |r| r.get(0)).optional()? {
-            return Ok(Enqueued::Duplicate(id));
+            let resumed = resume_parked(&tx, id)?;
+            tx.commit()?;
+            return Ok(if resumed { Enqueued::Resumed(id) } else { Enqueued::Duplicate(id) });
         }
         let depth: u64 = tx.query_row("SELECT COUNT(*) FROM deliveries WHERE state IN ('queued', 'running')", [], |r| r.get(0))?;
         if depth >= max_queued {
@@ -303,6 +319,20 @@ mod tests {
         let Enqueued::Stored(id) = s.enqueue(&delivery("42"), 10).unwrap() else { panic!() };
         assert_eq!(s.enqueue(&delivery("42"), 10).unwrap(), Enqueued::Duplicate(id));
         assert!(matches!(s.enqueue(&delivery("43"), 10).unwrap(), Enqueued::Stored(_)));
+    }
+
+    #[test]
+    fn a_parked_failure_seen_again_is_queued_again_with_fresh_attempts() {
+        let s = Store::open_in_memory().unwrap();
+        let Enqueued::Stored(id) = s.enqueue(&delivery("42"), 10).unwrap() else { panic!() };
+        let d = s.claim_due(now_ms()).unwrap().unwrap();
+        s.park(d.id, "credentials rejected").unwrap();
+        assert_eq!(s.enqueue(&delivery("42"), 10).unwrap(), Enqueued::Resumed(id));
+        let again = s.claim_due(now_ms()).unwrap().unwrap();
+        assert_eq!((again.id, again.attempts), (id, 1));
+        assert!(again.last_error.unwrap().contains("credentials rejected"));
+        s.complete(id, None).unwrap();
+        assert_eq!(s.enqueue(&delivery("42"), 10).unwrap(), Enqueued::Duplicate(id), "done stays done");
     }
 
     #[test]

@@ -110,7 +110,10 @@ pub fn poll_project(
                 if p.status == types::RunStatus::Failed {
                     let key = idem_key(&target.provider, &target.connection, &project, &n.to_string());
                     let existing: Option<i64> = tx.query_row("SELECT id FROM deliveries WHERE idem_key = ?1", [&key], |r| r.get(0)).optional()?;
-                    if existing.is_some() {
+                    if let Some(id) = existing {
+                        // A parked failure (rejected credentials, say) seen again by the poller
+                        // after the cause is fixed is queued again rather than lost.
+                        crate::storage::resume_parked(&tx, id)?;
                         out.duplicates.push(n);
                     } else {
                         let depth: u64 =

@@ -197,7 +197,13 @@ fn classify(e: &reqwest::Error, deadline: Instant) -> BackendError {
     if e.is_timeout() || Instant::now() >= deadline {
         return BackendError::Timeout;
     }
-    BackendError::Transport(chain(e))
+    // reqwest names the URL in its message; its query may carry an OAuth code, so only the
+    // origin and path go into an error that can reach logs and API answers.
+    let mut text = chain(e);
+    if let Some(url) = e.url() {
+        text = text.replace(url.as_str(), &format!("{}{}", url.origin().ascii_serialization(), url.path()));
+    }
+    BackendError::Transport(text)
 }
 
 fn chain(e: &dyn std::error::Error) -> String {
