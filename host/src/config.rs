@@ -40,11 +40,22 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Deliveries queued or running above this are refused with 503 (the sender retries).
     pub max_queued: u64,
+    /// The token that opens the admin endpoints (OAuth start, `/api/connections`), as
+    /// `Authorization: Bearer …` or, for a browser link to OAuth start, `?admin_token=…`.
+    /// Without one those endpoints are open, and `serve` warns at start-up.
+    pub admin_token_env: Option<String>,
+    pub admin_token_file: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:8080".into(), max_body_bytes: 1 << 20, max_queued: 10_000 }
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            max_body_bytes: 1 << 20,
+            max_queued: 10_000,
+            admin_token_env: None,
+            admin_token_file: None,
+        }
     }
 }
 

@@ -237,6 +237,9 @@ fn serve(config_path: &std::path::Path) -> anyhow::Result<ExitCode> {
     // Built outside the async runtime: plugin loading compiles, and the blocking HTTP clients
     // must not be created or dropped inside async tasks.
     let service = Arc::new(exlogare_host::service::Service::build(config)?);
+    if service.admin_token.is_none() {
+        tracing::warn!("no admin token ([server] admin_token_env / _file): OAuth start and /api/connections are open to anyone who reaches this host");
+    }
     let workers = exlogare_host::worker::Workers::start(service.clone());
     let poller = exlogare_host::accounts::polling::Poller::start(service.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -312,11 +315,16 @@ fn connections(config_path: &std::path::Path, json: bool) -> anyhow::Result<Exit
     use exlogare_host::accounts::service::{offline_views, ConnectionView};
     let config = exlogare_host::config::Config::load(config_path)?;
     let listen = config.server.listen.replace("0.0.0.0", "127.0.0.1").replace("[::]", "[::1]");
-    let live = reqwest::blocking::Client::builder()
+    let admin = exlogare_host::config::resolve_secret("admin token", &config.server.admin_token_env, &config.server.admin_token_file)?;
+    let mut request = reqwest::blocking::Client::builder()
         .no_proxy()
         .timeout(std::time::Duration::from_secs(3))
         .build()?
-        .get(format!("http://{listen}/api/connections"))
+        .get(format!("http://{listen}/api/connections"));
+    if let Some(token) = &admin {
+        request = request.bearer_auth(token.expose());
+    }
+    let live = request
         .send()
         .ok()
         .filter(|r| r.status().is_success())

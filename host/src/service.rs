@@ -47,6 +47,8 @@ pub struct Service {
     pub metrics: Arc<Metrics>,
     /// OAuth-managed connections' tokens (issue 5); `None` when no connection uses OAuth.
     pub accounts: Option<crate::accounts::service::Accounts>,
+    /// Opens the admin endpoints; `None` leaves them open (dev setups).
+    pub admin_token: Option<Secret>,
 }
 
 /// The HTTP answer to a delivery.
@@ -110,7 +112,8 @@ impl Service {
         }
         let accounts = crate::accounts::service::Accounts::for_config(&config)?;
         let store = Store::open(&config.storage.path)?;
-        Ok(Self { config, store, plugins, connections, notifiers, metrics, accounts })
+        let admin_token = resolve_secret("admin token ([server] admin_token_*)", &config.server.admin_token_env, &config.server.admin_token_file)?;
+        Ok(Self { config, store, plugins, connections, notifiers, metrics, accounts, admin_token })
     }
 
     fn connection_runtime(c: &ConnectionConfig, metrics: &Arc<Metrics>) -> anyhow::Result<ConnectionRuntime> {
