@@ -203,7 +203,8 @@ impl Service {
             Ok(provider::WebhookOutcome::Ping(m)) => WebhookReply::new(200, json!({ "status": "ping", "message": m })),
             Ok(provider::WebhookOutcome::Ignored(m)) => WebhookReply::new(200, json!({ "status": "ignored", "reason": m })),
             Ok(provider::WebhookOutcome::PipelineFailed(event))
-                if watched.as_ref().is_some_and(|(_, p)| *p != format!("{}/{}", event.project.owner, event.project.name)) =>
+                // GitFlic aliases are case-insensitive; the watch was typed by a person.
+                if watched.as_ref().is_some_and(|(_, p)| !p.eq_ignore_ascii_case(&format!("{}/{}", event.project.owner, event.project.name))) =>
             {
                 WebhookReply::new(401, json!({ "status": "unauthorized", "error": "this secret belongs to another project's webhook" }))
             }

@@ -145,6 +145,10 @@ impl TokenManager {
 
     /// Stores the tokens of a (re)connect: status `connected`, last error cleared.
     pub fn save_tokens(&self, store: &Store, connection: &str, tokens: &TokenSet, now: i64) -> Result<(), TokenError> {
+        // A reconnect waits for a refresh already in flight and writes after it, so that
+        // refresh can neither overwrite the new tokens nor flag the fresh connection.
+        let lock = self.lock_of(connection);
+        let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
         let access = self.cipher.seal(connection, "access", tokens.access_token.expose());
         let refresh = tokens.refresh_token.as_ref().map(|r| self.cipher.seal(connection, "refresh", r.expose()));
         store.db().execute(
@@ -472,6 +476,32 @@ mod tests {
         let tokens: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
         assert_eq!(refreshes.load(Ordering::SeqCst), 1);
         assert!(tokens.iter().all(|t| t == "fresh"));
+    }
+
+    #[test]
+    fn a_reconnect_during_a_refresh_is_not_undone_by_it() {
+        let s = Arc::new(Store::open_in_memory().unwrap());
+        let m = Arc::new(manager());
+        m.save_tokens(&s, "cloud", &set("old", Some("r-revoked"), NOW - 1), NOW).unwrap();
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let refresher = {
+            let (s, m) = (s.clone(), m.clone());
+            std::thread::spawn(move || {
+                m.access_token(&s, "cloud", NOW, |_| {
+                    started_tx.send(()).unwrap();
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    Err(RefreshError::Rejected("400 invalid refresh token".into()))
+                })
+            })
+        };
+        started_rx.recv().unwrap();
+        // The user reconnects while the doomed refresh is still in flight.
+        m.save_tokens(&s, "cloud", &set("new", Some("r-new"), NOW + 30 * DAY_MS), NOW).unwrap();
+        assert!(refresher.join().unwrap().is_err(), "the refresh itself still fails");
+        let status = m.status(&s, "cloud").unwrap().unwrap();
+        assert_eq!(status.status, ConnectionStatus::Connected, "the reconnect wins: {status:?}");
+        let token = m.access_token(&s, "cloud", NOW, |_| panic!("a fresh token needs no refresh")).unwrap();
+        assert_eq!(token.expose(), "new");
     }
 
     #[test]
