@@ -11,27 +11,22 @@ pub(crate) fn utf16_len(s: &str) -> usize {
 
 /// HTML text and attribute escaping (Telegram, Matrix): `&`, `<`, `>`, `"`.
 pub(crate) fn html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
+    escape(s, true)
 }
 
 /// Slack mrkdwn escaping: only `&`, `<`, `>` (so `<!channel>` or `<url|label>` cannot be injected).
 pub(crate) fn mrkdwn(s: &str) -> String {
+    escape(s, false)
+}
+
+fn escape(s: &str, quotes: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
+            '"' if quotes => out.push_str("&quot;"),
             c => out.push(c),
         }
     }
