@@ -9,17 +9,19 @@
 mod fakes;
 #[path = "support/gitflic_oauth.rs"]
 mod gitflic_oauth;
+#[path = "support/running.rs"]
+mod running;
 
 use exlogare_host::accounts::polling::{Poller, PollerOptions};
 use exlogare_host::accounts::poller;
 use exlogare_host::accounts::tokens::{ConnectionStatus, TokenSet};
-use exlogare_host::config::Config;
 use exlogare_host::http::Secret;
+use exlogare_host::config::Config;
 use exlogare_host::service::Service;
 use exlogare_host::storage::{Delivery, now_ms};
-use exlogare_host::worker::Workers;
 use fakes::*;
 use gitflic_oauth::*;
+use running::{RunningHost as Host, WAIT, base64_encode, wait_until};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier, OnceLock};
@@ -28,7 +30,6 @@ use std::time::{Duration, Instant};
 const WEBHOOK_SECRET: &str = "wh-accounts-9Qe2LmX4";
 const CLIENT_ID: &str = "exlogare-test";
 const CLIENT_SECRET: &str = "client-secret-test-77";
-const WAIT: Duration = Duration::from_secs(20);
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
 fn fixtures() -> PathBuf {
@@ -54,37 +55,10 @@ fn key_and_cache() -> &'static Path {
     .path()
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        assert!(Instant::now() < deadline, "gave up after {WAIT:?} waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 struct World {
     dir: tempfile::TempDir,
     gitflic: OAuthGitflic,
     slack: ChatFake,
-}
-
-struct Host {
-    service: Arc<Service>,
-    base: String,
-    rt: Option<tokio::runtime::Runtime>,
-    workers: Option<Workers>,
-    client: reqwest::blocking::Client,
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        if let Some(w) = self.workers.take() {
-            w.stop();
-        }
-        if let Some(rt) = self.rt.take() {
-            rt.shutdown_timeout(Duration::from_secs(5));
-        }
-    }
 }
 
 impl World {
@@ -166,21 +140,7 @@ notifiers = ["team-slack"]
         );
         let path = d.join("exlogare.toml");
         std::fs::write(&path, text).unwrap();
-        let config = Config::load(&path).unwrap_or_else(|e| panic!("config: {e:#}"));
-        let service = Arc::new(Service::build(config).unwrap_or_else(|e| panic!("Service::build: {e:#}")));
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let app = exlogare_host::server::router(service.clone());
-        rt.spawn(async move { axum::serve(listener, app).await });
-        let workers = Some(Workers::start(service.clone()));
-        let client = reqwest::blocking::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap();
-        Host { service, base, rt: Some(rt), workers, client }
+        Host::start(&path, true, false)
     }
 }
 
@@ -250,11 +210,6 @@ impl Host {
     fn status(&self) -> (ConnectionStatus, Option<String>) {
         self.service.token_status("cloud").expect("the connection has tokens")
     }
-}
-
-fn base64_encode(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 fn query_of(location: &str) -> std::collections::HashMap<String, String> {

@@ -10,12 +10,14 @@
 
 #[path = "support/fakes.rs"]
 mod fakes;
+#[path = "support/running.rs"]
+mod running;
 
 use exlogare_host::config::Config;
 use exlogare_host::service::Service;
 use exlogare_host::storage::{Delivery, now_ms};
-use exlogare_host::worker::Workers;
 use fakes::*;
+use running::{RunningHost as Host, base64_encode, wait_until};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -27,7 +29,6 @@ const CLIENT_ID: &str = "exlogare-test";
 const CLIENT_SECRET: &str = "client-secret-test-77";
 const ENDPOINT: &str = "/api/integrations/gitflic/webhook/cloud";
 const DEEP_LINK: &str = "https://gitflic.ru/project/acme/payments-api/ci-cd/pipeline/1287";
-const WAIT: Duration = Duration::from_secs(20);
 
 fn fixtures() -> PathBuf {
     exlogare_conformance_tests::workspace_root().join("fixtures/gitflic")
@@ -61,14 +62,6 @@ fn cache_dir() -> &'static Path {
         dir
     })
     .path()
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        assert!(Instant::now() < deadline, "gave up after {WAIT:?} waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 // ---- The world: fakes, secrets, a database path -------------------------------------------
@@ -207,16 +200,7 @@ notifiers = ["team-slack", "ops-telegram", "ci-room"]
     fn host(&self, o: Opts) -> Host {
         let path = self.dir.path().join("exlogare.toml");
         std::fs::write(&path, self.config_text(&o)).unwrap();
-        let config = Config::load(&path).unwrap_or_else(|e| panic!("config: {e:#}"));
-        let service = Arc::new(Service::build(config).unwrap_or_else(|e| panic!("Service::build: {e:#}")));
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let app = exlogare_host::server::router(service.clone());
-        rt.spawn(async move { axum::serve(listener, app).await });
-        let workers = o.start_workers.then(|| Workers::start(service.clone()));
-        let client = reqwest::blocking::Client::builder().no_proxy().timeout(Duration::from_secs(30)).build().unwrap();
-        Host { service, base, rt: Some(rt), workers, client }
+        Host::start(&path, o.start_workers, true)
     }
 
     fn chats(&self) -> [(&'static str, &ChatFake); 3] {
@@ -235,31 +219,7 @@ notifiers = ["team-slack", "ops-telegram", "ci-room"]
     }
 }
 
-fn base64_encode(bytes: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in bytes.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 // ---- The running service ------------------------------------------------------------------
-
-struct Host {
-    service: Arc<Service>,
-    base: String,
-    rt: Option<tokio::runtime::Runtime>,
-    workers: Option<Workers>,
-    client: reqwest::blocking::Client,
-}
 
 struct Answer {
     status: u16,
@@ -315,11 +275,6 @@ impl Host {
         self.service.store.notifications_of(id).unwrap()
     }
 
-    fn start_workers(&mut self) {
-        assert!(self.workers.is_none());
-        self.workers = Some(Workers::start(self.service.clone()));
-    }
-
     /// Stops the workers and the server; returns the service so a test can check nothing else
     /// holds it.
     fn shutdown(mut self) -> Arc<Service> {
@@ -327,20 +282,6 @@ impl Host {
         self.service.clone()
     }
 
-    fn stop(&mut self) {
-        if let Some(w) = self.workers.take() {
-            w.stop();
-        }
-        if let Some(rt) = self.rt.take() {
-            rt.shutdown_timeout(Duration::from_secs(5));
-        }
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 fn queued_id(a: &Answer) -> i64 {

@@ -1,0 +1,78 @@
+//! The service running in-process for the end-to-end tests (service.rs, accounts.rs): built
+//! from a TOML config, served by the real router on 127.0.0.1:0, workers optional. Each test
+//! file adds its own request helpers in an `impl RunningHost` block.
+
+#![allow(dead_code)]
+
+use exlogare_host::config::Config;
+use exlogare_host::service::Service;
+use exlogare_host::worker::Workers;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The longest any test waits for the workers; waits poll, nothing asserts on speed.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !done() {
+        assert!(Instant::now() < deadline, "gave up after {WAIT:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+pub fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+pub struct RunningHost {
+    pub service: Arc<Service>,
+    pub base: String,
+    pub client: reqwest::blocking::Client,
+    rt: Option<tokio::runtime::Runtime>,
+    workers: Option<Workers>,
+}
+
+impl RunningHost {
+    /// Builds the service from `config_path` (on an existing database this is a restart),
+    /// serves it and, when asked, starts the workers. `follow_redirects: false` lets a test
+    /// read a 302's Location (OAuth start).
+    pub fn start(config_path: &Path, start_workers: bool, follow_redirects: bool) -> RunningHost {
+        let config = Config::load(config_path).unwrap_or_else(|e| panic!("config: {e:#}"));
+        let service = Arc::new(Service::build(config).unwrap_or_else(|e| panic!("Service::build: {e:#}")));
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = exlogare_host::server::router(service.clone());
+        rt.spawn(async move { axum::serve(listener, app).await });
+        let workers = start_workers.then(|| Workers::start(service.clone()));
+        let mut client = reqwest::blocking::Client::builder().no_proxy().timeout(Duration::from_secs(30));
+        if !follow_redirects {
+            client = client.redirect(reqwest::redirect::Policy::none());
+        }
+        RunningHost { service, base, client: client.build().unwrap(), rt: Some(rt), workers }
+    }
+
+    pub fn start_workers(&mut self) {
+        assert!(self.workers.is_none());
+        self.workers = Some(Workers::start(self.service.clone()));
+    }
+
+    /// Stops the workers (each finishes its delivery) and the server.
+    pub fn stop(&mut self) {
+        if let Some(w) = self.workers.take() {
+            w.stop();
+        }
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_timeout(Duration::from_secs(5));
+        }
+    }
+}
+
+impl Drop for RunningHost {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
