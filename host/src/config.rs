@@ -45,6 +45,9 @@ pub struct ServerConfig {
     /// Without one those endpoints are open, and `serve` warns at start-up.
     pub admin_token_env: Option<String>,
     pub admin_token_file: Option<PathBuf>,
+    /// How GitFlic (and browsers) reach this host, e.g. `https://exlogare.example.com`: the root
+    /// of registered webhook URLs and of the default OAuth redirect. Default `http://{listen}`.
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +58,7 @@ impl Default for ServerConfig {
             max_queued: 10_000,
             admin_token_env: None,
             admin_token_file: None,
+            public_url: None,
         }
     }
 }
@@ -108,7 +112,7 @@ pub struct PluginsConfig {
     pub cache_dir: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionConfig {
     /// Used in the webhook URL: `/api/integrations/{provider}/webhook/{id}`.
@@ -128,6 +132,9 @@ pub struct ConnectionConfig {
     pub extra_origins: Vec<String>,
     /// PEM file with an extra CA for a self-hosted instance.
     pub ca_file: Option<PathBuf>,
+    /// The same CA as PEM text (a connection added through the API keeps it in its stored row).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_pem: Option<String>,
     pub webhook_secret_env: Option<String>,
     pub webhook_secret_file: Option<PathBuf>,
     pub access_token_env: Option<String>,
@@ -145,7 +152,7 @@ pub struct ConnectionConfig {
 }
 
 /// A connection's OAuth client settings; the client id and secret are `client_id` / `client_secret_*`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OAuthConfig {
     /// Where the provider sends the user back; default `http://{server.listen}/api/integrations/{provider}/oauth/callback`.
@@ -154,8 +161,26 @@ pub struct OAuthConfig {
     pub scopes: Vec<String>,
 }
 
-fn default_scopes() -> Vec<String> {
+pub fn default_scopes() -> Vec<String> {
     ["PROJECT_READ", "PROJECT_WRITE", "USER_READ", "PROJECT_EDIT"].into_iter().map(String::from).collect()
+}
+
+impl ServerConfig {
+    /// The root other systems reach this host at (no trailing slash).
+    pub fn public_root(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+}
+
+/// Connection ids are part of URLs: letters, digits, `-` and `_`, at most 64.
+pub fn check_connection_id(id: &str) -> anyhow::Result<()> {
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        anyhow::bail!("connection id `{id}` must be 1-64 letters, digits, `-` or `_` (it is part of a URL)");
+    }
+    Ok(())
 }
 
 impl ConnectionConfig {
@@ -224,8 +249,9 @@ impl Config {
         }
         let mut ids = std::collections::BTreeSet::new();
         for c in &self.connections {
-            if c.id.is_empty() || !c.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-                anyhow::bail!("connection id `{}` must be letters, digits, `-` or `_` (it is part of a URL)", c.id);
+            check_connection_id(&c.id)?;
+            if c.ca_file.is_some() && c.ca_pem.is_some() {
+                anyhow::bail!("connection `{}`: give ca_file or ca_pem, not both", c.id);
             }
             if !ids.insert(&c.id) {
                 anyhow::bail!("connection id `{}` is used twice", c.id);

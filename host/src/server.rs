@@ -71,7 +71,7 @@ async fn healthz(State(service): State<Arc<Service>>) -> Response {
         Ok(Ok(depth)) => Json(json!({
             "status": "ok",
             "providers": service.plugins.plugins.keys().collect::<Vec<_>>(),
-            "connections": service.connections.len(),
+            "connections": service.connection_ids().len(),
             "queue_depth": depth,
         }))
         .into_response(),

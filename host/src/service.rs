@@ -22,7 +22,7 @@ use crate::store::{Clock, LogSink};
 use crate::wit::v0_1::{provider, types};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// What one configured connection needs at run time.
 pub struct ConnectionRuntime {
@@ -36,13 +36,19 @@ pub struct ConnectionRuntime {
     pub needs_reconnection: Mutex<Option<String>>,
     /// Provider requests in the last hour (every path); see accounts/service.rs `BudgetedBackend`.
     pub budget: Arc<Mutex<crate::accounts::budget::RequestBudget>>,
+    /// For a connection added at run time, the `updated_at` of its stored row (a change
+    /// rebuilds the runtime); `None` for one from the config file.
+    pub stored_version: Option<i64>,
 }
 
 pub struct Service {
     pub config: Config,
     pub store: Store,
     pub plugins: PluginSet,
-    pub connections: BTreeMap<String, ConnectionRuntime>,
+    /// Config-file connections plus those added at run time (accounts/connections.rs); read
+    /// through [`Service::connection`], which notices additions and removals made by another
+    /// process on the same database.
+    pub(crate) connections: RwLock<BTreeMap<String, Arc<ConnectionRuntime>>>,
     pub notifiers: BTreeMap<String, Box<dyn Notifier>>,
     pub metrics: Arc<Metrics>,
     /// OAuth-managed connections' tokens (issue 5); `None` when no connection uses OAuth.
@@ -103,7 +109,7 @@ impl Service {
             if plugins.get(&c.provider).is_none() {
                 anyhow::bail!("connection `{}` uses provider `{}`, but no such plugin is loaded", c.id, c.provider);
             }
-            connections.insert(c.id.clone(), Self::connection_runtime(c, &metrics)?);
+            connections.insert(c.id.clone(), Arc::new(Self::connection_runtime(c, &metrics)?));
         }
         let mut notifiers = BTreeMap::new();
         for n in &config.notifiers {
@@ -113,24 +119,39 @@ impl Service {
         let accounts = crate::accounts::service::Accounts::for_config(&config)?;
         let store = Store::open(&config.storage.path)?;
         let admin_token = resolve_secret("admin token ([server] admin_token_*)", &config.server.admin_token_env, &config.server.admin_token_file)?;
-        Ok(Self { config, store, plugins, connections, notifiers, metrics, accounts, admin_token })
+        let service = Self { config, store, plugins, connections: RwLock::new(connections), notifiers, metrics, accounts, admin_token };
+        service.load_stored_connections()?;
+        Ok(service)
     }
 
     fn connection_runtime(c: &ConnectionConfig, metrics: &Arc<Metrics>) -> anyhow::Result<ConnectionRuntime> {
-        let spec = c.endpoint();
-        let policy = spec.policy()?;
-        let extra_ca_pem = match &c.ca_file {
-            Some(path) => Some(std::fs::read(path).map_err(|e| anyhow::anyhow!("connection `{}`: cannot read ca_file {}: {e}", c.id, path.display()))?),
-            None => None,
-        };
-        let backend = LiveBackend::new(policy.clone(), LiveOptions { extra_ca_pem, ..Default::default() })
-            .map_err(|e| anyhow::anyhow!("connection `{}`: {e}", c.id))?;
         let webhook_secret = resolve_secret(&format!("webhook secret of connection `{}`", c.id), &c.webhook_secret_env, &c.webhook_secret_file)?;
         let credentials = Credentials {
             access_token: resolve_secret(&format!("access token of connection `{}`", c.id), &c.access_token_env, &c.access_token_file)?,
             client_id: c.client_id.clone(),
             client_secret: resolve_secret(&format!("client secret of connection `{}`", c.id), &c.client_secret_env, &c.client_secret_file)?,
         };
+        Self::runtime_from(c, metrics, credentials, webhook_secret, None)
+    }
+
+    /// A connection's runtime from settings and already resolved secrets (from the config's
+    /// `*_env`/`*_file`, or decrypted from a stored connection's row).
+    pub(crate) fn runtime_from(
+        c: &ConnectionConfig,
+        metrics: &Arc<Metrics>,
+        credentials: Credentials,
+        webhook_secret: Option<Secret>,
+        stored_version: Option<i64>,
+    ) -> anyhow::Result<ConnectionRuntime> {
+        let spec = c.endpoint();
+        let policy = spec.policy().map_err(|e| anyhow::anyhow!("connection `{}`: {e}", c.id))?;
+        let extra_ca_pem = match (&c.ca_file, &c.ca_pem) {
+            (Some(path), _) => Some(std::fs::read(path).map_err(|e| anyhow::anyhow!("connection `{}`: cannot read ca_file {}: {e}", c.id, path.display()))?),
+            (None, Some(pem)) => Some(pem.as_bytes().to_vec()),
+            (None, None) => None,
+        };
+        let backend = LiveBackend::new(policy.clone(), LiveOptions { extra_ca_pem, ..Default::default() })
+            .map_err(|e| anyhow::anyhow!("connection `{}`: {e}", c.id))?;
         let budget = Arc::new(Mutex::new(crate::accounts::budget::RequestBudget::new(
             c.calls_per_hour.unwrap_or(crate::accounts::budget::DEFAULT_CALLS_PER_HOUR),
         )));
@@ -144,6 +165,7 @@ impl Service {
             webhook_secret,
             needs_reconnection: Mutex::new(None),
             budget,
+            stored_version,
         })
     }
 
@@ -168,9 +190,10 @@ impl Service {
         let Some(plugin) = self.plugins.get(provider_id) else {
             return WebhookReply::error(404, format!("no provider `{provider_id}` is installed on this host"));
         };
-        let Some(c) = self.connections.get(connection_id).filter(|c| c.config.provider == provider_id) else {
+        let Some(c) = self.connection(connection_id).filter(|c| c.config.provider == provider_id) else {
             return WebhookReply::error(404, format!("no {provider_id} connection `{connection_id}`; check the webhook URL"));
         };
+        let c = &*c;
         if body.len() > self.config.server.max_body_bytes {
             return WebhookReply::error(413, format!("the body is {} bytes; the limit is {}", body.len(), self.config.server.max_body_bytes));
         }
@@ -280,10 +303,11 @@ impl Service {
     }
 
     fn process(&self, d: Delivery) -> anyhow::Result<()> {
-        let Some(c) = self.connections.get(&d.connection) else {
+        let Some(c) = self.connection(&d.connection) else {
             self.store.park(d.id, &format!("connection `{}` is no longer configured", d.connection))?;
             return Ok(());
         };
+        let c = &*c;
         let Some(plugin) = self.plugins.get(&d.provider) else {
             self.store.park(d.id, &format!("provider plugin `{}` is not loaded", d.provider))?;
             return Ok(());

@@ -325,7 +325,7 @@ fn a_rejected_token_is_refreshed_once_and_the_analysis_retried() {
     assert_eq!(host.status(), (ConnectionStatus::Connected, None));
     // The rotated refresh token was persisted: the next refresh presents gf-rt-1.
     host.seed_tokens("revoked-again", "gf-rt-1", now_ms() + 20 * DAY_MS);
-    let c = &host.service.connections["cloud"];
+    let c = &host.service.connection("cloud").unwrap();
     let fresh = host.service.refresh_rejected_token(c, &Secret::new("revoked-again")).unwrap();
     assert_eq!(fresh.expose(), "gf-at-2");
     world.gitflic.assert_clean();
@@ -344,7 +344,7 @@ fn an_expiring_token_is_refreshed_once_under_concurrent_calls() {
             let (service, barrier) = (host.service.clone(), barrier.clone());
             std::thread::spawn(move || {
                 barrier.wait();
-                service.connection_token(&service.connections["cloud"]).unwrap().expose().to_string()
+                service.connection_token(&service.connection("cloud").unwrap()).unwrap().expose().to_string()
             })
         })
         .collect();
@@ -370,13 +370,13 @@ fn a_refused_refresh_parks_the_delivery_and_the_connection_needs_reconnection() 
     let (status, last_error) = host.status();
     assert_eq!(status, ConnectionStatus::NeedsReconnection);
     assert!(last_error.unwrap().contains("Refresh token is invalid"));
-    assert!(host.service.connections["cloud"].needs_reconnection.lock().unwrap().is_some());
+    assert!(host.service.connection("cloud").unwrap().needs_reconnection.lock().unwrap().is_some());
     let v = host.connection_view();
     assert_eq!(v["status"].as_str(), Some("needs_reconnection"), "{v}");
     assert!(v["last_error"].as_str().unwrap().contains("Refresh token is invalid"), "{v}");
     assert!(world.slack.posted().is_empty());
     // No further refresh is tried until the user reconnects.
-    let err = host.service.connection_token(&host.service.connections["cloud"]).unwrap_err();
+    let err = host.service.connection_token(&host.service.connection("cloud").unwrap()).unwrap_err();
     assert!(err.to_string().contains("needs reconnection"), "{err}");
     assert_eq!(world.gitflic.with(|s| s.inner.refresh_calls), 1);
     world.gitflic.assert_clean();
@@ -525,8 +525,8 @@ redirect_url = "https://exlogare.example/api/integrations/gitflic/oauth/callback
     assert_eq!(world.gitflic.with(|s| s.inner.access.clone()), "gf-at-1");
     assert_eq!(onprem.with(|s| s.inner.access.clone()), "gf-at-101");
     let s = &host.service;
-    assert_eq!(s.connection_token(&s.connections["cloud"]).unwrap().expose(), "gf-at-1");
-    assert_eq!(s.connection_token(&s.connections["onprem"]).unwrap().expose(), "gf-at-101");
+    assert_eq!(s.connection_token(&s.connection("cloud").unwrap()).unwrap().expose(), "gf-at-1");
+    assert_eq!(s.connection_token(&s.connection("onprem").unwrap()).unwrap().expose(), "gf-at-101");
 
     // Watch secrets are per connection and project: one connection's never opens the other.
     let wc = s.watch("cloud", "acme/payments-api", None, true).unwrap();

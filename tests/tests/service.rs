@@ -614,7 +614,7 @@ fn rejected_credentials_park_the_delivery_and_flag_the_connection() {
     let reason = d.last_error.clone().unwrap_or_default();
     assert!(reason.contains("credentials rejected") && reason.contains("reconnect connection `cloud`"), "{reason}");
     assert!(!reason.contains(ACCESS_TOKEN), "the reason must not carry the token: {reason}");
-    let flag = host.service.connections["cloud"].needs_reconnection.lock().unwrap().clone();
+    let flag = host.service.connection("cloud").unwrap().needs_reconnection.lock().unwrap().clone();
     assert!(flag.as_deref().is_some_and(|m| m.contains("403")), "the connection is flagged: {flag:?}");
 
     assert_eq!(world.gitflic.calls("GET", "/project/acme/payments-api/cicd/pipeline?page=0&size=20"), 1, "no retry with a rejected token");

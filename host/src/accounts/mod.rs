@@ -9,9 +9,11 @@
 //! - [`tokens`]: the encrypted token store and [`tokens::TokenManager`] (single-flight refresh).
 //! - [`oauth_state`]: single-use, expiring OAuth `state` values.
 //! - [`budget`]: the sliding-window request budget and the poll interval it allows.
+//! - [`connections`]: connections added at run time (CLI, HTTP API), stored with sealed secrets.
 //! - [`poller`]: per-project watermarks and enqueueing polled failures (same idempotency key as webhooks).
 
 pub mod budget;
+pub mod connections;
 pub mod crypto;
 pub mod http;
 pub mod oauth_state;

@@ -40,7 +40,8 @@ impl Default for PollerOptions {
 impl Service {
     /// How often `connection`'s watched projects are polled; `None`: nothing to poll.
     pub fn poll_interval_of(&self, connection: &str, min_interval: Duration) -> Option<Duration> {
-        let c = self.connections.get(connection)?;
+        let c = self.connection(connection)?;
+        let c = &*c;
         let projects = self.watched_projects(connection).ok()?.len() as u32;
         let limit = c.budget.lock().unwrap_or_else(|p| p.into_inner()).limit();
         let mut plan = PollPlan::new(limit, limit / 2, projects);
@@ -51,7 +52,8 @@ impl Service {
     /// Polls every watched project of `connection` once. Errors of one project are returned
     /// in its slot and do not stop the others.
     pub fn poll_connection(&self, connection: &str) -> anyhow::Result<Vec<(String, Result<PollOutcome, String>)>> {
-        let c = self.connections.get(connection).ok_or_else(|| anyhow::anyhow!("no connection `{connection}`"))?;
+        let c = self.connection(connection).ok_or_else(|| anyhow::anyhow!("no connection `{connection}`"))?;
+        let c = &*c;
         let plugin = self.plugins.get(&c.config.provider).ok_or_else(|| anyhow::anyhow!("provider plugin `{}` is not loaded", c.config.provider))?;
         let mut out = Vec::new();
         for project in self.watched_projects(connection)? {
@@ -103,7 +105,7 @@ impl Poller {
             .spawn(move || {
                 let mut next: HashMap<String, Instant> = HashMap::new();
                 while !flag.load(Ordering::Relaxed) {
-                    for id in service.connections.keys() {
+                    for id in &service.connection_ids() {
                         if flag.load(Ordering::Relaxed) {
                             break;
                         }

@@ -43,7 +43,13 @@ impl Accounts {
     pub fn for_config_with(config: &Config, key: impl FnOnce() -> Result<TokenCipher, super::crypto::CryptoError>) -> anyhow::Result<Option<Self>> {
         let managed: Vec<_> = config.connections.iter().filter(|c| c.oauth.is_some()).collect();
         if managed.is_empty() {
-            return Ok(None);
+            // Without OAuth in the config file the key is optional: with it, connections can be
+            // added at run time (their secrets are sealed with it); a malformed one still stops the start.
+            return match key() {
+                Ok(cipher) => Ok(Some(Self::new(cipher))),
+                Err(super::crypto::CryptoError::KeyMissing) => Ok(None),
+                Err(e) => Err(anyhow::anyhow!("{e}")),
+            };
         }
         for c in &managed {
             if c.client_id.as_deref().is_none_or(str::is_empty) {
@@ -75,7 +81,7 @@ fn refuse(status: u16, message: impl Into<String>) -> OAuthRefusal {
     OAuthRefusal { status, message: message.into() }
 }
 
-fn describe(e: &types::ProviderError) -> String {
+pub(crate) fn describe(e: &types::ProviderError) -> String {
     match e {
         types::ProviderError::CredentialsRejected(m) => format!("credentials rejected: {m}"),
         types::ProviderError::RateLimited(rl) => format!("rate limited: {}", rl.message),
@@ -210,13 +216,12 @@ impl Service {
         }
     }
 
-    fn oauth_connection(&self, provider_id: &str, connection_id: &str) -> Result<&ConnectionRuntime, OAuthRefusal> {
+    fn oauth_connection(&self, provider_id: &str, connection_id: &str) -> Result<std::sync::Arc<ConnectionRuntime>, OAuthRefusal> {
         let c = self
-            .connections
-            .get(connection_id)
+            .connection(connection_id)
             .filter(|c| c.config.provider == provider_id)
             .ok_or_else(|| refuse(404, format!("no {provider_id} connection `{connection_id}`")))?;
-        if !Self::is_token_managed(c) {
+        if !Self::is_token_managed(&c) {
             return Err(refuse(400, format!("connection `{connection_id}` has no [connections.oauth] settings; it uses a static token")));
         }
         Ok(c)
@@ -225,6 +230,7 @@ impl Service {
     /// Issues a single-use state and returns the plugin-built authorize URL.
     pub fn oauth_start(&self, provider_id: &str, connection_id: &str) -> Result<String, OAuthRefusal> {
         let c = self.oauth_connection(provider_id, connection_id)?;
+        let c = &*c;
         let plugin = self.plugins.get(provider_id).ok_or_else(|| refuse(404, format!("no provider `{provider_id}` is installed")))?;
         let state = oauth_state::issue(&self.store, connection_id, now_ms()).map_err(|e| refuse(503, e.to_string()))?;
         let out = plugin
@@ -244,6 +250,7 @@ impl Service {
             other => refuse(400, other.to_string()),
         })?;
         let c = self.oauth_connection(provider_id, &connection_id)?;
+        let c = &*c;
         let plugin = self.plugins.get(provider_id).ok_or_else(|| refuse(404, format!("no provider `{provider_id}` is installed")))?;
         let out = plugin
             .exchange_code(self.ctx(c, None), &c.conn, &self.oauth_client(c), code.trim())
@@ -339,7 +346,14 @@ use super::budget::RequestBudget;
 pub struct ConnectionView {
     pub id: String,
     pub provider: String,
+    /// `config` (the config file) or `stored` (added through the CLI or the API).
+    #[serde(default)]
+    pub origin: String,
+    #[serde(default)]
+    pub web_base: String,
     pub api_base: String,
+    #[serde(default)]
+    pub oauth_base: String,
     /// `oauth` or `static-token`.
     pub auth: String,
     /// `connected`, `needs_reconnection` or `not_connected` (OAuth never completed).
@@ -370,17 +384,21 @@ impl ConnectionView {
     }
 }
 
-/// The status of each configured connection read from storage only (no running host: the
-/// call counts are unknown). Token rows hold no readable secret in their status columns, so
-/// no key is needed.
+/// The status of each connection (config file and stored) read from storage only (no running
+/// host: the call counts are unknown). Token rows hold no readable secret in their status
+/// columns, so no key is needed.
 pub fn offline_views(config: &Config, store: &crate::storage::Store) -> Vec<ConnectionView> {
     let reader = TokenManager::new(TokenCipher::from_key([0; 32]), RefreshPolicy::default());
+    let stored = super::connections::stored_settings(store);
     config
         .connections
         .iter()
-        .map(|c| {
+        .map(|c| (c, "config"))
+        .chain(stored.iter().map(|c| (c, "stored")))
+        .map(|(c, origin)| {
             let st = if c.oauth.is_some() { reader.status(store, &c.id).ok().flatten() } else { None };
             let mut v = view(c, st.map(|s| (s.status, s.last_error)), None, None);
+            v.origin = origin.into();
             v.watched = watched_in(store, &c.id);
             v
         })
@@ -404,7 +422,10 @@ fn view(c: &crate::config::ConnectionConfig, token: Option<(ConnectionStatus, Op
     ConnectionView {
         id: c.id.clone(),
         provider: c.provider.clone(),
+        origin: String::new(),
+        web_base: c.web_base.clone(),
         api_base: c.api_base.clone(),
+        oauth_base: c.oauth_base.clone(),
         auth: if c.oauth.is_some() { "oauth" } else { "static-token" }.into(),
         status: status.into(),
         last_error,
@@ -417,15 +438,17 @@ fn view(c: &crate::config::ConnectionConfig, token: Option<(ConnectionStatus, Op
 impl Service {
     /// Every connection's status as this running host sees it.
     pub fn connection_views(&self) -> Vec<ConnectionView> {
-        self.connections
-            .values()
-            .map(|c| {
-                let flagged = c.needs_reconnection.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                let used = c.budget.lock().unwrap_or_else(|p| p.into_inner()).used(now_ms());
-                let mut v = view(&c.config, self.token_status(&c.config.id), flagged, Some(used));
-                v.watched = watched_in(&self.store, &c.config.id);
-                v
-            })
-            .collect()
+        self.connection_ids().iter().filter_map(|id| self.connection_view(id)).collect()
+    }
+
+    /// One connection's status; `None` when there is no such connection.
+    pub fn connection_view(&self, id: &str) -> Option<ConnectionView> {
+        let c = self.connection(id)?;
+        let flagged = c.needs_reconnection.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let used = c.budget.lock().unwrap_or_else(|p| p.into_inner()).used(now_ms());
+        let mut v = view(&c.config, self.token_status(&c.config.id), flagged, Some(used));
+        v.origin = if c.stored_version.is_some() { "stored" } else { "config" }.into();
+        v.watched = watched_in(&self.store, &c.config.id);
+        Some(v)
     }
 }

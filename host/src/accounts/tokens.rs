@@ -134,6 +134,11 @@ impl TokenManager {
         self.policy
     }
 
+    /// The cipher tokens are sealed with; stored connections seal their secrets with it too.
+    pub fn cipher(&self) -> &TokenCipher {
+        &self.cipher
+    }
+
     fn lock_of(&self, connection: &str) -> Arc<Mutex<()>> {
         let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
         locks.entry(connection.to_string()).or_default().clone()

@@ -72,7 +72,8 @@ impl Service {
     /// the plugin (or, with `print_only`, only stored and returned for wiring by hand).
     /// `public_url` is how the provider reaches this host (default `http://{server.listen}`).
     pub fn watch(&self, connection: &str, project: &str, public_url: Option<&str>, print_only: bool) -> anyhow::Result<Watch> {
-        let c = self.connections.get(connection).ok_or_else(|| anyhow::anyhow!("no connection `{connection}` is configured"))?;
+        let c = self.connection(connection).ok_or_else(|| anyhow::anyhow!("no connection `{connection}` is configured"))?;
+        let c = &*c;
         let pref = project_ref(project)?;
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
@@ -113,7 +114,8 @@ impl Service {
     /// Stops watching: removes our hook through the plugin (when it was registered), forgets
     /// the secret and the polling watermark. False when the project was not watched.
     pub fn unwatch(&self, connection: &str, project: &str) -> anyhow::Result<bool> {
-        let c = self.connections.get(connection).ok_or_else(|| anyhow::anyhow!("no connection `{connection}` is configured"))?;
+        let c = self.connection(connection).ok_or_else(|| anyhow::anyhow!("no connection `{connection}` is configured"))?;
+        let c = &*c;
         let row: Option<(Option<String>, String)> = self
             .store
             .db()
@@ -167,7 +169,8 @@ impl Service {
     /// on GitFlic `/project/my` then `/project/shared`), optionally filtered by `search`.
     pub fn sync_projects(&self, connection: &str, search: Option<&str>) -> anyhow::Result<Vec<types::Project>> {
         const MAX_PAGES: usize = 200;
-        let c = self.connections.get(connection).ok_or_else(|| anyhow::anyhow!("no connection `{connection}` is configured"))?;
+        let c = self.connection(connection).ok_or_else(|| anyhow::anyhow!("no connection `{connection}` is configured"))?;
+        let c = &*c;
         let plugin = self.plugins.get(&c.config.provider).ok_or_else(|| anyhow::anyhow!("provider plugin `{}` is not loaded", c.config.provider))?;
         let search = search.map(String::from);
         let mut cursor: Option<String> = None;
