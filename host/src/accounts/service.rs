@@ -111,7 +111,7 @@ impl Service {
         let o = c.config.oauth.clone().unwrap_or_else(|| crate::config::OAuthConfig { redirect_url: None, scopes: vec![] });
         let redirect_url = o
             .redirect_url
-            .unwrap_or_else(|| format!("http://{}/api/integrations/{}/oauth/callback", self.config.server.listen, c.config.provider));
+            .unwrap_or_else(|| format!("{}/api/integrations/{}/oauth/callback", self.config.server.public_root(), c.config.provider));
         provider::OauthClient { client_id: c.config.client_id.clone().unwrap_or_default(), redirect_url, scopes: o.scopes }
     }
 

@@ -78,7 +78,7 @@ impl Service {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         let secret = Secret::new(hex::encode(bytes));
-        let base = public_url.map(|u| u.trim_end_matches('/').to_string()).unwrap_or_else(|| format!("http://{}", self.config.server.listen));
+        let base = public_url.map(|u| u.trim_end_matches('/').to_string()).unwrap_or_else(|| self.config.server.public_root());
         let url = format!("{base}/api/integrations/{}/webhook/{connection}?secret={}", c.config.provider, secret.expose());
         let (registration, webhook_id) = if print_only {
             ("manual".to_string(), None)
