@@ -78,14 +78,17 @@ enum Command {
         #[arg(long)]
         full: bool,
     },
-    /// Each connection's status: connected / needs reconnection, last error, calls used this
-    /// hour (asked from the running host at `server.listen`; from storage when it is not running).
+    /// Connections: list (the default) with each one's status — connected / needs reconnection,
+    /// last error, calls used this hour (asked from the running host at `server.listen`; from
+    /// storage when it is not running) — or show, add, remove one.
     Connections {
-        #[arg(long, env = "EXLOGARE_CONFIG")]
-        config: PathBuf,
-        /// Print JSON instead of one line per connection.
-        #[arg(long)]
+        #[arg(long, env = "EXLOGARE_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long, global = true)]
         json: bool,
+        #[command(subcommand)]
+        action: Option<ConnectionAction>,
     },
     /// Watches a project: registers (idempotently, via the plugin) a PIPELINE_FAIL webhook to
     /// this host with a fresh per-project secret, or with --print-only prints what to set by hand.
@@ -121,6 +124,58 @@ enum Command {
         plugins_dir: Option<PathBuf>,
         #[arg(long = "plugin")]
         plugins: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConnectionAction {
+    /// One connection's status.
+    Show { id: String },
+    /// Adds a connection (stored in the database; a running host picks it up). The REST and
+    /// OAuth roots come from the provider plugin for the web base unless given. Secrets are
+    /// read from an environment variable or a file, never from the command line.
+    Add {
+        id: String,
+        #[arg(long, default_value = "gitflic")]
+        provider: String,
+        /// Web UI root; default: the provider's public cloud (https://gitflic.ru).
+        #[arg(long, default_value = "")]
+        web_base: String,
+        #[arg(long)]
+        api_base: Option<String>,
+        #[arg(long)]
+        oauth_base: Option<String>,
+        #[arg(long)]
+        client_id: Option<String>,
+        #[arg(long)]
+        client_secret_env: Option<String>,
+        #[arg(long)]
+        client_secret_file: Option<PathBuf>,
+        /// A personal access token instead of OAuth.
+        #[arg(long)]
+        access_token_env: Option<String>,
+        #[arg(long)]
+        access_token_file: Option<PathBuf>,
+        /// Repeat for each scope (default: PROJECT_READ, PROJECT_WRITE, USER_READ, PROJECT_EDIT).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        #[arg(long)]
+        redirect_url: Option<String>,
+        /// PEM file with an extra CA for a self-hosted instance.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+        /// Allow loopback and private addresses (a self-hosted instance on your network).
+        #[arg(long)]
+        allow_private: bool,
+        #[arg(long)]
+        calls_per_hour: Option<u32>,
+    },
+    /// Removes a stored connection: its webhooks at the provider, tokens, watches.
+    Remove {
+        id: String,
+        /// Forget hooks the provider would not remove (they are listed).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -171,7 +226,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { config } => return serve(config),
         Command::Parked { config, limit } => return parked(config, *limit),
         Command::Reports { config, limit, full } => return reports(config, *limit, *full),
-        Command::Connections { config, json } => return connections(config, *json),
+        Command::Connections { config, json, action } => {
+            let config = config.as_deref().ok_or_else(|| anyhow::anyhow!("give --config FILE (or set EXLOGARE_CONFIG)"))?;
+            return match action {
+                None => connections(config, *json),
+                Some(action) => connection_action(config, *json, action),
+            };
+        }
         Command::Projects { config, connection, search } => return projects(config, connection, search.as_deref()),
         Command::Watch { config, connection, project, public_url, print_only, remove } => {
             return watch(config, connection, project, public_url.as_deref(), *print_only, *remove);
@@ -344,6 +405,70 @@ fn connections(config_path: &std::path::Path, json: bool) -> anyhow::Result<Exit
         println!("connections {source}:");
         for v in &views {
             println!("  {}", v.line());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn connection_action(config_path: &std::path::Path, json: bool, action: &ConnectionAction) -> anyhow::Result<ExitCode> {
+    use exlogare_host::accounts::connections::NewConnection;
+    use exlogare_host::config::resolve_secret;
+    let config = exlogare_host::config::Config::load(config_path)?;
+    let public_root = config.server.public_root();
+    // Not `build`: a host may be serving this database, and its running deliveries must stay its own.
+    let service = exlogare_host::service::Service::build_without_resuming(config)?;
+    let print = |value: serde_json::Value, text: String| -> anyhow::Result<()> {
+        if json {
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        } else {
+            println!("{text}");
+        }
+        Ok(())
+    };
+    match action {
+        ConnectionAction::Show { id } => {
+            let Some(v) = service.connection_view(id) else { anyhow::bail!("no connection `{id}`; `exlogare-host connections` lists them") };
+            print(serde_json::json!({ "connection": v }), v.line())?;
+        }
+        ConnectionAction::Add {
+            id, provider, web_base, api_base, oauth_base, client_id, client_secret_env, client_secret_file, access_token_env,
+            access_token_file, scopes, redirect_url, ca_file, allow_private, calls_per_hour,
+        } => {
+            let ca_pem = match ca_file {
+                Some(p) => Some(std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("cannot read --ca-file {}: {e}", p.display()))?),
+                None => None,
+            };
+            let new = NewConnection {
+                id: id.clone(),
+                provider: provider.clone(),
+                web_base: web_base.clone(),
+                api_base: api_base.clone(),
+                oauth_base: oauth_base.clone(),
+                client_id: client_id.clone(),
+                client_secret: resolve_secret("the client secret", client_secret_env, client_secret_file)?.map(|s| s.expose().to_string()),
+                scopes: (!scopes.is_empty()).then(|| scopes.clone()),
+                redirect_url: redirect_url.clone(),
+                access_token: resolve_secret("the access token", access_token_env, access_token_file)?.map(|s| s.expose().to_string()),
+                ca_pem,
+                allow_private: *allow_private,
+                calls_per_hour: *calls_per_hour,
+                options: Default::default(),
+            };
+            let v = service.add_connection(&new).map_err(|r| anyhow::anyhow!("{}", r.message))?;
+            let connect = (v.auth == "oauth").then(|| format!("{public_root}/api/integrations/{}/oauth/start/{}", v.provider, v.id));
+            let mut text = format!("added {}\n  web {}\n  api {}\n  oauth {}", v.line(), v.web_base, v.api_base, v.oauth_base);
+            if let Some(url) = &connect {
+                text.push_str(&format!("\nconnect it: open {url} (with the admin token as ?admin_token=... when one is set)"));
+            }
+            print(serde_json::json!({ "connection": v, "connect_url": connect }), text)?;
+        }
+        ConnectionAction::Remove { id, force } => {
+            let r = service.remove_connection(id, *force).map_err(|r| anyhow::anyhow!("{}", r.message))?;
+            let mut text = format!("removed {id}; webhooks removed from [{}]", r.unwatched.join(", "));
+            for left in &r.hooks_left {
+                text.push_str(&format!("\n  left at the provider: {left}"));
+            }
+            print(serde_json::json!({ "removed": r }), text)?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -6,13 +6,23 @@
 //!   server-to-server form) and `GET ...?code=&state=` (a browser) → 200 `{status: connected}`;
 //!   a wrong, reused or expired state → 400 with `{error}`.
 //! - `GET /api/connections` → each connection's status, last error and calls used this hour.
+//! - `POST /api/connections` (JSON [`NewConnection`]) → 201 with the connection and its connect URL;
+//!   `GET /api/connections/{id}`; `DELETE /api/connections/{id}[?force=true]`.
+//! - `GET /api/connections/{id}/projects[?search=]` → sync (all pages), each marked watched or not.
+//! - `GET /api/connections/{id}/watches`; `PUT /api/connections/{id}/watches/{owner}/{name}`
+//!   (optional JSON `{public_url, manual}`) → the hook's URL, secret and event;
+//!   `DELETE /api/connections/{id}/watches/{owner}/{name}`.
+//!
+//! Every endpoint here but the OAuth callback needs the admin token when one is configured.
 
 use crate::service::Service;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use super::connections::NewConnection;
+use super::tokens::TokenError;
+use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -22,7 +32,11 @@ pub fn routes() -> Router<Arc<Service>> {
     Router::new()
         .route("/api/integrations/{provider}/oauth/start/{connection}", get(start))
         .route("/api/integrations/{provider}/oauth/callback", get(callback_get).post(callback_post))
-        .route("/api/connections", get(connections))
+        .route("/api/connections", get(connections).post(add_connection))
+        .route("/api/connections/{id}", get(show_connection).delete(remove_connection))
+        .route("/api/connections/{id}/projects", get(projects))
+        .route("/api/connections/{id}/watches", get(watches))
+        .route("/api/connections/{id}/watches/{owner}/{name}", put(watch).delete(unwatch))
 }
 
 /// Whether a request may use an admin endpoint: with an admin token configured, only when it
@@ -58,6 +72,193 @@ async fn connections(State(service): State<Arc<Service>>, headers: HeaderMap, Ra
         Ok(views) => Json(json!({ "connections": views })).into_response(),
         Err(e) => error(500, format!("internal error: {e}")),
     }
+}
+
+/// Runs `f` off the async threads once the admin token checked out.
+async fn admin<F>(service: Arc<Service>, headers: &HeaderMap, query: Option<&str>, f: F) -> Response
+where
+    F: FnOnce(Arc<Service>) -> Response + Send + 'static,
+{
+    if !admin_allowed(service.admin_token.as_ref(), headers, query) {
+        return admin_refusal();
+    }
+    tokio::task::spawn_blocking(move || f(service)).await.unwrap_or_else(|e| error(500, format!("internal error: {e}")))
+}
+
+/// An account operation's failure as an HTTP answer: a connection that must be reconnected is
+/// 409 (the caller acts: OAuth start), a refresh that could not run now or a plugin fault 503
+/// (retry later), anything the provider said 502 with its words.
+fn account_error(e: anyhow::Error) -> Response {
+    let status = match e.downcast_ref::<TokenError>() {
+        Some(TokenError::NeedsReconnection { .. } | TokenError::NotConnected(_)) => 409,
+        Some(_) => 503,
+        None if e.downcast_ref::<crate::plugin::PluginFault>().is_some() => 503,
+        None => 502,
+    };
+    error(status, format!("{e:#}"))
+}
+
+fn no_connection(id: &str) -> Response {
+    error(404, format!("no connection `{id}`; GET /api/connections lists them"))
+}
+
+async fn add_connection(State(service): State<Arc<Service>>, headers: HeaderMap, RawQuery(query): RawQuery, body: Bytes) -> Response {
+    let new: NewConnection = match serde_json::from_slice(&body) {
+        Ok(n) => n,
+        Err(e) => return error(400, format!("the body must be a JSON connection (id, provider, web_base, client_id + client_secret or access_token, ...): {e}")),
+    };
+    admin(service, &headers, query.as_deref(), move |service| match service.add_connection(&new) {
+        Ok(view) => {
+            let connect = (view.auth == "oauth").then(|| format!("{}/api/integrations/{}/oauth/start/{}", service.config.server.public_root(), view.provider, view.id));
+            (StatusCode::CREATED, Json(json!({ "connection": view, "connect_url": connect }))).into_response()
+        }
+        Err(r) => error(r.status, r.message),
+    })
+    .await
+}
+
+async fn show_connection(State(service): State<Arc<Service>>, Path(id): Path<String>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    admin(service, &headers, query.as_deref(), move |service| match service.connection_view(&id) {
+        Some(v) => Json(json!({ "connection": v })).into_response(),
+        None => no_connection(&id),
+    })
+    .await
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RemoveParams {
+    #[serde(default)]
+    force: bool,
+}
+
+async fn remove_connection(
+    State(service): State<Arc<Service>>,
+    Path(id): Path<String>,
+    Query(p): Query<RemoveParams>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    admin(service, &headers, query.as_deref(), move |service| match service.remove_connection(&id, p.force) {
+        Ok(removed) => Json(json!({ "removed": removed })).into_response(),
+        Err(r) => error(r.status, r.message),
+    })
+    .await
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ProjectParams {
+    search: Option<String>,
+}
+
+async fn projects(
+    State(service): State<Arc<Service>>,
+    Path(id): Path<String>,
+    Query(p): Query<ProjectParams>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    admin(service, &headers, query.as_deref(), move |service| {
+        if service.connection(&id).is_none() {
+            return no_connection(&id);
+        }
+        let search = p.search.filter(|s| !s.trim().is_empty());
+        let watched = service.watched_projects(&id).unwrap_or_default();
+        match service.sync_projects(&id, search.as_deref()) {
+            Ok(list) => {
+                let projects: Vec<_> = list
+                    .into_iter()
+                    .map(|p| {
+                        let key = format!("{}/{}", p.reference.owner, p.reference.name);
+                        let is_watched = watched.iter().any(|w| w.eq_ignore_ascii_case(&key));
+                        json!({ "project": key, "title": p.title, "web_url": p.web_url, "private": p.private, "watched": is_watched })
+                    })
+                    .collect();
+                Json(json!({ "connection": id, "projects": projects })).into_response()
+            }
+            Err(e) => account_error(e),
+        }
+    })
+    .await
+}
+
+async fn watches(State(service): State<Arc<Service>>, Path(id): Path<String>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    admin(service, &headers, query.as_deref(), move |service| {
+        if service.connection(&id).is_none() {
+            return no_connection(&id);
+        }
+        match service.watched_projects(&id) {
+            Ok(list) => Json(json!({ "connection": id, "watched": list })).into_response(),
+            Err(e) => error(503, format!("{e:#}")),
+        }
+    })
+    .await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WatchParams {
+    /// How the provider reaches this host; default `[server] public_url`.
+    public_url: Option<String>,
+    /// Only store a secret and return what to set by hand.
+    #[serde(default)]
+    manual: bool,
+}
+
+async fn watch(
+    State(service): State<Arc<Service>>,
+    Path((id, owner, name)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let params: WatchParams = if body.iter().all(u8::is_ascii_whitespace) {
+        WatchParams::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(p) => p,
+            Err(e) => return error(400, format!("the body, when present, must be JSON {{\"public_url\": ..., \"manual\": false}}: {e}")),
+        }
+    };
+    admin(service, &headers, query.as_deref(), move |service| {
+        if service.connection(&id).is_none() {
+            return no_connection(&id);
+        }
+        let project = format!("{owner}/{name}");
+        match service.watch(&id, &project, params.public_url.as_deref(), params.manual) {
+            Ok(w) => Json(json!({
+                "connection": w.connection,
+                "project": w.project,
+                "registration": w.registration,
+                "webhook_id": w.webhook_id,
+                "url": w.url,
+                "secret": w.secret.expose(),
+                "event": w.event,
+            }))
+            .into_response(),
+            Err(e) => account_error(e),
+        }
+    })
+    .await
+}
+
+async fn unwatch(
+    State(service): State<Arc<Service>>,
+    Path((id, owner, name)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    admin(service, &headers, query.as_deref(), move |service| {
+        if service.connection(&id).is_none() {
+            return no_connection(&id);
+        }
+        let project = format!("{owner}/{name}");
+        match service.unwatch(&id, &project) {
+            Ok(true) => Json(json!({ "connection": id, "project": project, "watched": false })).into_response(),
+            Ok(false) => error(404, format!("{project} is not watched on `{id}`")),
+            Err(e) => account_error(e),
+        }
+    })
+    .await
 }
 
 fn error(status: u16, message: String) -> Response {
