@@ -90,6 +90,19 @@ impl Service {
     /// [`Service::build`] without requeueing deliveries left `running`: for admin commands
     /// (`watch`) that may run next to a serving host on the same database.
     pub fn build_without_resuming(config: Config) -> anyhow::Result<Self> {
+        Self::build_with(config, crate::accounts::crypto::TokenCipher::from_environment)
+    }
+
+    /// [`Service::build_without_resuming`] with the token key given instead of read from the
+    /// environment (`None`: no key).
+    pub fn build_with_cipher(config: Config, cipher: Option<crate::accounts::crypto::TokenCipher>) -> anyhow::Result<Self> {
+        Self::build_with(config, move || cipher.ok_or(crate::accounts::crypto::CryptoError::KeyMissing))
+    }
+
+    fn build_with(
+        config: Config,
+        key: impl FnOnce() -> Result<crate::accounts::crypto::TokenCipher, crate::accounts::crypto::CryptoError>,
+    ) -> anyhow::Result<Self> {
         let engine = Arc::new(HostEngine::new(&EngineOptions::default())?);
         let cache = match &config.plugins.cache_dir {
             Some(dir) => Some(crate::cache::CompileCache::open(dir)?),
@@ -116,7 +129,7 @@ impl Service {
             let built = n.build().map_err(|e| anyhow::anyhow!("{e}"))?;
             notifiers.insert(n.name.clone(), built);
         }
-        let accounts = crate::accounts::service::Accounts::for_config(&config)?;
+        let accounts = crate::accounts::service::Accounts::for_config_with(&config, key)?;
         let store = Store::open(&config.storage.path)?;
         let admin_token = resolve_secret("admin token ([server] admin_token_*)", &config.server.admin_token_env, &config.server.admin_token_file)?;
         let service = Self { config, store, plugins, connections: RwLock::new(connections), notifiers, metrics, accounts, admin_token };

@@ -1,0 +1,387 @@
+//! Connections managed at run time (issue 5), end to end on 127.0.0.1: a host whose config
+//! file names no connection; an operator adds one through `POST /api/connections`, connects
+//! it through OAuth against a stateful fake GitFlic, syncs projects, watches one (a hook
+//! registered at the fake), receives a failure on that hook, and removes the connection (the
+//! hook is removed at GitFlic, the tokens are gone, the webhook URL answers 404). What bad
+//! input gets is asserted beside each step. No internet.
+//!
+//! Needs the GitFlic component: cargo build -p exlogare-gitflic --target wasm32-wasip2 --profile plugin
+
+#[path = "support/fakes.rs"]
+mod fakes;
+#[path = "support/gitflic_oauth.rs"]
+mod gitflic_oauth;
+#[path = "support/running.rs"]
+mod running;
+
+use exlogare_host::accounts::connections::NewConnection;
+use exlogare_host::config::Config;
+use exlogare_host::service::Service;
+use fakes::*;
+use gitflic_oauth::*;
+use running::{RunningHost as Host, WAIT, base64_encode};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const CLIENT_ID: &str = "exlogare-conn-test";
+const CLIENT_SECRET: &str = "client-secret-conn-5Tq8";
+const ADMIN: &str = "admin-token-conn-Zx81";
+
+fn fixtures() -> PathBuf {
+    exlogare_conformance_tests::workspace_root().join("fixtures/gitflic")
+}
+
+fn plugin() -> PathBuf {
+    exlogare_conformance_tests::component("exlogare-gitflic")
+}
+
+/// The token key for every service in this binary, set once before any is built, and a warm
+/// compile cache.
+fn key_and_cache() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let hex: String = (0..32).map(|i| format!("{:02x}", (i * 11 + 5) % 256)).collect();
+        // SAFETY: set once, before any service of this binary reads the environment.
+        unsafe { std::env::set_var("EXLOGARE_TOKEN_KEY", hex) };
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!("[storage]\npath = {:?}\n[plugins]\nfiles = [{:?}]\ncache_dir = {:?}\n", dir.path().join("warm.db"), plugin(), dir.path().join("cache"));
+        Service::build(toml::from_str::<Config>(&text).unwrap()).unwrap_or_else(|e| panic!("warming the compile cache: {e:#}"));
+        dir
+    })
+    .path()
+}
+
+struct World {
+    dir: tempfile::TempDir,
+    gitflic: OAuthGitflic,
+}
+
+impl World {
+    fn new() -> World {
+        let basic = base64_encode(format!("{CLIENT_ID}:{CLIENT_SECRET}").as_bytes());
+        let mut exchanges = load_exchanges(&fixtures(), &["failed-job-trace"]);
+        exchanges.extend(load_exchanges(&fixtures(), &["list-projects-search"]));
+        let gitflic = oauth_gitflic(&basic, exchanges);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("admin-token"), format!("{ADMIN}\n")).unwrap();
+        World { dir, gitflic }
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.config_path_with("")
+    }
+
+    /// The standard config with `tail` appended (e.g. a `[[connections]]` table).
+    fn config_path_with(&self, tail: &str) -> PathBuf {
+        let cache = key_and_cache().join("cache");
+        let d = self.dir.path();
+        let text = format!(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+public_url = "https://exlogare.example/"
+admin_token_file = {admin:?}
+[storage]
+path = {db:?}
+[worker]
+threads = 1
+max_attempts = 3
+backoff_base_ms = 50
+backoff_max_ms = 200
+poll_interval_ms = 20
+[plugins]
+files = [{plugin:?}]
+cache_dir = {cache:?}
+{tail}
+"#,
+            admin = d.join("admin-token"),
+            db = d.join("exlogare.db"),
+            plugin = plugin(),
+        );
+        let path = d.join("exlogare.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn host(&self) -> Host {
+        Host::start(&self.config_path(), true, false)
+    }
+
+    /// The body that adds `id` against the fake (its roots given: it serves the API at its root).
+    fn new_connection(&self, id: &str) -> Value {
+        json!({
+            "id": id,
+            "provider": "gitflic",
+            "web_base": "https://git.example.com/",
+            "api_base": self.gitflic.base,
+            "oauth_base": self.gitflic.base,
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "allow_private": true,
+        })
+    }
+}
+
+impl Host {
+    fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>, admin: bool) -> (u16, Value, Option<String>) {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if admin {
+            req = req.bearer_auth(ADMIN);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b.to_string());
+        }
+        let resp = req.send().unwrap();
+        let status = resp.status().as_u16();
+        let location = resp.headers().get("location").map(|v| v.to_str().unwrap().to_owned());
+        let text = resp.text().unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)), location)
+    }
+
+    fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let (s, b, _) = self.call(method, path, body, true);
+        (s, b)
+    }
+
+    /// The failed-job-trace delivery on connection `id` with `secret` in the header and the query.
+    fn deliver(&self, id: &str, secret: &str) -> (u16, Value) {
+        let text = std::fs::read_to_string(fixtures().join("failed-job-trace/bodies/delivery.json")).unwrap();
+        let resp = self
+            .client
+            .post(format!("{}/api/integrations/gitflic/webhook/{id}?secret={secret}", self.base))
+            .header("content-type", "application/json")
+            .header("gitflic-webhook-secret", secret)
+            .body(text)
+            .send()
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, serde_json::from_str(&resp.text().unwrap()).unwrap_or(Value::Null))
+    }
+
+    fn wait_done(&self, id: i64) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let d = self.service.store.delivery(id).unwrap().unwrap();
+            if d.state == "done" {
+                return;
+            }
+            assert!(Instant::now() < deadline, "gave up waiting for delivery {id}: {d:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+fn error_of(body: &Value) -> &str {
+    body["error"].as_str().unwrap_or_else(|| panic!("an error message in {body}"))
+}
+
+#[test]
+fn a_connection_added_through_the_api_connects_syncs_watches_receives_and_is_removed() {
+    use reqwest::Method;
+    let world = World::new();
+    let host = world.host();
+
+    // Without the admin token nothing is added, nothing is listed.
+    let (status, body, _) = host.call(Method::POST, "/api/connections", Some(world.new_connection("team")), false);
+    assert_eq!(status, 401, "{body}");
+    let (status, _, _) = host.call(Method::GET, "/api/connections/team", None, false);
+    assert_eq!(status, 401);
+
+    // Bad input: each refused with what is wrong, nothing stored.
+    let mut no_secret = world.new_connection("team");
+    no_secret.as_object_mut().unwrap().remove("client_secret");
+    let mut both = world.new_connection("team");
+    both["access_token"] = json!("pat-1");
+    let mut unknown_provider = world.new_connection("team");
+    unknown_provider["provider"] = json!("jenkins");
+    let mut bad_id = world.new_connection("team/../x");
+    bad_id["id"] = json!("team/../x");
+    let mut bad_root = world.new_connection("team");
+    bad_root["api_base"] = json!("ftp://files.example.com");
+    let mut bad_ca = world.new_connection("team");
+    bad_ca["ca_pem"] = json!("-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n");
+    let mut typo = world.new_connection("team");
+    typo["client_sercet"] = json!("x");
+    for (body, expect_status, expect_text) in [
+        (no_secret, 400, "client_secret"),
+        (both, 400, "not both"),
+        (unknown_provider, 400, "jenkins"),
+        (bad_id, 400, "letters, digits"),
+        (bad_root, 400, "ftp"),
+        (bad_ca, 400, "team"),
+        (typo, 400, "client_sercet"),
+        (json!("not an object"), 400, "JSON connection"),
+    ] {
+        let (status, resp) = host.admin(Method::POST, "/api/connections", Some(body.clone()));
+        assert_eq!(status, expect_status, "{body} -> {resp}");
+        assert!(error_of(&resp).contains(expect_text), "{body} -> {resp}");
+    }
+    let (_, list) = host.admin(Method::GET, "/api/connections", None);
+    assert_eq!(list["connections"], json!([]), "nothing was stored by refused requests");
+
+    // Added: stored, not connected yet; the answer says where to connect it.
+    let (status, body) = host.admin(Method::POST, "/api/connections", Some(world.new_connection("team")));
+    assert_eq!(status, 201, "{body}");
+    let v = &body["connection"];
+    assert_eq!(
+        (v["id"].as_str(), v["origin"].as_str(), v["auth"].as_str(), v["status"].as_str(), v["web_base"].as_str()),
+        (Some("team"), Some("stored"), Some("oauth"), Some("not_connected"), Some("https://git.example.com")),
+        "{body}"
+    );
+    assert_eq!(body["connect_url"].as_str(), Some("https://exlogare.example/api/integrations/gitflic/oauth/start/team"));
+    let (status, body) = host.admin(Method::POST, "/api/connections", Some(world.new_connection("team")));
+    assert_eq!(status, 409, "{body}");
+    // The client secret is sealed at rest.
+    for entry in std::fs::read_dir(world.dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap().to_string_lossy().starts_with("exlogare.db") {
+            let bytes = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+            assert!(!bytes.contains(CLIENT_SECRET), "{} holds the client secret in clear", path.display());
+        }
+    }
+
+    // Before OAuth, a sync says the connection must be connected first (409, no provider call).
+    let (status, body) = host.admin(Method::GET, "/api/connections/team/projects", None);
+    assert_eq!(status, 409, "{body}");
+    assert!(error_of(&body).contains("OAuth"), "{body}");
+    assert!(world.gitflic.requests().is_empty());
+
+    // OAuth with the client the connection was added with (the fake checks its Basic credentials).
+    world.gitflic.with(|s| s.inner.code = Some("code-team".into()));
+    let (status, _, location) = host.call(Method::GET, "/api/integrations/gitflic/oauth/start/team", None, true);
+    assert_eq!(status, 302);
+    let location = location.unwrap();
+    let q: std::collections::HashMap<String, String> = url::form_urlencoded::parse(location.split_once('?').unwrap().1.as_bytes()).into_owned().collect();
+    assert_eq!(q["client_id"], CLIENT_ID);
+    assert_eq!(q["redirect_url"], "https://exlogare.example/api/integrations/gitflic/oauth/callback");
+    let (status, body, _) = host.call(Method::POST, "/api/integrations/gitflic/oauth/callback", Some(json!({ "code": "code-team", "state": q["state"] })), false);
+    assert_eq!((status, body["connection"].as_str()), (200, Some("team")), "{body}");
+    let (_, body) = host.admin(Method::GET, "/api/connections/team", None);
+    assert_eq!(body["connection"]["status"].as_str(), Some("connected"), "{body}");
+
+    // Sync, with search, over all pages.
+    let (status, body) = host.admin(Method::GET, "/api/connections/team/projects?search=pay", None);
+    assert_eq!(status, 200, "{body}");
+    let names: Vec<&str> = body["projects"].as_array().unwrap().iter().map(|p| p["project"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 7, "{body}");
+    assert!(names.contains(&"acme/payments-api") && body["projects"][0]["watched"] == json!(false), "{body}");
+
+    // Watch: one hook at GitFlic, pointing at the public URL, with the secret in both places.
+    let (status, w) = host.admin(Method::PUT, "/api/connections/team/watches/acme/payments-api", None);
+    assert_eq!(status, 200, "{w}");
+    let secret = w["secret"].as_str().unwrap().to_string();
+    assert_eq!(secret.len(), 64);
+    assert_eq!(w["url"].as_str().unwrap(), format!("https://exlogare.example/api/integrations/gitflic/webhook/team?secret={secret}"));
+    assert_eq!((w["event"].as_str(), w["registration"].as_str()), (Some("PIPELINE_FAIL"), Some("created")));
+    let hooks = world.gitflic.with(|s| s.inner.hooks.clone());
+    assert_eq!(hooks.len(), 1);
+    assert_eq!(hooks[0]["secret"].as_str(), Some(secret.as_str()));
+    let (_, body) = host.admin(Method::GET, "/api/connections/team/watches", None);
+    assert_eq!(body["watched"], json!(["acme/payments-api"]));
+    let (status, body) = host.admin(Method::PUT, "/api/connections/team/watches/acme/payments-api", Some(json!({ "manaul": true })));
+    assert_eq!(status, 400, "a misspelt field is refused: {body}");
+
+    // A failure on that hook is queued and analysed with the connection's token.
+    let (status, body) = host.deliver("team", &secret);
+    assert_eq!((status, body["status"].as_str()), (202, Some("queued")), "{body}");
+    host.wait_done(body["delivery"].as_i64().unwrap());
+    let (status, _) = host.deliver("team", "a-wrong-secret");
+    assert_eq!(status, 401);
+
+    // Unknown connection: 404 everywhere.
+    for (method, path) in [
+        (Method::GET, "/api/connections/nope"),
+        (Method::DELETE, "/api/connections/nope"),
+        (Method::GET, "/api/connections/nope/projects"),
+        (Method::PUT, "/api/connections/nope/watches/acme/payments-api"),
+    ] {
+        let (status, body) = host.admin(method.clone(), path, None);
+        assert_eq!(status, 404, "{method} {path}: {body}");
+    }
+
+    // Removal: the hook is removed at GitFlic first, then everything of the connection.
+    let (status, body) = host.admin(Method::DELETE, "/api/connections/team", None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["removed"]["unwatched"], json!(["acme/payments-api"]));
+    assert!(world.gitflic.with(|s| s.inner.hooks.is_empty()));
+    let (status, _) = host.admin(Method::GET, "/api/connections/team", None);
+    assert_eq!(status, 404);
+    let (status, body) = host.deliver("team", &secret);
+    assert_eq!(status, 404, "{body}");
+    assert!(host.service.token_status("team").is_none(), "the tokens are gone");
+    world.gitflic.assert_clean();
+}
+
+#[test]
+fn a_connection_added_by_another_process_is_seen_by_the_serving_host_and_so_is_its_removal() {
+    let world = World::new();
+    let serving = world.host();
+    // The CLI builds its own Service on the same database (what `connections add` does).
+    let cli = Service::build_without_resuming(Config::load(&world.config_path()).unwrap()).unwrap();
+    let new: NewConnection = serde_json::from_value(world.new_connection("side")).unwrap();
+    cli.add_connection(&new).unwrap();
+    let seen = serving.service.connection("side").expect("the serving host sees the new connection");
+    assert_eq!(seen.config.api_base, world.gitflic.base);
+    assert_eq!(serving.service.connection_ids(), ["side"]);
+    // The serving host's answers now include it, and its webhook URL exists (401 without a secret).
+    let (status, body) = serving.deliver("side", "no-watch-has-this-secret");
+    assert_eq!(status, 401, "{body}");
+    cli.remove_connection("side", false).unwrap();
+    assert!(serving.service.connection("side").is_none(), "the removal is seen too");
+    let (status, _) = serving.deliver("side", "x");
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn a_stored_connection_needs_the_key_it_was_sealed_with() {
+    let world = World::new();
+    let host = world.host();
+    let new: NewConnection = serde_json::from_value(world.new_connection("sealed")).unwrap();
+    host.service.add_connection(&new).unwrap();
+    drop(host);
+    // A restart with another key names the connection and the cause instead of serving 404s.
+    let other = exlogare_host::accounts::crypto::TokenCipher::from_key([9; 32]);
+    let config = Config::load(&world.config_path()).unwrap();
+    let err = match Service::build_with_cipher(config, Some(other)) {
+        Ok(_) => panic!("a wrong key must stop the start"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(err.contains("sealed") && err.contains("token key"), "{err}");
+}
+
+#[test]
+fn config_file_connections_keep_their_ids_and_cannot_be_removed_through_the_api() {
+    use reqwest::Method;
+    let world = World::new();
+    std::fs::write(world.dir.path().join("pat"), "gf-at-0\n").unwrap();
+    let tail = format!(
+        "[[connections]]\nid = \"cfg\"\nprovider = \"gitflic\"\nweb_base = \"https://gitflic.ru\"\napi_base = \"{api}\"\noauth_base = \"{api}\"\nallow_private = true\naccess_token_file = {pat:?}\n",
+        api = world.gitflic.base,
+        pat = world.dir.path().join("pat"),
+    );
+    let host = Host::start(&world.config_path_with(&tail), false, false);
+    let (status, body) = host.admin(Method::POST, "/api/connections", Some(world.new_connection("cfg")));
+    assert_eq!(status, 409, "{body}");
+    assert!(error_of(&body).contains("config file"), "{body}");
+    let (status, body) = host.admin(Method::DELETE, "/api/connections/cfg", None);
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = host.admin(Method::GET, "/api/connections/cfg", None);
+    assert_eq!((status, body["connection"]["origin"].as_str(), body["connection"]["auth"].as_str()), (200, Some("config"), Some("static-token")), "{body}");
+    let mut zero = world.new_connection("zero");
+    zero["calls_per_hour"] = json!(0);
+    let (status, body) = host.admin(Method::POST, "/api/connections", Some(zero));
+    assert_eq!(status, 400, "{body}");
+    // A personal access token instead of OAuth: stored sealed, the connection is usable at once.
+    let mut pat = world.new_connection("pat");
+    for k in ["client_id", "client_secret"] {
+        pat.as_object_mut().unwrap().remove(k);
+    }
+    pat["access_token"] = json!("gf-at-0");
+    let (status, body) = host.admin(Method::POST, "/api/connections", Some(pat));
+    assert_eq!((status, body["connection"]["auth"].as_str(), body["connect_url"].as_str()), (201, Some("static-token"), None), "{body}");
+    let (status, body) = host.admin(Method::GET, "/api/connections/pat/projects?search=pay", None);
+    assert_eq!(status, 200, "{body}");
+    world.gitflic.assert_clean();
+}
