@@ -350,6 +350,23 @@ pub fn route<'a>(routes: &'a [RouteConfig], connection: &str, project: &str) -> 
     out
 }
 
+/// The notifiers (names, each once, in the order first routed) for an alert about the
+/// connection itself (it needs reconnection): every route whose `connection` is this one or is
+/// unset, whatever its `project`. A connection-level problem stops the reports of all its
+/// projects, so every room that would get any of this connection's failures hears about it;
+/// routes pinned to another connection do not.
+pub fn route_connection<'a>(routes: &'a [RouteConfig], connection: &str) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for r in routes.iter().filter(|r| r.connection.as_deref().is_none_or(|c| c == connection)) {
+        for n in &r.notifiers {
+            if !out.contains(&n.as_str()) {
+                out.push(n);
+            }
+        }
+    }
+    out
+}
+
 /// Every route names configured notifiers.
 pub fn check_routes(routes: &[RouteConfig], notifiers: &[NotifierConfig]) -> Result<(), ConfigError> {
     for r in routes {

@@ -1,6 +1,7 @@
 //! The console notifier: the message as plain text, for the `replay` demo and for debugging.
-//! The same plain rendering is Matrix's `body`.
+//! The same plain rendering is Matrix's `body` (for an alert: [`super::alert::render_plain`]).
 
+use super::alert::ConnectionAlert;
 use super::message::{FailureMessage, JobMessage};
 use super::text::{excerpt_raw, fit, more_lines, one_line};
 use super::{Delivered, Notifier, NotifyError};
@@ -32,12 +33,17 @@ impl Notifier for ConsoleNotifier {
     }
 
     fn send(&self, msg: &FailureMessage, idempotency_key: &str) -> Result<Delivered, NotifyError> {
-        let text = format!(
-            "── {} (console) ─ key {} ──\n{}\n",
-            self.name,
-            one_line(idempotency_key, 80),
-            render_plain(msg, usize::MAX)
-        );
+        self.write(&render_plain(msg, usize::MAX), idempotency_key)
+    }
+
+    fn send_alert(&self, alert: &ConnectionAlert, idempotency_key: &str) -> Result<Delivered, NotifyError> {
+        self.write(&super::alert::render_plain(alert), idempotency_key)
+    }
+}
+
+impl ConsoleNotifier {
+    fn write(&self, rendered: &str, idempotency_key: &str) -> Result<Delivered, NotifyError> {
+        let text = format!("── {} (console) ─ key {} ──\n{rendered}\n", self.name, one_line(idempotency_key, 80));
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
         out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(|e| NotifyError::Transient {
             notifier: self.name.clone(),

@@ -5,9 +5,13 @@
 //! event instead of posting again (Matrix dedupes by transaction id per access token).
 //! `body` is the plain-text rendering, `formatted_body` escaped HTML with the excerpt in
 //! `<pre><code>`. Both are kept well below the 64 KiB event limit.
+//!
+//! A [`ConnectionAlert`] goes the same way ([`render_alert`]); its idempotency key names the
+//! alert and the notifier (`accounts/alerts.rs`), so a retried alert reuses its transaction id.
 
 use super::console::render_plain;
 use super::http::Http;
+use super::alert::{self, Advice, ConnectionAlert};
 use super::message::{FailureMessage, JobMessage};
 use super::text::{excerpt_raw, fit, html, more_lines, one_line};
 use super::{Delivered, Notifier, NotifyError};
@@ -67,6 +71,17 @@ impl Notifier for MatrixNotifier {
 
     fn send(&self, msg: &FailureMessage, idempotency_key: &str) -> Result<Delivered, NotifyError> {
         let (body, formatted) = render(msg);
+        self.put(body, formatted, idempotency_key)
+    }
+
+    fn send_alert(&self, alert: &ConnectionAlert, idempotency_key: &str) -> Result<Delivered, NotifyError> {
+        let (body, formatted) = render_alert(alert);
+        self.put(body, formatted, idempotency_key)
+    }
+}
+
+impl MatrixNotifier {
+    fn put(&self, body: String, formatted: String, idempotency_key: &str) -> Result<Delivered, NotifyError> {
         let content = json!({
             "msgtype": "m.text",
             "body": body,
@@ -119,6 +134,32 @@ pub fn encode_segment(s: &str) -> String {
 /// `(body, formatted_body)`.
 pub fn render(msg: &FailureMessage) -> (String, String) {
     (render_plain(msg, BODY_BUDGET), render_html(msg, FORMATTED_BUDGET))
+}
+
+/// The alert's `(body, formatted_body)`: a few KiB at most, whatever its fields hold.
+pub fn render_alert(a: &ConnectionAlert) -> (String, String) {
+    let code = |s: &str| format!("<code>{}</code>", html(s));
+    let mut o = format!("<p><strong>⚠️ {}</strong>", html(&a.headline()));
+    let instance = match a.instance_link().filter(|u| u.len() <= 2000) {
+        Some(u) => format!("<a href=\"{}\">{}</a>", html(u), html(&a.instance())),
+        None => html(&a.instance()),
+    };
+    o.push_str(&format!("<br>{}: {instance}<br>Since {}</p>", html(&one_line(&a.provider, 50)), html(&a.since())));
+    o.push_str(&format!("<p><em>Reason:</em> {}</p><p>", html(&a.reason_text())));
+    match (a.advice(), &a.reconnect_url) {
+        (Advice::ReplaceStaticToken, _) | (_, None) => o.push_str(&alert::static_note(&code)),
+        (advice, Some(url)) => {
+            match a.link().filter(|u| u.len() <= 2000) {
+                Some(u) => o.push_str(&format!("Reconnect: <a href=\"{}\">{}</a>", html(u), html(&one_line(u, 300)))),
+                None => o.push_str(&format!("Reconnect: {}", html(&one_line(url, 300)))),
+            }
+            if advice == Advice::ReconnectWithAdminToken {
+                o.push_str(&format!("<br>{}", alert::admin_note(&code)));
+            }
+        }
+    }
+    o.push_str(&format!("<br>{}</p>", alert::meanwhile_note(&code)));
+    (alert::render_plain(a), o)
 }
 
 fn render_html(msg: &FailureMessage, budget: usize) -> String {

@@ -1,11 +1,15 @@
-//! Notifications: a failure report, rendered for a chat platform and delivered once.
+//! Notifications: a failure report, or a connection alert, rendered for a chat platform and
+//! delivered once.
 //!
 //! - [`message`]: [`FailureMessage`], the platform-neutral message the worker stores (JSON)
 //!   and rebuilds on retries, built from a [`crate::pipeline::FailureAnalysis`].
+//! - [`alert`]: [`ConnectionAlert`], "connection X needs reconnection": since when, why (bounded,
+//!   credentials masked) and the reconnect link (`accounts/alerts.rs` decides when to send it).
 //! - [`slack`], [`telegram`], [`matrix`], [`console`]: one [`Notifier`] each. Rendering is a pure
 //!   function per platform (tested without a network); `send` adds only the HTTP call.
 //! - [`config`]: [`NotifierConfig`] (the service's TOML), secrets from the environment or files,
-//!   and [`RouteConfig`] (which notifiers get which connection's and project's failures).
+//!   and [`RouteConfig`] (which notifiers get which connection's and project's failures;
+//!   [`route_connection`]: which get a connection's alerts).
 //!
 //! Errors say whether a retry can help ([`NotifyError::is_transient`], with the platform's
 //! `Retry-After` when it gave one) and never contain a token or a secret URL.
@@ -18,6 +22,7 @@
 //! All HTTP is reqwest blocking (no redirects, 10 s timeout by default): call `send` from a
 //! worker thread, not from inside an async task, and build notifiers outside an async context.
 
+pub mod alert;
 pub mod config;
 pub mod console;
 mod http;
@@ -27,7 +32,8 @@ pub mod slack;
 pub mod telegram;
 mod text;
 
-pub use config::{ChatId, ConfigError, NotifierConfig, NotifierKind, RouteConfig, build_all, check_routes, route};
+pub use alert::ConnectionAlert;
+pub use config::{ChatId, ConfigError, NotifierConfig, NotifierKind, RouteConfig, build_all, check_routes, route, route_connection};
 pub use message::{FailureMessage, JobMessage};
 
 use std::time::Duration;
@@ -41,6 +47,9 @@ pub trait Notifier: Send + Sync {
     /// Posts the message. `idempotency_key` identifies this message to this notifier: the same
     /// key on a retry means "the same message" (Matrix uses it as the transaction id).
     fn send(&self, msg: &FailureMessage, idempotency_key: &str) -> Result<Delivered, NotifyError>;
+    /// Posts a connection alert, with the same escaping, limits and error classes as `send`.
+    /// `idempotency_key` identifies the alert to this notifier, as for `send`.
+    fn send_alert(&self, alert: &ConnectionAlert, idempotency_key: &str) -> Result<Delivered, NotifyError>;
 }
 
 /// A message the platform accepted.

@@ -6,8 +6,13 @@
 //! section text 3000, field 2000, 10 fields per section, 50 blocks, button text 75, URL 3000.
 //! All mrkdwn text is escaped (`&`, `<`, `>`), so log text cannot mention `@channel` or forge a
 //! link, and runs of backticks in the excerpt are split so they cannot close the code block.
+//!
+//! A [`ConnectionAlert`] ([`render_alert`]): a header, the connection's fields (connection,
+//! instance, since), the reason, what to do with the reconnect link, and a `Reconnect` button;
+//! the same escaping and limits.
 
 use super::http::Http;
+use super::alert::{self, Advice, ConnectionAlert};
 use super::message::{FailureMessage, JobMessage};
 use super::text::{self, clip_escaped, excerpt_raw, fit, more_lines, mrkdwn, one_line, utf16_len};
 use super::{Delivered, Notifier, NotifyError};
@@ -45,11 +50,69 @@ impl Notifier for SlackNotifier {
     }
 
     fn send(&self, msg: &FailureMessage, _idempotency_key: &str) -> Result<Delivered, NotifyError> {
+        self.post(&render(msg))
+    }
+
+    fn send_alert(&self, alert: &ConnectionAlert, _idempotency_key: &str) -> Result<Delivered, NotifyError> {
+        self.post(&render_alert(alert))
+    }
+}
+
+impl SlackNotifier {
+    fn post(&self, payload: &Value) -> Result<Delivered, NotifyError> {
         let req = self.http.client().post(&self.webhook_url);
-        let answer = self.http.exchange(req, &render(msg))?;
+        let answer = self.http.exchange(req, payload)?;
         self.http.check(answer, None, None)?;
         Ok(Delivered { notifier: self.http.notifier.clone(), kind: "slack".into(), message_id: None })
     }
+}
+
+/// `<url|label>` when the URL is http(s), cannot break out of the link syntax and is short
+/// enough that no clip can cut the link in half; else the text. At most 800 + 5 × 150 units.
+fn mrkdwn_link(url: Option<&str>, text: &str) -> String {
+    let label = mrkdwn(&one_line(text, 150));
+    match url.filter(|u| !u.contains(['|', '<', '>'])).map(mrkdwn) {
+        Some(u) if utf16_len(&u) <= 800 => format!("<{u}|{label}>"),
+        _ => label,
+    }
+}
+
+/// The alert's webhook payload: `{ "text": fallback, "blocks": [...] }`.
+pub fn render_alert(a: &ConnectionAlert) -> Value {
+    let code = |s: &str| format!("`{}`", mrkdwn(s));
+    let fields = vec![
+        field("Connection", &mrkdwn(&one_line(&a.connection, 200))),
+        field("Instance", &format!("{} · {}", mrkdwn(&one_line(&a.provider, 50)), mrkdwn_link(a.instance_link(), &a.instance()))),
+        field("Since", &mrkdwn(&a.since())),
+    ];
+    let mut todo = vec!["*What to do*".to_owned()];
+    match (a.advice(), &a.reconnect_url) {
+        (Advice::ReplaceStaticToken, _) | (_, None) => todo.push(alert::static_note(&code)),
+        (advice, Some(url)) => {
+            todo.push(format!("Reconnect: open {}", mrkdwn_link(a.link(), url)));
+            if advice == Advice::ReconnectWithAdminToken {
+                todo.push(alert::admin_note(&code));
+            }
+        }
+    }
+    todo.push(alert::meanwhile_note(&code));
+    let mut blocks = vec![
+        json!({
+            "type": "header",
+            "text": { "type": "plain_text", "text": clip_escaped(&format!("⚠️ {}", a.headline()), HEADER_MAX), "emoji": true }
+        }),
+        json!({ "type": "section", "fields": fields }),
+        json!({ "type": "section", "text": { "type": "mrkdwn", "text": clip_escaped(&format!("*Reason*\n{}", mrkdwn(&a.reason_text())), SECTION_TEXT_MAX) } }),
+        json!({ "type": "section", "text": { "type": "mrkdwn", "text": clip_escaped(&todo.join("\n"), SECTION_TEXT_MAX) } }),
+    ];
+    if let Some(url) = a.link().filter(|u| u.len() <= 3000) {
+        blocks.push(json!({
+            "type": "actions",
+            "elements": [{ "type": "button", "text": { "type": "plain_text", "text": "Reconnect" }, "url": url }]
+        }));
+    }
+    let fallback = mrkdwn(&one_line(&format!("⚠️ {}: {}", a.headline(), a.reason_text()), 500));
+    json!({ "text": fallback, "blocks": blocks })
 }
 
 /// The webhook payload: `{ "text": fallback, "blocks": [...] }`.

@@ -5,8 +5,12 @@
 //! visible length as it builds the HTML and stays under [`TEXT_BUDGET`], a margin below the limit.
 //! Only `&`, `<`, `>` (and `"` in attributes) need escaping in Telegram HTML; the excerpt goes
 //! in `<pre>`, the pipeline link in `<a href>`.
+//!
+//! A [`ConnectionAlert`] ([`render_alert`]) is bounded by construction (every part is cut) and
+//! checked against the same budget.
 
 use super::http::Http;
+use super::alert::{self, Advice, ConnectionAlert};
 use super::message::{FailureMessage, JobMessage};
 use super::text::{excerpt_raw, fit, html, more_lines, one_line, utf16_len};
 use super::{Delivered, Notifier, NotifyError};
@@ -55,9 +59,19 @@ impl Notifier for TelegramNotifier {
     }
 
     fn send(&self, msg: &FailureMessage, _idempotency_key: &str) -> Result<Delivered, NotifyError> {
+        self.post(render(msg))
+    }
+
+    fn send_alert(&self, alert: &ConnectionAlert, _idempotency_key: &str) -> Result<Delivered, NotifyError> {
+        self.post(render_alert(alert))
+    }
+}
+
+impl TelegramNotifier {
+    fn post(&self, text: String) -> Result<Delivered, NotifyError> {
         let body = json!({
             "chat_id": self.chat_id,
-            "text": render(msg),
+            "text": text,
             "parse_mode": "HTML",
             "disable_web_page_preview": true,
         });
@@ -80,6 +94,39 @@ impl Notifier for TelegramNotifier {
         let id = parsed["result"]["message_id"].as_i64().map(|n| n.to_string());
         Ok(Delivered { notifier: self.http.notifier.clone(), kind: "telegram".into(), message_id: id })
     }
+}
+
+/// The alert's text (HTML): at most [`TEXT_BUDGET`] visible units, far less in practice.
+pub fn render_alert(a: &ConnectionAlert) -> String {
+    let mut o = Out::default();
+    o.tag("<b>").text(&format!("⚠️ {}", a.headline())).tag("</b>");
+    o.text(&format!("\n{}: ", one_line(&a.provider, 50))).text(&a.instance());
+    o.text(&format!("\nSince {}", a.since()));
+    o.text("\n").tag("<i>").text("Reason:").tag("</i>").text(" ").text(&a.reason_text());
+    o.text("\n\n");
+    // The notes' literal parts in <code>; what counts is their text without the tags.
+    let note = |o: &mut Out, sentence: fn(&dyn Fn(&str) -> String) -> String| {
+        o.html.push_str(&sentence(&|s| format!("<code>{}</code>", html(s))));
+        o.visible += utf16_len(&sentence(&|s| s.to_owned()));
+    };
+    match (a.advice(), &a.reconnect_url) {
+        (Advice::ReplaceStaticToken, _) | (_, None) => note(&mut o, alert::static_note),
+        (advice, Some(url)) => {
+            o.text("Reconnect: ");
+            match a.link().filter(|u| u.len() <= 2000) {
+                Some(u) => o.tag(&format!("<a href=\"{}\">", html(u))).text(&one_line(u, 300)).tag("</a>"),
+                None => o.text(&one_line(url, 300)),
+            };
+            if advice == Advice::ReconnectWithAdminToken {
+                o.text("\n");
+                note(&mut o, alert::admin_note);
+            }
+        }
+    }
+    o.text("\n");
+    note(&mut o, alert::meanwhile_note);
+    debug_assert!(o.visible <= TEXT_BUDGET);
+    o.html
 }
 
 /// HTML with its visible length (what Telegram counts) tracked as it grows.
