@@ -35,6 +35,7 @@ pub use bindings::exports::exlogare::ci::provider::{
 };
 
 pub mod api;
+pub mod endpoints;
 pub mod failure;
 mod host;
 pub mod hooks;
