@@ -33,7 +33,7 @@ fn every_gitflic_scenario_matches_its_golden() {
 fn the_component_exports_the_versioned_provider_interface() {
     let plugin = gitflic();
     assert_eq!(plugin.line, ContractLine::V0_1);
-    assert!(plugin.exports.iter().any(|e| e == "exlogare:ci/provider@0.1.0"), "exports: {:?}", plugin.exports);
+    assert!(plugin.exports.iter().any(|e| e == "exlogare:ci/provider@0.1.1"), "exports: {:?}", plugin.exports);
     assert_eq!(plugin.info.id, "gitflic");
     assert_eq!(plugin.info.contract_version, "0.1.0");
     for import in &plugin.imports {

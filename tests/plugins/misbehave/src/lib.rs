@@ -12,8 +12,10 @@
 //! `auth` (`access-token` asks the host to add the token, scheme `token`).
 
 mod bindings {
+    // Built against the frozen 0.1.0 release, not the current `wit/`: this is also the suite's
+    // plugin of the oldest contract of the line, which every 0.1.x host must keep loading.
     wit_bindgen::generate!({
-        path: "../../../wit",
+        path: "../../../wit/releases/0.1.0",
         world: "ci-provider",
     });
 }
