@@ -1,7 +1,8 @@
-//! The WASI component: the host's imports as a [`Host`], and the exported provider interface
-//! delegating to the library. Nothing GitFlic-specific lives here.
+//! The WASI component: the host's imports as a [`Host`], and the exported `provider` and
+//! `endpoints` interfaces delegating to the library. Nothing GitFlic-specific lives here.
 
 use crate::bindings::exlogare::ci::{clock, http, log, log_sink};
+use crate::bindings::exports::exlogare::ci::endpoints::Guest as EndpointsGuest;
 use crate::bindings::exports::exlogare::ci::provider::Guest;
 use crate::{
     BodyReader, Connection, FailureDetails, FailureEvent, Host, HttpError, Job, Level, LogChunk,
@@ -88,6 +89,12 @@ impl Guest for Component {
     }
     fn extract_job_log(conn: Connection, project: ProjectRef, job: Job) -> Result<LogSource, ProviderError> {
         crate::joblog::extract_job_log(&Imports, &conn, &project, &job)
+    }
+}
+
+impl EndpointsGuest for Component {
+    fn defaults(web_base: String) -> Result<Connection, ProviderError> {
+        crate::endpoints::defaults(&web_base)
     }
 }
 

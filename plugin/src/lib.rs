@@ -2,7 +2,9 @@
 //!
 //! The GitFlic logic is an ordinary library, generic over [`Host`] (HTTP, log, clock, log sink),
 //! so it runs natively (unit tests with a fake host, a benchmark) and, through `component.rs`,
-//! as the `exlogare:ci/provider@0.1.0` WASI component. What the code knows about GitFlic comes
+//! as a WASI component of the world `exlogare:ci/ci-provider-with-endpoints@0.1.1`: the required
+//! `provider` interface plus the optional `endpoints` one ([`endpoints::defaults`]: a
+//! connection's REST and OAuth roots from its web address). What the code knows about GitFlic comes
 //! from `shared/reference/gitflic-api.md`; where a rule rests on a single public client or on
 //! the announcement rather than GitFlic's documentation, the code says so at that rule.
 //!
@@ -14,7 +16,7 @@
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "ci-provider",
+        world: "ci-provider-with-endpoints",
         additional_derives: [PartialEq],
     });
 }
@@ -62,14 +64,14 @@ mod testalloc;
 mod fixture_replay;
 
 /// The contract version this plugin was built against.
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.1.1";
 
 pub fn describe() -> ProviderInfo {
     ProviderInfo {
         id: "gitflic".into(),
         display_name: "GitFlic".into(),
         contract_version: CONTRACT_VERSION.into(),
-        capabilities: ["oauth", "webhook-registration", "polling", "job-log"]
+        capabilities: ["oauth", "webhook-registration", "polling", "job-log", "endpoints"]
             .map(String::from)
             .to_vec(),
     }

@@ -35,7 +35,7 @@ fn the_component_exports_the_versioned_provider_interface() {
     assert_eq!(plugin.line, ContractLine::V0_1);
     assert!(plugin.exports.iter().any(|e| e == "exlogare:ci/provider@0.1.1"), "exports: {:?}", plugin.exports);
     assert_eq!(plugin.info.id, "gitflic");
-    assert_eq!(plugin.info.contract_version, "0.1.0");
+    assert_eq!(plugin.info.contract_version, "0.1.1");
     for import in &plugin.imports {
         assert!(
             import.starts_with("exlogare:ci/") || import.starts_with("wasi:"),
