@@ -4,6 +4,9 @@
 //! call to the next (so nothing crosses tenants), and an instance poisoned by a trap is simply
 //! dropped. Guest faults become [`PluginFault`]s, never host panics; after
 //! `max_consecutive_traps` within `trap_window_secs` the plugin is disabled until reloaded.
+//!
+//! Optional exports (0.1.1: `endpoints`) are probed once at load and kept on the plugin; a call
+//! to one a plugin lacks answers `Ok(None)` without instantiating anything.
 
 use crate::cache::{CacheOutcome, CompileCache};
 use crate::egress::EgressPolicy;
@@ -12,13 +15,13 @@ use crate::http::HttpBackend;
 use crate::http::gate::{Credentials, ExchangeRecord, GateLimits, HttpGate};
 use crate::limits::SandboxLimits;
 use crate::store::{CallState, Clock, LogSink};
-use crate::wit::v0_1::{CiProvider, CiProviderPre, provider, types};
+use crate::wit::v0_1::{CiProvider, CiProviderIndices, ENDPOINTS_EXPORT, endpoints, provider, types};
 use crate::wit::{self, ContractLine};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, Instance, InstancePre, Linker};
 use wasmtime::{Store, Trap};
 
 /// Why a plugin could not be loaded. The message names what is wrong and what to do.
@@ -55,6 +58,21 @@ pub struct CallContext {
     pub credentials: Credentials,
     pub clock: Clock,
     pub sink: Option<Box<dyn LogSink>>,
+}
+
+impl CallContext {
+    /// A context for calls that make no request (`describe`, `endpoints.defaults`): any request
+    /// the plugin tried anyway would be refused, and nothing could answer it.
+    pub fn offline() -> CallContext {
+        let nowhere = crate::egress::Origin { scheme: "https".into(), host: "invalid.invalid".into(), port: 443 };
+        CallContext {
+            policy: EgressPolicy { api: nowhere.clone(), oauth: nowhere, extra: vec![], allow_private: false },
+            backend: Arc::new(crate::http::replay::Unreachable),
+            credentials: Credentials::default(),
+            clock: Clock::System,
+            sink: None,
+        }
+    }
 }
 
 /// A call's value with what the host observed while it ran.
@@ -120,7 +138,14 @@ impl PluginRuntime {
         let line = wit::check_surface(engine, &component).map_err(fail)?;
         let (imports, exports) = wit::surface(engine, &component);
         let pre = self.linker.instantiate_pre(&component).map_err(|e| fail(format!("it does not link: {e:#}")))?;
-        let pre = CiProviderPre::new(pre).map_err(|e| fail(format!("its exports do not match the contract: {e:#}")))?;
+        let indices = CiProviderIndices::new(&pre).map_err(|e| fail(format!("its exports do not match the contract: {e:#}")))?;
+        // Optional exports: absent is fine; present but malformed is refused (below, typed).
+        let endpoints = match component.get_export_index(None, ENDPOINTS_EXPORT) {
+            None => None,
+            Some(_) => Some(endpoints::GuestIndices::new(&pre).map_err(|e| {
+                fail(format!("its `{ENDPOINTS_EXPORT}` export does not match the contract: {e:#}"))
+            })?),
+        };
         let mut plugin = LoadedPlugin {
             path: path.to_path_buf(),
             line,
@@ -134,14 +159,38 @@ impl PluginRuntime {
                 capabilities: vec![],
             },
             pre,
+            indices,
+            endpoints,
             engine: self.engine.clone(),
             limits,
             traps: Mutex::new(TrapState::default()),
         };
-        let info = plugin
-            .describe()
+        // `describe` in an instance that also type-checks every optional export found, so a
+        // plugin whose `endpoints` has another shape is refused now, not on its first use.
+        let (info, mismatch) = plugin
+            .run(CallContext::offline(), |store, instance| {
+                let mismatch = match &plugin.endpoints {
+                    Some(endpoints) => endpoints.load(&mut *store, instance).err().map(|e| format!("{e:#}")),
+                    None => None,
+                };
+                let info = plugin.indices.load(&mut *store, instance)?.exlogare_ci_provider().call_describe(store)?;
+                Ok((info, mismatch))
+            })
+            .map(|o| o.value)
             .map_err(|e| fail(format!("`describe` failed: {e}")))?;
+        if let Some(e) = mismatch {
+            return Err(fail(format!("its `{ENDPOINTS_EXPORT}` export does not match the contract: {e}")));
+        }
         validate_info(&info).map_err(fail)?;
+        let advertised = info.capabilities.iter().any(|c| c == "endpoints");
+        if advertised != plugin.endpoints.is_some() {
+            tracing::warn!(
+                plugin = %info.id,
+                advertised,
+                exported = plugin.endpoints.is_some(),
+                "`describe().capabilities` and the exports disagree about `endpoints`; the exports decide"
+            );
+        }
         plugin.info = info;
         Ok(plugin)
     }
@@ -181,7 +230,10 @@ pub struct LoadedPlugin {
     pub exports: Vec<String>,
     pub cache: CacheOutcome,
     pub info: types::ProviderInfo,
-    pre: CiProviderPre<CallState>,
+    pre: InstancePre<CallState>,
+    indices: CiProviderIndices,
+    /// The optional `endpoints` export, probed at load; `None` when the plugin lacks it.
+    endpoints: Option<endpoints::GuestIndices>,
     engine: Arc<HostEngine>,
     limits: SandboxLimits,
     traps: Mutex<TrapState>,
@@ -208,10 +260,17 @@ impl LoadedPlugin {
             cache: self.cache.clone(),
             info: self.info.clone(),
             pre: self.pre.clone(),
+            indices: self.indices.clone(),
+            endpoints: self.endpoints.clone(),
             engine: self.engine.clone(),
             limits,
             traps: Mutex::new(TrapState::default()),
         }
+    }
+
+    /// Whether the plugin exports the optional `endpoints` interface (probed at load).
+    pub fn supports_endpoints(&self) -> bool {
+        self.endpoints.is_some()
     }
 
     /// Runs `f` against a fresh instance under the sandbox limits.
@@ -219,6 +278,19 @@ impl LoadedPlugin {
         &self,
         ctx: CallContext,
         f: impl FnOnce(&CiProvider, &mut Store<CallState>) -> wasmtime::Result<R>,
+    ) -> Result<CallOutput<R>, PluginFault> {
+        self.run(ctx, |store, instance| {
+            let provider = self.indices.load(&mut *store, instance)?;
+            f(&provider, store)
+        })
+    }
+
+    /// Runs `f` against a fresh instance under the sandbox limits: the breaker, the deadline,
+    /// the memory cap and the HTTP gate of every call, whichever exports `f` uses.
+    fn run<R>(
+        &self,
+        ctx: CallContext,
+        f: impl FnOnce(&mut Store<CallState>, &Instance) -> wasmtime::Result<R>,
     ) -> Result<CallOutput<R>, PluginFault> {
         {
             let mut traps = self.traps.lock().unwrap_or_else(|p| p.into_inner());
@@ -257,10 +329,7 @@ impl LoadedPlugin {
         store.limiter(|s| &mut s.limits as &mut dyn wasmtime::ResourceLimiter);
         store.set_epoch_deadline(HostEngine::ticks_for(budget));
         store.epoch_deadline_trap();
-        let outcome = self
-            .pre
-            .instantiate(&mut store)
-            .and_then(|bindings| f(&bindings, &mut store));
+        let outcome = self.pre.instantiate(&mut store).and_then(|instance| f(&mut store, &instance));
         let elapsed = started.elapsed();
         match outcome {
             Ok(value) => {
@@ -316,21 +385,6 @@ impl LoadedPlugin {
         }
     }
 
-    fn no_http_context() -> CallContext {
-        CallContext {
-            policy: EgressPolicy {
-                api: crate::egress::Origin { scheme: "https".into(), host: "invalid.invalid".into(), port: 443 },
-                oauth: crate::egress::Origin { scheme: "https".into(), host: "invalid.invalid".into(), port: 443 },
-                extra: vec![],
-                allow_private: false,
-            },
-            backend: Arc::new(crate::http::replay::Unreachable),
-            credentials: Credentials::default(),
-            clock: Clock::System,
-            sink: None,
-        }
-    }
-
     fn check_input(&self, size: usize) -> Result<(), PluginFault> {
         if size as u64 > self.limits.input_bytes {
             return Err(PluginFault::InputTooLarge { size: size as u64, limit: self.limits.input_bytes });
@@ -339,7 +393,24 @@ impl LoadedPlugin {
     }
 
     pub fn describe(&self) -> Result<types::ProviderInfo, PluginFault> {
-        self.call(Self::no_http_context(), |p, s| p.exlogare_ci_provider().call_describe(s)).map(|o| o.value)
+        self.call(CallContext::offline(), |p, s| p.exlogare_ci_provider().call_describe(s)).map(|o| o.value)
+    }
+
+    /// The optional `endpoints.defaults` (contract 0.1.1): the connection a user means by the
+    /// web address they typed, with its API and OAuth roots derived by the plugin (the host
+    /// knows no provider's URL shapes). `Ok(None)` when the plugin does not export `endpoints`
+    /// (a 0.1.0 plugin, say): ask the user for every base then. `Err(invalid-input)` with field
+    /// `web-base` inside the output when the address is not one. The call makes no request;
+    /// [`CallContext::offline`] is the context to pass.
+    pub fn connection_defaults(
+        &self,
+        ctx: CallContext,
+        web_base: &str,
+    ) -> Result<Option<CallOutput<ProviderResult<types::Connection>>>, PluginFault> {
+        let Some(endpoints) = &self.endpoints else { return Ok(None) };
+        self.check_input(web_base.len())?;
+        self.run(ctx, |store, instance| endpoints.load(&mut *store, instance)?.call_defaults(store, web_base))
+            .map(Some)
     }
 
     pub fn verify_webhook(

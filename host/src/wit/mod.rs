@@ -4,6 +4,7 @@
 //! from a custom section, so it works for any guest language with no SDK help. Imports are
 //! checked against a closed list before linking, so a plugin that wants sockets or an interface
 //! we never offered is refused with the import named, instead of wasmtime's generic message.
+//! Exports beyond `provider` are optional interfaces ([`OPTIONAL_EXPORTS`]), probed at load.
 
 pub mod v0_1;
 
@@ -18,6 +19,11 @@ pub enum ContractLine {
 }
 
 pub const PROVIDER_INTERFACE: &str = "exlogare:ci/provider";
+
+/// Interfaces of our own package a plugin may export besides `provider`, which the host probes
+/// for at load and calls when present (wit/README.md, "Versioning rules").
+/// `endpoints` (since 0.1.1): a connection's API and OAuth roots from its web address.
+pub const OPTIONAL_EXPORTS: &[&str] = &["endpoints"];
 
 /// Interfaces of our own package the host provides (any `0.1.y`).
 const OWN_IMPORTS: &[&str] = &["types", "http", "log", "clock", "log-sink"];
@@ -72,19 +78,33 @@ pub fn surface(engine: &Engine, component: &Component) -> (Vec<String>, Vec<Stri
 
 /// Checks a component's exports and imports; returns its contract line.
 pub fn check_surface(engine: &Engine, component: &Component) -> Result<ContractLine, String> {
-    let ty = component.component_type();
-    let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
+    let (imports, exports) = surface(engine, component);
+    check_names(&exports, &imports)
+}
+
+/// [`check_surface`] on the names alone.
+///
+/// Exports: `exlogare:ci/provider@0.1.x` is required and sets the line. Any other export of our
+/// package must be of the same line and released (no prerelease, a version): the ones this host
+/// knows ([`OPTIONAL_EXPORTS`]) are probed for at load, and one it does not know comes from a
+/// later `0.1` patch, is optional by the versioning rules and is ignored, so a newer plugin still
+/// loads here. Exports outside our package (a guest toolchain's `wasi:cli/run`, say) are ignored
+/// as before. Imports stay a closed list.
+pub fn check_names(exports: &[String], imports: &[String]) -> Result<ContractLine, String> {
     let mut line = None;
-    for name in &exports {
+    for name in exports {
         let (base, version) = split_version(name);
-        if base != PROVIDER_INTERFACE {
-            continue;
-        }
+        let Some(iface) = base.strip_prefix("exlogare:ci/") else { continue };
         if is_prerelease(name) {
             return Err(format!("export `{name}` is a prerelease version; build against a released exlogare:ci version"));
         }
         match version {
-            Some((0, 1, _)) => line = Some(ContractLine::V0_1),
+            Some((0, 1, _)) if base == PROVIDER_INTERFACE => line = Some(ContractLine::V0_1),
+            Some((0, 1, _)) => {
+                if !OPTIONAL_EXPORTS.contains(&iface) {
+                    tracing::debug!(export = %name, "ignoring an optional export this host does not know (from a later 0.1 patch)");
+                }
+            }
             Some((a, b, c)) => {
                 return Err(format!(
                     "the plugin exports `{name}` (contract {a}.{b}.{c}); this host runs exlogare:ci 0.1.x. Rebuild the plugin against 0.1 or upgrade the host"
@@ -99,7 +119,7 @@ pub fn check_surface(engine: &Engine, component: &Component) -> Result<ContractL
             "the component does not export `{PROVIDER_INTERFACE}@0.1.x` (it exports {found}); is it an exlogare:ci provider plugin built for the `ci-provider` world?"
         ));
     };
-    for (name, _) in ty.imports(engine) {
+    for name in imports {
         let (base, version) = split_version(name);
         let ours = base.strip_prefix("exlogare:ci/").is_some_and(|i| OWN_IMPORTS.contains(&i));
         let ok = match version {
@@ -164,5 +184,57 @@ mod tests {
         assert_eq!(split_version("exlogare:ci/provider@0.1.3"), ("exlogare:ci/provider", Some((0, 1, 3))));
         assert_eq!(split_version("exlogare:ci/provider"), ("exlogare:ci/provider", None));
         assert!(is_prerelease("exlogare:ci/provider@0.1.0-rc1"));
+    }
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn check(exports: &[&str]) -> Result<ContractLine, String> {
+        check_names(&names(exports), &names(&["exlogare:ci/http@0.1.0", "wasi:io/streams@0.2.3"]))
+    }
+
+    #[test]
+    fn provider_alone_or_with_optional_exports_loads() {
+        assert_eq!(check(&["exlogare:ci/provider@0.1.0"]), Ok(ContractLine::V0_1));
+        assert_eq!(check(&["exlogare:ci/provider@0.1.1", "exlogare:ci/endpoints@0.1.1"]), Ok(ContractLine::V0_1));
+        // From a later patch: optional by the rules, so a newer plugin still loads here.
+        assert_eq!(check(&["exlogare:ci/provider@0.1.7", "exlogare:ci/artifacts@0.1.7"]), Ok(ContractLine::V0_1));
+        assert_eq!(check(&["exlogare:ci/provider@0.1.1", "wasi:cli/run@0.2.3"]), Ok(ContractLine::V0_1));
+    }
+
+    #[test]
+    fn an_optional_export_must_be_released_and_of_the_line() {
+        let err = check(&["exlogare:ci/provider@0.1.1", "exlogare:ci/endpoints@0.2.0"]).unwrap_err();
+        assert!(err.contains("`exlogare:ci/endpoints@0.2.0`") && err.contains("0.1.x"), "{err}");
+        let err = check(&["exlogare:ci/provider@0.1.1", "exlogare:ci/endpoints@0.1.2-rc1"]).unwrap_err();
+        assert!(err.contains("prerelease"), "{err}");
+        let err = check(&["exlogare:ci/provider@0.1.1", "exlogare:ci/endpoints"]).unwrap_err();
+        assert!(err.contains("no version"), "{err}");
+    }
+
+    #[test]
+    fn an_optional_export_is_no_substitute_for_provider() {
+        let err = check(&["exlogare:ci/endpoints@0.1.1"]).unwrap_err();
+        assert!(err.contains("does not export `exlogare:ci/provider@0.1.x`"), "{err}");
+    }
+
+    #[test]
+    fn imports_stay_a_closed_list() {
+        let ok = names(&["exlogare:ci/provider@0.1.1"]);
+        assert!(check_names(&ok, &names(&["exlogare:ci/log-sink@0.1.1", "wasi:cli/stdout@0.2.0"])).is_ok());
+        // Plugins export `endpoints`; importing it (or anything unlisted) is refused.
+        let err = check_names(&ok, &names(&["exlogare:ci/endpoints@0.1.1"])).unwrap_err();
+        assert!(err.contains("`exlogare:ci/endpoints@0.1.1`") && err.contains("does not provide"), "{err}");
+        let err = check_names(&ok, &names(&["wasi:sockets/tcp@0.2.0"])).unwrap_err();
+        assert!(err.contains("only through exlogare:ci/http"), "{err}");
+    }
+
+    #[test]
+    fn the_bindings_probe_the_export_this_host_knows() {
+        let (base, version) = split_version(v0_1::ENDPOINTS_EXPORT);
+        assert_eq!(base.strip_prefix("exlogare:ci/"), Some(OPTIONAL_EXPORTS[0]));
+        assert_eq!(version, Some((0, 1, 1)));
+        assert_eq!(v0_1::CONTRACT_VERSION, "0.1.1");
     }
 }

@@ -2,7 +2,12 @@
 //!
 //! A later breaking line (`0.2`) gets a sibling file with its own `bindgen!` and an adapter
 //! into these types, as Zed's `wasm_host/wit/since_vX.rs` does; patch releases (`0.1.y`) need
-//! nothing, since wasmtime's linker matches them semver-compatibly.
+//! nothing for what they keep, since wasmtime's linker and export lookup match them
+//! semver-compatibly (`provider@0.1.0` answers a lookup of `provider@0.1.1`).
+//!
+//! Optional exports a patch adds (0.1.1: `endpoints`) are bound separately, from their own world,
+//! and only their per-interface indices are used: the host probes each at load
+//! ([`ENDPOINTS_EXPORT`]) and plugins without it load as before.
 
 use crate::http::gate::{GateError, GateRequest, RequestedCredential, StreamBody};
 use crate::store::CallState;
@@ -19,9 +24,30 @@ pub use exlogare::ci::http as http_types;
 pub use exlogare::ci::log_sink as sink_types;
 pub use exlogare::ci::types;
 pub use exports::exlogare::ci::provider;
+pub use optional::exports::exlogare::ci::endpoints;
 
 /// The contract version this host implements.
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.1.1";
+
+/// The optional `endpoints` export (since 0.1.1), as the host looks it up.
+pub const ENDPOINTS_EXPORT: &str = "exlogare:ci/endpoints@0.1.1";
+
+/// Bindings of `ci-provider-with-endpoints`, for its `endpoints` export only. Every import and
+/// shared type is the one above (`with`), so `endpoints.defaults` returns [`types::Connection`].
+/// The world-level `CiProviderWithEndpoints` is not used: it would require the optional export.
+mod optional {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "ci-provider-with-endpoints",
+        with: {
+            "exlogare:ci/types": crate::wit::v0_1::exlogare::ci::types,
+            "exlogare:ci/http": crate::wit::v0_1::exlogare::ci::http,
+            "exlogare:ci/log": crate::wit::v0_1::exlogare::ci::log,
+            "exlogare:ci/clock": crate::wit::v0_1::exlogare::ci::clock,
+            "exlogare:ci/log-sink": crate::wit::v0_1::exlogare::ci::log_sink,
+        },
+    });
+}
 
 impl From<GateError> for http_types::HttpError {
     fn from(e: GateError) -> Self {
