@@ -12,6 +12,7 @@
 //! - [`connections`]: connections added at run time (CLI, HTTP API), stored with sealed secrets.
 //! - [`poller`]: per-project watermarks and enqueueing polled failures (same idempotency key as webhooks).
 
+pub mod alerts;
 pub mod budget;
 pub mod connections;
 pub mod crypto;

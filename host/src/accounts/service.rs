@@ -189,12 +189,14 @@ impl Service {
                 Self::set_needs_reconnection(c, reason);
                 self.store.park(d.id, &format!("connection `{}` needs reconnection: {reason}", c.config.id))?;
                 self.metrics.analysis("parked");
+                self.alert_needs_reconnection(&c.config.id, reason);
             }
             TokenError::NotConnected(_) => {
                 let reason = "never connected: go through OAuth first";
                 Self::set_needs_reconnection(c, reason);
                 self.store.park(d.id, &format!("connection `{}` needs reconnection: {reason}", c.config.id))?;
                 self.metrics.analysis("parked");
+                self.alert_needs_reconnection(&c.config.id, reason);
             }
             TokenError::RefreshUnavailable { reason, .. } => self.retry_or_park(d, &format!("token refresh unavailable: {reason}"), 0)?,
             TokenError::Crypto(_) => {
@@ -214,6 +216,7 @@ impl Service {
         {
             tracing::error!("{e}");
         }
+        self.alert_needs_reconnection(&c.config.id, &format!("credentials rejected: {why}"));
     }
 
     fn oauth_connection(&self, provider_id: &str, connection_id: &str) -> Result<std::sync::Arc<ConnectionRuntime>, OAuthRefusal> {
@@ -265,6 +268,7 @@ impl Service {
         let accounts = self.accounts().map_err(|e| refuse(500, e.to_string()))?;
         accounts.tokens.save_tokens(&self.store, &connection_id, &tokens, now_ms()).map_err(|e| refuse(503, e.to_string()))?;
         *c.needs_reconnection.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.clear_reconnection_alert(&connection_id);
         let user = plugin
             .current_user(self.ctx_with_token(c, None, Some(&tokens.access_token)), &c.conn)
             .map_err(|f| f.to_string())
