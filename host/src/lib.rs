@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod notify;
 pub mod pipeline;
 pub mod plugin;
+pub mod recording;
 pub mod replay;
 pub mod server;
 pub mod service;

@@ -118,6 +118,24 @@ enum Command {
         #[arg(long)]
         search: Option<String>,
     },
+    /// Records one failed pipeline of a connection (live) as a fixture scenario: the same
+    /// calls an analysis makes, through the sandbox, credentials redacted. Review the bodies,
+    /// then make its golden with `conformance --bless --scenario NAME`.
+    Record {
+        #[arg(long, env = "EXLOGARE_CONFIG")]
+        config: PathBuf,
+        #[arg(long)]
+        connection: String,
+        /// owner/name
+        #[arg(long)]
+        project: String,
+        /// The pipeline number (GitFlic localId); default: the newest failed one.
+        #[arg(long)]
+        pipeline: Option<u64>,
+        /// A new folder, e.g. fixtures/gitflic/my-case.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Loads plugins (a directory and/or files) side by side and reports what each is.
     Inspect {
         #[arg(long)]
@@ -234,6 +252,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
         }
         Command::Projects { config, connection, search } => return projects(config, connection, search.as_deref()),
+        Command::Record { config, connection, project, pipeline, out } => {
+            let service = exlogare_host::service::Service::build_without_resuming(exlogare_host::config::Config::load(config)?)?;
+            let r = service.record_failure(connection, project, *pipeline, out)?;
+            println!(
+                "recorded {project} pipeline #{} into {}: {} exchanges ({} cut short), failed jobs [{}], {} log bytes",
+                r.pipeline,
+                r.dir.display(),
+                r.summary.exchanges,
+                r.summary.truncated,
+                r.failed_jobs.join(", "),
+                r.log_bytes
+            );
+            println!("next: review {}/bodies, then: exlogare-host conformance --plugin PLUGIN.wasm --fixtures {} --scenario {} --bless",
+                r.dir.display(),
+                r.dir.parent().map(|p| p.display().to_string()).unwrap_or_else(|| ".".into()),
+                r.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+            return Ok(ExitCode::SUCCESS);
+        }
         Command::Watch { config, connection, project, public_url, print_only, remove } => {
             return watch(config, connection, project, public_url.as_deref(), *print_only, *remove);
         }
@@ -267,7 +303,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("conformance: {} passed, {} failed", verdicts.len() - failed, failed);
             Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Command::Analyze { .. } | Command::Serve { .. } | Command::Parked { .. } | Command::Reports { .. } | Command::Connections { .. } | Command::Watch { .. } | Command::Projects { .. } => {
+        Command::Analyze { .. } | Command::Serve { .. } | Command::Parked { .. } | Command::Reports { .. } | Command::Connections { .. } | Command::Watch { .. } | Command::Projects { .. } | Command::Record { .. } => {
             unreachable!("handled before the engine starts")
         }
         Command::Inspect { plugins_dir, plugins } => {
