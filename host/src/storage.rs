@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
 use std::sync::Mutex;
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_deliveries.sql"), include_str!("../migrations/0002_accounts.sql"), include_str!("../migrations/0003_watches.sql"), include_str!("../migrations/0004_connections.sql"), include_str!("../migrations/0005_connection_alerts.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_deliveries.sql"), include_str!("../migrations/0002_accounts.sql"), include_str!("../migrations/0003_watches.sql"), include_str!("../migrations/0004_connections.sql"), include_str!("../migrations/0005_connection_alerts.sql"), include_str!("../migrations/0006_durable_accounts.sql")];
 
 #[derive(Debug, thiserror::Error)]
 #[error("storage: {0}")]

@@ -9,6 +9,17 @@
 //! - One refresh at a time per connection: a per-connection lock is held across the refresh;
 //!   callers that wait on it re-read the stored row afterwards and use the result, so N
 //!   concurrent callers cause one refresh request.
+//! - One refresh at a time across processes too (`serve` beside `watch`/`projects` on the same
+//!   database): the refresher first takes the connection's row in `token_refresh_leases` in an
+//!   IMMEDIATE transaction ([`LeaseOptions`]). A caller that finds another holder's live lease
+//!   polls the database until the lease is gone or the stored tokens no longer need a refresh,
+//!   then uses them; a lease past its `lease_until` (its holder crashed) is taken over. The wait
+//!   is bounded ([`LeaseOptions::max_wait_ms`]); past it an expired token is a transient
+//!   [`TokenError::RefreshUnavailable`]. Leases use the wall clock, whatever `now` the caller
+//!   passes for token expiry.
+//! - A refresh result is written only over the tokens it started from (the refresh token's
+//!   sealed bytes are compared): if a reconnect or another refresher replaced them meanwhile,
+//!   a late success does not overwrite them and a late refusal does not flag the connection.
 //! - The new access token, a rotated refresh token (when the provider sends one; otherwise the
 //!   previous one is kept) and the expiry are written in one transaction.
 //! - A refresh the provider refuses marks the connection `needs_reconnection` with the reason;
@@ -20,6 +31,7 @@ use crate::storage::Store;
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
@@ -102,13 +114,40 @@ impl Default for RefreshPolicy {
     }
 }
 
+/// The cross-process refresh lease (module docs). Times are wall-clock milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseOptions {
+    /// How long a taken lease is valid: longer than any refresh takes (a plugin call is cut at
+    /// 30 s), so only a crashed holder's lease ever runs out.
+    pub ttl_ms: i64,
+    /// How often a waiting caller reads the database again.
+    pub poll_ms: u64,
+    /// How long a caller waits for other holders in total before giving up.
+    pub max_wait_ms: i64,
+}
+
+impl Default for LeaseOptions {
+    fn default() -> Self {
+        Self { ttl_ms: 60_000, poll_ms: 50, max_wait_ms: 90_000 }
+    }
+}
+
 /// Stored tokens, decrypted.
 struct Row {
     access: Secret,
     refresh: Option<Secret>,
+    /// The refresh token as stored (sealed with a random nonce): what a refresh result may
+    /// only be written over.
+    refresh_sealed: Option<Vec<u8>>,
     expires_at: i64,
     status: ConnectionStatus,
     last_error: Option<String>,
+}
+
+/// What taking the lease found.
+enum Lease {
+    Taken,
+    Held { holder: String, until: i64 },
 }
 
 /// Hands out access tokens and refreshes them; see the module docs. Methods take the
@@ -117,6 +156,9 @@ pub struct TokenManager {
     cipher: TokenCipher,
     policy: RefreshPolicy,
     locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// This manager's name in `token_refresh_leases`: process id and a random part.
+    holder: String,
+    lease: LeaseOptions,
 }
 
 impl std::fmt::Debug for TokenManager {
@@ -127,7 +169,21 @@ impl std::fmt::Debug for TokenManager {
 
 impl TokenManager {
     pub fn new(cipher: TokenCipher, policy: RefreshPolicy) -> Self {
-        Self { cipher, policy, locks: Mutex::new(HashMap::new()) }
+        let mut tag = [0u8; 6];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut tag);
+        let holder = format!("pid {} #{}", std::process::id(), hex::encode(tag));
+        Self { cipher, policy, locks: Mutex::new(HashMap::new()), holder, lease: LeaseOptions::default() }
+    }
+
+    /// The same manager with other lease timings (tests use short ones).
+    pub fn with_lease(mut self, lease: LeaseOptions) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// This manager's name in the lease table.
+    pub fn holder(&self) -> &str {
+        &self.holder
     }
 
     pub fn policy(&self) -> RefreshPolicy {
@@ -189,7 +245,9 @@ impl TokenManager {
 
     /// Forgets the connection's tokens (the connection was removed). True when there were some.
     pub fn remove(&self, store: &Store, connection: &str) -> Result<bool, TokenError> {
-        Ok(store.db().execute("DELETE FROM account_tokens WHERE connection = ?1", [connection])? > 0)
+        let db = store.db();
+        db.execute("DELETE FROM token_refresh_leases WHERE connection = ?1", [connection])?;
+        Ok(db.execute("DELETE FROM account_tokens WHERE connection = ?1", [connection])? > 0)
     }
 
     /// Marks the connection as needing reconnection, with the reason (also used by callers
@@ -216,7 +274,8 @@ impl TokenManager {
         };
         Ok(Row {
             access: Secret::new(self.cipher.open(connection, "access", &access)?),
-            refresh: refresh.map(|r| self.cipher.open(connection, "refresh", &r).map(Secret::new)).transpose()?,
+            refresh: refresh.as_ref().map(|r| self.cipher.open(connection, "refresh", r).map(Secret::new)).transpose()?,
+            refresh_sealed: refresh,
             expires_at,
             status: parse_status(&status),
             last_error,
@@ -257,7 +316,7 @@ impl TokenManager {
         if self.fresh(&row, now) {
             return Ok(row.access);
         }
-        self.refresh_locked(store, connection, row, now, refresh)
+        self.refresh_leased(store, connection, now, None, refresh)
     }
 
     /// After the provider rejected `rejected` (401/403): refreshes once and returns the new
@@ -274,8 +333,94 @@ impl TokenManager {
         if row.access.expose() != rejected.expose() {
             return Ok(row.access);
         }
-        // A rejected token is not worth keeping even if its expiry says otherwise.
-        self.refresh_locked(store, connection, Row { expires_at: now, ..row }, now, refresh)
+        self.refresh_leased(store, connection, now, Some(rejected), refresh)
+    }
+
+    /// Takes the connection's lease in the database (or finds another holder's live one).
+    fn try_lease(&self, store: &Store, connection: &str) -> Result<Lease, TokenError> {
+        let wall = crate::storage::now_ms();
+        let mut db = store.db();
+        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current: Option<(String, i64)> = tx
+            .query_row("SELECT holder, lease_until FROM token_refresh_leases WHERE connection = ?1", [connection], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if let Some((holder, until)) = current.clone()
+            && holder != self.holder
+            && until > wall
+        {
+            return Ok(Lease::Held { holder, until });
+        }
+        if let Some((holder, until)) = current.filter(|(h, _)| *h != self.holder) {
+            tracing::warn!(connection, "taking over the token refresh lease of {holder}, which ran out {} ms ago", wall - until);
+        }
+        tx.execute(
+            "INSERT INTO token_refresh_leases (connection, holder, taken_at, lease_until) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (connection) DO UPDATE SET holder = excluded.holder, taken_at = excluded.taken_at, lease_until = excluded.lease_until",
+            params![connection, self.holder, wall, wall + self.lease.ttl_ms],
+        )?;
+        tx.commit()?;
+        Ok(Lease::Taken)
+    }
+
+    fn release(&self, store: &Store, connection: &str) {
+        if let Err(e) = store.db().execute("DELETE FROM token_refresh_leases WHERE connection = ?1 AND holder = ?2", params![connection, self.holder]) {
+            // It runs out by itself.
+            tracing::warn!(connection, "releasing the token refresh lease: {e}");
+        }
+    }
+
+    /// With the in-process lock held: refreshes under the database lease, or waits for the
+    /// process holding it and uses what it stored. `rejected`: the refresh is for a token the
+    /// provider rejected (settled once the stored token is another one); otherwise it is for an
+    /// expiring token (settled once the stored one is fresh).
+    fn refresh_leased<F>(&self, store: &Store, connection: &str, now: i64, rejected: Option<&Secret>, refresh: F) -> Result<Secret, TokenError>
+    where
+        F: FnOnce(&Secret) -> Result<TokenSet, RefreshError>,
+    {
+        let settled = |row: &Row| match rejected {
+            Some(r) => row.access.expose() != r.expose(),
+            None => self.fresh(row, now),
+        };
+        let started = Instant::now();
+        loop {
+            match self.try_lease(store, connection)? {
+                Lease::Taken => {
+                    let result = self.load(store, connection).and_then(|row| {
+                        // Another process may have refreshed just before the lease became free.
+                        Self::usable(connection, &row)?;
+                        if settled(&row) {
+                            return Ok(row.access);
+                        }
+                        // A rejected token is not worth keeping even if its expiry says otherwise.
+                        let row = if rejected.is_some() { Row { expires_at: now, ..row } } else { row };
+                        self.refresh_locked(store, connection, row, now, refresh)
+                    });
+                    self.release(store, connection);
+                    return result;
+                }
+                Lease::Held { holder, until } => {
+                    let waited = started.elapsed().as_millis() as i64;
+                    if waited >= self.lease.max_wait_ms {
+                        let row = self.load(store, connection)?;
+                        Self::usable(connection, &row)?;
+                        if settled(&row) || (rejected.is_none() && row.expires_at > now) {
+                            // Settled, or an early refresh that could not happen: the token still works.
+                            return Ok(row.access);
+                        }
+                        return Err(TokenError::RefreshUnavailable {
+                            connection: connection.into(),
+                            reason: format!("another process ({holder}) is refreshing the token; waited {waited} ms, its lease runs until {until}"),
+                        });
+                    }
+                    std::thread::sleep(Duration::from_millis(self.lease.poll_ms));
+                    let row = self.load(store, connection)?;
+                    Self::usable(connection, &row)?;
+                    if settled(&row) {
+                        return Ok(row.access);
+                    }
+                }
+            }
+        }
     }
 
     /// Runs `call` with a valid token; when the provider rejects it, refreshes once and runs
@@ -314,18 +459,34 @@ impl TokenManager {
                 let mut db = store.db();
                 let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 // COALESCE keeps the previous refresh token when none was sent; the access
-                // token, a rotated refresh token and the expiry land together or not at all.
-                tx.execute(
+                // token, a rotated refresh token and the expiry land together or not at all,
+                // and only over the tokens this refresh started from.
+                let written = tx.execute(
                     "UPDATE account_tokens SET access_token = ?2, refresh_token = COALESCE(?3, refresh_token), expires_at = ?4,
-                         status = 'connected', last_error = NULL, refreshed_at = ?5, updated_at = ?5 WHERE connection = ?1",
-                    params![connection, access, rotated, self.expiry(&new, now), now],
+                         status = 'connected', last_error = NULL, refreshed_at = ?5, updated_at = ?5
+                     WHERE connection = ?1 AND refresh_token IS ?6",
+                    params![connection, access, rotated, self.expiry(&new, now), now, row.refresh_sealed],
                 )?;
                 tx.commit()?;
+                if written == 0 {
+                    tracing::warn!(connection, "the tokens were replaced while they were being refreshed; the stored ones are kept");
+                }
                 Ok(new.access_token)
             }
             Err(RefreshError::Rejected(why)) => {
                 let reason = format!("the provider refused to refresh the token: {why}");
-                self.mark_needs_reconnection(store, connection, &reason, now)?;
+                let marked = store.db().execute(
+                    "UPDATE account_tokens SET status = 'needs_reconnection', last_error = ?2, updated_at = ?3 WHERE connection = ?1 AND refresh_token IS ?4",
+                    params![connection, reason, now, row.refresh_sealed],
+                )?;
+                if marked == 0 {
+                    // Replaced meanwhile (a reconnect, or a refresher that took over a lease that
+                    // ran out): the refused refresh token is no longer the stored one.
+                    let current = self.load(store, connection)?;
+                    if current.status == ConnectionStatus::Connected {
+                        return Ok(current.access);
+                    }
+                }
                 Err(TokenError::NeedsReconnection { connection: connection.into(), reason })
             }
             Err(RefreshError::Unavailable(why)) => {
@@ -599,6 +760,136 @@ mod tests {
         );
         assert_eq!(out, Err(CallFailure::Call("403 #2".to_string())));
         assert_eq!((refreshes.load(Ordering::SeqCst), calls), (1, 2));
+    }
+
+    /// Two "processes" on one database file: each its own store handle and token manager
+    /// (own in-process locks, own lease holder name), one key.
+    fn two_processes(lease: LeaseOptions) -> (tempfile::TempDir, [(Arc<Store>, Arc<TokenManager>); 2]) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared.db");
+        let key = TokenCipher::random_key();
+        let proc = || {
+            let m = TokenManager::new(TokenCipher::from_key(key), RefreshPolicy::default()).with_lease(lease);
+            (Arc::new(Store::open(&path).unwrap()), Arc::new(m))
+        };
+        let procs = [proc(), proc()];
+        assert_ne!(procs[0].1.holder(), procs[1].1.holder());
+        (dir, procs)
+    }
+
+    fn wall() -> i64 {
+        crate::storage::now_ms()
+    }
+
+    fn lease_row(s: &Store) -> Option<(String, i64)> {
+        s.db().query_row("SELECT holder, lease_until FROM token_refresh_leases", [], |r| Ok((r.get(0)?, r.get(1)?))).optional().unwrap()
+    }
+
+    #[test]
+    fn two_processes_on_one_database_share_exactly_one_refresh() {
+        let (_dir, procs) = two_processes(LeaseOptions::default());
+        procs[0].1.save_tokens(&procs[0].0, "cloud", &set("old", Some("r1"), NOW - 1), NOW).unwrap();
+        let refreshes = Arc::new(AtomicUsize::new(0));
+        let threads = 12;
+        let barrier = Arc::new(Barrier::new(threads));
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let (s, m) = procs[i % 2].clone();
+                let (refreshes, barrier) = (refreshes.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    let token = if i % 3 == 0 {
+                        // Some callers come through a rejected call instead.
+                        m.refresh_after_rejection(&s, "cloud", &Secret::new("old"), NOW, |r| {
+                            assert_eq!(r.expose(), "r1", "a rotated-away refresh token is never presented");
+                            refreshes.fetch_add(1, Ordering::SeqCst);
+                            std::thread::sleep(std::time::Duration::from_millis(150));
+                            Ok(set("new", Some("r2"), NOW + 30 * DAY_MS))
+                        })
+                    } else {
+                        m.access_token(&s, "cloud", NOW, |r| {
+                            assert_eq!(r.expose(), "r1", "a rotated-away refresh token is never presented");
+                            refreshes.fetch_add(1, Ordering::SeqCst);
+                            std::thread::sleep(std::time::Duration::from_millis(150));
+                            Ok(set("new", Some("r2"), NOW + 30 * DAY_MS))
+                        })
+                    };
+                    token.unwrap().expose().to_string()
+                })
+            })
+            .collect();
+        let tokens: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(refreshes.load(Ordering::SeqCst), 1, "exactly one refresh across both processes");
+        assert!(tokens.iter().all(|t| t == "new"), "{tokens:?}");
+        for (s, m) in &procs {
+            assert_eq!(m.status(s, "cloud").unwrap().unwrap().status, ConnectionStatus::Connected);
+        }
+        assert_eq!(lease_row(&procs[0].0), None, "the lease is released");
+    }
+
+    #[test]
+    fn a_lease_left_by_a_crashed_process_is_taken_over() {
+        let lease = LeaseOptions { ttl_ms: 5_000, poll_ms: 10, max_wait_ms: 5_000 };
+        let (_dir, [(s, m), _]) = two_processes(lease);
+        m.save_tokens(&s, "cloud", &set("old", Some("r1"), NOW - 1), NOW).unwrap();
+        // Ran out already: taken over at once.
+        s.db().execute("INSERT INTO token_refresh_leases VALUES ('cloud', 'pid 1 #dead', ?1, ?2)", params![wall() - 70_000, wall() - 10_000]).unwrap();
+        let t = m.access_token(&s, "cloud", NOW, |_| Ok(set("a2", Some("r2"), NOW + 1))).unwrap();
+        assert_eq!(t.expose(), "a2");
+        // Still live: the caller waits until it runs out (the holder never comes back), then refreshes.
+        let until = wall() + 400;
+        s.db().execute("INSERT INTO token_refresh_leases VALUES ('cloud', 'pid 1 #dead', ?1, ?2)", params![wall(), until]).unwrap();
+        let refreshes = AtomicUsize::new(0);
+        let t = m
+            .access_token(&s, "cloud", NOW + 2, |r| {
+                assert_eq!(r.expose(), "r2");
+                refreshes.fetch_add(1, Ordering::SeqCst);
+                assert!(wall() >= until, "refreshed only after the crashed holder's lease ran out");
+                Ok(set("a3", Some("r3"), NOW + 30 * DAY_MS))
+            })
+            .unwrap();
+        assert_eq!((t.expose(), refreshes.load(Ordering::SeqCst)), ("a3", 1));
+        assert_eq!(lease_row(&s), None);
+    }
+
+    #[test]
+    fn the_wait_for_another_process_is_bounded() {
+        let lease = LeaseOptions { ttl_ms: 60_000, poll_ms: 10, max_wait_ms: 200 };
+        let (_dir, [(s, m), _]) = two_processes(lease);
+        m.save_tokens(&s, "cloud", &set("early", Some("r1"), NOW + DAY_MS / 2), NOW).unwrap();
+        s.db().execute("INSERT INTO token_refresh_leases VALUES ('cloud', 'pid 1 #stuck', ?1, ?2)", params![wall(), wall() + 600_000]).unwrap();
+        let started = std::time::Instant::now();
+        // An early refresh that cannot happen: the still-valid token is used.
+        assert_eq!(m.access_token(&s, "cloud", NOW, never).unwrap().expose(), "early");
+        assert!(started.elapsed() >= std::time::Duration::from_millis(200));
+        // An expired one is a transient failure; the connection is not flagged.
+        let err = m.access_token(&s, "cloud", NOW + DAY_MS, never).unwrap_err();
+        assert!(matches!(&err, TokenError::RefreshUnavailable { reason, .. } if reason.contains("pid 1 #stuck")), "{err}");
+        assert_eq!(m.status(&s, "cloud").unwrap().unwrap().status, ConnectionStatus::Connected);
+    }
+
+    #[test]
+    fn a_refresh_finishing_after_another_process_replaced_the_tokens_does_not_undo_it() {
+        let (_dir, [(s1, m1), (s2, m2)]) = two_processes(LeaseOptions::default());
+        m1.save_tokens(&s1, "cloud", &set("old", Some("r-old"), NOW - 1), NOW).unwrap();
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let refresher = {
+            let (s1, m1) = (s1.clone(), m1.clone());
+            std::thread::spawn(move || {
+                m1.access_token(&s1, "cloud", NOW, |_| {
+                    started_tx.send(()).unwrap();
+                    std::thread::sleep(std::time::Duration::from_millis(150));
+                    Err(RefreshError::Rejected("400 invalid refresh token".into()))
+                })
+            })
+        };
+        started_rx.recv().unwrap();
+        // The user reconnects through the other process while the doomed refresh runs.
+        m2.save_tokens(&s2, "cloud", &set("new", Some("r-new"), NOW + 30 * DAY_MS), NOW).unwrap();
+        let got = refresher.join().unwrap().unwrap();
+        assert_eq!(got.expose(), "new", "the refused refresh token was no longer the stored one");
+        let st = m2.status(&s2, "cloud").unwrap().unwrap();
+        assert_eq!((st.status, st.last_error), (ConnectionStatus::Connected, None));
     }
 
     #[test]
