@@ -8,6 +8,7 @@
 //!   served over https (the REST and OAuth hosts are https in every source) and its links use
 //!   the bare host. A path (a pasted project page), another port, or the cloud's own `api.` and
 //!   `oauth.` hosts are refused with a hint instead: none of them is the cloud's web root.
+//!   An empty address means the cloud (the contract's "public service").
 //! - **Self-hosted**, any other host, optionally under a path prefix
 //!   (`https://example.com/gitflic`): REST `{base}/rest-api` (DOC), OAuth on the instance
 //!   itself, `{base}` (DOC shows `{instance}/oauth/...`). The plugin appends `oauth/authorize`
@@ -37,6 +38,8 @@ const MAX_LEN: usize = 2048;
 /// `web-base` → the connection it means: normalized web root, derived REST and OAuth roots,
 /// no options.
 pub fn defaults(web_base: &str) -> Result<Connection, ProviderError> {
+    // Empty: the public service, which for GitFlic is the cloud (the announcement's default).
+    let web_base = if web_base.trim().is_empty() { CLOUD_WEB } else { web_base };
     let base = parse(web_base)?;
     let connection = |web: String, api: String, oauth: String| Connection {
         web_base: web,
@@ -300,10 +303,15 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_address_means_the_cloud() {
+        for empty in ["", "   "] {
+            assert_eq!(roots(empty), (CLOUD_WEB.into(), CLOUD_API.into(), CLOUD_OAUTH.into()));
+        }
+    }
+
+    #[test]
     fn anything_but_a_web_root_is_refused_on_web_base() {
         for bad in [
-            "",
-            "   ",
             "gitflic.ru",
             "//gitflic.ru",
             "ftp://gitflic.ru",

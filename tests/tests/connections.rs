@@ -385,3 +385,50 @@ fn config_file_connections_keep_their_ids_and_cannot_be_removed_through_the_api(
     assert_eq!(status, 200, "{body}");
     world.gitflic.assert_clean();
 }
+
+#[test]
+fn the_roots_come_from_the_plugin_for_the_cloud_and_a_self_hosted_instance_and_can_be_overridden() {
+    use reqwest::Method;
+    let world = World::new();
+    let host = world.host();
+    let client = |id: &str| json!({ "id": id, "provider": "gitflic", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET });
+    let roots = |body: &Value| {
+        let v = &body["connection"];
+        (v["web_base"].as_str().unwrap().to_string(), v["api_base"].as_str().unwrap().to_string(), v["oauth_base"].as_str().unwrap().to_string())
+    };
+    let own = |s: &str| s.to_string();
+
+    // No web base: the provider's public service (GitFlic cloud), its API and OAuth hosts.
+    let (status, body) = host.admin(Method::POST, "/api/connections", Some(client("cloud")));
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(roots(&body), (own("https://gitflic.ru"), own("https://api.gitflic.ru"), own("https://oauth.gitflic.ru")));
+
+    // Self-hosted under a path prefix: REST under the instance, OAuth on the instance.
+    let mut onprem = client("onprem");
+    onprem["web_base"] = json!("https://git.example.com/gitflic/");
+    let (status, body) = host.admin(Method::POST, "/api/connections", Some(onprem));
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(roots(&body), (own("https://git.example.com/gitflic"), own("https://git.example.com/gitflic/rest-api"), own("https://git.example.com/gitflic")));
+
+    // An OAuth server elsewhere: the override wins, the rest is still derived.
+    let mut sso = client("sso");
+    sso["web_base"] = json!("https://git.example.com");
+    sso["oauth_base"] = json!("https://sso.example.com/");
+    let (status, body) = host.admin(Method::POST, "/api/connections", Some(sso));
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(roots(&body), (own("https://git.example.com"), own("https://git.example.com/rest-api"), own("https://sso.example.com")));
+
+    // Not a web root: the plugin's reason, naming the field.
+    for bad in ["ftp://git.example.com", "https://api.gitflic.ru", "https://user:pw@git.example.com"] {
+        let mut b = client("bad");
+        b["web_base"] = json!(bad);
+        let (status, body) = host.admin(Method::POST, "/api/connections", Some(b));
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(error_of(&body).starts_with("web_base"), "{bad}: {body}");
+        assert!(!error_of(&body).contains("pw@"), "credentials are not echoed: {body}");
+    }
+    let (_, list) = host.admin(Method::GET, "/api/connections", None);
+    let ids: Vec<&str> = list["connections"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["cloud", "onprem", "sso"]);
+    assert!(world.gitflic.requests().is_empty(), "deriving roots makes no request");
+}

@@ -181,7 +181,7 @@ impl Service {
         }
         let secrets = self.open_secrets(id, &row)?;
         let credentials = Credentials { access_token: secrets.access_token, client_id: config.client_id.clone(), client_secret: secrets.client_secret };
-        Ok(Some(Service::runtime_from(&config, &self.metrics, credentials, None, Some(row.updated_at))?))
+        Ok(Some(Service::runtime_from(&config, &self.metrics, credentials, None, Some(row.updated_at), Some(&self.config.storage.path))?))
     }
 
     fn open_secrets(&self, id: &str, row: &StoredRow) -> anyhow::Result<StoredSecrets> {
@@ -208,12 +208,14 @@ impl Service {
             .plugins
             .get(&n.provider)
             .ok_or_else(|| refuse(400, format!("no provider plugin `{}` is loaded (loaded: {})", n.provider, self.plugin_ids().join(", "))))?;
-        // ENDPOINTS-PENDING: wired to the plugin's `endpoints` interface once it lands.
-        let _ = plugin;
-        let derived: Option<Result<crate::wit::v0_1::types::Connection, crate::wit::v0_1::types::ProviderError>> = None;
+        let derived = plugin
+            .connection_defaults(crate::plugin::CallContext::offline(), &n.web_base)
+            .map_err(|fault| refuse(503, format!("the {} plugin faulted while deriving its endpoints: {fault}", n.provider)))?
+            .map(|out| out.value);
         let (web, api, oauth) = match derived {
             Some(Ok(conn)) => (conn.web_base, conn.api_base, conn.oauth_base),
-            Some(Err(e)) => return Err(refuse(400, format!("web_base `{}`: {}", n.web_base, super::service::describe(&e)))),
+            // The plugin's words only: the typed value may carry credentials, and errors are logged.
+            Some(Err(e)) => return Err(refuse(400, format!("web_base: {}", super::service::describe(&e)))),
             None => {
                 let web = n.web_base.trim().trim_end_matches('/').to_string();
                 match (&n.api_base, &n.oauth_base) {
@@ -298,7 +300,7 @@ impl Service {
             client_id: client_id.clone(),
             client_secret: client_secret.clone().map(Secret::new),
         };
-        Service::runtime_from(&config, &self.metrics, credentials, None, Some(0)).map_err(|e| refuse(400, format!("{e:#}")))?;
+        Service::runtime_from(&config, &self.metrics, credentials, None, Some(0), None).map_err(|e| refuse(400, format!("{e:#}")))?;
         let cipher = accounts.tokens.cipher();
         let now = now_ms();
         let settings = serde_json::to_string(&config).map_err(|e| refuse(500, e.to_string()))?;
