@@ -118,8 +118,14 @@ pub struct ConnectionConfig {
     /// Used in the webhook URL: `/api/integrations/{provider}/webhook/{id}`.
     pub id: String,
     pub provider: String,
+    /// Web UI root; empty or absent: the provider's public service (GitFlic: https://gitflic.ru).
+    #[serde(default)]
     pub web_base: String,
+    /// REST root; absent: derived by the provider plugin from `web_base`.
+    #[serde(default)]
     pub api_base: String,
+    /// OAuth root; absent: derived by the provider plugin from `web_base`.
+    #[serde(default)]
     pub oauth_base: String,
     /// Provider-specific switches, passed to the plugin as they are.
     #[serde(default)]
@@ -256,7 +262,10 @@ impl Config {
             if !ids.insert(&c.id) {
                 anyhow::bail!("connection id `{}` is used twice", c.id);
             }
-            c.endpoint().policy().map_err(|e| anyhow::anyhow!("connection `{}`: {e}", c.id))?;
+            // Roots left out are derived by the plugin when the service starts, and checked then.
+            if !c.api_base.is_empty() && !c.oauth_base.is_empty() {
+                c.endpoint().policy().map_err(|e| anyhow::anyhow!("connection `{}`: {e}", c.id))?;
+            }
         }
         for r in &self.routes {
             if let Some(c) = &r.connection {

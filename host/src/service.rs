@@ -118,11 +118,15 @@ impl Service {
         }
         let metrics = Arc::new(Metrics::new());
         let mut connections = BTreeMap::new();
-        for c in &config.connections {
+        let mut config = config;
+        for c in &mut config.connections {
             if plugins.get(&c.provider).is_none() {
                 anyhow::bail!("connection `{}` uses provider `{}`, but no such plugin is loaded", c.id, c.provider);
             }
-            connections.insert(c.id.clone(), Arc::new(Self::connection_runtime(c, &metrics)?));
+            crate::accounts::connections::complete_config_roots(&plugins, c)?;
+        }
+        for c in &config.connections {
+            connections.insert(c.id.clone(), Arc::new(Self::connection_runtime(c, &metrics, &config.storage.path)?));
         }
         let mut notifiers = BTreeMap::new();
         for n in &config.notifiers {
@@ -137,14 +141,14 @@ impl Service {
         Ok(service)
     }
 
-    fn connection_runtime(c: &ConnectionConfig, metrics: &Arc<Metrics>) -> anyhow::Result<ConnectionRuntime> {
+    fn connection_runtime(c: &ConnectionConfig, metrics: &Arc<Metrics>, budget_db: &std::path::Path) -> anyhow::Result<ConnectionRuntime> {
         let webhook_secret = resolve_secret(&format!("webhook secret of connection `{}`", c.id), &c.webhook_secret_env, &c.webhook_secret_file)?;
         let credentials = Credentials {
             access_token: resolve_secret(&format!("access token of connection `{}`", c.id), &c.access_token_env, &c.access_token_file)?,
             client_id: c.client_id.clone(),
             client_secret: resolve_secret(&format!("client secret of connection `{}`", c.id), &c.client_secret_env, &c.client_secret_file)?,
         };
-        Self::runtime_from(c, metrics, credentials, webhook_secret, None)
+        Self::runtime_from(c, metrics, credentials, webhook_secret, None, Some(budget_db))
     }
 
     /// A connection's runtime from settings and already resolved secrets (from the config's
@@ -155,6 +159,7 @@ impl Service {
         credentials: Credentials,
         webhook_secret: Option<Secret>,
         stored_version: Option<i64>,
+        budget_db: Option<&std::path::Path>,
     ) -> anyhow::Result<ConnectionRuntime> {
         let spec = c.endpoint();
         let policy = spec.policy().map_err(|e| anyhow::anyhow!("connection `{}`: {e}", c.id))?;
@@ -165,9 +170,12 @@ impl Service {
         };
         let backend = LiveBackend::new(policy.clone(), LiveOptions { extra_ca_pem, ..Default::default() })
             .map_err(|e| anyhow::anyhow!("connection `{}`: {e}", c.id))?;
-        let budget = Arc::new(Mutex::new(crate::accounts::budget::RequestBudget::new(
-            c.calls_per_hour.unwrap_or(crate::accounts::budget::DEFAULT_CALLS_PER_HOUR),
-        )));
+        // Durable: kept in the service's database, shared with every process on it (accounts/budget.rs).
+        let calls_per_hour = c.calls_per_hour.unwrap_or(crate::accounts::budget::DEFAULT_CALLS_PER_HOUR);
+        let budget = Arc::new(Mutex::new(match budget_db {
+            Some(path) => crate::accounts::budget::RequestBudget::durable(path, &c.id, calls_per_hour)?,
+            None => crate::accounts::budget::RequestBudget::new(calls_per_hour),
+        }));
         let backend = crate::accounts::service::BudgetedBackend::wrap(Arc::new(backend), &c.id, budget.clone());
         Ok(ConnectionRuntime {
             config: c.clone(),

@@ -432,3 +432,28 @@ fn the_roots_come_from_the_plugin_for_the_cloud_and_a_self_hosted_instance_and_c
     assert_eq!(ids, ["cloud", "onprem", "sso"]);
     assert!(world.gitflic.requests().is_empty(), "deriving roots makes no request");
 }
+
+#[test]
+fn config_file_connections_may_leave_their_roots_to_the_plugin() {
+    let world = World::new();
+    std::fs::write(world.dir.path().join("pat"), "gf-at-0\n").unwrap();
+    let pat = world.dir.path().join("pat");
+    let tail = format!(
+        "[[connections]]\nid = \"cloud\"\nprovider = \"gitflic\"\naccess_token_file = {pat:?}\n\n[[connections]]\nid = \"corp\"\nprovider = \"gitflic\"\nweb_base = \"https://git.corp.example/\"\noauth_base = \"https://sso.corp.example\"\naccess_token_file = {pat:?}\n"
+    );
+    let service = Service::build_without_resuming(Config::load(&world.config_path_with(&tail)).unwrap()).unwrap();
+    let roots = |id: &str| {
+        let c = service.connection(id).unwrap();
+        (c.conn.web_base.clone(), c.conn.api_base.clone(), c.conn.oauth_base.clone())
+    };
+    let own = |s: &str| s.to_string();
+    assert_eq!(roots("cloud"), (own("https://gitflic.ru"), own("https://api.gitflic.ru"), own("https://oauth.gitflic.ru")));
+    assert_eq!(roots("corp"), (own("https://git.corp.example"), own("https://git.corp.example/rest-api"), own("https://sso.corp.example")));
+    // A web base the plugin refuses stops the start, naming the connection.
+    let bad = format!("[[connections]]\nid = \"bad\"\nprovider = \"gitflic\"\nweb_base = \"ftp://git.corp.example\"\naccess_token_file = {pat:?}\n");
+    let err = match Service::build_without_resuming(Config::load(&world.config_path_with(&bad)).unwrap()) {
+        Ok(_) => panic!("an ftp web base must stop the start"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(err.contains("connection `bad`") && err.contains("web_base"), "{err}");
+}

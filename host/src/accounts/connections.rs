@@ -111,6 +111,54 @@ pub fn stored_settings(store: &Store) -> Vec<ConnectionConfig> {
         .collect()
 }
 
+/// A connection's (web, REST, OAuth) roots: the provider plugin's for `web_base` (its
+/// `endpoints` interface), each replaced by an override when one is given. The web base comes
+/// back in the plugin's normal form.
+pub fn resolve_roots(
+    plugins: &crate::plugin::PluginSet,
+    provider: &str,
+    web_base: &str,
+    api_override: Option<&str>,
+    oauth_override: Option<&str>,
+) -> Result<(String, String, String), ConnectionRefusal> {
+    let plugin = plugins.get(provider).ok_or_else(|| {
+        let loaded: Vec<&str> = plugins.plugins.keys().map(String::as_str).collect();
+        refuse(400, format!("no provider plugin `{provider}` is loaded (loaded: {})", loaded.join(", ")))
+    })?;
+    let derived = plugin
+        .connection_defaults(crate::plugin::CallContext::offline(), web_base)
+        .map_err(|fault| refuse(503, format!("the {provider} plugin faulted while deriving its endpoints: {fault}")))?
+        .map(|out| out.value);
+    let trimmed = |s: &str| s.trim().trim_end_matches('/').to_string();
+    let (web, api, oauth) = match derived {
+        Some(Ok(conn)) => (conn.web_base, conn.api_base, conn.oauth_base),
+        // The plugin's words only: the typed value may carry credentials, and errors are logged.
+        Some(Err(e)) => return Err(refuse(400, format!("web_base: {}", super::service::describe(&e)))),
+        None if !web_base.trim().is_empty() && api_override.is_some() && oauth_override.is_some() => (trimmed(web_base), String::new(), String::new()),
+        None => {
+            return Err(refuse(
+                400,
+                format!("the {provider} plugin does not derive its endpoints (it predates exlogare:ci 0.1.1): give web_base, api_base and oauth_base"),
+            ));
+        }
+    };
+    Ok((web, api_override.map(trimmed).unwrap_or(api), oauth_override.map(trimmed).unwrap_or(oauth)))
+}
+
+/// Fills the roots a config-file connection leaves out (`web_base` empty: the provider's
+/// public service; `api_base` / `oauth_base` absent: derived by the plugin).
+pub(crate) fn complete_config_roots(plugins: &crate::plugin::PluginSet, c: &mut ConnectionConfig) -> anyhow::Result<()> {
+    if !c.api_base.is_empty() && !c.oauth_base.is_empty() && !c.web_base.is_empty() {
+        return Ok(());
+    }
+    let given = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    let (api, oauth) = (given(&c.api_base), given(&c.oauth_base));
+    let (web, api, oauth) =
+        resolve_roots(plugins, &c.provider, &c.web_base, api.as_deref(), oauth.as_deref()).map_err(|r| anyhow::anyhow!("connection `{}`: {}", c.id, r.message))?;
+    (c.web_base, c.api_base, c.oauth_base) = (web, api, oauth);
+    Ok(())
+}
+
 impl Service {
     /// The connection called `id`, from the config file or the database.
     pub fn connection(&self, id: &str) -> Option<Arc<ConnectionRuntime>> {
@@ -201,41 +249,10 @@ impl Service {
         Ok(StoredSecrets { client_secret: open("client_secret", &row.client_secret)?, access_token: open("access_token", &row.access_token)? })
     }
 
-    /// The plugin's roots for `web_base`, with the caller's overrides; the first value is the
-    /// normalized web base.
     fn derive_endpoints(&self, n: &NewConnection) -> Result<(String, String, String), ConnectionRefusal> {
-        let plugin = self
-            .plugins
-            .get(&n.provider)
-            .ok_or_else(|| refuse(400, format!("no provider plugin `{}` is loaded (loaded: {})", n.provider, self.plugin_ids().join(", "))))?;
-        let derived = plugin
-            .connection_defaults(crate::plugin::CallContext::offline(), &n.web_base)
-            .map_err(|fault| refuse(503, format!("the {} plugin faulted while deriving its endpoints: {fault}", n.provider)))?
-            .map(|out| out.value);
-        let (web, api, oauth) = match derived {
-            Some(Ok(conn)) => (conn.web_base, conn.api_base, conn.oauth_base),
-            // The plugin's words only: the typed value may carry credentials, and errors are logged.
-            Some(Err(e)) => return Err(refuse(400, format!("web_base: {}", super::service::describe(&e)))),
-            None => {
-                let web = n.web_base.trim().trim_end_matches('/').to_string();
-                match (&n.api_base, &n.oauth_base) {
-                    (Some(_), Some(_)) if !web.is_empty() => (web, String::new(), String::new()),
-                    _ => {
-                        return Err(refuse(
-                            400,
-                            format!("the {} plugin does not derive its endpoints (it predates exlogare:ci 0.1.1): give web_base, api_base and oauth_base", n.provider),
-                        ));
-                    }
-                }
-            }
-        };
-        let pick = |given: &Option<String>, derived: String| given.as_ref().map(|g| g.trim().trim_end_matches('/').to_string()).unwrap_or(derived);
-        Ok((web, pick(&n.api_base, api), pick(&n.oauth_base, oauth)))
+        resolve_roots(&self.plugins, &n.provider, &n.web_base, n.api_base.as_deref(), n.oauth_base.as_deref())
     }
 
-    fn plugin_ids(&self) -> Vec<String> {
-        self.plugins.plugins.keys().cloned().collect()
-    }
 
     /// Adds a stored connection after checking everything a first call would need: the
     /// provider, the roots and the egress policy they make, the CA, the secrets. Nothing is
