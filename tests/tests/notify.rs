@@ -12,8 +12,8 @@
 mod fakes;
 
 use exlogare_host::notify::{
-    ConfigError, FailureMessage, JobMessage, Notifier, NotifierConfig, NotifierKind, NotifyError, RouteConfig, console::ConsoleNotifier,
-    matrix, route,
+    ConfigError, ConnectionAlert, FailureMessage, JobMessage, Notifier, NotifierConfig, NotifierKind, NotifyError, RouteConfig,
+    console::ConsoleNotifier, matrix, route, route_connection,
 };
 use fakes::{
     ChatFake, MX_ROOM, MX_TOKEN, Reply, SLACK_PATH, TG_TOKEN, matrix_fake, parse_html, parse_mrkdwn, reply, slack_fake, telegram_fake, u16len,
@@ -661,4 +661,122 @@ fn message_is_built_from_an_analysis_and_round_trips_as_json() {
         "jobs": [{"name": "j", "category": "unknown"}]});
     let m: FailureMessage = serde_json::from_value(minimal).unwrap();
     assert_eq!((m.status.as_str(), m.jobs[0].located), ("failed", true));
+}
+
+// ---- Connection alerts ("needs reconnection") ------------------------------------------------
+
+fn alert() -> ConnectionAlert {
+    ConnectionAlert {
+        provider: "gitflic".into(),
+        connection: "cloud".into(),
+        web_base: "https://gitflic.ru".into(),
+        reason: "the provider refused to refresh the token: the refresh was refused (credentials rejected: Refresh token is invalid or expired)".into(),
+        reconnect_url: Some("https://exlogare.example/api/integrations/gitflic/oauth/start/cloud".into()),
+        admin_token_required: true,
+        at: 1_764_140_000_000,
+    }
+}
+
+/// Markup, mentions, a fake link, a code fence and credentials in the reason; a long one.
+fn hostile_alert() -> ConnectionAlert {
+    let mut a = alert();
+    a.connection = "cl&oud<b>".into();
+    a.reason = format!(
+        "{SCRIPT} & <!channel> <https://evil.example|click> ``` </pre></code> Bearer gf_at_LEAKLEAKLEAK0001 {{\"refreshToken\":\"gf-rt-LEAK-0002\"}} {}",
+        "😀<&>".repeat(5000)
+    );
+    a
+}
+
+#[test]
+fn alerts_pass_each_platforms_checks_escaped_bounded_and_without_credentials() {
+    for a in [alert(), hostile_alert()] {
+        let slack_fake = slack_fake();
+        slack(&slack_fake).send_alert(&a, "connection-alert-1#team-slack").unwrap();
+        let tg_fake = telegram_fake();
+        let sent = telegram(&tg_fake).send_alert(&a, "connection-alert-1#ops-telegram").unwrap();
+        assert_eq!(sent.message_id.as_deref(), Some("1"));
+        let mx_fake = matrix_fake();
+        matrix_notifier(&mx_fake).send_alert(&a, "connection-alert-1#ci-room").unwrap();
+        for fake in [&slack_fake, &tg_fake, &mx_fake] {
+            // The fakes check the platform's rules: Block Kit limits, Telegram HTML and its
+            // 4096 visible units, Matrix formatted_body tags.
+            fake.assert_clean();
+            let text = fakes::all_text(&fake.posted()[0]);
+            assert!(!text.contains("LEAK"), "a credential was posted:\n{text}");
+            assert!(text.contains("https://exlogare.example/api/integrations/gitflic/oauth/start/cloud") && text.contains("admin_token"), "{text}");
+        }
+        let tg = tg_fake.posted()[0]["text"].as_str().unwrap().to_owned();
+        let visible = parse_html(&tg, &["b", "i", "code", "pre", "a"], &[]).unwrap();
+        assert!(u16len(&visible) <= 4000, "{}", u16len(&visible));
+        if a.connection.contains('<') {
+            assert!(visible.contains(&format!("{SCRIPT} & <!channel>")) && visible.contains("cl&oud<b>"), "{visible}");
+            let shown: Vec<String> = slack_fake.posted()[0]["blocks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|b| b.get("text").and_then(|t| t["text"].as_str()).filter(|_| b["type"] == "section").map(|t| parse_mrkdwn(t).unwrap()))
+                .collect();
+            assert!(shown.iter().any(|t| t.contains(&format!("{SCRIPT} & <!channel> <https://evil.example|click>"))), "{shown:?}");
+        }
+    }
+}
+
+#[test]
+fn an_alert_retried_with_the_same_key_is_one_matrix_message() {
+    let fake = matrix_fake();
+    fake.then(Reply { commit_first: true, ..reply(502, "bad gateway") });
+    let e = matrix_notifier(&fake).send_alert(&alert(), "connection-alert-7#ci-room").unwrap_err();
+    assert!(e.is_transient(), "{e:?}");
+    matrix_notifier(&fake).send_alert(&alert(), "connection-alert-7#ci-room").unwrap();
+    assert_eq!(fake.posted().len(), 1);
+    let reqs = fake.requests();
+    assert_eq!(reqs[0].target, reqs[1].target);
+    // A failure message never shares a transaction id with an alert.
+    matrix_notifier(&fake).send(&sample(), "delivery-7#ci-room").unwrap();
+    assert_eq!(fake.posted().len(), 2);
+    fake.assert_clean();
+}
+
+#[test]
+fn the_console_prints_an_alert_and_a_static_token_connection_is_told_what_to_replace() {
+    let out = Shared::default();
+    let n = ConsoleNotifier::new("console", Box::new(out.clone()));
+    n.send_alert(&alert(), "connection-alert-1#console").unwrap();
+    n.send_alert(&ConnectionAlert { reconnect_url: None, ..alert() }, "connection-alert-2#console").unwrap();
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    for needle in [
+        "key connection-alert-1#console",
+        "⚠️ Connection cloud (gitflic) needs reconnection",
+        "Since 2025-11-26 06:53 UTC",
+        "Reason: the provider refused to refresh the token",
+        "Reconnect: open https://exlogare.example/api/integrations/gitflic/oauth/start/cloud",
+        "replace the token (access_token_env / access_token_file)",
+    ] {
+        assert!(text.contains(needle), "{needle} missing:\n{text}");
+    }
+}
+
+#[test]
+fn alerts_go_to_routes_of_the_connection_or_of_any_connection_whatever_the_project() {
+    let routes: Vec<RouteConfig> = toml::from_str::<toml::Table>(
+        r#"
+        [[routes]]
+        connection = "cloud"
+        notifiers = ["a"]
+        [[routes]]
+        project = "acme/*"
+        notifiers = ["b", "a"]
+        [[routes]]
+        connection = "other"
+        notifiers = ["c"]
+        "#,
+    )
+    .unwrap()["routes"]
+        .clone()
+        .try_into()
+        .unwrap();
+    assert_eq!(route_connection(&routes, "cloud"), ["a", "b"]);
+    assert_eq!(route_connection(&routes, "other"), ["b", "a", "c"]);
+    assert_eq!(route_connection(&routes, "third"), ["b", "a"]);
 }

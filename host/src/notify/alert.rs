@@ -92,6 +92,9 @@ pub enum Advice {
     ReplaceStaticToken,
 }
 
+/// One of the fixed sentences below, given how the platform marks up a literal (`code`).
+pub(crate) type Sentence = fn(&dyn Fn(&str) -> String) -> String;
+
 /// The sentence after the reconnect link, when the admin token is needed; `code` wraps the
 /// literal parts (`?admin_token=…`) in the platform's code markup (already escaped by it).
 pub(crate) fn admin_note(code: &dyn Fn(&str) -> String) -> String {
@@ -369,8 +372,11 @@ pub(crate) mod tests {
     }
 
     /// Slack mrkdwn as shown, or why Slack would read it as something else (a `<` that is not
-    /// our http link, a bare `&`).
+    /// our http link, a bare `&`, an unpaired backtick).
     fn visible_mrkdwn(s: &str) -> Result<String, String> {
+        if !s.matches('`').count().is_multiple_of(2) {
+            return Err(format!("an unpaired backtick opens a code span: {s}"));
+        }
         let (mut out, mut rest) = (String::new(), s);
         while let Some(c) = rest.chars().next() {
             match c {

@@ -70,19 +70,25 @@ impl SlackNotifier {
 /// `<url|label>` when the URL is http(s), cannot break out of the link syntax and is short
 /// enough that no clip can cut the link in half; else the text. At most 800 + 5 × 150 units.
 fn mrkdwn_link(url: Option<&str>, text: &str) -> String {
-    let label = mrkdwn(&one_line(text, 150));
-    match url.filter(|u| !u.contains(['|', '<', '>'])).map(mrkdwn) {
+    let label = inline(&one_line(text, 150));
+    match url.filter(|u| !u.contains(['|', '<', '>', '`'])).map(mrkdwn) {
         Some(u) if utf16_len(&u) <= 800 => format!("<{u}|{label}>"),
         _ => label,
     }
+}
+
+/// Text outside a code span: escaped, and backticks made quotes so none can open a code span
+/// or fence that the rest of the message would fall into.
+fn inline(s: &str) -> String {
+    mrkdwn(s).replace('`', "'")
 }
 
 /// The alert's webhook payload: `{ "text": fallback, "blocks": [...] }`.
 pub fn render_alert(a: &ConnectionAlert) -> Value {
     let code = |s: &str| format!("`{}`", mrkdwn(s));
     let fields = vec![
-        field("Connection", &mrkdwn(&one_line(&a.connection, 200))),
-        field("Instance", &format!("{} · {}", mrkdwn(&one_line(&a.provider, 50)), mrkdwn_link(a.instance_link(), &a.instance()))),
+        field("Connection", &inline(&one_line(&a.connection, 200))),
+        field("Instance", &format!("{} · {}", inline(&one_line(&a.provider, 50)), mrkdwn_link(a.instance_link(), &a.instance()))),
         field("Since", &mrkdwn(&a.since())),
     ];
     let mut todo = vec!["*What to do*".to_owned()];
@@ -102,7 +108,7 @@ pub fn render_alert(a: &ConnectionAlert) -> Value {
             "text": { "type": "plain_text", "text": clip_escaped(&format!("⚠️ {}", a.headline()), HEADER_MAX), "emoji": true }
         }),
         json!({ "type": "section", "fields": fields }),
-        json!({ "type": "section", "text": { "type": "mrkdwn", "text": clip_escaped(&format!("*Reason*\n{}", mrkdwn(&a.reason_text())), SECTION_TEXT_MAX) } }),
+        json!({ "type": "section", "text": { "type": "mrkdwn", "text": clip_escaped(&format!("*Reason*\n{}", inline(&a.reason_text())), SECTION_TEXT_MAX) } }),
         json!({ "type": "section", "text": { "type": "mrkdwn", "text": clip_escaped(&todo.join("\n"), SECTION_TEXT_MAX) } }),
     ];
     if let Some(url) = a.link().filter(|u| u.len() <= 3000) {
@@ -111,7 +117,7 @@ pub fn render_alert(a: &ConnectionAlert) -> Value {
             "elements": [{ "type": "button", "text": { "type": "plain_text", "text": "Reconnect" }, "url": url }]
         }));
     }
-    let fallback = mrkdwn(&one_line(&format!("⚠️ {}: {}", a.headline(), a.reason_text()), 500));
+    let fallback = inline(&one_line(&format!("⚠️ {}: {}", a.headline(), a.reason_text()), 500));
     json!({ "text": fallback, "blocks": blocks })
 }
 

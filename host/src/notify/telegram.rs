@@ -105,7 +105,7 @@ pub fn render_alert(a: &ConnectionAlert) -> String {
     o.text("\n").tag("<i>").text("Reason:").tag("</i>").text(" ").text(&a.reason_text());
     o.text("\n\n");
     // The notes' literal parts in <code>; what counts is their text without the tags.
-    let note = |o: &mut Out, sentence: fn(&dyn Fn(&str) -> String) -> String| {
+    let note = |o: &mut Out, sentence: alert::Sentence| {
         o.html.push_str(&sentence(&|s| format!("<code>{}</code>", html(s))));
         o.visible += utf16_len(&sentence(&|s| s.to_owned()));
     };
