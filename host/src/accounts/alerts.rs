@@ -1,9 +1,10 @@
 //! The chat alert "connection X needs reconnection" (issue 5).
 //!
 //! When a worker finds that a connection's credentials stopped working (a refused refresh,
-//! OAuth never completed, the provider rejecting a freshly refreshed token), it parks the
-//! delivery as before and calls [`Service::alert_needs_reconnection`] on the same thread. That
-//! posts a [`ConnectionAlert`] to the notifiers routed for the connection
+//! OAuth never completed, the provider rejecting a freshly refreshed token), it calls
+//! [`Service::alert_needs_reconnection`] on the same thread and then parks the delivery as
+//! before (so once a delivery shows `parked`, its alert was tried). That posts a
+//! [`ConnectionAlert`] to the notifiers routed for the connection
 //! ([`notify::route_connection`]: routes whose `connection` is this one or unset, whatever their
 //! `project`, since a connection-level problem stops the reports of all its projects).
 //!

@@ -187,16 +187,16 @@ impl Service {
         match &e {
             TokenError::NeedsReconnection { reason, .. } => {
                 Self::set_needs_reconnection(c, reason);
+                self.alert_needs_reconnection(&c.config.id, reason);
                 self.store.park(d.id, &format!("connection `{}` needs reconnection: {reason}", c.config.id))?;
                 self.metrics.analysis("parked");
-                self.alert_needs_reconnection(&c.config.id, reason);
             }
             TokenError::NotConnected(_) => {
                 let reason = "never connected: go through OAuth first";
                 Self::set_needs_reconnection(c, reason);
+                self.alert_needs_reconnection(&c.config.id, reason);
                 self.store.park(d.id, &format!("connection `{}` needs reconnection: {reason}", c.config.id))?;
                 self.metrics.analysis("parked");
-                self.alert_needs_reconnection(&c.config.id, reason);
             }
             TokenError::RefreshUnavailable { reason, .. } => self.retry_or_park(d, &format!("token refresh unavailable: {reason}"), 0)?,
             TokenError::Crypto(_) => {
