@@ -1,15 +1,87 @@
 //! The per-connection request budget: at most `calls_per_hour` provider calls in any sliding
-//! hour (default 250, half of GitFlic cloud's 500/hour), counting the webhook path's calls
-//! too, and the poll interval that keeps polling inside what is left.
+//! hour (default 250, half of GitFlic cloud's 500/hour), counting every path's calls, and the
+//! poll interval that keeps polling inside what the webhook path leaves.
 //!
-//! Pure: the caller passes `now` (ms); the window lives in memory (it starts empty after a
-//! restart).
+//! Durable and shared: spends are rows of `request_budget` (migration 0006) in the service's
+//! SQLite file, one per connection, minute and [`Purpose`]. A spend is checked and recorded in
+//! one `IMMEDIATE` transaction, so `serve` and CLI commands on the same file draw from one
+//! budget, and a restart starts from what the last hour really spent, not from zero.
+//!
+//! The window slides by the minute: a minute's calls count until the *last* millisecond of that
+//! minute is an hour old. A call is therefore counted for up to one minute longer than an
+//! hour, never shorter, so the budget is never exceeded in any exact sliding hour.
+//!
+//! `now` (ms since the epoch) is passed in by the caller; the window lives in the database.
 
-use std::collections::VecDeque;
+use crate::storage::Store;
+use rusqlite::{params, TransactionBehavior};
+use std::cell::Cell;
+use std::path::Path;
 use std::time::Duration;
 
 pub const DEFAULT_CALLS_PER_HOUR: u32 = 250;
 const HOUR_MS: i64 = 3_600_000;
+/// Buckets per window: minutes of an hour.
+const BUCKETS: i64 = 60;
+
+/// What a provider call was for. The poll interval gives the polling fallback what the rest
+/// (the "webhook path") did not use in the last hour; see [`webhook_reserve`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The polling fallback's calls (including a token refresh it triggers).
+    Poll,
+    /// Everything else: webhook analyses, webhook registration, OAuth, project sync.
+    Other,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Poll => "poll",
+            Purpose::Other => "other",
+        }
+    }
+}
+
+thread_local! {
+    static PURPOSE: Cell<Purpose> = const { Cell::new(Purpose::Other) };
+    /// Calls spent on this thread inside the innermost [`spend_counted`].
+    static SPENT: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Runs `f` with the calls it makes on this thread counted as `purpose`. Plugin calls are
+/// synchronous on the calling thread, so every request of the plugin call inside `f` reaches
+/// [`BudgetedBackend`](super::service::BudgetedBackend) on this thread.
+pub fn spending_for<T>(purpose: Purpose, f: impl FnOnce() -> T) -> T {
+    spend_counted(purpose, f).0
+}
+
+/// [`spending_for`], also returning how many calls `f` spent (from any budget) on this thread.
+pub fn spend_counted<T>(purpose: Purpose, f: impl FnOnce() -> T) -> (T, u32) {
+    struct Scope {
+        purpose: Purpose,
+        outer_spent: u32,
+    }
+    impl Drop for Scope {
+        fn drop(&mut self) {
+            PURPOSE.with(|p| p.set(self.purpose));
+            // The enclosing scope counts this scope's calls too.
+            SPENT.with(|s| s.set(self.outer_spent.saturating_add(s.get())));
+        }
+    }
+    let _scope = Scope { purpose: PURPOSE.with(|p| p.replace(purpose)), outer_spent: SPENT.with(|s| s.replace(0)) };
+    let out = f();
+    (out, SPENT.with(Cell::get))
+}
+
+fn count_spent(n: u32) {
+    SPENT.with(|s| s.set(s.get().saturating_add(n)));
+}
+
+/// The purpose calls on this thread are counted as now (default [`Purpose::Other`]).
+pub fn current_purpose() -> Purpose {
+    PURPOSE.with(Cell::get)
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the request budget of {limit} calls per hour is spent ({used} used); the next call fits in {retry_after_ms} ms")]
@@ -19,13 +91,39 @@ pub struct BudgetExceeded {
     pub retry_after_ms: i64,
 }
 
-/// A sliding one-hour window of spent calls.
-#[derive(Debug, Clone)]
+/// Why a spend was refused (nothing was spent, the request must not be sent).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BudgetError {
+    #[error(transparent)]
+    Exceeded(#[from] BudgetExceeded),
+    /// The budget could not be read or written: refused rather than risk going past it.
+    #[error("the request budget could not be checked ({0}); the request was not sent")]
+    Storage(String),
+}
+
+impl From<rusqlite::Error> for BudgetError {
+    fn from(e: rusqlite::Error) -> Self {
+        BudgetError::Storage(e.to_string())
+    }
+}
+
+/// One connection's sliding window of spent calls, kept in SQLite (see the module docs).
 pub struct RequestBudget {
     limit: u32,
     window_ms: i64,
-    /// (time, calls), oldest first.
-    spent: VecDeque<(i64, u32)>,
+    bucket_ms: i64,
+    connection: String,
+    store: Store,
+    /// The last count read, shown if the database cannot be read for a status view.
+    last_used: u32,
+    /// Measured by the poller (in this process); see [`RequestBudget::calls_per_poll`].
+    calls_per_poll: u32,
+}
+
+impl std::fmt::Debug for RequestBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestBudget").field("connection", &self.connection).field("limit", &self.limit).finish_non_exhaustive()
+    }
 }
 
 impl Default for RequestBudget {
@@ -35,63 +133,145 @@ impl Default for RequestBudget {
 }
 
 impl RequestBudget {
+    /// A budget private to this value (an in-memory database): for tests and for runtimes
+    /// built only to validate settings.
     pub fn new(calls_per_hour: u32) -> Self {
         Self::with_window(calls_per_hour, HOUR_MS)
     }
 
     pub fn with_window(limit: u32, window_ms: i64) -> Self {
-        Self { limit, window_ms: window_ms.max(1), spent: VecDeque::new() }
+        let store = Store::open_in_memory().expect("an in-memory SQLite database opens");
+        Self::in_store(store, "", limit, window_ms)
+    }
+
+    /// `connection`'s budget in the service's database file at `path` (its own handle on the
+    /// file, opened and migrated like the service's): shared with every process using it.
+    pub fn durable(path: &Path, connection: &str, calls_per_hour: u32) -> anyhow::Result<Self> {
+        let store = Store::open(path).map_err(|e| anyhow::anyhow!("connection `{connection}`: the request budget's database: {e}"))?;
+        Ok(Self::in_store(store, connection, calls_per_hour, HOUR_MS))
+    }
+
+    /// `connection`'s budget kept in `store` with a window of `window_ms`.
+    pub fn in_store(store: Store, connection: &str, limit: u32, window_ms: i64) -> Self {
+        let window_ms = window_ms.max(BUCKETS);
+        Self { limit, window_ms, bucket_ms: window_ms / BUCKETS, connection: connection.into(), store, last_used: 0, calls_per_poll: 1 }
     }
 
     pub fn limit(&self) -> u32 {
         self.limit
     }
 
-    fn expire(&mut self, now: i64) {
-        while self.spent.front().is_some_and(|&(t, _)| t <= now - self.window_ms) {
-            self.spent.pop_front();
-        }
+    /// The oldest bucket still inside the window ending at `now`.
+    fn first_bucket(&self, now: i64) -> i64 {
+        (now - self.window_ms).div_euclid(self.bucket_ms)
+    }
+
+    fn count(&self, db: &rusqlite::Connection, purpose: Option<Purpose>, now: i64) -> rusqlite::Result<u32> {
+        let n: i64 = db.query_row(
+            "SELECT COALESCE(SUM(calls), 0) FROM request_budget WHERE connection = ?1 AND bucket >= ?2 AND (?3 IS NULL OR purpose = ?3)",
+            params![self.connection, self.first_bucket(now), purpose.map(Purpose::as_str)],
+            |r| r.get(0),
+        )?;
+        Ok(n.clamp(0, u32::MAX as i64) as u32)
     }
 
     /// Calls spent in the window ending at `now` (the status page's "calls used this hour").
     pub fn used(&mut self, now: i64) -> u32 {
-        self.expire(now);
-        self.spent.iter().map(|&(_, n)| n).sum()
+        match self.count(&self.store.db(), None, now) {
+            Ok(n) => {
+                self.last_used = n;
+                n
+            }
+            Err(e) => {
+                tracing::warn!(connection = self.connection.as_str(), "reading the request budget: {e}");
+                self.last_used
+            }
+        }
+    }
+
+    /// Calls spent for `purpose` in the window ending at `now` (0 when it cannot be read).
+    pub fn used_by(&mut self, purpose: Purpose, now: i64) -> u32 {
+        self.count(&self.store.db(), Some(purpose), now).unwrap_or_else(|e| {
+            tracing::warn!(connection = self.connection.as_str(), "reading the request budget: {e}");
+            0
+        })
     }
 
     pub fn remaining(&mut self, now: i64) -> u32 {
         self.limit.saturating_sub(self.used(now))
     }
 
-    /// Spends `n` calls if they fit; otherwise spends nothing and says when they would fit.
-    pub fn try_spend(&mut self, n: u32, now: i64) -> Result<(), BudgetExceeded> {
-        let used = self.used(now);
+    fn add(&self, db: &rusqlite::Connection, purpose: Purpose, n: u32, now: i64) -> rusqlite::Result<()> {
+        db.execute(
+            "INSERT INTO request_budget (connection, bucket, purpose, calls) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (connection, bucket, purpose) DO UPDATE SET calls = calls + excluded.calls",
+            params![self.connection, now.div_euclid(self.bucket_ms), purpose.as_str(), n],
+        )?;
+        Ok(())
+    }
+
+    /// Spends `n` calls (counted as this thread's [`current_purpose`]) if they fit; otherwise
+    /// spends nothing and says when they would fit. Check and spend are one IMMEDIATE
+    /// transaction: two processes can never both take the last call.
+    pub fn try_spend(&mut self, n: u32, now: i64) -> Result<(), BudgetError> {
+        let purpose = current_purpose();
+        let mut db = self.store.db();
+        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let first = self.first_bucket(now);
+        tx.execute("DELETE FROM request_budget WHERE connection = ?1 AND bucket < ?2", params![self.connection, first])?;
+        let buckets: Vec<(i64, u32)> = {
+            let mut st = tx.prepare(
+                "SELECT bucket, SUM(calls) FROM request_budget WHERE connection = ?1 AND bucket >= ?2 GROUP BY bucket ORDER BY bucket",
+            )?;
+            let rows = st.query_map(params![self.connection, first], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, u32>(1)?)))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let used: u32 = buckets.iter().map(|&(_, k)| k).sum();
         if used.saturating_add(n) <= self.limit {
             if n > 0 {
-                self.spent.push_back((now, n));
+                self.add(&tx, purpose, n, now)?;
             }
+            tx.commit()?;
+            self.last_used = used + n;
+            count_spent(n);
             return Ok(());
         }
-        // The earliest time enough old calls leave the window (never, if n alone is too many).
+        // The earliest time enough old buckets leave the window (never, if n alone is too many):
+        // bucket b leaves once now - window >= (b + 1) × bucket.
         let mut freed = 0u32;
         let mut retry_after_ms = self.window_ms;
         if n <= self.limit {
-            for &(t, k) in &self.spent {
+            for &(b, k) in &buckets {
                 freed += k;
                 if used - freed + n <= self.limit {
-                    retry_after_ms = (t + self.window_ms - now).max(1);
+                    retry_after_ms = ((b + 1) * self.bucket_ms + self.window_ms - now).max(1);
                     break;
                 }
             }
         }
-        Err(BudgetExceeded { limit: self.limit, used, retry_after_ms })
+        Err(BudgetExceeded { limit: self.limit, used, retry_after_ms }.into())
     }
 
-    /// Records calls that happened regardless (e.g. answering a webhook), even over the limit,
-    /// so the poller backs off afterwards.
+    /// Records calls that happened regardless, even over the limit, so the others back off.
     pub fn record(&mut self, n: u32, now: i64) {
-        if n > 0 {
-            self.spent.push_back((now, n));
+        count_spent(n);
+        if n > 0
+            && let Err(e) = self.add(&self.store.db(), current_purpose(), n, now)
+        {
+            tracing::warn!(connection = self.connection.as_str(), "recording in the request budget: {e}");
+        }
+    }
+
+    /// Calls one poll of one project cost in the last complete polling round (1 before any):
+    /// what [`PollPlan::calls_per_poll`] is planned with. GitFlic may need more than one page.
+    pub fn calls_per_poll(&self) -> u32 {
+        self.calls_per_poll
+    }
+
+    /// Notes a complete polling round: `calls` spent polling `projects` projects.
+    pub fn note_poll_round(&mut self, calls: u32, projects: u32) {
+        if projects > 0 {
+            self.calls_per_poll = calls.div_ceil(projects).max(1);
         }
     }
 }
@@ -100,8 +280,8 @@ impl RequestBudget {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PollPlan {
     pub calls_per_hour: u32,
-    /// Calls per hour kept for the webhook path (analyses, webhook management), e.g. the
-    /// observed rate with some headroom.
+    /// Calls per hour kept for the webhook path (analyses, webhook management); see
+    /// [`webhook_reserve`].
     pub reserved_per_hour: u32,
     pub projects: u32,
     /// Calls one poll of one project costs (a `list-pipelines` is usually 1).
@@ -114,6 +294,27 @@ impl PollPlan {
     pub fn new(calls_per_hour: u32, reserved_per_hour: u32, projects: u32) -> Self {
         Self { calls_per_hour, reserved_per_hour, projects, calls_per_poll: 1, min_interval: Duration::from_secs(60) }
     }
+
+    /// The plan for a connection whose webhook path spent `webhook_spent_last_hour` calls (every
+    /// purpose but polling) in the last hour: see [`webhook_reserve`].
+    pub fn from_usage(calls_per_hour: u32, webhook_spent_last_hour: u32, projects: u32) -> Self {
+        Self::new(calls_per_hour, webhook_reserve(calls_per_hour, webhook_spent_last_hour), projects)
+    }
+}
+
+/// The webhook path always keeps at least this share of the budget (1/5: 50 of 250 calls an
+/// hour, a dozen analyses), so a burst of failures after a quiet hour still finds room.
+pub const WEBHOOK_FLOOR_DIVISOR: u32 = 5;
+
+/// Calls per hour kept for the webhook path: what it actually spent in the last hour plus a
+/// quarter of headroom, but never less than a fifth of the budget ([`WEBHOOK_FLOOR_DIVISOR`])
+/// and never more than all of it. Polling gets the rest, so its interval shortens while
+/// webhooks are quiet and stretches when they are busy, and (through [`poll_interval`]) as
+/// projects are added.
+pub fn webhook_reserve(calls_per_hour: u32, webhook_spent_last_hour: u32) -> u32 {
+    let floor = calls_per_hour / WEBHOOK_FLOOR_DIVISOR;
+    let observed = webhook_spent_last_hour.saturating_add(webhook_spent_last_hour / 4);
+    observed.max(floor).min(calls_per_hour)
 }
 
 /// How often each project may be polled so that all projects together stay within the share
@@ -135,19 +336,24 @@ pub fn poll_interval(plan: &PollPlan) -> Option<Duration> {
 mod tests {
     use super::*;
 
+    const MIN: i64 = 60_000;
+
     #[test]
-    fn the_window_slides_and_refuses_what_does_not_fit() {
+    fn the_window_slides_by_the_minute_and_refuses_what_does_not_fit() {
         let mut b = RequestBudget::new(250);
         assert!(b.try_spend(200, 0).is_ok());
-        assert!(b.try_spend(50, 1_000).is_ok());
-        let e = b.try_spend(1, 2_000).unwrap_err();
+        assert!(b.try_spend(50, 61_000).is_ok(), "minute 1");
+        let e = b.try_spend(1, 62_000).unwrap_err();
+        let BudgetError::Exceeded(e) = e else { panic!("{e}") };
         assert_eq!((e.limit, e.used), (250, 250));
-        assert_eq!(e.retry_after_ms, HOUR_MS - 2_000, "the first 200 leave the window at one hour");
-        assert_eq!(b.used(2_000), 250, "a refused spend spends nothing");
-        assert!(b.try_spend(1, HOUR_MS).is_ok());
-        assert_eq!(b.used(HOUR_MS), 51);
-        assert_eq!(b.remaining(HOUR_MS + 1_000), 249, "only the call at one hour is left");
-        assert!(b.try_spend(251, HOUR_MS + 1_000).is_err(), "more than the limit never fits");
+        assert_eq!(e.retry_after_ms, MIN + HOUR_MS - 62_000, "minute 0 leaves once its last ms is an hour old");
+        assert_eq!(b.used(62_000), 250, "a refused spend spends nothing");
+        assert_eq!(b.used(HOUR_MS + MIN - 1), 250, "minute 0 still counts one ms before it is an hour old");
+        assert_eq!(b.used(HOUR_MS + MIN), 50);
+        assert!(b.try_spend(1, HOUR_MS + MIN).is_ok());
+        assert_eq!(b.remaining(HOUR_MS + 2 * MIN), 249, "only the call at hour + 1 min is left");
+        let BudgetError::Exceeded(e) = b.try_spend(251, HOUR_MS + 2 * MIN).unwrap_err() else { panic!() };
+        assert_eq!(e.retry_after_ms, HOUR_MS, "more than the limit never fits");
     }
 
     #[test]
@@ -156,7 +362,28 @@ mod tests {
         b.record(12, 0);
         assert_eq!(b.remaining(1), 0);
         assert!(b.try_spend(1, 1).is_err());
-        assert!(b.try_spend(1, HOUR_MS).is_ok());
+        assert!(b.try_spend(1, HOUR_MS + MIN).is_ok());
+    }
+
+    #[test]
+    fn spends_are_counted_by_purpose() {
+        let mut b = RequestBudget::new(100);
+        b.try_spend(3, 0).unwrap();
+        spending_for(Purpose::Poll, || b.try_spend(5, 1_000)).unwrap();
+        assert_eq!(current_purpose(), Purpose::Other, "restored after the closure");
+        b.try_spend(1, 2_000).unwrap();
+        assert_eq!((b.used(3_000), b.used_by(Purpose::Poll, 3_000), b.used_by(Purpose::Other, 3_000)), (9, 5, 4));
+        // Calls are counted per scope, and an inner scope's count adds to the outer one's.
+        let ((inner, ()), outer) = spend_counted(Purpose::Other, || {
+            b.record(2, 4_000);
+            let inner = spend_counted(Purpose::Poll, || b.try_spend(3, 4_000).unwrap()).1;
+            (inner, b.try_spend(0, 4_000).unwrap())
+        });
+        assert_eq!((inner, outer), (3, 5));
+        assert_eq!(b.used_by(Purpose::Poll, 5_000), 8);
+        // Restored even when the closure panics.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| spending_for(Purpose::Poll, || panic!("boom"))));
+        assert_eq!(current_purpose(), Purpose::Other);
     }
 
     #[test]
@@ -166,7 +393,7 @@ mod tests {
         let mut b = RequestBudget::new(250);
         let mut accepted: Vec<(i64, u32)> = vec![];
         let mut now = 0i64;
-        for _ in 0..5_000 {
+        for _ in 0..3_000 {
             now += rng.random_range(0..20_000);
             let n = rng.random_range(1..4);
             if b.try_spend(n, now).is_ok() {
@@ -176,6 +403,62 @@ mod tests {
         for (i, &(t, _)) in accepted.iter().enumerate() {
             let in_hour: u32 = accepted[i..].iter().take_while(|&&(u, _)| u < t + HOUR_MS).map(|&(_, n)| n).sum();
             assert!(in_hour <= 250, "{in_hour} calls in the hour from {t}");
+        }
+        assert!(accepted.iter().map(|&(_, n)| n).sum::<u32>() > 250 * (now / HOUR_MS) as u32 / 2, "the budget is used, not starved");
+    }
+
+    #[test]
+    fn two_budgets_on_one_file_share_the_window_and_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.db");
+        let now = crate::storage::now_ms();
+        let mut a = RequestBudget::durable(&path, "cloud", 40).unwrap();
+        a.try_spend(10, now).unwrap();
+        drop(a);
+        // A restart: the new handle sees the 10 calls.
+        let a = RequestBudget::durable(&path, "cloud", 40).unwrap();
+        let b = RequestBudget::durable(&path, "cloud", 40).unwrap();
+        let mut other = RequestBudget::durable(&path, "onprem", 40).unwrap();
+        assert_eq!(other.used(now), 0, "per connection");
+        let (a, b) = (std::sync::Arc::new(std::sync::Mutex::new(a)), std::sync::Arc::new(std::sync::Mutex::new(b)));
+        assert_eq!(a.lock().unwrap().used(now), 10);
+        // Two "processes", four threads each, spending one call at a time until refused.
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let budget = if i % 2 == 0 { a.clone() } else { b.clone() };
+                std::thread::spawn(move || {
+                    let mut ok = 0;
+                    while budget.lock().unwrap().try_spend(1, now).is_ok() {
+                        ok += 1;
+                    }
+                    ok
+                })
+            })
+            .collect();
+        let spent: u32 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        assert_eq!(spent, 30, "exactly what was left, across both handles");
+        assert_eq!((a.lock().unwrap().used(now), b.lock().unwrap().used(now)), (40, 40));
+    }
+
+    #[test]
+    fn the_webhook_reserve_follows_what_the_webhook_path_spent_with_a_floor() {
+        assert_eq!(webhook_reserve(250, 0), 50, "a fifth when webhooks are quiet");
+        assert_eq!(webhook_reserve(250, 40), 50, "the floor");
+        assert_eq!(webhook_reserve(250, 80), 100, "what was spent plus a quarter");
+        assert_eq!(webhook_reserve(250, 240), 250, "never more than the budget");
+        // Quiet webhooks leave polling more than the old fixed half (125 calls/hour).
+        let quiet = poll_interval(&PollPlan { min_interval: Duration::ZERO, ..PollPlan::from_usage(250, 0, 10) }).unwrap();
+        assert_eq!(quiet, Duration::from_secs(180), "200 calls/hour for 10 projects: each every 3 minutes");
+        // Busy webhooks stretch it.
+        let busy = poll_interval(&PollPlan { min_interval: Duration::ZERO, ..PollPlan::from_usage(250, 160, 10) }).unwrap();
+        assert_eq!(busy, Duration::from_secs(720), "250 - 200 = 50 calls/hour for 10 projects");
+        assert_eq!(poll_interval(&PollPlan::from_usage(250, 200, 10)), None, "nothing left for polling");
+        // Monotone: more webhook spending never shortens the interval.
+        let mut last = Duration::ZERO;
+        for spent in 0..200 {
+            let every = poll_interval(&PollPlan { min_interval: Duration::ZERO, ..PollPlan::from_usage(250, spent, 7) }).unwrap();
+            assert!(every >= last, "{spent}");
+            last = every;
         }
     }
 
