@@ -374,7 +374,10 @@ fn a_refused_refresh_parks_the_delivery_and_the_connection_needs_reconnection() 
     let v = host.connection_view();
     assert_eq!(v["status"].as_str(), Some("needs_reconnection"), "{v}");
     assert!(v["last_error"].as_str().unwrap().contains("Refresh token is invalid"), "{v}");
-    assert!(world.slack.posted().is_empty());
+    // No failure report (nothing could be analysed), only the needs-reconnection alert.
+    let posted = world.slack.posted();
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert!(all_text(&posted[0]).contains("Connection cloud (gitflic) needs reconnection"), "{}", all_text(&posted[0]));
     // No further refresh is tried until the user reconnects.
     let err = host.service.connection_token(&host.service.connection("cloud").unwrap()).unwrap_err();
     assert!(err.to_string().contains("needs reconnection"), "{err}");
@@ -444,12 +447,12 @@ fn watching_registers_one_hook_with_a_fresh_per_project_secret_that_the_service_
 fn a_lost_webhook_is_caught_by_polling_and_analysed_once() {
     let world = World::new();
     world.gitflic.with(|s| s.inner.pipelines_upto = Some(1286));
-    // 36000/hour with half reserved: one project is polled every 200 ms.
+    // 36000/hour with a fifth kept for the webhook path (it spent only the watch's 2 calls): one project every 125 ms.
     let host = world.host_with("calls_per_hour = 36000");
     host.seed_tokens("gf-at-0", "gf-rt-0", now_ms() + 20 * DAY_MS);
     let s = host.service.clone();
     let w = s.watch("cloud", "acme/payments-api", Some("https://exlogare.example"), false).unwrap();
-    assert_eq!(s.poll_interval_of("cloud", Duration::ZERO), Some(Duration::from_millis(200)));
+    assert_eq!(s.poll_interval_of("cloud", Duration::ZERO), Some(Duration::from_millis(125)));
     let poller = Poller::start_with(s.clone(), PollerOptions { min_interval: Duration::ZERO, tick: Duration::from_millis(10) });
 
     // The first poll only sets the watermark to the newest pipeline.

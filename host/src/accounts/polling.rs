@@ -2,18 +2,26 @@
 //! plugin's `list-pipelines(above = watermark)` and feeds [`poller::poll_project`], so a
 //! failure whose webhook never arrived is still analysed (once: same idempotency key).
 //!
-//! Pace: per connection, every watched project is polled once per
-//! [`budget::poll_interval`] of a [`budget::PollPlan`] with half the connection's
-//! `calls_per_hour` reserved for the webhook path; the interval stretches as projects are added.
-//! A poll is skipped while the connection's [`RequestBudget`](super::budget::RequestBudget)
-//! has nothing left (the budgeted backend refuses past it anyway), and while an OAuth
-//! connection needs reconnection.
+//! Pace: per connection, every watched project is polled once per [`budget::poll_interval`]
+//! of a [`budget::PollPlan::from_usage`]: the webhook path keeps what it actually spent in the
+//! last hour (plus a quarter, at least a fifth of `calls_per_hour`; [`budget::webhook_reserve`])
+//! and polling shares the rest among the projects, at what one poll cost in the last complete
+//! round ([`RequestBudget::calls_per_poll`](budget::RequestBudget::calls_per_poll): a second
+//! page counts), so the interval stretches as projects are added or webhooks get busy. Polls are counted as [`Purpose::Poll`](budget::Purpose) in the
+//! connection's durable budget. A poll is skipped while that budget has nothing left (the
+//! budgeted backend refuses past it anyway), and while an OAuth connection needs reconnection.
+//!
+//! A 429 from the provider ends the connection's round (its other projects are not asked
+//! either: the limit is the account's) and the connection is not polled again before the
+//! `Retry-After` it gave ([`RATE_LIMIT_WAIT`] when it gave none), nor before its interval.
+//! Nothing is lost: the watermark did not move, so the next poll lists the same pipelines.
 
-use super::budget::{self, PollPlan};
+use super::budget::{self, PollPlan, Purpose};
 use super::poller::{self, PollOutcome, PollTarget};
 use super::watch::WATCH_EVENT;
 use crate::service::Service;
 use crate::storage::now_ms;
+use crate::wit::v0_1::types;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -22,6 +30,20 @@ use std::time::{Duration, Instant};
 
 /// Pipelines asked for per poll.
 pub const POLL_LIMIT: u32 = 20;
+
+/// How long a connection is left alone after a 429 that named no `Retry-After`.
+pub const RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+
+/// One round over a connection's watched projects.
+#[derive(Debug, Default)]
+pub struct PollRound {
+    /// Each project polled (or skipped) and what came of it.
+    pub projects: Vec<(String, Result<PollOutcome, String>)>,
+    /// The provider answered 429: wait at least this long before the next round.
+    pub rate_limited: Option<Duration>,
+    /// Provider calls the round spent (all counted as polling).
+    pub calls: u32,
+}
 
 #[derive(Debug, Clone, Copy)]
 pub struct PollerOptions {
@@ -38,27 +60,51 @@ impl Default for PollerOptions {
 }
 
 impl Service {
-    /// How often `connection`'s watched projects are polled; `None`: nothing to poll.
+    /// How often `connection`'s watched projects are polled; `None`: nothing to poll, or no
+    /// budget left for polling after the webhook path's reserve.
     pub fn poll_interval_of(&self, connection: &str, min_interval: Duration) -> Option<Duration> {
         let c = self.connection(connection)?;
-        let c = &*c;
         let projects = self.watched_projects(connection).ok()?.len() as u32;
-        let limit = c.budget.lock().unwrap_or_else(|p| p.into_inner()).limit();
-        let mut plan = PollPlan::new(limit, limit / 2, projects);
+        let (limit, webhook_spent, calls_per_poll) = {
+            let mut b = c.budget.lock().unwrap_or_else(|p| p.into_inner());
+            (b.limit(), b.used_by(Purpose::Other, now_ms()), b.calls_per_poll())
+        };
+        let mut plan = PollPlan::from_usage(limit, webhook_spent, projects);
+        plan.calls_per_poll = calls_per_poll;
         plan.min_interval = min_interval;
         budget::poll_interval(&plan)
     }
 
-    /// Polls every watched project of `connection` once. Errors of one project are returned
-    /// in its slot and do not stop the others.
-    pub fn poll_connection(&self, connection: &str) -> anyhow::Result<Vec<(String, Result<PollOutcome, String>)>> {
+    /// Polls every watched project of `connection` once (its requests counted as polling).
+    /// Errors of one project are returned in its slot and do not stop the others, except a
+    /// 429, which ends the round (see the module docs).
+    pub fn poll_connection(&self, connection: &str) -> anyhow::Result<PollRound> {
+        let (round, calls) = budget::spend_counted(Purpose::Poll, || self.poll_round(connection));
+        let mut round = round?;
+        round.calls = calls;
+        // A complete round tells what one poll costs (GitFlic may need a second page), which
+        // the interval is planned with.
+        if !round.projects.is_empty()
+            && round.projects.iter().all(|(_, r)| r.is_ok())
+            && let Some(c) = self.connection(connection)
+        {
+            c.budget.lock().unwrap_or_else(|p| p.into_inner()).note_poll_round(calls, round.projects.len() as u32);
+        }
+        Ok(round)
+    }
+
+    fn poll_round(&self, connection: &str) -> anyhow::Result<PollRound> {
         let c = self.connection(connection).ok_or_else(|| anyhow::anyhow!("no connection `{connection}`"))?;
         let c = &*c;
         let plugin = self.plugins.get(&c.config.provider).ok_or_else(|| anyhow::anyhow!("provider plugin `{}` is not loaded", c.config.provider))?;
-        let mut out = Vec::new();
+        let mut round = PollRound::default();
         for project in self.watched_projects(connection)? {
+            if let Some(wait) = round.rate_limited {
+                round.projects.push((project, Err(format!("not polled: the provider asked to wait {} s", wait.as_secs()))));
+                continue;
+            }
             if c.budget.lock().unwrap_or_else(|p| p.into_inner()).remaining(now_ms()) == 0 {
-                out.push((project, Err("the request budget is spent; polled again later".to_string())));
+                round.projects.push((project, Err("the request budget is spent; polled again later".to_string())));
                 continue;
             }
             let Some((owner, name)) = project.split_once('/') else { continue };
@@ -69,10 +115,16 @@ impl Service {
                 event_name: WATCH_EVENT.to_string(),
             };
             let above = poller::watermark(&self.store, connection, &project)?;
-            let listed = self
-                .provider_call(c, |ctx| plugin.list_pipelines(ctx, &c.conn, &target.project, above, POLL_LIMIT))
-                .map_err(|e| format!("{e:#}"))
-                .and_then(|r| r.map_err(|e| format!("{e:?}")));
+            let listed = match self.provider_call(c, |ctx| plugin.list_pipelines(ctx, &c.conn, &target.project, above, POLL_LIMIT)) {
+                Ok(Ok(pipelines)) => Ok(pipelines),
+                Ok(Err(types::ProviderError::RateLimited(rl))) => {
+                    let wait = rl.retry_after_secs.map_or(RATE_LIMIT_WAIT, |s| Duration::from_secs(s.into()));
+                    round.rate_limited = Some(wait);
+                    Err(format!("rate limited, not polled again for {} s: {}", wait.as_secs(), rl.message))
+                }
+                Ok(Err(e)) => Err(format!("{e:?}")),
+                Err(e) => Err(format!("{e:#}")),
+            };
             let result = match listed {
                 Ok(pipelines) => poller::poll_project(&self.store, &target, &pipelines, self.config.server.max_queued, now_ms()).map_err(|e| e.to_string()),
                 Err(e) => Err(e),
@@ -80,9 +132,9 @@ impl Service {
             if let Err(e) = &result {
                 tracing::warn!(connection, project = project.as_str(), "poll failed: {e}");
             }
-            out.push((project, result));
+            round.projects.push((project, result));
         }
-        Ok(out)
+        Ok(round)
     }
 }
 
@@ -117,10 +169,15 @@ impl Poller {
                             continue;
                         };
                         let blocked = service.token_status(id).is_some_and(|(s, _)| s == super::tokens::ConnectionStatus::NeedsReconnection);
-                        if !blocked && let Err(e) = service.poll_connection(id) {
-                            tracing::error!(connection = id.as_str(), "polling: {e:#}");
+                        let mut wait = interval;
+                        if !blocked {
+                            match service.poll_connection(id) {
+                                Ok(PollRound { rate_limited: Some(asked), .. }) => wait = wait.max(asked),
+                                Ok(_) => {}
+                                Err(e) => tracing::error!(connection = id.as_str(), "polling: {e:#}"),
+                            }
                         }
-                        next.insert(id.clone(), Instant::now() + interval);
+                        next.insert(id.clone(), Instant::now() + wait);
                     }
                     std::thread::sleep(options.tick);
                 }
