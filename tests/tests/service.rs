@@ -618,7 +618,9 @@ fn rejected_credentials_park_the_delivery_and_flag_the_connection() {
     assert!(flag.as_deref().is_some_and(|m| m.contains("403")), "the connection is flagged: {flag:?}");
 
     assert_eq!(world.gitflic.calls("GET", "/project/acme/payments-api/cicd/pipeline?page=0&size=20"), 1, "no retry with a rejected token");
-    assert_eq!(world.posted_counts(), [0, 0, 0]);
+    // No failure report; each room is told once that the token must be replaced.
+    assert_eq!(world.posted_counts(), [1, 1, 1]);
+    assert!(all_text(&world.slack.posted()[0]).contains("replace the token"), "{}", all_text(&world.slack.posted()[0]));
     assert!(host.service.store.report(id).unwrap().is_none());
     world.assert_clean();
 }
