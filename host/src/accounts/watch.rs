@@ -9,6 +9,18 @@
 //! query must both match where present — the plugin's rule) and accepts it only for that
 //! watch's project. A delivery without a watch secret falls back to the connection's
 //! configured `webhook_secret_*`. Watching again rotates the secret (the hook is repaired).
+//!
+//! Rotation order, so no delivery is refused and no hook is left with a secret we do not know:
+//! 1. the new secret's hash is stored as `pending_secret_hash` beside the current one (a new
+//!    watch gets its row now, with the new secret as its only one);
+//! 2. the hook is registered at the provider; deliveries carrying the current *or* the pending
+//!    secret are accepted meanwhile (the provider may start sending the new one before it
+//!    answers us);
+//! 3. on success the pending hash replaces the current one (the old secret stops working); on
+//!    failure the pending one is dropped and the old one kept (a new watch's row is removed).
+//!
+//! A crash between 1 and 3 leaves both hashes stored, so whatever the hook ended up with is
+//! still accepted; watching again finishes the rotation.
 
 use crate::http::Secret;
 use crate::plugin::{CallContext, CallOutput, PluginFault};
@@ -16,7 +28,7 @@ use crate::service::{ConnectionRuntime, Service};
 use crate::storage::now_ms;
 use crate::wit::v0_1::{provider, types};
 use rand::RngCore;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use sha2::{Digest, Sha256};
 
 /// The event a watch subscribes to.
@@ -80,34 +92,83 @@ impl Service {
         let secret = Secret::new(hex::encode(bytes));
         let base = public_url.map(|u| u.trim_end_matches('/').to_string()).unwrap_or_else(|| self.config.server.public_root());
         let url = format!("{base}/api/integrations/{}/webhook/{connection}?secret={}", c.config.provider, secret.expose());
-        let (registration, webhook_id) = if print_only {
-            ("manual".to_string(), None)
-        } else {
-            let plugin = self.plugins.get(&c.config.provider).ok_or_else(|| anyhow::anyhow!("provider plugin `{}` is not loaded", c.config.provider))?;
-            let spec = provider::WebhookSpec { url: url.clone(), secret: secret.expose().to_string(), events: vec![WATCH_EVENT.to_string()] };
-            let reg = self
-                .provider_call(c, |ctx| plugin.register_webhook(ctx, &c.conn, &pref, &spec))?
-                .map_err(|e| anyhow::anyhow!("registering the webhook on {project} failed: {e:?}"))?;
-            match reg {
-                provider::Registration::Created(h) => ("created".to_string(), Some(h.id)),
-                provider::Registration::Reused(h) => ("reused".to_string(), Some(h.id)),
-                provider::Registration::Repaired(h) => ("repaired".to_string(), Some(h.id)),
+        let hash = secret_hash(secret.expose());
+        let hook_url = format!("{base}/api/integrations/{}/webhook/{connection}", c.config.provider);
+        if print_only {
+            // Wired by hand: there is no registration to wait for.
+            self.store.db().execute(
+                "INSERT INTO watched_projects (connection, project, secret_hash, hook_url, webhook_id, mode, created_at) VALUES (?1, ?2, ?3, ?4, NULL, 'manual', ?5)
+                 ON CONFLICT (connection, project) DO UPDATE SET secret_hash = excluded.secret_hash, hook_url = excluded.hook_url,
+                     webhook_id = NULL, mode = 'manual', pending_secret_hash = NULL, pending_since = NULL",
+                params![connection, project, hash, hook_url, now_ms()],
+            )?;
+            return Ok(Watch { connection: connection.into(), project: project.into(), url, secret, event: WATCH_EVENT, registration: "manual".into(), webhook_id: None });
+        }
+        let plugin = self.plugins.get(&c.config.provider).ok_or_else(|| anyhow::anyhow!("provider plugin `{}` is not loaded", c.config.provider))?;
+        // 1. The new secret is known before the provider can use it.
+        let is_new = {
+            let mut db = self.store.db();
+            let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let exists = tx
+                .query_row("SELECT 1 FROM watched_projects WHERE connection = ?1 AND project = ?2", params![connection, project], |_| Ok(()))
+                .optional()?
+                .is_some();
+            if exists {
+                tx.execute(
+                    "UPDATE watched_projects SET pending_secret_hash = ?3, pending_since = ?4 WHERE connection = ?1 AND project = ?2",
+                    params![connection, project, hash, now_ms()],
+                )?;
+            } else {
+                tx.execute(
+                    "INSERT INTO watched_projects (connection, project, secret_hash, hook_url, webhook_id, mode, created_at) VALUES (?1, ?2, ?3, ?4, NULL, 'registering', ?5)",
+                    params![connection, project, hash, hook_url, now_ms()],
+                )?;
+            }
+            tx.commit()?;
+            !exists
+        };
+        // 2. Registration; deliveries with either secret are accepted meanwhile.
+        let spec = provider::WebhookSpec { url: url.clone(), secret: secret.expose().to_string(), events: vec![WATCH_EVENT.to_string()] };
+        let registered = self
+            .provider_call(c, |ctx| plugin.register_webhook(ctx, &c.conn, &pref, &spec))
+            .and_then(|r| r.map_err(|e| anyhow::anyhow!("registering the webhook on {project} failed: {e:?}")));
+        let reg = match registered {
+            Ok(reg) => reg,
+            Err(e) => {
+                // 3b. The old secret stays; the pending one (or the new row) goes.
+                let db = self.store.db();
+                let undone = if is_new {
+                    db.execute(
+                        "DELETE FROM watched_projects WHERE connection = ?1 AND project = ?2 AND mode = 'registering' AND secret_hash = ?3",
+                        params![connection, project, hash],
+                    )
+                } else {
+                    db.execute(
+                        "UPDATE watched_projects SET pending_secret_hash = NULL, pending_since = NULL WHERE connection = ?1 AND project = ?2 AND pending_secret_hash = ?3",
+                        params![connection, project, hash],
+                    )
+                };
+                if let Err(undo) = undone {
+                    tracing::error!(connection, project, "forgetting the secret of a failed registration: {undo}");
+                }
+                return Err(e);
             }
         };
-        self.store.db().execute(
-            "INSERT INTO watched_projects (connection, project, secret_hash, hook_url, webhook_id, mode, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT (connection, project) DO UPDATE SET secret_hash = excluded.secret_hash, hook_url = excluded.hook_url,
-                 webhook_id = excluded.webhook_id, mode = excluded.mode",
-            params![
-                connection,
-                project,
-                secret_hash(secret.expose()),
-                format!("{base}/api/integrations/{}/webhook/{connection}", c.config.provider),
-                webhook_id,
-                if print_only { "manual" } else { "registered" },
-                now_ms()
-            ],
+        let (registration, webhook_id) = match reg {
+            provider::Registration::Created(h) => ("created".to_string(), Some(h.id)),
+            provider::Registration::Reused(h) => ("reused".to_string(), Some(h.id)),
+            provider::Registration::Repaired(h) => ("repaired".to_string(), Some(h.id)),
+        };
+        // 3a. The new secret replaces the old one — unless a later watch of the same project
+        // has put its own secret in flight meanwhile (it finishes the rotation).
+        let promoted = self.store.db().execute(
+            "UPDATE watched_projects SET secret_hash = ?3, pending_secret_hash = NULL, pending_since = NULL, hook_url = ?4, webhook_id = ?5, mode = 'registered'
+             WHERE connection = ?1 AND project = ?2 AND (pending_secret_hash = ?3 OR (pending_secret_hash IS NULL AND secret_hash = ?3))",
+            params![connection, project, hash, hook_url, webhook_id],
         )?;
+        if promoted == 0 {
+            tracing::warn!(connection, project, "another watch of this project changed its secret during this registration; it keeps its own");
+        }
         Ok(Watch { connection: connection.into(), project: project.into(), url, secret, event: WATCH_EVENT, registration, webhook_id })
     }
 
@@ -145,15 +206,16 @@ impl Service {
         Ok(rows)
     }
 
-    /// A delivery's `?secret=` that belongs to a watch of `connection`: the secret and the
-    /// watched project (the only one it may report on).
+    /// A delivery's `?secret=` that belongs to a watch of `connection` (its current secret, or
+    /// one whose registration is in flight): the secret and the watched project (the only one
+    /// it may report on).
     pub fn watch_secret_for(&self, connection: &str, raw_query: Option<&str>) -> Option<(Secret, String)> {
         let given = url::form_urlencoded::parse(raw_query?.as_bytes()).find(|(k, _)| k == "secret").map(|(_, v)| v.into_owned())?;
         let project: Option<String> = self
             .store
             .db()
             .query_row(
-                "SELECT project FROM watched_projects WHERE connection = ?1 AND secret_hash = ?2",
+                "SELECT project FROM watched_projects WHERE connection = ?1 AND (secret_hash = ?2 OR pending_secret_hash = ?2)",
                 params![connection, secret_hash(&given)],
                 |r| r.get(0),
             )
