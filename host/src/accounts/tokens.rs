@@ -762,9 +762,12 @@ mod tests {
         assert_eq!((refreshes.load(Ordering::SeqCst), calls), (1, 2));
     }
 
+    /// One "process": its store handle and token manager.
+    type Process = (Arc<Store>, Arc<TokenManager>);
+
     /// Two "processes" on one database file: each its own store handle and token manager
     /// (own in-process locks, own lease holder name), one key.
-    fn two_processes(lease: LeaseOptions) -> (tempfile::TempDir, [(Arc<Store>, Arc<TokenManager>); 2]) {
+    fn two_processes(lease: LeaseOptions) -> (tempfile::TempDir, [Process; 2]) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("shared.db");
         let key = TokenCipher::random_key();

@@ -9,7 +9,7 @@
 #![allow(dead_code)]
 
 use crate::fakes::*;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 pub struct OAuthState {
@@ -37,6 +37,54 @@ pub struct OAuthState {
     /// (later ones "have not run yet"); every page past the first is empty.
     pub pipelines_upto: Option<u64>,
     pub pipeline_lists: u32,
+    /// The next this many pipeline lists are answered 429 with `Retry-After: {retry_after}`.
+    pub pipelines_429: u32,
+    pub retry_after: String,
+    /// When each 429 was served.
+    pub served_429: Vec<std::time::Instant>,
+    /// Set: a webhook create waits at this gate (after it "reached GitFlic", before the answer).
+    pub hook_gate: Option<Arc<HookGate>>,
+    /// Set: webhook creates are refused with this status.
+    pub hook_create_status: Option<u16>,
+}
+
+/// Holds a webhook create in flight until the test opens it; hands the test the body GitFlic
+/// received (with the new secret). The fake's other requests wait meanwhile (one lock).
+#[derive(Default)]
+pub struct HookGate {
+    /// The body that arrived, and whether the test opened the gate.
+    state: Mutex<(Option<serde_json::Value>, bool)>,
+    changed: Condvar,
+}
+
+impl HookGate {
+    /// Waits (bounded) for a create to arrive; returns its body.
+    pub fn arrived(&self) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut st = self.state.lock().unwrap();
+        while st.0.is_none() {
+            let left = deadline.checked_duration_since(std::time::Instant::now()).expect("no webhook create arrived at the gate");
+            st = self.changed.wait_timeout(st, left).unwrap().0;
+        }
+        st.0.clone().unwrap()
+    }
+
+    pub fn open(&self) {
+        self.state.lock().unwrap().1 = true;
+        self.changed.notify_all();
+    }
+
+    /// Called by the fake: hands over the body, then waits (bounded) until the test opens.
+    fn pass(&self, body: serde_json::Value) {
+        let mut st = self.state.lock().unwrap();
+        st.0 = Some(body);
+        self.changed.notify_all();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !st.1 {
+            let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) else { return };
+            st = self.changed.wait_timeout(st, left).unwrap().0;
+        }
+    }
 }
 
 pub type OAuthGitflic = Fake<OAuthState>;
@@ -71,6 +119,11 @@ pub fn oauth_gitflic(basic: &str, exchanges: Vec<Exchange>) -> OAuthGitflic {
         hooks_created: 0,
         pipelines_upto: None,
         pipeline_lists: 0,
+        pipelines_429: 0,
+        retry_after: "1".into(),
+        served_429: vec![],
+        hook_gate: None,
+        hook_create_status: None,
     };
     let fake = Fake::start(
         state,
@@ -115,6 +168,11 @@ pub fn oauth_gitflic(basic: &str, exchanges: Vec<Exchange>) -> OAuthGitflic {
                     }
                     if path == PIPELINES {
                         s.inner.pipeline_lists += 1;
+                        if s.inner.pipelines_429 > 0 {
+                            s.inner.pipelines_429 -= 1;
+                            s.inner.served_429.push(req.at);
+                            return reply(429, r#"{"status":429,"error":"Too Many Requests"}"#).header("Retry-After", &s.inner.retry_after);
+                        }
                         if let Some(r) = pipelines(req, &s.inner) {
                             return r;
                         }
@@ -155,6 +213,12 @@ fn hooks(req: &Req, st: &mut OAuthState) -> Option<Reply> {
     }
     if req.method == "POST" && path == HOOKS {
         let Ok(mut hook) = req.json() else { return Some(reply(400, r#"{"message":"bad body"}"#)) };
+        if let Some(status) = st.hook_create_status {
+            return Some(reply(status, r#"{"message":"webhook refused"}"#));
+        }
+        if let Some(gate) = &st.hook_gate {
+            gate.pass(hook.clone());
+        }
         st.hooks_created += 1;
         hook["id"] = format!("hook-{}", st.hooks_created).into();
         st.hooks.push(hook.clone());
