@@ -122,3 +122,44 @@ fn restrict(path: &Path, mode: u32) -> anyhow::Result<()> {
 fn restrict(_path: &Path, _mode: u32) -> anyhow::Result<()> {
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{EngineOptions, HostEngine};
+
+    /// The smallest component: the header alone.
+    const EMPTY_COMPONENT: &[u8] = b"\0asm\x0d\x00\x01\x00";
+
+    fn engine(consume_fuel: bool) -> HostEngine {
+        HostEngine::new(&EngineOptions { pooling: false, consume_fuel, ..Default::default() }).unwrap()
+    }
+
+    /// Fuel changes the generated code: wasmtime's compatibility hash covers its tunables
+    /// (`consume_fuel` among them), so the two engines never share an entry, and an artifact
+    /// of one does not load into the other.
+    #[test]
+    fn fuel_and_plain_engines_key_their_artifacts_apart() {
+        let (plain, metered) = (engine(false), engine(true));
+        assert_ne!(CompileCache::entry_key(&plain.engine, EMPTY_COMPONENT), CompileCache::entry_key(&metered.engine, EMPTY_COMPONENT));
+        assert_eq!(
+            CompileCache::entry_key(&plain.engine, EMPTY_COMPONENT),
+            CompileCache::entry_key(&engine(false).engine, EMPTY_COMPONENT),
+            "the key is stable for one configuration"
+        );
+        let compiled = plain.engine.precompile_component(EMPTY_COMPONENT).unwrap();
+        // SAFETY: produced just now by a host engine; the point is that it is refused.
+        let foreign = unsafe { Component::deserialize(&metered.engine, &compiled) };
+        assert!(foreign.is_err(), "a fuel engine must not run code compiled without fuel checks");
+    }
+
+    #[test]
+    fn a_fuel_engine_misses_where_a_plain_engine_hit() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CompileCache::open(dir.path()).unwrap();
+        let plain = engine(false);
+        assert_eq!(cache.load_or_compile(&plain.engine, EMPTY_COMPONENT).unwrap().1, CacheOutcome::Miss);
+        assert_eq!(cache.load_or_compile(&plain.engine, EMPTY_COMPONENT).unwrap().1, CacheOutcome::Hit);
+        assert_eq!(cache.load_or_compile(&engine(true).engine, EMPTY_COMPONENT).unwrap().1, CacheOutcome::Miss);
+    }
+}

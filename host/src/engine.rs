@@ -3,6 +3,10 @@
 //! Epochs, not fuel: fuel costs 7-34 % per call (reference/wasmtime-notes.md) while an epoch
 //! check is a load and a compare. The ticker advances the epoch every [`EPOCH_TICK`]; a call's
 //! deadline is expressed in ticks, so a runaway loop traps within two ticks of its budget.
+//!
+//! Fuel is opt-in ([`EngineOptions::consume_fuel`]) for test engines only: the CI instruction
+//! budget (tests/tests/fuel.rs) counts what each call of the golden fixtures burns. Production
+//! engines leave it off, and a call on them pays nothing for it.
 
 use crate::limits::MAX_MEMORY_BYTES;
 use std::sync::Arc;
@@ -18,11 +22,22 @@ pub struct EngineOptions {
     pub pooling: bool,
     /// Concurrent plugin instances the pool holds (one per in-flight call).
     pub pool_instances: u32,
+    /// Meter guest instructions with wasmtime fuel (`Config::consume_fuel`). For test engines
+    /// only: it costs 7-34 % per call. Each call then gets [`EngineOptions::fuel_per_call`] and
+    /// reports what it consumed in `CallOutput::fuel_consumed`.
+    pub consume_fuel: bool,
+    /// The fuel a call starts with on a fuel engine; running out is a fault naming this cap.
+    /// The default is effectively unbounded (the epoch deadline still applies).
+    pub fuel_per_call: u64,
 }
+
+/// Fuel per call unless a test sets a cap: no call comes near it, so only the epoch
+/// deadline stops a guest.
+pub const UNBOUNDED_FUEL: u64 = u64::MAX / 2;
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        Self { pooling: true, pool_instances: 64 }
+        Self { pooling: true, pool_instances: 64, consume_fuel: false, fuel_per_call: UNBOUNDED_FUEL }
     }
 }
 
@@ -36,22 +51,29 @@ pub enum Allocator {
 pub struct HostEngine {
     pub engine: Engine,
     pub allocator: Allocator,
+    /// `Some(fuel each call starts with)` on a fuel engine.
+    fuel_per_call: Option<u64>,
     stop: Arc<AtomicBool>,
 }
 
 impl HostEngine {
     pub fn new(options: &EngineOptions) -> anyhow::Result<Self> {
+        if options.consume_fuel && options.fuel_per_call == 0 {
+            anyhow::bail!("fuel_per_call must be above 0 on a fuel engine: every call would trap at once");
+        }
+        let fuel = options.consume_fuel;
         let (engine, allocator) = if options.pooling {
-            match Engine::new(&config(Some(options.pool_instances))) {
+            match Engine::new(&config(Some(options.pool_instances), fuel)) {
                 Ok(engine) => (engine, Allocator::Pooling),
                 Err(e) => {
                     tracing::warn!("pooling allocator unavailable ({e:#}); using on-demand allocation");
-                    (Engine::new(&config(None)).map_err(anyhow::Error::from)?, Allocator::OnDemand)
+                    (Engine::new(&config(None, fuel)).map_err(anyhow::Error::from)?, Allocator::OnDemand)
                 }
             }
         } else {
-            (Engine::new(&config(None)).map_err(anyhow::Error::from)?, Allocator::OnDemand)
+            (Engine::new(&config(None, fuel)).map_err(anyhow::Error::from)?, Allocator::OnDemand)
         };
+        let fuel_per_call = fuel.then_some(options.fuel_per_call);
         let stop = Arc::new(AtomicBool::new(false));
         let ticker_engine = engine.clone();
         let ticker_stop = stop.clone();
@@ -63,7 +85,12 @@ impl HostEngine {
                     ticker_engine.increment_epoch();
                 }
             })?;
-        Ok(Self { engine, allocator, stop })
+        Ok(Self { engine, allocator, fuel_per_call, stop })
+    }
+
+    /// The fuel each call starts with, when this engine meters fuel.
+    pub fn fuel_per_call(&self) -> Option<u64> {
+        self.fuel_per_call
     }
 
     /// Ticks for a wall-clock budget, rounded up so a budget is never cut short.
@@ -79,10 +106,13 @@ impl Drop for HostEngine {
     }
 }
 
-fn config(pool_instances: Option<u32>) -> Config {
+fn config(pool_instances: Option<u32>, consume_fuel: bool) -> Config {
     let mut c = Config::new();
     c.wasm_component_model(true);
     c.epoch_interruption(true);
+    // Changes the generated code, so it is part of the engine's compatibility hash and a
+    // fuel engine never loads a cached artifact compiled without fuel (or the reverse).
+    c.consume_fuel(consume_fuel);
     // Threads, GC and component-model async are attack surface our guests do not need: the
     // workspace builds wasmtime without those Cargo features, so they cannot be switched on.
     if let Some(n) = pool_instances {
@@ -108,5 +138,15 @@ mod tests {
         assert_eq!(HostEngine::ticks_for(Duration::from_millis(10)), 1);
         assert_eq!(HostEngine::ticks_for(Duration::from_millis(11)), 2);
         assert_eq!(HostEngine::ticks_for(Duration::from_secs(30)), 3000);
+    }
+
+    #[test]
+    fn fuel_is_off_unless_asked_for() {
+        let plain = HostEngine::new(&EngineOptions { pooling: false, ..Default::default() }).unwrap();
+        assert_eq!(plain.fuel_per_call(), None);
+        let metered = HostEngine::new(&EngineOptions { pooling: false, consume_fuel: true, ..Default::default() }).unwrap();
+        assert_eq!(metered.fuel_per_call(), Some(UNBOUNDED_FUEL));
+        let zero = HostEngine::new(&EngineOptions { pooling: false, consume_fuel: true, fuel_per_call: 0, ..Default::default() });
+        assert!(zero.is_err(), "a zero fuel cap is refused");
     }
 }

@@ -85,6 +85,9 @@ pub struct CallOutput<R> {
     pub elapsed: Duration,
     /// The largest linear memory the guest reached during the call.
     pub peak_memory_bytes: u64,
+    /// Fuel (roughly, wasm instructions) the call burned, instantiation included; `None` on an
+    /// engine without fuel (production). Deterministic for one component and one input.
+    pub fuel_consumed: Option<u64>,
 }
 
 /// The engine, linker and compile cache that every plugin shares.
@@ -329,8 +332,13 @@ impl LoadedPlugin {
         store.limiter(|s| &mut s.limits as &mut dyn wasmtime::ResourceLimiter);
         store.set_epoch_deadline(HostEngine::ticks_for(budget));
         store.epoch_deadline_trap();
+        let fuel = self.engine.fuel_per_call();
+        if let Some(fuel) = fuel {
+            store.set_fuel(fuel).map_err(|e| PluginFault::Host(format!("cannot set the call's fuel: {e}")))?;
+        }
         let outcome = self.pre.instantiate(&mut store).and_then(|instance| f(&mut store, &instance));
         let elapsed = started.elapsed();
+        let fuel_consumed = fuel.map(|start| start.saturating_sub(store.get_fuel().unwrap_or(0)));
         match outcome {
             Ok(value) => {
                 self.traps.lock().unwrap_or_else(|p| p.into_inner()).recent.clear();
@@ -347,6 +355,7 @@ impl LoadedPlugin {
                     sink: data.take_sink(),
                     elapsed,
                     peak_memory_bytes: data.limits.peak_memory_bytes(),
+                    fuel_consumed,
                 })
             }
             Err(err) => {
@@ -360,6 +369,10 @@ impl LoadedPlugin {
     fn classify(&self, err: &wasmtime::Error, elapsed: Duration) -> PluginFault {
         if err.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
             return PluginFault::Timeout(elapsed.as_millis() as u64);
+        }
+        if err.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
+            let cap = self.engine.fuel_per_call().unwrap_or(0);
+            return PluginFault::Trap(format!("it used up the {cap} units of fuel a call gets on this fuel-metered engine"));
         }
         let text = format!("{err:?}");
         if text.contains("forcing trap when growing memory") {
