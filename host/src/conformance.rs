@@ -295,6 +295,12 @@ pub struct ScenarioRun {
     /// The largest guest memory any call of the scenario reached (not in the golden: it
     /// depends on the plugin's build, not on its behaviour).
     pub peak_memory_bytes: u64,
+    /// Fuel every successful call of the scenario burned, summed; `None` unless the plugin runs
+    /// on a fuel engine. Not in the golden either: the CI instruction budget
+    /// (tests/tests/fuel.rs) compares it with fixtures/gitflic/fuel-baseline.json.
+    pub fuel_consumed: Option<u64>,
+    /// The same per step, in order: the step's op and its calls' fuel (empty without fuel).
+    pub step_fuel: Vec<(&'static str, u64)>,
 }
 
 fn result_json<T: serde::Serialize, E: serde::Serialize>(r: &Result<T, E>) -> Value {
@@ -391,6 +397,8 @@ pub fn run_scenario(plugin: &LoadedPlugin, dir: &Path) -> anyhow::Result<Scenari
 
     let mut violations = Vec::new();
     let mut peak_memory_bytes = 0u64;
+    let mut fuel_consumed: Option<u64> = None;
+    let mut step_fuel = Vec::new();
     let mut steps_out = Vec::new();
     let mut last_event: Option<provider::FailureEvent> = None;
     let mut last_jobs: Vec<types::Job> = Vec::new();
@@ -398,10 +406,20 @@ pub fn run_scenario(plugin: &LoadedPlugin, dir: &Path) -> anyhow::Result<Scenari
 
     for step in &scenario.steps {
         let mut http = Vec::new();
-        let mut record = |t: &[ExchangeRecord]| http.extend(t.iter().map(|r| serde_json::to_value(r).unwrap_or(Value::Null)));
+        let mut fuel: Option<u64> = None;
+        let mut record = |t: &[ExchangeRecord], used: Option<u64>| {
+            http.extend(t.iter().map(|r| serde_json::to_value(r).unwrap_or(Value::Null)));
+            if let Some(used) = used {
+                *fuel.get_or_insert(0) += used;
+            }
+        };
         let result: Value = match step {
-            Step::Describe => match plugin.describe() {
-                Ok(info) => json!({ "ok": info }),
+            // `describe()` itself, with the output kept for its fuel.
+            Step::Describe => match plugin.call(CallContext::offline(), |p, s| p.exlogare_ci_provider().call_describe(s)) {
+                Ok(out) => {
+                    record(&out.transcript, out.fuel_consumed);
+                    json!({ "ok": out.value })
+                }
                 Err(f) => fault_json(&f),
             },
             Step::VerifyWebhook { query, headers, body, body_file, expected_secret } => {
@@ -409,7 +427,7 @@ pub fn run_scenario(plugin: &LoadedPlugin, dir: &Path) -> anyhow::Result<Scenari
                 let secret = expected_secret.clone().or_else(|| secrets.webhook_secret.clone()).unwrap_or_default();
                 match plugin.verify_webhook(ctx(None), conn, &delivery, &secret) {
                     Ok(out) => {
-                        record(&out.transcript);
+                        record(&out.transcript, out.fuel_consumed);
                         if let Ok(provider::WebhookOutcome::PipelineFailed(ev)) = &out.value {
                             last_event = Some(ev.clone());
                         }
@@ -433,7 +451,7 @@ pub fn run_scenario(plugin: &LoadedPlugin, dir: &Path) -> anyhow::Result<Scenari
                     None => json!({ "skipped": "no failure event from an earlier step" }),
                     Some(event) => match plugin.failure_details(ctx(None), conn, &event) {
                         Ok(out) => {
-                            record(&out.transcript);
+                            record(&out.transcript, out.fuel_consumed);
                             if let Ok(d) = &out.value {
                                 last_jobs = d.failed_jobs.clone();
                                 last_project = Some(d.pipeline.project.clone());
@@ -458,7 +476,7 @@ pub fn run_scenario(plugin: &LoadedPlugin, dir: &Path) -> anyhow::Result<Scenari
                             let sink: Box<dyn LogSink> = Box::new(CollectingSink::new(30));
                             let entry = match plugin.extract_job_log(ctx(Some(sink)), conn, &project, job) {
                                 Ok(out) => {
-                                    record(&out.transcript);
+                                    record(&out.transcript, out.fuel_consumed);
                                     peak_memory_bytes = peak_memory_bytes.max(out.peak_memory_bytes);
                                     let summary = out
                                         .sink
@@ -491,7 +509,7 @@ pub fn run_scenario(plugin: &LoadedPlugin, dir: &Path) -> anyhow::Result<Scenari
                 for _ in 0..max_pages.unwrap_or(10) {
                     match plugin.list_projects(ctx(None), conn, search.as_deref(), cursor.as_deref()) {
                         Ok(out) => {
-                            record(&out.transcript);
+                            record(&out.transcript, out.fuel_consumed);
                             let next = out.value.as_ref().ok().and_then(|p| p.next_cursor.clone());
                             pages.push(result_json(&out.value));
                             match next {
@@ -525,6 +543,10 @@ pub fn run_scenario(plugin: &LoadedPlugin, dir: &Path) -> anyhow::Result<Scenari
             ),
         };
         steps_out.push(json!({ "op": step.op(), "result": result, "http": http }));
+        if let Some(used) = fuel {
+            *fuel_consumed.get_or_insert(0) += used;
+            step_fuel.push((step.op(), used));
+        }
     }
     violations.extend(backend.violations());
     Ok(ScenarioRun {
@@ -532,16 +554,18 @@ pub fn run_scenario(plugin: &LoadedPlugin, dir: &Path) -> anyhow::Result<Scenari
         actual: json!({ "description": scenario.description, "steps": steps_out }),
         violations,
         peak_memory_bytes,
+        fuel_consumed,
+        step_fuel,
     })
 }
 
 fn call_json<T: serde::Serialize>(
     r: Result<CallOutput<Result<T, types::ProviderError>>, PluginFault>,
-    record: &mut impl FnMut(&[ExchangeRecord]),
+    record: &mut impl FnMut(&[ExchangeRecord], Option<u64>),
 ) -> Value {
     match r {
         Ok(out) => {
-            record(&out.transcript);
+            record(&out.transcript, out.fuel_consumed);
             result_json(&out.value)
         }
         Err(f) => fault_json(&f),
