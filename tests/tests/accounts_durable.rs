@@ -390,5 +390,24 @@ fn a_failed_rotation_keeps_the_old_webhook_secret_and_drops_the_new_one() {
     let (status, body) = host.deliver(old.secret.expose());
     assert_eq!((status, body["status"].as_str()), (202, Some("queued")), "the old one still works: {body}");
     assert_eq!(s.watched_projects("cloud").unwrap(), ["acme/payments-api"]);
+
+    // A 500 may come after GitFlic applied the secret: both stay accepted until the next watch.
+    world.gitflic.with(|st| st.inner.hook_create_status = Some(500));
+    let err = s.watch("cloud", "acme/payments-api", Some("https://exlogare.example"), false).unwrap_err();
+    assert!(format!("{err:#}").contains("watch acme/payments-api again"), "{err:#}");
+    let maybe = attempted();
+    let (status, body) = host.deliver(&maybe);
+    assert_eq!((status, body["status"].as_str()), (202, Some("duplicate")), "the maybe-applied secret is accepted: {body}");
+    let (status, _) = host.deliver(old.secret.expose());
+    assert_eq!(status, 202, "and so is the old one");
+    // Watching again finishes the rotation: only its secret works after.
+    world.gitflic.with(|st| st.inner.hook_create_status = None);
+    let fresh = s.watch("cloud", "acme/payments-api", Some("https://exlogare.example"), false).unwrap();
+    for stale in [maybe.as_str(), old.secret.expose()] {
+        let (status, body) = host.deliver(stale);
+        assert_eq!(status, 401, "{body}");
+    }
+    let (status, _) = host.deliver(fresh.secret.expose());
+    assert_eq!(status, 202);
     world.gitflic.assert_clean();
 }

@@ -17,7 +17,9 @@
 //!    secret are accepted meanwhile (the provider may start sending the new one before it
 //!    answers us);
 //! 3. on success the pending hash replaces the current one (the old secret stops working); on
-//!    failure the pending one is dropped and the old one kept (a new watch's row is removed).
+//!    a refusal the pending one is dropped and the old one kept (a new watch's row is removed);
+//!    on a failure that may have come after the provider applied it (a timeout, a 5xx, a plugin
+//!    fault) both stay accepted until the next watch finishes the rotation.
 //!
 //! A crash between 1 and 3 leaves both hashes stored, so whatever the hook ended up with is
 //! still accepted; watching again finishes the rotation.
@@ -129,11 +131,23 @@ impl Service {
         };
         // 2. Registration; deliveries with either secret are accepted meanwhile.
         let spec = provider::WebhookSpec { url: url.clone(), secret: secret.expose().to_string(), events: vec![WATCH_EVENT.to_string()] };
-        let registered = self
-            .provider_call(c, |ctx| plugin.register_webhook(ctx, &c.conn, &pref, &spec))
-            .and_then(|r| r.map_err(|e| anyhow::anyhow!("registering the webhook on {project} failed: {e:?}")));
+        let attempt = self.provider_call(c, |ctx| plugin.register_webhook(ctx, &c.conn, &pref, &spec));
+        // A timeout, a 5xx or a plugin fault may come after the provider applied the new secret:
+        // then both secrets stay accepted (the hook has one of them) until the next watch.
+        let may_have_landed = match &attempt {
+            Ok(Err(types::ProviderError::Transient(_))) => true,
+            Ok(_) => false,
+            Err(e) => e.downcast_ref::<PluginFault>().is_some(),
+        };
+        let registered = attempt.and_then(|r| r.map_err(|e| anyhow::anyhow!("registering the webhook on {project} failed: {e:?}")));
         let reg = match registered {
             Ok(reg) => reg,
+            Err(e) if may_have_landed => {
+                tracing::warn!(connection, project, "the registration may have reached the provider: both secrets stay accepted until the next watch");
+                return Err(e.context(format!(
+                    "the provider may have applied the new secret anyway, so deliveries with the old or the new secret are accepted; watch {project} again to finish"
+                )));
+            }
             Err(e) => {
                 // 3b. The old secret stays; the pending one (or the new row) goes.
                 let db = self.store.db();
