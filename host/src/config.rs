@@ -268,11 +268,10 @@ impl Config {
             }
         }
         for r in &self.routes {
-            if let Some(c) = &r.connection {
-                if !ids.contains(c) {
+            if let Some(c) = &r.connection
+                && !ids.contains(c) {
                     anyhow::bail!("a route names connection `{c}`, which is not configured");
                 }
-            }
         }
         crate::notify::check_routes(&self.routes, &self.notifiers)?;
         Ok(())

@@ -367,15 +367,14 @@ impl Service {
         self.metrics.plugin_call(&d.provider, "analyze-failure", started.elapsed());
         let message = match result {
             Ok(analysis) => {
-                if let Some(resolved) = pipeline_key(&analysis.details.pipeline.reference) {
-                    if resolved != d.pipeline {
+                if let Some(resolved) = pipeline_key(&analysis.details.pipeline.reference)
+                    && resolved != d.pipeline {
                         let key = idem_key(&d.provider, &d.connection, &d.project, &resolved);
                         if let Some(other) = self.store.rekey(d.id, &key)? {
                             self.store.complete(d.id, Some(&format!("duplicate of delivery {other}")))?;
                             return Ok(None);
                         }
                     }
-                }
                 self.metrics.analysis("reported");
                 FailureMessage::from_analysis(&d.provider, &d.connection, &analysis)
             }

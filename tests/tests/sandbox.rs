@@ -3,8 +3,8 @@
 //! the signed compile cache and bounded stdout. The HTTP egress cases are in `http_live.rs`.
 //!
 //! Each assertion message carries the value observed, so a failing run says what the host did.
-//! §9.1 item 13 (a fuel budget for the GitFlic goldens) is not here: the engine runs with
-//! epoch interruption only and fuel is not enabled (see host/src/engine.rs).
+//! §9.1 item 13 (a fuel budget for the GitFlic goldens) is in `fuel.rs`: production engines
+//! run with epoch interruption only; fuel is on for that test's engine.
 //!
 //! Needs the misbehave component: cargo build -p exlogare-test-misbehave --target wasm32-wasip2 --profile plugin
 

@@ -97,8 +97,8 @@ fn stored_row(store: &Store, id: &str) -> rusqlite::Result<Option<StoredRow>> {
 pub fn stored_ids(store: &Store) -> rusqlite::Result<Vec<String>> {
     let db = store.db();
     let mut st = db.prepare("SELECT id FROM connections ORDER BY id")?;
-    let rows = st.query_map([], |r| r.get::<_, String>(0))?.collect();
-    rows
+    
+    st.query_map([], |r| r.get::<_, String>(0))?.collect()
 }
 
 /// A stored connection's settings, without secrets (for offline status views).

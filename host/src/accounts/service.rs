@@ -388,8 +388,8 @@ impl ConnectionView {
     }
 }
 
-/// The status of each connection (config file and stored) read from storage only (no running
-/// host: the call counts are unknown). Token rows hold no readable secret in their status
+/// The status of each connection (config file and stored) read from storage only, for when no
+/// host is running. Token rows hold no readable secret in their status
 /// columns, so no key is needed.
 pub fn offline_views(config: &Config, store: &crate::storage::Store) -> Vec<ConnectionView> {
     let reader = TokenManager::new(TokenCipher::from_key([0; 32]), RefreshPolicy::default());
@@ -401,7 +401,11 @@ pub fn offline_views(config: &Config, store: &crate::storage::Store) -> Vec<Conn
         .chain(stored.iter().map(|c| (c, "stored")))
         .map(|(c, origin)| {
             let st = if c.oauth.is_some() { reader.status(store, &c.id).ok().flatten() } else { None };
-            let mut v = view(c, st.map(|s| (s.status, s.last_error)), None, None);
+            // The budget is kept in the same database, so the count is known without the host.
+            let used = super::budget::RequestBudget::durable(&config.storage.path, &c.id, c.calls_per_hour.unwrap_or(super::budget::DEFAULT_CALLS_PER_HOUR))
+                .ok()
+                .map(|mut b| b.used(now_ms()));
+            let mut v = view(c, st.map(|s| (s.status, s.last_error)), None, used);
             v.origin = origin.into();
             v.watched = watched_in(store, &c.id);
             v

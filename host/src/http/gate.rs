@@ -12,6 +12,9 @@ use std::io::Read;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// Response headers as the guest gets them: lower-case names, in the order received.
+pub type Headers = Vec<(String, String)>;
+
 /// What the host holds for a connection and adds to requests on the plugin's behalf.
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {
@@ -104,7 +107,7 @@ impl HttpGate {
     }
 
     /// Sends and buffers the body up to the response cap.
-    pub fn send(&mut self, req: GateRequest) -> Result<(u16, Vec<(String, String)>, Vec<u8>), GateError> {
+    pub fn send(&mut self, req: GateRequest) -> Result<(u16, Headers, Vec<u8>), GateError> {
         let resp = self.dispatch(req)?;
         let cap = self.limits.response_body_bytes;
         let mut body = Vec::new();
@@ -117,7 +120,7 @@ impl HttpGate {
     }
 
     /// Sends and returns the body as a capped stream.
-    pub fn send_streaming(&mut self, req: GateRequest) -> Result<(u16, Vec<(String, String)>, StreamBody), GateError> {
+    pub fn send_streaming(&mut self, req: GateRequest) -> Result<(u16, Headers, StreamBody), GateError> {
         let resp = self.dispatch(req)?;
         let body = StreamBody {
             reader: resp.body,
@@ -153,15 +156,14 @@ impl HttpGate {
     fn dispatch_inner(&mut self, req: GateRequest) -> Result<BackendResponse, GateError> {
         check_headers(&req.headers).map_err(GateError::InvalidRequest)?;
         let allowed = self.policy.check_url(&req.url).map_err(GateError::Denied)?;
-        if let Some(body) = &req.body {
-            if body.len() as u64 > self.limits.request_body_bytes {
+        if let Some(body) = &req.body
+            && body.len() as u64 > self.limits.request_body_bytes {
                 return Err(GateError::InvalidRequest(format!(
                     "request body of {} bytes exceeds the cap of {}",
                     body.len(),
                     self.limits.request_body_bytes
                 )));
             }
-        }
         let credential = match req.credential {
             None => None,
             Some(RequestedCredential::AccessToken { scheme }) => {
