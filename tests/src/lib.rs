@@ -11,6 +11,11 @@ pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
 }
 
+/// The recorded GitFlic scenarios (`fixtures/gitflic/<scenario>/`): exchanges, bodies, goldens.
+pub fn gitflic_fixtures() -> PathBuf {
+    workspace_root().join("fixtures/gitflic")
+}
+
 /// Where built plugin components are: `$EXLOGARE_PLUGIN_DIR`, else the workspace's
 /// `target/wasm32-wasip2/plugin`.
 pub fn plugin_dir() -> PathBuf {
@@ -32,4 +37,9 @@ pub fn component(package: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// The built GitFlic plugin, the one every end-to-end test serves.
+pub fn gitflic_component() -> PathBuf {
+    component("exlogare-gitflic")
 }

@@ -11,136 +11,37 @@ mod fakes;
 mod gitflic_oauth;
 #[path = "support/running.rs"]
 mod running;
+#[path = "support/config_text.rs"]
+mod config_text;
+#[path = "support/accounts_world.rs"]
+mod accounts_world;
 
+use accounts_world::*;
+use exlogare_conformance_tests::gitflic_fixtures;
 use exlogare_host::accounts::polling::{Poller, PollerOptions};
 use exlogare_host::accounts::poller;
-use exlogare_host::accounts::tokens::{ConnectionStatus, TokenSet};
+use exlogare_host::accounts::tokens::ConnectionStatus;
 use exlogare_host::http::Secret;
-use exlogare_host::config::Config;
-use exlogare_host::service::Service;
-use exlogare_host::storage::{Delivery, now_ms};
+use exlogare_host::storage::now_ms;
 use fakes::*;
-use gitflic_oauth::*;
-use running::{RunningHost as Host, WAIT, base64_encode, wait_until};
+use running::{RunningHost as Host, wait_until};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Barrier, OnceLock};
-use std::time::{Duration, Instant};
-
-const WEBHOOK_SECRET: &str = "wh-accounts-9Qe2LmX4";
-const CLIENT_ID: &str = "exlogare-test";
-const CLIENT_SECRET: &str = "client-secret-test-77";
-const DAY_MS: i64 = 24 * 3600 * 1000;
-
-fn fixtures() -> PathBuf {
-    exlogare_conformance_tests::workspace_root().join("fixtures/gitflic")
-}
-
-fn plugin() -> PathBuf {
-    exlogare_conformance_tests::component("exlogare-gitflic")
-}
-
-/// The token key for every service in this binary, set once before any is built.
-fn key_and_cache() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let hex: String = (0..32).map(|i| format!("{:02x}", i * 7 + 3)).collect();
-        // SAFETY: set once, before any service of this binary reads the environment.
-        unsafe { std::env::set_var("EXLOGARE_TOKEN_KEY", hex) };
-        let dir = tempfile::tempdir().unwrap();
-        let text = format!("[storage]\npath = {:?}\n[plugins]\nfiles = [{:?}]\ncache_dir = {:?}\n", dir.path().join("warm.db"), plugin(), dir.path().join("cache"));
-        Service::build(toml::from_str::<Config>(&text).unwrap()).unwrap_or_else(|e| panic!("warming the compile cache: {e:#}"));
-        dir
-    })
-    .path()
-}
-
-struct World {
-    dir: tempfile::TempDir,
-    gitflic: OAuthGitflic,
-    slack: ChatFake,
-}
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
 
 impl World {
-    fn new() -> World {
-        let basic = base64_encode(format!("{CLIENT_ID}:{CLIENT_SECRET}").as_bytes());
-        let gitflic = oauth_gitflic(&basic, load_exchanges(&fixtures(), &["failed-job-trace"]));
-        let slack = slack_fake();
-        let dir = tempfile::tempdir().unwrap();
-        for (name, value) in [("webhook-secret", WEBHOOK_SECRET.to_string()), ("client-secret", CLIENT_SECRET.into()), ("slack-url", format!("{}{SLACK_PATH}", slack.base))] {
-            std::fs::write(dir.path().join(name), format!("{value}\n")).unwrap();
-        }
-        World { dir, gitflic, slack }
-    }
-
     fn host(&self) -> Host {
         self.host_with("")
     }
 
     /// More config after the standard one (e.g. a second connection).
     fn host_with_tail(&self, tail: &str) -> Host {
-        self.host_inner("", tail)
+        Host::start(&self.config("", tail), true, false)
     }
 
     /// `extra` is added to the connection's table (e.g. `calls_per_hour = 3`).
     fn host_with(&self, extra: &str) -> Host {
-        self.host_inner(extra, "")
-    }
-
-    fn host_inner(&self, extra: &str, tail: &str) -> Host {
-        let cache = key_and_cache().join("cache");
-        let d = self.dir.path();
-        let text = format!(
-            r#"
-[server]
-listen = "127.0.0.1:0"
-[storage]
-path = {db:?}
-[worker]
-threads = 2
-max_attempts = 3
-backoff_base_ms = 50
-backoff_max_ms = 200
-poll_interval_ms = 20
-[plugins]
-files = [{plugin:?}]
-cache_dir = {cache:?}
-
-[[connections]]
-id = "cloud"
-provider = "gitflic"
-web_base = "https://gitflic.ru"
-api_base = "{api}"
-oauth_base = "{api}"
-allow_private = true
-webhook_secret_file = {wh:?}
-client_id = "{CLIENT_ID}"
-client_secret_file = {cs:?}
-{extra}
-[connections.oauth]
-redirect_url = "https://exlogare.example/api/integrations/gitflic/oauth/callback"
-
-[[notifiers]]
-name = "team-slack"
-kind = "slack"
-webhook_url_file = {slack:?}
-timeout_ms = 5000
-
-[[routes]]
-connection = "cloud"
-notifiers = ["team-slack"]
-{tail}
-"#,
-            db = d.join("exlogare.db"),
-            plugin = plugin(),
-            api = self.gitflic.base,
-            wh = d.join("webhook-secret"),
-            cs = d.join("client-secret"),
-            slack = d.join("slack-url"),
-        );
-        let path = d.join("exlogare.toml");
-        std::fs::write(&path, text).unwrap();
-        Host::start(&path, true, false)
+        Host::start(&self.config(extra, ""), true, false)
     }
 }
 
@@ -170,34 +71,14 @@ impl Host {
 
     /// The failed-job-trace delivery for `owner/alias`, with `secret` in the header and the query.
     fn deliver_with(&self, secret: &str, owner: &str, alias: &str) -> (u16, Value) {
-        let text = std::fs::read_to_string(fixtures().join("failed-job-trace/bodies/delivery.json")).unwrap();
+        let text = std::fs::read_to_string(gitflic_fixtures().join("failed-job-trace/bodies/delivery.json")).unwrap();
         let text = text.replace("\"alias\": \"payments-api\"", &format!("\"alias\": \"{alias}\"")).replace("\"owner_alias\": \"acme\"", &format!("\"owner_alias\": \"{owner}\""));
-        let (status, json, _) = self.send(
-            self.client
-                .post(format!("{}/api/integrations/gitflic/webhook/cloud?secret={secret}", self.base))
-                .header("content-type", "application/json")
-                .header("gitflic-webhook-secret", secret)
-                .body(text),
-        );
+        let (status, json, _) = self.send(self.webhook("gitflic", "cloud", secret, text));
         (status, json)
     }
 
-    fn delivery(&self, id: i64) -> Delivery {
-        self.service.store.delivery(id).unwrap().unwrap()
-    }
-
-    fn wait_state(&self, id: i64, state: &str) -> Delivery {
-        let deadline = Instant::now() + WAIT;
-        while self.delivery(id).state != state {
-            assert!(Instant::now() < deadline, "gave up after {WAIT:?} waiting for delivery {id} to be {state}: {:?}", self.delivery(id));
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        self.delivery(id)
-    }
-
     fn seed_tokens(&self, access: &str, refresh: &str, expires_at: i64) {
-        let set = TokenSet { access_token: Secret::new(access), refresh_token: Some(Secret::new(refresh)), expires_at: Some(expires_at) };
-        self.service.accounts.as_ref().unwrap().tokens.save_tokens(&self.service.store, "cloud", &set, now_ms()).unwrap();
+        seed_tokens(&self.service, access, refresh, expires_at);
     }
 
     /// The `cloud` line of `GET /api/connections`.
@@ -485,8 +366,7 @@ fn a_lost_webhook_is_caught_by_polling_and_analysed_once() {
 #[test]
 fn a_cloud_and_a_self_hosted_connection_side_by_side_keep_separate_tokens_and_secrets() {
     let world = World::new();
-    let basic = base64_encode(format!("{CLIENT_ID}:{CLIENT_SECRET}").as_bytes());
-    let onprem = oauth_gitflic(&basic, load_exchanges(&fixtures(), &["failed-job-trace"]));
+    let onprem = oauth_gitflic_for(CLIENT_ID, CLIENT_SECRET, &["failed-job-trace"]);
     world.gitflic.with(|s| s.inner.code = Some("cloud-code".into()));
     onprem.with(|s| {
         s.inner.code = Some("onprem-code".into());
@@ -502,13 +382,9 @@ web_base = "{base}"
 api_base = "{base}/rest-api"
 oauth_base = "{base}"
 allow_private = true
-client_id = "{CLIENT_ID}"
-client_secret_file = {cs:?}
-[connections.oauth]
-redirect_url = "https://exlogare.example/api/integrations/gitflic/oauth/callback"
-"#,
+{client}"#,
         base = onprem.base,
-        cs = world.dir.path().join("client-secret"),
+        client = oauth_client(CLIENT_ID, &world.dir.path().join("client-secret")),
     );
     // The self-hosted REST base is `{base}/rest-api`: serve it by stripping the prefix.
     onprem.with(|s| {
@@ -552,7 +428,7 @@ redirect_url = "https://exlogare.example/api/integrations/gitflic/oauth/callback
 #[test]
 fn sync_lists_my_and_shared_projects_over_all_pages() {
     let world = World::new();
-    world.gitflic.with(|s| s.inner.exchanges.extend(load_exchanges(&fixtures(), &["list-projects-search"])));
+    world.gitflic.with(|s| s.inner.exchanges.extend(load_exchanges(&gitflic_fixtures(), &["list-projects-search"])));
     let host = world.host();
     // Expired: the sync refreshes first (one refresh), then pages with the new token.
     host.seed_tokens("gf-at-0", "gf-rt-0", now_ms() - 1);

@@ -18,134 +18,38 @@ mod fakes;
 mod gitflic_oauth;
 #[path = "support/running.rs"]
 mod running;
+#[path = "support/config_text.rs"]
+mod config_text;
+#[path = "support/accounts_world.rs"]
+mod accounts_world;
 
+use accounts_world::*;
+use exlogare_conformance_tests::gitflic_fixtures;
 use exlogare_host::accounts::budget::{self, Purpose};
 use exlogare_host::accounts::poller;
 use exlogare_host::accounts::polling::{Poller, PollerOptions};
-use exlogare_host::accounts::tokens::{ConnectionStatus, TokenSet};
+use exlogare_host::accounts::tokens::ConnectionStatus;
 use exlogare_host::config::Config;
-use exlogare_host::http::Secret;
 use exlogare_host::service::Service;
-use exlogare_host::storage::{Delivery, now_ms};
+use exlogare_host::storage::now_ms;
 use fakes::*;
 use gitflic_oauth::*;
-use running::{RunningHost as Host, WAIT, base64_encode, wait_until};
+use running::{RunningHost as Host, wait_until};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Barrier, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
 
-const WEBHOOK_SECRET: &str = "wh-durable-7Tq1ZpR8";
-const CLIENT_ID: &str = "exlogare-test";
-const CLIENT_SECRET: &str = "client-secret-test-77";
-const DAY_MS: i64 = 24 * 3600 * 1000;
 const PIPELINES: &str = "/project/acme/payments-api/cicd/pipeline";
 
-fn fixtures() -> PathBuf {
-    exlogare_conformance_tests::workspace_root().join("fixtures/gitflic")
-}
-
-fn plugin() -> PathBuf {
-    exlogare_conformance_tests::component("exlogare-gitflic")
-}
-
-/// The token key for every service in this binary, set once before any is built.
-fn key_and_cache() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let hex: String = (0..32).map(|i| format!("{:02x}", i * 5 + 1)).collect();
-        // SAFETY: set once, before any service of this binary reads the environment.
-        unsafe { std::env::set_var("EXLOGARE_TOKEN_KEY", hex) };
-        let dir = tempfile::tempdir().unwrap();
-        let text = format!("[storage]\npath = {:?}\n[plugins]\nfiles = [{:?}]\ncache_dir = {:?}\n", dir.path().join("warm.db"), plugin(), dir.path().join("cache"));
-        Service::build(toml::from_str::<Config>(&text).unwrap()).unwrap_or_else(|e| panic!("warming the compile cache: {e:#}"));
-        dir
-    })
-    .path()
-}
-
-struct World {
-    dir: tempfile::TempDir,
-    gitflic: OAuthGitflic,
-    slack: ChatFake,
-}
-
 impl World {
-    fn new() -> World {
-        let basic = base64_encode(format!("{CLIENT_ID}:{CLIENT_SECRET}").as_bytes());
-        let gitflic = oauth_gitflic(&basic, load_exchanges(&fixtures(), &["failed-job-trace"]));
-        let slack = slack_fake();
-        let dir = tempfile::tempdir().unwrap();
-        for (name, value) in [("webhook-secret", WEBHOOK_SECRET.to_string()), ("client-secret", CLIENT_SECRET.into()), ("slack-url", format!("{}{SLACK_PATH}", slack.base))] {
-            std::fs::write(dir.path().join(name), format!("{value}\n")).unwrap();
-        }
-        World { dir, gitflic, slack }
-    }
-
-    /// Writes the config (`extra` goes into the connection's table) and returns its path.
-    fn config(&self, extra: &str) -> PathBuf {
-        let cache = key_and_cache().join("cache");
-        let d = self.dir.path();
-        let text = format!(
-            r#"
-[server]
-listen = "127.0.0.1:0"
-[storage]
-path = {db:?}
-[worker]
-threads = 2
-max_attempts = 3
-backoff_base_ms = 50
-backoff_max_ms = 200
-poll_interval_ms = 20
-[plugins]
-files = [{plugin:?}]
-cache_dir = {cache:?}
-
-[[connections]]
-id = "cloud"
-provider = "gitflic"
-web_base = "https://gitflic.ru"
-api_base = "{api}"
-oauth_base = "{api}"
-allow_private = true
-webhook_secret_file = {wh:?}
-client_id = "{CLIENT_ID}"
-client_secret_file = {cs:?}
-{extra}
-[connections.oauth]
-redirect_url = "https://exlogare.example/api/integrations/gitflic/oauth/callback"
-
-[[notifiers]]
-name = "team-slack"
-kind = "slack"
-webhook_url_file = {slack:?}
-timeout_ms = 5000
-
-[[routes]]
-connection = "cloud"
-notifiers = ["team-slack"]
-"#,
-            db = d.join("exlogare.db"),
-            plugin = plugin(),
-            api = self.gitflic.base,
-            wh = d.join("webhook-secret"),
-            cs = d.join("client-secret"),
-            slack = d.join("slack-url"),
-        );
-        let path = d.join("exlogare.toml");
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    /// `serve`: built, served, workers running.
+    /// `serve`: built, served, workers running; `extra` joins the connection's table.
     fn host(&self, extra: &str) -> Host {
-        Host::start(&self.config(extra), true, false)
+        Host::start(&self.config(extra, ""), true, false)
     }
 
     /// A CLI command's service (`watch`, `projects`) on the same database, beside the host.
     fn cli(&self, extra: &str) -> Arc<Service> {
-        let config = Config::load(&self.config(extra)).unwrap();
+        let config = Config::load(&self.config(extra, "")).unwrap();
         Arc::new(Service::build_without_resuming(config).unwrap_or_else(|e| panic!("{e:#}")))
     }
 }
@@ -153,37 +57,12 @@ notifiers = ["team-slack"]
 impl Host {
     /// The failed-job-trace delivery for acme/payments-api with `secret` in the header and the query.
     fn deliver(&self, secret: &str) -> (u16, Value) {
-        let text = std::fs::read_to_string(fixtures().join("failed-job-trace/bodies/delivery.json")).unwrap();
-        let resp = self
-            .client
-            .post(format!("{}/api/integrations/gitflic/webhook/cloud?secret={secret}", self.base))
-            .header("content-type", "application/json")
-            .header("gitflic-webhook-secret", secret)
-            .body(text)
-            .send()
-            .unwrap();
+        let text = std::fs::read_to_string(gitflic_fixtures().join("failed-job-trace/bodies/delivery.json")).unwrap();
+        let resp = self.webhook("gitflic", "cloud", secret, text).send().unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().unwrap();
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
-
-    fn delivery(&self, id: i64) -> Delivery {
-        self.service.store.delivery(id).unwrap().unwrap()
-    }
-
-    fn wait_state(&self, id: i64, state: &str) -> Delivery {
-        let deadline = Instant::now() + WAIT;
-        while self.delivery(id).state != state {
-            assert!(Instant::now() < deadline, "gave up after {WAIT:?} waiting for delivery {id} to be {state}: {:?}", self.delivery(id));
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        self.delivery(id)
-    }
-}
-
-fn seed_tokens(s: &Service, access: &str, refresh: &str, expires_at: i64) {
-    let set = TokenSet { access_token: Secret::new(access), refresh_token: Some(Secret::new(refresh)), expires_at: Some(expires_at) };
-    s.accounts.as_ref().unwrap().tokens.save_tokens(&s.store, "cloud", &set, now_ms()).unwrap();
 }
 
 fn calls_used(s: &Service) -> u64 {

@@ -13,45 +13,24 @@ mod fakes;
 mod gitflic_oauth;
 #[path = "support/running.rs"]
 mod running;
+#[path = "support/config_text.rs"]
+mod config_text;
+#[path = "support/accounts_world.rs"]
+mod accounts_world;
 
+use accounts_world::{key_and_cache, oauth_gitflic_for};
+use config_text::*;
 use exlogare_host::accounts::connections::NewConnection;
 use exlogare_host::config::Config;
 use exlogare_host::service::Service;
-use fakes::*;
 use gitflic_oauth::*;
-use running::{RunningHost as Host, WAIT, base64_encode};
+use running::RunningHost as Host;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
 
 const CLIENT_ID: &str = "exlogare-conn-test";
 const CLIENT_SECRET: &str = "client-secret-conn-5Tq8";
 const ADMIN: &str = "admin-token-conn-Zx81";
-
-fn fixtures() -> PathBuf {
-    exlogare_conformance_tests::workspace_root().join("fixtures/gitflic")
-}
-
-fn plugin() -> PathBuf {
-    exlogare_conformance_tests::component("exlogare-gitflic")
-}
-
-/// The token key for every service in this binary, set once before any is built, and a warm
-/// compile cache.
-fn key_and_cache() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let hex: String = (0..32).map(|i| format!("{:02x}", (i * 11 + 5) % 256)).collect();
-        // SAFETY: set once, before any service of this binary reads the environment.
-        unsafe { std::env::set_var("EXLOGARE_TOKEN_KEY", hex) };
-        let dir = tempfile::tempdir().unwrap();
-        let text = format!("[storage]\npath = {:?}\n[plugins]\nfiles = [{:?}]\ncache_dir = {:?}\n", dir.path().join("warm.db"), plugin(), dir.path().join("cache"));
-        Service::build(toml::from_str::<Config>(&text).unwrap()).unwrap_or_else(|e| panic!("warming the compile cache: {e:#}"));
-        dir
-    })
-    .path()
-}
 
 struct World {
     dir: tempfile::TempDir,
@@ -60,12 +39,9 @@ struct World {
 
 impl World {
     fn new() -> World {
-        let basic = base64_encode(format!("{CLIENT_ID}:{CLIENT_SECRET}").as_bytes());
-        let mut exchanges = load_exchanges(&fixtures(), &["failed-job-trace"]);
-        exchanges.extend(load_exchanges(&fixtures(), &["list-projects-search"]));
-        let gitflic = oauth_gitflic(&basic, exchanges);
+        let gitflic = oauth_gitflic_for(CLIENT_ID, CLIENT_SECRET, &["failed-job-trace", "list-projects-search"]);
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("admin-token"), format!("{ADMIN}\n")).unwrap();
+        write_secrets(dir.path(), &[("admin-token", ADMIN)]);
         World { dir, gitflic }
     }
 
@@ -73,36 +49,10 @@ impl World {
         self.config_path_with("")
     }
 
-    /// The standard config with `tail` appended (e.g. a `[[connections]]` table).
+    /// The standard config (no connection) with `tail` appended (e.g. a `[[connections]]` table).
     fn config_path_with(&self, tail: &str) -> PathBuf {
-        let cache = key_and_cache().join("cache");
         let d = self.dir.path();
-        let text = format!(
-            r#"
-[server]
-listen = "127.0.0.1:0"
-public_url = "https://exlogare.example/"
-admin_token_file = {admin:?}
-[storage]
-path = {db:?}
-[worker]
-threads = 1
-max_attempts = 3
-backoff_base_ms = 50
-backoff_max_ms = 200
-poll_interval_ms = 20
-[plugins]
-files = [{plugin:?}]
-cache_dir = {cache:?}
-{tail}
-"#,
-            admin = d.join("admin-token"),
-            db = d.join("exlogare.db"),
-            plugin = plugin(),
-        );
-        let path = d.join("exlogare.toml");
-        std::fs::write(&path, text).unwrap();
-        path
+        write_config(d, &(head(d, &admin(d), &Worker { threads: 1, ..Worker::default() }, &key_and_cache()) + tail))
     }
 
     fn host(&self) -> Host {
@@ -147,29 +97,10 @@ impl Host {
 
     /// The failed-job-trace delivery on connection `id` with `secret` in the header and the query.
     fn deliver(&self, id: &str, secret: &str) -> (u16, Value) {
-        let text = std::fs::read_to_string(fixtures().join("failed-job-trace/bodies/delivery.json")).unwrap();
-        let resp = self
-            .client
-            .post(format!("{}/api/integrations/gitflic/webhook/{id}?secret={secret}", self.base))
-            .header("content-type", "application/json")
-            .header("gitflic-webhook-secret", secret)
-            .body(text)
-            .send()
-            .unwrap();
+        let text = std::fs::read_to_string(exlogare_conformance_tests::gitflic_fixtures().join("failed-job-trace/bodies/delivery.json")).unwrap();
+        let resp = self.webhook("gitflic", id, secret, text).send().unwrap();
         let status = resp.status().as_u16();
         (status, serde_json::from_str(&resp.text().unwrap()).unwrap_or(Value::Null))
-    }
-
-    fn wait_done(&self, id: i64) {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let d = self.service.store.delivery(id).unwrap().unwrap();
-            if d.state == "done" {
-                return;
-            }
-            assert!(Instant::now() < deadline, "gave up waiting for delivery {id}: {d:?}");
-            std::thread::sleep(Duration::from_millis(10));
-        }
     }
 }
 
@@ -286,7 +217,7 @@ fn a_connection_added_through_the_api_connects_syncs_watches_receives_and_is_rem
     // A failure on that hook is queued and analysed with the connection's token.
     let (status, body) = host.deliver("team", &secret);
     assert_eq!((status, body["status"].as_str()), (202, Some("queued")), "{body}");
-    host.wait_done(body["delivery"].as_i64().unwrap());
+    host.wait_state(body["delivery"].as_i64().unwrap(), "done");
     let (status, _) = host.deliver("team", "a-wrong-secret");
     assert_eq!(status, 401);
 

@@ -11,16 +11,15 @@
 mod fakes;
 #[path = "support/running.rs"]
 mod running;
+#[path = "support/config_text.rs"]
+mod config_text;
 
+use config_text::*;
+use exlogare_conformance_tests::{component, gitflic_component, gitflic_fixtures};
 use running::RunningHost as Host;
 use serde_json::Value;
-use std::path::PathBuf;
 
 const SECRET: &str = "wh-faults-R2d7Kp";
-
-fn fixtures() -> PathBuf {
-    exlogare_conformance_tests::workspace_root().join("fixtures/gitflic")
-}
 
 struct World {
     dir: tempfile::TempDir,
@@ -29,23 +28,15 @@ struct World {
 impl World {
     fn new() -> World {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("secret"), format!("{SECRET}\n")).unwrap();
-        std::fs::write(dir.path().join("token"), "gf-token\n").unwrap();
+        write_secrets(dir.path(), &[("secret", SECRET), ("token", "gf-token")]);
         World { dir }
     }
 
     /// `mode` is the misbehave plugin's behaviour on connection `bad` (loop, trap, alloc, ok).
     fn host(&self, mode: &str) -> Host {
         let d = self.dir.path();
-        let text = format!(
+        let rest = format!(
             r#"
-[server]
-listen = "127.0.0.1:0"
-[storage]
-path = {db:?}
-[plugins]
-files = [{gitflic:?}, {misbehave:?}]
-cache_dir = {cache:?}
 [sandbox]
 call_timeout_ms = 400
 max_consecutive_traps = 2
@@ -69,15 +60,11 @@ oauth_base = "http://api.test"
 options = {{ mode = "{mode}" }}
 webhook_secret_file = {secret:?}
 "#,
-            db = d.join("exlogare.db"),
-            gitflic = exlogare_conformance_tests::component("exlogare-gitflic"),
-            misbehave = exlogare_conformance_tests::component("exlogare-test-misbehave"),
-            cache = d.join("cache"),
             secret = d.join("secret"),
             token = d.join("token"),
         );
-        let path = d.join("exlogare.toml");
-        std::fs::write(&path, text).unwrap();
+        let both = plugins(&[gitflic_component(), component("exlogare-test-misbehave")], Some(&d.join("cache")));
+        let path = write_config(d, &(server("") + &storage(d) + &both + &rest));
         // No workers: what is asserted is the endpoint's answer and what it stored.
         Host::start(&path, false, true)
     }
@@ -85,15 +72,8 @@ webhook_secret_file = {secret:?}
 
 impl Host {
     fn deliver(&self, provider: &str, connection: &str) -> (u16, Value) {
-        let body = std::fs::read(fixtures().join("failed-job-trace/bodies/delivery.json")).unwrap();
-        let resp = self
-            .client
-            .post(format!("{}/api/integrations/{provider}/webhook/{connection}?secret={SECRET}", self.base))
-            .header("content-type", "application/json")
-            .header("gitflic-webhook-secret", SECRET)
-            .body(body)
-            .send()
-            .unwrap();
+        let body = std::fs::read(gitflic_fixtures().join("failed-job-trace/bodies/delivery.json")).unwrap();
+        let resp = self.webhook(provider, connection, SECRET, body).send().unwrap();
         let status = resp.status().as_u16();
         (status, serde_json::from_str(&resp.text().unwrap()).unwrap_or(Value::Null))
     }

@@ -16,50 +16,47 @@ mod fakes;
 mod gitflic_oauth;
 #[path = "support/running.rs"]
 mod running;
+#[path = "support/config_text.rs"]
+mod config_text;
+#[path = "support/accounts_world.rs"]
+mod accounts_world;
 
+use accounts_world::{CLIENT_ID, DAY_MS, cloud_to_slack, key_and_cache, oauth_cloud, oauth_gitflic_for, seed_tokens};
+use config_text::*;
 use exlogare_host::accounts::alerts::AlertRecord;
-use exlogare_host::accounts::tokens::{ConnectionStatus, TokenSet};
-use exlogare_host::config::Config;
-use exlogare_host::http::Secret;
-use exlogare_host::service::Service;
+use exlogare_host::accounts::tokens::ConnectionStatus;
 use exlogare_host::storage::{Delivery, now_ms};
 use fakes::*;
 use gitflic_oauth::*;
-use running::{RunningHost as Host, base64_encode};
+use running::RunningHost as Host;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 const WEBHOOK_SECRET: &str = "wh-alerts-Xb81LmQ2";
-const CLIENT_ID: &str = "exlogare-test";
 const CLIENT_SECRET: &str = "client-secret-alerts-5";
 const ADMIN_TOKEN: &str = "admin-token-alerts-0f3c9a";
 const RECONNECT_URL: &str = "https://exlogare.example/api/integrations/gitflic/oauth/start/cloud";
-const DAY_MS: i64 = 24 * 3600 * 1000;
 
-fn fixtures() -> PathBuf {
-    exlogare_conformance_tests::workspace_root().join("fixtures/gitflic")
-}
+/// A second connection, never called: an alert about `cloud` must not reach its room.
+const OTHER: &str = r#"
+[[connections]]
+id = "other"
+provider = "gitflic"
+web_base = "http://127.0.0.1:9"
+api_base = "http://127.0.0.1:9"
+oauth_base = "http://127.0.0.1:9"
+allow_private = true
+"#;
 
-fn plugin() -> PathBuf {
-    exlogare_conformance_tests::component("exlogare-gitflic")
-}
+/// The routes beside `cloud` → Slack (see the top of the file).
+const ROUTES: &str = r#"
+[[routes]]
+project = "acme/*"
+notifiers = ["ci-room"]
 
-/// The token key for every service in this binary, set once before any is built; the
-/// compile cache warmed once.
-fn key_and_cache() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let hex: String = (0..32).map(|i| format!("{:02x}", i * 5 + 11)).collect();
-        // SAFETY: set once, before any service of this binary reads the environment.
-        unsafe { std::env::set_var("EXLOGARE_TOKEN_KEY", hex) };
-        let dir = tempfile::tempdir().unwrap();
-        let text = format!("[storage]\npath = {:?}\n[plugins]\nfiles = [{:?}]\ncache_dir = {:?}\n", dir.path().join("warm.db"), plugin(), dir.path().join("cache"));
-        Service::build(toml::from_str::<Config>(&text).unwrap()).unwrap_or_else(|e| panic!("warming the compile cache: {e:#}"));
-        dir
-    })
-    .path()
-}
+[[routes]]
+connection = "other"
+notifiers = ["ops-telegram"]
+"#;
 
 struct World {
     dir: tempfile::TempDir,
@@ -71,114 +68,35 @@ struct World {
 
 impl World {
     fn new() -> World {
-        let basic = base64_encode(format!("{CLIENT_ID}:{CLIENT_SECRET}").as_bytes());
-        let gitflic = oauth_gitflic(&basic, load_exchanges(&fixtures(), &["failed-job-trace"]));
+        let gitflic = oauth_gitflic_for(CLIENT_ID, CLIENT_SECRET, &["failed-job-trace"]);
         let (slack, matrix, telegram) = (slack_fake(), matrix_fake(), telegram_fake());
         let dir = tempfile::tempdir().unwrap();
-        for (name, value) in [
-            ("webhook-secret", WEBHOOK_SECRET.to_string()),
-            ("client-secret", CLIENT_SECRET.into()),
-            ("admin-token", ADMIN_TOKEN.into()),
-            ("slack-url", format!("{}{SLACK_PATH}", slack.base)),
-            ("matrix-token", MX_TOKEN.into()),
-            ("telegram-token", TG_TOKEN.into()),
-        ] {
-            std::fs::write(dir.path().join(name), format!("{value}\n")).unwrap();
-        }
+        let slack_url = format!("{}{SLACK_PATH}", slack.base);
+        write_secrets(
+            dir.path(),
+            &[
+                ("webhook-secret", WEBHOOK_SECRET),
+                ("client-secret", CLIENT_SECRET),
+                ("admin-token", ADMIN_TOKEN),
+                ("slack-url", &slack_url),
+                ("matrix-token", MX_TOKEN),
+                ("telegram-token", TG_TOKEN),
+            ],
+        );
         World { dir, gitflic, slack, matrix, telegram }
     }
 
     /// The service on this world's database; workers are not started (tests call `run`).
     fn host(&self) -> Host {
-        let cache = key_and_cache().join("cache");
         let d = self.dir.path();
-        let text = format!(
-            r#"
-[server]
-listen = "127.0.0.1:0"
-public_url = "https://exlogare.example/"
-admin_token_file = {admin:?}
-[storage]
-path = {db:?}
-[worker]
-threads = 1
-max_attempts = 3
-backoff_base_ms = 50
-backoff_max_ms = 200
-[plugins]
-files = [{plugin:?}]
-cache_dir = {cache:?}
-
-[[connections]]
-id = "cloud"
-provider = "gitflic"
-web_base = "https://gitflic.ru"
-api_base = "{api}"
-oauth_base = "{api}"
-allow_private = true
-webhook_secret_file = {wh:?}
-client_id = "{CLIENT_ID}"
-client_secret_file = {cs:?}
-[connections.oauth]
-redirect_url = "https://exlogare.example/api/integrations/gitflic/oauth/callback"
-
-[[connections]]
-id = "other"
-provider = "gitflic"
-web_base = "http://127.0.0.1:9"
-api_base = "http://127.0.0.1:9"
-oauth_base = "http://127.0.0.1:9"
-allow_private = true
-
-[[notifiers]]
-name = "team-slack"
-kind = "slack"
-webhook_url_file = {slack:?}
-timeout_ms = 5000
-
-[[notifiers]]
-name = "ci-room"
-kind = "matrix"
-homeserver = "{mx}"
-room_id = "{MX_ROOM}"
-access_token_file = {mxt:?}
-timeout_ms = 5000
-
-[[notifiers]]
-name = "ops-telegram"
-kind = "telegram"
-api_base = "{tg}"
-chat_id = {TG_CHAT}
-bot_token_file = {tgt:?}
-timeout_ms = 5000
-
-[[routes]]
-connection = "cloud"
-notifiers = ["team-slack"]
-
-[[routes]]
-project = "acme/*"
-notifiers = ["ci-room"]
-
-[[routes]]
-connection = "other"
-notifiers = ["ops-telegram"]
-"#,
-            admin = d.join("admin-token"),
-            db = d.join("exlogare.db"),
-            plugin = plugin(),
-            api = self.gitflic.base,
-            wh = d.join("webhook-secret"),
-            cs = d.join("client-secret"),
-            slack = d.join("slack-url"),
-            mx = self.matrix.base,
-            mxt = d.join("matrix-token"),
-            tg = self.telegram.base,
-            tgt = d.join("telegram-token"),
-        );
-        let path = d.join("exlogare.toml");
-        std::fs::write(&path, text).unwrap();
-        Host::start(&path, false, false)
+        let text = head(d, &admin(d), &Worker { threads: 1, ..Worker::default() }, &key_and_cache())
+            + &oauth_cloud(d, &self.gitflic.base, CLIENT_ID, "")
+            + OTHER
+            + &cloud_to_slack(d)
+            + &matrix_notifier(d, &self.matrix.base)
+            + &telegram_notifier(d, &self.telegram.base)
+            + ROUTES;
+        Host::start(&write_config(d, &text), false, false)
     }
 
     /// Every fake saw only well-formed requests, and Telegram (routed to `other`) none at all.
@@ -205,23 +123,12 @@ impl Host {
     /// The failed-job-trace delivery as GitFlic sends it (queued, or queued again when the
     /// same failure was parked); returns the delivery id.
     fn deliver_failure(&self) -> i64 {
-        let text = std::fs::read_to_string(fixtures().join("failed-job-trace/bodies/delivery.json")).unwrap();
-        let resp = self
-            .client
-            .post(format!("{}/api/integrations/gitflic/webhook/cloud?secret={WEBHOOK_SECRET}", self.base))
-            .header("content-type", "application/json")
-            .header("gitflic-webhook-secret", WEBHOOK_SECRET)
-            .body(text)
-            .send()
-            .unwrap();
+        let text = std::fs::read_to_string(exlogare_conformance_tests::gitflic_fixtures().join("failed-job-trace/bodies/delivery.json")).unwrap();
+        let resp = self.webhook("gitflic", "cloud", WEBHOOK_SECRET, text).send().unwrap();
         let status = resp.status().as_u16();
         let json: Value = resp.json().unwrap();
         assert_eq!((status, json["status"].as_str()), (202, Some("queued")), "{json}");
         json["delivery"].as_i64().unwrap()
-    }
-
-    fn delivery(&self, id: i64) -> Delivery {
-        self.service.store.delivery(id).unwrap().unwrap()
     }
 
     /// Delivers the failure, handles it, and checks it was parked because of the connection.
@@ -234,9 +141,9 @@ impl Host {
         d
     }
 
+    /// Tokens valid for 20 days more.
     fn seed_tokens(&self, access: &str, refresh: &str) {
-        let set = TokenSet { access_token: Secret::new(access), refresh_token: Some(Secret::new(refresh)), expires_at: Some(now_ms() + 20 * DAY_MS) };
-        self.service.accounts.as_ref().unwrap().tokens.save_tokens(&self.service.store, "cloud", &set, now_ms()).unwrap();
+        seed_tokens(&self.service, access, refresh, now_ms() + 20 * DAY_MS);
     }
 
     fn alerts(&self) -> Vec<AlertRecord> {

@@ -6,7 +6,11 @@
 
 #[path = "support/fakes.rs"]
 mod fakes;
+#[path = "support/config_text.rs"]
+mod config_text;
 
+use config_text::*;
+use exlogare_conformance_tests::{gitflic_component, gitflic_fixtures};
 use exlogare_host::config::Config;
 use exlogare_host::conformance::run_suite;
 use exlogare_host::service::Service;
@@ -16,36 +20,21 @@ const TOKEN: &str = "gf-record-token-Wq31";
 const SECRET: &str = "wh-record-9kPz";
 
 fn service(dir: &std::path::Path, api: &str) -> Service {
-    std::fs::write(dir.join("token"), format!("{TOKEN}\n")).unwrap();
-    std::fs::write(dir.join("secret"), format!("{SECRET}\n")).unwrap();
-    let text = format!(
-        r#"
-[storage]
-path = {db:?}
-[plugins]
-files = [{plugin:?}]
-[[connections]]
-id = "cloud"
-provider = "gitflic"
-web_base = "https://gitflic.ru"
-api_base = "{api}"
-oauth_base = "{api}"
-allow_private = true
-options = {{ analyze_warnings = "false" }}
+    write_secrets(dir, &[("token", TOKEN), ("secret", SECRET)]);
+    let cloud = format!(
+        r#"options = {{ analyze_warnings = "false" }}
 access_token_file = {token:?}
-webhook_secret_file = {secret:?}
-"#,
-        db = dir.join("exlogare.db"),
-        plugin = exlogare_conformance_tests::component("exlogare-gitflic"),
+webhook_secret_file = {secret:?}"#,
         token = dir.join("token"),
         secret = dir.join("secret"),
     );
+    let text = storage(dir) + &plugins(&[gitflic_component()], None) + &gitflic_connection("cloud", api, &cloud);
     Service::build(toml::from_str::<Config>(&text).unwrap()).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 #[test]
 fn a_recorded_failure_replays_through_the_conformance_runner() {
-    let fixtures = exlogare_conformance_tests::workspace_root().join("fixtures/gitflic");
+    let fixtures = gitflic_fixtures();
     let mut exchanges = load_exchanges(&fixtures, &["failed-job-trace"]);
     // The recorded first page holds 5 pipelines of a claimed 1288; the search for a failed one
     // reads on, and the second page is empty here (GitFlic answers a page past the end so: no `_embedded`).

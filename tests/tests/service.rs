@@ -12,15 +12,17 @@
 mod fakes;
 #[path = "support/running.rs"]
 mod running;
+#[path = "support/config_text.rs"]
+mod config_text;
 
-use exlogare_host::config::Config;
+use config_text::*;
+use exlogare_conformance_tests::gitflic_fixtures;
 use exlogare_host::service::Service;
-use exlogare_host::storage::{Delivery, now_ms};
+use exlogare_host::storage::now_ms;
 use fakes::*;
 use running::{RunningHost as Host, base64_encode, wait_until};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const WEBHOOK_SECRET: &str = "wh-5Kq9vT2mXa7LpR3d";
@@ -30,41 +32,20 @@ const CLIENT_SECRET: &str = "client-secret-test-77";
 const ENDPOINT: &str = "/api/integrations/gitflic/webhook/cloud";
 const DEEP_LINK: &str = "https://gitflic.ru/project/acme/payments-api/ci-cd/pipeline/1287";
 
-fn fixtures() -> PathBuf {
-    exlogare_conformance_tests::workspace_root().join("fixtures/gitflic")
-}
-
 fn fixture_body(scenario: &str, file: &str) -> Vec<u8> {
-    let path = fixtures().join(scenario).join("bodies").join(file);
+    let path = gitflic_fixtures().join(scenario).join("bodies").join(file);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-fn plugin() -> PathBuf {
-    exlogare_conformance_tests::component("exlogare-gitflic")
-}
-
-/// One compile cache for the whole file, filled once before any test builds a service (so
-/// concurrent builds only read it, and each service loads the component from the host-signed
-/// artifact instead of compiling it).
-fn cache_dir() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = dir.path().join("cache");
-        let text = format!(
-            "[storage]\npath = {:?}\n[plugins]\nfiles = [{:?}]\ncache_dir = {:?}\n",
-            dir.path().join("warm.db"),
-            plugin(),
-            cache
-        );
-        let config: Config = toml::from_str(&text).unwrap();
-        Service::build(config).unwrap_or_else(|e| panic!("warming the compile cache: {e:#}"));
-        dir
-    })
-    .path()
-}
-
 // ---- The world: fakes, secrets, a database path -------------------------------------------
+
+/// Every room hears about acme's failures on `cloud`.
+const ROUTE: &str = r#"
+[[routes]]
+connection = "cloud"
+project = "acme/*"
+notifiers = ["team-slack", "ops-telegram", "ci-room"]
+"#;
 
 #[derive(Clone)]
 struct Opts {
@@ -94,113 +75,50 @@ impl World {
     /// Fakes serving the exchanges of `scenarios` (earlier ones answer first).
     fn new(scenarios: &[&str]) -> World {
         let basic = base64_encode(format!("{CLIENT_ID}:{CLIENT_SECRET}").as_bytes());
-        let gitflic = gitflic_fake(ACCESS_TOKEN, &basic, load_exchanges(&fixtures(), scenarios));
+        let gitflic = gitflic_fake(ACCESS_TOKEN, &basic, load_exchanges(&gitflic_fixtures(), scenarios));
         let (slack, telegram, matrix) = (slack_fake(), telegram_fake(), matrix_fake());
         let dir = tempfile::tempdir().unwrap();
-        let secrets = [
-            ("webhook-secret", WEBHOOK_SECRET.to_string()),
-            ("access-token", ACCESS_TOKEN.to_string()),
-            ("client-secret", CLIENT_SECRET.to_string()),
-            ("slack-url", format!("{}{SLACK_PATH}", slack.base)),
-            ("telegram-token", TG_TOKEN.to_string()),
-            ("matrix-token", MX_TOKEN.to_string()),
-        ];
-        for (name, value) in secrets {
-            std::fs::write(dir.path().join(name), format!("{value}\n")).unwrap();
-        }
+        let slack_url = format!("{}{SLACK_PATH}", slack.base);
+        write_secrets(
+            dir.path(),
+            &[
+                ("webhook-secret", WEBHOOK_SECRET),
+                ("access-token", ACCESS_TOKEN),
+                ("client-secret", CLIENT_SECRET),
+                ("slack-url", &slack_url),
+                ("telegram-token", TG_TOKEN),
+                ("matrix-token", MX_TOKEN),
+            ],
+        );
         World { dir, gitflic, slack, telegram, matrix }
     }
 
     fn config_text(&self, o: &Opts) -> String {
         let d = self.dir.path();
-        format!(
-            r#"
-[server]
-listen = "127.0.0.1:0"
-max_body_bytes = {max_body}
-max_queued = {max_queued}
-
-[storage]
-path = {db:?}
-
-[worker]
-threads = {threads}
-max_attempts = {max_attempts}
-backoff_base_ms = {backoff}
-backoff_max_ms = {backoff_max}
-poll_interval_ms = 20
-
-[plugins]
-files = [{plugin:?}]
-cache_dir = {cache:?}
-
-[[connections]]
-id = "cloud"
-provider = "gitflic"
-web_base = "https://gitflic.ru"
-api_base = "{api}"
-oauth_base = "{api}"
-options = {{ analyze_warnings = "false" }}
-allow_private = true
+        let server = format!("max_body_bytes = {}\nmax_queued = {}", o.max_body_bytes, o.max_queued);
+        let worker = Worker { threads: o.threads, max_attempts: o.max_attempts, backoff_base_ms: o.backoff_base_ms, backoff_max_ms: o.backoff_base_ms * 4 };
+        let cloud = format!(
+            r#"options = {{ analyze_warnings = "false" }}
 webhook_secret_file = {wh:?}
 access_token_file = {at:?}
 client_id = "{CLIENT_ID}"
-client_secret_file = {cs:?}
-
-[[notifiers]]
-name = "team-slack"
-kind = "slack"
-webhook_url_file = {slack:?}
-timeout_ms = 5000
-
-[[notifiers]]
-name = "ops-telegram"
-kind = "telegram"
-api_base = "{tg}"
-chat_id = {TG_CHAT}
-bot_token_file = {tg_token:?}
-timeout_ms = 5000
-
-[[notifiers]]
-name = "ci-room"
-kind = "matrix"
-homeserver = "{mx}"
-room_id = "{MX_ROOM}"
-access_token_file = {mx_token:?}
-timeout_ms = 5000
-
-[[routes]]
-connection = "cloud"
-project = "acme/*"
-notifiers = ["team-slack", "ops-telegram", "ci-room"]
-"#,
-            max_body = o.max_body_bytes,
-            max_queued = o.max_queued,
-            db = d.join("exlogare.db"),
-            threads = o.threads,
-            max_attempts = o.max_attempts,
-            backoff = o.backoff_base_ms,
-            backoff_max = o.backoff_base_ms * 4,
-            plugin = plugin(),
-            cache = cache_dir().join("cache"),
-            api = self.gitflic.base,
+client_secret_file = {cs:?}"#,
             wh = d.join("webhook-secret"),
             at = d.join("access-token"),
             cs = d.join("client-secret"),
-            slack = d.join("slack-url"),
-            tg = self.telegram.base,
-            tg_token = d.join("telegram-token"),
-            mx = self.matrix.base,
-            mx_token = d.join("matrix-token"),
-        )
+        );
+        head(d, &server, &worker, &compile_cache())
+            + &gitflic_connection("cloud", &self.gitflic.base, &cloud)
+            + &slack_notifier(d)
+            + &telegram_notifier(d, &self.telegram.base)
+            + &matrix_notifier(d, &self.matrix.base)
+            + ROUTE
     }
 
     /// Builds the service on this world's database (a second call is a restart), serves it on
     /// 127.0.0.1:0 and starts the workers unless told not to.
     fn host(&self, o: Opts) -> Host {
-        let path = self.dir.path().join("exlogare.toml");
-        std::fs::write(&path, self.config_text(&o)).unwrap();
-        Host::start(&path, o.start_workers, true)
+        Host::start(&write_config(self.dir.path(), &self.config_text(&o)), o.start_workers, true)
     }
 
     fn chats(&self) -> [(&'static str, &ChatFake); 3] {
@@ -255,16 +173,6 @@ impl Host {
         let status = resp.status().as_u16();
         let ctype = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
         (status, ctype, resp.text().unwrap())
-    }
-
-    fn delivery(&self, id: i64) -> Delivery {
-        self.service.store.delivery(id).unwrap().unwrap_or_else(|| panic!("delivery {id} is not stored"))
-    }
-
-    /// Waits until delivery `id` reaches `state` (`done`, `parked`).
-    fn wait_state(&self, id: i64, state: &str) -> Delivery {
-        wait_until(&format!("delivery {id} to be {state}"), || self.delivery(id).state == state);
-        self.delivery(id)
     }
 
     fn stored_count(&self) -> usize {

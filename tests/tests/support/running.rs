@@ -1,11 +1,13 @@
-//! The service running in-process for the end-to-end tests (service.rs, accounts.rs): built
-//! from a TOML config, served by the real router on 127.0.0.1:0, workers optional. Each test
-//! file adds its own request helpers in an `impl RunningHost` block.
+//! The service running in-process for the end-to-end tests (service.rs, the accounts tests,
+//! plugin_faults.rs): built from a TOML config, served by the real router on 127.0.0.1:0,
+//! workers optional; and what it stored of a delivery. Each test file adds its own request
+//! helpers in an `impl RunningHost` block.
 
 #![allow(dead_code)]
 
 use exlogare_host::config::Config;
 use exlogare_host::service::Service;
+use exlogare_host::storage::Delivery;
 use exlogare_host::worker::Workers;
 use std::path::Path;
 use std::sync::Arc;
@@ -53,6 +55,30 @@ impl RunningHost {
             client = client.redirect(reqwest::redirect::Policy::none());
         }
         RunningHost { service, base, client: client.build().unwrap(), rt: Some(rt), workers }
+    }
+
+    /// A delivery to the webhook endpoint of `provider`'s `connection`, as GitFlic sends one:
+    /// JSON, `secret` in the header and in the query.
+    pub fn webhook(&self, provider: &str, connection: &str, secret: &str, body: impl Into<reqwest::blocking::Body>) -> reqwest::blocking::RequestBuilder {
+        self.client
+            .post(format!("{}/api/integrations/{provider}/webhook/{connection}?secret={secret}", self.base))
+            .header("content-type", "application/json")
+            .header("gitflic-webhook-secret", secret)
+            .body(body)
+    }
+
+    pub fn delivery(&self, id: i64) -> Delivery {
+        self.service.store.delivery(id).unwrap().unwrap_or_else(|| panic!("delivery {id} is not stored"))
+    }
+
+    /// Waits until delivery `id` reaches `state` (`done`, `parked`) and returns it.
+    pub fn wait_state(&self, id: i64, state: &str) -> Delivery {
+        let deadline = Instant::now() + WAIT;
+        while self.delivery(id).state != state {
+            assert!(Instant::now() < deadline, "gave up after {WAIT:?} waiting for delivery {id} to be {state}: {:?}", self.delivery(id));
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.delivery(id)
     }
 
     pub fn start_workers(&mut self) {
