@@ -70,7 +70,7 @@ fn self_hosted_roots_under_the_instance() {
 
 #[test]
 fn a_bad_address_is_invalid_input_on_web_base() {
-    for bad in ["ftp://gitflic.ru", "gitflic.ru", "https://ivan:secret@git.example.com", "https://git.example.com/?tab=ci", ""] {
+    for bad in ["ftp://gitflic.ru", "gitflic.ru", "https://ivan:secret@git.example.com", "https://git.example.com/?tab=ci"] {
         match defaults(bad) {
             Err(ProviderError::InvalidInput(i)) => {
                 assert_eq!(i.field, "web-base", "{bad:?}");
@@ -79,6 +79,12 @@ fn a_bad_address_is_invalid_input_on_web_base() {
             other => panic!("{bad:?} should be invalid input, got {other:?}"),
         }
     }
+}
+
+#[test]
+fn an_empty_address_is_the_public_service() {
+    let c = defaults("").unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!((c.web_base.as_str(), c.api_base.as_str(), c.oauth_base.as_str()), ("https://gitflic.ru", "https://api.gitflic.ru", "https://oauth.gitflic.ru"));
 }
 
 #[test]
