@@ -35,14 +35,16 @@ const ADMIN: &str = "admin-token-conn-Zx81";
 struct World {
     dir: tempfile::TempDir,
     gitflic: OAuthGitflic,
+    slack: fakes::ChatFake,
 }
 
 impl World {
     fn new() -> World {
         let gitflic = oauth_gitflic_for(CLIENT_ID, CLIENT_SECRET, &["failed-job-trace", "list-projects-search"]);
+        let slack = fakes::slack_fake();
         let dir = tempfile::tempdir().unwrap();
-        write_secrets(dir.path(), &[("admin-token", ADMIN)]);
-        World { dir, gitflic }
+        write_secrets(dir.path(), &[("admin-token", ADMIN), ("slack-url", &format!("{}{}", slack.base, fakes::SLACK_PATH))]);
+        World { dir, gitflic, slack }
     }
 
     fn config_path(&self) -> PathBuf {
@@ -52,7 +54,9 @@ impl World {
     /// The standard config (no connection) with `tail` appended (e.g. a `[[connections]]` table).
     fn config_path_with(&self, tail: &str) -> PathBuf {
         let d = self.dir.path();
-        write_config(d, &(head(d, &admin(d), &Worker { threads: 1, ..Worker::default() }, &key_and_cache()) + tail))
+        // Every connection's failures go to Slack, including those added at run time.
+        let slack = slack_notifier(d) + "\n[[routes]]\nnotifiers = [\"team-slack\"]\n";
+        write_config(d, &(head(d, &admin(d), &Worker { threads: 1, ..Worker::default() }, &key_and_cache()) + &slack + tail))
     }
 
     fn host(&self) -> Host {
@@ -218,6 +222,12 @@ fn a_connection_added_through_the_api_connects_syncs_watches_receives_and_is_rem
     let (status, body) = host.deliver("team", &secret);
     assert_eq!((status, body["status"].as_str()), (202, Some("queued")), "{body}");
     host.wait_state(body["delivery"].as_i64().unwrap(), "done");
+    // ... and ends in the chat: one message naming the project and linking the pipeline.
+    let posted = world.slack.posted();
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    let text = fakes::all_text(&posted[0]);
+    assert!(text.contains("acme/payments-api") && text.contains("1287"), "{text}");
+    assert!(text.contains("https://git.example.com/project/acme/payments-api/ci-cd/pipeline/1287"), "the deep link uses the connection's web base: {text}");
     let (status, _) = host.deliver("team", "a-wrong-secret");
     assert_eq!(status, 401);
 
