@@ -9,8 +9,12 @@ use std::path::PathBuf;
 /// gives exactly one object); otherwise a report for a person, with the excerpt.
 pub fn run(files: &[PathBuf], json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
     anyhow::ensure!(!files.is_empty(), "analyze: no log file given");
-    // Off unless EXLOGARE_MODEL_URL is set (see `model`).
-    let model = crate::model::ModelConfig::from_env();
+    // Off unless EXLOGARE_MODEL_URL is set (see `model`); one client for every file. A bad
+    // URL is an error here, before any file is read, not a `model_error` on each report.
+    let model = crate::model::ModelConfig::from_env()
+        .map(crate::model::ModelClient::new)
+        .transpose()
+        .context("EXLOGARE_MODEL_URL")?;
     for (i, path) in files.iter().enumerate() {
         let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
         let mut report = analyze_reader(
@@ -18,7 +22,9 @@ pub fn run(files: &[PathBuf], json: bool, out: &mut dyn Write) -> anyhow::Result
             JobMeta::default(),
         )
         .with_context(|| format!("reading {}", path.display()))?;
-        crate::model::enrich(model.as_ref(), &mut report);
+        if let Some(model) = &model {
+            model.enrich(&mut report);
+        }
         if json {
             let mut v = serde_json::to_value(&report)?;
             v["file"] = serde_json::Value::String(path.display().to_string());

@@ -2,8 +2,8 @@
 //! environment or files (never from the file itself, never logged).
 //!
 //! `exlogare.example.toml` at the repository root documents every field. Sections:
-//! `[server]`, `[storage]`, `[worker]`, `[plugins]`, `[sandbox]`, `[[connections]]`,
-//! `[[notifiers]]`, `[[routes]]`.
+//! `[server]`, `[storage]`, `[worker]`, `[plugins]`, `[sandbox]`, `[analysis]`,
+//! `[[connections]]`, `[[notifiers]]`, `[[routes]]`.
 
 use crate::conformance::ConnectionSpec;
 use crate::http::Secret;
@@ -24,6 +24,8 @@ pub struct Config {
     pub plugins: PluginsConfig,
     #[serde(default)]
     pub sandbox: SandboxLimits,
+    #[serde(default)]
+    pub analysis: AnalysisConfig,
     #[serde(default)]
     pub connections: Vec<ConnectionConfig>,
     #[serde(default)]
@@ -98,6 +100,62 @@ impl WorkerConfig {
     pub fn backoff_ms(&self, attempt: u32) -> u64 {
         let exp = attempt.saturating_sub(1).min(20);
         self.backoff_base_ms.saturating_mul(1 << exp).min(self.backoff_max_ms)
+    }
+}
+
+/// `[analysis]`: the optional model step (analysis/src/model.rs). Off without `model_url`.
+///
+/// The service reads it only from here: the `EXLOGARE_MODEL_*` variables the `analyze` command
+/// uses do not override it, so where report excerpts are sent is decided in this file alone.
+/// The URL is host egress, used by the host's own client; plugins never get it (their requests
+/// are held to their connection's origins).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalysisConfig {
+    /// OpenAI-compatible base URL, e.g. `https://api.openai.com/v1` (`/chat/completions` is
+    /// appended); http or https.
+    pub model_url: Option<String>,
+    /// Default `gpt-4o-mini`.
+    pub model: Option<String>,
+    /// The API key (sent as a bearer token); none for an endpoint that needs none.
+    pub model_key_env: Option<String>,
+    pub model_key_file: Option<PathBuf>,
+    /// Whole-request bound, 1..=120 seconds; default 20. A slower answer is abandoned and the
+    /// deterministic report is posted.
+    pub timeout_secs: Option<u64>,
+}
+
+impl AnalysisConfig {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if let Some(t) = self.timeout_secs
+            && !exlogare_analysis::model::TIMEOUT_SECS.contains(&t)
+        {
+            let r = exlogare_analysis::model::TIMEOUT_SECS;
+            anyhow::bail!("[analysis] timeout_secs = {t}: must be {} to {} seconds", r.start(), r.end());
+        }
+        if self.model_key_env.is_some() && self.model_key_file.is_some() {
+            anyhow::bail!("[analysis] model key: give either model_key_env or model_key_file, not both");
+        }
+        match &self.model_url {
+            Some(url) => exlogare_analysis::model::check_url(url).map_err(|e| anyhow::anyhow!("[analysis] model_url: {e}"))?,
+            None if self.model.is_some() || self.model_key_env.is_some() || self.model_key_file.is_some() => {
+                anyhow::bail!("[analysis] names a model or its key but no model_url; set model_url (or remove them) — the model step is off without it")
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// The model step's settings with its key resolved (at start-up): `None` when it is off.
+    pub fn model_config(&self) -> anyhow::Result<Option<exlogare_analysis::model::ModelConfig>> {
+        let Some(url) = &self.model_url else { return Ok(None) };
+        let key = resolve_secret("model key ([analysis] model_key_*)", &self.model_key_env, &self.model_key_file)?;
+        Ok(Some(exlogare_analysis::model::ModelConfig {
+            url: url.trim().to_owned(),
+            model: self.model.clone().filter(|m| !m.trim().is_empty()).unwrap_or_else(|| exlogare_analysis::model::DEFAULT_MODEL.to_owned()),
+            api_key: key.map(|k| k.expose().to_owned()),
+            timeout: std::time::Duration::from_secs(self.timeout_secs.unwrap_or(exlogare_analysis::model::DEFAULT_TIMEOUT_SECS)),
+        }))
     }
 }
 
@@ -250,6 +308,7 @@ impl Config {
 
     pub fn validate(&self) -> anyhow::Result<()> {
         self.sandbox.validate().map_err(anyhow::Error::msg)?;
+        self.analysis.validate()?;
         if self.worker.threads == 0 || self.worker.max_attempts == 0 {
             anyhow::bail!("worker.threads and worker.max_attempts must be at least 1");
         }
@@ -305,6 +364,113 @@ mod tests {
         c.apply_env(|k| (k == "EXLOGARE_LISTEN").then(|| "0.0.0.0:9".to_string())).unwrap();
         assert_eq!(c.server.listen, "0.0.0.0:9");
         assert!(c.apply_env(|k| (k == "EXLOGARE_WORKER_THREADS").then(|| "two".to_string())).is_err());
+    }
+}
+
+#[cfg(test)]
+mod analysis_section {
+    use super::*;
+
+    fn parse(text: &str) -> anyhow::Result<Config> {
+        let c: Config = toml::from_str(text)?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    #[test]
+    fn absent_means_off() {
+        let c = parse("").unwrap();
+        assert!(c.analysis.model_url.is_none());
+        assert!(c.analysis.model_config().unwrap().is_none());
+    }
+
+    #[test]
+    fn a_full_section_parses_with_its_key_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("model-key");
+        std::fs::write(&key, "sk-from-file\n").unwrap();
+        let c = parse(&format!(
+            "[analysis]\nmodel_url = \"https://llm.example/v1\"\nmodel = \"m-1\"\nmodel_key_file = {key:?}\ntimeout_secs = 7\n"
+        ))
+        .unwrap();
+        let m = c.analysis.model_config().unwrap().unwrap();
+        assert_eq!((m.url.as_str(), m.model.as_str(), m.api_key.as_deref()), ("https://llm.example/v1", "m-1", Some("sk-from-file")));
+        assert_eq!(m.timeout, std::time::Duration::from_secs(7));
+        assert!(!format!("{c:?}{m:?}").contains("sk-from-file"), "the key is never in Debug output");
+    }
+
+    #[test]
+    fn defaults_and_no_key() {
+        let c = parse("[analysis]\nmodel_url = \"http://127.0.0.1:11434/v1\"\n").unwrap();
+        let m = c.analysis.model_config().unwrap().unwrap();
+        assert_eq!(m.model, exlogare_analysis::model::DEFAULT_MODEL);
+        assert_eq!(m.timeout, std::time::Duration::from_secs(exlogare_analysis::model::DEFAULT_TIMEOUT_SECS));
+        assert!(m.api_key.is_none());
+    }
+
+    #[test]
+    fn bad_urls_are_refused_naming_the_field() {
+        for url in ["llm.example/v1", "ftp://llm.example/v1", "file:///tmp/x", "https://me:sk-inline@llm.example/v1"] {
+            let err = parse(&format!("[analysis]\nmodel_url = \"{url}\"\n")).unwrap_err().to_string();
+            assert!(err.contains("[analysis] model_url"), "{url}: {err}");
+            assert!(!err.contains("sk-inline"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_timeout_is_bounded() {
+        for t in [0, 121, 3600] {
+            let err = parse(&format!("[analysis]\nmodel_url = \"https://llm.example/v1\"\ntimeout_secs = {t}\n")).unwrap_err().to_string();
+            assert!(err.contains("timeout_secs"), "{t}: {err}");
+        }
+        for t in [1, 120] {
+            parse(&format!("[analysis]\nmodel_url = \"https://llm.example/v1\"\ntimeout_secs = {t}\n")).unwrap();
+        }
+    }
+
+    #[test]
+    fn the_key_comes_from_env_or_file_not_both_and_never_inline() {
+        let err = parse("[analysis]\nmodel_url = \"https://llm.example/v1\"\nmodel_key_env = \"K\"\nmodel_key_file = \"/k\"\n").unwrap_err().to_string();
+        assert!(err.contains("not both"), "{err}");
+        // An inline key is not a field.
+        assert!(parse("[analysis]\nmodel_url = \"https://llm.example/v1\"\nmodel_key = \"sk-inline\"\n").is_err());
+        // A key (or model) without a URL is a mistake, not silently nothing.
+        let err = parse("[analysis]\nmodel_key_env = \"K\"\n").unwrap_err().to_string();
+        assert!(err.contains("model_url"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_key_variable_or_file_fails_at_start_up_naming_it() {
+        let c = parse("[analysis]\nmodel_url = \"https://llm.example/v1\"\nmodel_key_env = \"EXLOGARE_TEST_MODEL_KEY_SURELY_UNSET\"\n").unwrap();
+        let err = c.analysis.model_config().unwrap_err().to_string();
+        assert!(err.contains("EXLOGARE_TEST_MODEL_KEY_SURELY_UNSET") && err.contains("[analysis]"), "{err}");
+        let c = parse("[analysis]\nmodel_url = \"https://llm.example/v1\"\nmodel_key_file = \"/nonexistent/exlogare/model-key\"\n").unwrap();
+        let err = c.analysis.model_config().unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/exlogare/model-key"), "{err}");
+    }
+
+    /// The commented `[analysis]` example in exlogare.example.toml is valid once uncommented.
+    #[test]
+    fn the_commented_example_is_valid() {
+        let text = include_str!("../../exlogare.example.toml");
+        let section: String = text
+            .lines()
+            .skip_while(|l| *l != "# [analysis]")
+            .take_while(|l| l.starts_with("# "))
+            .map(|l| format!("{}\n", &l[2..]))
+            .collect();
+        assert!(section.contains("model_url"), "no commented [analysis] example: {section}");
+        let c = parse(&section).unwrap();
+        let a = c.analysis;
+        assert_eq!((a.model_url.as_deref(), a.timeout_secs), (Some("https://api.openai.com/v1"), Some(20)));
+        assert!(a.model_key_env.is_some());
+    }
+
+    #[test]
+    fn model_environment_variables_do_not_override_the_file() {
+        let mut c = parse("").unwrap();
+        c.apply_env(|k| k.starts_with("EXLOGARE_MODEL").then(|| "http://elsewhere.example/v1".to_string())).unwrap();
+        assert!(c.analysis.model_url.is_none());
     }
 }
 

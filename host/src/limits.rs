@@ -20,6 +20,13 @@ pub struct SandboxLimits {
     pub call_timeout_ms: u64,
     /// HTTP requests one call may make; stops a paging loop that never ends.
     pub requests_per_call: u32,
+    /// HTTP requests one plugin may have open at once, summed over all its concurrent calls
+    /// (workers, webhook verification, the poller, the CLI). A request holds its slot until its
+    /// response is consumed: the buffered body read, or the body stream ended or dropped.
+    pub http_concurrency: u32,
+    /// How long a request waits for one of those slots before the guest gets
+    /// `http-error.timeout` (never past the call's own deadline). 0: do not wait.
+    pub http_wait_ms: u64,
     /// Request body cap (bytes).
     pub request_body_bytes: u64,
     /// Buffered response body cap (bytes) for `http.send`.
@@ -51,6 +58,8 @@ impl Default for SandboxLimits {
             memory_bytes: 64 << 20,
             call_timeout_ms: 30_000,
             requests_per_call: 50,
+            http_concurrency: 4,
+            http_wait_ms: 5_000,
             request_body_bytes: 1 << 20,
             response_body_bytes: 16 << 20,
             stream_body_bytes: 1 << 30,
@@ -78,12 +87,17 @@ impl SandboxLimits {
         Duration::from_millis(self.call_timeout_ms)
     }
 
+    pub fn http_wait(&self) -> Duration {
+        Duration::from_millis(self.http_wait_ms)
+    }
+
     /// Refuses settings that would switch a limit off or exceed what the engine reserves.
     pub fn validate(&self) -> Result<(), String> {
-        let nonzero: [(&str, u64); 9] = [
+        let nonzero: [(&str, u64); 10] = [
             ("memory_bytes", self.memory_bytes),
             ("call_timeout_ms", self.call_timeout_ms),
             ("requests_per_call", self.requests_per_call as u64),
+            ("http_concurrency", self.http_concurrency as u64),
             ("response_body_bytes", self.response_body_bytes),
             ("stream_body_bytes", self.stream_body_bytes),
             ("stream_read_bytes", self.stream_read_bytes as u64),
@@ -122,6 +136,17 @@ mod tests {
         assert_eq!(l.validate(), Ok(()));
         assert_eq!(l.memory_bytes, 64 * 1024 * 1024);
         assert_eq!(l.call_timeout(), Duration::from_secs(30));
+        assert_eq!((l.http_concurrency, l.http_wait()), (4, Duration::from_secs(5)), "reference/plugin-hosts.md §9.1");
+    }
+
+    #[test]
+    fn http_concurrency_of_zero_is_refused_and_a_zero_wait_is_allowed() {
+        let l = SandboxLimits { http_concurrency: 0, ..Default::default() };
+        assert!(l.validate().unwrap_err().contains("http_concurrency"));
+        let l = SandboxLimits { http_wait_ms: 0, ..Default::default() };
+        assert_eq!(l.validate(), Ok(()), "no wait is a strict limit, not an absent one");
+        let l: SandboxLimits = toml::from_str("http_concurrency = 2\nhttp_wait_ms = 250").unwrap();
+        assert_eq!((l.http_concurrency, l.http_wait_ms), (2, 250));
     }
 
     #[test]

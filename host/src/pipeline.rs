@@ -127,3 +127,15 @@ pub fn analyze_failure(
     Ok(FailureAnalysis { details, jobs, requests })
 }
 
+/// The optional model step over every job that has a report: on success the job's summary
+/// becomes the model's (the rest of the report stays deterministic); on failure the report is
+/// left as it was and the reason logged. Runs on the worker thread, after the plugin calls,
+/// with the host's own client: the model URL is never part of any plugin's egress.
+pub fn explain_with_model(analysis: &mut FailureAnalysis, model: &exlogare_analysis::model::ModelClient) {
+    for job in &mut analysis.jobs {
+        let Some(report) = job.report.as_mut() else { continue };
+        if !model.rewrite_summary(report) {
+            tracing::warn!(job = %job.job.name, "model step failed, posting the deterministic report: {}", report.model_error.as_deref().unwrap_or("?"));
+        }
+    }
+}

@@ -12,7 +12,7 @@ use crate::cache::{CacheOutcome, CompileCache};
 use crate::egress::EgressPolicy;
 use crate::engine::HostEngine;
 use crate::http::HttpBackend;
-use crate::http::gate::{Credentials, ExchangeRecord, GateLimits, HttpGate};
+use crate::http::gate::{Credentials, ExchangeRecord, GateLimits, HttpGate, HttpPermits};
 use crate::limits::SandboxLimits;
 use crate::store::{CallState, Clock, LogSink};
 use crate::wit::v0_1::{CiProvider, CiProviderIndices, ENDPOINTS_EXPORT, endpoints, provider, types};
@@ -165,6 +165,7 @@ impl PluginRuntime {
             indices,
             endpoints,
             engine: self.engine.clone(),
+            http_permits: HttpPermits::new(limits.http_concurrency),
             limits,
             traps: Mutex::new(TrapState::default()),
         };
@@ -239,6 +240,9 @@ pub struct LoadedPlugin {
     endpoints: Option<endpoints::GuestIndices>,
     engine: Arc<HostEngine>,
     limits: SandboxLimits,
+    /// Slots for open HTTP requests (`http_concurrency`), shared by every call of this plugin
+    /// on every thread: each call's gate draws from it.
+    http_permits: HttpPermits,
     traps: Mutex<TrapState>,
 }
 
@@ -253,7 +257,18 @@ impl LoadedPlugin {
         &self.limits
     }
 
+    /// HTTP requests of this plugin open right now, across all its calls.
+    pub fn http_requests_open(&self) -> u32 {
+        self.http_permits.open()
+    }
+
     /// The same compiled plugin under other limits (a scenario's or a tenant's override).
+    ///
+    /// The copy is a plugin of its own: its own circuit breaker and its own HTTP slots, sized
+    /// by the new `http_concurrency`. Sharing the original's slots would make the copy's
+    /// `http_concurrency` a fiction (the original's size would apply) and couple a scenario or
+    /// a test to whatever else the original is doing. Calls that must count against one bound
+    /// must use one `LoadedPlugin` (the service shares it behind an `Arc`).
     pub fn with_limits(&self, limits: SandboxLimits) -> LoadedPlugin {
         LoadedPlugin {
             path: self.path.clone(),
@@ -266,6 +281,7 @@ impl LoadedPlugin {
             indices: self.indices.clone(),
             endpoints: self.endpoints.clone(),
             engine: self.engine.clone(),
+            http_permits: HttpPermits::new(limits.http_concurrency),
             limits,
             traps: Mutex::new(TrapState::default()),
         }
@@ -325,7 +341,8 @@ impl LoadedPlugin {
             // timed out still gets to return `http-error.timeout` as a typed error (§9.1 rule
             // c) instead of being interrupted on its way out.
             started + budget - http_grace(budget),
-        );
+        )
+        .with_permits(self.http_permits.clone(), self.limits.http_wait());
         let id = if self.info.id.is_empty() { "(loading)" } else { self.info.id.as_str() };
         let state = CallState::new(id, &self.limits, gate, ctx.sink, ctx.clock);
         let mut store = Store::new(&self.engine.engine, state);

@@ -55,6 +55,9 @@ pub struct Service {
     pub accounts: Option<crate::accounts::service::Accounts>,
     /// Opens the admin endpoints; `None` leaves them open (dev setups).
     pub admin_token: Option<Secret>,
+    /// The optional model step (`[analysis] model_url`), built once at start-up with its key
+    /// resolved. Host code with its own HTTP client: no plugin call can reach its URL.
+    pub model: Option<Arc<exlogare_analysis::model::ModelClient>>,
 }
 
 /// The HTTP answer to a delivery.
@@ -136,9 +139,25 @@ impl Service {
         let accounts = crate::accounts::service::Accounts::for_config_with(&config, key)?;
         let store = Store::open(&config.storage.path)?;
         let admin_token = resolve_secret("admin token ([server] admin_token_*)", &config.server.admin_token_env, &config.server.admin_token_file)?;
-        let service = Self { config, store, plugins, connections: RwLock::new(connections), notifiers, metrics, accounts, admin_token };
+        let model = Self::model_client(&config)?;
+        let service = Self { config, store, plugins, connections: RwLock::new(connections), notifiers, metrics, accounts, admin_token, model };
         service.load_stored_connections()?;
         Ok(service)
+    }
+
+    /// The model step from `[analysis]`, or `None` when it is off. The `EXLOGARE_MODEL_*`
+    /// variables belong to the `analyze` command; the service says so when one is set.
+    fn model_client(config: &Config) -> anyhow::Result<Option<Arc<exlogare_analysis::model::ModelClient>>> {
+        if std::env::var_os("EXLOGARE_MODEL_URL").is_some() {
+            tracing::warn!("EXLOGARE_MODEL_URL is set but the service ignores it: the model step is configured by [analysis] model_url");
+        }
+        let Some(cfg) = config.analysis.model_config()? else { return Ok(None) };
+        if cfg.api_key.is_some() && cfg.url.starts_with("http://") {
+            tracing::warn!(url = %cfg.url, "[analysis] the model key is sent over plain http");
+        }
+        let client = exlogare_analysis::model::ModelClient::new(cfg).map_err(|e| anyhow::anyhow!("[analysis] model step: {e:#}"))?;
+        tracing::info!(url = %client.config().url, model = %client.config().model, "model step on");
+        Ok(Some(Arc::new(client)))
     }
 
     fn connection_runtime(c: &ConnectionConfig, metrics: &Arc<Metrics>, budget_db: &std::path::Path) -> anyhow::Result<ConnectionRuntime> {
@@ -366,7 +385,7 @@ impl Service {
         }
         self.metrics.plugin_call(&d.provider, "analyze-failure", started.elapsed());
         let message = match result {
-            Ok(analysis) => {
+            Ok(mut analysis) => {
                 if let Some(resolved) = pipeline_key(&analysis.details.pipeline.reference)
                     && resolved != d.pipeline {
                         let key = idem_key(&d.provider, &d.connection, &d.project, &resolved);
@@ -375,6 +394,9 @@ impl Service {
                             return Ok(None);
                         }
                     }
+                if let Some(model) = &self.model {
+                    crate::pipeline::explain_with_model(&mut analysis, model);
+                }
                 self.metrics.analysis("reported");
                 FailureMessage::from_analysis(&d.provider, &d.connection, &analysis)
             }

@@ -1,8 +1,9 @@
 //! The choke point every plugin request passes, whatever the backend.
 //!
 //! Order matters and is fixed: header rules, egress policy, credential placement, budget,
-//! body cap, then the backend. A refusal is a typed, guest-visible error (the plugin maps it
-//! to `provider-error.denied`), never a trap: the plugin did nothing wrong by asking.
+//! body cap, a slot under the plugin's HTTP concurrency limit ([`permits`]), then the backend.
+//! A refusal is a typed, guest-visible error (the plugin maps it to `provider-error.denied`),
+//! never a trap: the plugin did nothing wrong by asking.
 
 use super::{BackendError, BackendResponse, HttpBackend, Method, OutboundRequest, Secret};
 use crate::egress::{check_headers, CredentialKind, EgressPolicy};
@@ -10,7 +11,10 @@ use base64::Engine as _;
 use serde::Serialize;
 use std::io::Read;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+pub mod permits;
+pub use permits::{HttpPermit, HttpPermits};
 
 /// Response headers as the guest gets them: lower-case names, in the order received.
 pub type Headers = Vec<(String, String)>;
@@ -79,11 +83,17 @@ pub struct HttpGate {
     credentials: Credentials,
     limits: GateLimits,
     deadline: Instant,
+    /// The plugin's open-request slots (shared with its other calls) and how long to wait
+    /// for one.
+    permits: HttpPermits,
+    permit_wait: Duration,
     used: u32,
     transcript: Vec<ExchangeRecord>,
 }
 
 impl HttpGate {
+    /// A gate with its own slots at the default concurrency limit; a plugin's calls share the
+    /// plugin's instead ([`HttpGate::with_permits`]).
     pub fn new(
         policy: EgressPolicy,
         backend: Arc<dyn HttpBackend>,
@@ -91,7 +101,25 @@ impl HttpGate {
         limits: GateLimits,
         deadline: Instant,
     ) -> Self {
-        Self { policy, backend, credentials, limits, deadline, used: 0, transcript: Vec::new() }
+        let defaults = crate::limits::SandboxLimits::default();
+        Self {
+            policy,
+            backend,
+            credentials,
+            limits,
+            deadline,
+            permits: HttpPermits::new(defaults.http_concurrency),
+            permit_wait: defaults.http_wait(),
+            used: 0,
+            transcript: Vec::new(),
+        }
+    }
+
+    /// Draw request slots from `permits` (shared across calls), waiting up to `wait` for one.
+    pub fn with_permits(mut self, permits: HttpPermits, wait: Duration) -> Self {
+        self.permits = permits;
+        self.permit_wait = wait;
+        self
     }
 
     pub fn transcript(&self) -> &[ExchangeRecord] {
@@ -106,9 +134,10 @@ impl HttpGate {
         self.used
     }
 
-    /// Sends and buffers the body up to the response cap.
+    /// Sends and buffers the body up to the response cap. The request's slot is held until
+    /// the body is read (or the read fails), and released on return.
     pub fn send(&mut self, req: GateRequest) -> Result<(u16, Headers, Vec<u8>), GateError> {
-        let resp = self.dispatch(req)?;
+        let (resp, _permit) = self.dispatch(req)?;
         let cap = self.limits.response_body_bytes;
         let mut body = Vec::new();
         let mut limited = resp.body.take(cap + 1);
@@ -119,21 +148,22 @@ impl HttpGate {
         Ok((resp.status, resp.headers, body))
     }
 
-    /// Sends and returns the body as a capped stream.
+    /// Sends and returns the body as a capped stream. The stream holds the request's slot
+    /// until it ends, fails or is dropped.
     pub fn send_streaming(&mut self, req: GateRequest) -> Result<(u16, Headers, StreamBody), GateError> {
-        let resp = self.dispatch(req)?;
+        let (resp, permit) = self.dispatch(req)?;
         let body = StreamBody {
             reader: resp.body,
             delivered: 0,
             cap: self.limits.stream_body_bytes,
             max_read: self.limits.stream_read_bytes,
             deadline: self.deadline,
-            finished: false,
+            state: StreamState::Open { _permit: permit },
         };
         Ok((resp.status, resp.headers, body))
     }
 
-    fn dispatch(&mut self, req: GateRequest) -> Result<BackendResponse, GateError> {
+    fn dispatch(&mut self, req: GateRequest) -> Result<(BackendResponse, HttpPermit), GateError> {
         let credential_name = req.credential.as_ref().map(|c| match c {
             RequestedCredential::AccessToken { .. } => "access-token",
             RequestedCredential::ClientBasic => "client-basic",
@@ -146,14 +176,15 @@ impl HttpGate {
         };
         let result = self.dispatch_inner(req);
         record.outcome = match &result {
-            Ok(resp) => resp.status.to_string(),
-            Err(e) => format!("{e:?}"),
+            Ok((resp, _)) => resp.status.to_string(),
+            Err(Refused { error, note: Some(note) }) => format!("{error:?}: {note}"),
+            Err(Refused { error, note: None }) => format!("{error:?}"),
         };
         self.transcript.push(record);
-        result
+        result.map_err(|r| r.error)
     }
 
-    fn dispatch_inner(&mut self, req: GateRequest) -> Result<BackendResponse, GateError> {
+    fn dispatch_inner(&mut self, req: GateRequest) -> Result<(BackendResponse, HttpPermit), Refused> {
         check_headers(&req.headers).map_err(GateError::InvalidRequest)?;
         let allowed = self.policy.check_url(&req.url).map_err(GateError::Denied)?;
         if let Some(body) = &req.body
@@ -162,14 +193,15 @@ impl HttpGate {
                     "request body of {} bytes exceeds the cap of {}",
                     body.len(),
                     self.limits.request_body_bytes
-                )));
+                ))
+                .into());
             }
         let credential = match req.credential {
             None => None,
             Some(RequestedCredential::AccessToken { scheme }) => {
                 self.policy.check_credential(CredentialKind::AccessToken, &allowed.origin).map_err(GateError::Denied)?;
                 if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-                    return Err(GateError::InvalidRequest(format!("credential scheme `{scheme}` is not a token")));
+                    return Err(GateError::InvalidRequest(format!("credential scheme `{scheme}` is not a token")).into());
                 }
                 let token = self.credentials.access_token.as_ref().ok_or_else(|| {
                     GateError::Denied("this connection has no access token yet; connect it (OAuth) first".into())
@@ -179,7 +211,7 @@ impl HttpGate {
             Some(RequestedCredential::ClientBasic) => {
                 self.policy.check_credential(CredentialKind::ClientBasic, &allowed.origin).map_err(GateError::Denied)?;
                 let (Some(id), Some(secret)) = (&self.credentials.client_id, &self.credentials.client_secret) else {
-                    return Err(GateError::Denied("this connection has no OAuth client id and secret configured".into()));
+                    return Err(GateError::Denied("this connection has no OAuth client id and secret configured".into()).into());
                 };
                 let basic = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{}", secret.expose()));
                 Some((CredentialKind::ClientBasic, Secret::new(format!("Basic {basic}"))))
@@ -189,11 +221,27 @@ impl HttpGate {
             return Err(GateError::Denied(format!(
                 "request budget of {} per call is used up",
                 self.limits.requests
-            )));
+            ))
+            .into());
         }
         self.used += 1;
+        let started = Instant::now();
+        if started >= self.deadline {
+            return Err(GateError::Timeout.into());
+        }
+        let permit = match self.permits.try_acquire() {
+            Some(permit) => permit,
+            None => {
+                let (until, by_call_deadline) = permits::wait_until(started, self.permit_wait, self.deadline);
+                self.permits.acquire_until(until).ok_or_else(|| {
+                    let note = permits::saturated_message(self.permits.limit(), started.elapsed(), self.permit_wait, by_call_deadline);
+                    tracing::warn!(url = %allowed.url, "plugin request refused: {note}");
+                    Refused { error: GateError::Timeout, note: Some(note) }
+                })?
+            }
+        };
         if Instant::now() >= self.deadline {
-            return Err(GateError::Timeout);
+            return Err(GateError::Timeout.into());
         }
         let outbound = OutboundRequest {
             method: req.method,
@@ -202,15 +250,30 @@ impl HttpGate {
             body: req.body,
             credential,
         };
-        self.backend.send(&outbound, self.deadline).map_err(|e| match e {
+        // On a backend error the permit drops here; on success it travels with the response.
+        let resp = self.backend.send(&outbound, self.deadline).map_err(|e| match e {
             BackendError::Timeout => GateError::Timeout,
             BackendError::Transport(m) => GateError::Transport(m),
             BackendError::Denied(m) => GateError::Denied(m),
-        })
+        })?;
+        Ok((resp, permit))
     }
 
     fn read_error(&self, e: std::io::Error) -> GateError {
         read_error(e, self.deadline)
+    }
+}
+
+/// A refusal, with a host-side note for the transcript when the guest-visible error carries no
+/// text (`timeout` for a request that got no slot).
+struct Refused {
+    error: GateError,
+    note: Option<String>,
+}
+
+impl From<GateError> for Refused {
+    fn from(error: GateError) -> Self {
+        Refused { error, note: None }
     }
 }
 
@@ -233,22 +296,54 @@ fn is_timeout(e: &std::io::Error) -> bool {
     false
 }
 
-/// A streamed response body with the per-call caps applied.
+/// A streamed response body with the per-call caps applied. While open it holds its
+/// request's slot under the plugin's HTTP concurrency limit; the slot and the connection are
+/// released when the body ends or fails, or when the stream is dropped (by the guest, or with
+/// the call's store when the instance is torn down, a trap included).
 pub struct StreamBody {
     reader: Box<dyn Read + Send>,
     delivered: u64,
     cap: u64,
     max_read: u32,
     deadline: Instant,
-    finished: bool,
+    state: StreamState,
+}
+
+enum StreamState {
+    /// Held, never read: dropping it (with the state) frees the slot.
+    Open { _permit: HttpPermit },
+    Finished,
+    /// Every later read repeats the error.
+    Failed(GateError),
 }
 
 impl StreamBody {
     /// Up to `max` bytes (clamped to the host's read cap); `None` at the end.
     pub fn read(&mut self, max: u32) -> Result<Option<Vec<u8>>, GateError> {
-        if self.finished {
-            return Ok(None);
+        match &self.state {
+            StreamState::Open { .. } => {}
+            StreamState::Finished => return Ok(None),
+            StreamState::Failed(e) => return Err(e.clone()),
         }
+        match self.read_open(max) {
+            Ok(Some(chunk)) => Ok(Some(chunk)),
+            Ok(None) => {
+                self.end(StreamState::Finished);
+                Ok(None)
+            }
+            Err(e) => {
+                self.end(StreamState::Failed(e.clone()));
+                Err(e)
+            }
+        }
+    }
+
+    /// Whether the stream still holds its slot.
+    pub fn holds_permit(&self) -> bool {
+        matches!(self.state, StreamState::Open { .. })
+    }
+
+    fn read_open(&mut self, max: u32) -> Result<Option<Vec<u8>>, GateError> {
         if Instant::now() >= self.deadline {
             return Err(GateError::Timeout);
         }
@@ -262,16 +357,20 @@ impl StreamBody {
             }
         };
         if n == 0 {
-            self.finished = true;
             return Ok(None);
         }
         self.delivered += n as u64;
         if self.delivered > self.cap {
-            self.finished = true;
             return Err(GateError::TooLarge(self.cap));
         }
         buf.truncate(n);
         Ok(Some(buf))
+    }
+
+    /// Closes the connection, then frees the slot (dropping the old state's permit).
+    fn end(&mut self, state: StreamState) {
+        self.reader = Box::new(std::io::empty());
+        self.state = state;
     }
 }
 
@@ -401,6 +500,91 @@ mod tests {
         };
         assert_eq!(err, GateError::TooLarge(20));
         assert!(total <= 20);
+    }
+
+    /// A gate drawing from `permits`, waiting up to `wait_ms` for one.
+    fn gate_sharing(body: &[u8], permits: &HttpPermits, wait_ms: u64) -> (HttpGate, Arc<Echo>) {
+        let (g, echo) = gate(body, limits());
+        (g.with_permits(permits.clone(), Duration::from_millis(wait_ms)), echo)
+    }
+
+    #[test]
+    fn a_request_with_no_free_slot_times_out_naming_the_limit_and_never_reaches_the_backend() {
+        let permits = HttpPermits::new(1);
+        let held = permits.try_acquire().unwrap();
+        let (mut g, echo) = gate_sharing(b"ok", &permits, 20);
+        assert_eq!(g.send(get("https://api.gitflic.ru/x")).unwrap_err(), GateError::Timeout);
+        assert!(echo.seen.lock().unwrap().is_empty(), "sent without a slot");
+        let outcome = &g.transcript()[0].outcome;
+        assert!(outcome.starts_with("Timeout: ") && outcome.contains("`http_concurrency` = 1") && outcome.contains("`http_wait_ms` = 20"), "{outcome}");
+        drop(held);
+        assert_eq!(g.send(get("https://api.gitflic.ru/x")).unwrap().2, b"ok", "the freed slot is used");
+        assert_eq!(permits.open(), 0, "the buffered send released its slot");
+    }
+
+    #[test]
+    fn the_wait_for_a_slot_stops_at_the_call_deadline() {
+        let permits = HttpPermits::new(1);
+        let _held = permits.try_acquire().unwrap();
+        let (mut g, _) = gate_sharing(b"", &permits, 10_000);
+        g.deadline = Instant::now() + Duration::from_millis(50);
+        let started = Instant::now();
+        assert_eq!(g.send(get("https://api.gitflic.ru/x")).unwrap_err(), GateError::Timeout);
+        assert!(started.elapsed() < Duration::from_secs(5), "waited {:?} with a 50 ms deadline and a 10 s wait", started.elapsed());
+        let outcome = &g.transcript()[0].outcome;
+        assert!(outcome.contains("deadline") && outcome.contains("`http_concurrency` = 1"), "{outcome}");
+    }
+
+    #[test]
+    fn a_stream_holds_its_slot_until_it_ends_or_is_dropped() {
+        let permits = HttpPermits::new(1);
+        let (mut g, _) = gate_sharing(&[7u8; 6], &permits, 0);
+        let (mut other, _) = gate_sharing(b"", &permits, 0);
+        let (_, _, mut body) = g.send_streaming(get("https://api.gitflic.ru/log")).unwrap();
+        assert_eq!(permits.open(), 1);
+        assert_eq!(other.send(get("https://api.gitflic.ru/x")).unwrap_err(), GateError::Timeout, "another call while the stream is open");
+        while body.read(100).unwrap().is_some() {}
+        assert!(!body.holds_permit());
+        assert_eq!(permits.open(), 0, "read to the end: released though the guest still holds the stream");
+        assert_eq!(body.read(100), Ok(None));
+
+        let (_, _, body) = g.send_streaming(get("https://api.gitflic.ru/log")).unwrap();
+        assert_eq!(permits.open(), 1);
+        drop(body);
+        assert_eq!(permits.open(), 0, "dropped unread");
+    }
+
+    #[test]
+    fn a_failed_stream_releases_its_slot_and_keeps_failing() {
+        let permits = HttpPermits::new(1);
+        let (mut g, _) = gate_sharing(&[7u8; 25], &permits, 0);
+        let (_, _, mut body) = g.send_streaming(get("https://api.gitflic.ru/log")).unwrap();
+        let err = loop {
+            if let Err(e) = body.read(1000) {
+                break e;
+            }
+        };
+        assert_eq!(err, GateError::TooLarge(20));
+        assert_eq!(permits.open(), 0);
+        assert_eq!(body.read(1000), Err(GateError::TooLarge(20)), "a failed stream does not turn into a clean end");
+    }
+
+    struct Failing;
+
+    impl HttpBackend for Failing {
+        fn send(&self, _req: &OutboundRequest, _deadline: Instant) -> Result<BackendResponse, BackendError> {
+            Err(BackendError::Transport("connection refused".into()))
+        }
+    }
+
+    #[test]
+    fn a_backend_error_releases_the_slot() {
+        let permits = HttpPermits::new(1);
+        let (g, _) = gate_sharing(b"", &permits, 0);
+        let mut g = HttpGate { backend: Arc::new(Failing), ..g };
+        assert!(matches!(g.send(get("https://api.gitflic.ru/x")), Err(GateError::Transport(_))));
+        assert!(matches!(g.send_streaming(get("https://api.gitflic.ru/x")).map(|_| ()), Err(GateError::Transport(_))));
+        assert_eq!(permits.open(), 0);
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! strings so a test can tell a guest-visible refusal (the guest got an answer and returned)
 //! from a trap (the host stopped the guest).
 //!
-//! Options: `mode` (ok, loop, alloc, stdout, trap, fetch, fetch-header, budget, stream),
+//! Options: `mode` (ok, loop, alloc, stdout, trap, fetch, fetch-header, budget, stream,
+//! stream-trap: read one piece of a streamed body, then trap while holding it; stream-forget:
+//! read one piece, then return without dropping the stream),
 //! `url` (for the HTTP modes), `header` (fetch-header: which header to set, default `host`),
 //! `auth` (`access-token` asks the host to add the token, scheme `token`).
 
@@ -135,6 +137,23 @@ fn misbehave(conn: &Connection) -> Result<(), ProviderError> {
                     Err(e) => return Err(report(format!("stream status={} bytes={bytes} then {}", head.status, describe_error(&e)))),
                 }
             }
+        }
+        "stream-trap" | "stream-forget" => {
+            let req = request(conn, vec![])?;
+            let (head, body) = match http::send_streaming(&req) {
+                Ok(pair) => pair,
+                Err(e) => return Err(report(describe_error(&e))),
+            };
+            let first = match body.read(64 * 1024) {
+                Ok(chunk) => chunk.map_or(0, |c| c.len()),
+                Err(e) => return Err(report(format!("stream status={} then {}", head.status, describe_error(&e)))),
+            };
+            if option(conn, "mode") == Some("stream-trap") {
+                panic!("misbehave: trapping with a body stream open after {first} bytes");
+            }
+            // The handle is leaked, not dropped: only the instance's teardown can close it.
+            std::mem::forget(body);
+            Err(report(format!("stream status={} bytes={first} left open", head.status)))
         }
         other => Err(ProviderError::InvalidInput(InvalidInput { field: "options.mode".into(), message: format!("unknown mode `{other}`") })),
     }
