@@ -102,7 +102,7 @@ enum Command {
         /// owner/name
         #[arg(long)]
         project: String,
-        /// How the provider reaches this host, e.g. https://exlogare.example.com (default http://{server.listen}).
+        /// How the provider reaches this host, e.g. https://exlogare.example.com (default: [server] public_url, else http://{server.listen}).
         #[arg(long)]
         public_url: Option<String>,
         #[arg(long)]
