@@ -195,6 +195,12 @@ fn a_connection_added_through_the_api_connects_syncs_watches_receives_and_is_rem
     assert_eq!((status, body["connection"].as_str()), (200, Some("team")), "{body}");
     let (_, body) = host.admin(Method::GET, "/api/connections/team", None);
     assert_eq!(body["connection"]["status"].as_str(), Some("connected"), "{body}");
+    // A person whose browser lands on the callback with a stale link gets a page, not JSON.
+    let resp = host.client.get(format!("{}/api/integrations/gitflic/oauth/callback?code=x&state={}", host.base, q["state"])).header("accept", "text/html").send().unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let page = resp.text().unwrap();
+    assert!(page.contains("Not connected") && page.contains("already used"), "{page}");
 
     // Sync, with search, over all pages.
     let (status, body) = host.admin(Method::GET, "/api/connections/team/projects?search=pay", None);

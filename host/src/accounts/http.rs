@@ -291,22 +291,50 @@ struct CallbackParams {
     state: String,
 }
 
-async fn callback(service: Arc<Service>, provider: String, p: CallbackParams) -> Response {
-    match tokio::task::spawn_blocking(move || service.oauth_callback(&provider, &p.code, &p.state)).await {
-        Ok(Ok(body)) => Json(body).into_response(),
-        Ok(Err(r)) => error(r.status, r.message),
-        Err(e) => error(500, format!("internal error: {e}")),
+async fn callback(service: Arc<Service>, provider: String, p: CallbackParams, browser: bool) -> Response {
+    let outcome = match tokio::task::spawn_blocking(move || service.oauth_callback(&provider, &p.code, &p.state)).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(r)) => Err((r.status, r.message)),
+        Err(e) => Err((500, format!("internal error: {e}"))),
+    };
+    match (outcome, browser) {
+        (Ok(body), false) => Json(body).into_response(),
+        (Err((status, message)), false) => error(status, message),
+        (Ok(body), true) => {
+            let said = format!(
+                "Connection {} is connected as {}. Exlogare will now see its projects; you can close this tab.",
+                body["connection"].as_str().unwrap_or("?"),
+                body["user"].as_str().unwrap_or("?")
+            );
+            page(StatusCode::OK, "Connected", &said)
+        }
+        (Err((status, message)), true) => page(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), "Not connected", &message),
     }
 }
 
-async fn callback_get(State(service): State<Arc<Service>>, Path(provider): Path<String>, Query(p): Query<CallbackParams>) -> Response {
-    callback(service, provider, p).await
+/// A minimal page for a person who arrived in a browser (GitFlic redirects them here): the
+/// same words as the JSON answer, escaped.
+fn page(status: StatusCode, title: &str, message: &str) -> Response {
+    let html = crate::notify::text_html(message);
+    let body = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Exlogare: {title}</title></head><body><h1>{title}</h1><p>{html}</p></body></html>"
+    );
+    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+}
+
+/// Whether the caller is a browser (it asks for HTML) rather than a program reading JSON.
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"))
+}
+
+async fn callback_get(State(service): State<Arc<Service>>, Path(provider): Path<String>, headers: HeaderMap, Query(p): Query<CallbackParams>) -> Response {
+    callback(service, provider, p, wants_html(&headers)).await
 }
 
 /// The body is read as JSON whatever its content type says (the sender's header is not relied on).
 async fn callback_post(State(service): State<Arc<Service>>, Path(provider): Path<String>, body: Bytes) -> Response {
     match serde_json::from_slice::<CallbackParams>(&body) {
-        Ok(p) => callback(service, provider, p).await,
+        Ok(p) => callback(service, provider, p, false).await,
         Err(e) => error(400, format!("the OAuth callback body must be JSON {{\"code\": ..., \"state\": ...}}: {e}")),
     }
 }
@@ -333,6 +361,20 @@ mod tests {
         assert!(admin_allowed(Some(&token), &headers(Some("Bearer s3cret-admin")), None));
         assert!(admin_allowed(Some(&token), &headers(None), Some("admin_token=s3cret-admin")));
         assert!(!admin_allowed(Some(&token), &headers(None), Some("admin_token=s3cret-admi")));
+    }
+
+    #[tokio::test]
+    async fn a_browser_gets_the_callback_answer_as_an_escaped_page() {
+        let r = page(StatusCode::BAD_REQUEST, "Not connected", "state <script>alert(1)</script> was not issued");
+        assert_eq!(r.status(), 400);
+        assert_eq!(r.headers()[header::CONTENT_TYPE], "text/html; charset=utf-8");
+        let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(text.contains("&lt;script&gt;") && !text.contains("<script>"), "{text}");
+        let mut h = HeaderMap::new();
+        assert!(!wants_html(&h));
+        h.insert(header::ACCEPT, "text/html,application/xhtml+xml,*/*;q=0.8".parse().unwrap());
+        assert!(wants_html(&h));
     }
 
     #[test]

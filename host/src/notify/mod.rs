@@ -36,6 +36,11 @@ pub use alert::ConnectionAlert;
 pub use config::{ChatId, ConfigError, NotifierConfig, NotifierKind, RouteConfig, build_all, check_routes, route, route_connection};
 pub use message::{FailureMessage, JobMessage};
 
+/// HTML text escaping, for the host's own pages (the OAuth callback's answer to a browser).
+pub fn text_html(s: &str) -> String {
+    text::html(s)
+}
+
 use std::time::Duration;
 
 /// A platform that can post a [`FailureMessage`].
