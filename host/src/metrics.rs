@@ -19,7 +19,24 @@ pub struct Metrics {
     provider_requests: Family<Labels, Counter>,
     notifications: Family<Labels, Counter>,
     analyses: Family<Labels, Counter>,
+    token_refreshes: Family<Labels, Counter>,
+    connection_state: Family<Labels, Gauge>,
+    connection_calls: Family<Labels, Gauge>,
 }
+
+/// One connection as a scrape reports it (read from the service when `/metrics` is asked).
+pub struct ConnectionSample<'a> {
+    pub id: &'a str,
+    pub provider: &'a str,
+    /// `connected`, `not_connected` or `needs_reconnection`.
+    pub status: &'a str,
+    pub calls_used: u32,
+    pub calls_per_hour: u32,
+}
+
+/// Every state a connection can be in, so each gets a 0 or 1 series (a Prometheus state set):
+/// an alert on `state="needs_reconnection" == 1` then works without absent-series tricks.
+const CONNECTION_STATES: [&str; 3] = ["connected", "not_connected", "needs_reconnection"];
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -46,7 +63,25 @@ impl Metrics {
         registry.register("notifications", "Notifications by notifier and outcome", notifications.clone());
         let analyses = Family::<Labels, Counter>::default();
         registry.register("analyses", "Finished analyses by outcome", analyses.clone());
-        Self { registry, deliveries, queue_depth, plugin_calls, plugin_faults, provider_requests, notifications, analyses }
+        let token_refreshes = Family::<Labels, Counter>::default();
+        registry.register("token_refreshes", "OAuth token refreshes by connection and outcome (refreshed, refused, unavailable)", token_refreshes.clone());
+        let connection_state = Family::<Labels, Gauge>::default();
+        registry.register("connection_state", "1 for the state each connection is in, 0 for the others", connection_state.clone());
+        let connection_calls = Family::<Labels, Gauge>::default();
+        registry.register("connection_calls", "Provider calls of each connection in the last hour (kind=used) and its budget (kind=limit)", connection_calls.clone());
+        Self {
+            registry,
+            deliveries,
+            queue_depth,
+            plugin_calls,
+            plugin_faults,
+            provider_requests,
+            notifications,
+            analyses,
+            token_refreshes,
+            connection_state,
+            connection_calls,
+        }
     }
 
     pub fn delivery(&self, provider: &str, outcome: &str) {
@@ -73,10 +108,47 @@ impl Metrics {
         self.analyses.get_or_create(&vec![("outcome", outcome.into())]).inc();
     }
 
-    pub fn render(&self, queue_depth: u64) -> String {
+    pub fn token_refresh(&self, connection: &str, outcome: &str) {
+        self.token_refreshes.get_or_create(&vec![("connection", connection.into()), ("outcome", outcome.into())]).inc();
+    }
+
+    /// Renders everything; the gauges read at scrape time are passed in.
+    pub fn render(&self, queue_depth: u64, connections: &[ConnectionSample<'_>]) -> String {
         self.queue_depth.set(queue_depth as i64);
+        // A removed connection must not linger as a stale series.
+        self.connection_state.clear();
+        self.connection_calls.clear();
+        for c in connections {
+            for state in CONNECTION_STATES {
+                let labels = vec![("connection", c.id.to_string()), ("provider", c.provider.to_string()), ("state", state.to_string())];
+                self.connection_state.get_or_create(&labels).set(i64::from(c.status == state));
+            }
+            for (kind, value) in [("used", c.calls_used), ("limit", c.calls_per_hour)] {
+                self.connection_calls.get_or_create(&vec![("connection", c.id.to_string()), ("kind", kind.to_string())]).set(i64::from(value));
+            }
+        }
         let mut out = String::new();
         encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_are_a_state_set_and_removed_ones_disappear() {
+        let m = Metrics::new();
+        let cloud = ConnectionSample { id: "cloud", provider: "gitflic", status: "needs_reconnection", calls_used: 7, calls_per_hour: 250 };
+        let text = m.render(0, &[cloud]);
+        assert!(text.contains(r#"exlogare_connection_state{connection="cloud",provider="gitflic",state="needs_reconnection"} 1"#), "{text}");
+        assert!(text.contains(r#"exlogare_connection_state{connection="cloud",provider="gitflic",state="connected"} 0"#), "{text}");
+        assert!(text.contains(r#"exlogare_connection_calls{connection="cloud",kind="used"} 7"#), "{text}");
+        assert!(text.contains(r#"exlogare_connection_calls{connection="cloud",kind="limit"} 250"#), "{text}");
+        m.token_refresh("cloud", "refused");
+        let text = m.render(0, &[]);
+        assert!(!text.contains(r#"connection_state{connection="cloud""#), "a removed connection leaves no series: {text}");
+        assert!(text.contains(r#"exlogare_token_refreshes_total{connection="cloud",outcome="refused"} 1"#), "{text}");
     }
 }

@@ -83,7 +83,18 @@ async fn metrics(State(service): State<Arc<Service>>) -> Response {
     // SQLite may wait on its lock (busy timeout): not on an async thread.
     let rendered = tokio::task::spawn_blocking(move || {
         let depth = service.store.queue_depth().unwrap_or(0);
-        service.metrics.render(depth)
+        let views = service.connection_views();
+        let samples: Vec<_> = views
+            .iter()
+            .map(|v| crate::metrics::ConnectionSample {
+                id: &v.id,
+                provider: &v.provider,
+                status: &v.status,
+                calls_used: v.calls_used_this_hour.unwrap_or(0),
+                calls_per_hour: v.calls_per_hour,
+            })
+            .collect();
+        service.metrics.render(depth, &samples)
     })
     .await
     .unwrap_or_default();

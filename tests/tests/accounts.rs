@@ -254,6 +254,11 @@ fn a_refused_refresh_parks_the_delivery_and_the_connection_needs_reconnection() 
     assert!(host.service.connection("cloud").unwrap().needs_reconnection.lock().unwrap().is_some());
     let v = host.connection_view();
     assert_eq!(v["status"].as_str(), Some("needs_reconnection"), "{v}");
+    // And for the operator's alerting: the state set and the refused refresh in /metrics.
+    let (_, metrics, _) = host.get("/metrics");
+    let metrics = metrics.as_str().unwrap().to_string();
+    assert!(metrics.contains(r#"exlogare_connection_state{connection="cloud",provider="gitflic",state="needs_reconnection"} 1"#), "{metrics}");
+    assert!(metrics.contains(r#"exlogare_token_refreshes_total{connection="cloud",outcome="refused"} 1"#), "{metrics}");
     assert!(v["last_error"].as_str().unwrap().contains("Refresh token is invalid"), "{v}");
     // No failure report (nothing could be analysed), only the needs-reconnection alert.
     let posted = world.slack.posted();

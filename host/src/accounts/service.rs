@@ -126,6 +126,17 @@ impl Service {
 
     /// The plugin's `refresh-token`, sorted into "the user must reconnect" and "try later".
     fn plugin_refresh(&self, c: &ConnectionRuntime, refresh: &Secret) -> Result<TokenSet, RefreshError> {
+        let result = self.plugin_refresh_once(c, refresh);
+        let outcome = match &result {
+            Ok(_) => "refreshed",
+            Err(RefreshError::Rejected(_)) => "refused",
+            Err(RefreshError::Unavailable(_)) => "unavailable",
+        };
+        self.metrics.token_refresh(&c.config.id, outcome);
+        result
+    }
+
+    fn plugin_refresh_once(&self, c: &ConnectionRuntime, refresh: &Secret) -> Result<TokenSet, RefreshError> {
         let Some(plugin) = self.plugins.get(&c.config.provider) else {
             return Err(RefreshError::Unavailable(format!("provider plugin `{}` is not loaded", c.config.provider)));
         };
