@@ -68,6 +68,9 @@ const LEAD_LINES: usize = 6;
 const SECONDARY_LINES: usize = 6;
 /// A run of this many blank lines ends the decisive block.
 const BLANK_STOP: usize = 3;
+/// Weight of a rule that knows a tool's format (a diagnostic, a failed test, a crash), as
+/// opposed to generic failure words.
+const STRONG: u8 = 4;
 
 /// What the CI system knows about the job.
 #[derive(Debug, Clone, Default)]
@@ -198,6 +201,10 @@ struct Command {
     segments: VecDeque<Segment>,
     /// The most recent sub-command dropped from `segments` that held failure lines.
     evicted: Option<Segment>,
+    /// The first sub-command dropped from `segments` that held the strongest failure lines so
+    /// far: when a script goes on after a failure and the same failure repeats, the first one
+    /// is the cause.
+    first_evicted: Option<Segment>,
     tail: Ring,
     exit_code: Option<i32>,
     /// Name given by the CI system when the command ended (Travis `The command "…"`).
@@ -216,6 +223,7 @@ impl Command {
         Command {
             segments,
             evicted: None,
+            first_evicted: None,
             tail: Ring::new(TAIL_LINES),
             exit_code: None,
             exit_name: None,
@@ -230,7 +238,17 @@ impl Command {
             // Keep the latest dropped segment that showed a failure: a long script may print
             // many sub-commands after the one that failed.
             if old.best_weight() > 0 {
-                self.evicted = Some(old);
+                // The earliest of the strongest: a weak line (a word in a version check) must
+                // not hold the slot that the first real failure needs.
+                if self
+                    .first_evicted
+                    .as_ref()
+                    .is_none_or(|f| f.best_weight() < old.best_weight())
+                {
+                    self.first_evicted = Some(old);
+                } else {
+                    self.evicted = Some(old);
+                }
             }
         }
         self.segments.push_back(Segment::new(start_line, name));
@@ -239,7 +257,9 @@ impl Command {
         self.segments.iter().any(|s| s.n_lines > 0)
     }
     fn has_evidence(&self) -> bool {
-        self.evicted.is_some() || self.segments.iter().any(|s| !s.candidates.is_empty())
+        self.evicted.is_some()
+            || self.first_evicted.is_some()
+            || self.segments.iter().any(|s| !s.candidates.is_empty())
     }
     fn name(&self) -> Option<String> {
         self.exit_name
@@ -524,6 +544,7 @@ impl Analyzer {
                 + c.segments
                     .iter()
                     .chain(c.evicted.as_ref())
+                    .chain(c.first_evicted.as_ref())
                     .map(|s| {
                         s.head.len() + s.candidates.iter().map(|c| c.lines.len()).sum::<usize>()
                     })
@@ -796,7 +817,7 @@ impl Analyzer {
             None => 0.1,
             Some(c) => {
                 let base: f32 = match c.verdict.weight {
-                    5 => 0.8,
+                    5.. => 0.8,
                     4 => 0.7,
                     3 => 0.55,
                     _ => 0.4,
@@ -844,7 +865,7 @@ impl Analyzer {
         primary: Option<&'a Candidate>,
     ) -> Vec<&'a Candidate> {
         let mut out: Vec<&Candidate> = Vec::new();
-        let (segs, _) = failed_segments(cmd);
+        let segs = failed_segments(cmd);
         if let Some(p) = primary
             && let Some(seg) = segs
                 .iter()
@@ -880,6 +901,7 @@ impl Analyzer {
             .segments
             .iter()
             .chain(cmd.evicted.as_ref())
+            .chain(cmd.first_evicted.as_ref())
             .filter_map(pick)
             .filter(|c| c.verdict.kind != Kind::Cascade)
             .collect();
@@ -1010,16 +1032,41 @@ fn category_from_command(name: &str) -> Option<(Category, &'static str)> {
 /// line (later sub-commands run after earlier ones succeeded), and in it the earliest line of
 /// the strongest kind. Cascade lines only when nothing else exists.
 fn choose(cmd: &Command) -> Option<(&Segment, &Candidate)> {
-    let (segs, evicted) = failed_segments(cmd);
+    // Sub-commands in the order they ran (dropped ones first).
+    let all = failed_segments(cmd);
     // The latest sub-command that shows any failure: later ones ran because earlier ones
     // succeeded, so an earlier sub-command's error lines were not fatal.
-    let seg: &Segment = segs
-        .iter()
-        .rev()
-        .copied()
-        .find(|s| !s.candidates.is_empty())
-        .or(evicted)?;
-    Some((seg, pick(seg)?))
+    // But a later sub-command that shows only generic failure words (a script's own "suite
+    // failed" trailer) repeats an earlier real diagnostic rather than causing the failure.
+    let latest = |min: u8| {
+        all.iter()
+            .rposition(|s| !s.candidates.is_empty() && s.best_weight() >= min)
+    };
+    let k = latest(STRONG).or_else(|| latest(0))?;
+    let cand = pick(all[k])?;
+    // A script that goes on after a failure (a loop over examples, `|| true`, no `set -e`)
+    // repeats it: the same message in an earlier sub-command is where it first happened.
+    if cand.verdict.kind != Kind::Cascade {
+        let key = message_key(&cand.lines[cand.anchor_idx].1);
+        for s in &all[..k] {
+            if let Some(c) = pick(s)
+                && c.verdict.rule == cand.verdict.rule
+                && message_key(&c.lines[c.anchor_idx].1) == key
+            {
+                return Some((s, c));
+            }
+        }
+    }
+    Some((all[k], cand))
+}
+
+/// A failure message without what varies between two occurrences of it (clock, numbers).
+fn message_key(t: &str) -> String {
+    strip_clock(strip_timestamp(t))
+        .trim()
+        .chars()
+        .filter(|c| !c.is_ascii_digit())
+        .collect()
 }
 
 /// In one sub-command: the earliest line of the strongest kind; cascade lines only when nothing
@@ -1041,10 +1088,10 @@ fn pick(seg: &Segment) -> Option<&Candidate> {
     }
 }
 
-/// The sub-commands that can hold the failure. When the CI system named the failed command
-/// (Travis `The command "X" exited with 1.`), it is the sub-command echoed as `$ X` and what
-/// it ran; otherwise any of them.
-fn failed_segments(cmd: &Command) -> (Vec<&Segment>, Option<&Segment>) {
+/// The sub-commands that can hold the failure, in the order they ran. When the CI system named
+/// the failed command (Travis `The command "X" exited with 1.`), it is the sub-command echoed as
+/// `$ X` and what it ran; otherwise any of them, the dropped ones included.
+fn failed_segments(cmd: &Command) -> Vec<&Segment> {
     if let Some(name) = cmd.exit_name.as_deref() {
         let name = name.trim();
         let same = |s: &&Segment| {
@@ -1054,10 +1101,14 @@ fn failed_segments(cmd: &Command) -> (Vec<&Segment>, Option<&Segment>) {
             })
         };
         if let Some(k) = cmd.segments.iter().rposition(|s| same(&s)) {
-            return (cmd.segments.iter().skip(k).collect(), None);
+            return cmd.segments.iter().skip(k).collect();
         }
     }
-    (cmd.segments.iter().collect(), cmd.evicted.as_ref())
+    cmd.first_evicted
+        .iter()
+        .chain(cmd.evicted.iter())
+        .chain(cmd.segments.iter())
+        .collect()
 }
 
 /// The excerpt around a candidate: a few lead lines, then the anchor's block.
@@ -1154,8 +1205,8 @@ fn ends_block(v: Verdict) -> bool {
 /// When nothing was found: the last lines of the command's output, without CI bookkeeping.
 fn tail_range(cmd: &Command) -> Option<(u64, u64)> {
     let from = failed_segments(cmd)
-        .0
-        .first()
+        .into_iter()
+        .find(|s| cmd.segments.iter().any(|x| std::ptr::eq(x, *s)))
         .map(|s| s.start_line)
         .unwrap_or(0);
     let lines: Vec<&NumLine> = cmd

@@ -136,8 +136,16 @@ pub static RULES: &[Rule] = &[
         K::Ignore,
         0,
         None,
-        r"(?i)^\S*\s*\d\d:\d\d:\d\d\S*\s+\[?(info|debug|trace|notice|verbose)\b|^\s*\[(info|debug|trace)\]",
+        r"(?i)^\S*\s*\d\d:\d\d:\d\d\S*\s+\[?(info|debug|trace|notice|verbose)\b|^\s*\[(info|debug|trace)\][^*]*$",
         "08:18:51.584 [info] Cannot resume session: Previous session timed out"
+    ),
+    rule!(
+        "docker-pull-notice",
+        K::Ignore,
+        0,
+        None,
+        r"^Unable to find image '[^']+' locally",
+        "Unable to find image 'alpine:3.19' locally"
     ),
     rule!(
         "cmake-status",
@@ -152,7 +160,7 @@ pub static RULES: &[Rule] = &[
         K::Ignore,
         0,
         None,
-        r"(?i)(\berror[_./-]\w|\w[_./-]errors?\b|\berror(s|_handling)?\.(c|h|js|ts|go|rs|py|rb|java|o|cc|cpp)\b|on_?error|errorformat|ignore[_-]?errors|error_log)",
+        r"(?i)(\berror[_./-]\w|\w[_.-]errors?\b|\w/errors?[./]|\berror(s|_handling)?\.(c|h|js|ts|go|rs|py|rb|java|o|cc|cpp)\b|\bon_?error|errorformat|ignore[_-]?errors|error_log)",
         "  CC src/error.c"
     ),
     rule!(
@@ -209,7 +217,7 @@ pub static RULES: &[Rule] = &[
         K::Error,
         5,
         Some(C::Compilation),
-        r"^\[ERROR\] \S+\.(java|kt|scala|groovy):\[\d+",
+        r"^\[(ERROR|error)\] \S+\.(java|kt|scala|groovy):(\[\d+|\d+:)",
         "[ERROR] /src/main/java/App.java:[12,5] cannot find symbol"
     ),
     rule!(
@@ -290,7 +298,7 @@ pub static RULES: &[Rule] = &[
         K::Error,
         4,
         None,
-        r"^\s*(\w+\.)*\w*(Error|Exception|Failure)(\s*:|$)|^Exception in thread|^\s*Caused by: |^\s*Uncaught \w+|^\s*\*\* \(\w+(\.\w+)*Error\)",
+        r"^\s*(\w+(\.|::))*\w*(Error|Exception|Failure)(\s*:|$)|^Exception in thread|^\s*Caused by: |^\s*Uncaught \w+|^\s*\*\* \(\w+(\.\w+)*Error\)",
         "ValueError: invalid literal for int() with base 10: 'x'"
     ),
     rule!(
@@ -322,7 +330,7 @@ pub static RULES: &[Rule] = &[
         K::Error,
         5,
         None,
-        r"(?i)(segmentation fault|core dumped|(signal|caught|received|killed by|terminated by)\W{1,3}SIG(SEGV|ABRT|BUS|ILL)\b|\(SIG(SEGV|ABRT)\)|abort trap|illegal instruction|stack overflow|AddressSanitizer|ERROR: \w*Sanitizer)",
+        r"(?i)(segmentation fault|core dumped|(signal|caught|received|killed by|terminated by)\W{1,3}SIG(SEGV|ABRT|BUS|ILL)\b|\(SIG(SEGV|ABRT)\)|abort trap|illegal instruction|stack overflow|AddressSanitizer|ERROR: \w*Sanitizer|^Crash dump is being written to|init terminating in do_boot|Kernel pid terminated)",
         "Segmentation fault (core dumped)"
     ),
     rule!(
@@ -341,6 +349,14 @@ pub static RULES: &[Rule] = &[
         Some(C::TestFailure),
         r"(?i)^\s*(=+ FAILURES =+|=+ ERRORS =+|Failures:\s*$|Failed tests:|Tests in error:|There (was|were) \d+ (failures?|errors?):|FAILURES!|Summary of all failing tests|Offenses:\s*$|\d+ failing\s*$|Failed examples:|failures:\s*$)",
         "=================================== FAILURES ==================================="
+    ),
+    rule!(
+        "r-check-error",
+        K::Error,
+        5,
+        Some(C::TestFailure),
+        r"^Running the tests in .+ failed\.|^\* checking .+ \.\.\. ERROR\s*$",
+        "Running the tests in ‘tests/testthat.R’ failed."
     ),
     rule!(
         "go-test-fail",
@@ -363,7 +379,7 @@ pub static RULES: &[Rule] = &[
         K::Error,
         4,
         Some(C::TestFailure),
-        r"^\s*FAIL(ED)?(:|\s|$)|\S\s{2,}(FAIL(ED)?|ERROR)\s*$|:\s+FAIL(ED)?\s*(\([\d.]+m?s\))?\s*$|\bfailed on line \d+|\bDubious, test returned|^Failed \d+/\d+ subtests|\*\*\* FAILED test case|\[\s*FAIL(ED)?\s*\]|\bFAILED\s*$|<<< (FAILURE|ERROR)!|^\s*✗|^\s*✖|^\s*×\s|^\s*\[-\] |^not ok \d+|^\s*\d+\) \S|\(FAILED - \d+\)|^(Failure|Error):$|^\s*FAILURE:",
+        r"^\s*FAIL(ED)?(:|\s|$)|\S\s{2,}(FAIL(ED)?|ERROR)\s*$|:\s+FAIL(ED)?\s*(\([\d.]+m?s\))?\s*$|\bfailed on line \d+|\bDubious, test returned|^Failed \d+/\d+ subtests|\*\*\* FAILED test case|\[\s*FAIL(ED)?\s*\]|\[ +ERROR +\]|\b(FAILED|ERROR)\s+\[\s*\d+%\]|#\s+Failed test\b|\*\*\* FAILED \*\*\*|^\s*(── )?\d+\. (Failure|Error)( \(|: )|\bFAILED\s*$|<<< (FAILURE|ERROR)!|^\s*[✗✘]|^\s*✖|^\s*×\s|^\s*\[-\] |^not ok \d+|^\s*\d+\) \S|\(FAILED - \d+\)|^(Failure|Error):$|^\s*FAILURE:",
         "not ok 3 - parses empty input"
     ),
     rule!(
@@ -371,7 +387,7 @@ pub static RULES: &[Rule] = &[
         K::Error,
         4,
         Some(C::TestFailure),
-        r"(?i)(assertion ?(error|failed)|\bassert(ion)?\w* failed|expected:? .{1,80}\b(but (was|got)|got|received|to (be|equal))\b|Failed asserting|^E\s{2,}\S|AssertionError|\bXCTAssert\w* failed|\bXCTFail\b)",
+        r"(?i)(assertion ?(error|failed)|\bassert(ion)?\w* failed|expected:? .{1,80}\b(but (was|got)|got|received|to (be|equal))\b|Failed asserting|^\s*Failure/Error:|^E\s{2,}\S|AssertionError|\bXCTAssert\w* failed|\bXCTFail\b)",
         "Failed asserting that two strings are equal."
     ),
     rule!(
@@ -421,7 +437,7 @@ pub static RULES: &[Rule] = &[
         K::Error,
         4,
         Some(C::Network),
-        r"(?i)(could not resolve host|temporary failure in name resolution|name or service not known|connection (refused|reset|timed out)|\bECONNRESET\b|\bECONNREFUSED\b|\bETIMEDOUT\b|\bEAI_AGAIN\b|\bENOTFOUND\b|network is unreachable|failed to connect to|unable to connect|ssl(v3)? (routines|handshake)|tls handshake|certificate verify failed|received fatal alert|remote end hung up|\b(502|503|504) (bad gateway|service unavailable|gateway time-?out)|could not create connection|download failed|failed to fetch|unable to access 'http|\bHTTP error \d{3}|too many requests|rate limit)",
+        r"(?i)(could not resolve host|temporary failure in name resolution|name or service not known|connection (refused|reset|timed out)|\bECONNRESET\b|\bECONNREFUSED\b|\bETIMEDOUT\b|\bEAI_AGAIN\b|\bENOTFOUND\b|network is unreachable|failed to connect to|unable to connect|ssl(v3)? (routines|handshake)|tls handshake|certificate verify failed|received fatal alert|remote end hung up|\b(502|503|504) (bad gateway|service unavailable|gateway time-?out)|could not create connection|could(n't| not) establish (an? )?(\w+ )?connection|download failed|failed to fetch|unable to access 'http|\bHTTP error \d{3}|too many requests|rate limit)",
         "curl: (6) Could not resolve host: example.org"
     ),
     // --- timeouts, resources, cancellation, infrastructure
@@ -488,7 +504,7 @@ pub static RULES: &[Rule] = &[
         K::Error,
         4,
         Some(C::LintQuality),
-        r"(?i)(\blint(er|ing)? (failed|errors?)|^\S+:\d+:\d+: [CWEFR]: |would reformat|code style issues|\bnot formatted\b|formatting (check )?failed|Diff in .* at line|^\S+:\d+(:\d+)?: [A-Z]{1,4}\d{2,4}\b|^\S+:\d+:\d+: \w+ \S+|\(Severity: \d\)|^\s*\d+:\d+\s+(error|warning)\s|✖ \d+ problems?|please (run|rebuild|commit)|files? (were|was) (modified|changed)|has uncommitted changes|working tree is not clean|changed when|check failed|broken links?)",
+        r"(?i)(\blint(er|ing)? (failed|errors?)|^\S+:\d+:\d+: [CWEFR]: |would (be )?reformat|code style issues|\bnot formatted\b|formatting (check )?failed|Diff in .* at line|^\S+:\d+(:\d+)?: [A-Z]{1,4}\d{2,4}\b|^\s*\S+:\d+:\d+: \w+ \S+|\(Severity: \d\)|^\s*\d+:\d+\s+(error|warning)\s|✖ \d+ problems?|please (run|rebuild|commit)|files? (were|was) (modified|changed)|has uncommitted changes|working tree is not clean|changed when|check failed|broken links?)",
         "src/app.js:3:7: E501 line too long (82 > 79 characters)"
     ),
     rule!(
@@ -554,7 +570,7 @@ pub static RULES: &[Rule] = &[
         K::Cascade,
         1,
         None,
-        r"(?i)(exit(ed)? (with )?(status|code)[: ]+[1-9]\d*|returned (a )?non-zero exit status|returned exit code [1-9]|Process completed with exit code [1-9]|exited with [1-9]\d*\.?\s*$|non-zero exit code|command failed with exit code|script returned exit code)",
+        r"(?i)(exit(ed)? (with )?(status|code)[: ]+[1-9]\d*|returned (a )?non-zero (exit status|code)|returned exit code [1-9]|Process completed with exit code [1-9]|exited with [1-9]\d*\.?\s*$|non-zero exit code|command failed with exit code|script returned exit code)",
         "Error: Process completed with exit code 1."
     ),
 ];
@@ -593,6 +609,8 @@ static KEYWORDS: &[&str] = &[
     "terminated",
     "signal",
     "segmentation",
+    "crash dump",
+    "init terminating",
     "dumped",
     "sigsegv",
     "invalid",
@@ -603,6 +621,7 @@ static KEYWORDS: &[&str] = &[
     "missing",
     "not ok",
     "✗",
+    "✘",
     "✖",
     "×",
     "❌",
@@ -887,6 +906,47 @@ mod tests {
         }
     }
 
+    /// Failure lines of widely used tools, each with the rule that must decide it.
+    #[test]
+    fn tool_formats_are_recognised() {
+        let rs = rules();
+        for (line, rule) in [
+            // Exception names that merely contain "on" + "Error" are failures, not handler names.
+            ("E       AssertionError: assert 1 == 2", "test-assertion"),
+            ("java.lang.AssertionError: expected:<1> but was:<2>", "test-assertion"),
+            ("     AssertionError: expected 1 to equal 2", "test-assertion"),
+            ("ValidationError: name is required", "exception-line"),
+            ("Gem::Ext::BuildError: ERROR: Failed to build gem native extension.", "exception-line"),
+            // RSpec, pytest -v, TAP (Test::More / prove), ScalaTest, GoogleTest-style runners
+            ("     Failure/Error: expect(total).to eq(3)", "test-assertion"),
+            ("tests/test_io.py::test_read FAILED                                  [ 50%]", "fail-line"),
+            ("t/parse.t .. 1/3 #   Failed test 'parses dates'", "fail-line"),
+            ("[info] - should reject a negative balance *** FAILED ***", "fail-line"),
+            ("[  ERROR   ] 9 errors, listed below:", "fail-line"),
+            ("  ✘ renders the header", "fail-line"),
+            // R CMD check and testthat
+            ("Running the tests in 'tests/testthat.R' failed.", "r-check-error"),
+            ("* checking examples ... ERROR", "r-check-error"),
+            ("  ── 1. Failure: parses dates (@test-parse.R#12)", "fail-line"),
+            // sbt/scalac
+            ("[error] /src/main/scala/Ledger.scala:12:5: not found: value balance", "maven-compile-error"),
+            // Linters that indent their file:line:col lines (standard, xo)
+            ("  /src/lib/app.js:12:5: Unnecessary return statement.", "lint"),
+            ("Oh no! 1 file would be reformatted.", "lint"),
+            // Erlang VM crash, cabal/HTTP clients
+            ("Crash dump is being written to: erl_crash.dump...done", "crash-signal"),
+            ("{\"init terminating in do_boot\",{undef,[{rebar3,main,[]}]}}", "crash-signal"),
+            ("cabal: Couldn't establish HTTP connection. Possible cause: HTTP proxy", "network"),
+            // docker build's summary repeats the failed RUN step
+            ("The command '/bin/sh -c make' returned a non-zero code: 2", "exit-status"),
+        ] {
+            let v = rs
+                .classify(line)
+                .unwrap_or_else(|| panic!("not classified: {line}"));
+            assert_eq!(RULES[v.rule].name, rule, "{line}");
+        }
+    }
+
     #[test]
     fn ignore_wins_over_failure_words() {
         let rs = rules();
@@ -894,6 +954,10 @@ mod tests {
             "Tests run: 12, Failures: 0, Errors: 0, Skipped: 1",
             "npm WARN deprecated x@1: failed",
             "  CC src/error.o",
+            "  window.onError = report;",
+            "lib/errors/index.js",
+            "Unable to find image 'node:20' locally",
+            "[info] Cannot resume session: Previous session failed",
         ] {
             assert_eq!(rs.classify(l).map(|v| v.kind), Some(Kind::Ignore), "{l}");
         }

@@ -129,6 +129,41 @@ const CASES: &[Expect] = &[
         summary_has: &["No such file or directory"],
     },
     Expect {
+        file: "github_r_cmd_check.log",
+        category: Category::TestFailure,
+        must_hold: (9, 14),
+        decisive: Some(9),
+        step: Some("r-lib/actions/check-r-package@v2"),
+        summary_has: &["Tests failed", "Running the tests in"],
+    },
+    Expect {
+        file: "jenkins_sbt_scalatest.log",
+        category: Category::TestFailure,
+        must_hold: (15, 16),
+        decisive: Some(15),
+        step: None,
+        summary_has: &["*** FAILED ***", "BalanceSpec.scala:31"],
+    },
+    Expect {
+        // The same failure in every example of a script that goes on: the first one; the
+        // script's own weak trailer does not count.
+        file: "gitlab_script_repeats_failure.log",
+        category: Category::Unknown,
+        must_hold: (8, 13),
+        decisive: Some(10),
+        step: None,
+        summary_has: &["TypeError", "examples/todo/check.js:3:18"],
+    },
+    Expect {
+        // Docker's pull notice ("Unable to find image ... locally") is not the failure.
+        file: "github_docker_run_make.log",
+        category: Category::Compilation,
+        must_hold: (11, 13),
+        decisive: Some(12),
+        step: None,
+        summary_has: &["openssl/ssl.h"],
+    },
+    Expect {
         file: "unknown_no_evidence.log",
         category: Category::Unknown,
         must_hold: (2, 4),
