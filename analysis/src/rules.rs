@@ -277,6 +277,14 @@ pub static RULES: &[Rule] = &[
         "❌  /Users/x/App.swift:10:5: use of unresolved identifier 'foo'"
     ),
     rule!(
+        "xcpretty-failure-location",
+        K::Header,
+        5,
+        Some(C::TestFailure),
+        r"^\s+\S+\.(swift|m|mm):\d+\s*$",
+        "  /Users/ci/App/Tests/ParserTests.swift:55"
+    ),
+    rule!(
         "xcodebuild-failed",
         K::Cascade,
         2,
@@ -924,6 +932,8 @@ mod tests {
             ("[info] - should reject a negative balance *** FAILED ***", "fail-line"),
             ("[  ERROR   ] 9 errors, listed below:", "fail-line"),
             ("  ✘ renders the header", "fail-line"),
+            // xcpretty's end-of-run failure report: the test's file:line on its own line
+            ("  /Users/ci/App/Tests/ParserTests.swift:42", "xcpretty-failure-location"),
             // R CMD check and testthat
             ("Running the tests in 'tests/testthat.R' failed.", "r-check-error"),
             ("* checking examples ... ERROR", "r-check-error"),

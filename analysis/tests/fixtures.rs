@@ -164,6 +164,15 @@ const CASES: &[Expect] = &[
         summary_has: &["openssl/ssl.h"],
     },
     Expect {
+        // xcpretty's end-of-run report (class, test, message, file:line) over the inline mark.
+        file: "github_xcpretty_summary.log",
+        category: Category::TestFailure,
+        must_hold: (15, 17),
+        decisive: Some(17),
+        step: None,
+        summary_has: &["Tests failed", "ParserTests.swift:42"],
+    },
+    Expect {
         file: "unknown_no_evidence.log",
         category: Category::Unknown,
         must_hold: (2, 4),
