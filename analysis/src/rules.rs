@@ -367,6 +367,14 @@ pub static RULES: &[Rule] = &[
         "Running the tests in ‘tests/testthat.R’ failed."
     ),
     rule!(
+        "pester-fail",
+        K::Error,
+        5,
+        Some(C::TestFailure),
+        r"^\s*\[-\] \S",
+        "[-] Get-Widget returns the default widget 12ms"
+    ),
+    rule!(
         "go-test-fail",
         K::Error,
         5,
@@ -387,7 +395,7 @@ pub static RULES: &[Rule] = &[
         K::Error,
         4,
         Some(C::TestFailure),
-        r"^\s*FAIL(ED)?(:|\s|$)|\S\s{2,}(FAIL(ED)?|ERROR)\s*$|:\s+FAIL(ED)?\s*(\([\d.]+m?s\))?\s*$|\bfailed on line \d+|\bDubious, test returned|^Failed \d+/\d+ subtests|\*\*\* FAILED test case|\[\s*FAIL(ED)?\s*\]|\[ +ERROR +\]|\b(FAILED|ERROR)\s+\[\s*\d+%\]|#\s+Failed test\b|\*\*\* FAILED \*\*\*|^\s*(── )?\d+\. (Failure|Error)( \(|: )|\bFAILED\s*$|<<< (FAILURE|ERROR)!|^\s*[✗✘]|^\s*✖|^\s*×\s|^\s*\[-\] |^not ok \d+|^\s*\d+\) \S|\(FAILED - \d+\)|^(Failure|Error):$|^\s*FAILURE:",
+        r"^\s*FAIL(ED)?(:|\s|$)|\S\s{2,}(FAIL(ED)?|ERROR)\s*$|:\s+FAIL(ED)?\s*(\([\d.]+m?s\))?\s*$|\bfailed on line \d+|\bDubious, test returned|^Failed \d+/\d+ subtests|\*\*\* FAILED test case|\[\s*FAIL(ED)?\s*\]|\[ +ERROR +\]|\b(FAILED|ERROR)\s+\[\s*\d+%\]|#\s+Failed test\b|\*\*\* FAILED \*\*\*|^\s*(── )?\d+\. (Failure|Error)( \(|: )|\bFAILED\s*$|<<< (FAILURE|ERROR)!|^\s*[✗✘]|^\s*✖|^\s*×\s|^not ok \d+|^\s*\d+\) \S|\(FAILED - \d+\)|^(Failure|Error):$|^\s*FAILURE:",
         "not ok 3 - parses empty input"
     ),
     rule!(

@@ -173,6 +173,15 @@ const CASES: &[Expect] = &[
         summary_has: &["Tests failed", "ParserTests.swift:42"],
     },
     Expect {
+        // Pester's failed-test mark outranks an exception printed by code under test before it.
+        file: "github_pester.log",
+        category: Category::TestFailure,
+        must_hold: (11, 13),
+        decisive: Some(11),
+        step: Some("Invoke-Pester -Path ./tests -CI"),
+        summary_has: &["Get-Widget.returns the default widget"],
+    },
+    Expect {
         file: "unknown_no_evidence.log",
         category: Category::Unknown,
         must_hold: (2, 4),
