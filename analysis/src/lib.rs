@@ -792,12 +792,18 @@ impl Analyzer {
             .map(|s| redact(&s));
         let decisive_text =
             decisive.map(|c| redact(strip_timestamp(&c.lines[c.anchor_idx].1).trim()));
+        // The subject (file:line, test, package) is looked for from the decisive line on: the
+        // lead lines above it may hold an unrelated location.
+        let from = decisive.map_or(0, |c| c.anchor);
+        let (before, after): (Vec<NumLine>, Vec<NumLine>) =
+            excerpt_lines.iter().cloned().partition(|(n, _)| *n < from);
+        let ordered: Vec<NumLine> = after.into_iter().chain(before).collect();
         let summary = summarize(
             category,
             failing_step.as_deref(),
             decisive_text.as_deref(),
             located,
-            &excerpt_lines,
+            &ordered,
         );
         let sig_lines: Vec<&str> = match decisive {
             Some(c) => c.lines[c.anchor_idx..]

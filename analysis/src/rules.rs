@@ -355,7 +355,7 @@ pub static RULES: &[Rule] = &[
         K::Header,
         5,
         Some(C::TestFailure),
-        r"(?i)^\s*(=+ FAILURES =+|=+ ERRORS =+|Failures:\s*$|Failed tests:|Tests in error:|There (was|were) \d+ (failures?|errors?):|FAILURES!|Summary of all failing tests|Offenses:\s*$|\d+ failing\s*$|Failed examples:|failures:\s*$)",
+        r"(?i)^\s*(=+ FAILURES =+|=+ ERRORS =+|Failures:\s*$|Failed tests:|Tests in error:|There (was|were) \d+ (failures?|errors?):|FAILURES!|Summary of all failing tests|Offenses:\s*$|\d+ failing\s*$|Failed examples:|failures:\s*$|^(\s*\d+\) )?(Failure|Error):$)",
         "=================================== FAILURES ==================================="
     ),
     rule!(
@@ -395,7 +395,7 @@ pub static RULES: &[Rule] = &[
         K::Error,
         4,
         Some(C::TestFailure),
-        r"^\s*FAIL(ED)?(:|\s|$)|\S\s{2,}(FAIL(ED)?|ERROR)\s*$|:\s+FAIL(ED)?\s*(\([\d.]+m?s\))?\s*$|\bfailed on line \d+|\bDubious, test returned|^Failed \d+/\d+ subtests|\*\*\* FAILED test case|\[\s*FAIL(ED)?\s*\]|\[ +ERROR +\]|\b(FAILED|ERROR)\s+\[\s*\d+%\]|#\s+Failed test\b|\*\*\* FAILED \*\*\*|^\s*(── )?\d+\. (Failure|Error)( \(|: )|\bFAILED\s*$|<<< (FAILURE|ERROR)!|^\s*[✗✘]|^\s*✖|^\s*×\s|^not ok \d+|^\s*\d+\) \S|\(FAILED - \d+\)|^(Failure|Error):$|^\s*FAILURE:",
+        r"^\s*FAIL(ED)?(:|\s|$)|\S\s{2,}(FAIL(ED)?|ERROR)\s*$|:\s+FAIL(ED)?\s*(\([\d.]+m?s\))?\s*$|\bfailed on line \d+|\bDubious, test returned|^Failed \d+/\d+ subtests|\*\*\* FAILED test case|\[\s*FAIL(ED)?\s*\]|\[ +ERROR +\]|\b(FAILED|ERROR)\s+\[\s*\d+%\]|#\s+Failed test\b|\*\*\* FAILED \*\*\*|^\s*(── )?\d+\. (Failure|Error)( \(|: )|\bFAILED\s*$|<<< (FAILURE|ERROR)!|^\s*[✗✘]|^\s*✖|^\s*×\s|^not ok \d+|^\s*\d+\) \S|\(FAILED - \d+\)|^\s*FAILURE:",
         "not ok 3 - parses empty input"
     ),
     rule!(
@@ -942,6 +942,9 @@ mod tests {
             ("  ✘ renders the header", "fail-line"),
             // xcpretty's end-of-run failure report: the test's file:line on its own line
             ("  /Users/ci/App/Tests/ParserTests.swift:42", "xcpretty-failure-location"),
+            // minitest's per-failure heading
+            ("  1) Failure:", "test-failures-heading"),
+            ("Error:", "test-failures-heading"),
             // R CMD check and testthat
             ("Running the tests in 'tests/testthat.R' failed.", "r-check-error"),
             ("* checking examples ... ERROR", "r-check-error"),

@@ -182,6 +182,16 @@ const CASES: &[Expect] = &[
         summary_has: &["Get-Widget.returns the default widget"],
     },
     Expect {
+        // minitest's failure heading outranks a runtime warning's stack trace above it, and the
+        // summary names the test's location, not the trace's.
+        file: "gitlab_minitest.log",
+        category: Category::TestFailure,
+        must_hold: (15, 18),
+        decisive: Some(15),
+        step: Some("bundle exec rake test"),
+        summary_has: &["test/invoice_test.rb:18"],
+    },
+    Expect {
         file: "unknown_no_evidence.log",
         category: Category::Unknown,
         must_hold: (2, 4),
