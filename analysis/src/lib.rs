@@ -786,8 +786,13 @@ impl Analyzer {
             .collect();
 
         let (category, category_rule) = self.categorize(&cmd, decisive, &excerpt_lines);
+        // The CI system's name for the failed command; else the sub-command that holds the
+        // decisive line (not merely the last one that ran).
         let failing_step = cmd
-            .name()
+            .exit_name
+            .clone()
+            .or_else(|| chosen.and_then(|(seg, _)| seg.name.clone()))
+            .or_else(|| cmd.name())
             .or_else(|| cmd.section.clone())
             .map(|s| redact(&s));
         let decisive_text =
@@ -1050,14 +1055,19 @@ fn choose(cmd: &Command) -> Option<(&Segment, &Candidate)> {
     };
     let k = latest(STRONG).or_else(|| latest(0))?;
     let cand = pick(all[k])?;
-    // A script that goes on after a failure (a loop over examples, `|| true`, no `set -e`)
-    // repeats it: the same message in an earlier sub-command is where it first happened.
+    // A script that goes on after a failure (a loop over packages' test suites or examples,
+    // `|| true`, no `set -e`) repeats it: the same kind of failure in an earlier sub-command is
+    // where it first happened. "The same kind" is a test runner's same failure format (another
+    // package's "There were 2 failures:"), otherwise the same message: other rules (a missing
+    // command, a refused connection) fire on harmless lines too often to generalise over.
     if cand.verdict.kind != Kind::Cascade {
         let key = message_key(&cand.lines[cand.anchor_idx].1);
+        let specific =
+            cand.verdict.weight >= STRONG && cand.verdict.category == Some(Category::TestFailure);
         for s in &all[..k] {
             if let Some(c) = pick(s)
                 && c.verdict.rule == cand.verdict.rule
-                && message_key(&c.lines[c.anchor_idx].1) == key
+                && (specific || message_key(&c.lines[c.anchor_idx].1) == key)
             {
                 return Some((s, c));
             }

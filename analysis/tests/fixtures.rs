@@ -151,7 +151,7 @@ const CASES: &[Expect] = &[
         category: Category::Unknown,
         must_hold: (8, 13),
         decisive: Some(10),
-        step: None,
+        step: Some("node examples/todo/check.js"),
         summary_has: &["TypeError", "examples/todo/check.js:3:18"],
     },
     Expect {
@@ -190,6 +190,16 @@ const CASES: &[Expect] = &[
         decisive: Some(15),
         step: Some("bundle exec rake test"),
         summary_has: &["test/invoice_test.rb:18"],
+    },
+    Expect {
+        // A loop over packages' test suites goes on after a failure: the first failing
+        // package's report, and its command as the step.
+        file: "gitlab_monorepo_tests.log",
+        category: Category::TestFailure,
+        must_hold: (10, 17),
+        decisive: Some(10),
+        step: Some("pytest -q packages/io"),
+        summary_has: &["packages/io/tests/test_io.py:9"],
     },
     Expect {
         file: "unknown_no_evidence.log",
