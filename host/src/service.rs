@@ -331,6 +331,17 @@ impl Service {
         Ok(true)
     }
 
+    /// When the connection's request budget has no room, the delivery waits for it without
+    /// spending an attempt (a budget is not a failure: parking it would lose the report; the
+    /// poller will not bring it back, having already seen the pipeline). True when deferred.
+    fn defer_for_budget(&self, d: &Delivery, c: &ConnectionRuntime) -> anyhow::Result<bool> {
+        let Some(wait) = c.budget.lock().unwrap_or_else(|p| p.into_inner()).wait_for_room(now_ms()) else { return Ok(false) };
+        let reason = format!("waiting {} s for room in connection `{}`'s request budget", (wait + 999) / 1000, c.config.id);
+        self.store.defer(d.id, &reason, now_ms() + wait)?;
+        self.metrics.analysis("deferred_budget");
+        Ok(true)
+    }
+
     pub(crate) fn retry_or_park(&self, d: &Delivery, error: &str, at_least_ms: u64) -> anyhow::Result<()> {
         if d.attempts >= self.config.worker.max_attempts {
             self.metrics.analysis("parked");
@@ -354,6 +365,7 @@ impl Service {
         };
         let message = match self.store.report(d.id)? {
             Some(json) => serde_json::from_str::<FailureMessage>(&json)?,
+            None if self.defer_for_budget(&d, c)? => return Ok(()),
             None => match self.analyse(&d, c, plugin)? {
                 Some(m) => m,
                 None => return Ok(()),
@@ -418,6 +430,8 @@ impl Service {
                     self.retry_or_park(d, &format!("rate limited: {}", rl.message), wait)?;
                     return Ok(None);
                 }
+                // The budget ran out mid-analysis (its refusal reaches the plugin as a transport error).
+                types::ProviderError::Transient(_) if self.defer_for_budget(d, c)? => return Ok(None),
                 types::ProviderError::Transient(m) => {
                     self.retry_or_park(d, &m, 0)?;
                     return Ok(None);

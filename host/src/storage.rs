@@ -200,6 +200,16 @@ impl Store {
         Ok(())
     }
 
+    /// Back to the queue without spending the attempt `claim_due` counted: for waits that are
+    /// not failures (the connection's request budget is spent until `at`).
+    pub fn defer(&self, id: i64, reason: &str, at: i64) -> Result<()> {
+        self.db().execute(
+            "UPDATE deliveries SET state = 'queued', attempts = MAX(attempts - 1, 0), last_error = ?2, next_attempt_at = ?3, updated_at = ?4 WHERE id = ?1",
+            params![id, reason, at, now_ms()],
+        )?;
+        Ok(())
+    }
+
     pub fn park(&self, id: i64, reason: &str) -> Result<()> {
         self.db().execute(
             "UPDATE deliveries SET state = 'parked', last_error = ?2, updated_at = ?3 WHERE id = ?1",

@@ -189,6 +189,17 @@ fn the_call_budget_is_never_exceeded() {
     let v = host.connection_view();
     assert_eq!((v["calls_used_this_hour"].as_u64(), v["calls_per_hour"].as_u64()), (Some(3), Some(3)), "{v}");
     assert_eq!(world.slack.posted().len(), 1, "the team still hears about the failure");
+    // Another failure while the budget is spent waits for room: queued, no attempt spent, no
+    // request sent, due when the first call leaves the hour (not parked after a few retries).
+    let (status, body) = host.deliver_with(WEBHOOK_SECRET, "acme", "payments-ledger");
+    assert_eq!((status, body["status"].as_str()), (202, Some("queued")), "{body}");
+    let other = body["delivery"].as_i64().unwrap();
+    wait_until("the worker to look at the second delivery", || host.delivery(other).last_error.is_some());
+    let d = host.delivery(other);
+    assert_eq!((d.state.as_str(), d.attempts), ("queued", 0), "{d:?}");
+    assert!(d.last_error.as_deref().unwrap().contains("request budget"), "{d:?}");
+    assert!(d.next_attempt_at > now_ms() + 30 * 60 * 1000, "due once the first call left the hour: {d:?}");
+    assert_eq!(world.gitflic.requests().len(), 3, "nothing sent while waiting");
     world.gitflic.assert_clean();
 }
 

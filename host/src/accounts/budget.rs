@@ -236,20 +236,43 @@ impl RequestBudget {
             count_spent(n);
             return Ok(());
         }
-        // The earliest time enough old buckets leave the window (never, if n alone is too many):
-        // bucket b leaves once now - window >= (b + 1) × bucket.
+        let retry_after_ms = self.retry_after_ms(&buckets, n, now);
+        Err(BudgetExceeded { limit: self.limit, used, retry_after_ms }.into())
+    }
+
+    /// The earliest time enough old buckets leave the window for `n` more calls (a whole window,
+    /// if `n` alone is too many): bucket b leaves once now - window >= (b + 1) × bucket.
+    fn retry_after_ms(&self, buckets: &[(i64, u32)], n: u32, now: i64) -> i64 {
+        let used: u32 = buckets.iter().map(|&(_, k)| k).sum();
         let mut freed = 0u32;
-        let mut retry_after_ms = self.window_ms;
         if n <= self.limit {
-            for &(b, k) in &buckets {
+            for &(b, k) in buckets {
                 freed += k;
                 if used - freed + n <= self.limit {
-                    retry_after_ms = ((b + 1) * self.bucket_ms + self.window_ms - now).max(1);
-                    break;
+                    return ((b + 1) * self.bucket_ms + self.window_ms - now).max(1);
                 }
             }
         }
-        Err(BudgetExceeded { limit: self.limit, used, retry_after_ms }.into())
+        self.window_ms
+    }
+
+    /// `None` while one more call fits; otherwise how long until one does. Spends nothing:
+    /// the worker asks before an analysis so a spent budget defers work instead of failing it.
+    pub fn wait_for_room(&mut self, now: i64) -> Option<i64> {
+        let read = || -> rusqlite::Result<Vec<(i64, u32)>> {
+            let db = self.store.db();
+            let mut st = db.prepare(
+                "SELECT bucket, SUM(calls) FROM request_budget WHERE connection = ?1 AND bucket >= ?2 GROUP BY bucket ORDER BY bucket",
+            )?;
+            let rows = st.query_map(params![self.connection, self.first_bucket(now)], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, u32>(1)?)))?;
+            rows.collect()
+        };
+        match read() {
+            Ok(buckets) if buckets.iter().map(|&(_, k)| k).sum::<u32>() < self.limit => None,
+            Ok(buckets) => Some(self.retry_after_ms(&buckets, 1, now)),
+            // Unreadable: the spend itself will refuse and say why; do not guess here.
+            Err(_) => None,
+        }
     }
 
     /// Records calls that happened regardless, even over the limit, so the others back off.
@@ -486,5 +509,17 @@ mod tests {
         assert_eq!(poll_interval(&PollPlan::new(250, 250, 3)), None);
         assert_eq!(poll_interval(&PollPlan::new(250, 300, 3)), None);
         assert_eq!(poll_interval(&PollPlan::new(250, 0, 0)), None);
+    }
+
+    #[test]
+    fn wait_for_room_says_when_a_spent_budget_frees_a_call_without_spending() {
+        let mut b = RequestBudget::with_window(2, 60_000);
+        assert_eq!(b.wait_for_room(0), None);
+        b.try_spend(1, 0).unwrap();
+        b.try_spend(1, 30_000).unwrap();
+        let wait = b.wait_for_room(31_000).expect("the budget is spent");
+        assert!(wait > 0 && wait <= 30_000, "the first call leaves the window within a minute of it: {wait}");
+        assert_eq!(b.used(31_000), 2, "asking spent nothing");
+        assert_eq!(b.wait_for_room(31_000 + wait), None, "room again once it said");
     }
 }
