@@ -230,6 +230,24 @@ pub fn default_scopes() -> Vec<String> {
 }
 
 impl ServerConfig {
+    /// `serve` refuses to listen beyond loopback with the admin API open: anyone reaching the
+    /// port could add connections aimed at internal addresses, point hooks elsewhere and read
+    /// their secrets. Loopback without a token stays allowed for development.
+    pub fn check_admin_exposure(&self) -> anyhow::Result<()> {
+        if self.admin_token_env.is_some() || self.admin_token_file.is_some() {
+            return Ok(());
+        }
+        let host = self.listen.rsplit_once(':').map_or(self.listen.as_str(), |(h, _)| h).trim_matches(['[', ']']);
+        let loopback = host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if !loopback {
+            anyhow::bail!(
+                "[server] listen = {} is reachable beyond this machine, but no admin token is set: set [server] admin_token_env or admin_token_file (the admin API manages connections and webhooks)",
+                self.listen
+            );
+        }
+        Ok(())
+    }
+
     /// The root other systems reach this host at (no trailing slash).
     pub fn public_root(&self) -> String {
         match &self.public_url {
@@ -484,5 +502,22 @@ mod example {
         config.validate().expect("exlogare.example.toml validates");
         assert_eq!(config.connections.len(), 2);
         assert!(config.connections[1].allow_private);
+    }
+
+    #[test]
+    fn serving_beyond_loopback_needs_an_admin_token() {
+        let server = |listen: &str, token: bool| super::ServerConfig {
+            listen: listen.into(),
+            admin_token_env: token.then(|| "EXLOGARE_ADMIN_TOKEN".to_string()),
+            ..super::ServerConfig::default()
+        };
+        for open in ["0.0.0.0:8080", "[::]:8080", "10.1.2.3:80", "exlogare.example:8080"] {
+            let err = server(open, false).check_admin_exposure().unwrap_err().to_string();
+            assert!(err.contains("admin_token_env"), "{open}: {err}");
+            assert!(server(open, true).check_admin_exposure().is_ok(), "{open}");
+        }
+        for local in ["127.0.0.1:8080", "[::1]:8080", "localhost:8080", "127.0.0.1:0"] {
+            assert!(server(local, false).check_admin_exposure().is_ok(), "{local}");
+        }
     }
 }

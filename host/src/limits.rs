@@ -20,8 +20,9 @@ pub struct SandboxLimits {
     pub call_timeout_ms: u64,
     /// HTTP requests one call may make; stops a paging loop that never ends.
     pub requests_per_call: u32,
-    /// HTTP requests one plugin may have open at once, summed over all its concurrent calls
-    /// (workers, webhook verification, the poller, the CLI). A request holds its slot until its
+    /// HTTP requests one plugin may have open at once, summed over all its concurrent calls in
+    /// this process (workers, webhook verification, the poller; a CLI command is another
+    /// process with its own slots). A request holds its slot until its
     /// response is consumed: the buffered body read, or the body stream ended or dropped.
     pub http_concurrency: u32,
     /// How long a request waits for one of those slots before the guest gets

@@ -333,6 +333,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 fn serve(config_path: &std::path::Path) -> anyhow::Result<ExitCode> {
     let config = exlogare_host::config::Config::load(config_path)?;
+    config.server.check_admin_exposure()?;
     let listen = config.server.listen.clone();
     // Built outside the async runtime: plugin loading compiles, and the blocking HTTP clients
     // must not be created or dropped inside async tasks.

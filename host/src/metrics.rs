@@ -22,6 +22,9 @@ pub struct Metrics {
     token_refreshes: Family<Labels, Counter>,
     connection_state: Family<Labels, Gauge>,
     connection_calls: Family<Labels, Gauge>,
+    /// Scrape-time gauges are cleared and refilled per render: two scrapes at once must not
+    /// encode each other's half-built series.
+    render_lock: std::sync::Mutex<()>,
 }
 
 /// One connection as a scrape reports it (read from the service when `/metrics` is asked).
@@ -81,6 +84,7 @@ impl Metrics {
             token_refreshes,
             connection_state,
             connection_calls,
+            render_lock: std::sync::Mutex::new(()),
         }
     }
 
@@ -114,6 +118,7 @@ impl Metrics {
 
     /// Renders everything; the gauges read at scrape time are passed in.
     pub fn render(&self, queue_depth: u64, connections: &[ConnectionSample<'_>]) -> String {
+        let _one_scrape_at_a_time = self.render_lock.lock().unwrap_or_else(|p| p.into_inner());
         self.queue_depth.set(queue_depth as i64);
         // A removed connection must not linger as a stale series.
         self.connection_state.clear();

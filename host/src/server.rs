@@ -62,16 +62,17 @@ async fn webhook(
 }
 
 async fn healthz(State(service): State<Arc<Service>>) -> Response {
-    let depth = tokio::task::spawn_blocking({
+    // Both read SQLite, which may wait on its lock: not on an async thread.
+    let read = tokio::task::spawn_blocking({
         let service = service.clone();
-        move || service.store.queue_depth()
+        move || service.store.queue_depth().map(|depth| (depth, service.connection_ids().len()))
     })
     .await;
-    match depth {
-        Ok(Ok(depth)) => Json(json!({
+    match read {
+        Ok(Ok((depth, connections))) => Json(json!({
             "status": "ok",
             "providers": service.plugins.plugins.keys().collect::<Vec<_>>(),
-            "connections": service.connection_ids().len(),
+            "connections": connections,
             "queue_depth": depth,
         }))
         .into_response(),

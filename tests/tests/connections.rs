@@ -123,6 +123,8 @@ fn a_connection_added_through_the_api_connects_syncs_watches_receives_and_is_rem
     assert_eq!(status, 401, "{body}");
     let (status, _, _) = host.call(Method::GET, "/api/connections/team", None, false);
     assert_eq!(status, 401);
+    let (status, body, _) = host.call(Method::POST, "/api/connections", Some(json!("not an object")), false);
+    assert_eq!(status, 401, "without the token a bad body teaches nothing: {body}");
 
     // Bad input: each refused with what is wrong, nothing stored.
     let mut no_secret = world.new_connection("team");
@@ -144,7 +146,7 @@ fn a_connection_added_through_the_api_connects_syncs_watches_receives_and_is_rem
         (both, 400, "not both"),
         (unknown_provider, 400, "jenkins"),
         (bad_id, 400, "letters, digits"),
-        (bad_root, 400, "ftp"),
+        (bad_root, 400, "api_base: must be an http or https URL"),
         (bad_ca, 400, "team"),
         (typo, 400, "client_sercet"),
         (json!("not an object"), 400, "JSON connection"),
@@ -364,6 +366,16 @@ fn the_roots_come_from_the_plugin_for_the_cloud_and_a_self_hosted_instance_and_c
     let (status, body) = host.admin(Method::POST, "/api/connections", Some(sso));
     assert_eq!(status, 201, "{body}");
     assert_eq!(roots(&body), (own("https://git.example.com"), own("https://git.example.com/rest-api"), own("https://sso.example.com")));
+
+    // An override with credentials, a query or another scheme: refused, the value not echoed.
+    for (field, bad) in [("api_base", "https://bob:tok3n@git.example.com/rest-api"), ("oauth_base", "https://sso.example.com/?next=x"), ("api_base", "ftp://git.example.com")] {
+        let mut b = client("bad");
+        b["web_base"] = json!("https://git.example.com");
+        b[field] = json!(bad);
+        let (status, body) = host.admin(Method::POST, "/api/connections", Some(b));
+        assert_eq!(status, 400, "{field}={bad}: {body}");
+        assert!(error_of(&body).starts_with(field) && !error_of(&body).contains("tok3n"), "{body}");
+    }
 
     // Not a web root: the plugin's reason, naming the field.
     for bad in ["ftp://git.example.com", "https://api.gitflic.ru", "https://user:pw@git.example.com"] {

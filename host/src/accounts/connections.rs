@@ -24,7 +24,8 @@ use std::sync::Arc;
 
 /// What a caller gives to add a connection. Secrets arrive in the request; only their
 /// ciphertexts are stored.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// No `Debug`: it holds secrets in clear.
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewConnection {
     pub id: String,
@@ -130,6 +131,11 @@ pub fn resolve_roots(
         .map_err(|fault| refuse(503, format!("the {provider} plugin faulted while deriving its endpoints: {fault}")))?
         .map(|out| out.value);
     let trimmed = |s: &str| s.trim().trim_end_matches('/').to_string();
+    for (field, value) in [("api_base", api_override), ("oauth_base", oauth_override)] {
+        if let Some(v) = value {
+            check_root(field, v)?;
+        }
+    }
     let (web, api, oauth) = match derived {
         Some(Ok(conn)) => (conn.web_base, conn.api_base, conn.oauth_base),
         // The plugin's words only: the typed value may carry credentials, and errors are logged.
@@ -143,6 +149,23 @@ pub fn resolve_roots(
         }
     };
     Ok((web, api_override.map(trimmed).unwrap_or(api), oauth_override.map(trimmed).unwrap_or(oauth)))
+}
+
+/// An override root must be a plain http(s) origin with an optional path: credentials would be
+/// stored and shown in clear (the host adds credentials itself), a query or fragment would be
+/// mangled by every path the plugin appends.
+fn check_root(field: &str, value: &str) -> Result<(), ConnectionRefusal> {
+    let url = url::Url::parse(value.trim()).map_err(|e| refuse(400, format!("{field}: not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(refuse(400, format!("{field}: must be an http or https URL with a host")));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(refuse(400, format!("{field}: leave credentials out of the URL; the host adds them itself")));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(refuse(400, format!("{field}: a root takes no query or fragment")));
+    }
+    Ok(())
 }
 
 /// Fills the roots a config-file connection leaves out (`web_base` empty: the provider's
@@ -358,19 +381,29 @@ impl Service {
                 Ok(_) => removed.unwatched.push(project),
                 Err(e) if force => removed.hooks_left.push(format!("{project}: {e:#}")),
                 Err(e) => {
-                    return Err(refuse(
-                        502,
-                        format!("could not remove the webhook of {project} ({e:#}); nothing else was removed. Retry, or remove with force to leave that hook behind"),
-                    ));
+                    let done = if removed.unwatched.is_empty() { String::new() } else { format!(" (already unwatched: {})", removed.unwatched.join(", ")) };
+                    // A connection that must be reconnected cannot remove hooks until it is: 409, not "retry".
+                    let (status, advice) = match e.downcast_ref::<super::tokens::TokenError>() {
+                        Some(super::tokens::TokenError::NeedsReconnection { .. } | super::tokens::TokenError::NotConnected(_)) => {
+                            (409, "reconnect it first, or remove with force to leave the hooks behind")
+                        }
+                        _ => (502, "retry, or remove with force to leave that hook behind"),
+                    };
+                    return Err(refuse(status, format!("could not remove the webhook of {project} ({e:#}); the connection is kept{done}: {advice}")));
                 }
             }
         }
         let db = self.store.db();
+        // The request budget stays: GitFlic's own limit is per account, and a connection added
+        // again under this id may be the same account; its rows leave the window within the hour.
         let cleanup = [
             "DELETE FROM watched_projects WHERE connection = ?1",
             "DELETE FROM poll_watermarks WHERE connection = ?1",
             "DELETE FROM oauth_states WHERE connection = ?1",
             "DELETE FROM account_tokens WHERE connection = ?1",
+            "DELETE FROM token_refresh_leases WHERE connection = ?1",
+            "DELETE FROM connection_alert_sends WHERE alert_id IN (SELECT id FROM connection_alerts WHERE connection = ?1)",
+            "DELETE FROM connection_alerts WHERE connection = ?1",
             "DELETE FROM connections WHERE id = ?1",
         ];
         let tx = db.unchecked_transaction().map_err(|e| refuse(503, e.to_string()))?;

@@ -103,6 +103,10 @@ fn no_connection(id: &str) -> Response {
 }
 
 async fn add_connection(State(service): State<Arc<Service>>, headers: HeaderMap, RawQuery(query): RawQuery, body: Bytes) -> Response {
+    // The token first: a caller without it learns nothing, not even what the body lacks.
+    if !admin_allowed(service.admin_token.as_ref(), &headers, query.as_deref()) {
+        return admin_refusal();
+    }
     let new: NewConnection = match serde_json::from_slice(&body) {
         Ok(n) => n,
         Err(e) => return error(400, format!("the body must be a JSON connection (id, provider, web_base, client_id + client_secret or access_token, ...): {e}")),
@@ -211,6 +215,9 @@ async fn watch(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
+    if !admin_allowed(service.admin_token.as_ref(), &headers, query.as_deref()) {
+        return admin_refusal();
+    }
     let params: WatchParams = if body.iter().all(u8::is_ascii_whitespace) {
         WatchParams::default()
     } else {
