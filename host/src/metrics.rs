@@ -39,7 +39,7 @@ pub struct ConnectionSample<'a> {
 
 /// Every state a connection can be in, so each gets a 0 or 1 series (a Prometheus state set):
 /// an alert on `state="needs_reconnection" == 1` then works without absent-series tricks.
-const CONNECTION_STATES: [&str; 3] = ["connected", "not_connected", "needs_reconnection"];
+const CONNECTION_STATES: [&str; 4] = ["connected", "not_connected", "needs_reconnection", "unusable"];
 
 impl Default for Metrics {
     fn default() -> Self {

@@ -49,6 +49,9 @@ pub struct Service {
     /// through [`Service::connection`], which notices additions and removals made by another
     /// process on the same database.
     pub(crate) connections: RwLock<BTreeMap<String, Arc<ConnectionRuntime>>>,
+    /// Stored connections whose row exists but cannot be used now (the token key changed, the
+    /// plugin is gone), with why: their webhooks answer 503 and their deliveries wait.
+    pub(crate) unusable: RwLock<BTreeMap<String, String>>,
     pub notifiers: BTreeMap<String, Box<dyn Notifier>>,
     pub metrics: Arc<Metrics>,
     /// OAuth-managed connections' tokens (issue 5); `None` when no connection uses OAuth.
@@ -140,7 +143,7 @@ impl Service {
         let store = Store::open(&config.storage.path)?;
         let admin_token = resolve_secret("admin token ([server] admin_token_*)", &config.server.admin_token_env, &config.server.admin_token_file)?;
         let model = Self::model_client(&config)?;
-        let service = Self { config, store, plugins, connections: RwLock::new(connections), notifiers, metrics, accounts, admin_token, model };
+        let service = Self { config, store, plugins, connections: RwLock::new(connections), unusable: RwLock::default(), notifiers, metrics, accounts, admin_token, model };
         service.load_stored_connections()?;
         Ok(service)
     }
@@ -231,6 +234,12 @@ impl Service {
             return WebhookReply::error(404, format!("no provider `{provider_id}` is installed on this host"));
         };
         let Some(c) = self.connection(connection_id).filter(|c| c.config.provider == provider_id) else {
+            if let Some(why) = self.unusable_reason(connection_id) {
+                // Not a 404: the provider may stop sending to a URL it believes is wrong.
+                let mut reply = WebhookReply::error(503, format!("connection `{connection_id}` cannot be used now ({why}); nothing was stored, retry later"));
+                reply.body["status"] = json!("connection_unusable");
+                return reply;
+            }
             return WebhookReply::error(404, format!("no {provider_id} connection `{connection_id}`; check the webhook URL"));
         };
         let c = &*c;
@@ -355,6 +364,11 @@ impl Service {
 
     fn process(&self, d: Delivery) -> anyhow::Result<()> {
         let Some(c) = self.connection(&d.connection) else {
+            if let Some(why) = self.unusable_reason(&d.connection) {
+                // Waits for the operator (restore the key, reinstall the plugin) without spending attempts.
+                self.store.defer(d.id, &format!("connection `{}` cannot be used now: {why}", d.connection), now_ms() + 5 * 60_000)?;
+                return Ok(());
+            }
             self.store.park(d.id, &format!("connection `{}` is no longer configured", d.connection))?;
             return Ok(());
         };

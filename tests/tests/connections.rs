@@ -284,20 +284,30 @@ fn a_connection_added_by_another_process_is_seen_by_the_serving_host_and_so_is_i
 }
 
 #[test]
-fn a_stored_connection_needs_the_key_it_was_sealed_with() {
+fn a_stored_connection_sealed_with_another_key_is_unusable_not_lost_and_can_still_be_removed() {
     let world = World::new();
     let host = world.host();
     let new: NewConnection = serde_json::from_value(world.new_connection("sealed")).unwrap();
     host.service.add_connection(&new).unwrap();
     drop(host);
-    // A restart with another key names the connection and the cause instead of serving 404s.
+    // A restart with another key still starts (other connections keep serving); this one says why
+    // it cannot be used, and its webhooks answer 503 (GitFlic retries) rather than 404.
     let other = exlogare_host::accounts::crypto::TokenCipher::from_key([9; 32]);
-    let config = Config::load(&world.config_path()).unwrap();
-    let err = match Service::build_with_cipher(config, Some(other)) {
-        Ok(_) => panic!("a wrong key must stop the start"),
-        Err(e) => format!("{e:#}"),
-    };
-    assert!(err.contains("sealed") && err.contains("token key"), "{err}");
+    let wrong = Service::build_with_cipher(Config::load(&world.config_path()).unwrap(), Some(other)).unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(wrong.connection("sealed").is_none());
+    let v = wrong.connection_view("sealed").expect("still listed");
+    assert_eq!(v.status, "unusable", "{v:?}");
+    assert!(v.last_error.as_deref().unwrap().contains("token key"), "{v:?}");
+    let reply = wrong.webhook("gitflic", "sealed", Some("secret=x"), vec![], b"{}");
+    assert_eq!((reply.status, reply.body["status"].as_str()), (503, Some("connection_unusable")), "{:?}", reply.body);
+    // With the right key it is usable again: nothing was lost.
+    let right = Service::build_without_resuming(Config::load(&world.config_path()).unwrap()).unwrap();
+    assert!(right.connection("sealed").is_some());
+    // And it can be removed even where it cannot be loaded.
+    wrong.remove_connection("sealed", false).unwrap_or_else(|e| panic!("{e}"));
+    assert!(wrong.connection_view("sealed").is_none());
+    assert_eq!(wrong.webhook("gitflic", "sealed", Some("secret=x"), vec![], b"{}").status, 404);
+    assert!(right.connection("sealed").is_none(), "the other process sees the removal");
 }
 
 #[test]

@@ -200,21 +200,39 @@ impl Service {
             (Some(c), Some(v)) if c.stored_version == Some(v) => Some(c),
             (_, None) => {
                 self.connections.write().unwrap_or_else(|p| p.into_inner()).remove(id);
+                self.unusable.write().unwrap_or_else(|p| p.into_inner()).remove(id);
                 None
             }
-            (_, Some(_)) => match self.load_stored(id) {
-                Ok(Some(c)) => {
-                    let c = Arc::new(c);
-                    self.connections.write().unwrap_or_else(|p| p.into_inner()).insert(id.to_string(), c.clone());
-                    Some(c)
-                }
-                Ok(None) => None,
-                Err(e) => {
-                    tracing::error!(connection = id, "the stored connection cannot be used: {e:#}");
-                    None
-                }
-            },
+            (_, Some(_)) => self.load_and_cache(id),
         }
+    }
+
+    fn load_and_cache(&self, id: &str) -> Option<Arc<ConnectionRuntime>> {
+        match self.load_stored(id) {
+            Ok(Some(c)) => {
+                let c = Arc::new(c);
+                self.connections.write().unwrap_or_else(|p| p.into_inner()).insert(id.to_string(), c.clone());
+                self.unusable.write().unwrap_or_else(|p| p.into_inner()).remove(id);
+                Some(c)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                let why = format!("{e:#}");
+                let mut unusable = self.unusable.write().unwrap_or_else(|p| p.into_inner());
+                if unusable.get(id) != Some(&why) {
+                    tracing::error!(connection = id, "the stored connection cannot be used: {why}");
+                }
+                unusable.insert(id.to_string(), why);
+                self.connections.write().unwrap_or_else(|p| p.into_inner()).remove(id);
+                None
+            }
+        }
+    }
+
+    /// Why a stored connection whose row exists cannot be used now; `None` when it can, or
+    /// when there is no such connection.
+    pub fn unusable_reason(&self, id: &str) -> Option<String> {
+        self.unusable.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
     }
 
     /// Every connection id: the config file's, then the stored ones.
@@ -228,18 +246,19 @@ impl Service {
         ids
     }
 
-    /// Loads every stored connection at start-up, so one that can no longer be used (the
-    /// token key changed, its plugin is gone) stops the start with its name instead of
-    /// turning its webhooks into 404s.
+    /// Loads every stored connection at start-up. One that cannot be used (the token key
+    /// changed, its plugin is gone) is logged with why and kept as unusable — its webhooks
+    /// answer 503 and its deliveries wait — so the others still serve and `connections remove`
+    /// still works. An id in both the config file and the database stops the start: which
+    /// one is meant cannot be guessed.
     pub(crate) fn load_stored_connections(&self) -> anyhow::Result<()> {
         for id in stored_ids(&self.store)? {
             if self.config.connections.iter().any(|c| c.id == id) {
                 anyhow::bail!(
-                    "connection `{id}` is both in the config file and stored (added through the API); remove one: `exlogare-host connections remove {id}` or the config entry"
+                    "connection `{id}` is both in the config file and stored (added through the API); rename or drop the config file's [[connections]] entry `{id}`, then remove the stored one if it is not wanted"
                 );
             }
-            let c = self.load_stored(&id)?.ok_or_else(|| anyhow::anyhow!("connection `{id}` vanished while loading"))?;
-            self.connections.write().unwrap_or_else(|p| p.into_inner()).insert(id, Arc::new(c));
+            self.load_and_cache(&id);
         }
         Ok(())
     }
@@ -372,11 +391,18 @@ impl Service {
         if self.config.connections.iter().any(|c| c.id == id) {
             return Err(refuse(409, format!("connection `{id}` is defined in the config file; remove it there and restart")));
         }
-        if self.connection(id).is_none() {
+        let usable = self.connection(id).is_some();
+        let unusable = if usable { None } else { self.unusable_reason(id) };
+        if !usable && unusable.is_none() {
             return Err(refuse(404, format!("no connection `{id}`")));
         }
         let mut removed = RemovedConnection { connection: id.to_string(), unwatched: vec![], hooks_left: vec![] };
         for project in self.watched_projects(id).map_err(|e| refuse(503, e.to_string()))? {
+            if let Some(why) = &unusable {
+                // No plugin call can run for it: its hooks stay at the provider, listed.
+                removed.hooks_left.push(format!("{project}: the connection cannot be used ({why})"));
+                continue;
+            }
             match self.unwatch(id, &project) {
                 Ok(_) => removed.unwatched.push(project),
                 Err(e) if force => removed.hooks_left.push(format!("{project}: {e:#}")),
@@ -413,6 +439,7 @@ impl Service {
         tx.commit().map_err(|e| refuse(503, e.to_string()))?;
         drop(db);
         self.connections.write().unwrap_or_else(|p| p.into_inner()).remove(id);
+        self.unusable.write().unwrap_or_else(|p| p.into_inner()).remove(id);
         tracing::info!(connection = id, "connection removed");
         Ok(removed)
     }

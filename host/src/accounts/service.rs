@@ -371,7 +371,8 @@ pub struct ConnectionView {
     pub oauth_base: String,
     /// `oauth` or `static-token`.
     pub auth: String,
-    /// `connected`, `needs_reconnection` or `not_connected` (OAuth never completed).
+    /// `connected`, `needs_reconnection`, `not_connected` (OAuth never completed) or `unusable`
+    /// (stored, but it cannot be loaded now; `last_error` says why).
     pub status: String,
     pub last_error: Option<String>,
     pub calls_used_this_hour: Option<u32>,
@@ -460,9 +461,17 @@ impl Service {
         self.connection_ids().iter().filter_map(|id| self.connection_view(id)).collect()
     }
 
-    /// One connection's status; `None` when there is no such connection.
+    /// One connection's status; `None` when there is no such connection. A stored one that
+    /// cannot be used now is shown as `unusable` with why.
     pub fn connection_view(&self, id: &str) -> Option<ConnectionView> {
-        let c = self.connection(id)?;
+        let Some(c) = self.connection(id) else {
+            let why = self.unusable_reason(id)?;
+            let settings = super::connections::stored_settings(&self.store).into_iter().find(|c| c.id == id)?;
+            let mut v = view(&settings, None, None, None);
+            (v.origin, v.status, v.last_error) = ("stored".into(), "unusable".into(), Some(why));
+            v.watched = watched_in(&self.store, id);
+            return Some(v);
+        };
         let flagged = c.needs_reconnection.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let used = c.budget.lock().unwrap_or_else(|p| p.into_inner()).used(now_ms());
         let mut v = view(&c.config, self.token_status(&c.config.id), flagged, Some(used));
