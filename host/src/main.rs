@@ -545,7 +545,7 @@ fn projects(config_path: &std::path::Path, connection: &str, search: Option<&str
     }
     for p in projects {
         let key = format!("{}/{}", p.reference.owner, p.reference.name);
-        let mark = if watched.contains(&key) { "watched" } else { "-" };
+        let mark = if watched.iter().any(|w| w.eq_ignore_ascii_case(&key)) { "watched" } else { "-" };
         println!("{key}\t{mark}\t{}{}", p.title, if p.private { " (private)" } else { "" });
     }
     Ok(ExitCode::SUCCESS)

@@ -337,6 +337,16 @@ fn watching_registers_one_hook_with_a_fresh_per_project_secret_that_the_service_
     assert_eq!(status, 401, "{body}");
     assert!(!s.unwatch("cloud", "acme/payments-api").unwrap());
     assert!(s.unwatch("cloud", "acme/tools").unwrap(), "a hand-wired watch is forgotten without a provider call");
+
+    // GitFlic aliases are case-insensitive: another spelling is the same watch and the same hook.
+    s.watch("cloud", "acme/payments-api", Some("https://exlogare.example"), false).unwrap();
+    let again = s.watch("cloud", "ACME/Payments-API", Some("https://exlogare.example"), false).unwrap();
+    assert_eq!(again.project, "acme/payments-api", "stored under the first spelling");
+    assert_eq!(s.watched_projects("cloud").unwrap(), ["acme/payments-api"]);
+    assert_eq!(world.gitflic.with(|st| st.inner.hooks.len()), 1);
+    assert!(s.unwatch("cloud", "Acme/PAYMENTS-api").unwrap());
+    assert!(s.watched_projects("cloud").unwrap().is_empty());
+    assert!(world.gitflic.with(|st| st.inner.hooks.is_empty()), "the one hook is removed");
     world.gitflic.assert_clean();
 }
 

@@ -88,6 +88,7 @@ impl Service {
     pub fn watch(&self, connection: &str, project: &str, public_url: Option<&str>, print_only: bool) -> anyhow::Result<Watch> {
         let c = self.connection(connection).ok_or_else(|| anyhow::anyhow!("no connection `{connection}` is configured"))?;
         let c = &*c;
+        let project = &self.watch_key(connection, project)?;
         let pref = project_ref(project)?;
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
@@ -186,11 +187,28 @@ impl Service {
         Ok(Watch { connection: connection.into(), project: project.into(), url, secret, event: WATCH_EVENT, registration, webhook_id })
     }
 
+    /// The key a watch of `project` is stored under: an existing watch's own spelling when one
+    /// matches case-insensitively (GitFlic aliases are; `Acme/API` and `acme/api` are one
+    /// project with one hook), else `project` as typed.
+    fn watch_key(&self, connection: &str, project: &str) -> anyhow::Result<String> {
+        let existing: Option<String> = self
+            .store
+            .db()
+            .query_row(
+                "SELECT project FROM watched_projects WHERE connection = ?1 AND project = ?2 COLLATE NOCASE ORDER BY project = ?2 DESC LIMIT 1",
+                params![connection, project],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(existing.unwrap_or_else(|| project.to_string()))
+    }
+
     /// Stops watching: removes our hook through the plugin (when it was registered), forgets
     /// the secret and the polling watermark. False when the project was not watched.
     pub fn unwatch(&self, connection: &str, project: &str) -> anyhow::Result<bool> {
         let c = self.connection(connection).ok_or_else(|| anyhow::anyhow!("no connection `{connection}` is configured"))?;
         let c = &*c;
+        let project = &self.watch_key(connection, project)?;
         let row: Option<(Option<String>, String)> = self
             .store
             .db()
