@@ -426,3 +426,23 @@ fn config_file_connections_may_leave_their_roots_to_the_plugin() {
     };
     assert!(err.contains("connection `bad`") && err.contains("web_base"), "{err}");
 }
+
+#[test]
+fn a_connection_removed_during_its_oauth_flow_gets_no_tokens() {
+    use reqwest::Method;
+    let world = World::new();
+    let host = world.host();
+    world.gitflic.with(|s| s.inner.code = Some("code-late".into()));
+    let (status, _) = host.admin(Method::POST, "/api/connections", Some(world.new_connection("late")));
+    assert_eq!(status, 201);
+    let (_, _, location) = host.call(Method::GET, "/api/integrations/gitflic/oauth/start/late", None, true);
+    let location = location.unwrap();
+    let state: String = url::form_urlencoded::parse(location.split_once('?').unwrap().1.as_bytes()).find(|(k, _)| k == "state").unwrap().1.into_owned();
+    let (status, _) = host.admin(Method::DELETE, "/api/connections/late", None);
+    assert_eq!(status, 200);
+    // The user comes back from GitFlic: the connection is gone, so is the flow; no code exchange.
+    let (status, body, _) = host.call(Method::POST, "/api/integrations/gitflic/oauth/callback", Some(json!({ "code": "code-late", "state": state })), false);
+    assert_eq!(status, 400, "the state went with the connection: {body}");
+    assert_eq!(world.gitflic.with(|s| s.inner.exchange_calls), 0);
+    assert!(host.service.token_status("late").is_none());
+}

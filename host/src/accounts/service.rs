@@ -278,6 +278,14 @@ impl Service {
         };
         let accounts = self.accounts().map_err(|e| refuse(500, e.to_string()))?;
         accounts.tokens.save_tokens(&self.store, &connection_id, &tokens, now_ms()).map_err(|e| refuse(503, e.to_string()))?;
+        // Removed while the user was at GitFlic: its tokens must not outlive it (a connection
+        // added again under this id may point at another instance).
+        if self.connection(&connection_id).is_none() {
+            if let Err(e) = accounts.tokens.remove(&self.store, &connection_id) {
+                tracing::error!(connection = connection_id.as_str(), "dropping the tokens of a removed connection: {e}");
+            }
+            return Err(refuse(404, format!("connection `{connection_id}` was removed during the OAuth flow; add it again to connect")));
+        }
         *c.needs_reconnection.lock().unwrap_or_else(|p| p.into_inner()) = None;
         self.clear_reconnection_alert(&connection_id);
         let user = plugin
