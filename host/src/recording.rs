@@ -10,7 +10,8 @@
 //! `--bless` after a person has reviewed the bodies.
 
 use crate::conformance::CollectingSink;
-use crate::http::record::{RecordBackend, RecordSummary};
+use crate::accounts::watch::project_ref;
+use crate::http::record::{quote, RecordBackend, RecordSummary};
 use crate::service::Service;
 use crate::wit::v0_1::{provider, types};
 use std::path::{Path, PathBuf};
@@ -27,13 +28,6 @@ pub struct Recorded {
     pub failed_jobs: Vec<String>,
     pub log_bytes: u64,
     pub summary: RecordSummary,
-}
-
-fn project_ref(project: &str) -> anyhow::Result<types::ProjectRef> {
-    match project.split_once('/') {
-        Some((o, n)) if !o.is_empty() && !n.is_empty() && !n.contains('/') => Ok(types::ProjectRef { owner: o.into(), name: n.into(), id: None }),
-        _ => anyhow::bail!("project `{project}` must be written owner/name"),
-    }
 }
 
 fn provider_failure(what: &str, e: &types::ProviderError) -> anyhow::Error {
@@ -102,10 +96,6 @@ impl Service {
         std::fs::write(out.join("scenario.toml"), scenario_text(&c.conn, c.config.allow_private, project, number, &steps))?;
         Ok(Recorded { dir: out.to_path_buf(), pipeline: number, failed_jobs: details.failed_jobs.iter().map(|j| j.name.clone()).collect(), log_bytes, summary })
     }
-}
-
-fn quote(s: &str) -> String {
-    toml::Value::String(s.to_string()).to_string()
 }
 
 /// The scenario around the recorded exchanges. The secrets are placeholders: the record

@@ -98,6 +98,14 @@ fn account_error(e: anyhow::Error) -> Response {
     error(status, format!("{e:#}"))
 }
 
+/// [`admin`] for an endpoint under `/api/connections/{id}/`: 404 when there is no such connection.
+async fn admin_on_connection<F>(service: Arc<Service>, headers: &HeaderMap, query: Option<&str>, id: String, f: F) -> Response
+where
+    F: FnOnce(Arc<Service>) -> Response + Send + 'static,
+{
+    admin(service, headers, query, move |service| if service.connection(&id).is_none() { no_connection(&id) } else { f(service) }).await
+}
+
 fn no_connection(id: &str) -> Response {
     error(404, format!("no connection `{id}`; GET /api/connections lists them"))
 }
@@ -161,10 +169,7 @@ async fn projects(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    admin(service, &headers, query.as_deref(), move |service| {
-        if service.connection(&id).is_none() {
-            return no_connection(&id);
-        }
+    admin_on_connection(service, &headers, query.as_deref(), id.clone(), move |service| {
         let search = p.search.filter(|s| !s.trim().is_empty());
         let watched = service.watched_projects(&id).unwrap_or_default();
         match service.sync_projects(&id, search.as_deref()) {
@@ -186,10 +191,7 @@ async fn projects(
 }
 
 async fn watches(State(service): State<Arc<Service>>, Path(id): Path<String>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    admin(service, &headers, query.as_deref(), move |service| {
-        if service.connection(&id).is_none() {
-            return no_connection(&id);
-        }
+    admin_on_connection(service, &headers, query.as_deref(), id.clone(), move |service| {
         match service.watched_projects(&id) {
             Ok(list) => Json(json!({ "connection": id, "watched": list })).into_response(),
             Err(e) => error(503, format!("{e:#}")),
@@ -226,10 +228,7 @@ async fn watch(
             Err(e) => return error(400, format!("the body, when present, must be JSON {{\"public_url\": ..., \"manual\": false}}: {e}")),
         }
     };
-    admin(service, &headers, query.as_deref(), move |service| {
-        if service.connection(&id).is_none() {
-            return no_connection(&id);
-        }
+    admin_on_connection(service, &headers, query.as_deref(), id.clone(), move |service| {
         let project = format!("{owner}/{name}");
         match service.watch(&id, &project, params.public_url.as_deref(), params.manual) {
             Ok(w) => Json(json!({
@@ -254,10 +253,7 @@ async fn unwatch(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    admin(service, &headers, query.as_deref(), move |service| {
-        if service.connection(&id).is_none() {
-            return no_connection(&id);
-        }
+    admin_on_connection(service, &headers, query.as_deref(), id.clone(), move |service| {
         let project = format!("{owner}/{name}");
         match service.unwatch(&id, &project) {
             Ok(true) => Json(json!({ "connection": id, "project": project, "watched": false })).into_response(),

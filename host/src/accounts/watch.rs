@@ -54,7 +54,8 @@ fn secret_hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-fn project_ref(project: &str) -> anyhow::Result<types::ProjectRef> {
+/// `owner/name` as the provider's project reference.
+pub(crate) fn project_ref(project: &str) -> anyhow::Result<types::ProjectRef> {
     match project.split_once('/') {
         Some((o, n)) if !o.is_empty() && !n.is_empty() && !n.contains('/') => Ok(types::ProjectRef { owner: o.into(), name: n.into(), id: None }),
         _ => anyhow::bail!("project `{project}` must be written owner/name"),

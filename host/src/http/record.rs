@@ -590,7 +590,8 @@ fn render(entries: &[Entry]) -> String {
     out
 }
 
-fn quote(s: &str) -> String {
+/// A TOML basic string.
+pub(crate) fn quote(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
 
