@@ -21,9 +21,7 @@ use exlogare_host::service::Service;
 use fakes::*;
 use running::{RunningHost as Host, base64_encode};
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const WEBHOOK_SECRET: &str = "wh-model-step-9f3K2q";
@@ -49,39 +47,19 @@ impl ModelRequest {
     }
 }
 
-/// Answers every `POST …/chat/completions` with `status` and `body` after `delay`, each
-/// connection on its own thread, recording the request before it waits (so a test can read
-/// what a slow model was asked without waiting for it).
+/// Answers every `POST …/chat/completions` with `status` and `body` after `delay` (the
+/// shared fake server records the request before it waits, so a test can read what a slow
+/// model was asked without waiting for it).
 struct FakeModel {
     /// The base URL to configure (`…/v1`).
     url: String,
-    requests: Arc<Mutex<Vec<ModelRequest>>>,
+    fake: Fake<()>,
 }
 
 impl FakeModel {
     fn start(status: u16, body: String, delay: Duration) -> FakeModel {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/v1", listener.local_addr().unwrap());
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = requests.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let (seen, body) = (seen.clone(), body.clone());
-                std::thread::spawn(move || {
-                    let Some(req) = read_request(&mut stream) else { return };
-                    seen.lock().unwrap().push(req);
-                    std::thread::sleep(delay);
-                    let head = format!(
-                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                        body.len()
-                    );
-                    let _ = stream.write_all(head.as_bytes());
-                    let _ = stream.write_all(body.as_bytes());
-                });
-            }
-        });
-        FakeModel { url, requests }
+        let fake = Fake::start((), Arc::new(move |_: &Req, _: &mut Shared<()>| reply(status, body.clone()).after(delay)));
+        FakeModel { url: format!("{}/v1", fake.base), fake }
     }
 
     /// A model that answers `content`.
@@ -91,33 +69,12 @@ impl FakeModel {
     }
 
     fn requests(&self) -> Vec<ModelRequest> {
-        self.requests.lock().unwrap().clone()
+        self.fake
+            .requests()
+            .into_iter()
+            .map(|r| ModelRequest { body: serde_json::from_slice(&r.body).unwrap_or(Value::Null), method: r.method, target: r.target, headers: r.headers })
+            .collect()
     }
-}
-
-fn read_request(s: &mut std::net::TcpStream) -> Option<ModelRequest> {
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        let n = s.read(&mut chunk).ok().filter(|n| *n > 0)?;
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let mut first = lines.next()?.split(' ');
-    let (method, target) = (first.next()?.to_owned(), first.next()?.to_owned());
-    let headers: Vec<(String, String)> = lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned())).collect();
-    let len: usize = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
-    let mut body = buf[head_end + 4..].to_vec();
-    while body.len() < len {
-        let n = s.read(&mut chunk).ok().filter(|n| *n > 0)?;
-        body.extend_from_slice(&chunk[..n]);
-    }
-    Some(ModelRequest { method, target, headers, body: serde_json::from_slice(&body).unwrap_or(Value::Null) })
 }
 
 // ---- The world ----------------------------------------------------------------------------

@@ -59,15 +59,23 @@ pub struct Reply {
     pub body: Vec<u8>,
     /// Matrix: store the event first, then answer with this (the answer got lost).
     pub commit_first: bool,
+    /// Wait this long before answering (a slow server); the request is recorded before.
+    pub delay: Duration,
 }
 
 pub fn reply(status: u16, body: impl Into<Vec<u8>>) -> Reply {
-    Reply { status, headers: vec![], body: body.into(), commit_first: false }
+    Reply { status, headers: vec![], body: body.into(), commit_first: false, delay: Duration::ZERO }
 }
 
 impl Reply {
     pub fn header(mut self, k: &str, v: &str) -> Reply {
         self.headers.push((k.into(), v.into()));
+        self
+    }
+
+    /// Answers after `delay`, without holding the fake's state meanwhile.
+    pub fn after(mut self, delay: Duration) -> Reply {
+        self.delay = delay;
         self
     }
 
@@ -109,6 +117,7 @@ impl<S: Send + 'static> Fake<S> {
                         s.requests.push(req.clone());
                         h(&req, &mut s)
                     };
+                    thread::sleep(answer.delay);
                     let has_type = answer.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
                     let mut head = format!("HTTP/1.1 {} Fake\r\nContent-Length: {}\r\nConnection: close\r\n", answer.status, answer.body.len());
                     if !has_type {
