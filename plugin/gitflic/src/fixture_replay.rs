@@ -15,7 +15,7 @@ use crate::{
 };
 
 fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/gitflic")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/gitflic")
 }
 
 fn s<'a>(v: &'a Value, k: &str) -> &'a str {

@@ -15,7 +15,7 @@
 
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "../../wit",
         world: "ci-provider-with-endpoints",
         additional_derives: [PartialEq],
     });
