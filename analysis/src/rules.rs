@@ -99,7 +99,7 @@ use Category as C;
 use Kind as K;
 
 macro_rules! rule {
-    ($name:literal, $kind:expr, $w:literal, $cat:expr, $pat:literal, $ex:literal) => {
+    ($name:literal, $kind:expr, $w:literal, $cat:expr, $pat:expr, $ex:literal) => {
         Rule {
             name: $name,
             pattern: $pat,
@@ -120,7 +120,12 @@ pub static RULES: &[Rule] = &[
         K::Ignore,
         0,
         None,
-        r"(?i)(\b0 (errors?|failures?|failed|failing)\b|\b(errors?|failures?|failed)[:=] ?0\b(?:[^.\d]|$)|\bno errors?\b|without errors?)",
+        concat!(
+            r"(?i)(\b0 (errors?|failures?|failed|failing)\b|\b(errors?|failures?|failed)[:=] ?0\b(?:[^.\d]|$)|\bno errors?\b|without errors?",
+            // MSBuild ru "{0} Error(s)" → "Ошибок: {0}" (dotnet/msbuild
+            // src/Build/Resources/xlf/Strings.ru.xlf, ErrorCount); "without errors".
+            r"|\bошибок: ?0\b|\b0 ошибок\b|без ошибок)",
+        ),
         "Tests run: 5, Failures: 0, Errors: 0"
     ),
     rule!(
@@ -128,7 +133,9 @@ pub static RULES: &[Rule] = &[
         K::Ignore,
         0,
         None,
-        r"(?i)^\W{0,3}(warn(ing)?\b|npm warn|deprecat)|\bdeprecat(ed|ion)\b|DeprecationWarning",
+        // gcc ru "warning: " → "предупреждение: " (gcc-mirror/gcc gcc/po/ru.po). One `\W{0,3}`
+        // for both languages: each copy of a Unicode class grows the set's automaton.
+        r"(?i)^\W{0,3}(warn(ing)?\b|npm warn|deprecat|предупреждение\b)|\bdeprecat(ed|ion)\b|DeprecationWarning",
         "npm WARN deprecated request@2.88.0"
     ),
     rule!(
@@ -177,7 +184,12 @@ pub static RULES: &[Rule] = &[
         K::Error,
         6,
         Some(C::Compilation),
-        r"^\s*[^\s:]+:\d+(:\d+)?:\s*(fatal )?error\b",
+        concat!(
+            r"^\s*[^\s:]+:\d+(:\d+)?:\s*((fatal )?error\b",
+            // gcc ru (gcc-mirror/gcc gcc/po/ru.po): "error: " → "ошибка: ",
+            // "fatal error: " → "фатальная ошибка: ".
+            r"|(фатальная )?ошибка:)",
+        ),
         "src/main.c:12:5: error: expected ';' before '}' token"
     ),
     rule!(
@@ -233,7 +245,19 @@ pub static RULES: &[Rule] = &[
         K::Error,
         4,
         Some(C::Compilation),
-        r"(?i)(compilation (failed|error)|COMPILATION ERROR|could not compile|build failed with \d+ errors?|failed to compile|\bcannot find symbol\b|undefined reference to|undefined symbols? for architecture|unresolved external symbol|\bSyntaxError\b|\bParseError\b|unexpected token|ld: (library|symbol)\(?s?\)? not found|cannot find -l\w)",
+        concat!(
+            r"(?i)(compilation (failed|error)|COMPILATION ERROR|could not compile|build failed with \d+ errors?|failed to compile|\bcannot find symbol\b|undefined reference to|undefined symbols? for architecture|unresolved external symbol|\bSyntaxError\b|\bParseError\b|unexpected token|ld: (library|symbol)\(?s?\)? not found|cannot find -l\w",
+            r"|multiple definition of [`'‘«]",
+            // GNU ld ru (bminor/binutils-gdb ld/po/ru.po, bfd/po/ru.po): "undefined reference
+            // to `%pT'" → "неопределённая ссылка на «%pT»" (the warning form spells it
+            // "неопределенная"), "cannot find %s" → "невозможно найти %s", "multiple
+            // definition of `%pT'" → "повторное определение «%pT»".
+            r"|неопредел[её]нн[а-я]{2} ссылк[а-я] на|невозможно найти -l\w|повторное определение «",
+            // MSBuild terminal logger ru (dotnet/msbuild src/Build/Resources/xlf/Strings.ru.xlf):
+            // "Build {0} in {1}s" → "Сборка {0} через {1} с" with "failed with {0} error(s)" →
+            // "сбой с ошибками ({0})".
+            r"|сборка сбой с ошибками \(\d+\))",
+        ),
         "undefined reference to `foo'"
     ),
     rule!(
@@ -241,7 +265,12 @@ pub static RULES: &[Rule] = &[
         K::Error,
         4,
         Some(C::Compilation),
-        r"(?i)failing due to -Werror|warnings? (being )?treated as errors?|-Werror.*\b(error|fail)",
+        concat!(
+            r"(?i)failing due to -Werror|warnings? (being )?treated as errors?|-Werror.*\b(error|fail)",
+            // gcc ru "%s: all warnings being treated as errors" → "%s: все предупреждения
+            // считаются ошибками" (gcc-mirror/gcc gcc/po/ru.po; "some" → "некоторые").
+            r"|предупреждения считаются ошибками",
+        ),
         "Failing due to -Werror."
     ),
     rule!(
@@ -249,7 +278,12 @@ pub static RULES: &[Rule] = &[
         K::Cascade,
         2,
         Some(C::Compilation),
-        r"(collect2|ld)(\.exe)?: error: ld returned|clang: error: linker command failed|failed in phase `Linker'",
+        concat!(
+            r"(collect2|ld)(\.exe)?: error: ld returned|clang: error: linker command failed|failed in phase `Linker'",
+            // gcc ru (gcc-mirror/gcc gcc/po/ru.po): "ld returned %d exit status" → "выполнение ld
+            // завершилось с кодом возврата %d", after "error: " → "ошибка: ".
+            r"|(collect2|ld)(\.exe)?: ошибка: выполнение ld завершилось",
+        ),
         "collect2: error: ld returned 1 exit status"
     ),
     rule!(
@@ -338,7 +372,13 @@ pub static RULES: &[Rule] = &[
         K::Error,
         5,
         None,
-        r"(?i)(segmentation fault|core dumped|(signal|caught|received|killed by|terminated by)\W{1,3}SIG(SEGV|ABRT|BUS|ILL)\b|\(SIG(SEGV|ABRT)\)|abort trap|illegal instruction|stack overflow|AddressSanitizer|ERROR: \w*Sanitizer|^Crash dump is being written to|init terminating in do_boot|Kernel pid terminated)",
+        concat!(
+            r"(?i)(segmentation fault|core dumped|(signal|caught|received|killed by|terminated by)\W{1,3}SIG(SEGV|ABRT|BUS|ILL)\b|\(SIG(SEGV|ABRT)\)|abort trap|illegal instruction|stack overflow|AddressSanitizer|ERROR: \w*Sanitizer|^Crash dump is being written to|init terminating in do_boot|Kernel pid terminated",
+            // ru: "Segmentation fault" → "Ошибка сегментирования" (glibc po/ru.po, strsignal)
+            // and "Ошибка сегментации" (bminor/bash po/ru.po); bash " (core dumped)" →
+            // " (образ памяти сброшен на диск)".
+            r"|ошибка сегмент(ирования|ации)|образ памяти сброшен на диск)",
+        ),
         "Segmentation fault (core dumped)"
     ),
     rule!(
@@ -436,7 +476,15 @@ pub static RULES: &[Rule] = &[
         K::Error,
         5,
         Some(C::DependencyResolution),
-        r"(?i)(could not (find|resolve|transfer) (artifact|dependenc|all dependencies)|could not resolve dependencies|requirements could not be resolved|no matching (distribution|version|package)|unable to (resolve|find) (a )?(dependency|package|version)|version solving failed|\bERESOLVE\b|\bE404\b|npm ERR! 404|npm ERR! notarget|couldn't find (any versions|package)|could not find gem|could not find a version that satisfies|unsatisfiable|conflicting (dependencies|requirements)|failed to (download|fetch|load) (package|dependenc|artifact|crate)|failed to select a version|cannot satisfy|unmet dependencies|has no installation candidate|Unable to locate package|gem::(missingspec|conflict)|Bundler could not find|pod install.*(error|fail)|Could not find module|no such package)",
+        concat!(
+            r"(?i)(could not (find|resolve|transfer) (artifact|dependenc|all dependencies)|could not resolve dependencies|requirements could not be resolved|no matching (distribution|version|package)|unable to (resolve|find) (a )?(dependency|package|version)|version solving failed|\bERESOLVE\b|\bE404\b|npm ERR! 404|npm ERR! notarget|couldn't find (any versions|package)|could not find gem|could not find a version that satisfies|unsatisfiable|conflicting (dependencies|requirements)|failed to (download|fetch|load) (package|dependenc|artifact|crate)|failed to select a version|cannot satisfy|unmet dependencies|has no installation candidate|Unable to locate package|gem::(missingspec|conflict)|Bundler could not find|pod install.*(error|fail)|Could not find module|no such package",
+            // ru: apt "Unable to locate package %s" → "Невозможно найти пакет %s" and "The
+            // following packages have unmet dependencies:" → "Следующие пакеты имеют
+            // неудовлетворённые зависимости:" (Debian apt po/ru.po); NuGet NU1101/NU1102
+            // "Unable to find package {0}..." → "Не удалось найти пакет {0}..." (NuGet/NuGet.Client
+            // src/NuGet.Core/NuGet.Commands/xlf/Strings.ru.xlf, Error_NoPackageVersionsExist*).
+            r"|невозможно найти пакет|неудовлетвор[её]нные зависимости|не удалось найти (стабильный )?пакет \S)",
+        ),
         "Could not find artifact com.example:lib:jar:1.2 in central"
     ),
     rule!(
@@ -453,7 +501,18 @@ pub static RULES: &[Rule] = &[
         K::Error,
         4,
         Some(C::Network),
-        r"(?i)(could not resolve host|temporary failure in name resolution|name or service not known|connection (refused|reset|timed out)|\bECONNRESET\b|\bECONNREFUSED\b|\bETIMEDOUT\b|\bEAI_AGAIN\b|\bENOTFOUND\b|network is unreachable|failed to connect to|unable to connect|ssl(v3)? (routines|handshake)|tls handshake|certificate verify failed|received fatal alert|remote end hung up|\b(502|503|504) (bad gateway|service unavailable|gateway time-?out)|could not create connection|could(n't| not) establish (an? )?(\w+ )?connection|download failed|failed to fetch|unable to access 'http|\bHTTP error \d{3}|too many requests|rate limit)",
+        concat!(
+            r"(?i)(could not resolve host|temporary failure in name resolution|name or service not known|connection (refused|reset|timed out)|\bECONNRESET\b|\bECONNREFUSED\b|\bETIMEDOUT\b|\bEAI_AGAIN\b|\bENOTFOUND\b|network is unreachable|failed to connect to|unable to connect|ssl(v3)? (routines|handshake)|tls handshake|certificate verify failed|received fatal alert|remote end hung up|\b(502|503|504) (bad gateway|service unavailable|gateway time-?out)|could not create connection|could(n't| not) establish (an? )?(\w+ )?connection|download failed|failed to fetch|unable to access 'http|\bHTTP error \d{3}|too many requests|rate limit",
+            // ru errno texts (glibc po/ru.po): "Temporary failure in name resolution" →
+            // "Временный сбой в разрешении имен", "Name or service not known" → "Неизвестное имя
+            // или служба", "Connection refused" → "В соединении отказано", "Connection reset by
+            // peer" → "Соединение разорвано другой стороной", "Connection timed out" → "Время
+            // ожидания соединения истекло", "Network is unreachable" → "Сеть недоступна".
+            r"|временный сбой в разрешении имен|неизвестное имя или служба|в соединении отказано|соединение разорвано другой стороной|время ожидания соединения истекло|сеть недоступна",
+            // apt (Debian apt po/ru.po): "Failed to fetch %s  %s" → "Не удалось получить %s  %s",
+            // "Temporary failure resolving '%s'" → "Временная ошибка при разрешении «%s»".
+            r"|temporary failure resolving|не удалось получить (https?|ftp)://|временная ошибка при разрешении «)",
+        ),
         "curl: (6) Could not resolve host: example.org"
     ),
     // --- timeouts, resources, cancellation, infrastructure
@@ -478,7 +537,14 @@ pub static RULES: &[Rule] = &[
         K::Error,
         5,
         Some(C::OutOfResources),
-        r"(?i)(out of memory|cannot allocate memory|\boom[- ]?kill|java\.lang\.OutOfMemoryError|heap out of memory|memory exhausted|std::bad_alloc|no space left on device|disk quota exceeded|exit code 137\b|\bkilled\s*$|^Killed\b|resource temporarily unavailable|too many open files)",
+        concat!(
+            r"(?i)(out of memory|cannot allocate memory|\boom[- ]?kill|java\.lang\.OutOfMemoryError|heap out of memory|memory exhausted|std::bad_alloc|no space left on device|disk quota exceeded|exit code 137\b|\bkilled\s*$|^Killed\b|resource temporarily unavailable|too many open files",
+            // ru errno texts (glibc po/ru.po): "Cannot allocate memory" → "Невозможно выделить
+            // память", "No space left on device" → "На устройстве не осталось свободного места",
+            // "Disk quota exceeded" → "Превышена дисковая квота", "Too many open files" →
+            // "Слишком много открытых файлов", "Killed" → "Убито" (bash: "Убит").
+            r"|невозможно выделить память|на устройстве не осталось свободного места|превышена дисковая квота|слишком много открытых файлов|^Убито?\b)",
+        ),
         "FATAL ERROR: Ineffective mark-compacts near heap limit Allocation failed - JavaScript heap out of memory"
     ),
     rule!(
@@ -511,7 +577,18 @@ pub static RULES: &[Rule] = &[
         K::Error,
         4,
         Some(C::Configuration),
-        r"(?i)(command not found|no such file or directory|not recognized as an internal or external command|is not recognized as the name of|cannot (find|open) (file|the file)|\bENOENT\b|permission denied|\bEACCES\b|executable file not found|not found in \$PATH|unknown (option|flag|command|argument)|unrecognized (option|argument|arguments|command)|flag provided but not defined|invalid (option|argument|configuration|yaml|syntax)|task .* not found|task never defined|no rule to make target|missing (required )?(argument|environment variable|config)|is not defined|undefined variable|not a git repository|pathspec .* did not match|yaml(: |\s)?(syntax|parse)?\s?error|unable to find (a )?(suitable|valid))",
+        concat!(
+            r"(?i)(command not found|no such file or directory|not recognized as an internal or external command|is not recognized as the name of|cannot (find|open) (file|the file)|\bENOENT\b|permission denied|\bEACCES\b|executable file not found|not found in \$PATH|unknown (option|flag|command|argument)|unrecognized (option|argument|arguments|command)|flag provided but not defined|invalid (option|argument|configuration|yaml|syntax)|task .* not found|task never defined|no rule to make target|missing (required )?(argument|environment variable|config)|is not defined|undefined variable|not a git repository|pathspec .* did not match|yaml(: |\s)?(syntax|parse)?\s?error|unable to find (a )?(suitable|valid)",
+            r"|missing separator",
+            // ru: bash "%s: command not found" → "%s: команда не найдена" (bminor/bash
+            // po/ru.po); "No such file or directory" → "Нет такого файла или каталога",
+            // "Permission denied" → "Отказано в доступе" (glibc po/ru.po); make "No rule to make
+            // target '%s'" → "Нет правила для сборки цели «%s»", "missing separator" →
+            // "пропущен разделитель" (GNU make po/ru.po); git "not a git repository" → "не найден
+            // git репозиторий", "pathspec '%s' did not match any files" → "спецификатор пути «%s»
+            // не соответствует ни одному файлу" (git/git po/ru.po).
+            r"|команда не найдена|нет такого файла или каталога|отказано в доступе|нет правила для сборки цели|пропущен разделитель|не найден git репозиторий|спецификатор пути .* не соответствует)",
+        ),
         "bash: line 1: ./install.sh: No such file or directory"
     ),
     // --- lint and quality gates
@@ -537,7 +614,13 @@ pub static RULES: &[Rule] = &[
         K::Error,
         4,
         None,
-        r"^\W{0,4}(ERROR|FATAL|CRITICAL)\b[^.]",
+        concat!(
+            // PostgreSQL severities (postgres/postgres src/backend/po/ru.po): "ERROR" →
+            // "ОШИБКА", "FATAL" → "ВАЖНО", "PANIC" → "ПАНИКА".
+            r"^\W{0,4}((ERROR|FATAL|CRITICAL|ОШИБКА|ПАНИКА)\b[^.]|ВАЖНО:\s)",
+            // psql prefixes a script's messages with `psql:FILE:LINE: `.
+            r"|^psql:\S+:\d+: (ERROR|FATAL|PANIC|ОШИБКА|ВАЖНО|ПАНИКА):\s",
+        ),
         "ERROR 2019/08/01 15:12:45 [en] REF_NOT_FOUND: Ref \"/docs/x\""
     ),
     rule!(
@@ -545,7 +628,9 @@ pub static RULES: &[Rule] = &[
         K::Error,
         3,
         None,
-        r"(?i)^\W{0,4}(error|fatal|err!?|failure|failed|critical|exception)\b\s*[:!\]-]|^\s*(error|fatal):|^\[?ERROR\]?[: ]|^\s*E/|^E\d{4}\b",
+        // "error: " → "ошибка: " (gcc, psql po/ru.po), "fatal error: " → "фатальная ошибка: "
+        // (gcc).
+        r"(?i)^\W{0,4}(error|fatal|err!?|failure|failed|critical|exception|(фатальная )?ошибка)\b\s*[:!\]-]|^\s*(error|fatal):|^\[?ERROR\]?[: ]|^\s*E/|^E\d{4}\b",
         "Error: something went wrong"
     ),
     rule!(
@@ -553,7 +638,13 @@ pub static RULES: &[Rule] = &[
         K::Error,
         2,
         None,
-        r"\b(ERROR|FATAL|FAILURE|FAILED|Error|Fatal|Failed|failed|error|fatal|Could not|could not|Cannot|cannot|Unable to|unable to|not found|Not found|refused|aborted|Aborted|invalid|Invalid)\b",
+        concat!(
+            r"\b(ERROR|FATAL|FAILURE|FAILED|Error|Fatal|Failed|failed|error|fatal|Could not|could not|Cannot|cannot|Unable to|unable to|not found|Not found|refused|aborted|Aborted|invalid|Invalid",
+            // The same words as Russian tools print them (gcc, make, psql, MSBuild, apt po/xlf
+            // files): "ошибка"/"Ошибка 1"/"ОШИБКА", "сбой" (failed), "не удалось"/"невозможно"
+            // (could not/cannot), "не найден(а)" (not found), "отказано" (refused/denied).
+            r"|ОШИБКА|Ошибка|ошибка|Ошибки|ошибки|ошибкой|СБОЙ|Сбой|сбой|Не удалось|не удалось|Невозможно|невозможно|Не найден[аоы]?|не найден[аоы]?|отказано)\b",
+        ),
         "build step failed for target x"
     ),
     // --- cascades: summaries of a failure stated earlier
@@ -730,7 +821,47 @@ static KEYWORDS: &[&str] = &[
     "e: /",
     "e: file",
     "ninja:",
+    "multiple definition",
 ];
+
+/// The Russian words of the rules above (stems, lower case), as tools print them on `ru_RU`
+/// runners. The prefilter folds ASCII case only, so [`rules`] adds each one lower case,
+/// capitalised and upper case: `ошибка:` (gcc), `Ошибка 1` (make), `ОШИБКА:` (psql).
+static KEYWORDS_RU: &[&str] = &[
+    "ошиб",
+    "сбой",
+    "неопредел",
+    "не удалось",
+    "невозможно",
+    "нет такого",
+    "не найден",
+    "нет правила",
+    "отказано",
+    "важно:",
+    "паника",
+    "повторное определение",
+    "свободного места",
+    "дисковая квота",
+    "слишком много",
+    "убит",
+    "истекло",
+    "недоступн",
+    "неизвестное имя",
+    "неудовлетвор",
+    "пропущен разделитель",
+    "спецификатор пути",
+    "образ памяти",
+];
+
+/// `word` lower case, capitalised and upper case.
+fn case_variants(word: &str) -> [String; 3] {
+    let mut chars = word.chars();
+    let capitalised = chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default();
+    [word.to_owned(), capitalised, word.to_uppercase()]
+}
 
 pub struct RuleSet {
     prefilter: AhoCorasick,
@@ -755,7 +886,12 @@ pub fn rules() -> &'static RuleSet {
             .match_kind(MatchKind::Standard)
             // A full DFA: the prefilter runs on every line, so its speed is the scan's speed.
             .kind(Some(AhoCorasickKind::DFA))
-            .build(KEYWORDS)
+            .build(
+                KEYWORDS
+                    .iter()
+                    .map(|k| (*k).to_owned())
+                    .chain(KEYWORDS_RU.iter().flat_map(|k| case_variants(k))),
+            )
             .expect("keywords compile");
         let set = RegexSet::new(RULES.iter().map(|r| r.pattern)).expect("rules compile");
         let regexes = RULES
@@ -929,43 +1065,292 @@ mod tests {
         for (line, rule) in [
             // Exception names that merely contain "on" + "Error" are failures, not handler names.
             ("E       AssertionError: assert 1 == 2", "test-assertion"),
-            ("java.lang.AssertionError: expected:<1> but was:<2>", "test-assertion"),
-            ("     AssertionError: expected 1 to equal 2", "test-assertion"),
+            (
+                "java.lang.AssertionError: expected:<1> but was:<2>",
+                "test-assertion",
+            ),
+            (
+                "     AssertionError: expected 1 to equal 2",
+                "test-assertion",
+            ),
             ("ValidationError: name is required", "exception-line"),
-            ("Gem::Ext::BuildError: ERROR: Failed to build gem native extension.", "exception-line"),
+            (
+                "Gem::Ext::BuildError: ERROR: Failed to build gem native extension.",
+                "exception-line",
+            ),
             // RSpec, pytest -v, TAP (Test::More / prove), ScalaTest, GoogleTest-style runners
-            ("     Failure/Error: expect(total).to eq(3)", "test-assertion"),
-            ("tests/test_io.py::test_read FAILED                                  [ 50%]", "fail-line"),
-            ("t/parse.t .. 1/3 #   Failed test 'parses dates'", "fail-line"),
-            ("[info] - should reject a negative balance *** FAILED ***", "fail-line"),
+            (
+                "     Failure/Error: expect(total).to eq(3)",
+                "test-assertion",
+            ),
+            (
+                "tests/test_io.py::test_read FAILED                                  [ 50%]",
+                "fail-line",
+            ),
+            (
+                "t/parse.t .. 1/3 #   Failed test 'parses dates'",
+                "fail-line",
+            ),
+            (
+                "[info] - should reject a negative balance *** FAILED ***",
+                "fail-line",
+            ),
             ("[  ERROR   ] 9 errors, listed below:", "fail-line"),
             ("  ✘ renders the header", "fail-line"),
             // xcpretty's end-of-run failure report: the test's file:line on its own line
-            ("  /Users/ci/App/Tests/ParserTests.swift:42", "xcpretty-failure-location"),
+            (
+                "  /Users/ci/App/Tests/ParserTests.swift:42",
+                "xcpretty-failure-location",
+            ),
             // minitest's per-failure heading
             ("  1) Failure:", "test-failures-heading"),
             ("Error:", "test-failures-heading"),
             // R CMD check and testthat
-            ("Running the tests in 'tests/testthat.R' failed.", "r-check-error"),
+            (
+                "Running the tests in 'tests/testthat.R' failed.",
+                "r-check-error",
+            ),
             ("* checking examples ... ERROR", "r-check-error"),
-            ("  ── 1. Failure: parses dates (@test-parse.R#12)", "fail-line"),
+            (
+                "  ── 1. Failure: parses dates (@test-parse.R#12)",
+                "fail-line",
+            ),
             // sbt/scalac
-            ("[error] /src/main/scala/Ledger.scala:12:5: not found: value balance", "maven-compile-error"),
+            (
+                "[error] /src/main/scala/Ledger.scala:12:5: not found: value balance",
+                "maven-compile-error",
+            ),
             // Linters that indent their file:line:col lines (standard, xo)
-            ("  /src/lib/app.js:12:5: Unnecessary return statement.", "lint"),
+            (
+                "  /src/lib/app.js:12:5: Unnecessary return statement.",
+                "lint",
+            ),
             ("Oh no! 1 file would be reformatted.", "lint"),
             // Erlang VM crash, cabal/HTTP clients
-            ("Crash dump is being written to: erl_crash.dump...done", "crash-signal"),
-            ("{\"init terminating in do_boot\",{undef,[{rebar3,main,[]}]}}", "crash-signal"),
-            ("cabal: Couldn't establish HTTP connection. Possible cause: HTTP proxy", "network"),
+            (
+                "Crash dump is being written to: erl_crash.dump...done",
+                "crash-signal",
+            ),
+            (
+                "{\"init terminating in do_boot\",{undef,[{rebar3,main,[]}]}}",
+                "crash-signal",
+            ),
+            (
+                "cabal: Couldn't establish HTTP connection. Possible cause: HTTP proxy",
+                "network",
+            ),
             // docker build's summary repeats the failed RUN step
-            ("The command '/bin/sh -c make' returned a non-zero code: 2", "exit-status"),
+            (
+                "The command '/bin/sh -c make' returned a non-zero code: 2",
+                "exit-status",
+            ),
         ] {
             let v = rs
                 .classify(line)
                 .unwrap_or_else(|| panic!("not classified: {line}"));
             assert_eq!(RULES[v.rule].name, rule, "{line}");
         }
+    }
+
+    /// Russian-locale lines (`ru_RU` runners), each with its English original: the same rule
+    /// kind, strength and category. Every Russian text is a msgstr of the tool's own catalog
+    /// (see the comments in `RULES`); most lines were printed by the real tools under
+    /// `LANG=ru_RU.UTF-8` (gcc 12, GNU make 4.3, binutils 2.40, bash 5.2, psql 15).
+    #[test]
+    fn russian_tool_output_ranks_like_english() {
+        let rs = rules();
+        for (ru, en, rule) in [
+            // gcc / g++
+            (
+                "main.c:6:28: ошибка: expected «;» before «return»",
+                "main.c:6:28: error: expected ';' before 'return'",
+                "compiler-file-line-error",
+            ),
+            (
+                "<stdin>:2:40: ошибка: «class std::vector<int>» не содержит элемента с именем «sizee»; имелось в виду «size»?",
+                "<stdin>:2:40: error: 'class std::vector<int>' has no member named 'sizee'; did you mean 'size'?",
+                "compiler-file-line-error",
+            ),
+            (
+                "src/net.c:1:10: фатальная ошибка: openssl/ssl.h: Нет такого файла или каталога",
+                "src/net.c:1:10: fatal error: openssl/ssl.h: No such file or directory",
+                "compiler-file-line-error",
+            ),
+            (
+                "cc1: все предупреждения считаются ошибками",
+                "cc1: all warnings being treated as errors",
+                "warnings-as-errors",
+            ),
+            // GNU ld through collect2
+            (
+                "link.c:(.text+0xa): неопределённая ссылка на «helper»",
+                "link.c:(.text+0xa): undefined reference to `helper'",
+                "compilation-failed",
+            ),
+            (
+                "/usr/bin/ld: невозможно найти -lnosuchlib: Нет такого файла или каталога",
+                "/usr/bin/ld: cannot find -lnosuchlib: No such file or directory",
+                "compilation-failed",
+            ),
+            (
+                "h.c:(.text+0x0): повторное определение «helper»; /tmp/cc8cOUDF.o:h.c:(.text+0x0): здесь первое определение",
+                "h.c:(.text+0x0): multiple definition of `helper'; /tmp/cc8cOUDF.o:h.c:(.text+0x0): first defined here",
+                "compilation-failed",
+            ),
+            (
+                "collect2: ошибка: выполнение ld завершилось с кодом возврата 1",
+                "collect2: error: ld returned 1 exit status",
+                "linker-cascade",
+            ),
+            // GNU make
+            (
+                "make: *** [Makefile:5: main.o] Ошибка 1",
+                "make: *** [Makefile:5: main.o] Error 1",
+                "make-error",
+            ),
+            (
+                "make: *** Нет правила для сборки цели «nosuch».  Останов.",
+                "make: *** No rule to make target 'nosuch'.  Stop.",
+                "missing-command-or-file",
+            ),
+            (
+                "Makefile:3: *** пропущен разделитель.  Останов.",
+                "Makefile:3: *** missing separator.  Stop.",
+                "missing-command-or-file",
+            ),
+            // MSBuild / Roslyn / NuGet: the `error CODE` stays English, the message is Russian
+            (
+                "Program.cs(12,17): error CS0103: Имя \"totl\" не существует в текущем контексте. [/src/App/App.csproj]",
+                "Program.cs(12,17): error CS0103: The name 'totl' does not exist in the current context [/src/App/App.csproj]",
+                "msbuild-tsc-error",
+            ),
+            (
+                "Сборка сбой с ошибками (1) через 3,4 с",
+                "Build failed with 1 error(s) in 3.4s",
+                "compilation-failed",
+            ),
+            (
+                "/src/App/App.csproj : error NU1101: Не удалось найти пакет Newtonsoft.Jsonn. Пакеты с таким идентификатором отсутствуют в следующих источниках пакетов: nuget.org",
+                "/src/App/App.csproj : error NU1101: Unable to find package Newtonsoft.Jsonn. No packages exist with this id in source(s): nuget.org",
+                "dependency-resolution",
+            ),
+            ("Ошибка сборки.", "Build FAILED.", "error-word"),
+            // PostgreSQL: psql, the server, libpq
+            (
+                "psql:migrate.sql:3: ОШИБКА:  повторяющееся значение ключа нарушает ограничение уникальности \"users_email_key\"",
+                "psql:migrate.sql:3: ERROR:  duplicate key value violates unique constraint \"users_email_key\"",
+                "error-level-prefix",
+            ),
+            (
+                "ОШИБКА:  отношение \"orders\" не существует",
+                "ERROR:  relation \"orders\" does not exist",
+                "error-level-prefix",
+            ),
+            (
+                "ВАЖНО:  роль \"app\" не существует",
+                "FATAL:  role \"app\" does not exist",
+                "error-level-prefix",
+            ),
+            (
+                "psql: ошибка: подключиться к серверу \"127.0.0.1\", порту 5432 не удалось: В соединении отказано",
+                "psql: error: connection to server at \"127.0.0.1\", port 5432 failed: Connection refused",
+                "network",
+            ),
+            // bash, coreutils, glibc errno texts, apt
+            (
+                "bash: строка 1: ./deploy.sh: Нет такого файла или каталога",
+                "bash: line 1: ./deploy.sh: No such file or directory",
+                "missing-command-or-file",
+            ),
+            (
+                "bash: строка 1: yarn: команда не найдена",
+                "bash: line 1: yarn: command not found",
+                "missing-command-or-file",
+            ),
+            (
+                "mkdir: невозможно создать каталог «/opt/app»: Отказано в доступе",
+                "mkdir: cannot create directory '/opt/app': Permission denied",
+                "missing-command-or-file",
+            ),
+            (
+                "cp: ошибка записи «dist/app.tar»: На устройстве не осталось свободного места",
+                "cp: error writing 'dist/app.tar': No space left on device",
+                "out-of-resources",
+            ),
+            (
+                "Подключение к 10.0.0.5:443... ошибка: В соединении отказано.",
+                "Connecting to 10.0.0.5:443... failed: Connection refused.",
+                "network",
+            ),
+            (
+                "./run-tests.sh: строка 12:  4242 Ошибка сегментирования (образ памяти сброшен на диск) ./build/tests",
+                "./run-tests.sh: line 12:  4242 Segmentation fault      (core dumped) ./build/tests",
+                "crash-signal",
+            ),
+            (
+                "E: Невозможно найти пакет libfoo-dev",
+                "E: Unable to locate package libfoo-dev",
+                "dependency-resolution",
+            ),
+            (
+                "E: Не удалось получить http://deb.debian.org/debian/pool/main/c/curl/curl_7.88.1-10_amd64.deb  404  Not Found",
+                "E: Failed to fetch http://deb.debian.org/debian/pool/main/c/curl/curl_7.88.1-10_amd64.deb  404  Not Found",
+                "network",
+            ),
+        ] {
+            let r = rs
+                .classify(ru)
+                .unwrap_or_else(|| panic!("not classified: {ru}"));
+            let e = rs
+                .classify(en)
+                .unwrap_or_else(|| panic!("not classified: {en}"));
+            assert_eq!(RULES[r.rule].name, rule, "{ru}");
+            assert_eq!(
+                (r.kind, r.weight, r.category),
+                (e.kind, e.weight, e.category),
+                "{ru} ranks unlike {en} ({})",
+                RULES[e.rule].name
+            );
+        }
+    }
+
+    /// Russian words are found whatever their case (the prefilter folds ASCII only).
+    #[test]
+    fn russian_keywords_match_in_every_case() {
+        let rs = rules();
+        for l in [
+            "ошибка: x",
+            "Ошибка: x",
+            "ОШИБКА: x",
+            "не удалось x",
+            "Не удалось x",
+        ] {
+            assert!(rs.classify(l).is_some(), "{l}");
+        }
+        assert_eq!(
+            case_variants("не удалось"),
+            ["не удалось", "Не удалось", "НЕ УДАЛОСЬ"].map(String::from)
+        );
+    }
+
+    #[test]
+    fn russian_non_failures_are_not_failures() {
+        let rs = rules();
+        for l in [
+            "Сборка успешно завершена.",
+            "    Предупреждений: 0",
+            "make[1]: выход из каталога «/src/lib»",
+            "Восстановление завершено (0,6 с)",
+        ] {
+            assert_eq!(rs.classify(l), None, "{l}");
+        }
+        for l in ["    Ошибок: 0", "Проверка завершена без ошибок"]
+        {
+            assert_eq!(rs.classify(l).map(|v| v.kind), Some(Kind::Ignore), "{l}");
+        }
+        // gcc's warning prefix: an Ignore rule, whatever failure word follows.
+        let l = "предупреждение: не удалось открыть «/etc/ld.so.conf.d»";
+        assert_eq!(rs.classify(l).map(|v| v.kind), Some(Kind::Ignore), "{l}");
     }
 
     #[test]
