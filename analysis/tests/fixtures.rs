@@ -201,6 +201,96 @@ const CASES: &[Expect] = &[
         step: Some("pytest -q packages/io"),
         summary_has: &["packages/io/tests/test_io.py:9"],
     },
+    // Russian-locale runners (`LANG=ru_RU.UTF-8`). The tool lines were printed by the real tools
+    // under that locale (Debian 12: gcc 12.2, GNU make 4.3, binutils 2.40, apt 2.6.1, PostgreSQL
+    // 15 psql and server) or, for .NET, put together from the tools' own resources: MSBuild
+    // dotnet/msbuild src/Build/Resources/xlf/Strings.ru.xlf and src/MSBuild/Resources/xlf/
+    // Strings.ru.xlf (BuildFinishedFailure, ErrorCount, WarningCount, TimeElapsed,
+    // MSBuildVersionMessage), Roslyn dotnet/roslyn src/Compilers/CSharp/Portable/xlf/
+    // CSharpResources.ru.xlf (ERR_NameNotInContext), NuGet NuGet/NuGet.Client
+    // src/NuGet.Core/NuGet.Commands/xlf/Strings.ru.xlf (Log_AllProjectsUpToDate). The CI
+    // runner's own lines stay English (GitLab runner, Jenkins).
+    Expect {
+        // GitLab shell runner, gcc + make: gcc's "ошибка:" is the compiler diagnostic; make's
+        // "*** [...] Ошибка 1" only repeats it.
+        file: "ru_gitlab_gcc_make.log",
+        category: Category::Compilation,
+        must_hold: (13, 19),
+        decisive: Some(14),
+        step: Some("make"),
+        summary_has: &["Compilation failed", "src/parse.c:6:28", "ошибка"],
+    },
+    Expect {
+        // Jenkins, recursive make, GNU ld through collect2: "неопределённая ссылка на".
+        file: "ru_jenkins_make_ld.log",
+        category: Category::Compilation,
+        must_hold: (18, 19),
+        decisive: Some(19),
+        step: None,
+        summary_has: &[
+            "Compilation failed",
+            "неопределённая ссылка на «codec_encode»",
+        ],
+    },
+    Expect {
+        // GitLab, `dotnet build` with MSBuild's console logger in Russian: "error CS0103" stays
+        // English (MSBuild's EventArgsFormatting: "error" should not be localized); the
+        // message and the "Ошибка сборки." summary are Russian.
+        file: "ru_gitlab_dotnet_build.log",
+        category: Category::Compilation,
+        must_hold: (13, 13),
+        decisive: Some(13),
+        step: Some("dotnet build --no-restore -c Release"),
+        summary_has: &[
+            "Cart.cs(57,21)",
+            "error CS0103",
+            "не существует в текущем контексте",
+        ],
+    },
+    Expect {
+        // GitLab, psql with ON_ERROR_STOP: the server's "ОШИБКА:" with its "СТРОКА"/"ПОДСКАЗКА"
+        // lines. No category: the English original gets none either.
+        file: "ru_gitlab_psql_migration.log",
+        category: Category::Unknown,
+        must_hold: (12, 15),
+        decisive: Some(12),
+        step: Some("psql -h postgres -U app -d shop -v ON_ERROR_STOP=1 -f db/migrate.sql"),
+        summary_has: &[
+            "db/migrate.sql:4",
+            "ОШИБКА:  столбец \"emial\" не существует",
+        ],
+    },
+    Expect {
+        // apt-get in a Debian image: "E: Невозможно найти пакет".
+        file: "ru_gitlab_apt_missing_package.log",
+        category: Category::DependencyResolution,
+        must_hold: (14, 14),
+        decisive: Some(14),
+        step: Some("apt-get install -y --no-install-recommends libzstd-devel"),
+        summary_has: &["Dependencies could not be resolved", "libzstd-devel"],
+    },
+    Expect {
+        // GitFlic (since 4.4) puts a timestamp before every line of a job log; the trailer
+        // lines of GitFlic's runner are not known, so the rest is GitLab-runner-like (see
+        // shared/reference/gitflic-api.md). gcc's "фатальная ошибка: ...: Нет такого файла или
+        // каталога" for a missing header.
+        file: "ru_gitflic_timestamps.log",
+        category: Category::Compilation,
+        must_hold: (4, 5),
+        decisive: Some(5),
+        step: Some("make"),
+        summary_has: &["src/net.h:3:10", "zstd.h"],
+    },
+    Expect {
+        // A Windows runner whose console wrote CP1251 (and CRLF): the Cyrillic turns into
+        // U+FFFD, and the diagnostic is still found by its ASCII parts, `(57,21): error CS0103`.
+        file: "ru_windows_dotnet_cp1251.log",
+        category: Category::Compilation,
+        must_hold: (12, 12),
+        decisive: Some(12),
+        step: Some("dotnet build -c Release Shop.sln"),
+        summary_has: &["Cart.cs(57,21)", "error CS0103"],
+    },
     Expect {
         file: "unknown_no_evidence.log",
         category: Category::Unknown,
@@ -258,6 +348,16 @@ fn fixtures_give_the_expected_excerpt_category_and_step() {
             }
         }
     }
+}
+
+#[test]
+fn the_cp1251_fixture_is_really_cp1251() {
+    // Guards the fixture itself: its Cyrillic must be single CP1251 bytes, not UTF-8.
+    let bytes = std::fs::read(data("ru_windows_dotnet_cp1251.log")).expect("fixture exists");
+    assert!(std::str::from_utf8(&bytes).is_err());
+    // "Ошибка сборки." in CP1251.
+    let build_failed = b"\xce\xf8\xe8\xe1\xea\xe0 \xf1\xe1\xee\xf0\xea\xe8.\r\n";
+    assert!(bytes.windows(build_failed.len()).any(|w| w == build_failed));
 }
 
 #[test]
