@@ -308,16 +308,12 @@ fn patterns() -> &'static Patterns {
 /// before their messages, so that rules anchored at the start of a message still apply.
 fn strip_clock(t: &str) -> &str {
     let b = t.as_bytes();
-    let (open, off) = if b.first() == Some(&b'[') {
-        (true, 1)
-    } else {
-        (false, 0)
-    };
-    let clock = b.len() > off + 8
-        && b[off].is_ascii_digit()
-        && b[off + 1].is_ascii_digit()
-        && b[off + 2] == b':'
-        && b[off + 5] == b':';
+    let off = usize::from(b.first() == Some(&b'['));
+    // `HH:MM:SS` in full: a looser test took `10:15: Ошибка` for a clock and cut inside `О`.
+    let digits = |at: &[usize]| at.iter().all(|&i| b.get(off + i).is_some_and(u8::is_ascii_digit));
+    let clock = digits(&[0, 1, 3, 4, 6, 7])
+        && b.get(off + 2) == Some(&b':')
+        && b.get(off + 5) == Some(&b':');
     if !clock {
         return t;
     }
@@ -325,23 +321,27 @@ fn strip_clock(t: &str) -> &str {
     while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.' || b[i] == b',') {
         i += 1;
     }
-    if open {
+    if off == 1 {
         if b.get(i) != Some(&b']') {
             return t;
         }
         i += 1;
     }
-    t[i..].trim_start()
+    // Everything skipped is ASCII, so `i` is a char boundary; `get` keeps that a fact, not a hope.
+    t.get(i..).map_or(t, str::trim_start)
 }
 
 /// Removes the timestamp that GitHub (and GitLab with timestamps on) put before every line.
 fn strip_timestamp(t: &str) -> &str {
     let b = t.as_bytes();
+    // The timestamp is ASCII up to its `Z`; the first space within 40 bytes ends it. Searching
+    // bytes (not a `&str` cut at 40) keeps a non-breaking space or Cyrillic there harmless.
     if b.len() > 20
         && b[0].is_ascii_digit()
         && b[4] == b'-'
         && b[10] == b'T'
-        && let Some(sp) = t[..t.len().min(40)].find(' ')
+        && let Some(sp) = b[..b.len().min(40)].iter().position(|&c| c == b' ')
+        && sp > 0
         && b[sp - 1] == b'Z'
     {
         let rest = &t[sp + 1..];

@@ -164,3 +164,56 @@ fn cli_prints_one_json_object_per_file_and_a_readable_report() {
     assert!(cli::run(&[missing], true, &mut Vec::new()).is_err());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The two lines that crashed `exlogare-host analyze` on real logs: a Russian message after an
+/// `HH:MM:` prefix, and a GitHub Actions timestamp whose first 40 bytes end inside a
+/// non-breaking space. Each is analysed, not panicked on.
+#[test]
+fn lines_that_used_to_panic_are_analysed() {
+    for log in [
+        "10:15: Ошибка сборки\n",
+        "[10:15: Ошибка сборки\n",
+        "2022-05-03T17:52:18.2295852Z \u{a0}\u{a0}\u{a0}\u{a0}\u{a0}\u{a0}[]map[string]\n",
+        "2022-05-03T17:52:18.2295852Z\u{a0}\u{a0}\u{a0}\u{a0}\u{a0}\u{a0}\u{a0}error\n",
+        "2022-05-03T17:52:18.2295852Z           []map[string]\u{a0}\u{a0}\n",
+    ] {
+        let r = analyze_reader(log.as_bytes(), JobMeta::default()).unwrap();
+        assert_eq!(r.lines_seen, 1, "{log:?}");
+        assert!(r.excerpt.iter().all(|l| 1 <= l.start_line && l.end_line <= 1), "{log:?}");
+    }
+}
+
+/// Every prefix shape the clock and timestamp strippers look at, followed by text in many
+/// scripts and spaces, at every cut: none may slice inside a character.
+#[test]
+fn prefix_strippers_never_cut_inside_a_character() {
+    let tails = [
+        "Ошибка сборки",
+        "\u{a0}ошибка: нет файла",
+        "\u{2003}\u{3000}错误: 找不到",
+        "e\u{301}\u{301} combining",
+        "🦀🔥 error",
+        "\u{200b}zero width",
+    ];
+    let heads = [
+        "10:15:",
+        "10:15:3",
+        "10:15:30",
+        "[10:15:30.1",
+        "[10:15:30]",
+        "2024-03-01T10:15:30Z",
+        "2024-03-01T10:15:30.123Z ",
+        "2024-03-01T10:15:30.123456789Z 00O",
+        "2024-03-01T10:15:30.123456789Z 01E+",
+    ];
+    for h in heads {
+        for t in tails {
+            let line = format!("{h}{t}");
+            for cut in 0..=line.len() {
+                let Some(s) = line.get(..cut) else { continue };
+                let _ = strip_clock(strip_timestamp(s));
+                let _ = strip_timestamp(strip_clock(s));
+            }
+        }
+    }
+}
