@@ -109,7 +109,9 @@ pub fn token_set(v: &Value, now_ms: i64, naive_offset: i32) -> Option<TokenSet> 
     let access_token = get(&["accessToken", "access_token"]).and_then(value_string)?;
     let refresh_token = get(&["refreshToken", "refresh_token"]).and_then(value_string);
     let expires_at = if let Some(secs) = get(&["expires_in", "expiresIn"]).and_then(value_u64) {
-        Some(now_ms + secs as i64 * 1000)
+        // Saturating: an absurd lifetime (fuzzing sent 1e16 s) is "never expires", not an
+        // overflow panic, nor a wrapped value that reads as already expired.
+        Some(now_ms.saturating_add(i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000)))
     } else {
         get(&["expiresAt", "expires_at", "expires"]).and_then(|x| match value_u64(x) {
             // Up to ten years is a duration; anything larger is a point in time.
@@ -140,6 +142,15 @@ pub fn current_user<H: Host>(host: &H, conn: &Connection) -> Result<crate::User,
 mod tests {
     use super::*;
     use crate::fake::{FakeHost, NOW, conn};
+
+    /// Found by the `rest_json` fuzz target: `now + expires_in * 1000` overflowed.
+    #[test]
+    fn fuzz_regression_absurd_expires_in_saturates() {
+        for secs in [serde_json::json!(10_000_000_000_000_000u64), serde_json::json!(u64::MAX)] {
+            let t = token_set(&serde_json::json!({"accessToken": "a", "expires_in": secs}), NOW, 0).unwrap();
+            assert_eq!(t.expires_at, Some(i64::MAX), "{secs}");
+        }
+    }
 
     fn client(scopes: &[&str]) -> OauthClient {
         OauthClient {
