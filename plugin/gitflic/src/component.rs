@@ -1,44 +1,13 @@
-//! The WASI component: the host's imports as a [`Host`], and the exported `provider` and
-//! `endpoints` interfaces delegating to the library. Nothing GitFlic-specific lives here.
+//! The WASI component: the exported `provider` and `endpoints` interfaces delegating to the
+//! library, on the kit's [`Imports`]. Nothing GitFlic-specific lives here.
 
-use crate::bindings::exlogare::ci::{clock, http, log, log_sink};
-use crate::bindings::exports::exlogare::ci::endpoints::Guest as EndpointsGuest;
-use crate::bindings::exports::exlogare::ci::provider::Guest;
+use exlogare_kit::{EndpointsGuest, Imports, ProviderGuest as Guest};
+
 use crate::{
-    BodyReader, Connection, FailureDetails, FailureEvent, Host, HttpError, Job, Level, LogChunk,
-    LogSource, OauthClient, PipelineSummary, ProjectPage, ProjectRef, ProviderError, ProviderInfo,
-    Registration, Request, Response, ResponseHead, Timestamp, TokenSet, User, Webhook,
+    Connection, FailureDetails, FailureEvent, Job, LogSource, OauthClient, PipelineSummary,
+    ProjectPage, ProjectRef, ProviderError, ProviderInfo, Registration, TokenSet, User, Webhook,
     WebhookDelivery, WebhookOutcome, WebhookRejection, WebhookSpec,
 };
-
-struct Imports;
-
-impl BodyReader for http::BodyStream {
-    fn read(&mut self, max: u32) -> Result<Option<Vec<u8>>, HttpError> {
-        http::BodyStream::read(self, max)
-    }
-}
-
-impl Host for Imports {
-    type Body = http::BodyStream;
-
-    fn send(&self, req: &Request) -> Result<Response, HttpError> {
-        http::send(req)
-    }
-    fn send_streaming(&self, req: &Request) -> Result<(ResponseHead, http::BodyStream), HttpError> {
-        http::send_streaming(req)
-    }
-    fn log(&self, level: Level, message: &str) {
-        log::log(level, message)
-    }
-    fn now(&self) -> Timestamp {
-        clock::now()
-    }
-    fn emit(&self, chunk: &LogChunk) -> Result<(), String> {
-        log_sink::emit(chunk)
-    }
-}
-
 struct Component;
 
 impl Guest for Component {
@@ -98,4 +67,4 @@ impl EndpointsGuest for Component {
     }
 }
 
-crate::bindings::export!(Component with_types_in crate::bindings);
+exlogare_kit::export!(Component);

@@ -2,7 +2,7 @@
 //! person follows. GitFlic has no documented endpoint for one pipeline by number, so the
 //! pipeline is found in the (newest-first) list; its jobs come from `…/pipeline/{localId}/jobs`.
 
-use crate::api::{Api, Page};
+use crate::api::{Api, EmbeddedPages, Page};
 use crate::model::{RestJob, RestPipeline, run_status, timestamp};
 use crate::pipelines::{check_project, walk};
 use crate::{

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::api::{Api, Page, token};
+use crate::api::{Api, EmbeddedPages, Page, token};
 use crate::model::RestWebhook;
 use crate::{Connection, Host, InvalidInput, Level, ProjectRef, ProviderError, Registration, Webhook, WebhookSpec};
 

@@ -3,22 +3,16 @@
 //! line by line (`exlogare-logtext`) and handed to the host's log sink in bounded chunks as it
 //! goes, so guest memory stays flat whatever the log's size (a 200 MB log under a 64 MiB cap).
 
-use exlogare_logtext::{Edge, Line, Normalizer};
+use exlogare_kit::http::{is_absolute, origin, resolve};
+use exlogare_kit::logstream::{read_excerpt, stream};
+// The streaming bounds are the kit's; GitFlic's callers and tests keep reaching them here.
+pub use exlogare_kit::logstream::{CHUNK_MAX_LINES, CHUNK_MAX_TEXT, MAX_LINE_BYTES, READ_BYTES};
 
 use crate::api::{Api, Page, header, is_under, parse_page, snippet, status_error, token, transport_error};
 use crate::model::RestArtifact;
 use crate::pipelines::check_project;
-use crate::{
-    BodyReader, Connection, Host, InvalidInput, Job, LogChunk, LogLine, LogSource, Method,
-    ProjectRef, ProviderError, Request, StepBoundary, StepEdge,
-};
+use crate::{Connection, Host, InvalidInput, Job, LogSource, Method, ProjectRef, ProviderError, Request};
 
-pub const READ_BYTES: u32 = 64 * 1024;
-/// A chunk goes to the sink when it reaches either bound.
-pub const CHUNK_MAX_LINES: usize = 2000;
-pub const CHUNK_MAX_TEXT: usize = 256 * 1024;
-/// Longer lines are truncated by the normalizer (minified bundles, base64 dumps).
-pub const MAX_LINE_BYTES: usize = 8 * 1024;
 /// The host never follows redirects; the plugin follows this many, each a new request that
 /// the host checks against its egress policy again.
 pub const MAX_REDIRECTS: usize = 3;
@@ -37,37 +31,6 @@ fn choose(artifacts: &[RestArtifact]) -> Option<&RestArtifact> {
             .iter()
             .find(|a| a.file_name.as_deref().is_some_and(|n| n.to_ascii_lowercase().ends_with(".log")))
     })
-}
-
-/// `scheme://authority` of an absolute URL.
-fn origin(url: &str) -> Option<&str> {
-    let start = url.find("://")? + 3;
-    let end = url[start..].find(['/', '?', '#']).map_or(url.len(), |i| start + i);
-    Some(&url[..end])
-}
-
-fn is_absolute(url: &str) -> bool {
-    let l = url.get(..8).unwrap_or(url).to_ascii_lowercase();
-    l.starts_with("https://") || l.starts_with("http://")
-}
-
-/// A `Location` (or a relative `downloadUrl`) resolved against the URL it came from.
-fn resolve(base: &str, reference: &str) -> Option<String> {
-    if is_absolute(reference) {
-        return Some(reference.to_string());
-    }
-    if let Some(rest) = reference.strip_prefix("//") {
-        let scheme = &base[..base.find("://")?];
-        return Some(format!("{scheme}://{rest}"));
-    }
-    let origin = origin(base)?;
-    if reference.starts_with('/') {
-        return Some(format!("{origin}{reference}"));
-    }
-    let path = base[origin.len()..].split(['?', '#']).next().unwrap_or("");
-    let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
-    let dir = if dir.is_empty() { "/" } else { dir };
-    Some(format!("{origin}{dir}{reference}"))
 }
 
 /// The artifact's `downloadUrl` (absolute, or relative to the REST base: PRACTICE), else the
@@ -167,85 +130,11 @@ pub fn extract_job_log<H: Host>(
     unreachable!("the loop returns on its last hop")
 }
 
-/// The start of an error body, for the message; the rest is never read.
-fn read_excerpt(body: &mut impl BodyReader) -> Vec<u8> {
-    body.read(4096).ok().flatten().unwrap_or_default()
-}
-
-/// Lines waiting to go to the sink.
-struct Batch {
-    chunk: LogChunk,
-    text_bytes: usize,
-}
-
-impl Batch {
-    fn new() -> Self {
-        Batch { chunk: LogChunk { lines: Vec::new(), steps: Vec::new() }, text_bytes: 0 }
-    }
-
-    fn add<H: Host>(&mut self, host: &H, line: Line, emitted: &mut u64) -> Result<(), ProviderError> {
-        let cost = line.text.len() + line.steps.iter().map(|s| s.name.len()).sum::<usize>();
-        if !self.chunk.lines.is_empty() && (self.chunk.lines.len() >= CHUNK_MAX_LINES || self.text_bytes + cost > CHUNK_MAX_TEXT) {
-            self.flush(host, emitted)?;
-        }
-        for step in line.steps {
-            self.chunk.steps.push(StepBoundary {
-                edge: match step.edge {
-                    Edge::Start => StepEdge::Start,
-                    Edge::End => StepEdge::End,
-                },
-                name: step.name,
-                source_line: line.number,
-            });
-        }
-        self.chunk.lines.push(LogLine { source_line: line.number, text: line.text });
-        self.text_bytes += cost;
-        Ok(())
-    }
-
-    fn flush<H: Host>(&mut self, host: &H, emitted: &mut u64) -> Result<(), ProviderError> {
-        if self.chunk.lines.is_empty() && self.chunk.steps.is_empty() {
-            return Ok(());
-        }
-        host.emit(&self.chunk).map_err(|e| {
-            ProviderError::Denied(format!("the host's log sink refused more text after {emitted} lines: {e}"))
-        })?;
-        *emitted += self.chunk.lines.len() as u64;
-        self.chunk.lines.clear();
-        self.chunk.steps.clear();
-        self.text_bytes = 0;
-        Ok(())
-    }
-}
-
-/// Reads the body to its end, emitting as it goes. Returns (raw bytes read, lines emitted).
-fn stream<H: Host>(host: &H, body: &mut H::Body, url: &str) -> Result<(u64, u64), ProviderError> {
-    let mut normalizer = Normalizer::new(MAX_LINE_BYTES);
-    let mut lines: Vec<Line> = Vec::new();
-    let mut batch = Batch::new();
-    let (mut bytes, mut emitted) = (0u64, 0u64);
-    loop {
-        let data = body.read(READ_BYTES).map_err(|e| transport_error(Method::Get, url, e))?;
-        let Some(data) = data else { break };
-        bytes += data.len() as u64;
-        normalizer.push(&data, &mut lines);
-        for line in lines.drain(..) {
-            batch.add(host, line, &mut emitted)?;
-        }
-    }
-    normalizer.finish(&mut lines);
-    for line in lines.drain(..) {
-        batch.add(host, line, &mut emitted)?;
-    }
-    batch.flush(host, &mut emitted)?;
-    Ok((bytes, emitted))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::fake::{Body, FakeHost, conn};
-    use crate::{HttpError, RunStatus};
+    use crate::{HttpError, RunStatus, StepBoundary, StepEdge};
     use serde_json::json;
 
     const ARTIFACTS: &str = "https://api.gitflic.ru/project/acme/api/cicd/job/102/artifacts";
@@ -356,8 +245,6 @@ mod tests {
         assert_eq!(download_url(&c, &project(), "1", &a("/rest-api/project/x/download")).unwrap(), "https://git.example.com/rest-api/project/x/download");
         assert_eq!(download_url(&c, &project(), "1", &a("/project/x/download")).unwrap(), "https://git.example.com/rest-api/project/x/download");
         assert_eq!(download_url(&c, &project(), "1", &a("project/x")).unwrap(), "https://git.example.com/rest-api/project/x");
-        assert_eq!(resolve("https://h/a/b?q", "c"), Some("https://h/a/c".into()));
-        assert_eq!(resolve("https://h/a/b", "//cdn/x"), Some("https://cdn/x".into()));
     }
 
     #[test]
@@ -384,9 +271,9 @@ mod tests {
         let total: u64 = 64_000_000; // whole 100-byte lines
         host.on_json(Method::Get, ARTIFACTS, 200, artifacts(json!([{"id": "t", "fileName": "job.log", "fileType": "trace"}])));
         host.on_with(Method::Get, "https://api.gitflic.ru/project/acme/api/cicd/job/102/artifact/t/download", 200, &[], Ok(Body::Generated(total)));
-        let before = crate::testalloc::reset_peak();
+        let before = exlogare_kit::testing::alloc::reset_peak();
         let src = extract_job_log(&host, &conn(), &project(), &job()).unwrap();
-        let peak = crate::testalloc::peak_since(before);
+        let peak = exlogare_kit::testing::alloc::peak_since(before);
         assert_eq!(src.bytes, total);
         assert_eq!(src.lines, total / 100);
         let s = host.emitted.borrow();

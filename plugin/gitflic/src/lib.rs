@@ -1,8 +1,9 @@
 //! The GitFlic CI provider for Exlogare.
 //!
-//! The GitFlic logic is an ordinary library, generic over [`Host`] (HTTP, log, clock, log sink),
-//! so it runs natively (unit tests with a fake host, a benchmark) and, through `component.rs`,
-//! as a WASI component of the world `exlogare:ci/ci-provider-with-endpoints@0.1.1`: the required
+//! The GitFlic logic is an ordinary library on the provider kit (`exlogare-kit`), generic over
+//! [`Host`] (HTTP, log, clock, log sink), so it runs natively (unit tests with the kit's fake
+//! host, a benchmark) and, through `component.rs`, as a WASI component of the world
+//! `exlogare:ci/ci-provider-with-endpoints@0.1.1`: the required
 //! `provider` interface plus the optional `endpoints` one ([`endpoints::defaults`]: a
 //! connection's REST and OAuth roots from its web address). What the code knows about GitFlic comes
 //! from `shared/reference/gitflic-api.md`; where a rule rests on a single public client or on
@@ -13,33 +14,19 @@
 //!   analysis. `analyze-warnings` is accepted as the same key.
 //! - `naive_utc_offset` (default `+03:00`): the zone of GitFlic timestamps that carry none.
 
-pub mod bindings {
-    wit_bindgen::generate!({
-        path: "../../wit",
-        world: "ci-provider-with-endpoints",
-        additional_derives: [PartialEq],
-    });
-}
-
-pub use bindings::exlogare::ci::http::{
-    Credential, HttpError, Method, Request, Response, ResponseHead,
-};
-pub use bindings::exlogare::ci::log::Level;
-pub use bindings::exlogare::ci::log_sink::{LogChunk, LogLine, StepBoundary, StepEdge};
-pub use bindings::exlogare::ci::types::{
-    Connection, InvalidInput, Job, Pipeline, PipelineRef, Project, ProjectRef, ProviderError,
-    ProviderInfo, RateLimit, RunStatus, Timestamp,
-};
-pub use bindings::exports::exlogare::ci::provider::{
-    FailureDetails, FailureEvent, LogSource, OauthClient, PipelineSummary, ProjectPage,
-    Registration, TokenSet, User, Webhook, WebhookDelivery, WebhookOutcome, WebhookRejection,
-    WebhookSpec,
+// The contract's types come from the kit's bindings; re-exported so GitFlic's modules, the
+// benchmark and the fuzz targets name them from this crate as before.
+pub use exlogare_kit::{
+    BodyReader, Connection, Credential, FailureDetails, FailureEvent, Host, HttpError, InvalidInput,
+    Job, Level, LogChunk, LogLine, LogSource, Method, OauthClient, Pipeline, PipelineRef,
+    PipelineSummary, Project, ProjectPage, ProjectRef, ProviderError, ProviderInfo, RateLimit,
+    Registration, Request, Response, ResponseHead, RunStatus, StepBoundary, StepEdge, Timestamp,
+    TokenSet, User, Webhook, WebhookDelivery, WebhookOutcome, WebhookRejection, WebhookSpec,
 };
 
 pub mod api;
 pub mod endpoints;
 pub mod failure;
-mod host;
 pub mod hooks;
 pub mod joblog;
 pub mod links;
@@ -48,23 +35,35 @@ pub mod oauth;
 pub mod options;
 pub mod pipelines;
 pub mod projects;
-mod time;
 pub mod webhook;
-
-pub use host::{BodyReader, Host};
 
 #[cfg(target_arch = "wasm32")]
 mod component;
 
+/// The kit's scripted host, and the GitFlic cloud connection the unit tests run against.
 #[cfg(test)]
-mod fake;
-#[cfg(test)]
-mod testalloc;
+mod fake {
+    pub use exlogare_kit::testing::*;
+
+    pub fn conn() -> crate::Connection {
+        crate::Connection {
+            web_base: "https://gitflic.ru".into(),
+            api_base: "https://api.gitflic.ru".into(),
+            oauth_base: "https://oauth.gitflic.ru".into(),
+            options: Vec::new(),
+        }
+    }
+}
 #[cfg(test)]
 mod fixture_replay;
 
-/// The contract version this plugin was built against.
-pub const CONTRACT_VERSION: &str = "0.1.1";
+// The joblog test measures the heap of a whole extraction.
+#[cfg(test)]
+#[global_allocator]
+static ALLOC: exlogare_kit::testing::alloc::Counting = exlogare_kit::testing::alloc::Counting;
+
+/// The contract version this plugin was built against: the kit's.
+pub const CONTRACT_VERSION: &str = exlogare_kit::CONTRACT_VERSION;
 
 pub fn describe() -> ProviderInfo {
     ProviderInfo {

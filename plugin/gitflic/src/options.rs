@@ -26,7 +26,7 @@ pub const DEFAULT_NAIVE_UTC_OFFSET: &str = "+03:00";
 /// silent fallback: wrong times would skew every watermark and duration downstream.
 pub fn naive_utc_offset(conn: &Connection) -> Result<i32, ProviderError> {
     let raw = option(conn, &["naive_utc_offset", "naive-utc-offset"]).unwrap_or(DEFAULT_NAIVE_UTC_OFFSET);
-    crate::time::parse_offset(raw).ok_or_else(|| {
+    exlogare_kit::time::parse_offset(raw).ok_or_else(|| {
         ProviderError::InvalidInput(InvalidInput {
             field: "connection.options.naive_utc_offset".into(),
             message: format!("`{raw}` is not a UTC offset such as +03:00, Z or -0500"),

@@ -3,7 +3,7 @@
 //! client), so the plugin pages and filters itself, with a cap on pages per call to respect
 //! GitFlic's 500 requests/hour budget.
 
-use crate::api::{Api, Page};
+use crate::api::{Api, EmbeddedPages, Page};
 use crate::model::{RestPipeline, run_status, timestamp};
 use crate::{Connection, Host, InvalidInput, Level, PipelineRef, PipelineSummary, ProjectRef, ProviderError};
 

@@ -5,7 +5,7 @@
 //! here to every page, because a server that ignores `q` must not flood the picker, and
 //! `/project/shared` takes no search at all as far as anyone has published.
 
-use crate::api::{Api, Page};
+use crate::api::{Api, EmbeddedPages, Page};
 use crate::model::RestProject;
 use crate::{Connection, Host, InvalidInput, Level, Project, ProjectPage, ProjectRef, ProviderError};
 

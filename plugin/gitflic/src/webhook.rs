@@ -11,7 +11,6 @@
 //! present must match.
 
 use serde_json::{Map, Value};
-use subtle::{Choice, ConstantTimeEq};
 
 use crate::model::{value_string, value_u64};
 use crate::{
@@ -22,31 +21,13 @@ use crate::{
 pub const SECRET_HEADER: &str = "gitflic-webhook-secret";
 pub const SECRET_QUERY: &str = "secret";
 
-/// Constant-time equality of a presented secret with the expected one.
-///
-/// The loop runs over the *presented* bytes only, comparing each with the expected secret's
-/// byte at the same position (wrapping), and the length check is folded in as one more
-/// `Choice`. So the time taken depends only on the length the sender chose, which the sender
-/// already knows, never on the expected secret's length or contents. (Comparing fixed-size
-/// digests would do the same at the price of a hash implementation in the component.)
-fn secret_matches(presented: &[u8], expected: &[u8]) -> bool {
-    if expected.is_empty() {
-        return false;
-    }
-    let mut same: Choice = (presented.len() as u64).ct_eq(&(expected.len() as u64));
-    for (i, b) in presented.iter().enumerate() {
-        same &= b.ct_eq(&expected[i % expected.len()]);
-    }
-    same.into()
-}
-
 fn check_secret(delivery: &WebhookDelivery, expected: &str) -> Result<(), WebhookRejection> {
     let header = delivery.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(SECRET_HEADER)).map(|(_, v)| ("header Gitflic-Webhook-Secret", v));
     let query = delivery.query.iter().filter(|(k, _)| k == SECRET_QUERY).map(|(_, v)| ("query parameter `secret`", v));
     let mut seen = false;
     for (place, value) in header.chain(query) {
         seen = true;
-        if !secret_matches(value.as_bytes(), expected.as_bytes()) {
+        if !exlogare_kit::secret::matches(value.as_bytes(), expected.as_bytes()) {
             let why = if expected.is_empty() {
                 "no webhook secret is configured for this connection, so no delivery can match"
             } else {

@@ -1,16 +1,32 @@
-//! Heap accounting for the test that proves log streaming stays bounded: a wrapper around the
+//! Heap accounting for the tests that prove log streaming stays bounded: a wrapper around the
 //! system allocator that tracks, per thread, the bytes currently allocated and their peak.
 //! Per thread, because the test harness runs other tests concurrently on other threads.
+//!
+//! The kit does not install it (a library that did would impose it on every binary linking
+//! it); a provider's test build does, in its `lib.rs`:
+//!
+//! ```ignore
+//! #[cfg(test)]
+//! #[global_allocator]
+//! static ALLOC: exlogare_kit::testing::alloc::Counting = exlogare_kit::testing::alloc::Counting;
+//! ```
+//!
+//! Without it, [`reset_peak`] panics rather than let a bound be checked against nothing.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-struct Counting;
+/// The counting allocator; see the module documentation for how to install it.
+pub struct Counting;
 
 thread_local! {
     static CURRENT: Cell<isize> = const { Cell::new(0) };
     static PEAK: Cell<isize> = const { Cell::new(0) };
 }
+
+/// Set by the first allocation through [`Counting`]: it is the global allocator.
+static INSTALLED: AtomicBool = AtomicBool::new(false);
 
 fn track(delta: isize) {
     // `try_with`: during thread teardown the slots may be gone; those frees do not matter.
@@ -23,6 +39,7 @@ fn track(delta: isize) {
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        INSTALLED.store(true, Ordering::Relaxed);
         track(layout.size() as isize);
         unsafe { System.alloc(layout) }
     }
@@ -36,11 +53,14 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
-#[global_allocator]
-static COUNTING: Counting = Counting;
-
 /// Starts a measurement on this thread; returns the current level.
 pub fn reset_peak() -> isize {
+    // Any test has allocated by now (its name, the harness's channels), so a false here means
+    // another allocator is the global one.
+    assert!(
+        INSTALLED.load(Ordering::Relaxed),
+        "Counting is not the global allocator: install it as the documentation of exlogare_kit::testing::alloc shows"
+    );
     let now = CURRENT.with(Cell::get);
     PEAK.with(|p| p.set(now));
     now

@@ -1,6 +1,6 @@
-//! Calendar arithmetic for the two date formats GitFlic traffic carries: ISO-8601-like
+//! Calendar arithmetic for the two date formats CI providers' traffic carries: ISO-8601-like
 //! timestamps (with or without a zone) and HTTP dates (`Retry-After`). Written out rather than
-//! pulled from a date crate to keep the component small; both parsers reject what they do not
+//! pulled from a date crate to keep components small; both parsers reject what they do not
 //! understand instead of guessing.
 
 /// Days from 1970-01-01 to the given proleptic Gregorian date (Howard Hinnant's algorithm).

@@ -1,14 +1,16 @@
-//! A scripted host for the unit tests: canned responses matched on method and URL, every
-//! request recorded, emitted log chunks checked against the plugin's own bounds.
+//! A scripted host for providers' unit tests (feature `fake`): canned responses matched on
+//! method and URL, every request recorded, emitted log chunks measured against the kit's
+//! streaming bounds. [`alloc`] measures the heap a call needs.
 
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
 use std::collections::VecDeque;
+use std::rc::Rc;
 
 use crate::{
-    BodyReader, Connection, Host, HttpError, Level, LogChunk, Method, Request, Response, ResponseHead,
-    Timestamp,
+    BodyReader, Host, HttpError, Level, LogChunk, Method, Request, Response, ResponseHead, Timestamp,
 };
+
+pub mod alloc;
 
 /// 2026-11-20T10:00:00Z, the fixtures' "now".
 pub const NOW: Timestamp = 1_795_168_800_000;
@@ -41,6 +43,8 @@ pub struct EmitStats {
 }
 
 #[derive(Default)]
+/// The [`Host`] of a unit test. Scripted with [`FakeHost::on`] and friends; a request without
+/// an exchange is answered 599 and listed, so [`FakeHost::matched`] can tell.
 pub struct FakeHost {
     exchanges: RefCell<VecDeque<Exchange>>,
     pub requests: RefCell<Vec<Request>>,
@@ -52,15 +56,6 @@ pub struct FakeHost {
     pub fail_emit_at: Option<usize>,
     /// The largest `max` the plugin asked one `read` for.
     pub max_read: Rc<Cell<u32>>,
-}
-
-pub fn conn() -> Connection {
-    Connection {
-        web_base: "https://gitflic.ru".into(),
-        api_base: "https://api.gitflic.ru".into(),
-        oauth_base: "https://oauth.gitflic.ru".into(),
-        options: Vec::new(),
-    }
 }
 
 impl FakeHost {
@@ -120,7 +115,7 @@ impl FakeHost {
         let mut ex = self.exchanges.borrow_mut();
         let Some(i) = ex.iter().position(|e| e.method == req.method && e.url == req.url) else {
             self.unmatched.borrow_mut().push(req.url.clone());
-            let body = format!("no exchange for {} {}", crate::api::method_name(req.method), req.url);
+            let body = format!("no exchange for {} {}", crate::http::method_name(req.method), req.url);
             return Ok((599, Vec::new(), Body::Bytes(body.into_bytes())));
         };
         let e = ex.remove(i).unwrap();
