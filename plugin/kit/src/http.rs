@@ -111,7 +111,7 @@ pub fn retry_after_secs(value: Option<&str>, now_ms: i64) -> Option<u32> {
     }
     let at = crate::time::parse_http_date(value)?;
     // Rounded up: waiting a fraction too long is harmless, too short earns another 429.
-    let secs = ((at - now_ms).max(0) + 999) / 1000;
+    let secs = at.saturating_sub(now_ms).max(0).saturating_add(999) / 1000;
     Some(secs.min(u32::MAX as i64) as u32)
 }
 

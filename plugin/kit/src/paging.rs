@@ -40,7 +40,8 @@ impl Page<Value> {
 /// a short page.
 pub fn is_last(items: usize, size: u32, number: u64, total_pages: Option<u64>) -> bool {
     match total_pages {
-        Some(total) => number + 1 >= total || items == 0,
+        // `number` is the server's: `u64::MAX + 1` overflowed (found by fuzzing).
+        Some(total) => number.saturating_add(1) >= total || items == 0,
         None => items < size as usize,
     }
 }
@@ -54,6 +55,12 @@ mod tests {
     #[derive(Deserialize, Debug, PartialEq)]
     struct Item {
         n: u32,
+    }
+
+    /// Found by the `rest_json` fuzz target: `"page": {"number": 18446744073709551615, ...}`.
+    #[test]
+    fn fuzz_regression_page_number_u64_max() {
+        assert!(is_last(3, 10, u64::MAX, Some(3)));
     }
 
     #[test]

@@ -28,8 +28,10 @@ fn epoch_ms(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32, ms: u32) -> Option
     {
         return None;
     }
-    let secs = days_from_civil(y, mo, d) * 86_400 + (h * 3600 + mi * 60 + s) as i64;
-    Some(secs * 1000 + ms as i64)
+    // Checked: an HTTP date's year is any u32 (`Retry-After: Fri, 20 Nov 4294967295 …` overflowed,
+    // found by fuzzing); a time no i64 holds is no time.
+    let secs = days_from_civil(y, mo, d).checked_mul(86_400)?.checked_add((h * 3600 + mi * 60 + s) as i64)?;
+    secs.checked_mul(1000)?.checked_add(ms as i64)
 }
 
 fn num(s: &str) -> Option<u32> {
@@ -149,6 +151,13 @@ mod tests {
     use super::*;
 
     const MSK: i32 = 3 * 3600;
+
+    /// Found by the `rest_json` fuzz target (a 429's `Retry-After` with a huge year).
+    #[test]
+    fn fuzz_regression_http_date_year_past_i64() {
+        assert_eq!(parse_http_date("Fri, 20 Nov 4294967295 10:00:30 GMT"), None);
+        assert!(parse_http_date("Fri, 20 Nov 200000000 10:00:30 GMT").is_some_and(|t| t > 0));
+    }
 
     #[test]
     fn zoned_and_zone_less_timestamps() {
