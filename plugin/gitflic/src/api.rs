@@ -70,7 +70,13 @@ pub fn parse_page<T: DeserializeOwned>(
 
 /// The envelope half of [`parse_page`], kept out of the generic function so the component
 /// carries it once rather than once per item type.
-fn parse_list(value: Value, list_key: &str, page: u32, size: u32, url: &str) -> Result<Page<Value>, ProviderError> {
+fn parse_list(
+    value: Value,
+    list_key: &str,
+    page: u32,
+    size: u32,
+    url: &str,
+) -> Result<Page<Value>, ProviderError> {
     let bad = |what: String| invalid("response", format!("GET {}: {what}", redact_query(url)));
     let info = value.get("page").cloned();
     let list = match value {
@@ -80,7 +86,11 @@ fn parse_list(value: Value, list_key: &str, page: u32, size: u32, url: &str) -> 
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Object(mut embedded)) => match embedded.remove(list_key) {
                 Some(Value::Array(items)) => items,
-                Some(other) => return Err(bad(format!("`_embedded.{list_key}` is {other}, not a list"))),
+                Some(other) => {
+                    return Err(bad(format!(
+                        "`_embedded.{list_key}` is {other}, not a list"
+                    )));
+                }
                 // The list key is ONE CLIENT knowledge for some lists: when it differs but
                 // `_embedded` holds exactly one list, that list is the one.
                 None => {
@@ -91,16 +101,32 @@ fn parse_list(value: Value, list_key: &str, page: u32, size: u32, url: &str) -> 
                     match (lists.next(), lists.next()) {
                         (Some(only), None) => only,
                         (None, _) => Vec::new(),
-                        (Some(_), Some(_)) => return Err(bad(format!("`_embedded` has several lists and no `{list_key}`"))),
+                        (Some(_), Some(_)) => {
+                            return Err(bad(format!(
+                                "`_embedded` has several lists and no `{list_key}`"
+                            )));
+                        }
                     }
                 }
             },
             Some(other) => return Err(bad(format!("`_embedded` is {other}, not an object"))),
         },
-        other => return Err(bad(format!("expected a list page, got {}", snippet(other.to_string().as_bytes())))),
+        other => {
+            return Err(bad(format!(
+                "expected a list page, got {}",
+                snippet(other.to_string().as_bytes())
+            )));
+        }
     };
-    let total_pages = info.as_ref().and_then(|i| i.get("totalPages")).and_then(crate::model::value_u64);
-    let number = info.as_ref().and_then(|i| i.get("number")).and_then(crate::model::value_u64).unwrap_or(page as u64);
+    let total_pages = info
+        .as_ref()
+        .and_then(|i| i.get("totalPages"))
+        .and_then(crate::model::value_u64);
+    let number = info
+        .as_ref()
+        .and_then(|i| i.get("number"))
+        .and_then(crate::model::value_u64)
+        .unwrap_or(page as u64);
     let last = is_last(list.len(), size, number, total_pages);
     Ok(Page { items: list, last })
 }
@@ -117,20 +143,59 @@ mod tests {
         let full: Page<RestPipeline> = parse_page(
             json!({"_embedded": {"restPipelineModelList": [{"localId": 3}, {"localId": "2"}]},
                    "page": {"size": 2, "totalElements": 3, "totalPages": 2, "number": 0}}),
-            "restPipelineModelList", 0, 2, url).unwrap();
-        assert_eq!(full.items.iter().map(|p| p.local_id).collect::<Vec<_>>(), [Some(3), Some(2)]);
+            "restPipelineModelList",
+            0,
+            2,
+            url,
+        )
+        .unwrap();
+        assert_eq!(
+            full.items.iter().map(|p| p.local_id).collect::<Vec<_>>(),
+            [Some(3), Some(2)]
+        );
         assert!(!full.last);
-        let empty: Page<RestPipeline> =
-            parse_page(json!({"page": {"size": 2, "totalElements": 0, "totalPages": 0, "number": 0}}), "restPipelineModelList", 0, 2, url).unwrap();
+        let empty: Page<RestPipeline> = parse_page(
+            json!({"page": {"size": 2, "totalElements": 0, "totalPages": 0, "number": 0}}),
+            "restPipelineModelList",
+            0,
+            2,
+            url,
+        )
+        .unwrap();
         assert!(empty.items.is_empty() && empty.last);
-        let no_info: Page<RestPipeline> = parse_page(json!({"_embedded": {"otherList": [{"localId": 1}]}}), "restPipelineModelList", 0, 2, url).unwrap();
+        let no_info: Page<RestPipeline> = parse_page(
+            json!({"_embedded": {"otherList": [{"localId": 1}]}}),
+            "restPipelineModelList",
+            0,
+            2,
+            url,
+        )
+        .unwrap();
         assert_eq!(no_info.items.len(), 1);
         assert!(no_info.last, "a short page without page info is the last");
-        let bare: Page<RestPipeline> = parse_page(json!([{"localId": 1}, {"localId": 2}]), "x", 0, 2, url).unwrap();
-        assert!(!bare.last, "a full page without page info may have a successor");
-        let err = parse_page::<RestPipeline>(json!({"_embedded": {"restPipelineModelList": 5}}), "restPipelineModelList", 0, 2, url).unwrap_err();
+        let bare: Page<RestPipeline> =
+            parse_page(json!([{"localId": 1}, {"localId": 2}]), "x", 0, 2, url).unwrap();
+        assert!(
+            !bare.last,
+            "a full page without page info may have a successor"
+        );
+        let err = parse_page::<RestPipeline>(
+            json!({"_embedded": {"restPipelineModelList": 5}}),
+            "restPipelineModelList",
+            0,
+            2,
+            url,
+        )
+        .unwrap_err();
         assert!(matches!(err, ProviderError::InvalidInput(i) if i.field == "response"));
-        let err = parse_page::<RestPipeline>(json!({"_embedded": {"restPipelineModelList": [1]}}), "restPipelineModelList", 0, 2, url).unwrap_err();
+        let err = parse_page::<RestPipeline>(
+            json!({"_embedded": {"restPipelineModelList": [1]}}),
+            "restPipelineModelList",
+            0,
+            2,
+            url,
+        )
+        .unwrap_err();
         assert!(matches!(err, ProviderError::InvalidInput(_)));
     }
 }

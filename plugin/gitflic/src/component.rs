@@ -21,28 +21,52 @@ impl Guest for Component {
     ) -> Result<WebhookOutcome, WebhookRejection> {
         crate::webhook::verify(&conn, &delivery, &expected_secret)
     }
-    fn authorize_url(conn: Connection, client: OauthClient, state: String) -> Result<String, ProviderError> {
+    fn authorize_url(
+        conn: Connection,
+        client: OauthClient,
+        state: String,
+    ) -> Result<String, ProviderError> {
         crate::oauth::authorize_url(&conn, &client, &state)
     }
-    fn exchange_code(conn: Connection, _client: OauthClient, code: String) -> Result<TokenSet, ProviderError> {
+    fn exchange_code(
+        conn: Connection,
+        _client: OauthClient,
+        code: String,
+    ) -> Result<TokenSet, ProviderError> {
         crate::oauth::exchange_code(&Imports, &conn, &code)
     }
-    fn refresh_token(conn: Connection, _client: OauthClient, refresh_token: String) -> Result<TokenSet, ProviderError> {
+    fn refresh_token(
+        conn: Connection,
+        _client: OauthClient,
+        refresh_token: String,
+    ) -> Result<TokenSet, ProviderError> {
         crate::oauth::refresh_token(&Imports, &conn, &refresh_token)
     }
     fn current_user(conn: Connection) -> Result<User, ProviderError> {
         crate::oauth::current_user(&Imports, &conn)
     }
-    fn list_projects(conn: Connection, search: Option<String>, cursor: Option<String>) -> Result<ProjectPage, ProviderError> {
+    fn list_projects(
+        conn: Connection,
+        search: Option<String>,
+        cursor: Option<String>,
+    ) -> Result<ProjectPage, ProviderError> {
         crate::projects::list_projects(&Imports, &conn, search.as_deref(), cursor.as_deref())
     }
     fn list_webhooks(conn: Connection, project: ProjectRef) -> Result<Vec<Webhook>, ProviderError> {
         crate::hooks::list_webhooks(&Imports, &conn, &project)
     }
-    fn register_webhook(conn: Connection, project: ProjectRef, spec: WebhookSpec) -> Result<Registration, ProviderError> {
+    fn register_webhook(
+        conn: Connection,
+        project: ProjectRef,
+        spec: WebhookSpec,
+    ) -> Result<Registration, ProviderError> {
         crate::hooks::register_webhook(&Imports, &conn, &project, &spec)
     }
-    fn remove_webhook(conn: Connection, project: ProjectRef, webhook_id: String) -> Result<(), ProviderError> {
+    fn remove_webhook(
+        conn: Connection,
+        project: ProjectRef,
+        webhook_id: String,
+    ) -> Result<(), ProviderError> {
         crate::hooks::remove_webhook(&Imports, &conn, &project, &webhook_id)
     }
     fn list_pipelines(
@@ -53,10 +77,17 @@ impl Guest for Component {
     ) -> Result<Vec<PipelineSummary>, ProviderError> {
         crate::pipelines::list_pipelines(&Imports, &conn, &project, above, limit)
     }
-    fn get_failure_details(conn: Connection, event: FailureEvent) -> Result<FailureDetails, ProviderError> {
+    fn get_failure_details(
+        conn: Connection,
+        event: FailureEvent,
+    ) -> Result<FailureDetails, ProviderError> {
         crate::failure::get_failure_details(&Imports, &conn, &event)
     }
-    fn extract_job_log(conn: Connection, project: ProjectRef, job: Job) -> Result<LogSource, ProviderError> {
+    fn extract_job_log(
+        conn: Connection,
+        project: ProjectRef,
+        job: Job,
+    ) -> Result<LogSource, ProviderError> {
         crate::joblog::extract_job_log(&Imports, &conn, &project, &job)
     }
 }

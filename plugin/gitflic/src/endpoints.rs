@@ -39,7 +39,11 @@ const MAX_LEN: usize = 2048;
 /// no options.
 pub fn defaults(web_base: &str) -> Result<Connection, ProviderError> {
     // Empty: the public service, which for GitFlic is the cloud (the announcement's default).
-    let web_base = if web_base.trim().is_empty() { CLOUD_WEB } else { web_base };
+    let web_base = if web_base.trim().is_empty() {
+        CLOUD_WEB
+    } else {
+        web_base
+    };
     let base = parse(web_base)?;
     let connection = |web: String, api: String, oauth: String| Connection {
         web_base: web,
@@ -50,7 +54,9 @@ pub fn defaults(web_base: &str) -> Result<Connection, ProviderError> {
     match base.host.as_str() {
         "gitflic.ru" | "www.gitflic.ru" => {
             if base.port.is_some() {
-                return Err(invalid(format!("GitFlic cloud has no port in its address; use {CLOUD_WEB}")));
+                return Err(invalid(format!(
+                    "GitFlic cloud has no port in its address; use {CLOUD_WEB}"
+                )));
             }
             if !base.path.is_empty() {
                 return Err(invalid(format!(
@@ -58,12 +64,20 @@ pub fn defaults(web_base: &str) -> Result<Connection, ProviderError> {
                     base.path
                 )));
             }
-            Ok(connection(CLOUD_WEB.into(), CLOUD_API.into(), CLOUD_OAUTH.into()))
+            Ok(connection(
+                CLOUD_WEB.into(),
+                CLOUD_API.into(),
+                CLOUD_OAUTH.into(),
+            ))
         }
         "api.gitflic.ru" | "oauth.gitflic.ru" => Err(invalid(format!(
             "{} is GitFlic cloud's {} host, not its web address; use {CLOUD_WEB}",
             base.host,
-            if base.host.starts_with("api.") { "REST" } else { "OAuth" }
+            if base.host.starts_with("api.") {
+                "REST"
+            } else {
+                "OAuth"
+            }
         ))),
         _ => {
             let port = base.port.map(|p| format!(":{p}")).unwrap_or_default();
@@ -87,7 +101,10 @@ struct WebBase {
 }
 
 fn invalid(message: impl Into<String>) -> ProviderError {
-    ProviderError::InvalidInput(InvalidInput { field: FIELD.into(), message: message.into() })
+    ProviderError::InvalidInput(InvalidInput {
+        field: FIELD.into(),
+        message: message.into(),
+    })
 }
 
 /// The input as a message may show it: no query or fragment, no user info, at most 200 chars.
@@ -103,7 +120,11 @@ fn shown(s: &str) -> String {
         }
         None => s.to_string(),
     };
-    if s.chars().count() > 200 { s.chars().take(200).chain(['…']).collect() } else { s }
+    if s.chars().count() > 200 {
+        s.chars().take(200).chain(['…']).collect()
+    } else {
+        s
+    }
 }
 
 fn parse(input: &str) -> Result<WebBase, ProviderError> {
@@ -114,18 +135,32 @@ fn parse(input: &str) -> Result<WebBase, ProviderError> {
         )));
     }
     if s.len() > MAX_LEN {
-        return Err(invalid(format!("the web address is {} bytes, over the {MAX_LEN}-byte limit", s.len())));
+        return Err(invalid(format!(
+            "the web address is {} bytes, over the {MAX_LEN}-byte limit",
+            s.len()
+        )));
     }
     if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(invalid(format!("`{}` contains whitespace or control characters", shown(s))));
+        return Err(invalid(format!(
+            "`{}` contains whitespace or control characters",
+            shown(s)
+        )));
     }
     let Some((scheme, rest)) = s.split_once("://") else {
-        return Err(invalid(format!("`{}` is not an absolute http(s) URL; write it with its scheme (https://…)", shown(s))));
+        return Err(invalid(format!(
+            "`{}` is not an absolute http(s) URL; write it with its scheme (https://…)",
+            shown(s)
+        )));
     };
     let scheme = match scheme.to_ascii_lowercase().as_str() {
         "https" => "https",
         "http" => "http",
-        _ => return Err(invalid(format!("`{}` is not an http or https URL", shown(s)))),
+        _ => {
+            return Err(invalid(format!(
+                "`{}` is not an http or https URL",
+                shown(s)
+            )));
+        }
     };
     if rest.contains(['?', '#']) {
         return Err(invalid(format!(
@@ -141,21 +176,38 @@ fn parse(input: &str) -> Result<WebBase, ProviderError> {
     }
     let (host, port) = split_host_port(authority, s)?;
     let port = port.filter(|p| !matches!((scheme, *p), ("https", 443) | ("http", 80)));
-    Ok(WebBase { scheme, host, port, path: normalize_path(path, s)? })
+    Ok(WebBase {
+        scheme,
+        host,
+        port,
+        path: normalize_path(path, s)?,
+    })
 }
 
 fn split_host_port(authority: &str, whole: &str) -> Result<(String, Option<u16>), ProviderError> {
     let no_host = || invalid(format!("`{}` has no host", shown(whole)));
     let (host, port) = if let Some(inner) = authority.strip_prefix('[') {
-        let (v6, after) = inner
-            .split_once(']')
-            .ok_or_else(|| invalid(format!("`{}` opens an IPv6 address with `[` and never closes it", shown(whole))))?;
-        if !v6.contains(':') || !v6.bytes().all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.')) {
+        let (v6, after) = inner.split_once(']').ok_or_else(|| {
+            invalid(format!(
+                "`{}` opens an IPv6 address with `[` and never closes it",
+                shown(whole)
+            ))
+        })?;
+        if !v6.contains(':')
+            || !v6
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.'))
+        {
             return Err(invalid(format!("`[{v6}]` is not an IPv6 address")));
         }
         let port = match after {
             "" => None,
-            p => Some(p.strip_prefix(':').ok_or_else(|| invalid(format!("`{}` has text after its IPv6 address", shown(whole))))?),
+            p => Some(p.strip_prefix(':').ok_or_else(|| {
+                invalid(format!(
+                    "`{}` has text after its IPv6 address",
+                    shown(whole)
+                ))
+            })?),
         };
         (format!("[{}]", v6.to_ascii_lowercase()), port)
     } else {
@@ -168,14 +220,17 @@ fn split_host_port(authority: &str, whole: &str) -> Result<(String, Option<u16>)
             return Err(no_host());
         }
         if !host.is_ascii() {
-            return Err(invalid(format!("write the host `{host}` in its ASCII (punycode, xn--…) form")));
+            return Err(invalid(format!(
+                "write the host `{host}` in its ASCII (punycode, xn--…) form"
+            )));
         }
         let label_ok = |l: &str| {
             !l.is_empty()
                 && l.len() <= 63
                 && !l.starts_with('-')
                 && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
         };
         if host.len() > 253 || !host.split('.').all(label_ok) {
             return Err(invalid(format!("`{host}` is not a host name")));
@@ -204,7 +259,10 @@ fn normalize_path(path: &str, whole: &str) -> Result<String, ProviderError> {
     let segments: Vec<&str> = path[1..].split('/').collect();
     for seg in &segments {
         if seg.is_empty() || *seg == "." || *seg == ".." {
-            return Err(invalid(format!("`{}` has an empty, `.` or `..` path segment", shown(whole))));
+            return Err(invalid(format!(
+                "`{}` has an empty, `.` or `..` path segment",
+                shown(whole)
+            )));
         }
         if !seg.bytes().all(pchar) || !percent_escapes_ok(seg) {
             return Err(invalid(format!(
@@ -212,7 +270,10 @@ fn normalize_path(path: &str, whole: &str) -> Result<String, ProviderError> {
             )));
         }
     }
-    if segments.last().is_some_and(|last| last.eq_ignore_ascii_case("rest-api")) {
+    if segments
+        .last()
+        .is_some_and(|last| last.eq_ignore_ascii_case("rest-api"))
+    {
         return Err(invalid(format!(
             "`{}` is the REST address; give the web address (without /rest-api), the REST one is derived from it",
             shown(whole)
@@ -224,7 +285,9 @@ fn normalize_path(path: &str, whole: &str) -> Result<String, ProviderError> {
 fn percent_escapes_ok(seg: &str) -> bool {
     let b = seg.as_bytes();
     b.iter().enumerate().all(|(i, &c)| {
-        c != b'%' || (b.get(i + 1).is_some_and(u8::is_ascii_hexdigit) && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+        c != b'%'
+            || (b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
     })
 }
 
@@ -250,7 +313,11 @@ mod tests {
 
     #[test]
     fn cloud_in_every_spelling() {
-        let cloud = (CLOUD_WEB.to_string(), CLOUD_API.to_string(), CLOUD_OAUTH.to_string());
+        let cloud = (
+            CLOUD_WEB.to_string(),
+            CLOUD_API.to_string(),
+            CLOUD_OAUTH.to_string(),
+        );
         for typed in [
             "https://gitflic.ru",
             "  https://gitflic.ru/  ",
@@ -270,42 +337,93 @@ mod tests {
     #[test]
     fn self_hosted_on_the_instance_itself() {
         let on = |web: &str| (web.to_string(), format!("{web}/rest-api"), web.to_string());
-        assert_eq!(roots("https://git.example.com"), on("https://git.example.com"));
-        assert_eq!(roots("https://Git.Example.COM/"), on("https://git.example.com"));
-        assert_eq!(roots("https://git.example.com:443/"), on("https://git.example.com"));
+        assert_eq!(
+            roots("https://git.example.com"),
+            on("https://git.example.com")
+        );
+        assert_eq!(
+            roots("https://Git.Example.COM/"),
+            on("https://git.example.com")
+        );
+        assert_eq!(
+            roots("https://git.example.com:443/"),
+            on("https://git.example.com")
+        );
         // A path prefix (reverse proxy) is part of every root; its case is kept.
-        assert_eq!(roots("https://example.com/gitflic"), on("https://example.com/gitflic"));
-        assert_eq!(roots("https://example.com/tools/GitFlic/"), on("https://example.com/tools/GitFlic"));
+        assert_eq!(
+            roots("https://example.com/gitflic"),
+            on("https://example.com/gitflic")
+        );
+        assert_eq!(
+            roots("https://example.com/tools/GitFlic/"),
+            on("https://example.com/tools/GitFlic")
+        );
         // Plain http and a port on an intranet instance stay as typed.
         assert_eq!(roots("http://10.0.0.5:8080/"), on("http://10.0.0.5:8080"));
         assert_eq!(roots("http://git.corp:80"), on("http://git.corp"));
-        assert_eq!(roots("https://[FD00::5]:8443"), on("https://[fd00::5]:8443"));
-        assert_eq!(roots("https://git_1.corp.example/a%20b"), on("https://git_1.corp.example/a%20b"));
+        assert_eq!(
+            roots("https://[FD00::5]:8443"),
+            on("https://[fd00::5]:8443")
+        );
+        assert_eq!(
+            roots("https://git_1.corp.example/a%20b"),
+            on("https://git_1.corp.example/a%20b")
+        );
         // Other gitflic.ru hosts are not the cloud's web root or its API: someone's instance.
-        assert_eq!(roots("https://git.gitflic.ru"), on("https://git.gitflic.ru"));
+        assert_eq!(
+            roots("https://git.gitflic.ru"),
+            on("https://git.gitflic.ru")
+        );
     }
 
     #[test]
     fn derived_roots_give_the_urls_the_plugin_already_calls() {
         use crate::fake::FakeHost;
-        let client = crate::OauthClient { client_id: "c".into(), redirect_url: "https://x.example/cb".into(), scopes: vec![] };
+        let client = crate::OauthClient {
+            client_id: "c".into(),
+            redirect_url: "https://x.example/cb".into(),
+            scopes: vec![],
+        };
         let host = FakeHost::new();
 
         let cloud = defaults("https://www.gitflic.ru/").unwrap();
-        assert!(crate::oauth::authorize_url(&cloud, &client, "s").unwrap().starts_with("https://oauth.gitflic.ru/oauth/authorize?"));
-        assert_eq!(crate::api::Api::new(&host, &cloud).url(&["user", "me"], &[]), "https://api.gitflic.ru/user/me");
-        assert_eq!(crate::links::pipeline_url(&cloud.web_base, "a", "b", 7), "https://gitflic.ru/project/a/b/ci-cd/pipeline/7");
+        assert!(
+            crate::oauth::authorize_url(&cloud, &client, "s")
+                .unwrap()
+                .starts_with("https://oauth.gitflic.ru/oauth/authorize?")
+        );
+        assert_eq!(
+            crate::api::Api::new(&host, &cloud).url(&["user", "me"], &[]),
+            "https://api.gitflic.ru/user/me"
+        );
+        assert_eq!(
+            crate::links::pipeline_url(&cloud.web_base, "a", "b", 7),
+            "https://gitflic.ru/project/a/b/ci-cd/pipeline/7"
+        );
 
         let own = defaults("https://example.com/gitflic/").unwrap();
-        assert!(crate::oauth::authorize_url(&own, &client, "s").unwrap().starts_with("https://example.com/gitflic/oauth/authorize?"));
-        assert_eq!(crate::api::Api::new(&host, &own).url(&["user", "me"], &[]), "https://example.com/gitflic/rest-api/user/me");
-        assert_eq!(crate::links::project_url(&own.web_base, "a", "b"), "https://example.com/gitflic/project/a/b");
+        assert!(
+            crate::oauth::authorize_url(&own, &client, "s")
+                .unwrap()
+                .starts_with("https://example.com/gitflic/oauth/authorize?")
+        );
+        assert_eq!(
+            crate::api::Api::new(&host, &own).url(&["user", "me"], &[]),
+            "https://example.com/gitflic/rest-api/user/me"
+        );
+        assert_eq!(
+            crate::links::project_url(&own.web_base, "a", "b"),
+            "https://example.com/gitflic/project/a/b"
+        );
     }
 
     #[test]
     fn an_empty_address_means_the_cloud() {
         for empty in ["", "   "] {
-            assert_eq!(roots(empty), (CLOUD_WEB.into(), CLOUD_API.into(), CLOUD_OAUTH.into()));
+            assert_eq!(
+                roots(empty),
+                (CLOUD_WEB.into(), CLOUD_API.into(), CLOUD_OAUTH.into())
+            );
         }
     }
 

@@ -48,7 +48,10 @@ pub fn get_failure_details<H: Host>(
                 pl.local_id == Some(*n)
             }
             Wanted::Id(id) => pl.id.as_deref() == Some(*id),
-            Wanted::NewestWith(status) => pl.status.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(status)),
+            Wanted::NewestWith(status) => pl
+                .status
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case(status)),
         };
         if hit {
             found = Some(pl);
@@ -71,7 +74,10 @@ pub fn get_failure_details<H: Host>(
     let number = pl.local_id.ok_or_else(|| {
         ProviderError::InvalidInput(InvalidInput {
             field: "response".into(),
-            message: format!("{what} of {}/{} has no usable localId", project.owner, project.name),
+            message: format!(
+                "{what} of {}/{} has no usable localId",
+                project.owner, project.name
+            ),
         })
     })?;
 
@@ -79,7 +85,15 @@ pub fn get_failure_details<H: Host>(
     let number_s = number.to_string();
     for page in 0..JOB_PAGES {
         let got: Page<RestJob> = api.get_page(
-            &["project", &project.owner, &project.name, "cicd", "pipeline", &number_s, "jobs"],
+            &[
+                "project",
+                &project.owner,
+                &project.name,
+                "cicd",
+                "pipeline",
+                &number_s,
+                "jobs",
+            ],
             &[],
             "restPipelineJobModelList",
             page,
@@ -103,7 +117,8 @@ pub fn get_failure_details<H: Host>(
         .filter_map(|j| to_job(j, offset))
         .collect();
 
-    let deep_link = crate::links::pipeline_url(&conn.web_base, &project.owner, &project.name, number);
+    let deep_link =
+        crate::links::pipeline_url(&conn.web_base, &project.owner, &project.name, number);
     let mut project_ref = project.clone();
     if project_ref.id.is_none() {
         project_ref.id = pl.project_id.clone();
@@ -111,7 +126,10 @@ pub fn get_failure_details<H: Host>(
     Ok(FailureDetails {
         pipeline: Pipeline {
             project: project_ref,
-            reference: PipelineRef { id: pl.id.clone(), number: Some(number) },
+            reference: PipelineRef {
+                id: pl.id.clone(),
+                number: Some(number),
+            },
             status,
             git_ref: pl.git_ref.clone().or_else(|| event.git_ref.clone()),
             commit_sha: pl.commit_id.clone().or_else(|| event.commit_sha.clone()),
@@ -152,8 +170,15 @@ mod tests {
 
     fn event(number: Option<u64>, id: Option<&str>, name: &str) -> FailureEvent {
         FailureEvent {
-            project: ProjectRef { owner: "acme".into(), name: "api".into(), id: None },
-            pipeline: PipelineRef { id: id.map(String::from), number },
+            project: ProjectRef {
+                owner: "acme".into(),
+                name: "api".into(),
+                id: None,
+            },
+            pipeline: PipelineRef {
+                id: id.map(String::from),
+                number,
+            },
             event: name.into(),
             git_ref: None,
             commit_sha: None,
@@ -188,21 +213,43 @@ mod tests {
             {"id": "p43", "localId": 43, "status": "RUNNING"},
             {"id": "p42", "localId": "42", "status": "FAILED", "ref": "main", "commitId": "d6cd1e2", "projectId": "proj-uuid",
              "source": "PUSH", "createdAt": "2026-11-20T12:49:00", "finishedAt": "2026-11-20T12:56:00+03:00"}]), 3));
-        host.on_json(Method::Get, &jobs_url(42), 200, jobs(json!([
-            job(json!(101), "build", "SUCCESS", None),
-            job(json!("102"), "test", "FAILED", None),
-            job(json!(103), "lint", "FAILED", Some(true)),
-            job(json!(104), "audit", "FAILED", Some(false)),
-            job(json!(null), "ghost", "FAILED", None)])));
-        let d = get_failure_details(&host, &conn(), &event(Some(42), None, "PIPELINE_FAIL")).unwrap();
-        assert_eq!(d.deep_link, "https://gitflic.ru/project/acme/api/ci-cd/pipeline/42");
+        host.on_json(
+            Method::Get,
+            &jobs_url(42),
+            200,
+            jobs(json!([
+                job(json!(101), "build", "SUCCESS", None),
+                job(json!("102"), "test", "FAILED", None),
+                job(json!(103), "lint", "FAILED", Some(true)),
+                job(json!(104), "audit", "FAILED", Some(false)),
+                job(json!(null), "ghost", "FAILED", None)
+            ])),
+        );
+        let d =
+            get_failure_details(&host, &conn(), &event(Some(42), None, "PIPELINE_FAIL")).unwrap();
+        assert_eq!(
+            d.deep_link,
+            "https://gitflic.ru/project/acme/api/ci-cd/pipeline/42"
+        );
         assert_eq!(d.pipeline.web_url, d.deep_link);
-        assert_eq!(d.pipeline.reference, PipelineRef { id: Some("p42".into()), number: Some(42) });
+        assert_eq!(
+            d.pipeline.reference,
+            PipelineRef {
+                id: Some("p42".into()),
+                number: Some(42)
+            }
+        );
         assert_eq!(d.pipeline.status, RunStatus::Failed);
         assert_eq!(d.pipeline.project.id.as_deref(), Some("proj-uuid"));
         assert_eq!(d.pipeline.created_at, Some(NOW - 11 * 60_000));
         assert_eq!(d.pipeline.finished_at, Some(NOW - 4 * 60_000));
-        assert_eq!(d.failed_jobs.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["102", "104"]);
+        assert_eq!(
+            d.failed_jobs
+                .iter()
+                .map(|j| j.id.as_str())
+                .collect::<Vec<_>>(),
+            ["102", "104"]
+        );
         assert_eq!(d.failed_jobs[0].started_at, Some(NOW - 10 * 60_000));
         assert_eq!(d.failed_jobs[0].finished_at, Some(NOW - 5 * 60_000));
         assert_eq!(host.requests.borrow().len(), 2);
@@ -211,9 +258,23 @@ mod tests {
     #[test]
     fn warning_pipelines_report_their_allowed_failures() {
         let host = FakeHost::new();
-        host.on_json(Method::Get, PIPELINES, 200, pipelines(json!([{"id": "p9", "localId": 9, "status": "WARNING"}]), 1));
-        host.on_json(Method::Get, &jobs_url(9), 200, jobs(json!([job(json!(5), "lint", "FAILED", Some(true)), job(json!(6), "ok", "SUCCESS", None)])));
-        let d = get_failure_details(&host, &conn(), &event(None, None, "PIPELINE_WARNING")).unwrap();
+        host.on_json(
+            Method::Get,
+            PIPELINES,
+            200,
+            pipelines(json!([{"id": "p9", "localId": 9, "status": "WARNING"}]), 1),
+        );
+        host.on_json(
+            Method::Get,
+            &jobs_url(9),
+            200,
+            jobs(json!([
+                job(json!(5), "lint", "FAILED", Some(true)),
+                job(json!(6), "ok", "SUCCESS", None)
+            ])),
+        );
+        let d =
+            get_failure_details(&host, &conn(), &event(None, None, "PIPELINE_WARNING")).unwrap();
         assert_eq!(d.pipeline.status, RunStatus::Warning);
         assert_eq!(d.failed_jobs.len(), 1);
         assert!(d.failed_jobs[0].allow_failure);
@@ -222,13 +283,31 @@ mod tests {
     #[test]
     fn without_reference_the_newest_failed_one_across_pages() {
         let host = FakeHost::new();
-        host.on_json(Method::Get, PIPELINES, 200, pipelines(json!([{"localId": 30, "status": "SUCCESS"}, {"localId": 29, "status": "RUNNING"}]), 2));
-        host.on_json(Method::Get, "https://api.gitflic.ru/project/acme/api/cicd/pipeline?page=1&size=20", 200,
-            pipelines(json!([{"localId": 28, "status": "FAILED"}, {"localId": 27, "status": "FAILED"}]), 2));
+        host.on_json(
+            Method::Get,
+            PIPELINES,
+            200,
+            pipelines(
+                json!([{"localId": 30, "status": "SUCCESS"}, {"localId": 29, "status": "RUNNING"}]),
+                2,
+            ),
+        );
+        host.on_json(
+            Method::Get,
+            "https://api.gitflic.ru/project/acme/api/cicd/pipeline?page=1&size=20",
+            200,
+            pipelines(
+                json!([{"localId": 28, "status": "FAILED"}, {"localId": 27, "status": "FAILED"}]),
+                2,
+            ),
+        );
         host.on_json(Method::Get, &jobs_url(28), 200, json!({}));
         let d = get_failure_details(&host, &conn(), &event(None, None, "PIPELINE_FAIL")).unwrap();
         assert_eq!(d.pipeline.reference.number, Some(28));
-        assert!(d.failed_jobs.is_empty(), "a jobs answer without `_embedded` is an empty list");
+        assert!(
+            d.failed_jobs.is_empty(),
+            "a jobs answer without `_embedded` is an empty list"
+        );
     }
 
     #[test]
@@ -236,19 +315,43 @@ mod tests {
         let host = FakeHost::new();
         host.on_json(Method::Get, PIPELINES, 200, pipelines(json!([{"id": "a", "localId": 3, "status": "FAILED"}, {"id": "b", "localId": 2, "status": "FAILED"}]), 1));
         host.on_json(Method::Get, &jobs_url(2), 200, jobs(json!([])));
-        assert_eq!(get_failure_details(&host, &conn(), &event(None, Some("b"), "PIPELINE_FAIL")).unwrap().pipeline.reference.number, Some(2));
+        assert_eq!(
+            get_failure_details(&host, &conn(), &event(None, Some("b"), "PIPELINE_FAIL"))
+                .unwrap()
+                .pipeline
+                .reference
+                .number,
+            Some(2)
+        );
 
         let host = FakeHost::new();
-        host.on_json(Method::Get, PIPELINES, 200, pipelines(json!([{"localId": 50}, {"localId": 40}]), 9));
-        let err = get_failure_details(&host, &conn(), &event(Some(45), None, "PIPELINE_FAIL")).unwrap_err();
+        host.on_json(
+            Method::Get,
+            PIPELINES,
+            200,
+            pipelines(json!([{"localId": 50}, {"localId": 40}]), 9),
+        );
+        let err = get_failure_details(&host, &conn(), &event(Some(45), None, "PIPELINE_FAIL"))
+            .unwrap_err();
         assert!(matches!(err, ProviderError::NotFound(m) if m.contains("#45")));
-        assert_eq!(host.requests.borrow().len(), 1, "the scan stops once it passes the number");
+        assert_eq!(
+            host.requests.borrow().len(),
+            1,
+            "the scan stops once it passes the number"
+        );
     }
 
     #[test]
     fn api_errors_surface_typed() {
         let host = FakeHost::new();
-        host.on(Method::Get, PIPELINES, 500, "<html><body><h1>502 Bad Gateway</h1></body></html>");
-        assert!(matches!(get_failure_details(&host, &conn(), &event(Some(1), None, "PIPELINE_FAIL")), Err(ProviderError::Transient(m)) if m.contains("502 Bad Gateway")));
+        host.on(
+            Method::Get,
+            PIPELINES,
+            500,
+            "<html><body><h1>502 Bad Gateway</h1></body></html>",
+        );
+        assert!(
+            matches!(get_failure_details(&host, &conn(), &event(Some(1), None, "PIPELINE_FAIL")), Err(ProviderError::Transient(m)) if m.contains("502 Bad Gateway"))
+        );
     }
 }

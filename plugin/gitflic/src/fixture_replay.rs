@@ -19,7 +19,9 @@ fn dir() -> PathBuf {
 }
 
 fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k).and_then(Value::as_str).unwrap_or_else(|| panic!("missing string `{k}` in {v}"))
+    v.get(k)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("missing string `{k}` in {v}"))
 }
 
 fn decode(q: &str) -> String {
@@ -64,15 +66,28 @@ fn kind<T>(r: &Result<T, ProviderError>) -> String {
 }
 
 fn load_exchanges(host: &FakeHost, path: &Path) {
-    let Ok(text) = std::fs::read_to_string(path.join("exchanges.toml")) else { return };
+    let Ok(text) = std::fs::read_to_string(path.join("exchanges.toml")) else {
+        return;
+    };
     let doc: Value = toml::from_str(&text).unwrap();
-    for e in doc.get("exchange").and_then(Value::as_array).into_iter().flatten() {
+    for e in doc
+        .get("exchange")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let body = if let Some(f) = e.get("body_file").and_then(Value::as_str) {
             Body::Bytes(std::fs::read(path.join(f)).unwrap())
         } else if let Some(g) = e.get("generate") {
             Body::Generated(g.get("log_bytes").and_then(Value::as_integer).unwrap() as u64)
         } else {
-            Body::Bytes(e.get("body").and_then(Value::as_str).unwrap_or("").as_bytes().to_vec())
+            Body::Bytes(
+                e.get("body")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .as_bytes()
+                    .to_vec(),
+            )
         };
         let method = match s(e, "method") {
             "GET" => Method::Get,
@@ -103,7 +118,10 @@ fn load_exchanges(host: &FakeHost, path: &Path) {
                     Body::Generated(n) => Body::Generated(*n),
                 }),
                 credential: Some(credential.clone()),
-                body_json: e.get("body_json").and_then(Value::as_str).map(|j| serde_json::from_str::<Json>(j).unwrap()),
+                body_json: e
+                    .get("body_json")
+                    .and_then(Value::as_str)
+                    .map(|j| serde_json::from_str::<Json>(j).unwrap()),
             });
         }
     }
@@ -111,12 +129,17 @@ fn load_exchanges(host: &FakeHost, path: &Path) {
 
 fn project_of(v: &Value) -> ProjectRef {
     let p = v.get("project").unwrap();
-    ProjectRef { owner: s(p, "owner").into(), name: s(p, "name").into(), id: None }
+    ProjectRef {
+        owner: s(p, "owner").into(),
+        name: s(p, "name").into(),
+        id: None,
+    }
 }
 
 /// Runs one scenario; returns each step's outcome kind.
 fn run(path: &Path) -> Vec<String> {
-    let sc: Value = toml::from_str(&std::fs::read_to_string(path.join("scenario.toml")).unwrap()).unwrap();
+    let sc: Value =
+        toml::from_str(&std::fs::read_to_string(path.join("scenario.toml")).unwrap()).unwrap();
     let c = sc.get("connection").unwrap();
     let conn = Connection {
         web_base: s(c, "web_base").into(),
@@ -134,7 +157,13 @@ fn run(path: &Path) -> Vec<String> {
     let client = OauthClient {
         client_id: s(secrets, "client_id").into(),
         redirect_url: s(secrets, "redirect_url").into(),
-        scopes: secrets.get("scopes").and_then(Value::as_array).unwrap().iter().map(|v| v.as_str().unwrap().into()).collect(),
+        scopes: secrets
+            .get("scopes")
+            .and_then(Value::as_array)
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().into())
+            .collect(),
     };
     let mut host = FakeHost::new();
     host.keep_chunks = false;
@@ -152,7 +181,12 @@ fn run(path: &Path) -> Vec<String> {
             "verify-webhook" => {
                 let body = match step.get("body_file").and_then(Value::as_str) {
                     Some(f) => std::fs::read(path.join(f)).unwrap(),
-                    None => step.get("body").and_then(Value::as_str).unwrap_or("").as_bytes().to_vec(),
+                    None => step
+                        .get("body")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .as_bytes()
+                        .to_vec(),
                 };
                 let query = step
                     .get("query")
@@ -172,8 +206,19 @@ fn run(path: &Path) -> Vec<String> {
                     .flatten()
                     .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str().unwrap().to_string()))
                     .collect();
-                let expected = step.get("expected_secret").and_then(Value::as_str).unwrap_or(s(secrets, "webhook_secret"));
-                match crate::webhook::verify(&conn, &WebhookDelivery { query, headers, body }, expected) {
+                let expected = step
+                    .get("expected_secret")
+                    .and_then(Value::as_str)
+                    .unwrap_or(s(secrets, "webhook_secret"));
+                match crate::webhook::verify(
+                    &conn,
+                    &WebhookDelivery {
+                        query,
+                        headers,
+                        body,
+                    },
+                    expected,
+                ) {
                     Ok(WebhookOutcome::PipelineFailed(e)) => {
                         event = Some(e);
                         "pipeline-failed".into()
@@ -188,8 +233,18 @@ fn run(path: &Path) -> Vec<String> {
             "failure-details" => {
                 let ev = match step.get("event") {
                     Some(e) => FailureEvent {
-                        project: ProjectRef { owner: s(e, "owner").into(), name: s(e, "name").into(), id: None },
-                        pipeline: PipelineRef { id: None, number: e.get("pipeline_number").and_then(Value::as_integer).map(|n| n as u64) },
+                        project: ProjectRef {
+                            owner: s(e, "owner").into(),
+                            name: s(e, "name").into(),
+                            id: None,
+                        },
+                        pipeline: PipelineRef {
+                            id: None,
+                            number: e
+                                .get("pipeline_number")
+                                .and_then(Value::as_integer)
+                                .map(|n| n as u64),
+                        },
                         event: s(e, "event").into(),
                         git_ref: None,
                         commit_sha: None,
@@ -211,9 +266,17 @@ fn run(path: &Path) -> Vec<String> {
                     .collect::<Vec<_>>()
                     .join(",")
             }
-            "authorize-url" => kind(&crate::oauth::authorize_url(&conn, &client, s(step, "state"))),
+            "authorize-url" => kind(&crate::oauth::authorize_url(
+                &conn,
+                &client,
+                s(step, "state"),
+            )),
             "exchange-code" => kind(&crate::oauth::exchange_code(&host, &conn, s(step, "code"))),
-            "refresh-token" => kind(&crate::oauth::refresh_token(&host, &conn, s(step, "refresh_token"))),
+            "refresh-token" => kind(&crate::oauth::refresh_token(
+                &host,
+                &conn,
+                s(step, "refresh_token"),
+            )),
             "current-user" => kind(&crate::oauth::current_user(&host, &conn)),
             "list-projects" => {
                 let search = step.get("search").and_then(Value::as_str);
@@ -229,9 +292,17 @@ fn run(path: &Path) -> Vec<String> {
                 }
                 pages.join(",")
             }
-            "list-webhooks" => kind(&crate::hooks::list_webhooks(&host, &conn, &project_of(step))),
+            "list-webhooks" => kind(&crate::hooks::list_webhooks(
+                &host,
+                &conn,
+                &project_of(step),
+            )),
             "register-webhook" => {
-                let spec = WebhookSpec { url: s(step, "url").into(), secret: s(secrets, "webhook_secret").into(), events: Vec::new() };
+                let spec = WebhookSpec {
+                    url: s(step, "url").into(),
+                    secret: s(secrets, "webhook_secret").into(),
+                    events: Vec::new(),
+                };
                 match crate::hooks::register_webhook(&host, &conn, &project_of(step), &spec) {
                     Ok(Registration::Created(_)) => "created".into(),
                     Ok(Registration::Reused(_)) => "reused".into(),
@@ -239,11 +310,25 @@ fn run(path: &Path) -> Vec<String> {
                     Err(e) => err_kind(&e).into(),
                 }
             }
-            "remove-webhook" => kind(&crate::hooks::remove_webhook(&host, &conn, &project_of(step), s(step, "webhook_id"))),
+            "remove-webhook" => kind(&crate::hooks::remove_webhook(
+                &host,
+                &conn,
+                &project_of(step),
+                s(step, "webhook_id"),
+            )),
             "list-pipelines" => {
-                let above = step.get("above").and_then(Value::as_integer).map(|n| n as u64);
+                let above = step
+                    .get("above")
+                    .and_then(Value::as_integer)
+                    .map(|n| n as u64);
                 let limit = step.get("limit").and_then(Value::as_integer).unwrap_or(20) as u32;
-                match crate::pipelines::list_pipelines(&host, &conn, &project_of(step), above, limit) {
+                match crate::pipelines::list_pipelines(
+                    &host,
+                    &conn,
+                    &project_of(step),
+                    above,
+                    limit,
+                ) {
                     Ok(v) => format!("ok:{}", v.len()),
                     Err(e) => err_kind(&e).into(),
                 }
@@ -252,10 +337,24 @@ fn run(path: &Path) -> Vec<String> {
         };
         out.push(label);
     }
-    let unmatched: Vec<String> =
-        host.requests.borrow().iter().filter(|r| !host.matched(r)).map(|r| r.url.clone()).collect();
-    assert!(unmatched.is_empty(), "{}: requests without a recorded exchange: {unmatched:?}", path.display());
-    assert_eq!(host.unused(), 0, "{}: recorded exchanges the plugin never made", path.display());
+    let unmatched: Vec<String> = host
+        .requests
+        .borrow()
+        .iter()
+        .filter(|r| !host.matched(r))
+        .map(|r| r.url.clone())
+        .collect();
+    assert!(
+        unmatched.is_empty(),
+        "{}: requests without a recorded exchange: {unmatched:?}",
+        path.display()
+    );
+    assert_eq!(
+        host.unused(),
+        0,
+        "{}: recorded exchanges the plugin never made",
+        path.display()
+    );
     out
 }
 
@@ -266,10 +365,26 @@ fn every_scenario_replays_with_its_expected_outcome_kinds() {
         ("two-failed-jobs", &["pipeline-failed", "ok", "ok,ok"]),
         ("log-artifact-fallback", &["pipeline-failed", "ok", "ok"]),
         ("artifact-expired", &["ok", "not-found,not-found"]),
-        ("token-rejected", &["pipeline-failed", "credentials-rejected", "credentials-rejected"]),
-        ("rate-limited", &["pipeline-failed", "rate-limited", "rate-limited"]),
-        ("gitflic-500", &["pipeline-failed", "transient", "transient"]),
-        ("malformed-envelope", &["malformed", "malformed", "malformed", "malformed"]),
+        (
+            "token-rejected",
+            &[
+                "pipeline-failed",
+                "credentials-rejected",
+                "credentials-rejected",
+            ],
+        ),
+        (
+            "rate-limited",
+            &["pipeline-failed", "rate-limited", "rate-limited"],
+        ),
+        (
+            "gitflic-500",
+            &["pipeline-failed", "transient", "transient"],
+        ),
+        (
+            "malformed-envelope",
+            &["malformed", "malformed", "malformed", "malformed"],
+        ),
         ("wrong-secret", &["secret-mismatch", "secret-mismatch"]),
         ("missing-secret", &["secret-missing"]),
         ("secret-header-only", &["pipeline-failed"]),
@@ -277,7 +392,10 @@ fn every_scenario_replays_with_its_expected_outcome_kinds() {
         ("test-webhook", &["ping"]),
         ("pipeline-success-ignored", &["ignored"]),
         ("pipeline-warning-ignored", &["ignored"]),
-        ("pipeline-warning-analyzed", &["pipeline-failed", "ok", "ok"]),
+        (
+            "pipeline-warning-analyzed",
+            &["pipeline-failed", "ok", "ok"],
+        ),
         ("self-hosted", &["pipeline-failed", "ok", "ok"]),
         ("ansi-progress-sections", &["ok", "ok"]),
         ("huge-log", &["ok", "ok"]),
@@ -295,12 +413,19 @@ fn every_scenario_replays_with_its_expected_outcome_kinds() {
     ];
     let mut on_disk: Vec<String> = std::fs::read_dir(dir())
         .unwrap()
-        .filter_map(|e| e.ok().filter(|e| e.path().is_dir()).map(|e| e.file_name().into_string().unwrap()))
+        .filter_map(|e| {
+            e.ok()
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().into_string().unwrap())
+        })
         .collect();
     on_disk.sort();
     let mut listed: Vec<String> = expected.iter().map(|(n, _)| n.to_string()).collect();
     listed.sort();
-    assert_eq!(on_disk, listed, "every scenario on disk has an expectation here, and only those");
+    assert_eq!(
+        on_disk, listed,
+        "every scenario on disk has an expectation here, and only those"
+    );
     for (name, kinds) in expected {
         assert_eq!(run(&dir().join(name)), *kinds, "{name}");
     }

@@ -6,7 +6,10 @@ use serde_json::{Map, Value, json};
 
 use crate::api::{Api, EmbeddedPages, Page, token};
 use crate::model::RestWebhook;
-use crate::{Connection, Host, InvalidInput, Level, ProjectRef, ProviderError, Registration, Webhook, WebhookSpec};
+use crate::{
+    Connection, Host, InvalidInput, Level, ProjectRef, ProviderError, Registration, Webhook,
+    WebhookSpec,
+};
 
 const PAGE_SIZE: u32 = 50;
 /// Hooks per project are few; this only stops a server that pages forever.
@@ -14,7 +17,10 @@ const MAX_PAGES: u32 = 10;
 pub const DEFAULT_EVENTS: [&str; 1] = ["PIPELINE_FAIL"];
 
 fn invalid(field: &str, message: impl Into<String>) -> ProviderError {
-    ProviderError::InvalidInput(InvalidInput { field: field.into(), message: message.into() })
+    ProviderError::InvalidInput(InvalidInput {
+        field: field.into(),
+        message: message.into(),
+    })
 }
 
 fn check_project(p: &ProjectRef) -> Result<(), ProviderError> {
@@ -36,29 +42,63 @@ fn to_webhook(h: &RestWebhook) -> Option<Webhook> {
 fn list_raw<H: Host>(api: &Api<H>, p: &ProjectRef) -> Result<Vec<RestWebhook>, ProviderError> {
     let mut all = Vec::new();
     for page in 0..MAX_PAGES {
-        let got: Page<RestWebhook> =
-            api.get_page(&["project", &p.owner, &p.name, "setting", "webhook"], &[], "webhookList", page, PAGE_SIZE, "project")?;
+        let got: Page<RestWebhook> = api.get_page(
+            &["project", &p.owner, &p.name, "setting", "webhook"],
+            &[],
+            "webhookList",
+            page,
+            PAGE_SIZE,
+            "project",
+        )?;
         all.extend(got.items);
         if got.last {
             return Ok(all);
         }
     }
-    api.host.log(Level::Warn, &format!("webhook list of {}/{} stopped after {MAX_PAGES} pages", p.owner, p.name));
+    api.host.log(
+        Level::Warn,
+        &format!(
+            "webhook list of {}/{} stopped after {MAX_PAGES} pages",
+            p.owner, p.name
+        ),
+    );
     Ok(all)
 }
 
-pub fn list_webhooks<H: Host>(host: &H, conn: &Connection, p: &ProjectRef) -> Result<Vec<Webhook>, ProviderError> {
+pub fn list_webhooks<H: Host>(
+    host: &H,
+    conn: &Connection,
+    p: &ProjectRef,
+) -> Result<Vec<Webhook>, ProviderError> {
     check_project(p)?;
-    Ok(list_raw(&Api::new(host, conn), p)?.iter().filter_map(to_webhook).collect())
+    Ok(list_raw(&Api::new(host, conn), p)?
+        .iter()
+        .filter_map(to_webhook)
+        .collect())
 }
 
-pub fn remove_webhook<H: Host>(host: &H, conn: &Connection, p: &ProjectRef, id: &str) -> Result<(), ProviderError> {
+pub fn remove_webhook<H: Host>(
+    host: &H,
+    conn: &Connection,
+    p: &ProjectRef,
+    id: &str,
+) -> Result<(), ProviderError> {
     check_project(p)?;
     if id.trim().is_empty() {
         return Err(invalid("webhook-id", "the webhook id is empty"));
     }
     let api = Api::new(host, conn);
-    api.post_json(api.url(&["project", &p.owner, &p.name, "setting", "webhook", id, "delete"], &[]), None, token(), "webhook-id")?;
+    api.post_json(
+        api.url(
+            &[
+                "project", &p.owner, &p.name, "setting", "webhook", id, "delete",
+            ],
+            &[],
+        ),
+        None,
+        token(),
+        "webhook-id",
+    )?;
     Ok(())
 }
 
@@ -74,7 +114,12 @@ fn endpoint(url: &str) -> Option<String> {
     if authority.is_empty() {
         return None;
     }
-    Some(format!("{}://{}{}", scheme.to_ascii_lowercase(), authority.to_ascii_lowercase(), path))
+    Some(format!(
+        "{}://{}{}",
+        scheme.to_ascii_lowercase(),
+        authority.to_ascii_lowercase(),
+        path
+    ))
 }
 
 /// Whether a listed secret can be compared: GitFlic may mask it (`*****`) or leave it out.
@@ -99,14 +144,25 @@ pub fn register_webhook<H: Host>(
     check_project(p)?;
     let ours_at = endpoint(&spec.url)
         .filter(|_| spec.url.starts_with("https://") || spec.url.starts_with("http://"))
-        .ok_or_else(|| invalid("spec.url", format!("`{}` is not an absolute http(s) URL", spec.url)))?;
+        .ok_or_else(|| {
+            invalid(
+                "spec.url",
+                format!("`{}` is not an absolute http(s) URL", spec.url),
+            )
+        })?;
     if spec.secret.is_empty() {
-        return Err(invalid("spec.secret", "a webhook without a secret would accept anyone's deliveries"));
+        return Err(invalid(
+            "spec.secret",
+            "a webhook without a secret would accept anyone's deliveries",
+        ));
     }
     let mut events: Vec<String> = if spec.events.is_empty() {
         DEFAULT_EVENTS.map(String::from).to_vec()
     } else {
-        spec.events.iter().map(|e| e.trim().to_ascii_uppercase()).collect()
+        spec.events
+            .iter()
+            .map(|e| e.trim().to_ascii_uppercase())
+            .collect()
     };
     events.sort();
     events.dedup();
@@ -117,7 +173,12 @@ pub fn register_webhook<H: Host>(
     let api = Api::new(host, conn);
     let ours: Vec<RestWebhook> = list_raw(&api, p)?
         .into_iter()
-        .filter(|h| h.url.as_deref().and_then(endpoint).is_some_and(|e| e == ours_at))
+        .filter(|h| {
+            h.url
+                .as_deref()
+                .and_then(endpoint)
+                .is_some_and(|e| e == ours_at)
+        })
         .collect();
     let exact = ours.iter().position(|h| {
         h.url.as_deref() == Some(spec.url.as_str())
@@ -129,7 +190,10 @@ pub fn register_webhook<H: Host>(
     let delete = |h: &RestWebhook| -> Result<(), ProviderError> {
         match &h.id {
             Some(id) => remove_webhook(host, conn, p, id),
-            None => Err(invalid("response", "a listed webhook to our endpoint has no id, so it cannot be replaced")),
+            None => Err(invalid(
+                "response",
+                "a listed webhook to our endpoint has no id, so it cannot be replaced",
+            )),
         }
     };
     if let Some(i) = exact {
@@ -138,20 +202,43 @@ pub fn register_webhook<H: Host>(
                 delete(h)?;
             }
         }
-        return Ok(Registration::Reused(to_webhook(&ours[i]).expect("exact match has id and url")));
+        return Ok(Registration::Reused(
+            to_webhook(&ours[i]).expect("exact match has id and url"),
+        ));
     }
     for h in &ours {
         delete(h)?;
     }
     let created = create(&api, p, spec, &events)?;
-    Ok(if ours.is_empty() { Registration::Created(created) } else { Registration::Repaired(created) })
+    Ok(if ours.is_empty() {
+        Registration::Created(created)
+    } else {
+        Registration::Repaired(created)
+    })
 }
 
-fn create<H: Host>(api: &Api<H>, p: &ProjectRef, spec: &WebhookSpec, events: &[String]) -> Result<Webhook, ProviderError> {
-    let flags: Map<String, Value> = events.iter().map(|e| (e.clone(), Value::Bool(true))).collect();
+fn create<H: Host>(
+    api: &Api<H>,
+    p: &ProjectRef,
+    spec: &WebhookSpec,
+    events: &[String],
+) -> Result<Webhook, ProviderError> {
+    let flags: Map<String, Value> = events
+        .iter()
+        .map(|e| (e.clone(), Value::Bool(true)))
+        .collect();
     let body = json!({ "url": spec.url, "secret": spec.secret, "events": flags });
-    let resp = api.post_json(api.url(&["project", &p.owner, &p.name, "setting", "webhook"], &[]), Some(&body), token(), "spec")?;
-    if let Some(h) = serde_json::from_slice::<RestWebhook>(&resp.body).ok().as_ref().and_then(to_webhook) {
+    let resp = api.post_json(
+        api.url(&["project", &p.owner, &p.name, "setting", "webhook"], &[]),
+        Some(&body),
+        token(),
+        "spec",
+    )?;
+    if let Some(h) = serde_json::from_slice::<RestWebhook>(&resp.body)
+        .ok()
+        .as_ref()
+        .and_then(to_webhook)
+    {
         return Ok(h);
     }
     // The create answer's shape is not documented: when it does not name the new hook, the
@@ -160,7 +247,12 @@ fn create<H: Host>(api: &Api<H>, p: &ProjectRef, spec: &WebhookSpec, events: &[S
         .iter()
         .filter(|h| h.url.as_deref() == Some(spec.url.as_str()))
         .find_map(to_webhook)
-        .ok_or_else(|| ProviderError::Transient(format!("GitFlic accepted the webhook for {}/{} but does not list it", p.owner, p.name)))
+        .ok_or_else(|| {
+            ProviderError::Transient(format!(
+                "GitFlic accepted the webhook for {}/{} but does not list it",
+                p.owner, p.name
+            ))
+        })
 }
 
 #[cfg(test)]
@@ -171,14 +263,23 @@ mod tests {
 
     const LIST: &str = "https://api.gitflic.ru/project/acme/api/setting/webhook?page=0&size=50";
     const CREATE: &str = "https://api.gitflic.ru/project/acme/api/setting/webhook";
-    const URL: &str = "https://exlogare.example/api/integrations/gitflic/webhook/c-17?secret=wh-3f9a1c";
+    const URL: &str =
+        "https://exlogare.example/api/integrations/gitflic/webhook/c-17?secret=wh-3f9a1c";
 
     fn project() -> ProjectRef {
-        ProjectRef { owner: "acme".into(), name: "api".into(), id: None }
+        ProjectRef {
+            owner: "acme".into(),
+            name: "api".into(),
+            id: None,
+        }
     }
 
     fn spec() -> WebhookSpec {
-        WebhookSpec { url: URL.into(), secret: "wh-3f9a1c".into(), events: Vec::new() }
+        WebhookSpec {
+            url: URL.into(),
+            secret: "wh-3f9a1c".into(),
+            events: Vec::new(),
+        }
     }
 
     fn hooks(items: serde_json::Value) -> serde_json::Value {
@@ -189,11 +290,28 @@ mod tests {
     fn created_when_none_of_ours_exists() {
         let host = FakeHost::new();
         host.on_json(Method::Get, LIST, 200, hooks(json!([{"id": "h0", "url": "https://ci.other.example/hook", "events": {"PUSH": true}}])));
-        host.on_json(Method::Post, CREATE, 200, json!({"id": "h1", "url": URL, "events": {"PIPELINE_FAIL": true}}));
+        host.on_json(
+            Method::Post,
+            CREATE,
+            200,
+            json!({"id": "h1", "url": URL, "events": {"PIPELINE_FAIL": true}}),
+        );
         let r = register_webhook(&host, &conn(), &project(), &spec()).unwrap();
-        assert_eq!(r, Registration::Created(Webhook { id: "h1".into(), url: URL.into(), events: vec!["PIPELINE_FAIL".into()], active: true }));
-        let body: Value = serde_json::from_slice(host.requests.borrow()[1].body.as_deref().unwrap()).unwrap();
-        assert_eq!(body, json!({"url": URL, "secret": "wh-3f9a1c", "events": {"PIPELINE_FAIL": true}}));
+        assert_eq!(
+            r,
+            Registration::Created(Webhook {
+                id: "h1".into(),
+                url: URL.into(),
+                events: vec!["PIPELINE_FAIL".into()],
+                active: true
+            })
+        );
+        let body: Value =
+            serde_json::from_slice(host.requests.borrow()[1].body.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            body,
+            json!({"url": URL, "secret": "wh-3f9a1c", "events": {"PIPELINE_FAIL": true}})
+        );
     }
 
     #[test]
@@ -202,7 +320,12 @@ mod tests {
         host.on_json(Method::Get, LIST, 200, hooks(json!([
             {"id": "h1", "url": URL, "secret": "******", "events": {"PIPELINE_FAIL": true, "PUSH": false}},
             {"id": "h2", "url": "https://exlogare.example/api/integrations/gitflic/webhook/c-17?secret=old", "events": {"PIPELINE_FAIL": true}}])));
-        host.on(Method::Post, "https://api.gitflic.ru/project/acme/api/setting/webhook/h2/delete", 200, "");
+        host.on(
+            Method::Post,
+            "https://api.gitflic.ru/project/acme/api/setting/webhook/h2/delete",
+            200,
+            "",
+        );
         let r = register_webhook(&host, &conn(), &project(), &spec()).unwrap();
         assert!(matches!(r, Registration::Reused(w) if w.id == "h1"));
         assert_eq!(host.unused(), 0);
@@ -221,12 +344,25 @@ mod tests {
         for existing in variants {
             let host = FakeHost::new();
             host.on_json(Method::Get, LIST, 200, hooks(json!([existing])));
-            host.on(Method::Post, "https://api.gitflic.ru/project/acme/api/setting/webhook/h1/delete", 200, "");
+            host.on(
+                Method::Post,
+                "https://api.gitflic.ru/project/acme/api/setting/webhook/h1/delete",
+                200,
+                "",
+            );
             // The create answer names nothing: the plugin finds the new hook in the list.
             host.on(Method::Post, CREATE, 200, "");
-            host.on_json(Method::Get, LIST, 200, hooks(json!([{"id": "h9", "url": URL, "events": {"PIPELINE_FAIL": true}}])));
+            host.on_json(
+                Method::Get,
+                LIST,
+                200,
+                hooks(json!([{"id": "h9", "url": URL, "events": {"PIPELINE_FAIL": true}}])),
+            );
             let r = register_webhook(&host, &conn(), &project(), &spec()).unwrap();
-            assert!(matches!(r, Registration::Repaired(ref w) if w.id == "h9"), "{existing}: {r:?}");
+            assert!(
+                matches!(r, Registration::Repaired(ref w) if w.id == "h9"),
+                "{existing}: {r:?}"
+            );
             assert_eq!(host.unused(), 0, "{existing}");
         }
     }
@@ -235,8 +371,16 @@ mod tests {
     fn a_different_path_is_not_ours() {
         let host = FakeHost::new();
         host.on_json(Method::Get, LIST, 200, hooks(json!([{"id": "h1", "url": "https://exlogare.example/api/integrations/gitflic/webhook/c-18?secret=x", "events": {"PIPELINE_FAIL": true}}])));
-        host.on_json(Method::Post, CREATE, 201, json!({"id": "h2", "url": URL, "events": {"PIPELINE_FAIL": true}}));
-        assert!(matches!(register_webhook(&host, &conn(), &project(), &spec()), Ok(Registration::Created(_))));
+        host.on_json(
+            Method::Post,
+            CREATE,
+            201,
+            json!({"id": "h2", "url": URL, "events": {"PIPELINE_FAIL": true}}),
+        );
+        assert!(matches!(
+            register_webhook(&host, &conn(), &project(), &spec()),
+            Ok(Registration::Created(_))
+        ));
     }
 
     #[test]
@@ -244,22 +388,49 @@ mod tests {
         let host = FakeHost::new();
         let mut s = spec();
         s.url = "exlogare.example/hook".into();
-        assert!(matches!(register_webhook(&host, &conn(), &project(), &s), Err(ProviderError::InvalidInput(i)) if i.field == "spec.url"));
+        assert!(
+            matches!(register_webhook(&host, &conn(), &project(), &s), Err(ProviderError::InvalidInput(i)) if i.field == "spec.url")
+        );
         let mut s = spec();
         s.secret.clear();
-        assert!(matches!(register_webhook(&host, &conn(), &project(), &s), Err(ProviderError::InvalidInput(i)) if i.field == "spec.secret"));
-        let p = ProjectRef { owner: "".into(), name: "api".into(), id: None };
-        assert!(matches!(list_webhooks(&host, &conn(), &p), Err(ProviderError::InvalidInput(i)) if i.field == "project"));
+        assert!(
+            matches!(register_webhook(&host, &conn(), &project(), &s), Err(ProviderError::InvalidInput(i)) if i.field == "spec.secret")
+        );
+        let p = ProjectRef {
+            owner: "".into(),
+            name: "api".into(),
+            id: None,
+        };
+        assert!(
+            matches!(list_webhooks(&host, &conn(), &p), Err(ProviderError::InvalidInput(i)) if i.field == "project")
+        );
         assert!(host.requests.borrow().is_empty());
     }
 
     #[test]
     fn list_and_remove() {
         let host = FakeHost::new();
-        host.on_json(Method::Get, LIST, 200, json!({"page": {"size": 50, "totalElements": 0, "totalPages": 0, "number": 0}}));
+        host.on_json(
+            Method::Get,
+            LIST,
+            200,
+            json!({"page": {"size": 50, "totalElements": 0, "totalPages": 0, "number": 0}}),
+        );
         assert_eq!(list_webhooks(&host, &conn(), &project()).unwrap(), vec![]);
-        host.on(Method::Post, "https://api.gitflic.ru/project/acme/api/setting/webhook/h1/delete", 404, r#"{"message":"Webhook not found"}"#);
-        assert!(matches!(remove_webhook(&host, &conn(), &project(), "h1"), Err(ProviderError::NotFound(m)) if m.contains("Webhook not found")));
-        assert!(host.requests.borrow().iter().all(|r| r.credential == token()));
+        host.on(
+            Method::Post,
+            "https://api.gitflic.ru/project/acme/api/setting/webhook/h1/delete",
+            404,
+            r#"{"message":"Webhook not found"}"#,
+        );
+        assert!(
+            matches!(remove_webhook(&host, &conn(), &project(), "h1"), Err(ProviderError::NotFound(m)) if m.contains("Webhook not found"))
+        );
+        assert!(
+            host.requests
+                .borrow()
+                .iter()
+                .all(|r| r.credential == token())
+        );
     }
 }

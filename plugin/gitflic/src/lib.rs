@@ -17,11 +17,12 @@
 // The contract's types come from the kit's bindings; re-exported so GitFlic's modules, the
 // benchmark and the fuzz targets name them from this crate as before.
 pub use exlogare_kit::{
-    BodyReader, Connection, Credential, FailureDetails, FailureEvent, Host, HttpError, InvalidInput,
-    Job, Level, LogChunk, LogLine, LogSource, Method, OauthClient, Pipeline, PipelineRef,
-    PipelineSummary, Project, ProjectPage, ProjectRef, ProviderError, ProviderInfo, RateLimit,
-    Registration, Request, Response, ResponseHead, RunStatus, StepBoundary, StepEdge, Timestamp,
-    TokenSet, User, Webhook, WebhookDelivery, WebhookOutcome, WebhookRejection, WebhookSpec,
+    BodyReader, Connection, Credential, FailureDetails, FailureEvent, Host, HttpError,
+    InvalidInput, Job, Level, LogChunk, LogLine, LogSource, Method, OauthClient, Pipeline,
+    PipelineRef, PipelineSummary, Project, ProjectPage, ProjectRef, ProviderError, ProviderInfo,
+    RateLimit, Registration, Request, Response, ResponseHead, RunStatus, StepBoundary, StepEdge,
+    Timestamp, TokenSet, User, Webhook, WebhookDelivery, WebhookOutcome, WebhookRejection,
+    WebhookSpec,
 };
 
 pub mod api;
@@ -70,8 +71,14 @@ pub fn describe() -> ProviderInfo {
         id: "gitflic".into(),
         display_name: "GitFlic".into(),
         contract_version: CONTRACT_VERSION.into(),
-        capabilities: ["oauth", "webhook-registration", "polling", "job-log", "endpoints"]
-            .map(String::from)
-            .to_vec(),
+        capabilities: [
+            "oauth",
+            "webhook-registration",
+            "polling",
+            "job-log",
+            "endpoints",
+        ]
+        .map(String::from)
+        .to_vec(),
     }
 }

@@ -15,7 +15,9 @@ pub use exlogare_kit::json::{timestamp, value_bool, value_string, value_u64};
 use crate::RunStatus;
 
 pub fn run_status(s: Option<&str>) -> RunStatus {
-    let Some(s) = s else { return RunStatus::Unknown };
+    let Some(s) = s else {
+        return RunStatus::Unknown;
+    };
     match s.trim().to_ascii_uppercase().as_str() {
         "CREATED" => RunStatus::Created,
         "PENDING" | "WAITING_FOR_RESOURCE" | "PREPARING" | "SCHEDULED" => RunStatus::Pending,
@@ -121,7 +123,10 @@ pub struct RestProject {
 
 impl RestProject {
     pub fn owner_alias(&self) -> Option<&str> {
-        self.owner.as_ref().and_then(|o| o.alias.as_deref()).or(self.owner_alias.as_deref())
+        self.owner
+            .as_ref()
+            .and_then(|o| o.alias.as_deref())
+            .or(self.owner_alias.as_deref())
     }
 }
 
@@ -152,7 +157,11 @@ pub struct RestWebhook {
     /// Documented as an object of flags (`{"PIPELINE_FAIL": true}`); a list of names is accepted too.
     pub events: Value,
     /// Not in the documented shape; absent means active.
-    #[serde(deserialize_with = "lenient_bool", alias = "enabled", alias = "isActive")]
+    #[serde(
+        deserialize_with = "lenient_bool",
+        alias = "enabled",
+        alias = "isActive"
+    )]
     pub active: Option<bool>,
 }
 
@@ -185,7 +194,10 @@ mod tests {
         let b: RestPipeline = serde_json::from_value(json!({"localId": "42"})).unwrap();
         let c: RestPipeline = serde_json::from_value(json!({"localId": "forty-two"})).unwrap();
         let d: RestPipeline = serde_json::from_value(json!({"localId": null, "uuid": 7})).unwrap();
-        assert_eq!((a.local_id, b.local_id, c.local_id), (Some(42), Some(42), None));
+        assert_eq!(
+            (a.local_id, b.local_id, c.local_id),
+            (Some(42), Some(42), None)
+        );
         assert_eq!((d.local_id, d.id.as_deref()), (None, Some("7")));
     }
 
@@ -202,10 +214,14 @@ mod tests {
 
     #[test]
     fn project_owner_under_either_name() {
-        let new: RestProject =
-            serde_json::from_value(json!({"alias": "api", "owner": {"alias": "acme", "type": "COMPANY"}}))
-                .unwrap();
-        let old: RestProject = serde_json::from_value(json!({"alias": "api", "ownerAlias": "acme", "isPrivate": "true"})).unwrap();
+        let new: RestProject = serde_json::from_value(
+            json!({"alias": "api", "owner": {"alias": "acme", "type": "COMPANY"}}),
+        )
+        .unwrap();
+        let old: RestProject = serde_json::from_value(
+            json!({"alias": "api", "ownerAlias": "acme", "isPrivate": "true"}),
+        )
+        .unwrap();
         assert_eq!(new.owner_alias(), Some("acme"));
         assert_eq!(old.owner_alias(), Some("acme"));
         assert_eq!(old.private, Some(true));
@@ -218,7 +234,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(flags.event_names(), ["PIPELINE_FAIL", "PIPELINE_WARNING"]);
-        let list: RestWebhook = serde_json::from_value(json!({"events": ["PUSH", "PIPELINE_FAIL", "PUSH"]})).unwrap();
+        let list: RestWebhook =
+            serde_json::from_value(json!({"events": ["PUSH", "PIPELINE_FAIL", "PUSH"]})).unwrap();
         assert_eq!(list.event_names(), ["PIPELINE_FAIL", "PUSH"]);
     }
 }

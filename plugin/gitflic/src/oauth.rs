@@ -7,14 +7,21 @@ use serde_json::{Value, json};
 
 use crate::api::{Api, join_url, parse_json, redact_query, snippet, status_error, transport_error};
 use crate::model::{value_string, value_u64};
-use crate::{Connection, Credential, Host, InvalidInput, Method, OauthClient, ProviderError, Request, TokenSet};
+use crate::{
+    Connection, Credential, Host, InvalidInput, Method, OauthClient, ProviderError, Request,
+    TokenSet,
+};
 
 /// The announcement's three scopes plus `PROJECT_EDIT`, which managing webhooks most likely
 /// needs (gitflic-api.md). Used when the host passes no scopes.
-pub const DEFAULT_SCOPES: [&str; 4] = ["PROJECT_READ", "PROJECT_WRITE", "USER_READ", "PROJECT_EDIT"];
+pub const DEFAULT_SCOPES: [&str; 4] =
+    ["PROJECT_READ", "PROJECT_WRITE", "USER_READ", "PROJECT_EDIT"];
 
 fn invalid(field: &str, message: impl Into<String>) -> ProviderError {
-    ProviderError::InvalidInput(InvalidInput { field: field.into(), message: message.into() })
+    ProviderError::InvalidInput(InvalidInput {
+        field: field.into(),
+        message: message.into(),
+    })
 }
 
 fn is_http_url(s: &str) -> bool {
@@ -22,18 +29,35 @@ fn is_http_url(s: &str) -> bool {
     (lower.starts_with("https://") || lower.starts_with("http://")) && s.len() > "https://".len()
 }
 
-pub fn authorize_url(conn: &Connection, client: &OauthClient, state: &str) -> Result<String, ProviderError> {
+pub fn authorize_url(
+    conn: &Connection,
+    client: &OauthClient,
+    state: &str,
+) -> Result<String, ProviderError> {
     if client.client_id.trim().is_empty() {
         return Err(invalid("client.client-id", "the OAuth client id is empty"));
     }
     if !is_http_url(&client.redirect_url) {
-        return Err(invalid("client.redirect-url", format!("`{}` is not an absolute http(s) URL", client.redirect_url)));
+        return Err(invalid(
+            "client.redirect-url",
+            format!("`{}` is not an absolute http(s) URL", client.redirect_url),
+        ));
     }
     if state.is_empty() {
-        return Err(invalid("state", "the OAuth state is empty; it is what ties the callback to this request"));
+        return Err(invalid(
+            "state",
+            "the OAuth state is empty; it is what ties the callback to this request",
+        ));
     }
-    if let Some(bad) = client.scopes.iter().find(|s| s.is_empty() || s.contains(',')) {
-        return Err(invalid("client.scopes", format!("`{bad}` is not a GitFlic scope name")));
+    if let Some(bad) = client
+        .scopes
+        .iter()
+        .find(|s| s.is_empty() || s.contains(','))
+    {
+        return Err(invalid(
+            "client.scopes",
+            format!("`{bad}` is not a GitFlic scope name"),
+        ));
     }
     let scopes: Vec<&str> = if client.scopes.is_empty() {
         DEFAULT_SCOPES.to_vec()
@@ -42,45 +66,93 @@ pub fn authorize_url(conn: &Connection, client: &OauthClient, state: &str) -> Re
     };
     // Each scope is encoded on its own and the list joined with a literal comma, as GitFlic's
     // documentation writes it (`scope=USER_READ,PROJECT_READ`).
-    let scope = scopes.iter().map(|s| crate::api::encode(s)).collect::<Vec<_>>().join(",");
-    let rest = join_url("", &[], &[("client_id", &client.client_id), ("redirect_url", &client.redirect_url), ("state", state)]);
-    Ok(format!("{}?scope={scope}&{}", join_url(&conn.oauth_base, &["oauth", "authorize"], &[]), &rest[1..]))
+    let scope = scopes
+        .iter()
+        .map(|s| crate::api::encode(s))
+        .collect::<Vec<_>>()
+        .join(",");
+    let rest = join_url(
+        "",
+        &[],
+        &[
+            ("client_id", &client.client_id),
+            ("redirect_url", &client.redirect_url),
+            ("state", state),
+        ],
+    );
+    Ok(format!(
+        "{}?scope={scope}&{}",
+        join_url(&conn.oauth_base, &["oauth", "authorize"], &[]),
+        &rest[1..]
+    ))
 }
 
 /// `GET {oauth}/api/token/access?code=…` (PRACTICE, two clients; one sends Basic client
 /// credentials, one nothing: Basic is sent, which a server that does not need it ignores).
-pub fn exchange_code<H: Host>(host: &H, conn: &Connection, code: &str) -> Result<TokenSet, ProviderError> {
+pub fn exchange_code<H: Host>(
+    host: &H,
+    conn: &Connection,
+    code: &str,
+) -> Result<TokenSet, ProviderError> {
     if code.trim().is_empty() {
         return Err(invalid("code", "the authorization code is empty"));
     }
-    let url = join_url(&conn.oauth_base, &["api", "token", "access"], &[("code", code)]);
-    token_call(host, conn, Request {
-        method: Method::Get,
-        url,
-        headers: vec![("accept".into(), "application/json".into())],
-        body: None,
-        credential: Some(Credential::ClientBasic),
-    }, "code")
+    let url = join_url(
+        &conn.oauth_base,
+        &["api", "token", "access"],
+        &[("code", code)],
+    );
+    token_call(
+        host,
+        conn,
+        Request {
+            method: Method::Get,
+            url,
+            headers: vec![("accept".into(), "application/json".into())],
+            body: None,
+            credential: Some(Credential::ClientBasic),
+        },
+        "code",
+    )
 }
 
 /// `POST {oauth}/api/token/refresh` with `{"refreshToken": …}` and Basic client credentials
 /// (ONE CLIENT). Whether the refresh token rotates is UNKNOWN: whatever comes back is returned.
-pub fn refresh_token<H: Host>(host: &H, conn: &Connection, refresh: &str) -> Result<TokenSet, ProviderError> {
+pub fn refresh_token<H: Host>(
+    host: &H,
+    conn: &Connection,
+    refresh: &str,
+) -> Result<TokenSet, ProviderError> {
     if refresh.trim().is_empty() {
         return Err(invalid("refresh-token", "the refresh token is empty"));
     }
     let url = join_url(&conn.oauth_base, &["api", "token", "refresh"], &[]);
-    token_call(host, conn, Request {
-        method: Method::Post,
-        url,
-        headers: vec![("accept".into(), "application/json".into()), ("content-type".into(), "application/json".into())],
-        body: Some(json!({ "refreshToken": refresh }).to_string().into_bytes()),
-        credential: Some(Credential::ClientBasic),
-    }, "refresh-token")
+    token_call(
+        host,
+        conn,
+        Request {
+            method: Method::Post,
+            url,
+            headers: vec![
+                ("accept".into(), "application/json".into()),
+                ("content-type".into(), "application/json".into()),
+            ],
+            body: Some(json!({ "refreshToken": refresh }).to_string().into_bytes()),
+            credential: Some(Credential::ClientBasic),
+        },
+        "refresh-token",
+    )
 }
 
-fn token_call<H: Host>(host: &H, conn: &Connection, req: Request, field: &str) -> Result<TokenSet, ProviderError> {
-    let resp = host.send(&req).map_err(|e| transport_error(req.method, &req.url, e))?;
+fn token_call<H: Host>(
+    host: &H,
+    conn: &Connection,
+    req: Request,
+    field: &str,
+) -> Result<TokenSet, ProviderError> {
+    let resp = host
+        .send(&req)
+        .map_err(|e| transport_error(req.method, &req.url, e))?;
     if !(200..300).contains(&resp.status) {
         // A refused code or refresh token is an OAuth refusal, whatever 4xx GitFlic picks for it
         // (standard servers answer 400 invalid_grant): the user has to connect again.
@@ -93,11 +165,25 @@ fn token_call<H: Host>(host: &H, conn: &Connection, req: Request, field: &str) -
                 snippet(&resp.body)
             )));
         }
-        return Err(status_error(req.method, &req.url, resp.status, &resp.headers, &resp.body, field, host.now()));
+        return Err(status_error(
+            req.method,
+            &req.url,
+            resp.status,
+            &resp.headers,
+            &resp.body,
+            field,
+            host.now(),
+        ));
     }
     let value = parse_json(&resp.body, req.method, &req.url)?;
     token_set(&value, host.now(), crate::options::naive_utc_offset(conn)?).ok_or_else(|| {
-        invalid("response", format!("the token response has no `accessToken`: {}", snippet(&resp.body)))
+        invalid(
+            "response",
+            format!(
+                "the token response has no `accessToken`: {}",
+                snippet(&resp.body)
+            ),
+        )
     })
 }
 
@@ -105,7 +191,11 @@ fn token_call<H: Host>(host: &H, conn: &Connection, req: Request, field: &str) -
 /// seconds from now; `expires` / `expiresAt` / `expires_at` are seconds from now when small,
 /// else an epoch number or a timestamp (a zone-less one read at `naive_offset`).
 pub fn token_set(v: &Value, now_ms: i64, naive_offset: i32) -> Option<TokenSet> {
-    let get = |names: &[&str]| names.iter().find_map(|n| v.get(*n).filter(|x| !x.is_null()));
+    let get = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| v.get(*n).filter(|x| !x.is_null()))
+    };
     let access_token = get(&["accessToken", "access_token"]).and_then(value_string)?;
     let refresh_token = get(&["refreshToken", "refresh_token"]).and_then(value_string);
     let expires_at = if let Some(secs) = get(&["expires_in", "expiresIn"]).and_then(value_u64) {
@@ -119,23 +209,45 @@ pub fn token_set(v: &Value, now_ms: i64, naive_offset: i32) -> Option<TokenSet> 
             _ => crate::model::timestamp(x, naive_offset),
         })
     };
-    Some(TokenSet { access_token, refresh_token, expires_at })
+    Some(TokenSet {
+        access_token,
+        refresh_token,
+        expires_at,
+    })
 }
 
 /// `GET /user/me` (DOC; `GET /user` lists every user).
 pub fn current_user<H: Host>(host: &H, conn: &Connection) -> Result<crate::User, ProviderError> {
     let api = Api::new(host, conn);
-    let v = api.get_json(api.url(&["user", "me"], &[]), crate::api::token(), "connection")?;
+    let v = api.get_json(
+        api.url(&["user", "me"], &[]),
+        crate::api::token(),
+        "connection",
+    )?;
     let u: crate::model::RestUser = serde_json::from_value(v.clone())
         .map_err(|e| invalid("response", format!("GET /user/me: {e}")))?;
     let (Some(id), Some(username)) = (u.id, u.username) else {
-        return Err(invalid("response", format!("GET /user/me has no `id` or `username`: {}", snippet(v.to_string().as_bytes()))));
+        return Err(invalid(
+            "response",
+            format!(
+                "GET /user/me has no `id` or `username`: {}",
+                snippet(v.to_string().as_bytes())
+            ),
+        ));
     };
     let display_name = u.full_name.or_else(|| {
-        let full = [u.name, u.surname].into_iter().flatten().collect::<Vec<_>>().join(" ");
+        let full = [u.name, u.surname]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
         (!full.is_empty()).then_some(full)
     });
-    Ok(crate::User { id, username, display_name })
+    Ok(crate::User {
+        id,
+        username,
+        display_name,
+    })
 }
 
 #[cfg(test)]
@@ -146,8 +258,16 @@ mod tests {
     /// Found by the `rest_json` fuzz target: `now + expires_in * 1000` overflowed.
     #[test]
     fn fuzz_regression_absurd_expires_in_saturates() {
-        for secs in [serde_json::json!(10_000_000_000_000_000u64), serde_json::json!(u64::MAX)] {
-            let t = token_set(&serde_json::json!({"accessToken": "a", "expires_in": secs}), NOW, 0).unwrap();
+        for secs in [
+            serde_json::json!(10_000_000_000_000_000u64),
+            serde_json::json!(u64::MAX),
+        ] {
+            let t = token_set(
+                &serde_json::json!({"accessToken": "a", "expires_in": secs}),
+                NOW,
+                0,
+            )
+            .unwrap();
             assert_eq!(t.expires_at, Some(i64::MAX), "{secs}");
         }
     }
@@ -167,7 +287,11 @@ mod tests {
             url,
             "https://oauth.gitflic.ru/oauth/authorize?scope=PROJECT_READ,PROJECT_WRITE,USER_READ,PROJECT_EDIT&client_id=exlogare-test&redirect_url=https%3A%2F%2Fexlogare.example%2Fapi%2Fintegrations%2Fgitflic%2Foauth%2Fcallback&state=st%2F1"
         );
-        assert!(authorize_url(&conn(), &client(&["USER_READ"]), "s").unwrap().contains("?scope=USER_READ&"));
+        assert!(
+            authorize_url(&conn(), &client(&["USER_READ"]), "s")
+                .unwrap()
+                .contains("?scope=USER_READ&")
+        );
     }
 
     #[test]
@@ -181,32 +305,60 @@ mod tests {
         assert_eq!(field(authorize_url(&conn(), &c, "s")), "client.client-id");
         let mut c = client(&[]);
         c.redirect_url = "/callback".into();
-        assert_eq!(field(authorize_url(&conn(), &c, "s")), "client.redirect-url");
+        assert_eq!(
+            field(authorize_url(&conn(), &c, "s")),
+            "client.redirect-url"
+        );
         assert_eq!(field(authorize_url(&conn(), &client(&[]), "")), "state");
-        assert_eq!(field(authorize_url(&conn(), &client(&["A,B"]), "s")), "client.scopes");
+        assert_eq!(
+            field(authorize_url(&conn(), &client(&["A,B"]), "s")),
+            "client.scopes"
+        );
     }
 
     #[test]
     fn exchange_sends_client_basic_and_reads_any_expiry() {
         let host = FakeHost::new();
-        host.on(Method::Get, "https://oauth.gitflic.ru/api/token/access?code=c0de", 200,
-            r#"{"accessToken":"a1","refreshToken":"r1","expires":"2026-12-20T13:00:00"}"#);
+        host.on(
+            Method::Get,
+            "https://oauth.gitflic.ru/api/token/access?code=c0de",
+            200,
+            r#"{"accessToken":"a1","refreshToken":"r1","expires":"2026-12-20T13:00:00"}"#,
+        );
         let t = exchange_code(&host, &conn(), "c0de").unwrap();
         assert_eq!(t.access_token, "a1");
         assert_eq!(t.refresh_token.as_deref(), Some("r1"));
         // Zone-less expiry, read as Moscow time: 10:00 UTC, 30 days after NOW.
         assert_eq!(t.expires_at, Some(NOW + 30 * 86_400_000));
-        assert_eq!(host.requests.borrow()[0].credential, Some(Credential::ClientBasic));
+        assert_eq!(
+            host.requests.borrow()[0].credential,
+            Some(Credential::ClientBasic)
+        );
     }
 
     #[test]
     fn token_expiry_shapes() {
         let t = |v: Value| token_set(&v, NOW, 3 * 3600).unwrap().expires_at;
-        assert_eq!(t(json!({"accessToken": "a", "expires_in": 3600})), Some(NOW + 3_600_000));
-        assert_eq!(t(json!({"accessToken": "a", "expires": "2592000"})), Some(NOW + 2_592_000_000));
-        assert_eq!(t(json!({"accessToken": "a", "expiresAt": (NOW / 1000) + 60})), Some(NOW + 60_000));
-        assert_eq!(t(json!({"accessToken": "a", "expiresAt": NOW + 60_000})), Some(NOW + 60_000));
-        assert_eq!(t(json!({"accessToken": "a", "expiresAt": "2026-11-20T10:01:00Z"})), Some(NOW + 60_000));
+        assert_eq!(
+            t(json!({"accessToken": "a", "expires_in": 3600})),
+            Some(NOW + 3_600_000)
+        );
+        assert_eq!(
+            t(json!({"accessToken": "a", "expires": "2592000"})),
+            Some(NOW + 2_592_000_000)
+        );
+        assert_eq!(
+            t(json!({"accessToken": "a", "expiresAt": (NOW / 1000) + 60})),
+            Some(NOW + 60_000)
+        );
+        assert_eq!(
+            t(json!({"accessToken": "a", "expiresAt": NOW + 60_000})),
+            Some(NOW + 60_000)
+        );
+        assert_eq!(
+            t(json!({"accessToken": "a", "expiresAt": "2026-11-20T10:01:00Z"})),
+            Some(NOW + 60_000)
+        );
         assert_eq!(t(json!({"accessToken": "a"})), None);
         assert!(token_set(&json!({"refreshToken": "r"}), NOW, 0).is_none());
     }
@@ -214,22 +366,49 @@ mod tests {
     #[test]
     fn refresh_posts_json_and_maps_refusals() {
         let host = FakeHost::new();
-        host.on(Method::Post, "https://oauth.gitflic.ru/api/token/refresh", 200, r#"{"accessToken":"a2","expires_in":2592000}"#);
+        host.on(
+            Method::Post,
+            "https://oauth.gitflic.ru/api/token/refresh",
+            200,
+            r#"{"accessToken":"a2","expires_in":2592000}"#,
+        );
         let t = refresh_token(&host, &conn(), "r1").unwrap();
         assert_eq!((t.access_token.as_str(), t.refresh_token), ("a2", None));
         let req = host.requests.borrow()[0].clone();
-        assert_eq!(serde_json::from_slice::<Value>(req.body.as_deref().unwrap()).unwrap(), json!({"refreshToken": "r1"}));
+        assert_eq!(
+            serde_json::from_slice::<Value>(req.body.as_deref().unwrap()).unwrap(),
+            json!({"refreshToken": "r1"})
+        );
         assert_eq!(req.credential, Some(Credential::ClientBasic));
 
         let host = FakeHost::new();
-        host.on(Method::Post, "https://oauth.gitflic.ru/api/token/refresh", 400, r#"{"error":"invalid_grant"}"#);
-        assert!(matches!(refresh_token(&host, &conn(), "old"), Err(ProviderError::CredentialsRejected(m)) if m.contains("invalid_grant")));
+        host.on(
+            Method::Post,
+            "https://oauth.gitflic.ru/api/token/refresh",
+            400,
+            r#"{"error":"invalid_grant"}"#,
+        );
+        assert!(
+            matches!(refresh_token(&host, &conn(), "old"), Err(ProviderError::CredentialsRejected(m)) if m.contains("invalid_grant"))
+        );
 
         let host = FakeHost::new();
-        host.on(Method::Get, "https://oauth.gitflic.ru/api/token/access?code=x", 200, r#"{"error":"no"}"#);
-        assert!(matches!(exchange_code(&host, &conn(), "x"), Err(ProviderError::InvalidInput(i)) if i.message.contains("accessToken")));
-        assert!(matches!(exchange_code(&host, &conn(), " "), Err(ProviderError::InvalidInput(i)) if i.field == "code"));
-        assert!(host.requests.borrow().len() == 1, "an empty code is refused before any request");
+        host.on(
+            Method::Get,
+            "https://oauth.gitflic.ru/api/token/access?code=x",
+            200,
+            r#"{"error":"no"}"#,
+        );
+        assert!(
+            matches!(exchange_code(&host, &conn(), "x"), Err(ProviderError::InvalidInput(i)) if i.message.contains("accessToken"))
+        );
+        assert!(
+            matches!(exchange_code(&host, &conn(), " "), Err(ProviderError::InvalidInput(i)) if i.field == "code")
+        );
+        assert!(
+            host.requests.borrow().len() == 1,
+            "an empty code is refused before any request"
+        );
     }
 
     #[test]
@@ -238,11 +417,25 @@ mod tests {
         host.on(Method::Get, "https://api.gitflic.ru/user/me", 200,
             r#"{"id":"7cda0fdc","username":"ivan","name":"Ivan","surname":"Petrov","fullName":null,"email":"i@example.ru"}"#);
         let u = current_user(&host, &conn()).unwrap();
-        assert_eq!((u.id.as_str(), u.username.as_str(), u.display_name.as_deref()), ("7cda0fdc", "ivan", Some("Ivan Petrov")));
+        assert_eq!(
+            (
+                u.id.as_str(),
+                u.username.as_str(),
+                u.display_name.as_deref()
+            ),
+            ("7cda0fdc", "ivan", Some("Ivan Petrov"))
+        );
         assert_eq!(host.requests.borrow()[0].credential, crate::api::token());
 
         let host = FakeHost::new();
-        host.on(Method::Get, "https://api.gitflic.ru/user/me", 403, "Access Denied");
-        assert!(matches!(current_user(&host, &conn()), Err(ProviderError::CredentialsRejected(m)) if m.contains("403: Access Denied")));
+        host.on(
+            Method::Get,
+            "https://api.gitflic.ru/user/me",
+            403,
+            "Access Denied",
+        );
+        assert!(
+            matches!(current_user(&host, &conn()), Err(ProviderError::CredentialsRejected(m)) if m.contains("403: Access Denied"))
+        );
     }
 }

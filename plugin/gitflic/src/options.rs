@@ -14,7 +14,8 @@ fn option<'a>(conn: &'a Connection, names: &[&str]) -> Option<&'a str> {
 /// allowed failures) starts an analysis. The fixture format spells the key with `_`, the WIT's
 /// example with `-`; both mean the same switch.
 pub fn analyze_warnings(conn: &Connection) -> bool {
-    option(conn, &["analyze_warnings", "analyze-warnings"]).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    option(conn, &["analyze_warnings", "analyze-warnings"])
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
 /// The default zone of zone-less timestamps: Moscow time, which is what one public GitFlic
@@ -25,7 +26,8 @@ pub const DEFAULT_NAIVE_UTC_OFFSET: &str = "+03:00";
 /// `naive_utc_offset` (`+03:00`, `Z`, `-0500`). A value that does not parse is an error, not a
 /// silent fallback: wrong times would skew every watermark and duration downstream.
 pub fn naive_utc_offset(conn: &Connection) -> Result<i32, ProviderError> {
-    let raw = option(conn, &["naive_utc_offset", "naive-utc-offset"]).unwrap_or(DEFAULT_NAIVE_UTC_OFFSET);
+    let raw =
+        option(conn, &["naive_utc_offset", "naive-utc-offset"]).unwrap_or(DEFAULT_NAIVE_UTC_OFFSET);
     exlogare_kit::time::parse_offset(raw).ok_or_else(|| {
         ProviderError::InvalidInput(InvalidInput {
             field: "connection.options.naive_utc_offset".into(),
@@ -43,7 +45,10 @@ mod tests {
             web_base: String::new(),
             api_base: String::new(),
             oauth_base: String::new(),
-            options: options.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            options: options
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         }
     }
 
@@ -60,8 +65,13 @@ mod tests {
     fn naive_offset_defaults_to_moscow_and_rejects_garbage() {
         assert_eq!(naive_utc_offset(&conn(&[])), Ok(3 * 3600));
         assert_eq!(naive_utc_offset(&conn(&[("naive_utc_offset", "Z")])), Ok(0));
-        assert_eq!(naive_utc_offset(&conn(&[("naive_utc_offset", "-05:30")])), Ok(-(5 * 3600 + 1800)));
+        assert_eq!(
+            naive_utc_offset(&conn(&[("naive_utc_offset", "-05:30")])),
+            Ok(-(5 * 3600 + 1800))
+        );
         let err = naive_utc_offset(&conn(&[("naive_utc_offset", "MSK")])).unwrap_err();
-        assert!(matches!(err, ProviderError::InvalidInput(ref i) if i.field.ends_with("naive_utc_offset")));
+        assert!(
+            matches!(err, ProviderError::InvalidInput(ref i) if i.field.ends_with("naive_utc_offset"))
+        );
     }
 }

@@ -5,7 +5,9 @@
 
 use crate::api::{Api, EmbeddedPages, Page};
 use crate::model::{RestPipeline, run_status, timestamp};
-use crate::{Connection, Host, InvalidInput, Level, PipelineRef, PipelineSummary, ProjectRef, ProviderError};
+use crate::{
+    Connection, Host, InvalidInput, Level, PipelineRef, PipelineSummary, ProjectRef, ProviderError,
+};
 
 pub const PAGE_SIZE: u32 = 20;
 /// Pages read per call at most: 10 × 20 pipelines is far more than arrive between two polls.
@@ -87,7 +89,13 @@ pub fn list_pipelines<H: Host>(
         above.is_some() || found.len() < limit as usize
     })?;
     if skipped > 0 {
-        host.log(Level::Warn, &format!("{skipped} pipelines of {}/{} had no usable localId", p.owner, p.name));
+        host.log(
+            Level::Warn,
+            &format!(
+                "{skipped} pipelines of {}/{} had no usable localId",
+                p.owner, p.name
+            ),
+        );
     }
     if capped {
         host.log(Level::Warn, &format!(
@@ -101,7 +109,10 @@ pub fn list_pipelines<H: Host>(
 
 fn summary(pl: RestPipeline, offset: i32) -> PipelineSummary {
     PipelineSummary {
-        reference: PipelineRef { id: pl.id, number: pl.local_id },
+        reference: PipelineRef {
+            id: pl.id,
+            number: pl.local_id,
+        },
         status: run_status(pl.status.as_deref()),
         git_ref: pl.git_ref,
         created_at: timestamp(&pl.created_at, offset),
@@ -118,8 +129,10 @@ mod tests {
     fn page(n: u32, ids: &[Value], total_pages: u32) -> Value {
         let items: Vec<Value> = ids
             .iter()
-            .map(|id| json!({"id": format!("uuid-{id}"), "localId": id, "status": "FAILED", "ref": "main",
-                             "createdAt": "2026-11-20T12:00:00"}))
+            .map(|id| {
+                json!({"id": format!("uuid-{id}"), "localId": id, "status": "FAILED", "ref": "main",
+                             "createdAt": "2026-11-20T12:00:00"})
+            })
             .collect();
         json!({"_embedded": {"restPipelineModelList": items},
                "page": {"size": 20, "totalElements": 0, "totalPages": total_pages, "number": n}})
@@ -130,7 +143,11 @@ mod tests {
     }
 
     fn project() -> ProjectRef {
-        ProjectRef { owner: "acme".into(), name: "api".into(), id: None }
+        ProjectRef {
+            owner: "acme".into(),
+            name: "api".into(),
+            id: None,
+        }
     }
 
     #[test]
@@ -152,10 +169,24 @@ mod tests {
     #[test]
     fn limit_keeps_the_newest_and_server_order_is_not_trusted() {
         let host = FakeHost::new();
-        host.on_json(Method::Get, &url(0), 200, page(0, &[json!(5), json!(7), json!(6), json!(7), json!(null)], 1));
+        host.on_json(
+            Method::Get,
+            &url(0),
+            200,
+            page(0, &[json!(5), json!(7), json!(6), json!(7), json!(null)], 1),
+        );
         let got = list_pipelines(&host, &conn(), &project(), Some(4), 2).unwrap();
-        assert_eq!(got.iter().filter_map(|s| s.reference.number).collect::<Vec<_>>(), [7, 6]);
-        assert_eq!(host.logs.borrow().len(), 1, "the pipeline without localId is reported");
+        assert_eq!(
+            got.iter()
+                .filter_map(|s| s.reference.number)
+                .collect::<Vec<_>>(),
+            [7, 6]
+        );
+        assert_eq!(
+            host.logs.borrow().len(),
+            1,
+            "the pipeline without localId is reported"
+        );
     }
 
     #[test]
@@ -164,7 +195,12 @@ mod tests {
         let first: Vec<Value> = (81..=100).rev().map(|n| json!(n)).collect();
         host.on_json(Method::Get, &url(0), 200, page(0, &first, 5));
         let got = list_pipelines(&host, &conn(), &project(), None, 3).unwrap();
-        assert_eq!(got.iter().filter_map(|s| s.reference.number).collect::<Vec<_>>(), [100, 99, 98]);
+        assert_eq!(
+            got.iter()
+                .filter_map(|s| s.reference.number)
+                .collect::<Vec<_>>(),
+            [100, 99, 98]
+        );
         assert_eq!(host.requests.borrow().len(), 1);
     }
 
@@ -178,11 +214,26 @@ mod tests {
         let got = list_pipelines(&host, &conn(), &project(), Some(1), MAX_LIMIT).unwrap();
         assert_eq!(got.len(), MAX_LIMIT as usize);
         assert_eq!(host.requests.borrow().len(), MAX_PAGES as usize);
-        assert!(host.logs.borrow().iter().any(|(_, m)| m.contains("stopped after")));
+        assert!(
+            host.logs
+                .borrow()
+                .iter()
+                .any(|(_, m)| m.contains("stopped after"))
+        );
 
         let host = FakeHost::new();
-        host.on_json(Method::Get, &url(0), 200, json!({"page": {"size": 20, "totalElements": 0, "totalPages": 0, "number": 0}}));
-        assert_eq!(list_pipelines(&host, &conn(), &project(), Some(3), 20).unwrap(), vec![]);
-        assert!(matches!(list_pipelines(&host, &conn(), &project(), None, 0), Err(ProviderError::InvalidInput(i)) if i.field == "limit"));
+        host.on_json(
+            Method::Get,
+            &url(0),
+            200,
+            json!({"page": {"size": 20, "totalElements": 0, "totalPages": 0, "number": 0}}),
+        );
+        assert_eq!(
+            list_pipelines(&host, &conn(), &project(), Some(3), 20).unwrap(),
+            vec![]
+        );
+        assert!(
+            matches!(list_pipelines(&host, &conn(), &project(), None, 0), Err(ProviderError::InvalidInput(i)) if i.field == "limit")
+        );
     }
 }

@@ -7,7 +7,9 @@
 
 use crate::api::{Api, EmbeddedPages, Page};
 use crate::model::RestProject;
-use crate::{Connection, Host, InvalidInput, Level, Project, ProjectPage, ProjectRef, ProviderError};
+use crate::{
+    Connection, Host, InvalidInput, Level, Project, ProjectPage, ProjectRef, ProviderError,
+};
 
 pub const PAGE_SIZE: u32 = 20;
 
@@ -27,7 +29,9 @@ impl Source {
 }
 
 fn parse_cursor(cursor: Option<&str>) -> Result<(Source, u32), ProviderError> {
-    let Some(c) = cursor else { return Ok((Source::My, 0)) };
+    let Some(c) = cursor else {
+        return Ok((Source::My, 0));
+    };
     let parsed = c.split_once(':').and_then(|(s, n)| {
         let source = match s {
             "my" => Source::My,
@@ -46,20 +50,35 @@ fn parse_cursor(cursor: Option<&str>) -> Result<(Source, u32), ProviderError> {
 
 fn matches(p: &Project, needle: &str) -> bool {
     let needle = needle.to_lowercase();
-    [&p.title, &p.reference.name, &p.reference.owner, &format!("{}/{}", p.reference.owner, p.reference.name)]
-        .iter()
-        .any(|h| h.to_lowercase().contains(&needle))
+    [
+        &p.title,
+        &p.reference.name,
+        &p.reference.owner,
+        &format!("{}/{}", p.reference.owner, p.reference.name),
+    ]
+    .iter()
+    .any(|h| h.to_lowercase().contains(&needle))
 }
 
 fn to_project<H: Host>(host: &H, conn: &Connection, p: RestProject) -> Option<Project> {
     let (Some(owner), Some(alias)) = (p.owner_alias().map(str::to_string), p.alias.clone()) else {
-        host.log(Level::Warn, &format!("skipping a project without owner alias or alias (id {:?})", p.id));
+        host.log(
+            Level::Warn,
+            &format!(
+                "skipping a project without owner alias or alias (id {:?})",
+                p.id
+            ),
+        );
         return None;
     };
     Some(Project {
         web_url: crate::links::project_url(&conn.web_base, &owner, &alias),
         title: p.title.unwrap_or_else(|| alias.clone()),
-        reference: ProjectRef { owner, name: alias, id: p.id },
+        reference: ProjectRef {
+            owner,
+            name: alias,
+            id: p.id,
+        },
         private: p.private.unwrap_or(false),
         default_branch: p.default_branch,
     })
@@ -78,8 +97,14 @@ pub fn list_projects<H: Host>(
         _ => Vec::new(),
     };
     let api = Api::new(host, conn);
-    let got: Page<RestProject> =
-        api.get_page(&["project", source.name()], &query, "projectList", page, PAGE_SIZE, "search")?;
+    let got: Page<RestProject> = api.get_page(
+        &["project", source.name()],
+        &query,
+        "projectList",
+        page,
+        PAGE_SIZE,
+        "search",
+    )?;
     let projects = got
         .items
         .into_iter()
@@ -91,7 +116,10 @@ pub fn list_projects<H: Host>(
         (true, Source::My) => Some("shared:0".to_string()),
         (true, Source::Shared) => None,
     };
-    Ok(ProjectPage { projects, next_cursor })
+    Ok(ProjectPage {
+        projects,
+        next_cursor,
+    })
 }
 
 #[cfg(test)]
@@ -115,14 +143,31 @@ mod tests {
         host.on_json(Method::Get, "https://api.gitflic.ru/project/my?q=api&page=1&size=20", 200, json!({
             "_embedded": {"projectList": [json!({"alias": "gw", "ownerAlias": "ivan", "title": "API Gateway", "isPrivate": false})]},
             "page": {"size": 20, "totalElements": 22, "totalPages": 2, "number": 1}}));
-        host.on_json(Method::Get, "https://api.gitflic.ru/project/shared?page=0&size=20", 200, json!({
-            "page": {"size": 20, "totalElements": 0, "totalPages": 0, "number": 0}}));
+        host.on_json(
+            Method::Get,
+            "https://api.gitflic.ru/project/shared?page=0&size=20",
+            200,
+            json!({
+            "page": {"size": 20, "totalElements": 0, "totalPages": 0, "number": 0}}),
+        );
 
         let p1 = list_projects(&host, &conn(), Some(" api "), None).unwrap();
-        assert_eq!(p1.projects.iter().map(|p| p.reference.name.as_str()).collect::<Vec<_>>(), ["billing-api"]);
+        assert_eq!(
+            p1.projects
+                .iter()
+                .map(|p| p.reference.name.as_str())
+                .collect::<Vec<_>>(),
+            ["billing-api"]
+        );
         assert_eq!(p1.next_cursor.as_deref(), Some("my:1"));
-        assert_eq!(p1.projects[0].web_url, "https://gitflic.ru/project/acme/billing-api");
-        assert_eq!(p1.projects[0].reference.id.as_deref(), Some("id-billing-api"));
+        assert_eq!(
+            p1.projects[0].web_url,
+            "https://gitflic.ru/project/acme/billing-api"
+        );
+        assert_eq!(
+            p1.projects[0].reference.id.as_deref(),
+            Some("id-billing-api")
+        );
         let p2 = list_projects(&host, &conn(), Some("api"), p1.next_cursor.as_deref()).unwrap();
         assert_eq!(p2.projects[0].reference.owner, "ivan");
         assert!(!p2.projects[0].private);
@@ -148,11 +193,18 @@ mod tests {
     fn bad_cursor_and_projects_without_owner() {
         let host = FakeHost::new();
         for bad in ["x:1", "my", "my:-1", "shared:a"] {
-            assert!(matches!(list_projects(&host, &conn(), None, Some(bad)), Err(ProviderError::InvalidInput(i)) if i.field == "cursor"));
+            assert!(
+                matches!(list_projects(&host, &conn(), None, Some(bad)), Err(ProviderError::InvalidInput(i)) if i.field == "cursor")
+            );
         }
         assert!(host.requests.borrow().is_empty());
-        host.on_json(Method::Get, "https://api.gitflic.ru/project/shared?page=2&size=20", 200, json!({
-            "_embedded": {"projectList": [{"alias": "orphan"}, project("t", "a", "A")]}}));
+        host.on_json(
+            Method::Get,
+            "https://api.gitflic.ru/project/shared?page=2&size=20",
+            200,
+            json!({
+            "_embedded": {"projectList": [{"alias": "orphan"}, project("t", "a", "A")]}}),
+        );
         let p = list_projects(&host, &conn(), None, Some("shared:2")).unwrap();
         assert_eq!(p.projects.len(), 1);
         assert_eq!(host.logs.borrow().len(), 1);

@@ -22,8 +22,16 @@ pub const SECRET_HEADER: &str = "gitflic-webhook-secret";
 pub const SECRET_QUERY: &str = "secret";
 
 fn check_secret(delivery: &WebhookDelivery, expected: &str) -> Result<(), WebhookRejection> {
-    let header = delivery.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(SECRET_HEADER)).map(|(_, v)| ("header Gitflic-Webhook-Secret", v));
-    let query = delivery.query.iter().filter(|(k, _)| k == SECRET_QUERY).map(|(_, v)| ("query parameter `secret`", v));
+    let header = delivery
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case(SECRET_HEADER))
+        .map(|(_, v)| ("header Gitflic-Webhook-Secret", v));
+    let query = delivery
+        .query
+        .iter()
+        .filter(|(k, _)| k == SECRET_QUERY)
+        .map(|(_, v)| ("query parameter `secret`", v));
     let mut seen = false;
     for (place, value) in header.chain(query) {
         seen = true;
@@ -33,7 +41,9 @@ fn check_secret(delivery: &WebhookDelivery, expected: &str) -> Result<(), Webhoo
             } else {
                 "does not match this connection's webhook secret"
             };
-            return Err(WebhookRejection::SecretMismatch(format!("the {place} {why}")));
+            return Err(WebhookRejection::SecretMismatch(format!(
+                "the {place} {why}"
+            )));
         }
     }
     if seen {
@@ -51,11 +61,16 @@ fn malformed(msg: impl Into<String>) -> WebhookRejection {
 
 /// Field name without case or separators: `local_id`, `localId`, `local-id` are one key.
 fn norm(key: &str) -> String {
-    key.chars().filter(|c| !matches!(c, '_' | '-')).flat_map(char::to_lowercase).collect()
+    key.chars()
+        .filter(|c| !matches!(c, '_' | '-'))
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 fn field<'a>(obj: &'a Map<String, Value>, names: &[&str]) -> Option<&'a Value> {
-    obj.iter().find(|(k, v)| !v.is_null() && names.contains(&norm(k).as_str())).map(|(_, v)| v)
+    obj.iter()
+        .find(|(k, v)| !v.is_null() && names.contains(&norm(k).as_str()))
+        .map(|(_, v)| v)
 }
 
 fn text(obj: &Map<String, Value>, names: &[&str]) -> Option<String> {
@@ -77,13 +92,25 @@ pub fn verify(
         }
     })?;
     let Value::Object(env) = body else {
-        return Err(malformed(format!("the body is a JSON {}, not an object", kind(&body))));
+        return Err(malformed(format!(
+            "the body is a JSON {}, not an object",
+            kind(&body)
+        )));
     };
     let action = match env.get("action") {
         Some(Value::String(a)) if !a.trim().is_empty() => a.trim().to_ascii_uppercase(),
         Some(Value::String(_)) => return Err(malformed("`action` is empty")),
-        Some(other) => return Err(malformed(format!("`action` is a JSON {}, not a string", kind(other)))),
-        None => return Err(malformed("no `action` field: not a GitFlic webhook envelope")),
+        Some(other) => {
+            return Err(malformed(format!(
+                "`action` is a JSON {}, not a string",
+                kind(other)
+            )));
+        }
+        None => {
+            return Err(malformed(
+                "no `action` field: not a GitFlic webhook envelope",
+            ));
+        }
     };
     let project = env.get("project").and_then(Value::as_object);
 
@@ -125,11 +152,18 @@ fn failure_event(
     project: Option<&Map<String, Value>>,
     event: String,
 ) -> Result<FailureEvent, WebhookRejection> {
-    let project = project.ok_or_else(|| malformed(format!("{event} without a `project` object")))?;
+    let project =
+        project.ok_or_else(|| malformed(format!("{event} without a `project` object")))?;
     let owner = text(project, &["owneralias"])
-        .or_else(|| project.get("owner").and_then(Value::as_object).and_then(|o| text(o, &["alias"])))
+        .or_else(|| {
+            project
+                .get("owner")
+                .and_then(Value::as_object)
+                .and_then(|o| text(o, &["alias"]))
+        })
         .ok_or_else(|| malformed(format!("{event} without `project.owner_alias`")))?;
-    let alias = text(project, &["alias"]).ok_or_else(|| malformed(format!("{event} without `project.alias`")))?;
+    let alias = text(project, &["alias"])
+        .ok_or_else(|| malformed(format!("{event} without `project.alias`")))?;
     let project_id = text(project, &["projectid", "id"]).or_else(|| text(env, &["projectid"]));
 
     let pipeline = env.get("pipeline").and_then(Value::as_object);
@@ -139,17 +173,27 @@ fn failure_event(
     let number = match number_value {
         None => None,
         Some(v) => Some(value_u64(v).ok_or_else(|| {
-            malformed(format!("the pipeline's local id is {v}, not a non-negative integer"))
+            malformed(format!(
+                "the pipeline's local id is {v}, not a non-negative integer"
+            ))
         })?),
     };
-    let id = pipeline.and_then(|p| text(p, &["id", "uuid"])).or_else(|| text(env, &["pipelineid"]));
-    let git_ref = pipeline.and_then(|p| text(p, &["ref"])).or_else(|| text(env, &["ref"]));
+    let id = pipeline
+        .and_then(|p| text(p, &["id", "uuid"]))
+        .or_else(|| text(env, &["pipelineid"]));
+    let git_ref = pipeline
+        .and_then(|p| text(p, &["ref"]))
+        .or_else(|| text(env, &["ref"]));
     let commit_sha = pipeline
         .and_then(|p| text(p, &["commitid", "sha", "commitsha"]))
         .or_else(|| text(env, &["commitid"]));
 
     Ok(FailureEvent {
-        project: ProjectRef { owner, name: alias, id: project_id },
+        project: ProjectRef {
+            owner,
+            name: alias,
+            id: project_id,
+        },
         pipeline: PipelineRef { id, number },
         event,
         git_ref,
@@ -167,7 +211,9 @@ mod tests {
 
     fn delivery(query: Option<&str>, header: Option<&str>, body: &str) -> WebhookDelivery {
         WebhookDelivery {
-            query: query.map(|s| vec![("secret".to_string(), s.to_string())]).unwrap_or_default(),
+            query: query
+                .map(|s| vec![("secret".to_string(), s.to_string())])
+                .unwrap_or_default(),
             headers: header
                 .map(|s| vec![("gitflic-webhook-secret".to_string(), s.to_string())])
                 .unwrap_or_default()
@@ -193,41 +239,85 @@ mod tests {
     fn secret_matrix() {
         let body = fail_body();
         let ok = |q, h| verify(&conn(), &delivery(q, h, &body), SECRET);
-        assert!(matches!(ok(Some(SECRET), Some(SECRET)), Ok(WebhookOutcome::PipelineFailed(_))));
-        assert!(matches!(ok(Some(SECRET), None), Ok(WebhookOutcome::PipelineFailed(_))));
-        assert!(matches!(ok(None, Some(SECRET)), Ok(WebhookOutcome::PipelineFailed(_))));
-        assert!(matches!(ok(None, None), Err(WebhookRejection::SecretMissing(_))));
-        assert!(matches!(ok(Some("nope"), None), Err(WebhookRejection::SecretMismatch(m)) if m.contains("query")));
-        assert!(matches!(ok(None, Some("nope")), Err(WebhookRejection::SecretMismatch(m)) if m.contains("header")));
+        assert!(matches!(
+            ok(Some(SECRET), Some(SECRET)),
+            Ok(WebhookOutcome::PipelineFailed(_))
+        ));
+        assert!(matches!(
+            ok(Some(SECRET), None),
+            Ok(WebhookOutcome::PipelineFailed(_))
+        ));
+        assert!(matches!(
+            ok(None, Some(SECRET)),
+            Ok(WebhookOutcome::PipelineFailed(_))
+        ));
+        assert!(matches!(
+            ok(None, None),
+            Err(WebhookRejection::SecretMissing(_))
+        ));
+        assert!(
+            matches!(ok(Some("nope"), None), Err(WebhookRejection::SecretMismatch(m)) if m.contains("query"))
+        );
+        assert!(
+            matches!(ok(None, Some("nope")), Err(WebhookRejection::SecretMismatch(m)) if m.contains("header"))
+        );
         // Every secret present must match, not just one of them.
-        assert!(matches!(ok(Some(SECRET), Some("nope")), Err(WebhookRejection::SecretMismatch(m)) if m.contains("header")));
-        assert!(matches!(ok(Some("nope"), Some(SECRET)), Err(WebhookRejection::SecretMismatch(m)) if m.contains("query")));
+        assert!(
+            matches!(ok(Some(SECRET), Some("nope")), Err(WebhookRejection::SecretMismatch(m)) if m.contains("header"))
+        );
+        assert!(
+            matches!(ok(Some("nope"), Some(SECRET)), Err(WebhookRejection::SecretMismatch(m)) if m.contains("query"))
+        );
         // Prefixes, extensions and the empty string are all different secrets.
-        for wrong in ["", "wh-3f9a1", "wh-3f9a1cc", "WH-3F9A1C", "wh-3f9a1cwh-3f9a1c"] {
-            assert!(matches!(ok(Some(wrong), None), Err(WebhookRejection::SecretMismatch(_))), "{wrong:?}");
+        for wrong in [
+            "",
+            "wh-3f9a1",
+            "wh-3f9a1cc",
+            "WH-3F9A1C",
+            "wh-3f9a1cwh-3f9a1c",
+        ] {
+            assert!(
+                matches!(
+                    ok(Some(wrong), None),
+                    Err(WebhookRejection::SecretMismatch(_))
+                ),
+                "{wrong:?}"
+            );
         }
     }
 
     #[test]
     fn header_name_is_case_insensitive_and_repeats_must_all_match() {
         let mut d = delivery(None, None, &fail_body());
-        d.headers.push(("Gitflic-Webhook-Secret".into(), SECRET.into()));
+        d.headers
+            .push(("Gitflic-Webhook-Secret".into(), SECRET.into()));
         assert!(verify(&conn(), &d, SECRET).is_ok());
         d.query.push(("secret".into(), SECRET.into()));
         d.query.push(("secret".into(), "other".into()));
-        assert!(matches!(verify(&conn(), &d, SECRET), Err(WebhookRejection::SecretMismatch(_))));
+        assert!(matches!(
+            verify(&conn(), &d, SECRET),
+            Err(WebhookRejection::SecretMismatch(_))
+        ));
     }
 
     #[test]
     fn no_configured_secret_accepts_nothing() {
-        assert!(matches!(verify(&conn(), &delivery(Some(""), None, &fail_body()), ""), Err(WebhookRejection::SecretMismatch(m)) if m.contains("no webhook secret")));
+        assert!(
+            matches!(verify(&conn(), &delivery(Some(""), None, &fail_body()), ""), Err(WebhookRejection::SecretMismatch(m)) if m.contains("no webhook secret"))
+        );
     }
 
     #[test]
     fn a_wrong_secret_never_reveals_parse_details() {
         for body in ["", "not json", "[]", r#"{"no":"action"}"#, &fail_body()] {
             let got = verify(&conn(), &delivery(Some("wrong"), None, body), SECRET);
-            assert_eq!(got, Err(WebhookRejection::SecretMismatch("the query parameter `secret` does not match this connection's webhook secret".into())));
+            assert_eq!(
+                got,
+                Err(WebhookRejection::SecretMismatch(
+                    "the query parameter `secret` does not match this connection's webhook secret"
+                        .into()
+                ))
+            );
             let got = verify(&conn(), &delivery(None, None, body), SECRET);
             assert!(matches!(got, Err(WebhookRejection::SecretMissing(_))));
         }
@@ -246,45 +336,92 @@ mod tests {
         assert!(m(r#"{"action":7}"#).contains("number"));
         assert!(m(r#"{"action":" "}"#).contains("empty"));
         assert!(m(r#"{"action":"PIPELINE_FAIL"}"#).contains("`project`"));
-        assert!(m(r#"{"action":"PIPELINE_FAIL","project":{"alias":"api"}}"#).contains("owner_alias"));
-        assert!(m(r#"{"action":"PIPELINE_FAIL","project":{"owner_alias":"acme"}}"#).contains("project.alias"));
+        assert!(
+            m(r#"{"action":"PIPELINE_FAIL","project":{"alias":"api"}}"#).contains("owner_alias")
+        );
+        assert!(
+            m(r#"{"action":"PIPELINE_FAIL","project":{"owner_alias":"acme"}}"#)
+                .contains("project.alias")
+        );
         assert!(m(r#"{"action":"PIPELINE_FAIL","project":{"owner_alias":"acme","alias":"api"},"pipeline":{"local_id":"x1"}}"#).contains("local id"));
     }
 
     #[test]
     fn event_matrix() {
-        let env = |action: &str| json!({"action": action, "project": {"owner_alias": "acme", "alias": "api"}}).to_string();
-        let v = |c: &Connection, action: &str| verify(c, &delivery(Some(SECRET), None, &env(action)), SECRET);
+        let env = |action: &str| {
+            json!({"action": action, "project": {"owner_alias": "acme", "alias": "api"}})
+                .to_string()
+        };
+        let v = |c: &Connection, action: &str| {
+            verify(c, &delivery(Some(SECRET), None, &env(action)), SECRET)
+        };
         let plain = conn();
         let mut warn = conn();
-        warn.options.push(("analyze_warnings".into(), "true".into()));
+        warn.options
+            .push(("analyze_warnings".into(), "true".into()));
 
-        assert_eq!(v(&plain, "TEST_WEBHOOK"), Ok(WebhookOutcome::Ping("TEST_WEBHOOK for project acme/api".into())));
-        assert!(matches!(v(&plain, "PIPELINE_FAIL"), Ok(WebhookOutcome::PipelineFailed(e)) if e.event == "PIPELINE_FAIL"));
-        assert!(matches!(v(&plain, "PIPELINE_WARNING"), Ok(WebhookOutcome::Ignored(r)) if r.contains("analyze_warnings")));
-        assert!(matches!(v(&warn, "PIPELINE_WARNING"), Ok(WebhookOutcome::PipelineFailed(e)) if e.event == "PIPELINE_WARNING"));
-        for other in ["PIPELINE_SUCCESS", "PIPELINE_NEW", "PUSH", "MERGE_REQUEST_CREATE", "SOMETHING_NEW"] {
-            assert!(matches!(v(&plain, other), Ok(WebhookOutcome::Ignored(r)) if r.contains(other)), "{other}");
+        assert_eq!(
+            v(&plain, "TEST_WEBHOOK"),
+            Ok(WebhookOutcome::Ping(
+                "TEST_WEBHOOK for project acme/api".into()
+            ))
+        );
+        assert!(
+            matches!(v(&plain, "PIPELINE_FAIL"), Ok(WebhookOutcome::PipelineFailed(e)) if e.event == "PIPELINE_FAIL")
+        );
+        assert!(
+            matches!(v(&plain, "PIPELINE_WARNING"), Ok(WebhookOutcome::Ignored(r)) if r.contains("analyze_warnings"))
+        );
+        assert!(
+            matches!(v(&warn, "PIPELINE_WARNING"), Ok(WebhookOutcome::PipelineFailed(e)) if e.event == "PIPELINE_WARNING")
+        );
+        for other in [
+            "PIPELINE_SUCCESS",
+            "PIPELINE_NEW",
+            "PUSH",
+            "MERGE_REQUEST_CREATE",
+            "SOMETHING_NEW",
+        ] {
+            assert!(
+                matches!(v(&plain, other), Ok(WebhookOutcome::Ignored(r)) if r.contains(other)),
+                "{other}"
+            );
         }
         // An odd casing of a failure must not be lost.
-        assert!(matches!(v(&plain, "pipeline_fail"), Ok(WebhookOutcome::PipelineFailed(_))));
+        assert!(matches!(
+            v(&plain, "pipeline_fail"),
+            Ok(WebhookOutcome::PipelineFailed(_))
+        ));
         // A ping needs no project.
         assert_eq!(
-            verify(&plain, &delivery(Some(SECRET), None, r#"{"action":"TEST_WEBHOOK"}"#), SECRET),
+            verify(
+                &plain,
+                &delivery(Some(SECRET), None, r#"{"action":"TEST_WEBHOOK"}"#),
+                SECRET
+            ),
             Ok(WebhookOutcome::Ping("TEST_WEBHOOK".into()))
         );
     }
 
     #[test]
     fn failure_event_fields() {
-        let Ok(WebhookOutcome::PipelineFailed(e)) = verify(&conn(), &delivery(None, Some(SECRET), &fail_body()), SECRET) else {
+        let Ok(WebhookOutcome::PipelineFailed(e)) =
+            verify(&conn(), &delivery(None, Some(SECRET), &fail_body()), SECRET)
+        else {
             panic!()
         };
         assert_eq!(
             e,
             FailureEvent {
-                project: ProjectRef { owner: "acme".into(), name: "api".into(), id: Some("0c6f3a7e-1b2d-4c5e-9f80-a1b2c3d4e5f6".into()) },
-                pipeline: PipelineRef { id: Some("9b1c2d3e-aaaa-bbbb-cccc-0123456789ab".into()), number: Some(42) },
+                project: ProjectRef {
+                    owner: "acme".into(),
+                    name: "api".into(),
+                    id: Some("0c6f3a7e-1b2d-4c5e-9f80-a1b2c3d4e5f6".into())
+                },
+                pipeline: PipelineRef {
+                    id: Some("9b1c2d3e-aaaa-bbbb-cccc-0123456789ab".into()),
+                    number: Some(42)
+                },
                 event: "PIPELINE_FAIL".into(),
                 git_ref: Some("main".into()),
                 commit_sha: Some("d6cd1e2".into()),
@@ -296,15 +433,37 @@ mod tests {
     fn pipeline_reference_under_other_casings_or_absent() {
         let get = |pipeline: Value| {
             let body = json!({"action": "PIPELINE_FAIL", "project": {"owner_alias": "acme", "alias": "api"}, "pipeline": pipeline});
-            match verify(&conn(), &delivery(Some(SECRET), None, &body.to_string()), SECRET) {
+            match verify(
+                &conn(),
+                &delivery(Some(SECRET), None, &body.to_string()),
+                SECRET,
+            ) {
                 Ok(WebhookOutcome::PipelineFailed(e)) => e.pipeline,
                 other => panic!("{other:?}"),
             }
         };
         assert_eq!(get(json!({"localId": 7})).number, Some(7));
         assert_eq!(get(json!({"LOCAL_ID": "8"})).number, Some(8));
-        assert_eq!(get(json!({"local-id": 9, "id": 123})), PipelineRef { id: Some("123".into()), number: Some(9) });
-        assert_eq!(get(json!(null)), PipelineRef { id: None, number: None });
-        assert_eq!(get(json!({"localId": null})), PipelineRef { id: None, number: None });
+        assert_eq!(
+            get(json!({"local-id": 9, "id": 123})),
+            PipelineRef {
+                id: Some("123".into()),
+                number: Some(9)
+            }
+        );
+        assert_eq!(
+            get(json!(null)),
+            PipelineRef {
+                id: None,
+                number: None
+            }
+        );
+        assert_eq!(
+            get(json!({"localId": null})),
+            PipelineRef {
+                id: None,
+                number: None
+            }
+        );
     }
 }

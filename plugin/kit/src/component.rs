@@ -2,7 +2,9 @@
 //! library code when it runs as a WASI component. Nothing provider-specific lives here.
 
 use crate::bindings::exlogare::ci::{clock, http, log, log_sink};
-use crate::{BodyReader, Host, HttpError, Level, LogChunk, Request, Response, ResponseHead, Timestamp};
+use crate::{
+    BodyReader, Host, HttpError, Level, LogChunk, Request, Response, ResponseHead, Timestamp,
+};
 
 /// The host's `exlogare:ci` imports. Stateless: the imports are free functions of the instance.
 pub struct Imports;

@@ -8,7 +8,9 @@
 use serde_json::Value;
 
 use crate::invalid_input as invalid;
-use crate::{Connection, Credential, Host, HttpError, Method, ProviderError, RateLimit, Request, Response};
+use crate::{
+    Connection, Credential, Host, HttpError, Method, ProviderError, RateLimit, Request, Response,
+};
 
 /// Longest excerpt of an error body kept in a message, in characters.
 pub const SNIPPET_CHARS: usize = 300;
@@ -61,7 +63,10 @@ pub fn is_under(url: &str, base: &str) -> bool {
     }
     match url.get(..base.len()) {
         Some(prefix) if prefix.eq_ignore_ascii_case(base) => {
-            matches!(url.as_bytes().get(base.len()), None | Some(b'/' | b'?' | b'#'))
+            matches!(
+                url.as_bytes().get(base.len()),
+                None | Some(b'/' | b'?' | b'#')
+            )
         }
         _ => false,
     }
@@ -69,15 +74,26 @@ pub fn is_under(url: &str, base: &str) -> bool {
 
 /// A header's value by case-insensitive name (the first, if repeated).
 pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 /// A bounded, single-line excerpt of an error body whatever its shape: JSON with the usual
 /// message fields (Spring's `error`/`exception`/`message`, problem+json's `title`/`detail`),
 /// other JSON as compact text, or plain text/HTML/a Java stack trace with its whitespace folded.
 pub fn snippet(body: &[u8]) -> String {
-    const KEYS: [&str; 8] =
-        ["title", "error", "exception", "message", "detail", "error_description", "errorMessage", "description"];
+    const KEYS: [&str; 8] = [
+        "title",
+        "error",
+        "exception",
+        "message",
+        "detail",
+        "error_description",
+        "errorMessage",
+        "description",
+    ];
     let text = match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => {
             let mut parts: Vec<String> = Vec::new();
@@ -89,10 +105,17 @@ pub fn snippet(body: &[u8]) -> String {
                     }
                 }
             }
-            if parts.is_empty() { Value::Object(map).to_string() } else { parts.join(": ") }
+            if parts.is_empty() {
+                Value::Object(map).to_string()
+            } else {
+                parts.join(": ")
+            }
         }
         Ok(other) => other.to_string(),
-        Err(_) => String::from_utf8_lossy(body).split_whitespace().collect::<Vec<_>>().join(" "),
+        Err(_) => String::from_utf8_lossy(body)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
     };
     if text.is_empty() {
         return "(empty body)".into();
@@ -126,7 +149,13 @@ pub fn status_error(
     field: &str,
     now_ms: i64,
 ) -> ProviderError {
-    let msg = format!("{} {} answered {}: {}", method_name(method), redact_query(url), status, snippet(body));
+    let msg = format!(
+        "{} {} answered {}: {}",
+        method_name(method),
+        redact_query(url),
+        status,
+        snippet(body)
+    );
     match status {
         401 | 403 => ProviderError::CredentialsRejected(msg),
         404 | 410 => ProviderError::NotFound(msg),
@@ -146,11 +175,15 @@ pub fn status_error(
 pub fn transport_error(method: Method, url: &str, e: HttpError) -> ProviderError {
     let what = format!("{} {}", method_name(method), redact_query(url));
     match e {
-        HttpError::Denied(why) => ProviderError::Denied(format!("{what}: refused by the sandbox: {why}")),
-        HttpError::TooLarge(limit) => {
-            ProviderError::Denied(format!("{what}: response larger than the sandbox's cap of {limit} bytes"))
+        HttpError::Denied(why) => {
+            ProviderError::Denied(format!("{what}: refused by the sandbox: {why}"))
         }
-        HttpError::InvalidRequest(why) => ProviderError::Denied(format!("{what}: request refused by the host: {why}")),
+        HttpError::TooLarge(limit) => ProviderError::Denied(format!(
+            "{what}: response larger than the sandbox's cap of {limit} bytes"
+        )),
+        HttpError::InvalidRequest(why) => {
+            ProviderError::Denied(format!("{what}: request refused by the host: {why}"))
+        }
         HttpError::Timeout => ProviderError::Transient(format!("{what}: timed out")),
         HttpError::Transport(why) => ProviderError::Transient(format!("{what}: {why}")),
     }
@@ -186,15 +219,31 @@ impl<'a, H: Host> Api<'a, H> {
 
     /// Sends and maps every failure; only 2xx comes back.
     pub fn send(&self, req: Request, field: &str) -> Result<Response, ProviderError> {
-        let resp = self.host.send(&req).map_err(|e| transport_error(req.method, &req.url, e))?;
+        let resp = self
+            .host
+            .send(&req)
+            .map_err(|e| transport_error(req.method, &req.url, e))?;
         if (200..300).contains(&resp.status) {
             Ok(resp)
         } else {
-            Err(status_error(req.method, &req.url, resp.status, &resp.headers, &resp.body, field, self.host.now()))
+            Err(status_error(
+                req.method,
+                &req.url,
+                resp.status,
+                &resp.headers,
+                &resp.body,
+                field,
+                self.host.now(),
+            ))
         }
     }
 
-    pub fn get_json(&self, url: String, credential: Option<Credential>, field: &str) -> Result<Value, ProviderError> {
+    pub fn get_json(
+        &self,
+        url: String,
+        credential: Option<Credential>,
+        field: &str,
+    ) -> Result<Value, ProviderError> {
         let req = Request {
             method: Method::Get,
             url,
@@ -234,16 +283,22 @@ pub fn parse_json(body: &[u8], method: Method, url: &str) -> Result<Value, Provi
     serde_json::from_slice(body).map_err(|e| {
         invalid(
             "response",
-            format!("{} {} answered with a body that is not JSON ({e}): {}", method_name(method), redact_query(url), snippet(body)),
+            format!(
+                "{} {} answered with a body that is not JSON ({e}): {}",
+                method_name(method),
+                redact_query(url),
+                snippet(body)
+            ),
         )
     })
 }
 
-
 /// `scheme://authority` of an absolute URL.
 pub fn origin(url: &str) -> Option<&str> {
     let start = url.find("://")? + 3;
-    let end = url[start..].find(['/', '?', '#']).map_or(url.len(), |i| start + i);
+    let end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
     Some(&url[..end])
 }
 
@@ -281,21 +336,37 @@ mod tests {
     #[test]
     fn urls_are_absolute_and_encoded() {
         assert_eq!(
-            join_url("https://git.example.com/rest-api/", &["project", "ac me", "api"], &[("q", "a&b=c"), ("page", "0")]),
+            join_url(
+                "https://git.example.com/rest-api/",
+                &["project", "ac me", "api"],
+                &[("q", "a&b=c"), ("page", "0")]
+            ),
             "https://git.example.com/rest-api/project/ac%20me/api?q=a%26b%3Dc&page=0"
         );
-        assert_eq!(redact_query("https://o/api/token/access?code=secret"), "https://o/api/token/access");
+        assert_eq!(
+            redact_query("https://o/api/token/access?code=secret"),
+            "https://o/api/token/access"
+        );
     }
 
     #[test]
     fn credential_only_under_the_api_base() {
         let base = "https://git.example.com/rest-api";
-        assert!(is_under("https://git.example.com/rest-api/project/a/b", base));
+        assert!(is_under(
+            "https://git.example.com/rest-api/project/a/b",
+            base
+        ));
         assert!(is_under("https://GIT.example.com/rest-api?x", base));
         assert!(!is_under("https://git.example.com/rest-apix/a", base));
         assert!(!is_under("https://git.example.com/other", base));
-        assert!(!is_under("https://api.gitflic.ru.evil.example/x", "https://api.gitflic.ru"));
-        assert!(!is_under("https://cdn.gitflic.ru/x", "https://api.gitflic.ru"));
+        assert!(!is_under(
+            "https://api.gitflic.ru.evil.example/x",
+            "https://api.gitflic.ru"
+        ));
+        assert!(!is_under(
+            "https://cdn.gitflic.ru/x",
+            "https://api.gitflic.ru"
+        ));
         assert!(!is_under("https://anything", ""));
     }
 
@@ -303,11 +374,26 @@ mod tests {
     fn error_mapping() {
         let now = 1_795_168_800_000; // 2026-11-20T10:00:00Z
         let map = |status, headers: &[(&str, &str)], body: &str| {
-            let h: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-            status_error(Method::Get, "https://api.gitflic.ru/user/me?x=1", status, &h, body.as_bytes(), "project", now)
+            let h: Vec<(String, String)> = headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            status_error(
+                Method::Get,
+                "https://api.gitflic.ru/user/me?x=1",
+                status,
+                &h,
+                body.as_bytes(),
+                "project",
+                now,
+            )
         };
-        assert!(matches!(map(401, &[], ""), ProviderError::CredentialsRejected(m) if m.contains("401") && !m.contains("x=1")));
-        assert!(matches!(map(403, &[], "Forbidden"), ProviderError::CredentialsRejected(m) if m.contains("403: Forbidden")));
+        assert!(
+            matches!(map(401, &[], ""), ProviderError::CredentialsRejected(m) if m.contains("401") && !m.contains("x=1"))
+        );
+        assert!(
+            matches!(map(403, &[], "Forbidden"), ProviderError::CredentialsRejected(m) if m.contains("403: Forbidden"))
+        );
         assert!(matches!(map(404, &[], "{}"), ProviderError::NotFound(m) if m.contains("404")));
         assert_eq!(
             map(429, &[("Retry-After", "120")], "slow down"),
@@ -328,31 +414,52 @@ mod tests {
             ProviderError::RateLimited(r) => assert_eq!(r.retry_after_secs, None),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(map(500, &[], ""), ProviderError::Transient(m) if m.contains("500: (empty body)")));
+        assert!(
+            matches!(map(500, &[], ""), ProviderError::Transient(m) if m.contains("500: (empty body)"))
+        );
         assert!(matches!(map(503, &[], ""), ProviderError::Transient(_)));
-        assert!(matches!(map(400, &[], "bad"), ProviderError::InvalidInput(i) if i.field == "project" && i.message.contains("400: bad")));
-        assert!(matches!(map(302, &[], ""), ProviderError::InvalidInput(i) if i.field == "connection.api-base"));
+        assert!(
+            matches!(map(400, &[], "bad"), ProviderError::InvalidInput(i) if i.field == "project" && i.message.contains("400: bad"))
+        );
+        assert!(
+            matches!(map(302, &[], ""), ProviderError::InvalidInput(i) if i.field == "connection.api-base")
+        );
     }
 
     #[test]
     fn transport_errors() {
         let url = "https://api.gitflic.ru/x";
-        assert!(matches!(transport_error(Method::Get, url, HttpError::Denied("egress".into())), ProviderError::Denied(m) if m.contains("egress")));
-        assert!(matches!(transport_error(Method::Get, url, HttpError::TooLarge(16)), ProviderError::Denied(m) if m.contains("16 bytes")));
-        assert!(matches!(transport_error(Method::Get, url, HttpError::Timeout), ProviderError::Transient(_)));
-        assert!(matches!(transport_error(Method::Get, url, HttpError::Transport("reset".into())), ProviderError::Transient(_)));
+        assert!(
+            matches!(transport_error(Method::Get, url, HttpError::Denied("egress".into())), ProviderError::Denied(m) if m.contains("egress"))
+        );
+        assert!(
+            matches!(transport_error(Method::Get, url, HttpError::TooLarge(16)), ProviderError::Denied(m) if m.contains("16 bytes"))
+        );
+        assert!(matches!(
+            transport_error(Method::Get, url, HttpError::Timeout),
+            ProviderError::Transient(_)
+        ));
+        assert!(matches!(
+            transport_error(Method::Get, url, HttpError::Transport("reset".into())),
+            ProviderError::Transient(_)
+        ));
     }
 
     #[test]
     fn snippets_of_every_shape_are_bounded() {
-        assert_eq!(snippet(br#"{"title":"Not Found","message":"Project not found"}"#), "Not Found: Project not found");
+        assert_eq!(
+            snippet(br#"{"title":"Not Found","message":"Project not found"}"#),
+            "Not Found: Project not found"
+        );
         assert_eq!(
             snippet(br#"{"timestamp":"2026-11-20T10:00:00","status":500,"error":"Internal Server Error","exception":"java.lang.IllegalStateException","message":"boom"}"#),
             "Internal Server Error: java.lang.IllegalStateException: boom"
         );
         assert_eq!(snippet(br#"{"code":17}"#), r#"{"code":17}"#);
-        assert_eq!(snippet(b"java.lang.NullPointerException\n\tat ru.gitflic.Foo.bar(Foo.java:10)"),
-            "java.lang.NullPointerException at ru.gitflic.Foo.bar(Foo.java:10)");
+        assert_eq!(
+            snippet(b"java.lang.NullPointerException\n\tat ru.gitflic.Foo.bar(Foo.java:10)"),
+            "java.lang.NullPointerException at ru.gitflic.Foo.bar(Foo.java:10)"
+        );
         assert_eq!(snippet(b""), "(empty body)");
         let long = "ж".repeat(1000);
         let s = snippet(long.as_bytes());
@@ -363,10 +470,22 @@ mod tests {
 
     #[test]
     fn references_resolve_against_their_url() {
-        assert_eq!(resolve("https://h/a/b?q", "c"), Some("https://h/a/c".into()));
-        assert_eq!(resolve("https://h/a/b", "//cdn/x"), Some("https://cdn/x".into()));
-        assert_eq!(resolve("https://h/a/b", "/dl/t2"), Some("https://h/dl/t2".into()));
-        assert_eq!(resolve("https://h/a", "HTTPS://other/x"), Some("HTTPS://other/x".into()));
+        assert_eq!(
+            resolve("https://h/a/b?q", "c"),
+            Some("https://h/a/c".into())
+        );
+        assert_eq!(
+            resolve("https://h/a/b", "//cdn/x"),
+            Some("https://cdn/x".into())
+        );
+        assert_eq!(
+            resolve("https://h/a/b", "/dl/t2"),
+            Some("https://h/dl/t2".into())
+        );
+        assert_eq!(
+            resolve("https://h/a", "HTTPS://other/x"),
+            Some("HTTPS://other/x".into())
+        );
         assert_eq!(origin("https://h:8443/a?b"), Some("https://h:8443"));
         assert_eq!(resolve("no-scheme", "x"), None);
     }

@@ -25,7 +25,9 @@ pub fn value_string(v: &Value) -> Option<String> {
 pub fn value_u64(v: &Value) -> Option<u64> {
     match v {
         Value::Number(n) => n.as_u64().or_else(|| {
-            n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 9.0e15).map(|f| f as u64)
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 9.0e15)
+                .map(|f| f as u64)
         }),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
@@ -77,7 +79,13 @@ pub fn timestamp(v: &Value, naive_offset_secs: i32) -> Option<Timestamp> {
             let at = |i: usize| n.get(i).copied().unwrap_or(0);
             let text = format!(
                 "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}",
-                at(0), at(1), at(2), at(3), at(4), at(5), at(6) / 1_000_000
+                at(0),
+                at(1),
+                at(2),
+                at(3),
+                at(4),
+                at(5),
+                at(6) / 1_000_000
             );
             crate::time::parse_datetime(&text, naive_offset_secs)
         }
@@ -87,7 +95,11 @@ pub fn timestamp(v: &Value, naive_offset_secs: i32) -> Option<Timestamp> {
 
 fn epoch_number(n: u64) -> Timestamp {
     // 100_000_000_000 s is the year 5138; as milliseconds it is 1973. Anything above is ms.
-    if n >= 100_000_000_000 { n as i64 } else { n as i64 * 1000 }
+    if n >= 100_000_000_000 {
+        n as i64
+    } else {
+        n as i64 * 1000
+    }
 }
 
 #[cfg(test)]
@@ -101,10 +113,38 @@ mod tests {
     fn scalars_in_every_shape() {
         assert_eq!(value_string(&json!(" a ")), Some("a".into()));
         assert_eq!(value_string(&json!(42)), Some("42".into()));
-        assert_eq!((value_string(&json!("  ")), value_string(&json!(null)), value_string(&json!({}))), (None, None, None));
-        assert_eq!((value_u64(&json!(42)), value_u64(&json!(42.0)), value_u64(&json!(" 42 "))), (Some(42), Some(42), Some(42)));
-        assert_eq!((value_u64(&json!(-1)), value_u64(&json!(4.5)), value_u64(&json!("x"))), (None, None, None));
-        assert_eq!((value_bool(&json!(true)), value_bool(&json!("FALSE")), value_bool(&json!(1))), (Some(true), Some(false), Some(true)));
+        assert_eq!(
+            (
+                value_string(&json!("  ")),
+                value_string(&json!(null)),
+                value_string(&json!({}))
+            ),
+            (None, None, None)
+        );
+        assert_eq!(
+            (
+                value_u64(&json!(42)),
+                value_u64(&json!(42.0)),
+                value_u64(&json!(" 42 "))
+            ),
+            (Some(42), Some(42), Some(42))
+        );
+        assert_eq!(
+            (
+                value_u64(&json!(-1)),
+                value_u64(&json!(4.5)),
+                value_u64(&json!("x"))
+            ),
+            (None, None, None)
+        );
+        assert_eq!(
+            (
+                value_bool(&json!(true)),
+                value_bool(&json!("FALSE")),
+                value_bool(&json!(1))
+            ),
+            (Some(true), Some(false), Some(true))
+        );
         assert_eq!(value_bool(&json!("yes")), None);
     }
 
@@ -116,7 +156,10 @@ mod tests {
         assert_eq!(timestamp(&json!(z / 1000), MSK), Some(z));
         assert_eq!(timestamp(&json!(z), MSK), Some(z));
         assert_eq!(timestamp(&json!([2026, 11, 20, 12, 0, 0]), MSK), Some(z));
-        assert_eq!(timestamp(&json!([2026, 11, 20, 12, 0, 0, 250_000_000]), MSK), Some(z + 250));
+        assert_eq!(
+            timestamp(&json!([2026, 11, 20, 12, 0, 0, 250_000_000]), MSK),
+            Some(z + 250)
+        );
         assert_eq!(timestamp(&json!(null), MSK), None);
         assert_eq!(timestamp(&json!("yesterday"), MSK), None);
     }

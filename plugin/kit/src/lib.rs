@@ -43,6 +43,10 @@ pub use bindings::exlogare::ci::types::{
     Connection, InvalidInput, Job, Pipeline, PipelineRef, Project, ProjectRef, ProviderError,
     ProviderInfo, RateLimit, RunStatus, Timestamp,
 };
+/// Exports a type implementing [`ProviderGuest`] and [`EndpointsGuest`] as the component's
+/// `provider` and `endpoints` interfaces: `exlogare_kit::export!(Component);` in the provider
+/// crate, compiled for `wasm32-wasip2`.
+pub use bindings::export;
 pub use bindings::exports::exlogare::ci::endpoints::Guest as EndpointsGuest;
 pub use bindings::exports::exlogare::ci::provider::Guest as ProviderGuest;
 pub use bindings::exports::exlogare::ci::provider::{
@@ -50,10 +54,6 @@ pub use bindings::exports::exlogare::ci::provider::{
     Registration, TokenSet, User, Webhook, WebhookDelivery, WebhookOutcome, WebhookRejection,
     WebhookSpec,
 };
-/// Exports a type implementing [`ProviderGuest`] and [`EndpointsGuest`] as the component's
-/// `provider` and `endpoints` interfaces: `exlogare_kit::export!(Component);` in the provider
-/// crate, compiled for `wasm32-wasip2`.
-pub use bindings::export;
 
 pub mod host;
 pub mod http;
@@ -84,5 +84,8 @@ pub const CONTRACT_VERSION: &str = "0.1.1";
 /// `invalid-input` on `field`: the caller's input, or the provider's answer (`"response"`), is
 /// not what the call needs.
 pub fn invalid_input(field: &str, message: impl Into<String>) -> ProviderError {
-    ProviderError::InvalidInput(InvalidInput { field: field.into(), message: message.into() })
+    ProviderError::InvalidInput(InvalidInput {
+        field: field.into(),
+        message: message.into(),
+    })
 }

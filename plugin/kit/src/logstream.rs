@@ -29,12 +29,26 @@ struct Batch {
 
 impl Batch {
     fn new() -> Self {
-        Batch { chunk: LogChunk { lines: Vec::new(), steps: Vec::new() }, text_bytes: 0 }
+        Batch {
+            chunk: LogChunk {
+                lines: Vec::new(),
+                steps: Vec::new(),
+            },
+            text_bytes: 0,
+        }
     }
 
-    fn add<H: Host>(&mut self, host: &H, line: Line, emitted: &mut u64) -> Result<(), ProviderError> {
+    fn add<H: Host>(
+        &mut self,
+        host: &H,
+        line: Line,
+        emitted: &mut u64,
+    ) -> Result<(), ProviderError> {
         let cost = line.text.len() + line.steps.iter().map(|s| s.name.len()).sum::<usize>();
-        if !self.chunk.lines.is_empty() && (self.chunk.lines.len() >= CHUNK_MAX_LINES || self.text_bytes + cost > CHUNK_MAX_TEXT) {
+        if !self.chunk.lines.is_empty()
+            && (self.chunk.lines.len() >= CHUNK_MAX_LINES
+                || self.text_bytes + cost > CHUNK_MAX_TEXT)
+        {
             self.flush(host, emitted)?;
         }
         for step in line.steps {
@@ -47,7 +61,10 @@ impl Batch {
                 source_line: line.number,
             });
         }
-        self.chunk.lines.push(LogLine { source_line: line.number, text: line.text });
+        self.chunk.lines.push(LogLine {
+            source_line: line.number,
+            text: line.text,
+        });
         self.text_bytes += cost;
         Ok(())
     }
@@ -57,7 +74,9 @@ impl Batch {
             return Ok(());
         }
         host.emit(&self.chunk).map_err(|e| {
-            ProviderError::Denied(format!("the host's log sink refused more text after {emitted} lines: {e}"))
+            ProviderError::Denied(format!(
+                "the host's log sink refused more text after {emitted} lines: {e}"
+            ))
         })?;
         *emitted += self.chunk.lines.len() as u64;
         self.chunk.lines.clear();
@@ -72,13 +91,19 @@ impl Batch {
 /// [`CHUNK_MAX_LINES`] lines and [`CHUNK_MAX_TEXT`] bytes of text, so memory stays flat whatever
 /// the log's size. Returns (raw bytes read, lines emitted). A failed read is the transport error
 /// of `GET url`; a sink that refuses more text is `denied`, naming how many lines it took.
-pub fn stream<H: Host, B: BodyReader>(host: &H, body: &mut B, url: &str) -> Result<(u64, u64), ProviderError> {
+pub fn stream<H: Host, B: BodyReader>(
+    host: &H,
+    body: &mut B,
+    url: &str,
+) -> Result<(u64, u64), ProviderError> {
     let mut normalizer = Normalizer::new(MAX_LINE_BYTES);
     let mut lines: Vec<Line> = Vec::new();
     let mut batch = Batch::new();
     let (mut bytes, mut emitted) = (0u64, 0u64);
     loop {
-        let data = body.read(READ_BYTES).map_err(|e| transport_error(Method::Get, url, e))?;
+        let data = body
+            .read(READ_BYTES)
+            .map_err(|e| transport_error(Method::Get, url, e))?;
         let Some(data) = data else { break };
         bytes += data.len() as u64;
         normalizer.push(&data, &mut lines);
@@ -94,7 +119,6 @@ pub fn stream<H: Host, B: BodyReader>(host: &H, body: &mut B, url: &str) -> Resu
     Ok((bytes, emitted))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,7 +129,13 @@ mod tests {
 
     fn body_of(host: &FakeHost, body: Body) -> <FakeHost as Host>::Body {
         host.on_with(Method::Get, URL, 200, &[], Ok(body));
-        let req = Request { method: Method::Get, url: URL.into(), headers: Vec::new(), body: None, credential: None };
+        let req = Request {
+            method: Method::Get,
+            url: URL.into(),
+            headers: Vec::new(),
+            body: None,
+            credential: None,
+        };
         host.send_streaming(&req).unwrap().1
     }
 
@@ -114,13 +144,40 @@ mod tests {
         let host = FakeHost::new();
         let log = "\x1b[0Ksection_start:1795168000:build\r\x1b[0K\x1b[1mBuilding\x1b[0m\n 10%\r 50%\r100% done\n\x1b[0Ksection_end:1795168000:build\r\x1b[0K\nlast line without newline";
         let mut body = body_of(&host, Body::Bytes(log.as_bytes().to_vec()));
-        assert_eq!(stream(&host, &mut body, URL).unwrap(), (log.len() as u64, 4));
+        assert_eq!(
+            stream(&host, &mut body, URL).unwrap(),
+            (log.len() as u64, 4)
+        );
         let s = host.emitted.borrow();
-        let lines: Vec<(u64, &str)> = s.kept.iter().flat_map(|c| c.lines.iter().map(|l| (l.source_line, l.text.as_str()))).collect();
-        assert_eq!(lines, [(1, "Building"), (2, "100% done"), (3, ""), (4, "last line without newline")]);
-        assert_eq!(s.kept[0].steps, [
-            StepBoundary { edge: StepEdge::Start, name: "build".into(), source_line: 1 },
-            StepBoundary { edge: StepEdge::End, name: "build".into(), source_line: 3 }]);
+        let lines: Vec<(u64, &str)> = s
+            .kept
+            .iter()
+            .flat_map(|c| c.lines.iter().map(|l| (l.source_line, l.text.as_str())))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                (1, "Building"),
+                (2, "100% done"),
+                (3, ""),
+                (4, "last line without newline")
+            ]
+        );
+        assert_eq!(
+            s.kept[0].steps,
+            [
+                StepBoundary {
+                    edge: StepEdge::Start,
+                    name: "build".into(),
+                    source_line: 1
+                },
+                StepBoundary {
+                    edge: StepEdge::End,
+                    name: "build".into(),
+                    source_line: 3
+                }
+            ]
+        );
     }
 
     #[test]
@@ -146,7 +203,10 @@ mod tests {
         host.fail_emit_at = Some(1);
         let mut body = body_of(&host, Body::Generated(1 << 20));
         let err = stream(&host, &mut body, URL).unwrap_err();
-        assert!(matches!(err, ProviderError::Denied(ref m) if m.contains("after 2000 lines")), "{err:?}");
+        assert!(
+            matches!(err, ProviderError::Denied(ref m) if m.contains("after 2000 lines")),
+            "{err:?}"
+        );
 
         struct Broken;
         impl BodyReader for Broken {
@@ -155,7 +215,10 @@ mod tests {
             }
         }
         let err = stream(&FakeHost::new(), &mut Broken, URL).unwrap_err();
-        assert!(matches!(err, ProviderError::Transient(ref m) if m.contains("connection reset") && m.contains(URL)), "{err:?}");
+        assert!(
+            matches!(err, ProviderError::Transient(ref m) if m.contains("connection reset") && m.contains(URL)),
+            "{err:?}"
+        );
         assert_eq!(read_excerpt(&mut Broken), Vec::<u8>::new());
     }
 }

@@ -29,9 +29,18 @@ impl Page<Value> {
             .map(serde_json::from_value)
             .collect::<Result<Vec<T>, _>>()
             .map_err(|e| {
-                invalid("response", format!("GET {}: a list item is not an object of the expected shape: {e}", redact_query(url)))
+                invalid(
+                    "response",
+                    format!(
+                        "GET {}: a list item is not an object of the expected shape: {e}",
+                        redact_query(url)
+                    ),
+                )
             })?;
-        Ok(Page { items, last: self.last })
+        Ok(Page {
+            items,
+            last: self.last,
+        })
     }
 }
 
@@ -67,19 +76,37 @@ mod tests {
     fn last_by_total_or_by_a_short_page() {
         assert!(!is_last(2, 2, 0, Some(2)));
         assert!(is_last(1, 2, 1, Some(2)));
-        assert!(is_last(0, 2, 0, Some(5)), "an empty page ends the list whatever the total says");
-        assert!(is_last(1, 2, 0, None), "a short page without a total is the last");
-        assert!(!is_last(2, 2, 0, None), "a full page without a total may have a successor");
+        assert!(
+            is_last(0, 2, 0, Some(5)),
+            "an empty page ends the list whatever the total says"
+        );
+        assert!(
+            is_last(1, 2, 0, None),
+            "a short page without a total is the last"
+        );
+        assert!(
+            !is_last(2, 2, 0, None),
+            "a full page without a total may have a successor"
+        );
     }
 
     #[test]
     fn items_are_typed_or_the_page_fails() {
-        let page = Page { items: vec![json!({"n": 1}), json!({"n": 2})], last: true };
+        let page = Page {
+            items: vec![json!({"n": 1}), json!({"n": 2})],
+            last: true,
+        };
         let typed: Page<Item> = page.typed("https://h/x?page=0").unwrap();
         assert_eq!(typed.items, [Item { n: 1 }, Item { n: 2 }]);
         assert!(typed.last);
-        let bad = Page { items: vec![json!({"n": 1}), json!(7)], last: false };
+        let bad = Page {
+            items: vec![json!({"n": 1}), json!(7)],
+            last: false,
+        };
         let err = bad.typed::<Item>("https://h/x?secret=1").unwrap_err();
-        assert!(matches!(err, ProviderError::InvalidInput(ref i) if i.field == "response" && !i.message.contains("secret")), "{err:?}");
+        assert!(
+            matches!(err, ProviderError::InvalidInput(ref i) if i.field == "response" && !i.message.contains("secret")),
+            "{err:?}"
+        );
     }
 }

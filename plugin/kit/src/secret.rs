@@ -30,10 +30,16 @@ mod tests {
     fn equal_secrets_only() {
         assert!(matches(b"wh-3f9a1c", b"wh-3f9a1c"));
         assert!(!matches(b"wh-3f9a1", b"wh-3f9a1c"), "a prefix");
-        assert!(!matches(b"wh-3f9a1cwh-3f9a1c", b"wh-3f9a1c"), "the secret repeated (the loop wraps)");
+        assert!(
+            !matches(b"wh-3f9a1cwh-3f9a1c", b"wh-3f9a1c"),
+            "the secret repeated (the loop wraps)"
+        );
         assert!(!matches(b"wh-3f9a1d", b"wh-3f9a1c"));
         assert!(!matches(b"", b"wh-3f9a1c"));
-        assert!(!matches(b"", b""), "no configured secret matches nothing, not even nothing");
+        assert!(
+            !matches(b"", b""),
+            "no configured secret matches nothing, not even nothing"
+        );
         assert!(!matches(b"x", b""));
     }
 }

@@ -7,7 +7,8 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 use crate::{
-    BodyReader, Host, HttpError, Level, LogChunk, Method, Request, Response, ResponseHead, Timestamp,
+    BodyReader, Host, HttpError, Level, LogChunk, Method, Request, Response, ResponseHead,
+    Timestamp,
 };
 
 pub mod alloc;
@@ -60,14 +61,29 @@ pub struct FakeHost {
 
 impl FakeHost {
     pub fn new() -> Self {
-        FakeHost { keep_chunks: true, ..Default::default() }
+        FakeHost {
+            keep_chunks: true,
+            ..Default::default()
+        }
     }
 
     pub fn on(&self, method: Method, url: &str, status: u16, body: &str) -> &Self {
-        self.on_with(method, url, status, &[], Ok(Body::Bytes(body.as_bytes().to_vec())))
+        self.on_with(
+            method,
+            url,
+            status,
+            &[],
+            Ok(Body::Bytes(body.as_bytes().to_vec())),
+        )
     }
 
-    pub fn on_json(&self, method: Method, url: &str, status: u16, body: serde_json::Value) -> &Self {
+    pub fn on_json(
+        &self,
+        method: Method,
+        url: &str,
+        status: u16,
+        body: serde_json::Value,
+    ) -> &Self {
         self.on(method, url, status, &body.to_string())
     }
 
@@ -83,7 +99,10 @@ impl FakeHost {
             method,
             url: url.into(),
             status,
-            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             body,
             credential: None,
             body_json: None,
@@ -113,9 +132,16 @@ impl FakeHost {
             );
         }
         let mut ex = self.exchanges.borrow_mut();
-        let Some(i) = ex.iter().position(|e| e.method == req.method && e.url == req.url) else {
+        let Some(i) = ex
+            .iter()
+            .position(|e| e.method == req.method && e.url == req.url)
+        else {
             self.unmatched.borrow_mut().push(req.url.clone());
-            let body = format!("no exchange for {} {}", crate::http::method_name(req.method), req.url);
+            let body = format!(
+                "no exchange for {} {}",
+                crate::http::method_name(req.method),
+                req.url
+            );
             return Ok((599, Vec::new(), Body::Bytes(body.into_bytes())));
         };
         let e = ex.remove(i).unwrap();
@@ -123,7 +149,9 @@ impl FakeHost {
             assert_eq!(&req.credential, want, "credential of {}", req.url);
         }
         if let Some(want) = &e.body_json {
-            let got: serde_json::Value = serde_json::from_slice(req.body.as_deref().unwrap_or_default()).expect("a JSON request body");
+            let got: serde_json::Value =
+                serde_json::from_slice(req.body.as_deref().unwrap_or_default())
+                    .expect("a JSON request body");
             assert_eq!(&got, want, "body of {}", req.url);
         }
         e.body.map(|b| (e.status, e.headers, b))
@@ -143,10 +171,18 @@ pub struct FakeBody {
 /// section markers every 1000 lines.
 pub fn generated_line(i: u64) -> String {
     match i % 1000 {
-        0 => format!("\x1b[0Ksection_start:1795168000:step_{}\r\x1b[0K\x1b[36;1mStep {}\x1b[0m\n", i / 1000, i / 1000),
+        0 => format!(
+            "\x1b[0Ksection_start:1795168000:step_{}\r\x1b[0K\x1b[36;1mStep {}\x1b[0m\n",
+            i / 1000,
+            i / 1000
+        ),
         999 => format!("\x1b[0Ksection_end:1795168000:step_{}\r\x1b[0K\n", i / 1000),
-        n if n % 10 == 5 => format!("Downloading  10%\rDownloading  60%\rDownloading 100% crate-{i}\n"),
-        _ => format!("\x1b[32m   Compiling\x1b[0m module-{i} v0.1.0 (/builds/acme/api/crates/module-{i})\n"),
+        n if n % 10 == 5 => {
+            format!("Downloading  10%\rDownloading  60%\rDownloading 100% crate-{i}\n")
+        }
+        _ => format!(
+            "\x1b[32m   Compiling\x1b[0m module-{i} v0.1.0 (/builds/acme/api/crates/module-{i})\n"
+        ),
     }
 }
 
@@ -174,7 +210,10 @@ impl BodyReader for FakeBody {
                 let mut skip = (self.pos % 100) as usize;
                 while out.len() < want {
                     // Every line padded to exactly 100 bytes, so offsets map to lines.
-                    let mut line = generated_line(line_no).trim_end_matches('\n').as_bytes().to_vec();
+                    let mut line = generated_line(line_no)
+                        .trim_end_matches('\n')
+                        .as_bytes()
+                        .to_vec();
                     line.truncate(99);
                     line.resize(99, b' ');
                     line.push(b'\n');
@@ -199,12 +238,23 @@ impl Host for FakeHost {
             Body::Bytes(b) => b,
             Body::Generated(_) => panic!("a generated body must be read with send_streaming"),
         };
-        Ok(Response { status, headers, body })
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
     }
 
     fn send_streaming(&self, req: &Request) -> Result<(ResponseHead, FakeBody), HttpError> {
         let (status, headers, kind) = self.take(req)?;
-        Ok((ResponseHead { status, headers }, FakeBody { kind, pos: 0, max_read: self.max_read.clone() }))
+        Ok((
+            ResponseHead { status, headers },
+            FakeBody {
+                kind,
+                pos: 0,
+                max_read: self.max_read.clone(),
+            },
+        ))
     }
 
     fn log(&self, level: Level, message: &str) {
@@ -223,7 +273,9 @@ impl Host for FakeHost {
         s.chunks += 1;
         s.lines += chunk.lines.len() as u64;
         s.max_chunk_lines = s.max_chunk_lines.max(chunk.lines.len());
-        s.max_chunk_text = s.max_chunk_text.max(chunk.lines.iter().map(|l| l.text.len()).sum());
+        s.max_chunk_text = s
+            .max_chunk_text
+            .max(chunk.lines.iter().map(|l| l.text.len()).sum());
         if self.keep_chunks {
             s.kept.push(chunk.clone());
         }

@@ -30,7 +30,9 @@ fn epoch_ms(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32, ms: u32) -> Option
     }
     // Checked: an HTTP date's year is any u32 (`Retry-After: Fri, 20 Nov 4294967295 …` overflowed,
     // found by fuzzing); a time no i64 holds is no time.
-    let secs = days_from_civil(y, mo, d).checked_mul(86_400)?.checked_add((h * 3600 + mi * 60 + s) as i64)?;
+    let secs = days_from_civil(y, mo, d)
+        .checked_mul(86_400)?
+        .checked_add((h * 3600 + mi * 60 + s) as i64)?;
     secs.checked_mul(1000)?.checked_add(ms as i64)
 }
 
@@ -76,7 +78,11 @@ pub fn parse_datetime(s: &str, naive_offset_secs: i32) -> Option<i64> {
     if db[4] != b'-' || db[7] != b'-' {
         return None;
     }
-    let (y, mo, d) = (num(&date[..4])? as i64, num(&date[5..7])?, num(&date[8..10])?);
+    let (y, mo, d) = (
+        num(&date[..4])? as i64,
+        num(&date[5..7])?,
+        num(&date[8..10])?,
+    );
     if rest.is_empty() {
         return epoch_ms(y, mo, d, 0, 0, 0, 0).map(|ms| ms - naive_offset_secs as i64 * 1000);
     }
@@ -84,7 +90,11 @@ pub fn parse_datetime(s: &str, naive_offset_secs: i32) -> Option<i64> {
     // The zone starts at the first 'Z', '+' or '-' after the time.
     let zone_at = rest.find(['Z', 'z', '+', '-']).unwrap_or(rest.len());
     let (clock, zone) = rest.split_at(zone_at);
-    let offset = if zone.is_empty() { naive_offset_secs } else { parse_offset(zone)? };
+    let offset = if zone.is_empty() {
+        naive_offset_secs
+    } else {
+        parse_offset(zone)?
+    };
     let (hms, frac) = match clock.split_once(['.', ',']) {
         Some((hms, frac)) => (hms, Some(frac)),
         None => (clock, None),
@@ -114,8 +124,9 @@ pub fn parse_datetime(s: &str, naive_offset_secs: i32) -> Option<i64> {
     epoch_ms(y, mo, d, h, mi, sec, ms).map(|t| t - offset as i64 * 1000)
 }
 
-const MONTHS: [&str; 12] =
-    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+const MONTHS: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
 
 /// An HTTP date (RFC 9110 IMF-fixdate `Sun, 06 Nov 1994 08:49:37 GMT`, and the obsolete RFC 850
 /// form `Sunday, 06-Nov-94 08:49:37 GMT`) to epoch milliseconds.
@@ -168,16 +179,29 @@ mod tests {
         assert_eq!(parse_datetime("2026-11-20T04:58:12-05", 0), Some(utc));
         // Zone-less: read in the connection's naive offset (Moscow by default).
         assert_eq!(parse_datetime("2026-11-20T12:58:12", MSK), Some(utc));
-        assert_eq!(parse_datetime("2026-11-20 12:58:12.123456", MSK), Some(utc + 123));
-        assert_eq!(parse_datetime("2026-11-20T12:58:12.5", MSK), Some(utc + 500));
+        assert_eq!(
+            parse_datetime("2026-11-20 12:58:12.123456", MSK),
+            Some(utc + 123)
+        );
+        assert_eq!(
+            parse_datetime("2026-11-20T12:58:12.5", MSK),
+            Some(utc + 500)
+        );
         assert_eq!(parse_datetime("2026-11-20T12:58", MSK), Some(utc - 12_000));
     }
 
     #[test]
     fn rejects_impossible_or_foreign_timestamps() {
-        for bad in ["", "not-a-date", "2026-02-30T00:00:00Z", "2026-13-01T00:00:00Z",
-            "2026-11-20T25:00:00Z", "2026-11-20T10:00:00+99:00", "2026/11/20 10:00:00",
-            "2026-11-20X10:00:00"] {
+        for bad in [
+            "",
+            "not-a-date",
+            "2026-02-30T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-11-20T25:00:00Z",
+            "2026-11-20T10:00:00+99:00",
+            "2026/11/20 10:00:00",
+            "2026-11-20X10:00:00",
+        ] {
             assert_eq!(parse_datetime(bad, 0), None, "{bad}");
         }
         assert!(parse_datetime("2024-02-29T00:00:00Z", 0).is_some());
