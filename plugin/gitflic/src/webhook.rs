@@ -9,6 +9,15 @@
 //! header (DOC); the announcement's integration registers the hook URL with `?secret=…` and
 //! checks that (announcement). Both are read; at least one must be present, and every one
 //! present must match.
+//!
+//! Newer GitFlic documentation says each delivery also carries the webhook's configured token
+//! in `Authorization` (gitflic-api.md, 2026-12). Its form is not documented, so it is neither
+//! required nor checked: it is tolerated, and never read into any rejection text (no header
+//! value is: rejections name the place a secret came from, never its value), and this module
+//! logs nothing.
+//!
+//! A `TEST_WEBHOOK` is a ping whatever else its body holds: the docs' example is
+//! `{"action":"TEST_WEBHOOK","project_id":"..."}`, with no `project` object.
 
 use serde_json::{Map, Value};
 
@@ -117,9 +126,17 @@ pub fn verify(
     match action.as_str() {
         "TEST_WEBHOOK" => {
             let name = project.and_then(|p| Some(format!("{}/{}", text(p, &["owneralias"])?, text(p, &["alias"])?)));
-            Ok(WebhookOutcome::Ping(match name {
-                Some(n) => format!("TEST_WEBHOOK for project {n}"),
-                None => "TEST_WEBHOOK".into(),
+            // The docs' example names the project only by `project_id`, at the top level.
+            let id = || {
+                project
+                    .and_then(|p| text(p, &["projectid", "id"]))
+                    .or_else(|| text(&env, &["projectid"]))
+                    .map(|id| shorten(&id))
+            };
+            Ok(WebhookOutcome::Ping(match (name, id()) {
+                (Some(n), _) => format!("TEST_WEBHOOK for project {n}"),
+                (None, Some(id)) => format!("TEST_WEBHOOK for project id {id}"),
+                (None, None) => "TEST_WEBHOOK".into(),
             }))
         }
         "PIPELINE_WARNING" if !crate::options::analyze_warnings(conn) => Ok(WebhookOutcome::Ignored(
@@ -129,6 +146,19 @@ pub fn verify(
         other => Ok(WebhookOutcome::Ignored(format!(
             "event {other} does not start an analysis (only PIPELINE_FAIL does, and PIPELINE_WARNING when analyze_warnings is \"true\")"
         ))),
+    }
+}
+
+/// A body value as a message may show it: one line, at most 64 characters.
+fn shorten(s: &str) -> String {
+    let one_line: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if one_line.chars().count() > 64 {
+        one_line.chars().take(64).chain(['…']).collect()
+    } else {
+        one_line
     }
 }
 
@@ -401,6 +431,108 @@ mod tests {
             ),
             Ok(WebhookOutcome::Ping("TEST_WEBHOOK".into()))
         );
+    }
+
+    #[test]
+    fn test_webhook_without_a_project_object_is_a_ping() {
+        let ping = |body: &str| verify(&conn(), &delivery(None, Some(SECRET), body), SECRET);
+        // The example in GitFlic's documentation.
+        assert_eq!(
+            ping(
+                r#"{"action":"TEST_WEBHOOK","project_id":"aa62e838-464f-5c6d-bbbc-9e2dff577e28"}"#
+            ),
+            Ok(WebhookOutcome::Ping(
+                "TEST_WEBHOOK for project id aa62e838-464f-5c6d-bbbc-9e2dff577e28".into()
+            ))
+        );
+        // Other casings, a `project` that is not an object, or one without aliases.
+        for body in [
+            r#"{"action":"test_webhook","projectId":"p1"}"#,
+            r#"{"action":"TEST_WEBHOOK","project":"p1","project_id":"p1"}"#,
+            r#"{"action":"TEST_WEBHOOK","project":{"id":"p1"}}"#,
+            r#"{"action":"TEST_WEBHOOK","project":null,"project_id":"p1"}"#,
+        ] {
+            assert_eq!(
+                ping(body),
+                Ok(WebhookOutcome::Ping(
+                    "TEST_WEBHOOK for project id p1".into()
+                )),
+                "{body}"
+            );
+        }
+        assert_eq!(
+            ping(r#"{"action":"TEST_WEBHOOK","project_id":7}"#),
+            Ok(WebhookOutcome::Ping("TEST_WEBHOOK for project id 7".into()))
+        );
+        // A hostile id cannot make the ping text long or multi-line.
+        let long = format!(
+            r#"{{"action":"TEST_WEBHOOK","project_id":"a\nb{}"}}"#,
+            "x".repeat(500)
+        );
+        let Ok(WebhookOutcome::Ping(text)) = ping(&long) else {
+            panic!()
+        };
+        assert!(!text.contains('\n') && text.chars().count() < 120, "{text}");
+        // Still checked for the secret first.
+        assert!(matches!(
+            verify(
+                &conn(),
+                &delivery(None, None, r#"{"action":"TEST_WEBHOOK","project_id":"p"}"#),
+                SECRET
+            ),
+            Err(WebhookRejection::SecretMissing(_))
+        ));
+    }
+
+    #[test]
+    fn the_authorization_header_is_tolerated_and_never_echoed() {
+        const TOKEN: &str = "gf-hook-token-Zq81x";
+        let with_auth = |q: Option<&str>, h: Option<&str>, body: &str, auth: &str| {
+            let mut d = delivery(q, h, body);
+            d.headers.push(("Authorization".into(), auth.into()));
+            verify(&conn(), &d, SECRET)
+        };
+        // Tolerated whatever its form, whether or not it equals the secret.
+        for auth in [
+            TOKEN.to_string(),
+            format!("Bearer {TOKEN}"),
+            format!("token {SECRET}"),
+            String::new(),
+        ] {
+            assert!(
+                matches!(
+                    with_auth(None, Some(SECRET), &fail_body(), &auth),
+                    Ok(WebhookOutcome::PipelineFailed(_))
+                ),
+                "{auth:?}"
+            );
+            assert!(matches!(
+                with_auth(Some(SECRET), None, r#"{"action":"TEST_WEBHOOK"}"#, &auth),
+                Ok(WebhookOutcome::Ping(_))
+            ));
+        }
+        // It is no substitute for the secret, and no rejection repeats it.
+        let auth = format!("Bearer {TOKEN}");
+        let rejections = [
+            with_auth(None, None, &fail_body(), &auth),
+            with_auth(None, Some("nope"), &fail_body(), &auth),
+            with_auth(Some("nope"), None, &fail_body(), &auth),
+            with_auth(Some(SECRET), None, "not json", &auth),
+            with_auth(Some(SECRET), None, r#"{"action":"PIPELINE_FAIL"}"#, &auth),
+            with_auth(Some(SECRET), None, r#"{"project":{}}"#, &auth),
+        ];
+        for got in rejections {
+            let text = match got {
+                Err(
+                    WebhookRejection::SecretMissing(m)
+                    | WebhookRejection::SecretMismatch(m)
+                    | WebhookRejection::Malformed(m),
+                ) => m,
+                other => panic!("{other:?}"),
+            };
+            assert!(!text.contains(TOKEN), "{text}");
+            assert!(!text.to_ascii_lowercase().contains("bearer"), "{text}");
+        }
     }
 
     #[test]
