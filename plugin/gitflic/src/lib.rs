@@ -12,7 +12,8 @@
 //! Connection options (`connection.options`) this plugin reads:
 //! - `analyze_warnings` (`"true"` / anything else): a `PIPELINE_WARNING` delivery starts an
 //!   analysis. `analyze-warnings` is accepted as the same key.
-//! - `naive_utc_offset` (default `+03:00`): the zone of GitFlic timestamps that carry none.
+//! - `naive_utc_offset` (default `Z`, UTC, as GitFlic documents its objects): the zone of GitFlic
+//!   timestamps that carry none, e.g. `+03:00` for an instance that writes Moscow time.
 
 // The contract's types come from the kit's bindings; re-exported so GitFlic's modules, the
 // benchmark and the fuzz targets name them from this crate as before.

@@ -18,9 +18,11 @@ pub fn analyze_warnings(conn: &Connection) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
-/// The default zone of zone-less timestamps: Moscow time, which is what one public GitFlic
-/// client assumes (gitflic.ru runs in Moscow; GitFlic's documentation does not say).
-pub const DEFAULT_NAIVE_UTC_OFFSET: &str = "+03:00";
+/// The default zone of zone-less timestamps: UTC. GitFlic's documentation writes every other
+/// object's times in UTC (`Z`) and documents webhook objects as UTC; no source says Moscow time
+/// (gitflic-api.md, "Added after a second search", Timestamps). An instance that does write
+/// local times sets `naive_utc_offset`.
+pub const DEFAULT_NAIVE_UTC_OFFSET: &str = "Z";
 
 /// Seconds east of UTC at which GitFlic timestamps without a zone are read, from the option
 /// `naive_utc_offset` (`+03:00`, `Z`, `-0500`). A value that does not parse is an error, not a
@@ -62,8 +64,16 @@ mod tests {
     }
 
     #[test]
-    fn naive_offset_defaults_to_moscow_and_rejects_garbage() {
-        assert_eq!(naive_utc_offset(&conn(&[])), Ok(3 * 3600));
+    fn naive_offset_defaults_to_utc_and_rejects_garbage() {
+        assert_eq!(naive_utc_offset(&conn(&[])), Ok(0));
+        assert_eq!(
+            naive_utc_offset(&conn(&[("naive_utc_offset", "+03:00")])),
+            Ok(3 * 3600)
+        );
+        assert_eq!(
+            naive_utc_offset(&conn(&[("naive-utc-offset", " +0300 ")])),
+            Ok(3 * 3600)
+        );
         assert_eq!(naive_utc_offset(&conn(&[("naive_utc_offset", "Z")])), Ok(0));
         assert_eq!(
             naive_utc_offset(&conn(&[("naive_utc_offset", "-05:30")])),

@@ -131,7 +131,7 @@ mod tests {
             .iter()
             .map(|id| {
                 json!({"id": format!("uuid-{id}"), "localId": id, "status": "FAILED", "ref": "main",
-                             "createdAt": "2026-11-20T12:00:00"})
+                             "createdAt": "2026-11-20T09:00:00"})
             })
             .collect();
         json!({"_embedded": {"restPipelineModelList": items},
@@ -162,8 +162,19 @@ mod tests {
         assert_eq!(numbers, (28..=50).rev().collect::<Vec<_>>());
         assert_eq!(host.requests.borrow().len(), 2, "page 2 is never read");
         assert_eq!(got[0].status, RunStatus::Failed);
-        // Zone-less createdAt 12:00, read as Moscow time: 09:00Z, an hour before NOW.
+        // Zone-less createdAt 09:00, read as UTC by default: an hour before NOW.
         assert_eq!(got[0].created_at, Some(crate::fake::NOW - 3_600_000));
+
+        // The option still moves zone-less times: 09:00 at +03:00 is 06:00Z.
+        let mut moscow = conn();
+        moscow
+            .options
+            .push(("naive_utc_offset".into(), "+03:00".into()));
+        let host = FakeHost::new();
+        host.on_json(Method::Get, &url(0), 200, page(0, &first, 3));
+        host.on_json(Method::Get, &url(1), 200, page(1, &second, 3));
+        let got = list_pipelines(&host, &moscow, &project(), Some(27), 50).unwrap();
+        assert_eq!(got[0].created_at, Some(crate::fake::NOW - 4 * 3_600_000));
     }
 
     #[test]
