@@ -12,10 +12,13 @@
 //! - **Self-hosted**, any other host, optionally under a path prefix
 //!   (`https://example.com/gitflic`): REST `{base}/rest-api` (DOC), OAuth on the instance
 //!   itself, `{base}` (DOC shows `{instance}/oauth/...`). The plugin appends `oauth/authorize`
-//!   and `api/token/access|refresh` to the OAuth base on both kinds, so the cloud's
-//!   `https://oauth.gitflic.ru/oauth/authorize` and the instance's `{base}/oauth/authorize` come
-//!   from the same code. The scheme is kept: an intranet instance may serve plain http, and
-//!   the host's egress policy decides whether it may be reached.
+//!   to the OAuth base on both kinds, so the cloud's `https://oauth.gitflic.ru/oauth/authorize`
+//!   and the instance's `{base}/oauth/authorize` come from the same code. The token endpoints
+//!   differ: `https://oauth.gitflic.ru/api/token/access` on the cloud, but
+//!   `{base}/oauth/api/token/access` on an instance (gitflic-api.md, 2026-12);
+//!   [`crate::oauth::token_url`] tells the two apart by whether the OAuth base is the web base.
+//!   The scheme is kept: an intranet instance may serve plain http, and the host's egress
+//!   policy decides whether it may be reached.
 //!
 //! Normal form: trimmed, scheme and host lower-cased, the scheme's default port dropped, no
 //! trailing slash; the path keeps its case. Anything that is not the http(s) address of a web
@@ -410,6 +413,14 @@ mod tests {
         assert_eq!(
             crate::api::Api::new(&host, &own).url(&["user", "me"], &[]),
             "https://example.com/gitflic/rest-api/user/me"
+        );
+        assert_eq!(
+            crate::oauth::token_url(&own, "access", &[("code", "c")]),
+            "https://example.com/gitflic/oauth/api/token/access?code=c"
+        );
+        assert_eq!(
+            crate::oauth::token_url(&cloud, "access", &[("code", "c")]),
+            "https://oauth.gitflic.ru/api/token/access?code=c"
         );
         assert_eq!(
             crate::links::project_url(&own.web_base, "a", "b"),

@@ -87,7 +87,30 @@ pub fn authorize_url(
     ))
 }
 
-/// `GET {oauth}/api/token/access?code=…` (PRACTICE, two clients; one sends Basic client
+/// Where the token endpoints live: `{oauth}/{prefix}api/token/{access|refresh}`.
+///
+/// Authorize is `{oauth}/oauth/authorize` on both kinds of GitFlic, but the token endpoints
+/// differ (gitflic-api.md, "Added after a second search", OAuth): the cloud's dedicated OAuth
+/// host serves them at its root (`https://oauth.gitflic.ru/api/token/access`, DOC), while a
+/// self-hosted instance, which serves OAuth on itself, has them under `/oauth`
+/// (`{instance}/oauth/api/token/access`). A connection whose OAuth base is its web address
+/// (what [`crate::endpoints::defaults`] derives for self-hosted) is the instance shape; any other
+/// OAuth base is a dedicated OAuth host. Refresh follows the same prefix; on self-hosted that
+/// is by analogy with the exchange (UNKNOWN).
+pub fn token_url(conn: &Connection, kind: &str, query: &[(&str, &str)]) -> String {
+    let same = |a: &str, b: &str| {
+        a.trim()
+            .trim_end_matches('/')
+            .eq_ignore_ascii_case(b.trim().trim_end_matches('/'))
+    };
+    if same(&conn.oauth_base, &conn.web_base) {
+        join_url(&conn.oauth_base, &["oauth", "api", "token", kind], query)
+    } else {
+        join_url(&conn.oauth_base, &["api", "token", kind], query)
+    }
+}
+
+/// `GET {token}/access?code=…` ([`token_url`]; PRACTICE, two clients; one sends Basic client
 /// credentials, one nothing: Basic is sent, which a server that does not need it ignores).
 pub fn exchange_code<H: Host>(
     host: &H,
@@ -97,11 +120,7 @@ pub fn exchange_code<H: Host>(
     if code.trim().is_empty() {
         return Err(invalid("code", "the authorization code is empty"));
     }
-    let url = join_url(
-        &conn.oauth_base,
-        &["api", "token", "access"],
-        &[("code", code)],
-    );
+    let url = token_url(conn, "access", &[("code", code)]);
     token_call(
         host,
         conn,
@@ -116,7 +135,7 @@ pub fn exchange_code<H: Host>(
     )
 }
 
-/// `POST {oauth}/api/token/refresh` with `{"refreshToken": …}` and Basic client credentials
+/// `POST {token}/refresh` ([`token_url`]) with `{"refreshToken": …}` and Basic client credentials
 /// (ONE CLIENT). Whether the refresh token rotates is UNKNOWN: whatever comes back is returned.
 pub fn refresh_token<H: Host>(
     host: &H,
@@ -126,7 +145,7 @@ pub fn refresh_token<H: Host>(
     if refresh.trim().is_empty() {
         return Err(invalid("refresh-token", "the refresh token is empty"));
     }
-    let url = join_url(&conn.oauth_base, &["api", "token", "refresh"], &[]);
+    let url = token_url(conn, "refresh", &[]);
     token_call(
         host,
         conn,
@@ -323,16 +342,68 @@ mod tests {
             Method::Get,
             "https://oauth.gitflic.ru/api/token/access?code=c0de",
             200,
-            r#"{"accessToken":"a1","refreshToken":"r1","expires":"2026-12-20T13:00:00"}"#,
+            r#"{"accessToken":"a1","refreshToken":"r1","expires":"2026-12-20T10:00:00"}"#,
         );
         let t = exchange_code(&host, &conn(), "c0de").unwrap();
         assert_eq!(t.access_token, "a1");
         assert_eq!(t.refresh_token.as_deref(), Some("r1"));
-        // Zone-less expiry, read as Moscow time: 10:00 UTC, 30 days after NOW.
+        // Zone-less expiry, read as UTC by default: 30 days after NOW.
         assert_eq!(t.expires_at, Some(NOW + 30 * 86_400_000));
         assert_eq!(
             host.requests.borrow()[0].credential,
             Some(Credential::ClientBasic)
+        );
+    }
+
+    #[test]
+    fn self_hosted_exchanges_under_oauth_on_the_instance() {
+        let own = crate::endpoints::defaults("https://git.example.com/gitflic").unwrap();
+        // Authorize keeps `{oauth}/oauth/authorize` on both shapes.
+        assert!(
+            authorize_url(&own, &client(&[]), "s")
+                .unwrap()
+                .starts_with("https://git.example.com/gitflic/oauth/authorize?")
+        );
+        let host = FakeHost::new();
+        host.on(
+            Method::Get,
+            "https://git.example.com/gitflic/oauth/api/token/access?code=c0de",
+            200,
+            r#"{"accessToken":"a1","refreshToken":"r1","expires_in":60}"#,
+        );
+        host.on(
+            Method::Post,
+            "https://git.example.com/gitflic/oauth/api/token/refresh",
+            200,
+            r#"{"accessToken":"a2"}"#,
+        );
+        let t = exchange_code(&host, &own, "c0de").unwrap();
+        assert_eq!(
+            (t.access_token.as_str(), t.expires_at),
+            ("a1", Some(NOW + 60_000))
+        );
+        assert_eq!(refresh_token(&host, &own, "r1").unwrap().access_token, "a2");
+        let reqs = host.requests.borrow();
+        assert_eq!(reqs.len(), 2);
+        assert!(reqs.iter().all(|r| host.matched(r)));
+        assert_eq!(reqs[0].credential, Some(Credential::ClientBasic));
+
+        // The cloud keeps the token endpoints at its OAuth host's root.
+        let cloud = crate::endpoints::defaults("https://gitflic.ru").unwrap();
+        assert_eq!(
+            token_url(&cloud, "access", &[("code", "c")]),
+            "https://oauth.gitflic.ru/api/token/access?code=c"
+        );
+        assert_eq!(
+            token_url(&cloud, "refresh", &[]),
+            "https://oauth.gitflic.ru/api/token/refresh"
+        );
+        // A trailing slash or another case on one of the roots is still the instance shape.
+        let mut odd = own.clone();
+        odd.oauth_base = "https://GIT.example.com/gitflic/".into();
+        assert_eq!(
+            token_url(&odd, "refresh", &[]),
+            "https://GIT.example.com/gitflic/oauth/api/token/refresh"
         );
     }
 
