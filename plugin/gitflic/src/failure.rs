@@ -10,9 +10,14 @@ use crate::{
     ProviderError, RunStatus,
 };
 
-/// Pipelines searched for the event's one: 5 pages of 20. A failure older than the newest 100
-/// pipelines is stale by the time anyone reads its analysis.
+/// Pipelines searched for the event's one when only its UUID or nothing is known: 5 pages of
+/// 20. Without a number the walk cannot tell when it has gone past the pipeline.
 pub const FIND_PAGES: u32 = 5;
+/// Pages searched when the pipeline's number (`localId`) is known: a burst of failures in a busy
+/// project pushes a pipeline past the newest 100 before its delivery is processed, and the
+/// number tells the walk when to stop (the list is newest first), so it may page further:
+/// up to 10 pages of 20, the same cap as `list-pipelines`, which also ends on the last page.
+pub const FIND_PAGES_BY_NUMBER: u32 = crate::pipelines::MAX_PAGES;
 const JOB_PAGE_SIZE: u32 = 100;
 const JOB_PAGES: u32 = 5;
 
@@ -39,7 +44,11 @@ pub fn get_failure_details<H: Host>(
 
     let api = Api::new(host, conn);
     let mut found: Option<RestPipeline> = None;
-    walk(&api, project, FIND_PAGES, |pl| {
+    let pages = match wanted {
+        Wanted::Number(_) => FIND_PAGES_BY_NUMBER,
+        _ => FIND_PAGES,
+    };
+    let capped = walk(&api, project, pages, |pl| {
         let hit = match &wanted {
             Wanted::Number(n) => {
                 if pl.local_id.is_some_and(|l| l < *n) {
@@ -64,12 +73,15 @@ pub fn get_failure_details<H: Host>(
         Wanted::NewestWith(s) => format!("a pipeline with status {s}"),
     };
     let pl = found.ok_or_else(|| {
-        ProviderError::NotFound(format!(
-            "{what} is not among the newest {} pipelines of {}/{}",
-            FIND_PAGES * crate::pipelines::PAGE_SIZE,
-            project.owner,
-            project.name
-        ))
+        let (owner, name) = (&project.owner, &project.name);
+        ProviderError::NotFound(if capped {
+            format!(
+                "{what} is not among the newest {} pipelines of {owner}/{name}",
+                pages * crate::pipelines::PAGE_SIZE
+            )
+        } else {
+            format!("{what} is not in the pipeline list of {owner}/{name}")
+        })
     })?;
     let number = pl.local_id.ok_or_else(|| {
         ProviderError::InvalidInput(InvalidInput {
@@ -199,7 +211,7 @@ mod tests {
 
     fn job(local_id: Value, name: &str, status: &str, allow: Option<bool>) -> Value {
         let mut j = json!({"id": format!("uuid-{name}"), "localId": local_id, "name": name, "stageName": "test", "status": status,
-                           "startedAt": "2026-11-20T12:50:00", "finishedAt": "2026-11-20T09:55:00Z", "pipelineLocalId": 42});
+                           "startedAt": "2026-11-20T09:50:00", "finishedAt": "2026-11-20T09:55:00Z", "pipelineLocalId": 42});
         if let Some(a) = allow {
             j["allowFailure"] = json!(a);
         }
@@ -212,7 +224,7 @@ mod tests {
         host.on_json(Method::Get, PIPELINES, 200, pipelines(json!([
             {"id": "p43", "localId": 43, "status": "RUNNING"},
             {"id": "p42", "localId": "42", "status": "FAILED", "ref": "main", "commitId": "d6cd1e2", "projectId": "proj-uuid",
-             "source": "PUSH", "createdAt": "2026-11-20T12:49:00", "finishedAt": "2026-11-20T12:56:00+03:00"}]), 3));
+             "source": "PUSH", "createdAt": "2026-11-20T09:49:00", "finishedAt": "2026-11-20T12:56:00+03:00"}]), 3));
         host.on_json(
             Method::Get,
             &jobs_url(42),
@@ -339,6 +351,110 @@ mod tests {
             1,
             "the scan stops once it passes the number"
         );
+    }
+
+    fn page_url(n: u32) -> String {
+        format!("https://api.gitflic.ru/project/acme/api/cicd/pipeline?page={n}&size=20")
+    }
+
+    /// Page `n` of a busy project's list: 20 failed pipelines numbered down from `top`.
+    fn busy_page(n: u32, top: u64, total_pages: u32) -> Value {
+        let items: Vec<Value> = (0..20)
+            .map(|i| {
+                let l = top - u64::from(n) * 20 - i;
+                json!({"id": format!("p{l}"), "localId": l, "status": "FAILED"})
+            })
+            .collect();
+        json!({"_embedded": {"restPipelineModelList": items},
+               "page": {"size": 20, "totalElements": 0, "totalPages": total_pages, "number": n}})
+    }
+
+    #[test]
+    fn a_known_number_is_found_beyond_the_newest_hundred() {
+        // Pipeline #1000 - 7 * 20 - 3 = #857 sits on page 7, past the old 5-page search.
+        let host = FakeHost::new();
+        for n in 0..=7 {
+            host.on_json(Method::Get, &page_url(n), 200, busy_page(n, 1000, 50));
+        }
+        host.on_json(Method::Get, &jobs_url(857), 200, jobs(json!([])));
+        let d =
+            get_failure_details(&host, &conn(), &event(Some(857), None, "PIPELINE_FAIL")).unwrap();
+        assert_eq!(
+            d.pipeline.reference,
+            PipelineRef {
+                id: Some("p857".into()),
+                number: Some(857)
+            }
+        );
+        assert_eq!(
+            d.deep_link,
+            "https://gitflic.ru/project/acme/api/ci-cd/pipeline/857"
+        );
+        assert_eq!(host.requests.borrow().len(), 9, "8 list pages and the jobs");
+        assert_eq!(host.unused(), 0);
+    }
+
+    #[test]
+    fn the_search_by_number_is_bounded() {
+        // Older than 10 pages: 10 requests, then not found, naming how far it looked.
+        let host = FakeHost::new();
+        for n in 0..FIND_PAGES_BY_NUMBER + 2 {
+            host.on_json(Method::Get, &page_url(n), 200, busy_page(n, 1000, 50));
+        }
+        let err = get_failure_details(&host, &conn(), &event(Some(700), None, "PIPELINE_FAIL"))
+            .unwrap_err();
+        assert!(
+            matches!(&err, ProviderError::NotFound(m) if m.contains("#700") && m.contains("newest 200")),
+            "{err:?}"
+        );
+        assert_eq!(host.requests.borrow().len(), FIND_PAGES_BY_NUMBER as usize);
+
+        // The last page ends the search, before the cap.
+        let host = FakeHost::new();
+        for n in 0..3 {
+            host.on_json(Method::Get, &page_url(n), 200, busy_page(n, 1000, 3));
+        }
+        let err = get_failure_details(&host, &conn(), &event(Some(5000), None, "PIPELINE_FAIL"))
+            .unwrap_err();
+        assert!(
+            matches!(&err, ProviderError::NotFound(m) if m.contains("not in the pipeline list")),
+            "{err:?}"
+        );
+        assert_eq!(
+            host.requests.borrow().len(),
+            1,
+            "#5000 is newer than page 0: nothing to page for"
+        );
+
+        // An empty page ends it too.
+        let host = FakeHost::new();
+        host.on_json(Method::Get, &page_url(0), 200, busy_page(0, 1000, 99));
+        host.on_json(
+            Method::Get,
+            &page_url(1),
+            200,
+            json!({"_embedded": {"restPipelineModelList": []}, "page": {"size": 20, "totalElements": 0, "totalPages": 99, "number": 1}}),
+        );
+        let err = get_failure_details(&host, &conn(), &event(Some(900), None, "PIPELINE_FAIL"))
+            .unwrap_err();
+        assert!(
+            matches!(&err, ProviderError::NotFound(m) if m.contains("not in the pipeline list")),
+            "{err:?}"
+        );
+        assert_eq!(host.requests.borrow().len(), 2);
+
+        // Without a number the search stays at 5 pages: it cannot tell when it went past.
+        let host = FakeHost::new();
+        for n in 0..FIND_PAGES + 2 {
+            host.on_json(Method::Get, &page_url(n), 200, busy_page(n, 1000, 50));
+        }
+        let err = get_failure_details(&host, &conn(), &event(None, Some("nope"), "PIPELINE_FAIL"))
+            .unwrap_err();
+        assert!(
+            matches!(&err, ProviderError::NotFound(m) if m.contains("newest 100")),
+            "{err:?}"
+        );
+        assert_eq!(host.requests.borrow().len(), FIND_PAGES as usize);
     }
 
     #[test]
