@@ -54,6 +54,10 @@ pub fn parse_offset(s: &str) -> Option<i32> {
         _ => return None,
     };
     let rest = &s[1..];
+    // Digits and `:` only: the fixed cuts below are then on char boundaries whatever was sent.
+    if !rest.is_ascii() {
+        return None;
+    }
     let (h, m) = match rest.len() {
         2 => (num(rest)?, 0),
         4 => (num(&rest[..2])?, num(&rest[2..])?),
@@ -216,5 +220,22 @@ mod tests {
         assert_eq!(parse_http_date("Fri, 20 Nov 2026 10:00:30 +0300"), None);
         assert_eq!(parse_http_date("soon"), None);
         assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+    }
+
+    /// A zone of four bytes that are not four characters once cut inside `ё`; any text from a
+    /// provider is refused, never sliced.
+    #[test]
+    fn non_ascii_zones_and_dates_are_refused_without_panicking() {
+        for bad in ["+aёb", "+ёё", "-0ё", "+03:ё", "Zё"] {
+            assert_eq!(parse_offset(bad), None, "{bad}");
+        }
+        for bad in [
+            "2026-11-20T10:00:00+aёb",
+            "2026-11-2ёT10:00",
+            "ёёёёё-11-20",
+            "2026-11-20Tё:00",
+        ] {
+            assert_eq!(parse_datetime(bad, 0), None, "{bad}");
+        }
     }
 }
