@@ -6,15 +6,15 @@
 //! built: `./x bench` does both).
 
 use exlogare_conformance_tests::{component, workspace_root};
-use exlogare_host::conformance::ScenarioEnv;
-use exlogare_host::egress::{EgressPolicy, Origin};
-use exlogare_host::engine::{EngineOptions, HostEngine};
-use exlogare_host::http::gate::Credentials;
-use exlogare_host::http::replay::{ExchangeFile, GeneratedLog, ReplayBackend};
-use exlogare_host::limits::SandboxLimits;
-use exlogare_host::plugin::{CallContext, LoadedPlugin, PluginRuntime};
-use exlogare_host::store::{Clock, LogSink};
-use exlogare_host::wit::v0_1::{sink_types, types as htypes};
+use exlogare_conformance::ScenarioEnv;
+use exlogare_runtime::egress::{EgressPolicy, Origin};
+use exlogare_runtime::engine::{EngineOptions, HostEngine};
+use exlogare_runtime::http::gate::Credentials;
+use exlogare_runtime::http::replay::{ExchangeFile, GeneratedLog, ReplayBackend};
+use exlogare_runtime::limits::SandboxLimits;
+use exlogare_runtime::plugin::{CallContext, LoadedPlugin, PluginRuntime};
+use exlogare_runtime::call_state::{Clock, LogSink};
+use exlogare_runtime::wit::v0_1::{sink_types, types as htypes};
 use std::cell::Cell;
 use std::io::Read;
 use std::sync::Arc;
@@ -116,7 +116,7 @@ fn load() -> (LoadedPlugin, Allocator) {
     (rt.load(&component("exlogare-gitflic"), SandboxLimits::default()).expect("plugin loads"), allocator)
 }
 
-type Allocator = exlogare_host::engine::Allocator;
+type Allocator = exlogare_runtime::engine::Allocator;
 
 fn main() {
     let (plugin, allocator) = load();
@@ -135,7 +135,7 @@ fn main() {
         options: env.conn.options.clone(),
     };
     let native_delivery = exlogare_gitflic::WebhookDelivery { query: query.clone(), headers: headers.clone(), body: body.clone() };
-    let host_delivery = exlogare_host::wit::v0_1::provider::WebhookDelivery { query, headers, body };
+    let host_delivery = exlogare_runtime::wit::v0_1::provider::WebhookDelivery { query, headers, body };
     let native = median(2000, || {
         let out = exlogare_gitflic::webhook::verify(&native_conn, &native_delivery, &secret);
         assert!(out.is_ok());
@@ -208,7 +208,7 @@ times = 1000
         let ctx = CallContext {
             policy: policy.clone(),
             backend: backend.clone(),
-            credentials: Credentials { access_token: Some(exlogare_host::http::Secret::new("t")), ..Default::default() },
+            credentials: Credentials { access_token: Some(exlogare_runtime::http::Secret::new("t")), ..Default::default() },
             clock: Clock::Fixed(0),
             sink: Some(Box::new(CountingSink(0))),
         };

@@ -1,4 +1,4 @@
-//! Accounts end to end on 127.0.0.1 (issue 5): `Service::build` from a TOML config with an
+//! Accounts end to end on 127.0.0.1: `Service::build` from a TOML config with an
 //! OAuth connection, the axum router, worker threads, the real GitFlic plugin talking to a
 //! stateful fake GitFlic (token endpoints counting calls, tokens that go stale), and a fake
 //! Slack. No internet; waits poll with a bounded deadline.
@@ -18,11 +18,11 @@ mod accounts_world;
 
 use accounts_world::*;
 use exlogare_conformance_tests::gitflic_fixtures;
-use exlogare_host::accounts::polling::{Poller, PollerOptions};
-use exlogare_host::accounts::poller;
-use exlogare_host::accounts::tokens::ConnectionStatus;
-use exlogare_host::http::Secret;
-use exlogare_host::storage::now_ms;
+use exlogare_service::accounts::polling::{Poller, PollerOptions};
+use exlogare_service::accounts::poller;
+use exlogare_service::accounts::tokens::ConnectionStatus;
+use exlogare_runtime::http::Secret;
+use exlogare_service::storage::now_ms;
 use fakes::*;
 use running::{RunningHost as Host, wait_until};
 use serde_json::{Value, json};

@@ -1,4 +1,4 @@
-//! Accounts state that must hold across processes and restarts (issue 5), end to end on
+//! Accounts state that must hold across processes and restarts, end to end on
 //! 127.0.0.1: a serving host (`Service::build` + router + workers) and, beside it on the same
 //! SQLite file, a second `Service` as the CLI builds it (`watch`, `projects`), both running the
 //! real GitFlic plugin against the stateful fake GitFlic of `support/gitflic_oauth.rs`.
@@ -25,13 +25,13 @@ mod accounts_world;
 
 use accounts_world::*;
 use exlogare_conformance_tests::gitflic_fixtures;
-use exlogare_host::accounts::budget::{self, Purpose};
-use exlogare_host::accounts::poller;
-use exlogare_host::accounts::polling::{Poller, PollerOptions};
-use exlogare_host::accounts::tokens::ConnectionStatus;
-use exlogare_host::config::Config;
-use exlogare_host::service::Service;
-use exlogare_host::storage::now_ms;
+use exlogare_service::accounts::budget::{self, Purpose};
+use exlogare_service::accounts::poller;
+use exlogare_service::accounts::polling::{Poller, PollerOptions};
+use exlogare_service::accounts::tokens::ConnectionStatus;
+use exlogare_service::config::Config;
+use exlogare_service::service::Service;
+use exlogare_service::storage::now_ms;
 use fakes::*;
 use gitflic_oauth::*;
 use running::{RunningHost as Host, wait_until};

@@ -5,11 +5,11 @@
 //! `exlogare-host conformance --plugin X.wasm --fixtures DIR`.
 
 use exlogare_conformance_tests::{component, workspace_root};
-use exlogare_host::conformance::{run_scenario, run_suite};
-use exlogare_host::engine::{EngineOptions, HostEngine};
-use exlogare_host::limits::SandboxLimits;
-use exlogare_host::plugin::{LoadedPlugin, PluginRuntime};
-use exlogare_host::wit::ContractLine;
+use exlogare_conformance::{run_scenario, run_suite};
+use exlogare_runtime::engine::{EngineOptions, HostEngine};
+use exlogare_runtime::limits::SandboxLimits;
+use exlogare_runtime::plugin::{LoadedPlugin, PluginRuntime};
+use exlogare_runtime::wit::ContractLine;
 use std::sync::{Arc, OnceLock};
 
 fn gitflic() -> &'static LoadedPlugin {

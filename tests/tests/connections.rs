@@ -1,4 +1,4 @@
-//! Connections managed at run time (issue 5), end to end on 127.0.0.1: a host whose config
+//! Connections managed at run time, end to end on 127.0.0.1: a host whose config
 //! file names no connection; an operator adds one through `POST /api/connections`, connects
 //! it through OAuth against a stateful fake GitFlic, syncs projects, watches one (a hook
 //! registered at the fake), receives a failure on that hook, and removes the connection (the
@@ -20,9 +20,9 @@ mod accounts_world;
 
 use accounts_world::{key_and_cache, oauth_gitflic_for};
 use config_text::*;
-use exlogare_host::accounts::connections::NewConnection;
-use exlogare_host::config::Config;
-use exlogare_host::service::Service;
+use exlogare_service::accounts::connections::NewConnection;
+use exlogare_service::config::Config;
+use exlogare_service::service::Service;
 use gitflic_oauth::*;
 use running::RunningHost as Host;
 use serde_json::{Value, json};
@@ -292,7 +292,7 @@ fn a_stored_connection_sealed_with_another_key_is_unusable_not_lost_and_can_stil
     drop(host);
     // A restart with another key still starts (other connections keep serving); this one says why
     // it cannot be used, and its webhooks answer 503 (GitFlic retries) rather than 404.
-    let other = exlogare_host::accounts::crypto::TokenCipher::from_key([9; 32]);
+    let other = exlogare_service::accounts::crypto::TokenCipher::from_key([9; 32]);
     let wrong = Service::build_with_cipher(Config::load(&world.config_path()).unwrap(), Some(other)).unwrap_or_else(|e| panic!("{e:#}"));
     assert!(wrong.connection("sealed").is_none());
     let v = wrong.connection_view("sealed").expect("still listed");

@@ -7,10 +7,10 @@
 mod support;
 
 use exlogare_conformance_tests::component;
-use exlogare_host::limits::SandboxLimits;
-use exlogare_host::plugin::{CallContext, LoadedPlugin, PluginFault};
-use exlogare_host::wit::ContractLine;
-use exlogare_host::wit::v0_1::types::{Connection, ProviderError};
+use exlogare_runtime::limits::SandboxLimits;
+use exlogare_runtime::plugin::{CallContext, LoadedPlugin, PluginFault};
+use exlogare_runtime::wit::ContractLine;
+use exlogare_runtime::wit::v0_1::types::{Connection, ProviderError};
 use std::sync::OnceLock;
 
 fn gitflic() -> &'static LoadedPlugin {
@@ -64,8 +64,8 @@ fn self_hosted_roots_under_the_instance() {
         ("https://example.com/gitflic", "https://example.com/gitflic/rest-api", "https://example.com/gitflic")
     );
     // The derived roots are ones the host's egress policy accepts as origins.
-    exlogare_host::egress::Origin::parse(&c.api_base).unwrap();
-    exlogare_host::egress::Origin::parse(&c.oauth_base).unwrap();
+    exlogare_runtime::egress::Origin::parse(&c.api_base).unwrap();
+    exlogare_runtime::egress::Origin::parse(&c.oauth_base).unwrap();
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! The CI instruction budget (reference/plugin-hosts.md §9.1 item 13): the GitFlic plugin runs
+//! The CI instruction budget (../shared/reference/plugin-hosts.md §9.1 item 13): the GitFlic plugin runs
 //! every golden fixture scenario on a fuel-metered engine, and each scenario's fuel (roughly,
 //! wasm instructions, summed over its calls) must stay within +20 % of
 //! `fixtures/gitflic/fuel-baseline.json`. Fuel is deterministic for one component and one
@@ -14,11 +14,11 @@
 //! Needs both components: cargo build -p exlogare-gitflic -p exlogare-test-misbehave --target wasm32-wasip2 --profile plugin
 
 use exlogare_conformance_tests::{component, workspace_root};
-use exlogare_host::conformance::{run_scenario, ScenarioRun};
-use exlogare_host::engine::{EngineOptions, HostEngine};
-use exlogare_host::limits::SandboxLimits;
-use exlogare_host::plugin::{CallContext, LoadedPlugin, PluginFault, PluginRuntime};
-use exlogare_host::wit::v0_1::types::Connection;
+use exlogare_conformance::{run_scenario, ScenarioRun};
+use exlogare_runtime::engine::{EngineOptions, HostEngine};
+use exlogare_runtime::limits::SandboxLimits;
+use exlogare_runtime::plugin::{CallContext, LoadedPlugin, PluginFault, PluginRuntime};
+use exlogare_runtime::wit::v0_1::types::Connection;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

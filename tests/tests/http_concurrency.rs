@@ -1,5 +1,5 @@
 //! The per-plugin HTTP concurrency limit (`http_concurrency`, `http_wait_ms`;
-//! reference/plugin-hosts.md §9.1) end to end: concurrent calls of one loaded misbehave plugin
+//! ../shared/reference/plugin-hosts.md §9.1) end to end: concurrent calls of one loaded misbehave plugin
 //! against a local server on 127.0.0.1 that counts the requests it has open at once.
 //!
 //! Nothing here asserts speed. The server holds each request until the test hands out a
@@ -10,9 +10,9 @@
 
 mod support;
 
-use exlogare_host::limits::SandboxLimits;
-use exlogare_host::plugin::{LoadedPlugin, PluginFault};
-use exlogare_host::wit::v0_1::types::ProviderError;
+use exlogare_runtime::limits::SandboxLimits;
+use exlogare_runtime::plugin::{LoadedPlugin, PluginFault};
+use exlogare_runtime::wit::v0_1::types::ProviderError;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::mpsc;

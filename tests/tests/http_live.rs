@@ -1,5 +1,5 @@
 //! HTTP egress through the live backend against local servers (127.0.0.1 only, never the
-//! internet): reference/plugin-hosts.md §9.1 items 4-9, each driven by the misbehave plugin
+//! internet): ../shared/reference/plugin-hosts.md §9.1 items 4-9, each driven by the misbehave plugin
 //! so the outcome is what a guest sees, plus the record backend writing replayable fixtures.
 //!
 //! Names are aimed at the local servers with the live backend's static host table, which goes
@@ -9,12 +9,12 @@
 
 mod support;
 
-use exlogare_host::egress::CredentialKind;
-use exlogare_host::http::gate::{Credentials, GateError, GateLimits, GateRequest, HttpGate, RequestedCredential};
-use exlogare_host::http::record::RecordBackend;
-use exlogare_host::http::replay::ReplayBackend;
-use exlogare_host::http::{BackendError, HttpBackend, Method, OutboundRequest, Secret};
-use exlogare_host::limits::SandboxLimits;
+use exlogare_runtime::egress::CredentialKind;
+use exlogare_runtime::http::gate::{Credentials, GateError, GateLimits, GateRequest, HttpGate, RequestedCredential};
+use exlogare_runtime::http::record::RecordBackend;
+use exlogare_runtime::http::replay::ReplayBackend;
+use exlogare_runtime::http::{BackendError, HttpBackend, Method, OutboundRequest, Secret};
+use exlogare_runtime::limits::SandboxLimits;
 use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -408,7 +408,7 @@ fn private_ca_server() -> (String, u16) {
 
 #[test]
 fn a_self_hosted_instance_with_a_private_ca_needs_the_operators_ca() {
-    use exlogare_host::http::live::{LiveBackend, LiveOptions};
+    use exlogare_runtime::http::live::{LiveBackend, LiveOptions};
     let (ca_pem, port) = private_ca_server();
     let origin = format!("https://git.internal.test:{port}");
     let p = policy(&origin, true);

@@ -16,8 +16,8 @@ mod config_text;
 
 use config_text::*;
 use exlogare_conformance_tests::gitflic_fixtures;
-use exlogare_host::config::Config;
-use exlogare_host::service::Service;
+use exlogare_service::config::Config;
+use exlogare_service::service::Service;
 use fakes::*;
 use running::{RunningHost as Host, base64_encode};
 use serde_json::Value;

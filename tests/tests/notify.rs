@@ -11,7 +11,7 @@
 #[path = "support/fakes.rs"]
 mod fakes;
 
-use exlogare_host::notify::{
+use exlogare_notify::{
     ConfigError, ConnectionAlert, FailureMessage, JobMessage, Notifier, NotifierConfig, NotifierKind, NotifyError, RouteConfig,
     console::ConsoleNotifier, matrix, route, route_connection,
 };
@@ -455,7 +455,7 @@ fn network_failures_and_timeouts_are_transient_and_never_show_the_token() {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut c = NotifierConfig::new("tg", NotifierKind::Telegram);
     c.api_base = Some(format!("http://127.0.0.1:{port}"));
-    c.chat_id = Some(exlogare_host::notify::ChatId::Id(-1001234567890));
+    c.chat_id = Some(exlogare_notify::ChatId::Id(-1001234567890));
     c.bot_token_env = Some("TOKEN".into());
     let e = c.build_with_env(&env_of(&[("TOKEN", TG_TOKEN)])).unwrap().send(&sample(), "k").unwrap_err();
     assert!(e.is_transient() && e.status().is_none(), "{e:?}");
@@ -519,7 +519,7 @@ fn secrets_come_from_env_or_files_and_their_absence_is_a_clear_error() {
     }
     let t: toml::Table = toml::from_str(config).unwrap();
     let f = File { notifiers: t["notifiers"].clone().try_into().unwrap(), routes: t["routes"].clone().try_into().unwrap() };
-    exlogare_host::notify::check_routes(&f.routes, &f.notifiers).unwrap();
+    exlogare_notify::check_routes(&f.routes, &f.notifiers).unwrap();
     assert_eq!(route(&f.routes, "gitflic-main", "acme/payments-api"), ["team-slack", "ci-room", "ops-telegram"]);
     assert_eq!(route(&f.routes, "other", "ACME/web"), ["team-slack", "ci-room"]);
     assert!(route(&f.routes, "gitflic-main", "umbrella/x").is_empty());
@@ -574,15 +574,15 @@ fn inline_secrets_and_misplaced_fields_are_refused_without_echoing_the_secret() 
     let e = toml::from_str::<NotifierConfig>("name = \"x\"\nkind = \"email\"").err().unwrap();
     assert!(e.to_string().contains("email"));
     let two = [NotifierConfig::new("c", NotifierKind::Console), NotifierConfig::new("c", NotifierKind::Console)];
-    assert!(exlogare_host::notify::build_all(&two).err().unwrap().to_string().contains("two notifiers"));
+    assert!(exlogare_notify::build_all(&two).err().unwrap().to_string().contains("two notifiers"));
 }
 
 // ---- The message ---------------------------------------------------------------------------------
 
 #[test]
 fn message_is_built_from_an_analysis_and_round_trips_as_json() {
-    use exlogare_host::pipeline::{FailureAnalysis, JobAnalysis};
-    use exlogare_host::wit::v0_1::{provider, types};
+    use exlogare_service::pipeline::{FailureAnalysis, JobAnalysis};
+    use exlogare_runtime::wit::v0_1::{provider, types};
     let project = types::ProjectRef { owner: "acme".into(), name: "payments-api".into(), id: None };
     let job = |id: &str, name: &str| types::Job {
         id: id.into(),
@@ -630,7 +630,9 @@ fn message_is_built_from_an_analysis_and_round_trips_as_json() {
             },
             JobAnalysis {
                 job: job("2", "e2e"),
-                source: Err("NotFound(\"the job's log artifact expired\")".into()),
+                source: Err(exlogare_service::pipeline::LogProblem::Provider(types::ProviderError::NotFound(
+                    "GET https://api.gitflic.ru/project/acme/payments-api/cicd/job/2/artifact/a/download answered 404: the job's log artifact expired".into(),
+                ))),
                 report: None,
                 elapsed: Duration::ZERO,
                 peak_memory_bytes: 0,
@@ -638,7 +640,12 @@ fn message_is_built_from_an_analysis_and_round_trips_as_json() {
         ],
         requests: 3,
     };
-    let msg = FailureMessage::from_analysis("gitflic", "gitflic-main", &analysis);
+    let msg = exlogare_service::pipeline::failure_message(
+        "gitflic",
+        "gitflic-main",
+        &analysis,
+        &exlogare_service::pipeline::LogWords { provider_name: "GitFlic".into(), ..Default::default() },
+    );
     assert_eq!((msg.project.as_str(), msg.pipeline.as_str(), msg.git_ref.as_deref()), ("acme/payments-api", "#1287", Some("main")));
     assert_eq!(msg.deep_link, "https://gitflic.ru/project/acme/payments-api/ci-cd/pipeline/1287");
     let unit = &msg.jobs[0];
@@ -650,7 +657,10 @@ fn message_is_built_from_an_analysis_and_round_trips_as_json() {
     assert_eq!(unit.log_unavailable, None);
     assert_eq!(unit.web_url.as_deref(), Some("https://gitflic.ru/job/1"));
     let e2e = &msg.jobs[1];
-    assert_eq!(e2e.log_unavailable.as_deref(), Some("not found: the job's log artifact expired"));
+    assert_eq!(
+        e2e.log_unavailable.as_deref(),
+        Some("the job's log is no longer on GitFlic: it expired or was deleted (HTTP 404: the job's log artifact expired)")
+    );
     assert_eq!((e2e.category.as_str(), e2e.excerpt.len()), ("unknown", 0));
 
     let stored = serde_json::to_string(&msg).unwrap();

@@ -1,4 +1,4 @@
-//! The "needs reconnection" chat alert end to end (issue 5): `Service::build` from a TOML
+//! The "needs reconnection" chat alert end to end: `Service::build` from a TOML
 //! config, the real GitFlic plugin against the stateful fake GitFlic (its refresh can be
 //! refused), fake Slack, Matrix and Telegram recording what they accept. Deliveries are
 //! processed with `Service::process_next` on the test thread (what a worker thread runs), so
@@ -23,9 +23,9 @@ mod accounts_world;
 
 use accounts_world::{CLIENT_ID, DAY_MS, cloud_to_slack, key_and_cache, oauth_cloud, oauth_gitflic_for, seed_tokens};
 use config_text::*;
-use exlogare_host::accounts::alerts::AlertRecord;
-use exlogare_host::accounts::tokens::ConnectionStatus;
-use exlogare_host::storage::{Delivery, now_ms};
+use exlogare_service::accounts::alerts::AlertRecord;
+use exlogare_service::accounts::tokens::ConnectionStatus;
+use exlogare_service::storage::{Delivery, now_ms};
 use fakes::*;
 use gitflic_oauth::*;
 use running::RunningHost as Host;
@@ -220,7 +220,7 @@ fn a_refused_refresh_posts_one_alert_per_room_and_only_a_reconnect_rearms_it() {
     host.deliver_and_park();
     drop(host);
     let host = world.host();
-    host.deliver_and_park();
+    let parked = host.deliver_and_park();
     assert_eq!((world.slack.posted().len(), world.matrix.posted().len()), (1, 1));
     assert_eq!(world.gitflic.with(|s| s.inner.refresh_calls), 1, "no refresh is tried until the user reconnects");
     assert_eq!(host.alerts().len(), 1);
@@ -230,9 +230,17 @@ fn a_refused_refresh_posts_one_alert_per_room_and_only_a_reconnect_rearms_it() {
     assert_eq!(host.service.token_status("cloud").unwrap(), (ConnectionStatus::Connected, None));
     assert!(host.alerts()[0].cleared_at.is_some(), "{:?}", host.alerts());
 
+    // ...what it had parked is queued again with fresh attempts...
+    let d = host.delivery(parked.id);
+    assert_eq!((d.state.as_str(), d.attempts), ("queued", 0), "{d:?}");
+    assert!(d.last_error.as_deref().unwrap_or("").starts_with("resumed after reconnecting: connection `cloud` needs reconnection"), "{d:?}");
+
     // ...so the next refused refresh alerts again, as a new message (a new Matrix txn id).
     world.gitflic.with(|s| s.inner.access = "rotated-at-the-provider".into());
-    host.deliver_and_park();
+    host.run();
+    let d = host.delivery(parked.id);
+    assert_eq!(d.state, "parked", "{d:?}");
+    assert!(d.last_error.as_deref().unwrap_or("").starts_with("connection `cloud` needs reconnection"), "{d:?}");
     assert_eq!(world.gitflic.with(|s| s.inner.refresh_calls), 2);
     let (slack, matrix) = (world.slack.posted(), world.matrix.posted());
     assert_eq!((slack.len(), matrix.len()), (2, 2));

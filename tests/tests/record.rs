@@ -11,9 +11,9 @@ mod config_text;
 
 use config_text::*;
 use exlogare_conformance_tests::{gitflic_component, gitflic_fixtures};
-use exlogare_host::config::Config;
-use exlogare_host::conformance::run_suite;
-use exlogare_host::service::Service;
+use exlogare_service::config::Config;
+use exlogare_conformance::run_suite;
+use exlogare_service::service::Service;
 use fakes::*;
 
 const TOKEN: &str = "gf-record-token-Wq31";

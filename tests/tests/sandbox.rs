@@ -1,4 +1,4 @@
-//! The sandbox's limits, each shown biting (reference/plugin-hosts.md §9.1): runaway code and
+//! The sandbox's limits, each shown biting (../shared/reference/plugin-hosts.md §9.1): runaway code and
 //! memory, trap recovery and the circuit breaker, the request budget, load-time refusals,
 //! the signed compile cache and bounded stdout. The HTTP egress cases are in `http_live.rs`.
 //!
@@ -10,10 +10,10 @@
 
 mod support;
 
-use exlogare_host::cache::{CacheOutcome, CompileCache};
-use exlogare_host::engine::{EngineOptions, HostEngine};
-use exlogare_host::limits::SandboxLimits;
-use exlogare_host::plugin::{PluginFault, PluginRuntime};
+use exlogare_runtime::cache::{CacheOutcome, CompileCache};
+use exlogare_runtime::engine::{EngineOptions, HostEngine};
+use exlogare_runtime::limits::SandboxLimits;
+use exlogare_runtime::plugin::{PluginFault, PluginRuntime};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::*;

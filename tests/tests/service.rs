@@ -17,8 +17,8 @@ mod config_text;
 
 use config_text::*;
 use exlogare_conformance_tests::gitflic_fixtures;
-use exlogare_host::service::Service;
-use exlogare_host::storage::now_ms;
+use exlogare_service::service::Service;
+use exlogare_service::storage::now_ms;
 use fakes::*;
 use running::{RunningHost as Host, base64_encode, wait_until};
 use serde_json::{Value, json};

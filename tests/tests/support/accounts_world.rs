@@ -1,4 +1,4 @@
-//! The accounts harness (issue 5) of accounts.rs, accounts_durable.rs, reconnect_alert.rs and
+//! The accounts harness of accounts.rs, accounts_durable.rs, reconnect_alert.rs and
 //! connections.rs: the token key and a warm compile cache per test binary, the stateful fake
 //! GitFlic set up for an OAuth client, the OAuth `cloud` connection's config, tokens stored as
 //! a finished OAuth flow leaves them, and the [`World`] of the two files whose failures go to
@@ -13,10 +13,10 @@ use crate::config_text::*;
 use crate::fakes::*;
 use crate::gitflic_oauth::*;
 use crate::running::base64_encode;
-use exlogare_host::accounts::tokens::TokenSet;
-use exlogare_host::http::Secret;
-use exlogare_host::service::Service;
-use exlogare_host::storage::now_ms;
+use exlogare_service::accounts::tokens::TokenSet;
+use exlogare_runtime::http::Secret;
+use exlogare_service::service::Service;
+use exlogare_service::storage::now_ms;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 

@@ -9,8 +9,8 @@
 
 use crate::fakes::{MX_ROOM, TG_CHAT};
 use exlogare_conformance_tests::gitflic_component;
-use exlogare_host::config::Config;
-use exlogare_host::service::Service;
+use exlogare_service::config::Config;
+use exlogare_service::service::Service;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 

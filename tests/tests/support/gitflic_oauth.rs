@@ -1,4 +1,4 @@
-//! A stateful fake GitFlic on 127.0.0.1 for the accounts tests (issue 5): OAuth token
+//! A stateful fake GitFlic on 127.0.0.1 for the accounts tests: OAuth token
 //! endpoints (`/api/token/access`, `/api/token/refresh`) that issue numbered tokens, count
 //! calls and can refuse refreshes; `/user/me`; and the recorded fixture exchanges (reusable),
 //! answered only for the currently valid access token (any other gets 401, counted, not a

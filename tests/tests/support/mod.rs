@@ -4,15 +4,15 @@
 
 #![allow(dead_code)]
 
-use exlogare_host::egress::{EgressPolicy, Origin};
-use exlogare_host::engine::{EngineOptions, HostEngine};
-use exlogare_host::http::HttpBackend;
-use exlogare_host::http::gate::Credentials;
-use exlogare_host::http::live::{LiveBackend, LiveOptions};
-use exlogare_host::limits::SandboxLimits;
-use exlogare_host::plugin::{CallContext, LoadedPlugin, PluginRuntime};
-use exlogare_host::store::Clock;
-use exlogare_host::wit::v0_1::types::{Connection, ProviderError};
+use exlogare_runtime::egress::{EgressPolicy, Origin};
+use exlogare_runtime::engine::{EngineOptions, HostEngine};
+use exlogare_runtime::http::HttpBackend;
+use exlogare_runtime::http::gate::Credentials;
+use exlogare_runtime::http::live::{LiveBackend, LiveOptions};
+use exlogare_runtime::limits::SandboxLimits;
+use exlogare_runtime::plugin::{CallContext, LoadedPlugin, PluginRuntime};
+use exlogare_runtime::call_state::Clock;
+use exlogare_runtime::wit::v0_1::types::{Connection, ProviderError};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{IpAddr, TcpListener, TcpStream};
@@ -71,7 +71,7 @@ pub fn ctx(policy: EgressPolicy, backend: Arc<dyn HttpBackend>) -> CallContext {
 
 /// A context for calls that make no requests.
 pub fn offline() -> CallContext {
-    ctx(policy("https://api.invalid", false), Arc::new(exlogare_host::http::replay::Unreachable))
+    ctx(policy("https://api.invalid", false), Arc::new(exlogare_runtime::http::replay::Unreachable))
 }
 
 /// Runs `current-user` and returns the report string the misbehave plugin hands back as

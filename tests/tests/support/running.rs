@@ -5,10 +5,10 @@
 
 #![allow(dead_code)]
 
-use exlogare_host::config::Config;
-use exlogare_host::service::Service;
-use exlogare_host::storage::Delivery;
-use exlogare_host::worker::Workers;
+use exlogare_service::config::Config;
+use exlogare_service::service::Service;
+use exlogare_service::storage::Delivery;
+use exlogare_service::worker::Workers;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,12 +42,20 @@ impl RunningHost {
     /// serves it and, when asked, starts the workers. `follow_redirects: false` lets a test
     /// read a 302's Location (OAuth start).
     pub fn start(config_path: &Path, start_workers: bool, follow_redirects: bool) -> RunningHost {
+        Self::start_with(config_path, start_workers, follow_redirects, |_| {})
+    }
+
+    /// As [`RunningHost::start`], with `adjust` given the built service before it is shared
+    /// (a test swaps in a notifier that misbehaves on purpose).
+    pub fn start_with(config_path: &Path, start_workers: bool, follow_redirects: bool, adjust: impl FnOnce(&mut Service)) -> RunningHost {
         let config = Config::load(config_path).unwrap_or_else(|e| panic!("config: {e:#}"));
-        let service = Arc::new(Service::build(config).unwrap_or_else(|e| panic!("Service::build: {e:#}")));
+        let mut service = Service::build(config).unwrap_or_else(|e| panic!("Service::build: {e:#}"));
+        adjust(&mut service);
+        let service = Arc::new(service);
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let app = exlogare_host::server::router(service.clone());
+        let app = exlogare_service::server::router(service.clone());
         rt.spawn(async move { axum::serve(listener, app).await });
         let workers = start_workers.then(|| Workers::start(service.clone()));
         let mut client = reqwest::blocking::Client::builder().no_proxy().timeout(Duration::from_secs(30));

@@ -153,7 +153,7 @@ pub fn replay(plugin: &LoadedPlugin, dir: &Path) -> anyhow::Result<ReplayReport>
     let ok = render_analysis(&mut out, &analysis)?;
     let words = LogWords {
         provider_name: plugin.info.display_name.clone(),
-        failing_for: None,
+        ..LogWords::default()
     };
     let message = failure_message(&plugin.info.id, &env.name, &analysis, &words);
     writeln!(out, "\nmessage as the console notifier posts it:\n")?;

@@ -1,6 +1,6 @@
 //! A deliberately misbehaving `exlogare:ci` provider for the host's sandbox tests.
 //!
-//! Each limit in `reference/plugin-hosts.md` §9.1 needs a guest that actually tries to break
+//! Each limit in `../shared/reference/plugin-hosts.md` §9.1 needs a guest that actually tries to break
 //! it; a well-behaved plugin cannot show that a limit bites. The connection option `mode`
 //! picks the misbehaviour for the calls that take a connection (`current-user`,
 //! `list-pipelines`, ...). HTTP outcomes are reported back as `provider-error.transient`

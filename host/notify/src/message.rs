@@ -1,0 +1,127 @@
+//! The platform-neutral failure message: what every notifier renders.
+//!
+//! It is stored (JSON) with the delivery and rebuilt on retries, so it holds plain data only and
+//! every field added later must have a serde default.
+
+use serde::{Deserialize, Serialize};
+
+/// One pipeline failure, ready to post.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailureMessage {
+    /// Provider id (`gitflic`).
+    pub provider: String,
+    /// The connection's id in the service config.
+    pub connection: String,
+    /// `owner/name`.
+    pub project: String,
+    /// `#1287`, or the provider's id when the pipeline has no number.
+    pub pipeline: String,
+    /// `failed`, or `warning` when only allowed failures failed.
+    #[serde(default = "failed")]
+    pub status: String,
+    #[serde(default)]
+    pub git_ref: Option<String>,
+    #[serde(default)]
+    pub commit_sha: Option<String>,
+    /// The pipeline page.
+    pub deep_link: String,
+    pub jobs: Vec<JobMessage>,
+}
+
+fn failed() -> String {
+    "failed".to_owned()
+}
+
+/// One failed job and what the analysis found in its log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobMessage {
+    pub name: String,
+    #[serde(default)]
+    pub stage: Option<String>,
+    #[serde(default)]
+    pub failing_step: Option<String>,
+    /// The analysis category's name (`compilation`, `test_failure`...); `unknown`
+    /// when the log could not be analysed.
+    pub category: String,
+    /// Empty when the log could not be analysed.
+    #[serde(default)]
+    pub summary: String,
+    /// 0.0 to 1.0.
+    #[serde(default)]
+    pub confidence: f32,
+    /// Groups recurring failures; empty without an analysis.
+    #[serde(default)]
+    pub signature: String,
+    /// False when the analysis found no failure line and the excerpt is the log's tail.
+    #[serde(default = "yes")]
+    pub located: bool,
+    /// The decisive lines `(line number, text)`, already redacted by the analysis.
+    #[serde(default)]
+    pub excerpt: Vec<(u64, String)>,
+    /// Why the log could not be read (or was read only in part), e.g. an expired artifact.
+    #[serde(default)]
+    pub log_unavailable: Option<String>,
+    /// The job's page, when the provider gave one.
+    #[serde(default)]
+    pub web_url: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl FailureMessage {
+    /// `CI failed: acme/payments-api #1287` (unescaped).
+    pub fn headline(&self) -> String {
+        let verb = if self.status == "warning" { "CI finished with warnings" } else { "CI failed" };
+        format!("{verb}: {} {}", self.project, self.pipeline)
+    }
+
+    /// `main @ bd7315127a`, or what is known of it.
+    pub fn ref_line(&self) -> Option<String> {
+        match (&self.git_ref, self.short_sha()) {
+            (Some(r), Some(s)) => Some(format!("{r} @ {s}")),
+            (Some(r), None) => Some(r.clone()),
+            (None, Some(s)) => Some(format!("@ {s}")),
+            (None, None) => None,
+        }
+    }
+
+    pub fn short_sha(&self) -> Option<&str> {
+        self.commit_sha.as_deref().map(|s| s.get(..10).unwrap_or(s))
+    }
+
+    /// The deep link when it is an http(s) URL (anything else is shown as text, never linked).
+    pub fn link(&self) -> Option<&str> {
+        safe_url(&self.deep_link)
+    }
+}
+
+impl JobMessage {
+    /// `build [build]`
+    pub fn title(&self) -> String {
+        match &self.stage {
+            Some(s) if !s.is_empty() && s != &self.name => format!("{} [{s}]", self.name),
+            _ => self.name.clone(),
+        }
+    }
+
+    /// `compilation, 90% confidence` or `not analysed`.
+    pub fn verdict(&self) -> String {
+        if self.summary.is_empty() && self.excerpt.is_empty() {
+            return "not analysed".to_owned();
+        }
+        let cat = self.category.replace('_', " ");
+        if self.located {
+            format!("{cat}, {:.0}% confidence", self.confidence * 100.0)
+        } else {
+            format!("{cat} (no failure line found; the end of the log is shown)")
+        }
+    }
+}
+
+pub(crate) fn safe_url(u: &str) -> Option<&str> {
+    let parsed = url::Url::parse(u).ok()?;
+    matches!(parsed.scheme(), "http" | "https").then_some(u)
+}
+

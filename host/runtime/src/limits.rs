@@ -1,0 +1,173 @@
+//! Every limit the sandbox enforces, in one place, with the defaults a plugin gets when the
+//! operator says nothing.
+//!
+//! Each limit is on by default: Zed, Extism and Spin leave memory unlimited unless told, and
+//! a limit that is parsed but never applied is a real bug class (see
+//! `../shared/reference/plugin-hosts.md` §9.1). Every field here has a test that shows it biting.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Per-plugin sandbox limits. Deserialized from the operator's config (`[sandbox]`) or a
+/// fixture scenario's `[limits]`; any field left out keeps its default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SandboxLimits {
+    /// Linear memory per instance. GitFlic pages are small JSON and logs stream through in
+    /// chunks, so 64 MiB is ample; a 200 MB log must fit under it.
+    pub memory_bytes: u64,
+    /// Wall-clock budget for one call: guest CPU (epoch interruption) and host waits alike.
+    pub call_timeout_ms: u64,
+    /// HTTP requests one call may make; stops a paging loop that never ends.
+    pub requests_per_call: u32,
+    /// HTTP requests one plugin may have open at once, summed over all its concurrent calls in
+    /// this process (workers, webhook verification, the poller; a CLI command is another
+    /// process with its own slots). A request holds its slot until its
+    /// response is consumed: the buffered body read, or the body stream ended or dropped.
+    pub http_concurrency: u32,
+    /// How long a request waits for one of those slots before the guest gets
+    /// `http-error.timeout` (never past the call's own deadline). 0: do not wait.
+    pub http_wait_ms: u64,
+    /// Request body cap (bytes).
+    pub request_body_bytes: u64,
+    /// Buffered response body cap (bytes) for `http.send`.
+    pub response_body_bytes: u64,
+    /// Total bytes one streamed response body may deliver (`http.send-streaming`).
+    pub stream_body_bytes: u64,
+    /// Largest single `body-stream.read`.
+    pub stream_read_bytes: u32,
+    /// stdout + stderr captured per call; the rest is dropped with a note.
+    pub stdio_bytes: u64,
+    /// Bytes of `log` import messages kept per call.
+    pub log_bytes: u64,
+    /// Size of the `.wasm` file accepted at load.
+    pub component_bytes: u64,
+    /// Bytes of input (webhook body etc.) handed to one call.
+    pub input_bytes: u64,
+    /// Wasm tables' elements / instances / memories per store.
+    pub table_elements: usize,
+    pub instances: usize,
+    pub memories: usize,
+    /// Consecutive traps within `trap_window_secs` after which the plugin is disabled.
+    pub max_consecutive_traps: u32,
+    pub trap_window_secs: u64,
+}
+
+impl Default for SandboxLimits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 64 << 20,
+            call_timeout_ms: 30_000,
+            requests_per_call: 50,
+            http_concurrency: 4,
+            http_wait_ms: 5_000,
+            request_body_bytes: 1 << 20,
+            response_body_bytes: 16 << 20,
+            stream_body_bytes: 1 << 30,
+            stream_read_bytes: 256 << 10,
+            stdio_bytes: 64 << 10,
+            log_bytes: 64 << 10,
+            component_bytes: 10 << 20,
+            input_bytes: 1 << 20,
+            table_elements: 20_000,
+            instances: 20,
+            memories: 4,
+            max_consecutive_traps: 5,
+            trap_window_secs: 300,
+        }
+    }
+}
+
+/// The largest memory any plugin may be granted; the pooling allocator reserves slots this big.
+pub const MAX_MEMORY_BYTES: u64 = 256 << 20;
+/// The longest call the operator may configure.
+pub const MAX_CALL_TIMEOUT_MS: u64 = 300_000;
+
+impl SandboxLimits {
+    pub fn call_timeout(&self) -> Duration {
+        Duration::from_millis(self.call_timeout_ms)
+    }
+
+    pub fn http_wait(&self) -> Duration {
+        Duration::from_millis(self.http_wait_ms)
+    }
+
+    /// Refuses settings that would switch a limit off or exceed what the engine reserves.
+    pub fn validate(&self) -> Result<(), String> {
+        let nonzero: [(&str, u64); 10] = [
+            ("memory_bytes", self.memory_bytes),
+            ("call_timeout_ms", self.call_timeout_ms),
+            ("requests_per_call", self.requests_per_call as u64),
+            ("http_concurrency", self.http_concurrency as u64),
+            ("response_body_bytes", self.response_body_bytes),
+            ("stream_body_bytes", self.stream_body_bytes),
+            ("stream_read_bytes", self.stream_read_bytes as u64),
+            ("component_bytes", self.component_bytes),
+            ("input_bytes", self.input_bytes),
+            ("max_consecutive_traps", self.max_consecutive_traps as u64),
+        ];
+        for (name, value) in nonzero {
+            if value == 0 {
+                return Err(format!("sandbox limit `{name}` is 0; every limit must stay on (pick a small positive value instead)"));
+            }
+        }
+        if self.memory_bytes > MAX_MEMORY_BYTES {
+            return Err(format!(
+                "sandbox limit `memory_bytes` = {} exceeds the host maximum {MAX_MEMORY_BYTES}",
+                self.memory_bytes
+            ));
+        }
+        if self.call_timeout_ms > MAX_CALL_TIMEOUT_MS {
+            return Err(format!(
+                "sandbox limit `call_timeout_ms` = {} exceeds the host maximum {MAX_CALL_TIMEOUT_MS}",
+                self.call_timeout_ms
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_match_the_design() {
+        let l = SandboxLimits::default();
+        assert_eq!(l.validate(), Ok(()));
+        assert_eq!(l.memory_bytes, 64 * 1024 * 1024);
+        assert_eq!(l.call_timeout(), Duration::from_secs(30));
+        assert_eq!((l.http_concurrency, l.http_wait()), (4, Duration::from_secs(5)), "../shared/reference/plugin-hosts.md §9.1");
+    }
+
+    #[test]
+    fn http_concurrency_of_zero_is_refused_and_a_zero_wait_is_allowed() {
+        let l = SandboxLimits { http_concurrency: 0, ..Default::default() };
+        assert!(l.validate().unwrap_err().contains("http_concurrency"));
+        let l = SandboxLimits { http_wait_ms: 0, ..Default::default() };
+        assert_eq!(l.validate(), Ok(()), "no wait is a strict limit, not an absent one");
+        let l: SandboxLimits = toml::from_str("http_concurrency = 2\nhttp_wait_ms = 250").unwrap();
+        assert_eq!((l.http_concurrency, l.http_wait_ms), (2, 250));
+    }
+
+    #[test]
+    fn a_zero_limit_is_refused_by_name() {
+        let l = SandboxLimits { requests_per_call: 0, ..Default::default() };
+        let err = l.validate().unwrap_err();
+        assert!(err.contains("requests_per_call"), "{err}");
+    }
+
+    #[test]
+    fn memory_above_the_engine_reservation_is_refused() {
+        let l = SandboxLimits { memory_bytes: MAX_MEMORY_BYTES + 1, ..Default::default() };
+        assert!(l.validate().unwrap_err().contains("memory_bytes"));
+    }
+
+    #[test]
+    fn partial_config_keeps_other_defaults() {
+        let l: SandboxLimits = toml::from_str("memory_bytes = 1048576").unwrap();
+        assert_eq!(l.memory_bytes, 1 << 20);
+        assert_eq!(l.requests_per_call, 50);
+        assert!(toml::from_str::<SandboxLimits>("memroy_bytes = 1").is_err(), "typos must not pass silently");
+    }
+}

@@ -1,0 +1,238 @@
+//! The chat alert "connection X needs reconnection".
+//!
+//! When a worker finds that a connection's credentials stopped working (a refused refresh,
+//! OAuth never completed, the provider rejecting a freshly refreshed token), it calls
+//! [`Service::alert_needs_reconnection`] on the same thread and then parks the delivery as
+//! before (so once a delivery shows `parked`, its alert was tried). That posts a
+//! [`ConnectionAlert`] to the notifiers routed for the connection
+//! ([`notify::route_connection`]: routes whose `connection` is this one or unset, whatever their
+//! `project`, since a connection-level problem stops the reports of all its projects).
+//!
+//! Once per transition, durably (migration 0005):
+//! - an *episode* row is opened at the first trigger and stays open while the connection needs
+//!   reconnection; later triggers (the next parked delivery, another worker, a restart) find it
+//!   and post nothing new. Its `generation` names the credentials it is about (OAuth: the
+//!   `connected_at` of the stored tokens; static token: a hash of the token), so a connection
+//!   that was reconnected, or whose token was replaced, gets a new episode even if the
+//!   explicit clear ([`Service::clear_reconnection_alert`], called by the OAuth callback) was
+//!   missed.
+//! - per episode and notifier, a send is claimed before it is made (`sending`), then recorded
+//!   `sent`, `pending` (transient: 5xx, 429, network; sent again at the next trigger, under the
+//!   same idempotency key, so Matrix's transaction id still dedupes) or `failed` (refused for
+//!   good: not retried, logged as an error). A claim left by a process that died mid-send
+//!   lapses after [`CLAIM_LEASE_MS`].
+//!
+//! Nothing here changes what happens to the delivery: errors (storage, notifiers) are logged.
+
+use super::tokens::ConnectionStatus;
+use exlogare_notify::{self as notify, ConnectionAlert};
+use crate::service::{ConnectionRuntime, Service};
+use crate::storage::now_ms;
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use sha2::{Digest, Sha256};
+
+/// A `sending` claim older than this is taken as abandoned and may be sent again.
+pub const CLAIM_LEASE_MS: i64 = 5 * 60 * 1000;
+/// The longest reason stored with an episode (characters); the renderers cut further.
+const MAX_STORED_REASON: usize = 2000;
+
+/// One episode and what each notifier did with it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AlertRecord {
+    pub id: i64,
+    pub connection: String,
+    pub reason: String,
+    pub opened_at: i64,
+    pub cleared_at: Option<i64>,
+    /// By notifier name.
+    pub sends: Vec<AlertSend>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AlertSend {
+    pub notifier: String,
+    /// `sending`, `sent`, `pending` or `failed`.
+    pub state: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+}
+
+impl Service {
+    /// Posts "connection needs reconnection" to the connection's routed notifiers, once per
+    /// transition (see the module docs). Logs, never fails: the caller's delivery is unaffected.
+    pub fn alert_needs_reconnection(&self, connection: &str, reason: &str) {
+        if let Err(e) = self.try_alert_needs_reconnection(connection, reason) {
+            tracing::error!(connection, "the needs-reconnection alert could not be handled: {e:#}");
+        }
+    }
+
+    /// The connection is connected again: its open episode is closed, so the next failure
+    /// alerts again.
+    pub fn clear_reconnection_alert(&self, connection: &str) {
+        let cleared = self.store.db().execute(
+            "UPDATE connection_alerts SET cleared_at = ?2 WHERE connection = ?1 AND cleared_at IS NULL",
+            params![connection, now_ms()],
+        );
+        match cleared {
+            Ok(0) => {}
+            Ok(_) => tracing::info!(connection, "connected again: a new failure will alert again"),
+            Err(e) => tracing::error!(connection, "could not close the needs-reconnection alert: {e}"),
+        }
+    }
+
+    /// The connection's episodes, newest first, with each notifier's state.
+    pub fn reconnection_alerts(&self, connection: &str) -> anyhow::Result<Vec<AlertRecord>> {
+        let db = self.store.db();
+        let mut st = db.prepare("SELECT id, reason, opened_at, cleared_at FROM connection_alerts WHERE connection = ?1 ORDER BY id DESC")?;
+        let episodes: Vec<(i64, String, i64, Option<i64>)> =
+            st.query_map([connection], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<rusqlite::Result<_>>()?;
+        let mut sends = db.prepare("SELECT notifier, state, attempts, last_error FROM connection_alert_sends WHERE alert_id = ?1 ORDER BY notifier")?;
+        let mut out = Vec::new();
+        for (id, reason, opened_at, cleared_at) in episodes {
+            let s = sends
+                .query_map([id], |r| Ok(AlertSend { notifier: r.get(0)?, state: r.get(1)?, attempts: r.get(2)?, last_error: r.get(3)? }))?
+                .collect::<rusqlite::Result<_>>()?;
+            out.push(AlertRecord { id, connection: connection.to_string(), reason, opened_at, cleared_at, sends: s });
+        }
+        Ok(out)
+    }
+
+    fn try_alert_needs_reconnection(&self, connection: &str, reason: &str) -> anyhow::Result<()> {
+        let Some(c) = self.connection(connection) else { return Ok(()) };
+        let managed = Self::is_token_managed(&c);
+        let generation = if managed {
+            let status = match self.accounts() {
+                Ok(a) => a.tokens.status(&self.store, connection).map_err(|e| anyhow::anyhow!("{e}"))?,
+                Err(_) => None,
+            };
+            match status {
+                // Reconnected while this worker was finding the old problem: nothing to say.
+                Some(st) if st.status == ConnectionStatus::Connected => return Ok(()),
+                Some(st) => format!("oauth:{}", st.connected_at),
+                None => "oauth:never".to_string(),
+            }
+        } else {
+            static_generation(connection, c.credentials.access_token.as_ref().map(|t| t.expose()))
+        };
+        let (alert_id, reason, opened_at) = self.open_episode(connection, &generation, &stored_reason(&c, reason))?;
+        let alert = ConnectionAlert {
+            provider: c.config.provider.clone(),
+            connection: connection.to_string(),
+            web_base: c.conn.web_base.clone(),
+            reason,
+            reconnect_url: managed
+                .then(|| format!("{}/api/integrations/{}/oauth/start/{connection}", self.config.server.public_root(), c.config.provider)),
+            admin_token_required: self.admin_token.is_some(),
+            at: opened_at,
+        };
+        for target in notify::route_connection(&self.config.routes, connection) {
+            let Some(notifier) = self.notifiers.get(target) else { continue };
+            if !self.claim_alert_send(alert_id, target)? {
+                continue; // sent, refused for good, or being sent by another worker
+            }
+            // Stable for this episode and notifier: a retry reuses Matrix's transaction id.
+            let key = format!("connection-alert-{alert_id}#{target}");
+            let (state, error) = match notifier.send_alert(&alert, &key) {
+                Ok(_) => {
+                    tracing::info!(connection, notifier = target, "posted: the connection needs reconnection");
+                    self.metrics.notification(target, "sent");
+                    ("sent", None)
+                }
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(connection, notifier = target, "the needs-reconnection alert failed; sent again at the next trigger: {e}");
+                    self.metrics.notification(target, e.outcome());
+                    ("pending", Some(e.to_string()))
+                }
+                Err(e) => {
+                    tracing::error!(connection, notifier = target, "the needs-reconnection alert was refused, not retried: {e}");
+                    self.metrics.notification(target, e.outcome());
+                    ("failed", Some(e.to_string()))
+                }
+            };
+            self.store.db().execute(
+                "UPDATE connection_alert_sends SET state = ?3, last_error = ?4, updated_at = ?5 WHERE alert_id = ?1 AND notifier = ?2",
+                params![alert_id, target, state, error, now_ms()],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The open episode for these credentials, or a new one (closing one about older
+    /// credentials): `(id, reason, opened_at)`.
+    fn open_episode(&self, connection: &str, generation: &str, reason: &str) -> rusqlite::Result<(i64, String, i64)> {
+        let now = now_ms();
+        let mut db = self.store.db();
+        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let open: Option<(i64, String, String, i64)> = tx
+            .query_row(
+                "SELECT id, generation, reason, opened_at FROM connection_alerts WHERE connection = ?1 AND cleared_at IS NULL",
+                [connection],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let episode = match open {
+            Some((id, g, r, at)) if g == generation => (id, r, at),
+            stale => {
+                if stale.is_some() {
+                    tx.execute("UPDATE connection_alerts SET cleared_at = ?2 WHERE connection = ?1 AND cleared_at IS NULL", params![connection, now])?;
+                }
+                tx.execute(
+                    "INSERT INTO connection_alerts (connection, generation, reason, opened_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![connection, generation, reason, now],
+                )?;
+                (tx.last_insert_rowid(), reason.to_string(), now)
+            }
+        };
+        tx.commit()?;
+        Ok(episode)
+    }
+
+    /// Takes the send of `alert_id` to `notifier` unless it was sent, refused for good, or is
+    /// being sent (a claim younger than the lease).
+    fn claim_alert_send(&self, alert_id: i64, notifier: &str) -> rusqlite::Result<bool> {
+        let now = now_ms();
+        let changed = self.store.db().execute(
+            "INSERT INTO connection_alert_sends (alert_id, notifier, state, attempts, updated_at) VALUES (?1, ?2, 'sending', 1, ?3)
+             ON CONFLICT (alert_id, notifier) DO UPDATE SET state = 'sending', attempts = attempts + 1, updated_at = excluded.updated_at
+             WHERE connection_alert_sends.state = 'pending'
+                OR (connection_alert_sends.state = 'sending' AND connection_alert_sends.updated_at < ?4)",
+            params![alert_id, notifier, now, now - CLAIM_LEASE_MS],
+        )?;
+        Ok(changed == 1)
+    }
+}
+
+/// The reason as stored: this connection's own secrets and anything credential-shaped masked,
+/// at most [`MAX_STORED_REASON`] characters.
+fn stored_reason(c: &ConnectionRuntime, reason: &str) -> String {
+    let mut r = reason.to_string();
+    for secret in [c.credentials.access_token.as_ref(), c.credentials.client_secret.as_ref(), c.webhook_secret.as_ref()].into_iter().flatten() {
+        if secret.expose().len() >= 4 {
+            r = r.replace(secret.expose(), "***");
+        }
+    }
+    notify::alert::mask_credentials(&r).chars().take(MAX_STORED_REASON).collect()
+}
+
+/// `static:` and 16 hex digits of SHA-256(connection, token): changes when the token does,
+/// reveals nothing of it.
+fn static_generation(connection: &str, token: Option<&str>) -> String {
+    let mut h = Sha256::new();
+    h.update(b"exlogare connection alert\0");
+    h.update(connection.as_bytes());
+    h.update([0]);
+    h.update(token.unwrap_or("").as_bytes());
+    format!("static:{}", &hex::encode(h.finalize())[..16])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_static_generation_follows_the_token_and_does_not_show_it() {
+        let a = super::static_generation("cloud", Some("tok-1"));
+        assert_eq!(a, super::static_generation("cloud", Some("tok-1")));
+        assert_ne!(a, super::static_generation("cloud", Some("tok-2")));
+        assert_ne!(a, super::static_generation("other", Some("tok-1")));
+        assert!(a.starts_with("static:") && !a.contains("tok") && a.len() == 23, "{a}");
+    }
+}

@@ -1,0 +1,458 @@
+//! Durable state of the service: the delivery queue, reports and notification receipts.
+//!
+//! SQLite in WAL mode, one file. A delivery is committed before the webhook is acknowledged,
+//! a worker claims it by flipping its state in one statement, and a restart puts whatever was
+//! `running` back in the queue, so nothing acknowledged is ever lost. Migrations are the SQL
+//! files in `host/migrations/`, applied in order and tracked with `PRAGMA user_version`.
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::path::Path;
+use std::sync::Mutex;
+
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_deliveries.sql"), include_str!("../migrations/0002_accounts.sql"), include_str!("../migrations/0003_watches.sql"), include_str!("../migrations/0004_connections.sql"), include_str!("../migrations/0005_connection_alerts.sql"), include_str!("../migrations/0006_durable_accounts.sql")];
+
+#[derive(Debug, thiserror::Error)]
+#[error("storage: {0}")]
+pub struct StorageError(String);
+
+impl From<rusqlite::Error> for StorageError {
+    fn from(e: rusqlite::Error) -> Self {
+        StorageError(e.to_string())
+    }
+}
+
+type Result<T> = std::result::Result<T, StorageError>;
+
+/// A delivery to store.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub provider: String,
+    pub connection: String,
+    pub project: String,
+    /// The pipeline's number or id; a content hash when the event names neither.
+    pub pipeline: String,
+    pub event_json: String,
+    pub source: &'static str,
+}
+
+impl NewDelivery {
+    pub fn idem_key(&self) -> String {
+        idem_key(&self.provider, &self.connection, &self.project, &self.pipeline)
+    }
+}
+
+pub fn idem_key(provider: &str, connection: &str, project: &str, pipeline: &str) -> String {
+    format!("{provider}|{connection}|{project}|{pipeline}")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Enqueued {
+    Stored(i64),
+    /// The same failure was parked (rejected credentials, retries used up): a new sighting
+    /// after the cause is fixed queues it again, with fresh attempts.
+    Resumed(i64),
+    /// The same failure is already queued, running or done: nothing new to do.
+    Duplicate(i64),
+    QueueFull(u64),
+}
+
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: i64,
+    pub idem_key: String,
+    pub provider: String,
+    pub connection: String,
+    pub project: String,
+    pub pipeline: String,
+    pub event_json: String,
+    pub source: String,
+    pub state: String,
+    pub attempts: u32,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub received_at: i64,
+}
+
+pub struct Store {
+    db: Mutex<Connection>,
+}
+
+/// Queues a parked delivery again with fresh attempts; false when it was not parked.
+pub(crate) fn resume_parked(db: &Connection, id: i64) -> rusqlite::Result<bool> {
+    Ok(requeue_parked(db, "resumed after: ", "id = ?2", &id)? == 1)
+}
+
+/// The one way parked deliveries go back to the queue: fresh attempts, due now, the reason
+/// kept behind `why`. `filter` is an SQL condition on `?2`; returns how many were requeued.
+fn requeue_parked(db: &Connection, why: &str, filter: &str, arg: &dyn rusqlite::ToSql) -> rusqlite::Result<usize> {
+    db.execute(
+        &format!(
+            "UPDATE deliveries SET state = 'queued', attempts = 0, next_attempt_at = ?1, updated_at = ?1,
+                 last_error = ?3 || COALESCE(last_error, '')
+             WHERE state = 'parked' AND ({filter})"
+        ),
+        params![now_ms(), arg, why],
+    )
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+const DELIVERY_COLUMNS: &str =
+    "id, idem_key, provider, connection, project, pipeline, event_json, source, state, attempts, next_attempt_at, last_error, received_at";
+
+fn delivery_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
+    Ok(Delivery {
+        id: r.get(0)?,
+        idem_key: r.get(1)?,
+        provider: r.get(2)?,
+        connection: r.get(3)?,
+        project: r.get(4)?,
+        pipeline: r.get(5)?,
+        event_json: r.get(6)?,
+        source: r.get(7)?,
+        state: r.get(8)?,
+        attempts: r.get(9)?,
+        next_attempt_at: r.get(10)?,
+        last_error: r.get(11)?,
+        received_at: r.get(12)?,
+    })
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StorageError(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let db = Connection::open(path).map_err(|e| StorageError(format!("cannot open {}: {e}", path.display())))?;
+        Self::init(db)
+    }
+
+    pub fn open_in_memory() -> Result<Self> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(mut db: Connection) -> Result<Self> {
+        db.pragma_update(None, "journal_mode", "WAL")?;
+        db.pragma_update(None, "synchronous", "FULL")?;
+        db.pragma_update(None, "foreign_keys", "ON")?;
+        db.busy_timeout(std::time::Duration::from_secs(5))?;
+        let version: usize = db.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > MIGRATIONS.len() {
+            return Err(StorageError(format!(
+                "the database is at schema version {version}, newer than this build knows ({}); run a newer exlogare-host",
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            let tx = db.transaction()?;
+            tx.execute_batch(sql).map_err(|e| StorageError(format!("migration {} failed: {e}", i + 1)))?;
+            tx.pragma_update(None, "user_version", i + 1)?;
+            tx.commit()?;
+        }
+        Ok(Self { db: Mutex::new(db) })
+    }
+
+    pub(crate) fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Stores a delivery unless the same failure is already stored or the queue is full.
+    pub fn enqueue(&self, d: &NewDelivery, max_queued: u64) -> Result<Enqueued> {
+        let mut db = self.db();
+        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let key = d.idem_key();
+        if let Some(id) = tx.query_row("SELECT id FROM deliveries WHERE idem_key = ?1", [&key], |r| r.get(0)).optional()? {
+            let resumed = resume_parked(&tx, id)?;
+            tx.commit()?;
+            return Ok(if resumed { Enqueued::Resumed(id) } else { Enqueued::Duplicate(id) });
+        }
+        let depth: u64 = tx.query_row("SELECT COUNT(*) FROM deliveries WHERE state IN ('queued', 'running')", [], |r| r.get(0))?;
+        if depth >= max_queued {
+            return Ok(Enqueued::QueueFull(depth));
+        }
+        let now = now_ms();
+        tx.execute(
+            "INSERT INTO deliveries (idem_key, provider, connection, project, pipeline, event_json, source, state, next_attempt_at, received_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?8, ?8)",
+            params![key, d.provider, d.connection, d.project, d.pipeline, d.event_json, d.source, now],
+        )?;
+        let id = tx.last_insert_rowid();
+        tx.commit()?;
+        Ok(Enqueued::Stored(id))
+    }
+
+    /// Takes the next due delivery and marks it running.
+    pub fn claim_due(&self, now: i64) -> Result<Option<Delivery>> {
+        let db = self.db();
+        let sql = format!(
+            "UPDATE deliveries SET state = 'running', attempts = attempts + 1, updated_at = ?1
+             WHERE id = (SELECT id FROM deliveries WHERE state = 'queued' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT 1)
+             RETURNING {DELIVERY_COLUMNS}"
+        );
+        Ok(db.query_row(&sql, [now], delivery_row).optional()?)
+    }
+
+    /// After a restart: what was running when the process stopped goes back to the queue.
+    pub fn requeue_in_flight(&self) -> Result<usize> {
+        Ok(self.db().execute("UPDATE deliveries SET state = 'queued', updated_at = ?1 WHERE state = 'running'", [now_ms()])?)
+    }
+
+    pub fn retry_later(&self, id: i64, error: &str, at: i64) -> Result<()> {
+        self.db().execute(
+            "UPDATE deliveries SET state = 'queued', last_error = ?2, next_attempt_at = ?3, updated_at = ?4 WHERE id = ?1",
+            params![id, error, at, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Back to the queue without spending the attempt `claim_due` counted: for waits that are
+    /// not failures (the connection's request budget is spent until `at`).
+    pub fn defer(&self, id: i64, reason: &str, at: i64) -> Result<()> {
+        self.db().execute(
+            "UPDATE deliveries SET state = 'queued', attempts = MAX(attempts - 1, 0), last_error = ?2, next_attempt_at = ?3, updated_at = ?4 WHERE id = ?1",
+            params![id, reason, at, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    pub fn park(&self, id: i64, reason: &str) -> Result<()> {
+        self.db().execute(
+            "UPDATE deliveries SET state = 'parked', last_error = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, reason, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// After a connection is connected again: its deliveries parked because the provider
+    /// refused its credentials (or it needed reconnection) go back to the queue with fresh
+    /// attempts. Returns how many.
+    pub fn resume_parked_for_reconnection(&self, connection: &str) -> Result<usize> {
+        let filter = "connection = ?2 AND (last_error LIKE 'credentials rejected%'
+                      OR last_error LIKE 'connection `' || ?2 || '` needs reconnection:%')";
+        Ok(requeue_parked(&self.db(), "resumed after reconnecting: ", filter, &connection)?)
+    }
+
+    /// An operator's retry of a parked delivery (fresh attempts); false when it is not parked.
+    pub fn retry_parked(&self, id: i64) -> Result<bool> {
+        Ok(resume_parked(&self.db(), id)?)
+    }
+
+    /// An operator's retry of every parked delivery; returns how many were queued again.
+    pub fn retry_all_parked(&self) -> Result<usize> {
+        Ok(requeue_parked(&self.db(), "resumed after: ", "?2 = 1", &1)?)
+    }
+
+    pub fn complete(&self, id: i64, note: Option<&str>) -> Result<()> {
+        self.db().execute(
+            "UPDATE deliveries SET state = 'done', last_error = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, note, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Gives a delivery the key of the pipeline it turned out to be about. Returns the id of
+    /// another delivery that already holds that key (this one is then a duplicate).
+    pub fn rekey(&self, id: i64, key: &str) -> Result<Option<i64>> {
+        let db = self.db();
+        if let Some(other) = db
+            .query_row("SELECT id FROM deliveries WHERE idem_key = ?1 AND id != ?2", params![key, id], |r| r.get(0))
+            .optional()?
+        {
+            return Ok(Some(other));
+        }
+        db.execute("UPDATE deliveries SET idem_key = ?2 WHERE id = ?1", params![id, key])?;
+        Ok(None)
+    }
+
+    pub fn save_report(&self, id: i64, message_json: &str) -> Result<()> {
+        self.db().execute(
+            "INSERT INTO reports (delivery_id, message_json, created_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (delivery_id) DO UPDATE SET message_json = excluded.message_json",
+            params![id, message_json, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    pub fn report(&self, id: i64) -> Result<Option<String>> {
+        Ok(self.db().query_row("SELECT message_json FROM reports WHERE delivery_id = ?1", [id], |r| r.get(0)).optional()?)
+    }
+
+    /// Whether `target` needs nothing more for this delivery: sent, or refused for good.
+    pub fn notification_done(&self, id: i64, target: &str) -> Result<bool> {
+        let state: Option<String> = self
+            .db()
+            .query_row("SELECT state FROM notifications WHERE delivery_id = ?1 AND target = ?2", params![id, target], |r| r.get(0))
+            .optional()?;
+        Ok(matches!(state.as_deref(), Some("sent" | "failed")))
+    }
+
+    pub fn record_notification(&self, id: i64, target: &str, state: &str, error: Option<&str>) -> Result<()> {
+        let sent_at = (state == "sent").then(now_ms);
+        self.db().execute(
+            "INSERT INTO notifications (delivery_id, target, state, attempts, last_error, sent_at) VALUES (?1, ?2, ?3, 1, ?4, ?5)
+             ON CONFLICT (delivery_id, target) DO UPDATE SET state = excluded.state, attempts = attempts + 1,
+                 last_error = excluded.last_error, sent_at = COALESCE(excluded.sent_at, sent_at)",
+            params![id, target, state, error, sent_at],
+        )?;
+        Ok(())
+    }
+
+    pub fn deliveries_in(&self, state: &str, limit: u32) -> Result<Vec<Delivery>> {
+        let db = self.db();
+        let mut stmt = db.prepare(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = ?1 ORDER BY updated_at DESC LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![state, limit], delivery_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn delivery(&self, id: i64) -> Result<Option<Delivery>> {
+        let db = self.db();
+        Ok(db.query_row(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1"), [id], delivery_row).optional()?)
+    }
+
+    /// Recent reports, newest first: (delivery id, created at, message JSON).
+    pub fn recent_reports(&self, limit: u32) -> Result<Vec<(i64, i64, String)>> {
+        let db = self.db();
+        let mut stmt = db.prepare("SELECT delivery_id, created_at, message_json FROM reports ORDER BY created_at DESC, delivery_id DESC LIMIT ?1")?;
+        let rows = stmt.query_map([limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn queue_depth(&self) -> Result<u64> {
+        Ok(self.db().query_row("SELECT COUNT(*) FROM deliveries WHERE state IN ('queued', 'running')", [], |r| r.get(0))?)
+    }
+
+    /// Sent notifications per target, for tests and the CLI.
+    pub fn notifications_of(&self, id: i64) -> Result<Vec<(String, String, u32)>> {
+        let db = self.db();
+        let mut stmt = db.prepare("SELECT target, state, attempts FROM notifications WHERE delivery_id = ?1 ORDER BY target")?;
+        let rows = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(pipeline: &str) -> NewDelivery {
+        NewDelivery {
+            provider: "gitflic".into(),
+            connection: "cloud".into(),
+            project: "acme/app".into(),
+            pipeline: pipeline.into(),
+            event_json: "{}".into(),
+            source: "webhook",
+        }
+    }
+
+    #[test]
+    fn the_same_failure_is_stored_once() {
+        let s = Store::open_in_memory().unwrap();
+        let Enqueued::Stored(id) = s.enqueue(&delivery("42"), 10).unwrap() else { panic!() };
+        assert_eq!(s.enqueue(&delivery("42"), 10).unwrap(), Enqueued::Duplicate(id));
+        assert!(matches!(s.enqueue(&delivery("43"), 10).unwrap(), Enqueued::Stored(_)));
+    }
+
+    #[test]
+    fn a_parked_failure_seen_again_is_queued_again_with_fresh_attempts() {
+        let s = Store::open_in_memory().unwrap();
+        let Enqueued::Stored(id) = s.enqueue(&delivery("42"), 10).unwrap() else { panic!() };
+        let d = s.claim_due(now_ms()).unwrap().unwrap();
+        s.park(d.id, "credentials rejected").unwrap();
+        assert_eq!(s.enqueue(&delivery("42"), 10).unwrap(), Enqueued::Resumed(id));
+        let again = s.claim_due(now_ms()).unwrap().unwrap();
+        assert_eq!((again.id, again.attempts), (id, 1));
+        assert!(again.last_error.unwrap().contains("credentials rejected"));
+        s.complete(id, None).unwrap();
+        assert_eq!(s.enqueue(&delivery("42"), 10).unwrap(), Enqueued::Duplicate(id), "done stays done");
+    }
+
+    #[test]
+    fn reconnecting_queues_again_only_what_the_credentials_parked() {
+        let s = Store::open_in_memory().unwrap();
+        let mut ids = Vec::new();
+        for (pipeline, reason) in [
+            ("1", "credentials rejected (GET … answered 401: {}); reconnect connection `cloud`"),
+            ("2", "connection `cloud` needs reconnection: the refresh was refused"),
+            ("3", "gave up after 6 attempts: temporary failure: timed out"),
+            ("4", "connection `cloudy` needs reconnection: another connection's words"),
+        ] {
+            let Enqueued::Stored(id) = s.enqueue(&delivery(pipeline), 10).unwrap() else { panic!() };
+            s.claim_due(now_ms()).unwrap().unwrap();
+            s.park(id, reason).unwrap();
+            ids.push(id);
+        }
+        assert_eq!(s.resume_parked_for_reconnection("cloud").unwrap(), 2);
+        let states: Vec<(String, u32)> = ids.iter().map(|id| s.delivery(*id).unwrap().map(|d| (d.state, d.attempts)).unwrap()).collect();
+        assert_eq!(states, [("queued".into(), 0), ("queued".into(), 0), ("parked".into(), 1), ("parked".into(), 1)]);
+        assert!(s.retry_parked(ids[2]).unwrap(), "an operator can retry any parked delivery");
+        assert!(!s.retry_parked(ids[0]).unwrap(), "a queued one is not parked");
+    }
+
+    #[test]
+    fn a_full_queue_refuses_new_work() {
+        let s = Store::open_in_memory().unwrap();
+        s.enqueue(&delivery("1"), 2).unwrap();
+        s.enqueue(&delivery("2"), 2).unwrap();
+        assert_eq!(s.enqueue(&delivery("3"), 2).unwrap(), Enqueued::QueueFull(2));
+    }
+
+    #[test]
+    fn claims_are_exclusive_and_a_restart_requeues_running_work() {
+        let s = Store::open_in_memory().unwrap();
+        s.enqueue(&delivery("1"), 10).unwrap();
+        let d = s.claim_due(now_ms()).unwrap().expect("due");
+        assert_eq!((d.state.as_str(), d.attempts), ("running", 1));
+        assert!(s.claim_due(now_ms()).unwrap().is_none(), "a running delivery is not claimed twice");
+        assert_eq!(s.requeue_in_flight().unwrap(), 1);
+        assert_eq!(s.claim_due(now_ms()).unwrap().unwrap().attempts, 2);
+    }
+
+    #[test]
+    fn a_retry_waits_until_its_time() {
+        let s = Store::open_in_memory().unwrap();
+        s.enqueue(&delivery("1"), 10).unwrap();
+        let d = s.claim_due(now_ms()).unwrap().unwrap();
+        s.retry_later(d.id, "GitFlic 500", now_ms() + 60_000).unwrap();
+        assert!(s.claim_due(now_ms()).unwrap().is_none());
+        assert!(s.claim_due(now_ms() + 61_000).unwrap().is_some());
+    }
+
+    #[test]
+    fn rekeying_onto_an_existing_failure_reports_the_duplicate() {
+        let s = Store::open_in_memory().unwrap();
+        let Enqueued::Stored(a) = s.enqueue(&delivery("42"), 10).unwrap() else { panic!() };
+        let Enqueued::Stored(b) = s.enqueue(&delivery("body:abc"), 10).unwrap() else { panic!() };
+        assert_eq!(s.rekey(b, &idem_key("gitflic", "cloud", "acme/app", "42")).unwrap(), Some(a));
+        assert_eq!(s.rekey(b, &idem_key("gitflic", "cloud", "acme/app", "43")).unwrap(), None);
+    }
+
+    #[test]
+    fn notification_receipts_survive_retries() {
+        let s = Store::open_in_memory().unwrap();
+        let Enqueued::Stored(id) = s.enqueue(&delivery("1"), 10).unwrap() else { panic!() };
+        s.record_notification(id, "slack", "pending", Some("500")).unwrap();
+        assert!(!s.notification_done(id, "slack").unwrap());
+        s.record_notification(id, "slack", "sent", None).unwrap();
+        assert!(s.notification_done(id, "slack").unwrap());
+        assert_eq!(s.notifications_of(id).unwrap(), vec![("slack".into(), "sent".into(), 2)]);
+    }
+
+    #[test]
+    fn a_file_database_keeps_work_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.db");
+        {
+            let s = Store::open(&path).unwrap();
+            s.enqueue(&delivery("1"), 10).unwrap();
+            s.claim_due(now_ms()).unwrap().unwrap();
+        }
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.requeue_in_flight().unwrap(), 1);
+        assert_eq!(s.queue_depth().unwrap(), 1);
+    }
+}
