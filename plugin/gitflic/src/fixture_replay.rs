@@ -390,6 +390,7 @@ fn every_scenario_replays_with_its_expected_outcome_kinds() {
         ("secret-header-only", &["pipeline-failed"]),
         ("secret-query-only", &["pipeline-failed"]),
         ("test-webhook", &["ping"]),
+        ("test-webhook-project-id-only", &["ping"]),
         ("pipeline-success-ignored", &["ignored"]),
         ("pipeline-warning-ignored", &["ignored"]),
         (
@@ -402,6 +403,7 @@ fn every_scenario_replays_with_its_expected_outcome_kinds() {
         ("no-pipeline-reference", &["pipeline-failed", "ok"]),
         ("oauth-authorize-url", &["ok"]),
         ("oauth-exchange-code", &["ok"]),
+        ("self-hosted-oauth-exchange", &["ok"]),
         ("oauth-refresh-token", &["ok", "credentials-rejected"]),
         ("current-user", &["ok"]),
         ("list-projects-search", &["ok,ok,ok"]),
