@@ -310,7 +310,10 @@ fn strip_clock(t: &str) -> &str {
     let b = t.as_bytes();
     let off = usize::from(b.first() == Some(&b'['));
     // `HH:MM:SS` in full: a looser test took `10:15: Ошибка` for a clock and cut inside `О`.
-    let digits = |at: &[usize]| at.iter().all(|&i| b.get(off + i).is_some_and(u8::is_ascii_digit));
+    let digits = |at: &[usize]| {
+        at.iter()
+            .all(|&i| b.get(off + i).is_some_and(u8::is_ascii_digit))
+    };
     let clock = digits(&[0, 1, 3, 4, 6, 7])
         && b.get(off + 2) == Some(&b':')
         && b.get(off + 5) == Some(&b':');

@@ -179,7 +179,12 @@ fn lines_that_used_to_panic_are_analysed() {
     ] {
         let r = analyze_reader(log.as_bytes(), JobMeta::default()).unwrap();
         assert_eq!(r.lines_seen, 1, "{log:?}");
-        assert!(r.excerpt.iter().all(|l| 1 <= l.start_line && l.end_line <= 1), "{log:?}");
+        assert!(
+            r.excerpt
+                .iter()
+                .all(|l| 1 <= l.start_line && l.end_line <= 1),
+            "{log:?}"
+        );
     }
 }
 

@@ -5,15 +5,15 @@
 //! `cargo bench -p exlogare-conformance-tests --bench plugin_vs_native` (after the component is
 //! built: `./x bench` does both).
 
-use exlogare_conformance_tests::{component, workspace_root};
 use exlogare_conformance::ScenarioEnv;
+use exlogare_conformance_tests::{component, workspace_root};
+use exlogare_runtime::call_state::{Clock, LogSink};
 use exlogare_runtime::egress::{EgressPolicy, Origin};
 use exlogare_runtime::engine::{EngineOptions, HostEngine};
 use exlogare_runtime::http::gate::Credentials;
 use exlogare_runtime::http::replay::{ExchangeFile, GeneratedLog, ReplayBackend};
 use exlogare_runtime::limits::SandboxLimits;
 use exlogare_runtime::plugin::{CallContext, LoadedPlugin, PluginRuntime};
-use exlogare_runtime::call_state::{Clock, LogSink};
 use exlogare_runtime::wit::v0_1::{sink_types, types as htypes};
 use std::cell::Cell;
 use std::io::Read;
@@ -38,7 +38,10 @@ fn median(rounds: usize, mut f: impl FnMut()) -> Duration {
 
 fn report(name: &str, native: Duration, plugin: Duration, unit: &str, per: f64) {
     let (n, p) = (native.as_secs_f64() * per, plugin.as_secs_f64() * per);
-    println!("{name:<38} native {n:>10.2} {unit}   plugin {p:>10.2} {unit}   plugin/native {:>6.2}x", p / n);
+    println!(
+        "{name:<38} native {n:>10.2} {unit}   plugin {p:>10.2} {unit}   plugin/native {:>6.2}x",
+        p / n
+    );
 }
 
 // ---- the native side: the plugin crate's logic over a native host -----------------------
@@ -54,7 +57,10 @@ struct NativeBody(GeneratedLog);
 impl exlogare_gitflic::BodyReader for NativeBody {
     fn read(&mut self, max: u32) -> Result<Option<Vec<u8>>, exlogare_gitflic::HttpError> {
         let mut buf = vec![0; max as usize];
-        let n = self.0.read(&mut buf).map_err(|e| exlogare_gitflic::HttpError::Transport(e.to_string()))?;
+        let n = self
+            .0
+            .read(&mut buf)
+            .map_err(|e| exlogare_gitflic::HttpError::Transport(e.to_string()))?;
         if n == 0 {
             return Ok(None);
         }
@@ -66,8 +72,15 @@ impl exlogare_gitflic::BodyReader for NativeBody {
 impl exlogare_gitflic::Host for NativeHost {
     type Body = NativeBody;
 
-    fn send(&self, req: &exlogare_gitflic::Request) -> Result<exlogare_gitflic::Response, exlogare_gitflic::HttpError> {
-        assert!(req.url.ends_with("/artifacts"), "unexpected request {}", req.url);
+    fn send(
+        &self,
+        req: &exlogare_gitflic::Request,
+    ) -> Result<exlogare_gitflic::Response, exlogare_gitflic::HttpError> {
+        assert!(
+            req.url.ends_with("/artifacts"),
+            "unexpected request {}",
+            req.url
+        );
         Ok(exlogare_gitflic::Response {
             status: 200,
             headers: vec![("content-type".into(), "application/json".into())],
@@ -79,7 +92,13 @@ impl exlogare_gitflic::Host for NativeHost {
         &self,
         _req: &exlogare_gitflic::Request,
     ) -> Result<(exlogare_gitflic::ResponseHead, NativeBody), exlogare_gitflic::HttpError> {
-        Ok((exlogare_gitflic::ResponseHead { status: 200, headers: vec![] }, NativeBody(GeneratedLog::new(self.log_bytes))))
+        Ok((
+            exlogare_gitflic::ResponseHead {
+                status: 200,
+                headers: vec![],
+            },
+            NativeBody(GeneratedLog::new(self.log_bytes)),
+        ))
     }
 
     fn log(&self, _level: exlogare_gitflic::Level, _message: &str) {}
@@ -113,20 +132,33 @@ fn load() -> (LoadedPlugin, Allocator) {
     let engine = Arc::new(HostEngine::new(&EngineOptions::default()).expect("engine"));
     let allocator = engine.allocator;
     let rt = PluginRuntime::new(engine, None).expect("runtime");
-    (rt.load(&component("exlogare-gitflic"), SandboxLimits::default()).expect("plugin loads"), allocator)
+    (
+        rt.load(&component("exlogare-gitflic"), SandboxLimits::default())
+            .expect("plugin loads"),
+        allocator,
+    )
 }
 
 type Allocator = exlogare_runtime::engine::Allocator;
 
 fn main() {
     let (plugin, allocator) = load();
-    println!("wasmtime 48, allocator {allocator:?}, fresh instance per plugin call; medians of repeated runs");
+    println!(
+        "wasmtime 48, allocator {allocator:?}, fresh instance per plugin call; medians of repeated runs"
+    );
 
     // 1. Webhook verification and envelope parsing (the hot path of every delivery).
-    let env = ScenarioEnv::prepare(&workspace_root().join("fixtures/gitflic/failed-job-trace")).expect("scenario");
-    let body = std::fs::read(workspace_root().join("fixtures/gitflic/failed-job-trace/bodies/delivery.json")).unwrap();
+    let env = ScenarioEnv::prepare(&workspace_root().join("fixtures/gitflic/failed-job-trace"))
+        .expect("scenario");
+    let body = std::fs::read(
+        workspace_root().join("fixtures/gitflic/failed-job-trace/bodies/delivery.json"),
+    )
+    .unwrap();
     let secret = env.scenario.secrets.webhook_secret.clone().unwrap();
-    let headers = vec![("content-type".to_string(), "application/json".to_string()), ("gitflic-webhook-secret".to_string(), secret.clone())];
+    let headers = vec![
+        ("content-type".to_string(), "application/json".to_string()),
+        ("gitflic-webhook-secret".to_string(), secret.clone()),
+    ];
     let query = vec![("secret".to_string(), secret.clone())];
     let native_conn = exlogare_gitflic::Connection {
         web_base: env.conn.web_base.clone(),
@@ -134,23 +166,47 @@ fn main() {
         oauth_base: env.conn.oauth_base.clone(),
         options: env.conn.options.clone(),
     };
-    let native_delivery = exlogare_gitflic::WebhookDelivery { query: query.clone(), headers: headers.clone(), body: body.clone() };
-    let host_delivery = exlogare_runtime::wit::v0_1::provider::WebhookDelivery { query, headers, body };
+    let native_delivery = exlogare_gitflic::WebhookDelivery {
+        query: query.clone(),
+        headers: headers.clone(),
+        body: body.clone(),
+    };
+    let host_delivery = exlogare_runtime::wit::v0_1::provider::WebhookDelivery {
+        query,
+        headers,
+        body,
+    };
     let native = median(2000, || {
         let out = exlogare_gitflic::webhook::verify(&native_conn, &native_delivery, &secret);
         assert!(out.is_ok());
     });
     let sandboxed = median(2000, || {
-        let out = plugin.verify_webhook(env.ctx(None), &env.conn, &host_delivery, &secret).expect("call");
+        let out = plugin
+            .verify_webhook(env.ctx(None), &env.conn, &host_delivery, &secret)
+            .expect("call");
         assert!(out.value.is_ok());
     });
-    report("verify-webhook (2 KB envelope)", native, sandboxed, "µs", 1e6);
+    report(
+        "verify-webhook (2 KB envelope)",
+        native,
+        sandboxed,
+        "µs",
+        1e6,
+    );
 
     // 2. Job-log extraction: list artifacts, stream, normalize, emit (16 MiB generated log).
     let log_bytes: u64 = 16 << 20;
     let artifacts = br#"{"_embedded":{"restPipelineJobArtifactModelList":[{"id":"a1","fileName":"job.log","fileType":"trace","downloadUrl":"https://api.gitflic.ru/project/acme/app/cicd/job/7/artifact/a1/download"}]}}"#.to_vec();
-    let native_host = NativeHost { artifacts: artifacts.clone(), log_bytes, lines: Cell::new(0) };
-    let native_project = exlogare_gitflic::ProjectRef { owner: "acme".into(), name: "app".into(), id: None };
+    let native_host = NativeHost {
+        artifacts: artifacts.clone(),
+        log_bytes,
+        lines: Cell::new(0),
+    };
+    let native_project = exlogare_gitflic::ProjectRef {
+        owner: "acme".into(),
+        name: "app".into(),
+        id: None,
+    };
     let native_job = exlogare_gitflic::Job {
         id: "7".into(),
         name: "build".into(),
@@ -162,7 +218,13 @@ fn main() {
         web_url: None,
     };
     let native = median(5, || {
-        exlogare_gitflic::joblog::extract_job_log(&native_host, &native_conn, &native_project, &native_job).expect("native extract");
+        exlogare_gitflic::joblog::extract_job_log(
+            &native_host,
+            &native_conn,
+            &native_project,
+            &native_job,
+        )
+        .expect("native extract");
     });
     let exchanges: ExchangeFile = toml::from_str(&format!(
         r#"
@@ -185,14 +247,23 @@ times = 1000
         String::from_utf8(artifacts).unwrap()
     ))
     .unwrap();
-    let backend = Arc::new(ReplayBackend::new(&workspace_root(), exchanges, Some("token t".into()), None));
+    let backend = Arc::new(ReplayBackend::new(
+        &workspace_root(),
+        exchanges,
+        Some("token t".into()),
+        None,
+    ));
     let policy = EgressPolicy {
         api: Origin::parse("https://api.gitflic.ru").unwrap(),
         oauth: Origin::parse("https://oauth.gitflic.ru").unwrap(),
         extra: vec![],
         allow_private: false,
     };
-    let host_project = htypes::ProjectRef { owner: "acme".into(), name: "app".into(), id: None };
+    let host_project = htypes::ProjectRef {
+        owner: "acme".into(),
+        name: "app".into(),
+        id: None,
+    };
     let host_job = htypes::Job {
         id: "7".into(),
         name: "build".into(),
@@ -208,15 +279,24 @@ times = 1000
         let ctx = CallContext {
             policy: policy.clone(),
             backend: backend.clone(),
-            credentials: Credentials { access_token: Some(exlogare_runtime::http::Secret::new("t")), ..Default::default() },
+            credentials: Credentials {
+                access_token: Some(exlogare_runtime::http::Secret::new("t")),
+                ..Default::default()
+            },
             clock: Clock::Fixed(0),
             sink: Some(Box::new(CountingSink(0))),
         };
-        let out = plugin.extract_job_log(ctx, &env.conn, &host_project, &host_job).expect("call");
+        let out = plugin
+            .extract_job_log(ctx, &env.conn, &host_project, &host_job)
+            .expect("call");
         assert!(out.value.is_ok(), "{:?}", out.value);
         peak = out.peak_memory_bytes;
     });
-    assert!(backend.violations().is_empty(), "{:?}", backend.violations());
+    assert!(
+        backend.violations().is_empty(),
+        "{:?}",
+        backend.violations()
+    );
     let mib = log_bytes as f64 / (1 << 20) as f64;
     println!(
         "{:<38} native {:>10.1} MiB/s   plugin {:>10.1} MiB/s   plugin/native time {:>6.2}x   (plugin memory peak {:.1} MiB)",

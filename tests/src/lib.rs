@@ -8,7 +8,10 @@ use std::path::PathBuf;
 
 /// The workspace root (this crate lives in `tests/`).
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
 }
 
 /// The recorded GitFlic scenarios (`fixtures/gitflic/<scenario>/`): exchanges, bodies, goldens.
@@ -22,7 +25,9 @@ pub fn plugin_dir() -> PathBuf {
     match std::env::var_os("EXLOGARE_PLUGIN_DIR") {
         Some(dir) => PathBuf::from(dir),
         None => {
-            let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"));
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| workspace_root().join("target"));
             target.join("wasm32-wasip2").join("plugin")
         }
     }

@@ -9,7 +9,12 @@ use wit_parser::Resolve;
 /// Loads a WIT folder with `+tag` added to its package version, so that two copies of one
 /// package can sit in one `Resolve` (semver_check clears versions before comparing, so the tag
 /// does not matter). Build metadata keeps each copy's own version for `@since` gates.
-fn load_as(resolve: &mut Resolve, dir: &Path, tag: &str, edit: impl Fn(String) -> String) -> wit_parser::PackageId {
+fn load_as(
+    resolve: &mut Resolve,
+    dir: &Path,
+    tag: &str,
+    edit: impl Fn(String) -> String,
+) -> wit_parser::PackageId {
     let tmp = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
@@ -18,7 +23,9 @@ fn load_as(resolve: &mut Resolve, dir: &Path, tag: &str, edit: impl Fn(String) -
             std::fs::write(tmp.path().join(path.file_name().unwrap()), edit(text)).unwrap();
         }
     }
-    let (pkg, _) = resolve.push_dir(tmp.path()).unwrap_or_else(|e| panic!("{} does not parse: {e:#}", dir.display()));
+    let (pkg, _) = resolve
+        .push_dir(tmp.path())
+        .unwrap_or_else(|e| panic!("{} does not parse: {e:#}", dir.display()));
     pkg
 }
 
@@ -29,7 +36,10 @@ fn with_tag(text: &str, tag: &str) -> String {
     let mut rest = text;
     while let Some(at) = rest.find(PKG) {
         let start = at + PKG.len();
-        let end = start + rest[start..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '.')).unwrap_or(rest.len() - start);
+        let end = start
+            + rest[start..]
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.'))
+                .unwrap_or(rest.len() - start);
         out.push_str(&rest[..end]);
         out.push('+');
         out.push_str(tag);
@@ -62,12 +72,18 @@ fn check(prev_dir: &Path, new_edit: impl Fn(String) -> String) -> anyhow::Result
     for world in worlds(&probe, prev_pkg) {
         let mut resolve = Resolve::default();
         let prev_pkg = load_as(&mut resolve, prev_dir, "prev", |t| t);
-        let new_pkg = load_as(&mut resolve, &workspace_root().join("wit"), "next", &new_edit);
+        let new_pkg = load_as(
+            &mut resolve,
+            &workspace_root().join("wit"),
+            "next",
+            &new_edit,
+        );
         let prev = resolve.select_world(&[prev_pkg], Some(&world))?;
         let new = resolve
             .select_world(&[new_pkg], Some(&world))
             .map_err(|e| anyhow::anyhow!("world `{world}` of the release is gone: {e:#}"))?;
-        wit_component::semver_check(resolve, prev, new).map_err(|e| e.context(format!("world `{world}`")))?;
+        wit_component::semver_check(resolve, prev, new)
+            .map_err(|e| e.context(format!("world `{world}`")))?;
     }
     Ok(())
 }
@@ -77,7 +93,12 @@ fn the_current_contract_is_compatible_with_every_frozen_release() {
     let releases = releases();
     assert!(!releases.is_empty(), "at least the 0.1.0 release is frozen");
     for release in releases {
-        check(&release, |t| t).unwrap_or_else(|e| panic!("wit/ breaks compatibility with {}: {e:#}", release.display()));
+        check(&release, |t| t).unwrap_or_else(|e| {
+            panic!(
+                "wit/ breaks compatibility with {}: {e:#}",
+                release.display()
+            )
+        });
     }
 }
 
@@ -85,14 +106,22 @@ fn the_current_contract_is_compatible_with_every_frozen_release() {
 fn the_check_catches_a_removed_host_function() {
     // Plugins built against the release import `clock.now`; a host without it cannot run them.
     let release = releases().remove(0);
-    let err = check(&release, |t| t.replace("    now: func() -> timestamp;\n", "")).unwrap_err();
+    let err = check(&release, |t| {
+        t.replace("    now: func() -> timestamp;\n", "")
+    })
+    .unwrap_err();
     assert!(format!("{err:#}").contains("now"), "{err:#}");
 }
 
 #[test]
 fn the_check_catches_a_changed_record() {
     let release = releases().remove(0);
-    let result = check(&release, |t| t.replace("        display-name: string,\n", "        display-name: option<string>,\n"));
+    let result = check(&release, |t| {
+        t.replace(
+            "        display-name: string,\n",
+            "        display-name: option<string>,\n",
+        )
+    });
     assert!(result.is_err(), "changing a field's type must be flagged");
 }
 
@@ -105,7 +134,10 @@ fn the_check_rejects_a_new_required_export() {
     // Plugins built against the release do not export it, so a world that requires it is a
     // breaking change. Optional functionality goes in a separate world or is probed by the host
     // (wit/README.md), never into `ci-provider` within a line.
-    assert!(check(&release, added).is_err(), "a new required export must be flagged");
+    assert!(
+        check(&release, added).is_err(),
+        "a new required export must be flagged"
+    );
 }
 
 fn release(version: &str) -> PathBuf {
@@ -117,15 +149,25 @@ fn release(version: &str) -> PathBuf {
 /// The version a WIT folder's package line declares.
 fn declared_version(dir: &Path) -> String {
     let text = std::fs::read_to_string(dir.join("types.wit")).unwrap();
-    let line = text.lines().find(|l| l.starts_with("package exlogare:ci@")).expect("a package line");
-    line["package exlogare:ci@".len()..].trim_end_matches(';').to_string()
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("package exlogare:ci@"))
+        .expect("a package line");
+    line["package exlogare:ci@".len()..]
+        .trim_end_matches(';')
+        .to_string()
 }
 
 #[test]
 fn every_frozen_release_declares_its_own_version_and_the_current_one_is_frozen() {
     for dir in releases() {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-        assert_eq!(declared_version(&dir), name, "{} declares another version", dir.display());
+        assert_eq!(
+            declared_version(&dir),
+            name,
+            "{} declares another version",
+            dir.display()
+        );
     }
     // Releasing means freezing (wit/README.md); the newest frozen copy is the current text.
     let current = declared_version(&workspace_root().join("wit"));
@@ -133,7 +175,12 @@ fn every_frozen_release_declares_its_own_version_and_the_current_one_is_frozen()
     for file in ["types.wit", "host.wit", "provider.wit"] {
         let a = std::fs::read_to_string(workspace_root().join("wit").join(file)).unwrap();
         let b = std::fs::read_to_string(frozen.join(file)).unwrap();
-        assert_eq!(a, b, "wit/{file} differs from its frozen copy in {}", frozen.display());
+        assert_eq!(
+            a,
+            b,
+            "wit/{file} differs from its frozen copy in {}",
+            frozen.display()
+        );
     }
 }
 
@@ -151,12 +198,23 @@ fn the_optional_world_is_ci_provider_plus_endpoints() {
     };
     let base = "exlogare:ci/";
     let version = format!("@{}+next", declared_version(&workspace_root().join("wit")));
-    assert_eq!(names("ci-provider", true), [format!("{base}provider{version}")], "ci-provider requires only `provider`");
+    assert_eq!(
+        names("ci-provider", true),
+        [format!("{base}provider{version}")],
+        "ci-provider requires only `provider`"
+    );
     assert_eq!(
         names("ci-provider-with-endpoints", true),
-        [format!("{base}endpoints{version}"), format!("{base}provider{version}")]
+        [
+            format!("{base}endpoints{version}"),
+            format!("{base}provider{version}")
+        ]
     );
-    assert_eq!(names("ci-provider-with-endpoints", false), names("ci-provider", false), "the same imports");
+    assert_eq!(
+        names("ci-provider-with-endpoints", false),
+        names("ci-provider", false),
+        "the same imports"
+    );
 }
 
 #[test]
@@ -164,15 +222,29 @@ fn the_check_catches_a_changed_optional_interface() {
     // Plugins built against 0.1.1 export `endpoints.defaults` with this signature; the host
     // calls it with that one.
     let result = check(&release("0.1.1"), |t| {
-        t.replace("defaults: func(web-base: string)", "defaults: func(web-base: string, strict: bool)")
+        t.replace(
+            "defaults: func(web-base: string)",
+            "defaults: func(web-base: string, strict: bool)",
+        )
     });
     let err = result.expect_err("changing an optional export's signature must be flagged");
-    assert!(format!("{err:#}").contains("ci-provider-with-endpoints"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("ci-provider-with-endpoints"),
+        "{err:#}"
+    );
 }
 
 #[test]
 fn the_check_catches_a_removed_optional_world() {
-    let result = check(&release("0.1.1"), |t| t.replace("world ci-provider-with-endpoints {", "world ci-provider-with-extras {"));
+    let result = check(&release("0.1.1"), |t| {
+        t.replace(
+            "world ci-provider-with-endpoints {",
+            "world ci-provider-with-extras {",
+        )
+    });
     let err = result.expect_err("a released world must stay");
-    assert!(format!("{err:#}").contains("ci-provider-with-endpoints"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("ci-provider-with-endpoints"),
+        "{err:#}"
+    );
 }

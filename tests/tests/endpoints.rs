@@ -16,7 +16,9 @@ use std::sync::OnceLock;
 fn gitflic() -> &'static LoadedPlugin {
     static PLUGIN: OnceLock<LoadedPlugin> = OnceLock::new();
     PLUGIN.get_or_init(|| {
-        support::runtime().load(&component("exlogare-gitflic"), SandboxLimits::default()).unwrap_or_else(|e| panic!("{e}"))
+        support::runtime()
+            .load(&component("exlogare-gitflic"), SandboxLimits::default())
+            .unwrap_or_else(|e| panic!("{e}"))
     })
 }
 
@@ -26,7 +28,11 @@ fn defaults(web_base: &str) -> Result<Connection, ProviderError> {
         .connection_defaults(CallContext::offline(), web_base)
         .unwrap_or_else(|fault| panic!("{web_base:?}: {fault}"))
         .expect("the GitFlic plugin exports endpoints");
-    assert!(out.transcript.is_empty(), "deriving roots makes no request: {:?}", out.transcript.len());
+    assert!(
+        out.transcript.is_empty(),
+        "deriving roots makes no request: {:?}",
+        out.transcript.len()
+    );
     out.value
 }
 
@@ -34,17 +40,40 @@ fn defaults(web_base: &str) -> Result<Connection, ProviderError> {
 fn the_gitflic_component_exports_endpoints_and_says_so() {
     let plugin = gitflic();
     assert!(plugin.supports_endpoints());
-    assert!(plugin.exports.iter().any(|e| e == "exlogare:ci/endpoints@0.1.1"), "exports: {:?}", plugin.exports);
-    assert!(plugin.info.capabilities.iter().any(|c| c == "endpoints"), "{:?}", plugin.info.capabilities);
+    assert!(
+        plugin
+            .exports
+            .iter()
+            .any(|e| e == "exlogare:ci/endpoints@0.1.1"),
+        "exports: {:?}",
+        plugin.exports
+    );
+    assert!(
+        plugin.info.capabilities.iter().any(|c| c == "endpoints"),
+        "{:?}",
+        plugin.info.capabilities
+    );
 }
 
 #[test]
 fn cloud_roots_from_the_cloud_address() {
-    for typed in ["https://gitflic.ru", " https://www.gitflic.ru/ ", "http://gitflic.ru"] {
+    for typed in [
+        "https://gitflic.ru",
+        " https://www.gitflic.ru/ ",
+        "http://gitflic.ru",
+    ] {
         let c = defaults(typed).unwrap_or_else(|e| panic!("{typed:?}: {e:?}"));
         assert_eq!(
-            (c.web_base.as_str(), c.api_base.as_str(), c.oauth_base.as_str()),
-            ("https://gitflic.ru", "https://api.gitflic.ru", "https://oauth.gitflic.ru"),
+            (
+                c.web_base.as_str(),
+                c.api_base.as_str(),
+                c.oauth_base.as_str()
+            ),
+            (
+                "https://gitflic.ru",
+                "https://api.gitflic.ru",
+                "https://oauth.gitflic.ru"
+            ),
             "{typed:?}"
         );
         assert!(c.options.is_empty());
@@ -55,13 +84,29 @@ fn cloud_roots_from_the_cloud_address() {
 fn self_hosted_roots_under_the_instance() {
     let c = defaults("https://git.example.com/").unwrap();
     assert_eq!(
-        (c.web_base.as_str(), c.api_base.as_str(), c.oauth_base.as_str()),
-        ("https://git.example.com", "https://git.example.com/rest-api", "https://git.example.com")
+        (
+            c.web_base.as_str(),
+            c.api_base.as_str(),
+            c.oauth_base.as_str()
+        ),
+        (
+            "https://git.example.com",
+            "https://git.example.com/rest-api",
+            "https://git.example.com"
+        )
     );
     let c = defaults("https://example.com/gitflic").unwrap();
     assert_eq!(
-        (c.web_base.as_str(), c.api_base.as_str(), c.oauth_base.as_str()),
-        ("https://example.com/gitflic", "https://example.com/gitflic/rest-api", "https://example.com/gitflic")
+        (
+            c.web_base.as_str(),
+            c.api_base.as_str(),
+            c.oauth_base.as_str()
+        ),
+        (
+            "https://example.com/gitflic",
+            "https://example.com/gitflic/rest-api",
+            "https://example.com/gitflic"
+        )
     );
     // The derived roots are ones the host's egress policy accepts as origins.
     exlogare_runtime::egress::Origin::parse(&c.api_base).unwrap();
@@ -70,7 +115,12 @@ fn self_hosted_roots_under_the_instance() {
 
 #[test]
 fn a_bad_address_is_invalid_input_on_web_base() {
-    for bad in ["ftp://gitflic.ru", "gitflic.ru", "https://ivan:secret@git.example.com", "https://git.example.com/?tab=ci"] {
+    for bad in [
+        "ftp://gitflic.ru",
+        "gitflic.ru",
+        "https://ivan:secret@git.example.com",
+        "https://git.example.com/?tab=ci",
+    ] {
         match defaults(bad) {
             Err(ProviderError::InvalidInput(i)) => {
                 assert_eq!(i.field, "web-base", "{bad:?}");
@@ -84,12 +134,26 @@ fn a_bad_address_is_invalid_input_on_web_base() {
 #[test]
 fn an_empty_address_is_the_public_service() {
     let c = defaults("").unwrap_or_else(|e| panic!("{e:?}"));
-    assert_eq!((c.web_base.as_str(), c.api_base.as_str(), c.oauth_base.as_str()), ("https://gitflic.ru", "https://api.gitflic.ru", "https://oauth.gitflic.ru"));
+    assert_eq!(
+        (
+            c.web_base.as_str(),
+            c.api_base.as_str(),
+            c.oauth_base.as_str()
+        ),
+        (
+            "https://gitflic.ru",
+            "https://api.gitflic.ru",
+            "https://oauth.gitflic.ru"
+        )
+    );
 }
 
 #[test]
 fn an_oversized_address_is_refused_by_the_host_before_the_plugin_runs() {
-    let plugin = gitflic().with_limits(SandboxLimits { input_bytes: 64, ..SandboxLimits::default() });
+    let plugin = gitflic().with_limits(SandboxLimits {
+        input_bytes: 64,
+        ..SandboxLimits::default()
+    });
     let long = format!("https://{}.example", "a".repeat(100));
     match plugin.connection_defaults(CallContext::offline(), &long) {
         Err(PluginFault::InputTooLarge { size, limit: 64 }) => assert_eq!(size, long.len() as u64),
@@ -103,11 +167,36 @@ fn a_plugin_of_the_0_1_0_line_loads_on_this_host_and_has_no_endpoints() {
     let plugin = support::misbehave(SandboxLimits::default());
     assert_eq!(plugin.line, ContractLine::V0_1);
     assert_eq!(plugin.info.contract_version, "0.1.0");
-    assert!(plugin.exports.iter().any(|e| e == "exlogare:ci/provider@0.1.0"), "exports: {:?}", plugin.exports);
-    assert!(!plugin.exports.iter().any(|e| e.starts_with("exlogare:ci/endpoints")), "exports: {:?}", plugin.exports);
+    assert!(
+        plugin
+            .exports
+            .iter()
+            .any(|e| e == "exlogare:ci/provider@0.1.0"),
+        "exports: {:?}",
+        plugin.exports
+    );
+    assert!(
+        !plugin
+            .exports
+            .iter()
+            .any(|e| e.starts_with("exlogare:ci/endpoints")),
+        "exports: {:?}",
+        plugin.exports
+    );
     assert!(!plugin.supports_endpoints());
-    assert!(plugin.connection_defaults(CallContext::offline(), "https://gitflic.ru").unwrap().is_none());
+    assert!(
+        plugin
+            .connection_defaults(CallContext::offline(), "https://gitflic.ru")
+            .unwrap()
+            .is_none()
+    );
     // And its required interface still works through the 0.1.1 bindings.
-    let out = plugin.current_user(support::offline(), &support::connection("ok", &[])).unwrap();
-    assert!(matches!(&out.value, Ok(user) if user.username == "misbehave"), "{:?}", out.value);
+    let out = plugin
+        .current_user(support::offline(), &support::connection("ok", &[]))
+        .unwrap();
+    assert!(
+        matches!(&out.value, Ok(user) if user.username == "misbehave"),
+        "{:?}",
+        out.value
+    );
 }

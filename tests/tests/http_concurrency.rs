@@ -52,7 +52,11 @@ impl Gauge {
         let mut seen = self.seen.lock().unwrap();
         while !done(&seen) {
             let now = Instant::now();
-            assert!(now < until, "waited 20 s for {what}; the server saw {:?}", *seen);
+            assert!(
+                now < until,
+                "waited 20 s for {what}; the server saw {:?}",
+                *seen
+            );
             seen = self.changed.wait_timeout(seen, until - now).unwrap().0;
         }
         *seen
@@ -70,7 +74,11 @@ impl Gauge {
         let until = Instant::now() + Duration::from_secs(20);
         let mut seen = self.seen.lock().unwrap();
         while seen.tickets == 0 && Instant::now() < until {
-            seen = self.changed.wait_timeout(seen, Duration::from_millis(100)).unwrap().0;
+            seen = self
+                .changed
+                .wait_timeout(seen, Duration::from_millis(100))
+                .unwrap()
+                .0;
         }
         seen.tickets = seen.tickets.saturating_sub(1);
     }
@@ -85,7 +93,8 @@ fn holding_server() -> (Server, Arc<Gauge>) {
     let server = Server::start(move |_, s| {
         g.open_request();
         g.take_ticket();
-        let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 7\r\nconnection: close\r\n\r\nheld-o");
+        let _ =
+            s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 7\r\nconnection: close\r\n\r\nheld-o");
         let _ = s.flush();
         g.update(|seen| seen.open -= 1);
         let _ = s.write_all(b"k");
@@ -101,7 +110,9 @@ fn dribbling_server() -> (Server, Arc<Gauge>) {
     let g = gauge.clone();
     let server = Server::start(move |_, s| {
         g.open_request();
-        let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\nconnection: close\r\n\r\n0123456789");
+        let _ = s.write_all(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\nconnection: close\r\n\r\n0123456789",
+        );
         let _ = s.flush();
         let closed = hung_up(s);
         g.update(|seen| {
@@ -119,7 +130,12 @@ fn hung_up(s: &mut TcpStream) -> bool {
         match s.read(&mut buf) {
             Ok(0) => return true,
             Ok(_) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => return false,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return false;
+            }
             Err(_) => return true,
         }
     }
@@ -130,38 +146,80 @@ fn fetch(plugin: &LoadedPlugin, server: &Server, mode: &str) -> (String, String)
     let origin = format!("http://api.test:{}", server.port);
     let p = policy(&origin, true);
     let out = plugin
-        .current_user(ctx(p.clone(), live(&p, &[("api.test", "127.0.0.1")])), &connection(mode, &[("url", &format!("{origin}/x"))]))
-        .unwrap_or_else(|fault| panic!("the call faulted ({fault:?}) instead of returning the HTTP outcome"));
-    let Err(ProviderError::Transient(text)) = out.value else { panic!("expected a report, got {:?}", out.value) };
-    let outcome = out.transcript.first().map(|r| r.outcome.clone()).unwrap_or_default();
+        .current_user(
+            ctx(p.clone(), live(&p, &[("api.test", "127.0.0.1")])),
+            &connection(mode, &[("url", &format!("{origin}/x"))]),
+        )
+        .unwrap_or_else(|fault| {
+            panic!("the call faulted ({fault:?}) instead of returning the HTTP outcome")
+        });
+    let Err(ProviderError::Transient(text)) = out.value else {
+        panic!("expected a report, got {:?}", out.value)
+    };
+    let outcome = out
+        .transcript
+        .first()
+        .map(|r| r.outcome.clone())
+        .unwrap_or_default();
     (text, outcome)
 }
 
 #[test]
 fn six_concurrent_calls_never_have_more_than_two_requests_open_and_the_waiting_ones_are_served() {
     let (server, gauge) = holding_server();
-    let plugin = misbehave(SandboxLimits { http_concurrency: 2, http_wait_ms: 20_000, ..SandboxLimits::default() });
+    let plugin = misbehave(SandboxLimits {
+        http_concurrency: 2,
+        http_wait_ms: 20_000,
+        ..SandboxLimits::default()
+    });
     let results = std::thread::scope(|scope| {
-        let calls: Vec<_> = (0..6).map(|_| scope.spawn(|| fetch(&plugin, &server, "fetch"))).collect();
+        let calls: Vec<_> = (0..6)
+            .map(|_| scope.spawn(|| fetch(&plugin, &server, "fetch")))
+            .collect();
         let seen = gauge.wait_for("two requests open", |s| s.open == 2);
-        assert_eq!(plugin.http_requests_open(), 2, "slots held while the server holds two requests ({seen:?})");
+        assert_eq!(
+            plugin.http_requests_open(),
+            2,
+            "slots held while the server holds two requests ({seen:?})"
+        );
         gauge.update(|s| s.tickets += 6);
-        calls.into_iter().map(|c| c.join().unwrap()).collect::<Vec<_>>()
+        calls
+            .into_iter()
+            .map(|c| c.join().unwrap())
+            .collect::<Vec<_>>()
     });
     let seen = gauge.now();
     for (text, _) in &results {
-        assert_eq!(text, "response status=200 bytes=7 location=", "every call is served after waiting; all: {results:?}");
+        assert_eq!(
+            text, "response status=200 bytes=7 location=",
+            "every call is served after waiting; all: {results:?}"
+        );
     }
-    assert_eq!(seen.max_open, 2, "most requests open at once at the server: {seen:?}");
+    assert_eq!(
+        seen.max_open, 2,
+        "most requests open at once at the server: {seen:?}"
+    );
     assert_eq!(server.hits(), 6);
-    assert_eq!(plugin.http_requests_open(), 0, "every slot back after the calls");
-    eprintln!("6 calls, http_concurrency 2: server saw at most {} open, {} requests, all answered", seen.max_open, server.hits());
+    assert_eq!(
+        plugin.http_requests_open(),
+        0,
+        "every slot back after the calls"
+    );
+    eprintln!(
+        "6 calls, http_concurrency 2: server saw at most {} open, {} requests, all answered",
+        seen.max_open,
+        server.hits()
+    );
 }
 
 #[test]
 fn calls_that_wait_past_http_wait_ms_get_timeout_naming_the_limit() {
     let (server, gauge) = holding_server();
-    let plugin = misbehave(SandboxLimits { http_concurrency: 2, http_wait_ms: 300, ..SandboxLimits::default() });
+    let plugin = misbehave(SandboxLimits {
+        http_concurrency: 2,
+        http_wait_ms: 300,
+        ..SandboxLimits::default()
+    });
     let (tx, rx) = mpsc::channel();
     std::thread::scope(|scope| {
         for _ in 0..6 {
@@ -173,26 +231,46 @@ fn calls_that_wait_past_http_wait_ms_get_timeout_naming_the_limit() {
         // the ones that never got a slot.
         let mut timed_out = Vec::new();
         for _ in 0..4 {
-            timed_out.push(rx.recv_timeout(Duration::from_secs(20)).expect("a call over the wait ends within 20 s"));
+            timed_out.push(
+                rx.recv_timeout(Duration::from_secs(20))
+                    .expect("a call over the wait ends within 20 s"),
+            );
         }
         let seen = gauge.now();
-        assert_eq!(seen.open, 2, "the two calls with a slot are still at the server: {seen:?}");
+        assert_eq!(
+            seen.open, 2,
+            "the two calls with a slot are still at the server: {seen:?}"
+        );
         for (text, outcome) in &timed_out {
-            assert_eq!(text, "http-error timeout", "guest-visible outcome; transcript: {outcome}");
+            assert_eq!(
+                text, "http-error timeout",
+                "guest-visible outcome; transcript: {outcome}"
+            );
             assert!(
-                outcome.starts_with("Timeout: ") && outcome.contains("`http_concurrency` = 2") && outcome.contains("`http_wait_ms` = 300"),
+                outcome.starts_with("Timeout: ")
+                    && outcome.contains("`http_concurrency` = 2")
+                    && outcome.contains("`http_wait_ms` = 300"),
                 "transcript outcome: {outcome}"
             );
         }
         gauge.update(|s| s.tickets += 2);
         for _ in 0..2 {
-            let (text, _) = rx.recv_timeout(Duration::from_secs(20)).expect("the held calls end once answered");
+            let (text, _) = rx
+                .recv_timeout(Duration::from_secs(20))
+                .expect("the held calls end once answered");
             assert_eq!(text, "response status=200 bytes=7 location=");
         }
-        eprintln!("6 calls, http_concurrency 2, wait 300 ms: 4 × {:?}", timed_out[0].1);
+        eprintln!(
+            "6 calls, http_concurrency 2, wait 300 ms: 4 × {:?}",
+            timed_out[0].1
+        );
     });
     let seen = gauge.now();
-    assert_eq!((seen.max_open, server.hits()), (2, 2), "at most open, requests reaching the server: {seen:?}");
+    assert_eq!(
+        (seen.max_open, server.hits()),
+        (2, 2),
+        "at most open, requests reaching the server: {seen:?}"
+    );
     assert_eq!(plugin.http_requests_open(), 0);
 }
 
@@ -201,33 +279,72 @@ fn a_trap_or_an_undropped_stream_gives_its_slot_back_and_closes_the_connection()
     let (dribbler, gauge) = dribbling_server();
     let fast = Server::fixed(200, &[], b"{}".to_vec());
     // One slot and a 2 s wait: a leaked slot shows as `http-error timeout` in the next call.
-    let plugin = misbehave(SandboxLimits { http_concurrency: 1, http_wait_ms: 2_000, ..SandboxLimits::default() });
+    let plugin = misbehave(SandboxLimits {
+        http_concurrency: 1,
+        http_wait_ms: 2_000,
+        ..SandboxLimits::default()
+    });
 
     let origin = format!("http://api.test:{}", dribbler.port);
     let p = policy(&origin, true);
     let trapped = plugin
-        .current_user(ctx(p.clone(), live(&p, &[("api.test", "127.0.0.1")])), &connection("stream-trap", &[("url", &format!("{origin}/log"))]))
+        .current_user(
+            ctx(p.clone(), live(&p, &[("api.test", "127.0.0.1")])),
+            &connection("stream-trap", &[("url", &format!("{origin}/log"))]),
+        )
         .map(|o| o.value);
-    assert!(matches!(&trapped, Err(PluginFault::Trap(_))), "observed {trapped:?}");
-    assert_eq!(plugin.http_requests_open(), 0, "slots held after the trapped call returned");
+    assert!(
+        matches!(&trapped, Err(PluginFault::Trap(_))),
+        "observed {trapped:?}"
+    );
+    assert_eq!(
+        plugin.http_requests_open(),
+        0,
+        "slots held after the trapped call returned"
+    );
     let seen = gauge.wait_for("the trapped call's connection to close", |s| s.open == 0);
     assert_eq!(seen.closed_early, 1, "{seen:?}");
-    assert_eq!(fetch(&plugin, &fast, "fetch").0, "response status=200 bytes=2 location=", "the call after the trap");
+    assert_eq!(
+        fetch(&plugin, &fast, "fetch").0,
+        "response status=200 bytes=2 location=",
+        "the call after the trap"
+    );
 
     let (text, _) = fetch(&plugin, &dribbler, "stream-forget");
     assert_eq!(text, "stream status=200 bytes=10 left open");
-    assert_eq!(plugin.http_requests_open(), 0, "a stream the guest never dropped is released with its instance");
-    let seen = gauge.wait_for("the forgotten stream's connection to close", |s| s.open == 0);
+    assert_eq!(
+        plugin.http_requests_open(),
+        0,
+        "a stream the guest never dropped is released with its instance"
+    );
+    let seen = gauge.wait_for("the forgotten stream's connection to close", |s| {
+        s.open == 0
+    });
     assert_eq!(seen.closed_early, 2, "{seen:?}");
-    assert_eq!(fetch(&plugin, &fast, "fetch").0, "response status=200 bytes=2 location=", "the call after the forgotten stream");
-    eprintln!("trap mid-stream and a forgotten stream: 0 slots held after each, server saw {} early hang-ups", seen.closed_early);
+    assert_eq!(
+        fetch(&plugin, &fast, "fetch").0,
+        "response status=200 bytes=2 location=",
+        "the call after the forgotten stream"
+    );
+    eprintln!(
+        "trap mid-stream and a forgotten stream: 0 slots held after each, server saw {} early hang-ups",
+        seen.closed_early
+    );
 }
 
 #[test]
 fn a_copy_with_other_limits_has_its_own_slots() {
     let (server, gauge) = holding_server();
-    let base = misbehave(SandboxLimits { http_concurrency: 1, http_wait_ms: 20_000, ..SandboxLimits::default() });
-    let copy = base.with_limits(SandboxLimits { http_concurrency: 1, http_wait_ms: 100, ..SandboxLimits::default() });
+    let base = misbehave(SandboxLimits {
+        http_concurrency: 1,
+        http_wait_ms: 20_000,
+        ..SandboxLimits::default()
+    });
+    let copy = base.with_limits(SandboxLimits {
+        http_concurrency: 1,
+        http_wait_ms: 100,
+        ..SandboxLimits::default()
+    });
     std::thread::scope(|scope| {
         let held = scope.spawn(|| fetch(&base, &server, "fetch"));
         gauge.wait_for("the base plugin's request to arrive", |s| s.open == 1);
@@ -235,8 +352,17 @@ fn a_copy_with_other_limits_has_its_own_slots() {
         let copy_call = scope.spawn(|| fetch(&copy, &server, "fetch"));
         gauge.wait_for("the copy's request to arrive too", |s| s.open == 2);
         gauge.update(|s| s.tickets += 2);
-        assert_eq!(held.join().unwrap().0, "response status=200 bytes=7 location=");
-        assert_eq!(copy_call.join().unwrap().0, "response status=200 bytes=7 location=");
+        assert_eq!(
+            held.join().unwrap().0,
+            "response status=200 bytes=7 location="
+        );
+        assert_eq!(
+            copy_call.join().unwrap().0,
+            "response status=200 bytes=7 location="
+        );
     });
-    assert_eq!((base.http_requests_open(), copy.http_requests_open()), (0, 0));
+    assert_eq!(
+        (base.http_requests_open(), copy.http_requests_open()),
+        (0, 0)
+    );
 }

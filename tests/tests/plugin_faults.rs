@@ -7,12 +7,12 @@
 //! Needs both components: ./x test builds them (cargo build -p exlogare-gitflic -p
 //! exlogare-test-misbehave --target wasm32-wasip2 --profile plugin).
 
+#[path = "support/config_text.rs"]
+mod config_text;
 #[path = "support/fakes.rs"]
 mod fakes;
 #[path = "support/running.rs"]
 mod running;
-#[path = "support/config_text.rs"]
-mod config_text;
 
 use config_text::*;
 use exlogare_conformance_tests::{component, gitflic_component, gitflic_fixtures};
@@ -63,7 +63,10 @@ webhook_secret_file = {secret:?}
             secret = d.join("secret"),
             token = d.join("token"),
         );
-        let both = plugins(&[gitflic_component(), component("exlogare-test-misbehave")], Some(&d.join("cache")));
+        let both = plugins(
+            &[gitflic_component(), component("exlogare-test-misbehave")],
+            Some(&d.join("cache")),
+        );
         let path = write_config(d, &(server("") + &storage(d) + &both + &rest));
         // No workers: what is asserted is the endpoint's answer and what it stored.
         Host::start(&path, false, true)
@@ -72,19 +75,32 @@ webhook_secret_file = {secret:?}
 
 impl Host {
     fn deliver(&self, provider: &str, connection: &str) -> (u16, Value) {
-        let body = std::fs::read(gitflic_fixtures().join("failed-job-trace/bodies/delivery.json")).unwrap();
-        let resp = self.webhook(provider, connection, SECRET, body).send().unwrap();
+        let body = std::fs::read(gitflic_fixtures().join("failed-job-trace/bodies/delivery.json"))
+            .unwrap();
+        let resp = self
+            .webhook(provider, connection, SECRET, body)
+            .send()
+            .unwrap();
         let status = resp.status().as_u16();
-        (status, serde_json::from_str(&resp.text().unwrap()).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_str(&resp.text().unwrap()).unwrap_or(Value::Null),
+        )
     }
 
     fn stored(&self) -> usize {
-        ["queued", "running", "done", "parked"].iter().map(|s| self.service.store.deliveries_in(s, 1000).unwrap().len()).sum()
+        ["queued", "running", "done", "parked"]
+            .iter()
+            .map(|s| self.service.store.deliveries_in(s, 1000).unwrap().len())
+            .sum()
     }
 }
 
 fn error_of(body: &Value) -> String {
-    body["error"].as_str().unwrap_or_else(|| panic!("an error in {body}")).to_string()
+    body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an error in {body}"))
+        .to_string()
 }
 
 #[test]
@@ -94,15 +110,29 @@ fn a_plugin_that_loops_forever_gets_503_nothing_stored_and_is_disabled_after_rep
 
     // The loop is cut at the call deadline: 503 so the sender retries, and nothing is stored.
     let (status, body) = host.deliver("misbehave", "bad");
-    assert_eq!((status, body["status"].as_str()), (503, Some("plugin_fault")), "{body}");
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (503, Some("plugin_fault")),
+        "{body}"
+    );
     let e = error_of(&body);
-    assert!(e.contains("misbehave") && e.contains("nothing was stored"), "{e}");
-    assert!(e.to_lowercase().contains("deadline") || e.to_lowercase().contains("time"), "the cause is named: {e}");
+    assert!(
+        e.contains("misbehave") && e.contains("nothing was stored"),
+        "{e}"
+    );
+    assert!(
+        e.to_lowercase().contains("deadline") || e.to_lowercase().contains("time"),
+        "the cause is named: {e}"
+    );
     assert_eq!(host.stored(), 0);
 
     // The GitFlic connection beside it is served as usual.
     let (status, body) = host.deliver("gitflic", "cloud");
-    assert_eq!((status, body["status"].as_str()), (202, Some("queued")), "{body}");
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (202, Some("queued")),
+        "{body}"
+    );
     assert_eq!(host.stored(), 1);
 
     // The second fault in a row opens the circuit: the next delivery is refused without running
@@ -111,12 +141,24 @@ fn a_plugin_that_loops_forever_gets_503_nothing_stored_and_is_disabled_after_rep
     assert_eq!(status, 503);
     let (status, body) = host.deliver("misbehave", "bad");
     assert_eq!(status, 503, "{body}");
-    assert!(error_of(&body).to_lowercase().contains("disabled"), "{body}");
+    assert!(
+        error_of(&body).to_lowercase().contains("disabled"),
+        "{body}"
+    );
     assert_eq!(host.stored(), 1, "no fault stored anything");
 
     // The faults are counted for the operator.
-    let metrics = host.client.get(format!("{}/metrics", host.base)).send().unwrap().text().unwrap();
-    let faults = metrics.lines().filter(|l| l.starts_with("exlogare_plugin_faults") && l.contains("misbehave")).count();
+    let metrics = host
+        .client
+        .get(format!("{}/metrics", host.base))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let faults = metrics
+        .lines()
+        .filter(|l| l.starts_with("exlogare_plugin_faults") && l.contains("misbehave"))
+        .count();
     assert!(faults > 0, "plugin faults appear in /metrics:\n{metrics}");
 }
 
@@ -125,12 +167,20 @@ fn a_plugin_that_traps_gets_503_and_nothing_is_stored() {
     let world = World::new();
     let host = world.host("trap");
     let (status, body) = host.deliver("misbehave", "bad");
-    assert_eq!((status, body["status"].as_str()), (503, Some("plugin_fault")), "{body}");
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (503, Some("plugin_fault")),
+        "{body}"
+    );
     assert!(error_of(&body).contains("retry later"), "{body}");
     assert_eq!(host.stored(), 0);
     // A well-behaved mode of the same plugin answers normally (an ignored event: 200).
     let world = World::new();
     let host = world.host("ok");
     let (status, body) = host.deliver("misbehave", "bad");
-    assert_eq!((status, body["status"].as_str()), (200, Some("ignored")), "{body}");
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("ignored")),
+        "{body}"
+    );
 }

@@ -10,18 +10,20 @@
 //!
 //! Needs the GitFlic component: cargo build -p exlogare-gitflic --target wasm32-wasip2 --profile plugin
 
+#[path = "support/accounts_world.rs"]
+mod accounts_world;
+#[path = "support/config_text.rs"]
+mod config_text;
 #[path = "support/fakes.rs"]
 mod fakes;
 #[path = "support/gitflic_oauth.rs"]
 mod gitflic_oauth;
 #[path = "support/running.rs"]
 mod running;
-#[path = "support/config_text.rs"]
-mod config_text;
-#[path = "support/accounts_world.rs"]
-mod accounts_world;
 
-use accounts_world::{CLIENT_ID, DAY_MS, cloud_to_slack, key_and_cache, oauth_cloud, oauth_gitflic_for, seed_tokens};
+use accounts_world::{
+    CLIENT_ID, DAY_MS, cloud_to_slack, key_and_cache, oauth_cloud, oauth_gitflic_for, seed_tokens,
+};
 use config_text::*;
 use exlogare_service::accounts::alerts::AlertRecord;
 use exlogare_service::accounts::tokens::ConnectionStatus;
@@ -83,14 +85,27 @@ impl World {
                 ("telegram-token", TG_TOKEN),
             ],
         );
-        World { dir, gitflic, slack, matrix, telegram }
+        World {
+            dir,
+            gitflic,
+            slack,
+            matrix,
+            telegram,
+        }
     }
 
     /// The service on this world's database; workers are not started (tests call `run`).
     fn host(&self) -> Host {
         let d = self.dir.path();
-        let text = head(d, &admin(d), &Worker { threads: 1, ..Worker::default() }, &key_and_cache())
-            + &oauth_cloud(d, &self.gitflic.base, CLIENT_ID, "")
+        let text = head(
+            d,
+            &admin(d),
+            &Worker {
+                threads: 1,
+                ..Worker::default()
+            },
+            &key_and_cache(),
+        ) + &oauth_cloud(d, &self.gitflic.base, CLIENT_ID, "")
             + OTHER
             + &cloud_to_slack(d)
             + &matrix_notifier(d, &self.matrix.base)
@@ -105,12 +120,19 @@ impl World {
         self.slack.assert_clean();
         self.matrix.assert_clean();
         self.telegram.assert_clean();
-        assert!(self.telegram.requests().is_empty(), "an alert about `cloud` reached the room routed to `other`");
+        assert!(
+            self.telegram.requests().is_empty(),
+            "an alert about `cloud` reached the room routed to `other`"
+        );
     }
 
     /// The Matrix transaction ids, in order, of every PUT (repeats included).
     fn matrix_txns(&self) -> Vec<String> {
-        self.matrix.requests().iter().map(|r| r.path().rsplit('/').next().unwrap().to_owned()).collect()
+        self.matrix
+            .requests()
+            .iter()
+            .map(|r| r.path().rsplit('/').next().unwrap().to_owned())
+            .collect()
     }
 }
 
@@ -123,11 +145,22 @@ impl Host {
     /// The failed-job-trace delivery as GitFlic sends it (queued, or queued again when the
     /// same failure was parked); returns the delivery id.
     fn deliver_failure(&self) -> i64 {
-        let text = std::fs::read_to_string(exlogare_conformance_tests::gitflic_fixtures().join("failed-job-trace/bodies/delivery.json")).unwrap();
-        let resp = self.webhook("gitflic", "cloud", WEBHOOK_SECRET, text).send().unwrap();
+        let text = std::fs::read_to_string(
+            exlogare_conformance_tests::gitflic_fixtures()
+                .join("failed-job-trace/bodies/delivery.json"),
+        )
+        .unwrap();
+        let resp = self
+            .webhook("gitflic", "cloud", WEBHOOK_SECRET, text)
+            .send()
+            .unwrap();
         let status = resp.status().as_u16();
         let json: Value = resp.json().unwrap();
-        assert_eq!((status, json["status"].as_str()), (202, Some("queued")), "{json}");
+        assert_eq!(
+            (status, json["status"].as_str()),
+            (202, Some("queued")),
+            "{json}"
+        );
         json["delivery"].as_i64().unwrap()
     }
 
@@ -137,7 +170,13 @@ impl Host {
         self.run();
         let d = self.delivery(id);
         assert_eq!(d.state, "parked", "{d:?}");
-        assert!(d.last_error.as_deref().unwrap_or("").starts_with("connection `cloud` needs reconnection"), "{d:?}");
+        assert!(
+            d.last_error
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("connection `cloud` needs reconnection"),
+            "{d:?}"
+        );
         d
     }
 
@@ -152,27 +191,48 @@ impl Host {
 
     /// `(notifier, state, attempts)` of the newest episode.
     fn sends(&self) -> Vec<(String, String, u32)> {
-        self.alerts()[0].sends.iter().map(|s| (s.notifier.clone(), s.state.clone(), s.attempts)).collect()
+        self.alerts()[0]
+            .sends
+            .iter()
+            .map(|s| (s.notifier.clone(), s.state.clone(), s.attempts))
+            .collect()
     }
 
     /// OAuth start (an admin endpoint) and GitFlic's callback with the code the fake accepts.
     fn reconnect(&self, world: &World, code: &str) {
         world.gitflic.with(|s| s.inner.code = Some(code.into()));
-        let resp = self.client.get(format!("{}/api/integrations/gitflic/oauth/start/cloud", self.base)).bearer_auth(ADMIN_TOKEN).send().unwrap();
+        let resp = self
+            .client
+            .get(format!(
+                "{}/api/integrations/gitflic/oauth/start/cloud",
+                self.base
+            ))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .unwrap();
         assert_eq!(resp.status().as_u16(), 302);
         let location = resp.headers()["location"].to_str().unwrap().to_owned();
         let query: std::collections::HashMap<String, String> =
-            url::form_urlencoded::parse(location.split_once('?').unwrap().1.as_bytes()).into_owned().collect();
+            url::form_urlencoded::parse(location.split_once('?').unwrap().1.as_bytes())
+                .into_owned()
+                .collect();
         let resp = self
             .client
-            .post(format!("{}/api/integrations/gitflic/oauth/callback", self.base))
+            .post(format!(
+                "{}/api/integrations/gitflic/oauth/callback",
+                self.base
+            ))
             .header("content-type", "application/json")
             .body(json!({ "code": code, "state": query["state"] }).to_string())
             .send()
             .unwrap();
         let status = resp.status().as_u16();
         let body: Value = resp.json().unwrap();
-        assert_eq!((status, body["status"].as_str()), (200, Some("connected")), "{body}");
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (200, Some("connected")),
+            "{body}"
+        );
     }
 }
 
@@ -180,11 +240,30 @@ impl Host {
 /// that the link needs the admin token; and no credential of any kind.
 fn assert_alert(posted: &Value, why: &str) {
     let text = all_text(posted);
-    for needle in ["Connection cloud (gitflic) needs reconnection", why, RECONNECT_URL, "admin_token", "https://gitflic.ru"] {
-        assert!(text.contains(needle), "{needle} missing from the alert:\n{text}");
+    for needle in [
+        "Connection cloud (gitflic) needs reconnection",
+        why,
+        RECONNECT_URL,
+        "admin_token",
+        "https://gitflic.ru",
+    ] {
+        assert!(
+            text.contains(needle),
+            "{needle} missing from the alert:\n{text}"
+        );
     }
-    for secret in ["gf-rt-", "gf-at-", "revoked-access", CLIENT_SECRET, ADMIN_TOKEN, WEBHOOK_SECRET] {
-        assert!(!text.contains(secret), "the alert shows `{secret}`:\n{text}");
+    for secret in [
+        "gf-rt-",
+        "gf-at-",
+        "revoked-access",
+        CLIENT_SECRET,
+        ADMIN_TOKEN,
+        WEBHOOK_SECRET,
+    ] {
+        assert!(
+            !text.contains(secret),
+            "the alert shows `{secret}`:\n{text}"
+        );
     }
 }
 
@@ -200,20 +279,55 @@ fn a_refused_refresh_posts_one_alert_per_room_and_only_a_reconnect_rearms_it() {
     // A failure: the call is rejected, the one refresh refused, the delivery parked, the
     // connection flagged, and one alert in each room routed to `cloud`.
     host.deliver_and_park();
-    assert_eq!(world.gitflic.with(|s| (s.inner.refresh_calls, s.inner.rejected_calls)), (1, 1));
+    assert_eq!(
+        world
+            .gitflic
+            .with(|s| (s.inner.refresh_calls, s.inner.rejected_calls)),
+        (1, 1)
+    );
     let (status, last_error) = host.service.token_status("cloud").unwrap();
     assert_eq!(status, ConnectionStatus::NeedsReconnection);
-    assert!(last_error.unwrap().contains("Refresh token is invalid or expired"));
+    assert!(
+        last_error
+            .unwrap()
+            .contains("Refresh token is invalid or expired")
+    );
     let (slack, matrix) = (world.slack.posted(), world.matrix.posted());
-    assert_eq!((slack.len(), matrix.len()), (1, 1), "slack {slack:?}\nmatrix {matrix:?}");
+    assert_eq!(
+        (slack.len(), matrix.len()),
+        (1, 1),
+        "slack {slack:?}\nmatrix {matrix:?}"
+    );
     assert_alert(&slack[0], "Refresh token is invalid or expired");
     assert_alert(&matrix[0], "Refresh token is invalid or expired");
-    let button = slack[0]["blocks"].as_array().unwrap().iter().find(|b| b["type"] == "actions").expect("a Reconnect button");
-    assert_eq!((button["elements"][0]["text"]["text"].as_str(), button["elements"][0]["url"].as_str()), (Some("Reconnect"), Some(RECONNECT_URL)));
-    assert!(matrix[0]["formatted_body"].as_str().unwrap().contains(&format!("<a href=\"{RECONNECT_URL}\">")));
+    let button = slack[0]["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "actions")
+        .expect("a Reconnect button");
+    assert_eq!(
+        (
+            button["elements"][0]["text"]["text"].as_str(),
+            button["elements"][0]["url"].as_str()
+        ),
+        (Some("Reconnect"), Some(RECONNECT_URL))
+    );
+    assert!(
+        matrix[0]["formatted_body"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("<a href=\"{RECONNECT_URL}\">"))
+    );
     let alerts = host.alerts();
     assert_eq!(alerts.len(), 1);
-    assert_eq!(host.sends(), [("ci-room".into(), "sent".into(), 1), ("team-slack".into(), "sent".into(), 1)]);
+    assert_eq!(
+        host.sends(),
+        [
+            ("ci-room".into(), "sent".into(), 1),
+            ("team-slack".into(), "sent".into(), 1)
+        ]
+    );
 
     // The same failure seen again (queued again, parked again) and then a restart with another
     // one: the connection still needs reconnection, nobody is told twice.
@@ -221,26 +335,50 @@ fn a_refused_refresh_posts_one_alert_per_room_and_only_a_reconnect_rearms_it() {
     drop(host);
     let host = world.host();
     let parked = host.deliver_and_park();
-    assert_eq!((world.slack.posted().len(), world.matrix.posted().len()), (1, 1));
-    assert_eq!(world.gitflic.with(|s| s.inner.refresh_calls), 1, "no refresh is tried until the user reconnects");
+    assert_eq!(
+        (world.slack.posted().len(), world.matrix.posted().len()),
+        (1, 1)
+    );
+    assert_eq!(
+        world.gitflic.with(|s| s.inner.refresh_calls),
+        1,
+        "no refresh is tried until the user reconnects"
+    );
     assert_eq!(host.alerts().len(), 1);
 
     // The user reconnects: the episode is closed...
     host.reconnect(&world, "code-1");
-    assert_eq!(host.service.token_status("cloud").unwrap(), (ConnectionStatus::Connected, None));
+    assert_eq!(
+        host.service.token_status("cloud").unwrap(),
+        (ConnectionStatus::Connected, None)
+    );
     assert!(host.alerts()[0].cleared_at.is_some(), "{:?}", host.alerts());
 
     // ...what it had parked is queued again with fresh attempts...
     let d = host.delivery(parked.id);
     assert_eq!((d.state.as_str(), d.attempts), ("queued", 0), "{d:?}");
-    assert!(d.last_error.as_deref().unwrap_or("").starts_with("resumed after reconnecting: connection `cloud` needs reconnection"), "{d:?}");
+    assert!(
+        d.last_error
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("resumed after reconnecting: connection `cloud` needs reconnection"),
+        "{d:?}"
+    );
 
     // ...so the next refused refresh alerts again, as a new message (a new Matrix txn id).
-    world.gitflic.with(|s| s.inner.access = "rotated-at-the-provider".into());
+    world
+        .gitflic
+        .with(|s| s.inner.access = "rotated-at-the-provider".into());
     host.run();
     let d = host.delivery(parked.id);
     assert_eq!(d.state, "parked", "{d:?}");
-    assert!(d.last_error.as_deref().unwrap_or("").starts_with("connection `cloud` needs reconnection"), "{d:?}");
+    assert!(
+        d.last_error
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("connection `cloud` needs reconnection"),
+        "{d:?}"
+    );
     assert_eq!(world.gitflic.with(|s| s.inner.refresh_calls), 2);
     let (slack, matrix) = (world.slack.posted(), world.matrix.posted());
     assert_eq!((slack.len(), matrix.len()), (2, 2));
@@ -250,7 +388,14 @@ fn a_refused_refresh_posts_one_alert_per_room_and_only_a_reconnect_rearms_it() {
     assert_eq!(txns.len(), 2);
     assert_ne!(txns[0], txns[1]);
     let alerts = host.alerts();
-    assert_eq!((alerts.len(), alerts[0].cleared_at, alerts[1].cleared_at.is_some()), (2, None, true));
+    assert_eq!(
+        (
+            alerts.len(),
+            alerts[0].cleared_at,
+            alerts[1].cleared_at.is_some()
+        ),
+        (2, None, true)
+    );
     world.assert_clean();
 }
 
@@ -262,29 +407,68 @@ fn a_room_that_fails_transiently_gets_the_alert_at_the_next_trigger_and_matrix_n
     host.seed_tokens("revoked-access", "gf-rt-0");
     // Slack answers the first alert with a 500 (nothing posted). Matrix stores the event but
     // its answer is lost (a 502 after the commit): the homeserver has it, we do not know.
-    world.slack.then(reply(500, "internal_error").header("content-type", "text/plain"));
-    world.matrix.then(reply(502, r#"{"errcode":"M_UNKNOWN","error":"bad gateway"}"#).after_commit());
+    world
+        .slack
+        .then(reply(500, "internal_error").header("content-type", "text/plain"));
+    world
+        .matrix
+        .then(reply(502, r#"{"errcode":"M_UNKNOWN","error":"bad gateway"}"#).after_commit());
 
     // First trigger: both sends are recorded `pending` with the error, not lost and not
     // `sent`; the delivery is parked all the same (a notifier never changes its fate).
     host.deliver_and_park();
-    assert_eq!((world.slack.posted().len(), world.matrix.posted().len()), (0, 1));
-    assert_eq!(host.sends(), [("ci-room".into(), "pending".into(), 1), ("team-slack".into(), "pending".into(), 1)]);
-    let errors: Vec<String> = host.alerts()[0].sends.iter().map(|s| s.last_error.clone().unwrap_or_default()).collect();
-    assert!(errors[0].contains("HTTP 502") && errors[1].contains("HTTP 500"), "{errors:?}");
+    assert_eq!(
+        (world.slack.posted().len(), world.matrix.posted().len()),
+        (0, 1)
+    );
+    assert_eq!(
+        host.sends(),
+        [
+            ("ci-room".into(), "pending".into(), 1),
+            ("team-slack".into(), "pending".into(), 1)
+        ]
+    );
+    let errors: Vec<String> = host.alerts()[0]
+        .sends
+        .iter()
+        .map(|s| s.last_error.clone().unwrap_or_default())
+        .collect();
+    assert!(
+        errors[0].contains("HTTP 502") && errors[1].contains("HTTP 500"),
+        "{errors:?}"
+    );
 
     // Next trigger (the failure seen again): Slack gets the alert now; Matrix is sent again
     // with the same transaction id and the homeserver returns the stored event: one message.
     host.deliver_and_park();
-    assert_eq!((world.slack.posted().len(), world.matrix.posted().len()), (1, 1));
-    assert_alert(&world.slack.posted()[0], "Refresh token is invalid or expired");
+    assert_eq!(
+        (world.slack.posted().len(), world.matrix.posted().len()),
+        (1, 1)
+    );
+    assert_alert(
+        &world.slack.posted()[0],
+        "Refresh token is invalid or expired",
+    );
     let txns = world.matrix_txns();
-    assert_eq!((txns.len(), &txns[0]), (2, &txns[1]), "the retry reuses the transaction id");
-    assert_eq!(host.sends(), [("ci-room".into(), "sent".into(), 2), ("team-slack".into(), "sent".into(), 2)]);
+    assert_eq!(
+        (txns.len(), &txns[0]),
+        (2, &txns[1]),
+        "the retry reuses the transaction id"
+    );
+    assert_eq!(
+        host.sends(),
+        [
+            ("ci-room".into(), "sent".into(), 2),
+            ("team-slack".into(), "sent".into(), 2)
+        ]
+    );
 
     // And after that, nothing more.
     host.deliver_and_park();
-    assert_eq!((world.slack.requests().len(), world.matrix.requests().len()), (2, 2));
+    assert_eq!(
+        (world.slack.requests().len(), world.matrix.requests().len()),
+        (2, 2)
+    );
     world.assert_clean();
 }
 
@@ -293,14 +477,29 @@ fn a_never_connected_connection_alerts_once_and_a_refused_room_is_not_retried() 
     let world = World::new();
     let host = world.host();
     // Slack refuses for good (a revoked webhook): recorded `failed`, logged, not retried.
-    world.slack.then(reply(404, "no_service").header("content-type", "text/plain"));
+    world
+        .slack
+        .then(reply(404, "no_service").header("content-type", "text/plain"));
     host.deliver_and_park();
     let matrix = world.matrix.posted();
     assert_eq!(matrix.len(), 1);
     assert_alert(&matrix[0], "never connected: go through OAuth first");
-    assert_eq!(host.sends(), [("ci-room".into(), "sent".into(), 1), ("team-slack".into(), "failed".into(), 1)]);
+    assert_eq!(
+        host.sends(),
+        [
+            ("ci-room".into(), "sent".into(), 1),
+            ("team-slack".into(), "failed".into(), 1)
+        ]
+    );
     host.deliver_and_park();
-    assert_eq!((world.slack.requests().len(), world.matrix.requests().len()), (1, 1));
-    assert_eq!(world.gitflic.requests().len(), 0, "nothing was asked of GitFlic without tokens");
+    assert_eq!(
+        (world.slack.requests().len(), world.matrix.requests().len()),
+        (1, 1)
+    );
+    assert_eq!(
+        world.gitflic.requests().len(),
+        0,
+        "nothing was asked of GitFlic without tokens"
+    );
     world.assert_clean();
 }

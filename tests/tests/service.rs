@@ -8,12 +8,12 @@
 //!
 //! Needs the GitFlic component: cargo build -p exlogare-gitflic --target wasm32-wasip2 --profile plugin
 
+#[path = "support/config_text.rs"]
+mod config_text;
 #[path = "support/fakes.rs"]
 mod fakes;
 #[path = "support/running.rs"]
 mod running;
-#[path = "support/config_text.rs"]
-mod config_text;
 
 use config_text::*;
 use exlogare_conformance_tests::gitflic_fixtures;
@@ -59,7 +59,14 @@ struct Opts {
 
 impl Default for Opts {
     fn default() -> Self {
-        Opts { max_body_bytes: 1 << 20, max_queued: 100, threads: 2, max_attempts: 4, backoff_base_ms: 50, start_workers: true }
+        Opts {
+            max_body_bytes: 1 << 20,
+            max_queued: 100,
+            threads: 2,
+            max_attempts: 4,
+            backoff_base_ms: 50,
+            start_workers: true,
+        }
     }
 }
 
@@ -75,7 +82,11 @@ impl World {
     /// Fakes serving the exchanges of `scenarios` (earlier ones answer first).
     fn new(scenarios: &[&str]) -> World {
         let basic = base64_encode(format!("{CLIENT_ID}:{CLIENT_SECRET}").as_bytes());
-        let gitflic = gitflic_fake(ACCESS_TOKEN, &basic, load_exchanges(&gitflic_fixtures(), scenarios));
+        let gitflic = gitflic_fake(
+            ACCESS_TOKEN,
+            &basic,
+            load_exchanges(&gitflic_fixtures(), scenarios),
+        );
         let (slack, telegram, matrix) = (slack_fake(), telegram_fake(), matrix_fake());
         let dir = tempfile::tempdir().unwrap();
         let slack_url = format!("{}{SLACK_PATH}", slack.base);
@@ -90,13 +101,27 @@ impl World {
                 ("matrix-token", MX_TOKEN),
             ],
         );
-        World { dir, gitflic, slack, telegram, matrix }
+        World {
+            dir,
+            gitflic,
+            slack,
+            telegram,
+            matrix,
+        }
     }
 
     fn config_text(&self, o: &Opts) -> String {
         let d = self.dir.path();
-        let server = format!("max_body_bytes = {}\nmax_queued = {}", o.max_body_bytes, o.max_queued);
-        let worker = Worker { threads: o.threads, max_attempts: o.max_attempts, backoff_base_ms: o.backoff_base_ms, backoff_max_ms: o.backoff_base_ms * 4 };
+        let server = format!(
+            "max_body_bytes = {}\nmax_queued = {}",
+            o.max_body_bytes, o.max_queued
+        );
+        let worker = Worker {
+            threads: o.threads,
+            max_attempts: o.max_attempts,
+            backoff_base_ms: o.backoff_base_ms,
+            backoff_max_ms: o.backoff_base_ms * 4,
+        };
         let cloud = format!(
             r#"options = {{ analyze_warnings = "false" }}
 webhook_secret_file = {wh:?}
@@ -118,11 +143,19 @@ client_secret_file = {cs:?}"#,
     /// Builds the service on this world's database (a second call is a restart), serves it on
     /// 127.0.0.1:0 and starts the workers unless told not to.
     fn host(&self, o: Opts) -> Host {
-        Host::start(&write_config(self.dir.path(), &self.config_text(&o)), o.start_workers, true)
+        Host::start(
+            &write_config(self.dir.path(), &self.config_text(&o)),
+            o.start_workers,
+            true,
+        )
     }
 
     fn chats(&self) -> [(&'static str, &ChatFake); 3] {
-        [("slack", &self.slack), ("telegram", &self.telegram), ("matrix", &self.matrix)]
+        [
+            ("slack", &self.slack),
+            ("telegram", &self.telegram),
+            ("matrix", &self.matrix),
+        ]
     }
 
     fn assert_clean(&self) {
@@ -133,7 +166,11 @@ client_secret_file = {cs:?}"#,
     }
 
     fn posted_counts(&self) -> [usize; 3] {
-        [self.slack.posted().len(), self.telegram.posted().len(), self.matrix.posted().len()]
+        [
+            self.slack.posted().len(),
+            self.telegram.posted().len(),
+            self.matrix.posted().len(),
+        ]
     }
 }
 
@@ -147,36 +184,64 @@ struct Answer {
 
 impl Host {
     fn post(&self, path_and_query: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Answer {
-        let mut req = self.client.post(format!("{}{path_and_query}", self.base)).body(body);
+        let mut req = self
+            .client
+            .post(format!("{}{path_and_query}", self.base))
+            .body(body);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let resp = req.send().unwrap_or_else(|e| panic!("POST {path_and_query}: {e}"));
+        let resp = req
+            .send()
+            .unwrap_or_else(|e| panic!("POST {path_and_query}: {e}"));
         let status = resp.status().as_u16();
-        let retry_after = resp.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned());
         let text = resp.text().unwrap();
-        let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("POST {path_and_query} answered {status} with a non-JSON body ({e}): {text}"));
-        Answer { status, json, retry_after }
+        let json = serde_json::from_str(&text).unwrap_or_else(|e| {
+            panic!("POST {path_and_query} answered {status} with a non-JSON body ({e}): {text}")
+        });
+        Answer {
+            status,
+            json,
+            retry_after,
+        }
     }
 
     /// A fixture delivery as GitFlic sends it: the secret in the header and the query.
     fn deliver(&self, scenario: &str, file: &str) -> Answer {
         self.post(
             &format!("{ENDPOINT}?secret={WEBHOOK_SECRET}"),
-            &[("content-type", "application/json"), ("gitflic-webhook-secret", WEBHOOK_SECRET)],
+            &[
+                ("content-type", "application/json"),
+                ("gitflic-webhook-secret", WEBHOOK_SECRET),
+            ],
             fixture_body(scenario, file),
         )
     }
 
     fn get(&self, path: &str) -> (u16, String, String) {
-        let resp = self.client.get(format!("{}{path}", self.base)).send().unwrap();
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .unwrap();
         let status = resp.status().as_u16();
-        let ctype = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        let ctype = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
         (status, ctype, resp.text().unwrap())
     }
 
     fn stored_count(&self) -> usize {
-        ["queued", "running", "done", "parked"].iter().map(|s| self.service.store.deliveries_in(s, 1000).unwrap().len()).sum()
+        ["queued", "running", "done", "parked"]
+            .iter()
+            .map(|s| self.service.store.deliveries_in(s, 1000).unwrap().len())
+            .sum()
     }
 
     fn notifications(&self, id: i64) -> Vec<(String, String, u32)> {
@@ -189,11 +254,15 @@ impl Host {
         self.stop();
         self.service.clone()
     }
-
 }
 
 fn queued_id(a: &Answer) -> i64 {
-    assert_eq!((a.status, a.json["status"].as_str()), (202, Some("queued")), "{}", a.json);
+    assert_eq!(
+        (a.status, a.json["status"].as_str()),
+        (202, Some("queued")),
+        "{}",
+        a.json
+    );
     a.json["delivery"].as_i64().expect("a delivery id")
 }
 
@@ -212,7 +281,10 @@ fn assert_failed_job_trace_message(platform: &str, msg: &Value) {
         "crates/payments-api/src/handlers/refund.rs:87:35",
         DEEP_LINK,
     ] {
-        assert!(text.contains(needle), "{platform}: the message lacks {needle:?}:\n{text}");
+        assert!(
+            text.contains(needle),
+            "{platform}: the message lacks {needle:?}:\n{text}"
+        );
     }
 }
 
@@ -220,7 +292,11 @@ fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
         let (series, value) = l.rsplit_once(' ')?;
         let (n, rest) = series.split_once('{').unwrap_or((series, ""));
-        (n == name && labels.iter().all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")))).then(|| value.parse().ok())?
+        (n == name
+            && labels
+                .iter()
+                .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\""))))
+        .then(|| value.parse().ok())?
     })
 }
 
@@ -237,12 +313,28 @@ fn a_failure_is_stored_analysed_and_posted_once_to_each_room() {
     assert_eq!(a.json["pipeline"], "1287");
     // Stored before the answer.
     let d = host.delivery(id);
-    assert_eq!((d.provider.as_str(), d.connection.as_str(), d.project.as_str(), d.pipeline.as_str()), ("gitflic", "cloud", "acme/payments-api", "1287"));
+    assert_eq!(
+        (
+            d.provider.as_str(),
+            d.connection.as_str(),
+            d.project.as_str(),
+            d.pipeline.as_str()
+        ),
+        ("gitflic", "cloud", "acme/payments-api", "1287")
+    );
     assert_eq!(d.source, "webhook");
 
     let d = host.wait_state(id, "done");
     assert_eq!(d.attempts, 1, "{d:?}");
-    let report: Value = serde_json::from_str(&host.service.store.report(id).unwrap().expect("a stored report")).unwrap();
+    let report: Value = serde_json::from_str(
+        &host
+            .service
+            .store
+            .report(id)
+            .unwrap()
+            .expect("a stored report"),
+    )
+    .unwrap();
     assert_eq!(report["project"], "acme/payments-api");
     assert_eq!(report["pipeline"], "#1287");
     assert_eq!(report["git_ref"], "main");
@@ -250,7 +342,10 @@ fn a_failure_is_stored_analysed_and_posted_once_to_each_room() {
     assert_eq!(report["jobs"].as_array().map(Vec::len), Some(1), "{report}");
     assert_eq!(report["jobs"][0]["name"], "build");
     assert_eq!(report["jobs"][0]["category"], "compilation");
-    assert_eq!(report["jobs"][0]["failing_step"], "cargo build --locked --all-targets");
+    assert_eq!(
+        report["jobs"][0]["failing_step"],
+        "cargo build --locked --all-targets"
+    );
 
     assert_eq!(world.posted_counts(), [1, 1, 1], "one message per room");
     for (platform, fake) in world.chats() {
@@ -260,11 +355,19 @@ fn a_failure_is_stored_analysed_and_posted_once_to_each_room() {
     let sent: Vec<_> = host.notifications(id);
     assert_eq!(
         sent,
-        vec![("ci-room".into(), "sent".into(), 1), ("ops-telegram".into(), "sent".into(), 1), ("team-slack".into(), "sent".into(), 1)]
+        vec![
+            ("ci-room".into(), "sent".into(), 1),
+            ("ops-telegram".into(), "sent".into(), 1),
+            ("team-slack".into(), "sent".into(), 1)
+        ]
     );
     // Exactly the recorded traffic, each exchange once, every one with the access token.
     assert_eq!(world.gitflic.requests().len(), 4);
-    assert!(world.gitflic.unused().is_empty(), "unused exchanges: {:?}", world.gitflic.unused());
+    assert!(
+        world.gitflic.unused().is_empty(),
+        "unused exchanges: {:?}",
+        world.gitflic.unused()
+    );
     assert_eq!(host.stored_count(), 1);
     world.assert_clean();
 }
@@ -275,12 +378,36 @@ fn a_ping_and_an_ignored_event_answer_200_and_store_nothing() {
     let host = world.host(Opts::default());
 
     let ping = host.deliver("test-webhook", "delivery.json");
-    assert_eq!((ping.status, ping.json["status"].as_str()), (200, Some("ping")), "{}", ping.json);
-    assert!(ping.json["message"].as_str().unwrap().contains("TEST_WEBHOOK"), "{}", ping.json);
+    assert_eq!(
+        (ping.status, ping.json["status"].as_str()),
+        (200, Some("ping")),
+        "{}",
+        ping.json
+    );
+    assert!(
+        ping.json["message"]
+            .as_str()
+            .unwrap()
+            .contains("TEST_WEBHOOK"),
+        "{}",
+        ping.json
+    );
 
     let ignored = host.deliver("pipeline-success-ignored", "delivery.json");
-    assert_eq!((ignored.status, ignored.json["status"].as_str()), (200, Some("ignored")), "{}", ignored.json);
-    assert!(ignored.json["reason"].as_str().unwrap().contains("PIPELINE_SUCCESS"), "{}", ignored.json);
+    assert_eq!(
+        (ignored.status, ignored.json["status"].as_str()),
+        (200, Some("ignored")),
+        "{}",
+        ignored.json
+    );
+    assert!(
+        ignored.json["reason"]
+            .as_str()
+            .unwrap()
+            .contains("PIPELINE_SUCCESS"),
+        "{}",
+        ignored.json
+    );
 
     assert_eq!(host.stored_count(), 0);
     assert!(world.gitflic.requests().is_empty());
@@ -292,11 +419,20 @@ fn a_ping_and_an_ignored_event_answer_200_and_store_nothing() {
 fn malformed_deliveries_answer_400_and_store_nothing() {
     let world = World::new(&[]);
     let host = world.host(Opts::default());
-    for file in ["truncated.json", "no-action.json", "no-owner.json", "bad-local-id.json"] {
+    for file in [
+        "truncated.json",
+        "no-action.json",
+        "no-owner.json",
+        "bad-local-id.json",
+    ] {
         let a = host.deliver("malformed-envelope", file);
         assert_eq!(a.status, 400, "{file}: {}", a.json);
         assert_eq!(a.json["status"], "malformed", "{file}: {}", a.json);
-        assert!(a.json["error"].as_str().is_some_and(|e| !e.is_empty()), "{file}: the body says what is wrong: {}", a.json);
+        assert!(
+            a.json["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{file}: the body says what is wrong: {}",
+            a.json
+        );
     }
     assert_eq!(host.stored_count(), 0);
     assert!(world.gitflic.requests().is_empty());
@@ -310,20 +446,72 @@ fn a_missing_or_wrong_secret_answers_401_and_stores_nothing() {
     let body = || fixture_body("failed-job-trace", "delivery.json");
     let json_ct = ("content-type", "application/json");
 
-    let missing = host.post(&format!("{ENDPOINT}?source=gitflic"), &[json_ct], fixture_body("missing-secret", "delivery.json"));
-    assert_eq!((missing.status, missing.json["status"].as_str()), (401, Some("unauthorized")), "{}", missing.json);
-    assert!(missing.json["error"].as_str().unwrap().contains("no secret"), "{}", missing.json);
+    let missing = host.post(
+        &format!("{ENDPOINT}?source=gitflic"),
+        &[json_ct],
+        fixture_body("missing-secret", "delivery.json"),
+    );
+    assert_eq!(
+        (missing.status, missing.json["status"].as_str()),
+        (401, Some("unauthorized")),
+        "{}",
+        missing.json
+    );
+    assert!(
+        missing.json["error"]
+            .as_str()
+            .unwrap()
+            .contains("no secret"),
+        "{}",
+        missing.json
+    );
 
-    let wrong_header = host.post(ENDPOINT, &[json_ct, ("gitflic-webhook-secret", "wh-guessed-0000")], body());
-    assert_eq!((wrong_header.status, wrong_header.json["status"].as_str()), (401, Some("unauthorized")), "{}", wrong_header.json);
-    assert!(wrong_header.json["error"].as_str().unwrap().contains("does not match"), "{}", wrong_header.json);
+    let wrong_header = host.post(
+        ENDPOINT,
+        &[json_ct, ("gitflic-webhook-secret", "wh-guessed-0000")],
+        body(),
+    );
+    assert_eq!(
+        (wrong_header.status, wrong_header.json["status"].as_str()),
+        (401, Some("unauthorized")),
+        "{}",
+        wrong_header.json
+    );
+    assert!(
+        wrong_header.json["error"]
+            .as_str()
+            .unwrap()
+            .contains("does not match"),
+        "{}",
+        wrong_header.json
+    );
 
-    let wrong_query = host.post(&format!("{ENDPOINT}?secret=wh-5Kq9vT2mXa7LpR3"), &[json_ct], body());
-    assert_eq!((wrong_query.status, wrong_query.json["status"].as_str()), (401, Some("unauthorized")), "{}", wrong_query.json);
-    assert!(wrong_query.json["error"].as_str().unwrap().contains("does not match"), "{}", wrong_query.json);
+    let wrong_query = host.post(
+        &format!("{ENDPOINT}?secret=wh-5Kq9vT2mXa7LpR3"),
+        &[json_ct],
+        body(),
+    );
+    assert_eq!(
+        (wrong_query.status, wrong_query.json["status"].as_str()),
+        (401, Some("unauthorized")),
+        "{}",
+        wrong_query.json
+    );
+    assert!(
+        wrong_query.json["error"]
+            .as_str()
+            .unwrap()
+            .contains("does not match"),
+        "{}",
+        wrong_query.json
+    );
 
     for a in [&missing, &wrong_header, &wrong_query] {
-        assert!(!a.json.to_string().contains(WEBHOOK_SECRET), "the answer must not reveal the secret: {}", a.json);
+        assert!(
+            !a.json.to_string().contains(WEBHOOK_SECRET),
+            "the answer must not reveal the secret: {}",
+            a.json
+        );
     }
     assert_eq!(host.stored_count(), 0);
     assert!(world.gitflic.requests().is_empty());
@@ -334,18 +522,35 @@ fn a_missing_or_wrong_secret_answers_401_and_stores_nothing() {
 fn an_unknown_connection_or_provider_answers_404() {
     let world = World::new(&[]);
     let host = world.host(Opts::default());
-    let headers = [("content-type", "application/json"), ("gitflic-webhook-secret", WEBHOOK_SECRET)];
+    let headers = [
+        ("content-type", "application/json"),
+        ("gitflic-webhook-secret", WEBHOOK_SECRET),
+    ];
     let body = || fixture_body("failed-job-trace", "delivery.json");
 
-    let conn = host.post(&format!("/api/integrations/gitflic/webhook/nope?secret={WEBHOOK_SECRET}"), &headers, body());
+    let conn = host.post(
+        &format!("/api/integrations/gitflic/webhook/nope?secret={WEBHOOK_SECRET}"),
+        &headers,
+        body(),
+    );
     assert_eq!(conn.status, 404, "{}", conn.json);
     let e = conn.json["error"].as_str().unwrap();
-    assert!(e.contains("connection `nope`"), "the error names the unknown connection: {e}");
+    assert!(
+        e.contains("connection `nope`"),
+        "the error names the unknown connection: {e}"
+    );
 
-    let provider = host.post(&format!("/api/integrations/gitlab/webhook/cloud?secret={WEBHOOK_SECRET}"), &headers, body());
+    let provider = host.post(
+        &format!("/api/integrations/gitlab/webhook/cloud?secret={WEBHOOK_SECRET}"),
+        &headers,
+        body(),
+    );
     assert_eq!(provider.status, 404, "{}", provider.json);
     let e = provider.json["error"].as_str().unwrap();
-    assert!(e.contains("provider `gitlab`"), "the error names the unknown provider: {e}");
+    assert!(
+        e.contains("provider `gitlab`"),
+        "the error names the unknown provider: {e}"
+    );
 
     assert_eq!(host.stored_count(), 0);
     world.assert_clean();
@@ -354,23 +559,39 @@ fn an_unknown_connection_or_provider_answers_404() {
 #[test]
 fn a_body_over_the_cap_answers_413() {
     let world = World::new(&[]);
-    let host = world.host(Opts { max_body_bytes: 256, ..Opts::default() });
+    let host = world.host(Opts {
+        max_body_bytes: 256,
+        ..Opts::default()
+    });
 
     let body = fixture_body("failed-job-trace", "delivery.json");
     assert!(body.len() > 256);
     let over = host.deliver("failed-job-trace", "delivery.json");
     assert_eq!(over.status, 413, "{}", over.json);
     let e = over.json["error"].as_str().unwrap();
-    assert!(e.contains("limit is 256") && e.contains(&body.len().to_string()), "the error gives the size and the cap: {e}");
+    assert!(
+        e.contains("limit is 256") && e.contains(&body.len().to_string()),
+        "the error gives the size and the cap: {e}"
+    );
 
     // Far past the cap: cut off by the server's hard limit, still a JSON 413.
     let huge = host.post(
         &format!("{ENDPOINT}?secret={WEBHOOK_SECRET}"),
-        &[("content-type", "application/json"), ("gitflic-webhook-secret", WEBHOOK_SECRET)],
+        &[
+            ("content-type", "application/json"),
+            ("gitflic-webhook-secret", WEBHOOK_SECRET),
+        ],
         vec![b' '; 200 * 1024],
     );
     assert_eq!(huge.status, 413, "{}", huge.json);
-    assert!(huge.json["error"].as_str().unwrap().contains("over the limit of 256 bytes"), "{}", huge.json);
+    assert!(
+        huge.json["error"]
+            .as_str()
+            .unwrap()
+            .contains("over the limit of 256 bytes"),
+        "{}",
+        huge.json
+    );
 
     assert_eq!(host.stored_count(), 0);
     world.assert_clean();
@@ -379,19 +600,40 @@ fn a_body_over_the_cap_answers_413() {
 #[test]
 fn a_full_queue_answers_503_with_retry_after() {
     let world = World::new(&[]);
-    let host = world.host(Opts { max_queued: 1, start_workers: false, ..Opts::default() });
+    let host = world.host(Opts {
+        max_queued: 1,
+        start_workers: false,
+        ..Opts::default()
+    });
 
     let first = host.deliver("failed-job-trace", "delivery.json");
     let id = queued_id(&first);
 
     let second = host.deliver("log-artifact-fallback", "delivery.json");
-    assert_eq!((second.status, second.json["status"].as_str()), (503, Some("queue_full")), "{}", second.json);
-    assert!(second.json["error"].as_str().unwrap().contains("retry later"), "{}", second.json);
+    assert_eq!(
+        (second.status, second.json["status"].as_str()),
+        (503, Some("queue_full")),
+        "{}",
+        second.json
+    );
+    assert!(
+        second.json["error"]
+            .as_str()
+            .unwrap()
+            .contains("retry later"),
+        "{}",
+        second.json
+    );
     assert_eq!(second.retry_after.as_deref(), Some("60"));
 
     // A failure that is already stored is not new work: acknowledged even with the queue full.
     let again = host.deliver("failed-job-trace", "delivery.json");
-    assert_eq!((again.status, again.json["status"].as_str()), (202, Some("duplicate")), "{}", again.json);
+    assert_eq!(
+        (again.status, again.json["status"].as_str()),
+        (202, Some("duplicate")),
+        "{}",
+        again.json
+    );
     assert_eq!(again.json["delivery"], id);
 
     assert_eq!(host.stored_count(), 1);
@@ -407,18 +649,39 @@ fn the_same_failure_delivered_twice_is_analysed_once_and_posted_once_per_room() 
 
     let id = queued_id(&host.deliver("failed-job-trace", "delivery.json"));
     // GitFlic redelivers (here with the secret only in the query).
-    let again = host.post(&format!("{ENDPOINT}?secret={WEBHOOK_SECRET}"), &[("content-type", "application/json")], fixture_body("secret-query-only", "delivery.json"));
-    assert_eq!((again.status, again.json["status"].as_str()), (202, Some("duplicate")), "{}", again.json);
+    let again = host.post(
+        &format!("{ENDPOINT}?secret={WEBHOOK_SECRET}"),
+        &[("content-type", "application/json")],
+        fixture_body("secret-query-only", "delivery.json"),
+    );
+    assert_eq!(
+        (again.status, again.json["status"].as_str()),
+        (202, Some("duplicate")),
+        "{}",
+        again.json
+    );
     assert_eq!(again.json["delivery"], id);
 
     host.wait_state(id, "done");
     // And once more after the analysis and the messages.
     let late = host.deliver("failed-job-trace", "delivery.json");
-    assert_eq!((late.status, late.json["delivery"].as_i64()), (202, Some(id)), "{}", late.json);
+    assert_eq!(
+        (late.status, late.json["delivery"].as_i64()),
+        (202, Some(id)),
+        "{}",
+        late.json
+    );
     assert_eq!(late.json["status"], "duplicate");
 
     assert_eq!(host.stored_count(), 1);
-    assert_eq!(world.gitflic.calls("GET", "/project/acme/payments-api/cicd/pipeline/1287/jobs?page=0&size=100"), 1, "one analysis");
+    assert_eq!(
+        world.gitflic.calls(
+            "GET",
+            "/project/acme/payments-api/cicd/pipeline/1287/jobs?page=0&size=100"
+        ),
+        1,
+        "one analysis"
+    );
     assert_eq!(world.posted_counts(), [1, 1, 1], "one message per room");
     for (platform, fake) in world.chats() {
         assert_eq!(fake.requests().len(), 1, "{platform}: one request");
@@ -436,7 +699,14 @@ fn a_gitflic_500_is_retried_and_the_failure_still_delivered() {
     let d = host.wait_state(id, "done");
     assert_eq!(d.attempts, 2, "one failed attempt, one good one: {d:?}");
 
-    assert_eq!(world.gitflic.calls("GET", "/project/acme/payments-api/cicd/pipeline/1287/jobs?page=0&size=100"), 2, "the jobs list was asked twice");
+    assert_eq!(
+        world.gitflic.calls(
+            "GET",
+            "/project/acme/payments-api/cicd/pipeline/1287/jobs?page=0&size=100"
+        ),
+        2,
+        "the jobs list was asked twice"
+    );
     assert_eq!(world.posted_counts(), [1, 1, 1]);
     for (platform, fake) in world.chats() {
         assert_failed_job_trace_message(platform, &fake.posted()[0]);
@@ -447,7 +717,15 @@ fn a_gitflic_500_is_retried_and_the_failure_still_delivered() {
     assert!(unused[0].contains("setting/webhook"), "{unused:?}");
 
     let (_, _, metrics) = host.get("/metrics");
-    assert_eq!(metric(&metrics, "exlogare_provider_requests_total", &[("provider", "gitflic"), ("status", "500")]), Some(1.0), "{metrics}");
+    assert_eq!(
+        metric(
+            &metrics,
+            "exlogare_provider_requests_total",
+            &[("provider", "gitflic"), ("status", "500")]
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
     world.assert_clean();
 }
 
@@ -457,17 +735,28 @@ fn a_429_is_retried_no_sooner_than_retry_after() {
     world.gitflic.answer_first(Exchange::new(
         "GET",
         "/project/acme/payments-api/cicd/pipeline?page=0&size=20",
-        reply(429, "Too Many Requests").header("content-type", "text/plain").header("retry-after", "1"),
+        reply(429, "Too Many Requests")
+            .header("content-type", "text/plain")
+            .header("retry-after", "1"),
     ));
     let host = world.host(Opts::default());
 
     let id = queued_id(&host.deliver("failed-job-trace", "delivery.json"));
     let d = host.wait_state(id, "done");
     assert_eq!(d.attempts, 2, "{d:?}");
-    let list: Vec<Instant> =
-        world.gitflic.requests().iter().filter(|r| r.path() == "/project/acme/payments-api/cicd/pipeline").map(|r| r.at).collect();
+    let list: Vec<Instant> = world
+        .gitflic
+        .requests()
+        .iter()
+        .filter(|r| r.path() == "/project/acme/payments-api/cicd/pipeline")
+        .map(|r| r.at)
+        .collect();
     assert_eq!(list.len(), 2);
-    assert!(list[1] - list[0] >= Duration::from_secs(1), "Retry-After: 1 was honoured (waited {:?})", list[1] - list[0]);
+    assert!(
+        list[1] - list[0] >= Duration::from_secs(1),
+        "Retry-After: 1 was honoured (waited {:?})",
+        list[1] - list[0]
+    );
     assert_eq!(world.posted_counts(), [1, 1, 1]);
     assert!(world.gitflic.unused().is_empty());
     world.assert_clean();
@@ -476,39 +765,83 @@ fn a_429_is_retried_no_sooner_than_retry_after() {
 #[test]
 fn a_restart_resumes_deliveries_in_flight_and_posts_each_once() {
     let world = World::new(&["failed-job-trace", "log-artifact-fallback"]);
-    let opts = Opts { start_workers: false, ..Opts::default() };
+    let opts = Opts {
+        start_workers: false,
+        ..Opts::default()
+    };
 
     // First run: two failures stored; a worker claims one and the process dies mid-analysis.
     let first = world.host(opts.clone());
     let a = queued_id(&first.deliver("failed-job-trace", "delivery.json"));
     let b = queued_id(&first.deliver("log-artifact-fallback", "delivery.json"));
-    let claimed = first.service.store.claim_due(now_ms()).unwrap().expect("a due delivery");
+    let claimed = first
+        .service
+        .store
+        .claim_due(now_ms())
+        .unwrap()
+        .expect("a due delivery");
     assert_eq!(claimed.id, a);
     assert_eq!(first.delivery(a).state, "running");
     assert_eq!(first.delivery(b).state, "queued");
     let service = first.shutdown();
-    assert_eq!(Arc::strong_count(&service), 1, "nothing else holds the first service");
+    assert_eq!(
+        Arc::strong_count(&service),
+        1,
+        "nothing else holds the first service"
+    );
     drop(service);
     assert_eq!(world.posted_counts(), [0, 0, 0]);
     assert!(world.gitflic.requests().is_empty());
 
     // Second run on the same database: what was running is queued again, then both are done.
-    let second = world.host(Opts { start_workers: true, ..opts });
+    let second = world.host(Opts {
+        start_workers: true,
+        ..opts
+    });
     let da = second.wait_state(a, "done");
     let db = second.wait_state(b, "done");
     assert_eq!(da.attempts, 2, "the interrupted claim counts: {da:?}");
     assert_eq!(db.attempts, 1, "{db:?}");
 
-    assert_eq!(world.posted_counts(), [2, 2, 2], "one message per failure per room");
+    assert_eq!(
+        world.posted_counts(),
+        [2, 2, 2],
+        "one message per failure per room"
+    );
     for (platform, fake) in world.chats() {
         let texts: Vec<String> = fake.posted().iter().map(all_text).collect();
-        assert_eq!(texts.iter().filter(|t| t.contains("acme/payments-api")).count(), 1, "{platform}: {texts:?}");
-        assert_eq!(texts.iter().filter(|t| t.contains("acme/billing-service")).count(), 1, "{platform}: {texts:?}");
+        assert_eq!(
+            texts
+                .iter()
+                .filter(|t| t.contains("acme/payments-api"))
+                .count(),
+            1,
+            "{platform}: {texts:?}"
+        );
+        assert_eq!(
+            texts
+                .iter()
+                .filter(|t| t.contains("acme/billing-service"))
+                .count(),
+            1,
+            "{platform}: {texts:?}"
+        );
     }
     for id in [a, b] {
-        assert!(second.notifications(id).iter().all(|(_, state, attempts)| state == "sent" && *attempts == 1), "{:?}", second.notifications(id));
+        assert!(
+            second
+                .notifications(id)
+                .iter()
+                .all(|(_, state, attempts)| state == "sent" && *attempts == 1),
+            "{:?}",
+            second.notifications(id)
+        );
     }
-    assert!(world.gitflic.unused().is_empty(), "{:?}", world.gitflic.unused());
+    assert!(
+        world.gitflic.unused().is_empty(),
+        "{:?}",
+        world.gitflic.unused()
+    );
     world.assert_clean();
 }
 
@@ -520,15 +853,42 @@ fn rejected_credentials_park_the_delivery_and_flag_the_connection() {
     let id = queued_id(&host.deliver("token-rejected", "delivery.json"));
     let d = host.wait_state(id, "parked");
     let reason = d.last_error.clone().unwrap_or_default();
-    assert!(reason.contains("credentials rejected") && reason.contains("reconnect connection `cloud`"), "{reason}");
-    assert!(!reason.contains(ACCESS_TOKEN), "the reason must not carry the token: {reason}");
-    let flag = host.service.connection("cloud").unwrap().needs_reconnection.lock().unwrap().clone();
-    assert!(flag.as_deref().is_some_and(|m| m.contains("403")), "the connection is flagged: {flag:?}");
+    assert!(
+        reason.contains("credentials rejected") && reason.contains("reconnect connection `cloud`"),
+        "{reason}"
+    );
+    assert!(
+        !reason.contains(ACCESS_TOKEN),
+        "the reason must not carry the token: {reason}"
+    );
+    let flag = host
+        .service
+        .connection("cloud")
+        .unwrap()
+        .needs_reconnection
+        .lock()
+        .unwrap()
+        .clone();
+    assert!(
+        flag.as_deref().is_some_and(|m| m.contains("403")),
+        "the connection is flagged: {flag:?}"
+    );
 
-    assert_eq!(world.gitflic.calls("GET", "/project/acme/payments-api/cicd/pipeline?page=0&size=20"), 1, "no retry with a rejected token");
+    assert_eq!(
+        world.gitflic.calls(
+            "GET",
+            "/project/acme/payments-api/cicd/pipeline?page=0&size=20"
+        ),
+        1,
+        "no retry with a rejected token"
+    );
     // No failure report; each room is told once that the token must be replaced.
     assert_eq!(world.posted_counts(), [1, 1, 1]);
-    assert!(all_text(&world.slack.posted()[0]).contains("replace the token"), "{}", all_text(&world.slack.posted()[0]));
+    assert!(
+        all_text(&world.slack.posted()[0]).contains("replace the token"),
+        "{}",
+        all_text(&world.slack.posted()[0])
+    );
     assert!(host.service.store.report(id).unwrap().is_none());
     world.assert_clean();
 }
@@ -536,9 +896,17 @@ fn rejected_credentials_park_the_delivery_and_flag_the_connection() {
 #[test]
 fn a_notifier_answering_500_once_is_retried_and_each_room_gets_one_message() {
     let world = World::new(&["failed-job-trace"]);
-    world.slack.then(reply(500, "internal_error").header("content-type", "text/plain"));
+    world
+        .slack
+        .then(reply(500, "internal_error").header("content-type", "text/plain"));
     // The homeserver stores the event, then the answer is lost: the retry's txn id dedupes it.
-    world.matrix.then(reply(500, json!({"errcode": "M_UNKNOWN", "error": "lost"}).to_string()).after_commit());
+    world.matrix.then(
+        reply(
+            500,
+            json!({"errcode": "M_UNKNOWN", "error": "lost"}).to_string(),
+        )
+        .after_commit(),
+    );
     let host = world.host(Opts::default());
 
     let id = queued_id(&host.deliver("failed-job-trace", "delivery.json"));
@@ -546,24 +914,55 @@ fn a_notifier_answering_500_once_is_retried_and_each_room_gets_one_message() {
     assert_eq!(d.attempts, 2, "{d:?}");
 
     assert_eq!(world.posted_counts(), [1, 1, 1], "one message per room");
-    assert_eq!(world.slack.requests().len(), 2, "Slack: the 500, then the message");
-    assert_eq!(world.telegram.requests().len(), 1, "Telegram succeeded first time and is not sent again");
+    assert_eq!(
+        world.slack.requests().len(),
+        2,
+        "Slack: the 500, then the message"
+    );
+    assert_eq!(
+        world.telegram.requests().len(),
+        1,
+        "Telegram succeeded first time and is not sent again"
+    );
     let mx = world.matrix.requests();
     assert_eq!(mx.len(), 2);
-    assert_eq!(mx[0].target, mx[1].target, "the Matrix retry reuses the transaction id");
+    assert_eq!(
+        mx[0].target, mx[1].target,
+        "the Matrix retry reuses the transaction id"
+    );
     for (platform, fake) in world.chats() {
         assert_failed_job_trace_message(platform, &fake.posted()[0]);
     }
     assert_eq!(
         host.notifications(id),
-        vec![("ci-room".into(), "sent".into(), 2), ("ops-telegram".into(), "sent".into(), 1), ("team-slack".into(), "sent".into(), 2)]
+        vec![
+            ("ci-room".into(), "sent".into(), 2),
+            ("ops-telegram".into(), "sent".into(), 1),
+            ("team-slack".into(), "sent".into(), 2)
+        ]
     );
     // The report was kept: the retry did not analyse again.
     assert_eq!(world.gitflic.requests().len(), 4);
 
     let (_, _, metrics) = host.get("/metrics");
-    assert_eq!(metric(&metrics, "exlogare_notifications_total", &[("notifier", "team-slack"), ("outcome", "transient")]), Some(1.0), "{metrics}");
-    assert_eq!(metric(&metrics, "exlogare_notifications_total", &[("notifier", "team-slack"), ("outcome", "sent")]), Some(1.0), "{metrics}");
+    assert_eq!(
+        metric(
+            &metrics,
+            "exlogare_notifications_total",
+            &[("notifier", "team-slack"), ("outcome", "transient")]
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "exlogare_notifications_total",
+            &[("notifier", "team-slack"), ("outcome", "sent")]
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
     world.assert_clean();
 }
 
@@ -575,31 +974,95 @@ fn healthz_and_metrics_report_the_service() {
     let (status, _, body) = host.get("/healthz");
     assert_eq!(status, 200, "{body}");
     let health: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(health, json!({"status": "ok", "providers": ["gitflic"], "connections": 1, "queue_depth": 0}));
+    assert_eq!(
+        health,
+        json!({"status": "ok", "providers": ["gitflic"], "connections": 1, "queue_depth": 0})
+    );
 
     let id = queued_id(&host.deliver("failed-job-trace", "delivery.json"));
     assert_eq!(host.deliver("test-webhook", "delivery.json").status, 200);
-    assert_eq!(host.post(ENDPOINT, &[("content-type", "application/json")], fixture_body("missing-secret", "delivery.json")).status, 401);
-    assert_eq!(host.post("/api/integrations/gitflic/webhook/nope", &[], b"{}".to_vec()).status, 404);
+    assert_eq!(
+        host.post(
+            ENDPOINT,
+            &[("content-type", "application/json")],
+            fixture_body("missing-secret", "delivery.json")
+        )
+        .status,
+        401
+    );
+    assert_eq!(
+        host.post(
+            "/api/integrations/gitflic/webhook/nope",
+            &[],
+            b"{}".to_vec()
+        )
+        .status,
+        404
+    );
     host.wait_state(id, "done");
 
     let (status, ctype, m) = host.get("/metrics");
     assert_eq!(status, 200);
     assert!(ctype.starts_with("application/openmetrics-text"), "{ctype}");
-    let deliveries = |outcome| metric(&m, "exlogare_webhook_deliveries_total", &[("provider", "gitflic"), ("outcome", outcome)]);
+    let deliveries = |outcome| {
+        metric(
+            &m,
+            "exlogare_webhook_deliveries_total",
+            &[("provider", "gitflic"), ("outcome", outcome)],
+        )
+    };
     assert_eq!(deliveries("queued"), Some(1.0), "{m}");
     assert_eq!(deliveries("ping"), Some(1.0), "{m}");
     assert_eq!(deliveries("unauthorized"), Some(1.0), "{m}");
     assert_eq!(deliveries("http_404"), Some(1.0), "{m}");
-    assert_eq!(metric(&m, "exlogare_provider_requests_total", &[("provider", "gitflic"), ("status", "200")]), Some(4.0), "{m}");
+    assert_eq!(
+        metric(
+            &m,
+            "exlogare_provider_requests_total",
+            &[("provider", "gitflic"), ("status", "200")]
+        ),
+        Some(4.0),
+        "{m}"
+    );
     for notifier in ["team-slack", "ops-telegram", "ci-room"] {
-        assert_eq!(metric(&m, "exlogare_notifications_total", &[("notifier", notifier), ("outcome", "sent")]), Some(1.0), "{notifier}: {m}");
+        assert_eq!(
+            metric(
+                &m,
+                "exlogare_notifications_total",
+                &[("notifier", notifier), ("outcome", "sent")]
+            ),
+            Some(1.0),
+            "{notifier}: {m}"
+        );
     }
     assert_eq!(metric(&m, "exlogare_queue_depth", &[]), Some(0.0), "{m}");
-    assert_eq!(metric(&m, "exlogare_analyses_total", &[("outcome", "reported")]), Some(1.0), "{m}");
-    assert!(metric(&m, "exlogare_plugin_call_seconds_count", &[("provider", "gitflic"), ("op", "verify-webhook")]).is_some_and(|n| n >= 2.0), "{m}");
-    assert!(metric(&m, "exlogare_plugin_call_seconds_count", &[("provider", "gitflic"), ("op", "analyze-failure")]).is_some_and(|n| n >= 1.0), "{m}");
-    assert!(m.trim_end().ends_with("# EOF"), "OpenMetrics text ends with # EOF");
+    assert_eq!(
+        metric(&m, "exlogare_analyses_total", &[("outcome", "reported")]),
+        Some(1.0),
+        "{m}"
+    );
+    assert!(
+        metric(
+            &m,
+            "exlogare_plugin_call_seconds_count",
+            &[("provider", "gitflic"), ("op", "verify-webhook")]
+        )
+        .is_some_and(|n| n >= 2.0),
+        "{m}"
+    );
+    assert!(
+        metric(
+            &m,
+            "exlogare_plugin_call_seconds_count",
+            &[("provider", "gitflic"), ("op", "analyze-failure")]
+        )
+        .is_some_and(|n| n >= 1.0),
+        "{m}"
+    );
+    assert!(
+        m.trim_end().ends_with("# EOF"),
+        "OpenMetrics text ends with # EOF"
+    );
     world.assert_clean();
 }
 
@@ -635,25 +1098,48 @@ fn a_redelivery_without_a_pipeline_reference_is_posted_once_after_it_resolves() 
     let raw = fixture_body("no-pipeline-reference", "delivery.json");
     let compact = serde_json::to_vec(&serde_json::from_slice::<Value>(&raw).unwrap()).unwrap();
     assert_ne!(raw, compact);
-    let headers = [("content-type", "application/json"), ("gitflic-webhook-secret", WEBHOOK_SECRET)];
+    let headers = [
+        ("content-type", "application/json"),
+        ("gitflic-webhook-secret", WEBHOOK_SECRET),
+    ];
     let a = host.post(ENDPOINT, &headers, raw);
     let first = queued_id(&a);
-    assert!(a.json["pipeline"].as_str().unwrap().starts_with("body:"), "keyed by content until resolved: {}", a.json);
+    assert!(
+        a.json["pipeline"].as_str().unwrap().starts_with("body:"),
+        "keyed by content until resolved: {}",
+        a.json
+    );
     let second = queued_id(&host.post(ENDPOINT, &headers, compact));
     assert_ne!(first, second);
 
-    wait_until("both deliveries to be done", || host.delivery(first).state == "done" && host.delivery(second).state == "done");
+    wait_until("both deliveries to be done", || {
+        host.delivery(first).state == "done" && host.delivery(second).state == "done"
+    });
     let (d1, d2) = (host.delivery(first), host.delivery(second));
-    let (kept, dup) = if d1.last_error.is_none() { (d1, d2) } else { (d2, d1) };
+    let (kept, dup) = if d1.last_error.is_none() {
+        (d1, d2)
+    } else {
+        (d2, d1)
+    };
     assert_eq!(kept.last_error, None, "{kept:?}");
-    assert_eq!(dup.last_error.as_deref(), Some(format!("duplicate of delivery {}", kept.id).as_str()), "{dup:?}");
-    assert!(host.notifications(dup.id).is_empty(), "the duplicate sends nothing");
+    assert_eq!(
+        dup.last_error.as_deref(),
+        Some(format!("duplicate of delivery {}", kept.id).as_str()),
+        "{dup:?}"
+    );
+    assert!(
+        host.notifications(dup.id).is_empty(),
+        "the duplicate sends nothing"
+    );
     assert_eq!(host.notifications(kept.id).len(), 3);
 
     assert_eq!(world.posted_counts(), [1, 1, 1], "one message per room");
     for (platform, fake) in world.chats() {
         let text = all_text(&fake.posted()[0]);
-        assert!(text.contains("#1268") && text.contains("error[E0308]: mismatched types"), "{platform}: {text}");
+        assert!(
+            text.contains("#1268") && text.contains("error[E0308]: mismatched types"),
+            "{platform}: {text}"
+        );
     }
     world.assert_clean();
 }
@@ -662,18 +1148,42 @@ fn a_redelivery_without_a_pipeline_reference_is_posted_once_after_it_resolves() 
 fn a_failure_gitflic_keeps_refusing_is_parked_with_its_reason_after_max_attempts() {
     // GitFlic answers 500 on every attempt (the recorded NPE, twice).
     let world = World::new(&["gitflic-500", "gitflic-500"]);
-    let host = world.host(Opts { max_attempts: 2, ..Opts::default() });
+    let host = world.host(Opts {
+        max_attempts: 2,
+        ..Opts::default()
+    });
 
     let id = queued_id(&host.deliver("failed-job-trace", "delivery.json"));
     let d = host.wait_state(id, "parked");
     assert_eq!(d.attempts, 2, "{d:?}");
     let reason = d.last_error.clone().unwrap_or_default();
-    assert!(reason.contains("gave up after 2 attempts") && reason.contains("500"), "{reason}");
-    assert_eq!(host.service.store.deliveries_in("parked", 10).unwrap().len(), 1, "visible as parked");
-    assert_eq!(world.gitflic.calls("GET", "/project/acme/payments-api/cicd/pipeline/1287/jobs?page=0&size=100"), 2);
+    assert!(
+        reason.contains("gave up after 2 attempts") && reason.contains("500"),
+        "{reason}"
+    );
+    assert_eq!(
+        host.service
+            .store
+            .deliveries_in("parked", 10)
+            .unwrap()
+            .len(),
+        1,
+        "visible as parked"
+    );
+    assert_eq!(
+        world.gitflic.calls(
+            "GET",
+            "/project/acme/payments-api/cicd/pipeline/1287/jobs?page=0&size=100"
+        ),
+        2
+    );
     assert_eq!(world.posted_counts(), [0, 0, 0]);
     let (_, _, m) = host.get("/metrics");
-    assert_eq!(metric(&m, "exlogare_analyses_total", &[("outcome", "parked")]), Some(1.0), "{m}");
+    assert_eq!(
+        metric(&m, "exlogare_analyses_total", &[("outcome", "parked")]),
+        Some(1.0),
+        "{m}"
+    );
     assert_eq!(metric(&m, "exlogare_queue_depth", &[]), Some(0.0), "{m}");
     world.assert_clean();
 }
@@ -683,7 +1193,8 @@ fn expired_logs_end_in_a_message_that_says_so() {
     // The artifact-expired scenario has no delivery body: the failed-job-trace one, aimed at #1284.
     let world = World::new(&["artifact-expired"]);
     let host = world.host(Opts::default());
-    let mut body: Value = serde_json::from_slice(&fixture_body("failed-job-trace", "delivery.json")).unwrap();
+    let mut body: Value =
+        serde_json::from_slice(&fixture_body("failed-job-trace", "delivery.json")).unwrap();
     body["pipeline"] = json!({ "local_id": "1284", "ref": "main" });
     let a = host.post(
         &format!("{ENDPOINT}?secret={WEBHOOK_SECRET}"),
@@ -693,25 +1204,40 @@ fn expired_logs_end_in_a_message_that_says_so() {
     let id = queued_id(&a);
     host.wait_state(id, "done");
 
-    let report: Value = serde_json::from_str(&host.service.store.report(id).unwrap().unwrap()).unwrap();
+    let report: Value =
+        serde_json::from_str(&host.service.store.report(id).unwrap().unwrap()).unwrap();
     let jobs = report["jobs"].as_array().unwrap();
     assert_eq!(jobs.len(), 2, "{report}");
     for j in jobs {
-        assert!(j["log_unavailable"].as_str().is_some_and(|w| w.contains("expired")), "{j}");
+        assert!(
+            j["log_unavailable"]
+                .as_str()
+                .is_some_and(|w| w.contains("expired")),
+            "{j}"
+        );
     }
     assert_eq!(world.posted_counts(), [1, 1, 1]);
     for (platform, fake) in world.chats() {
         let text = all_text(&fake.posted()[0]);
-        assert!(text.contains("#1284") && text.contains("expired"), "{platform}: {text}");
+        assert!(
+            text.contains("#1284") && text.contains("expired"),
+            "{platform}: {text}"
+        );
     }
-    assert!(world.gitflic.unused().is_empty(), "{:?}", world.gitflic.unused());
+    assert!(
+        world.gitflic.unused().is_empty(),
+        "{:?}",
+        world.gitflic.unused()
+    );
     world.assert_clean();
 }
 
 #[test]
 fn a_notifier_refusing_for_good_is_recorded_and_the_other_rooms_still_get_the_message() {
     let world = World::new(&["failed-job-trace"]);
-    world.slack.then(reply(404, "no_service").header("content-type", "text/plain"));
+    world
+        .slack
+        .then(reply(404, "no_service").header("content-type", "text/plain"));
     let host = world.host(Opts::default());
 
     let id = queued_id(&host.deliver("failed-job-trace", "delivery.json"));
@@ -721,40 +1247,82 @@ fn a_notifier_refusing_for_good_is_recorded_and_the_other_rooms_still_get_the_me
     assert_eq!(world.slack.requests().len(), 1);
     assert_eq!(
         host.notifications(id),
-        vec![("ci-room".into(), "sent".into(), 1), ("ops-telegram".into(), "sent".into(), 1), ("team-slack".into(), "failed".into(), 1)]
+        vec![
+            ("ci-room".into(), "sent".into(), 1),
+            ("ops-telegram".into(), "sent".into(), 1),
+            ("team-slack".into(), "failed".into(), 1)
+        ]
     );
     let (_, _, m) = host.get("/metrics");
-    assert_eq!(metric(&m, "exlogare_notifications_total", &[("notifier", "team-slack"), ("outcome", "permanent")]), Some(1.0), "{m}");
+    assert_eq!(
+        metric(
+            &m,
+            "exlogare_notifications_total",
+            &[("notifier", "team-slack"), ("outcome", "permanent")]
+        ),
+        Some(1.0),
+        "{m}"
+    );
     world.assert_clean();
 }
 
 #[test]
 fn a_restart_between_notifications_sends_only_what_was_not_sent() {
     let world = World::new(&["failed-job-trace"]);
-    world.slack.then(reply(503, "service_unavailable").header("content-type", "text/plain"));
+    world
+        .slack
+        .then(reply(503, "service_unavailable").header("content-type", "text/plain"));
 
     // First run: analysed, Telegram and Matrix sent, Slack answered 503 and the retry is far off.
-    let first = world.host(Opts { backoff_base_ms: 600_000, ..Opts::default() });
+    let first = world.host(Opts {
+        backoff_base_ms: 600_000,
+        ..Opts::default()
+    });
     let id = queued_id(&first.deliver("failed-job-trace", "delivery.json"));
     wait_until("the Slack failure to be recorded", || {
-        first.notifications(id).iter().any(|(t, s, _)| t == "team-slack" && s == "pending") && first.delivery(id).state == "queued"
+        first
+            .notifications(id)
+            .iter()
+            .any(|(t, s, _)| t == "team-slack" && s == "pending")
+            && first.delivery(id).state == "queued"
     });
-    assert!(first.delivery(id).last_error.unwrap_or_default().contains("notification"));
+    assert!(
+        first
+            .delivery(id)
+            .last_error
+            .unwrap_or_default()
+            .contains("notification")
+    );
     drop(first.shutdown());
     assert_eq!(world.posted_counts(), [0, 1, 1]);
 
     // Second run on the same database; the wait is over (made due here instead of waiting).
-    let mut second = world.host(Opts { start_workers: false, ..Opts::default() });
-    second.service.store.retry_later(id, "made due by the test", now_ms()).unwrap();
+    let mut second = world.host(Opts {
+        start_workers: false,
+        ..Opts::default()
+    });
+    second
+        .service
+        .store
+        .retry_later(id, "made due by the test", now_ms())
+        .unwrap();
     second.start_workers();
     let d = second.wait_state(id, "done");
     assert_eq!(d.attempts, 2, "{d:?}");
 
     assert_eq!(world.posted_counts(), [1, 1, 1], "one message per room");
-    assert_eq!(world.telegram.requests().len(), 1, "Telegram is not sent again");
+    assert_eq!(
+        world.telegram.requests().len(),
+        1,
+        "Telegram is not sent again"
+    );
     assert_eq!(world.matrix.requests().len(), 1, "Matrix is not sent again");
     assert_eq!(world.slack.requests().len(), 2);
     assert_failed_job_trace_message("slack", &world.slack.posted()[0]);
-    assert_eq!(world.gitflic.requests().len(), 4, "the stored report is reused, not analysed again");
+    assert_eq!(
+        world.gitflic.requests().len(),
+        4,
+        "the stored report is reused, not analysed again"
+    );
     world.assert_clean();
 }

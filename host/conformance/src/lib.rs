@@ -4,18 +4,18 @@
 //! not GitFlic, so a third-party author points it at their own plugin and fixtures. Every
 //! request goes through the real gate (policy, credentials, budget) before the replay backend.
 
+use base64::Engine as _;
+use exlogare_runtime::call_state::{Clock, LogSink};
 pub use exlogare_runtime::connection::ConnectionSpec;
 use exlogare_runtime::egress::EgressPolicy;
+use exlogare_runtime::http::Secret;
 use exlogare_runtime::http::gate::{Credentials, ExchangeRecord};
 use exlogare_runtime::http::replay::ReplayBackend;
-use exlogare_runtime::http::Secret;
 use exlogare_runtime::limits::SandboxLimits;
 use exlogare_runtime::plugin::{CallContext, CallOutput, LoadedPlugin, PluginFault};
-use exlogare_runtime::call_state::{Clock, LogSink};
 use exlogare_runtime::wit::v0_1::{provider, sink_types, types};
-use base64::Engine as _;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -33,7 +33,6 @@ pub struct Scenario {
     #[serde(default, rename = "step")]
     pub steps: Vec<Step>,
 }
-
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -75,7 +74,11 @@ pub struct ProjectSpec {
 
 impl ProjectSpec {
     fn reference(&self) -> types::ProjectRef {
-        types::ProjectRef { owner: self.owner.clone(), name: self.name.clone(), id: self.id.clone() }
+        types::ProjectRef {
+            owner: self.owner.clone(),
+            name: self.name.clone(),
+            id: self.id.clone(),
+        }
     }
 }
 
@@ -168,7 +171,8 @@ impl Step {
 
 pub fn load_scenario(dir: &Path) -> anyhow::Result<Scenario> {
     let path = dir.join("scenario.toml");
-    let text = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
     toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
@@ -243,7 +247,8 @@ impl LogSink for CollectingSink {
         for step in chunk.steps {
             self.step_count += 1;
             if self.steps.len() < 8 {
-                self.steps.push(serde_json::to_value(&step).unwrap_or(Value::Null));
+                self.steps
+                    .push(serde_json::to_value(&step).unwrap_or(Value::Null));
             }
         }
         Ok(())
@@ -297,7 +302,10 @@ pub struct ScenarioEnv {
 impl ScenarioEnv {
     pub fn prepare(dir: &Path) -> anyhow::Result<Self> {
         let scenario = load_scenario(dir)?;
-        let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         let clock = match &scenario.now {
             Some(text) => Clock::Fixed(
                 chrono::DateTime::parse_from_rfc3339(text)
@@ -309,13 +317,24 @@ impl ScenarioEnv {
         let secrets = &scenario.secrets;
         let expected_access = secrets.access_token.as_ref().map(|t| format!("token {t}"));
         let expected_basic = match (&secrets.client_id, &secrets.client_secret) {
-            (Some(id), Some(s)) => Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{id}:{s}")))),
+            (Some(id), Some(s)) => Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{id}:{s}"))
+            )),
             _ => None,
         };
         let backend = Arc::new(ReplayBackend::load(dir, expected_access, expected_basic)?);
         let policy = scenario.connection.policy()?;
         let conn = scenario.connection.connection();
-        Ok(Self { name, dir: dir.to_path_buf(), scenario, conn, policy, backend, clock })
+        Ok(Self {
+            name,
+            dir: dir.to_path_buf(),
+            scenario,
+            conn,
+            policy,
+            backend,
+            clock,
+        })
     }
 
     pub fn ctx(&self, sink: Option<Box<dyn LogSink>>) -> CallContext {
@@ -340,15 +359,27 @@ impl ScenarioEnv {
     }
 
     /// A step's webhook delivery.
-    pub fn delivery(&self, query: &Option<String>, headers: &BTreeMap<String, String>, body: &Option<String>, body_file: &Option<String>) -> anyhow::Result<provider::WebhookDelivery> {
+    pub fn delivery(
+        &self,
+        query: &Option<String>,
+        headers: &BTreeMap<String, String>,
+        body: &Option<String>,
+        body_file: &Option<String>,
+    ) -> anyhow::Result<provider::WebhookDelivery> {
         let body = match (body, body_file) {
             (Some(b), _) => b.clone().into_bytes(),
-            (None, Some(f)) => std::fs::read(self.dir.join(f)).map_err(|e| anyhow::anyhow!("{}: body_file {f}: {e}", self.name))?,
+            (None, Some(f)) => std::fs::read(self.dir.join(f))
+                .map_err(|e| anyhow::anyhow!("{}: body_file {f}: {e}", self.name))?,
             (None, None) => Vec::new(),
         };
         Ok(provider::WebhookDelivery {
-            query: url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes()).into_owned().collect(),
-            headers: headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect(),
+            query: url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
+                .into_owned()
+                .collect(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .collect(),
             body,
         })
     }
@@ -376,23 +407,37 @@ pub fn run_scenario(plugin: &LoadedPlugin, dir: &Path) -> anyhow::Result<Scenari
         let mut http = Vec::new();
         let mut fuel: Option<u64> = None;
         let mut record = |t: &[ExchangeRecord], used: Option<u64>| {
-            http.extend(t.iter().map(|r| serde_json::to_value(r).unwrap_or(Value::Null)));
+            http.extend(
+                t.iter()
+                    .map(|r| serde_json::to_value(r).unwrap_or(Value::Null)),
+            );
             if let Some(used) = used {
                 *fuel.get_or_insert(0) += used;
             }
         };
         let result: Value = match step {
             // `describe()` itself, with the output kept for its fuel.
-            Step::Describe => match plugin.call(CallContext::offline(), |p, s| p.exlogare_ci_provider().call_describe(s)) {
+            Step::Describe => match plugin.call(CallContext::offline(), |p, s| {
+                p.exlogare_ci_provider().call_describe(s)
+            }) {
                 Ok(out) => {
                     record(&out.transcript, out.fuel_consumed);
                     json!({ "ok": out.value })
                 }
                 Err(f) => fault_json(&f),
             },
-            Step::VerifyWebhook { query, headers, body, body_file, expected_secret } => {
+            Step::VerifyWebhook {
+                query,
+                headers,
+                body,
+                body_file,
+                expected_secret,
+            } => {
                 let delivery = env.delivery(query, headers, body, body_file)?;
-                let secret = expected_secret.clone().or_else(|| secrets.webhook_secret.clone()).unwrap_or_default();
+                let secret = expected_secret
+                    .clone()
+                    .or_else(|| secrets.webhook_secret.clone())
+                    .unwrap_or_default();
                 match plugin.verify_webhook(ctx(None), conn, &delivery, &secret) {
                     Ok(out) => {
                         record(&out.transcript, out.fuel_consumed);
@@ -407,8 +452,15 @@ pub fn run_scenario(plugin: &LoadedPlugin, dir: &Path) -> anyhow::Result<Scenari
             Step::FailureDetails { event } => {
                 let event = match event {
                     Some(e) => Some(provider::FailureEvent {
-                        project: types::ProjectRef { owner: e.owner.clone(), name: e.name.clone(), id: None },
-                        pipeline: types::PipelineRef { id: e.pipeline_id.clone(), number: e.pipeline_number },
+                        project: types::ProjectRef {
+                            owner: e.owner.clone(),
+                            name: e.name.clone(),
+                            id: None,
+                        },
+                        pipeline: types::PipelineRef {
+                            id: e.pipeline_id.clone(),
+                            number: e.pipeline_number,
+                        },
                         event: e.event.clone(),
                         git_ref: None,
                         commit_sha: None,
@@ -435,23 +487,36 @@ pub fn run_scenario(plugin: &LoadedPlugin, dir: &Path) -> anyhow::Result<Scenari
                     Some(ids) => ids.iter().map(|id| placeholder_job(id)).collect(),
                     None => last_jobs.clone(),
                 };
-                let project = last_project.clone().or_else(|| last_event.as_ref().map(|e| e.project.clone()));
+                let project = last_project
+                    .clone()
+                    .or_else(|| last_event.as_ref().map(|e| e.project.clone()));
                 match project {
                     None => json!({ "skipped": "no project from an earlier step" }),
                     Some(project) => {
                         let mut per_job = Vec::new();
                         for job in &selected {
                             let sink: Box<dyn LogSink> = Box::new(CollectingSink::new(30));
-                            let entry = match plugin.extract_job_log(ctx(Some(sink)), conn, &project, job) {
+                            let entry = match plugin.extract_job_log(
+                                ctx(Some(sink)),
+                                conn,
+                                &project,
+                                job,
+                            ) {
                                 Ok(out) => {
                                     record(&out.transcript, out.fuel_consumed);
-                                    peak_memory_bytes = peak_memory_bytes.max(out.peak_memory_bytes);
+                                    peak_memory_bytes =
+                                        peak_memory_bytes.max(out.peak_memory_bytes);
                                     let summary = out
                                         .sink
-                                        .and_then(|s| s.into_any().downcast::<CollectingSink>().ok())
+                                        .and_then(|s| {
+                                            s.into_any().downcast::<CollectingSink>().ok()
+                                        })
                                         .map(|s| {
                                             if s.order_violations > 0 {
-                                                violations.push(format!("job {}: {} lines arrived out of source order", job.id, s.order_violations));
+                                                violations.push(format!(
+                                                    "job {}: {} lines arrived out of source order",
+                                                    job.id, s.order_violations
+                                                ));
                                             }
                                             s.summary()
                                         });
@@ -465,17 +530,29 @@ pub fn run_scenario(plugin: &LoadedPlugin, dir: &Path) -> anyhow::Result<Scenari
                     }
                 }
             }
-            Step::AuthorizeUrl { state } => call_json(plugin.authorize_url(ctx(None), conn, &secrets.oauth_client(), state), &mut record),
-            Step::ExchangeCode { code } => call_json(plugin.exchange_code(ctx(None), conn, &secrets.oauth_client(), code), &mut record),
-            Step::RefreshToken { refresh_token } => {
-                call_json(plugin.refresh_token(ctx(None), conn, &secrets.oauth_client(), refresh_token), &mut record)
-            }
+            Step::AuthorizeUrl { state } => call_json(
+                plugin.authorize_url(ctx(None), conn, &secrets.oauth_client(), state),
+                &mut record,
+            ),
+            Step::ExchangeCode { code } => call_json(
+                plugin.exchange_code(ctx(None), conn, &secrets.oauth_client(), code),
+                &mut record,
+            ),
+            Step::RefreshToken { refresh_token } => call_json(
+                plugin.refresh_token(ctx(None), conn, &secrets.oauth_client(), refresh_token),
+                &mut record,
+            ),
             Step::CurrentUser => call_json(plugin.current_user(ctx(None), conn), &mut record),
             Step::ListProjects { search, max_pages } => {
                 let mut pages = Vec::new();
                 let mut cursor: Option<String> = None;
                 for _ in 0..max_pages.unwrap_or(10) {
-                    match plugin.list_projects(ctx(None), conn, search.as_deref(), cursor.as_deref()) {
+                    match plugin.list_projects(
+                        ctx(None),
+                        conn,
+                        search.as_deref(),
+                        cursor.as_deref(),
+                    ) {
                         Ok(out) => {
                             record(&out.transcript, out.fuel_consumed);
                             let next = out.value.as_ref().ok().and_then(|p| p.next_cursor.clone());
@@ -493,20 +570,44 @@ pub fn run_scenario(plugin: &LoadedPlugin, dir: &Path) -> anyhow::Result<Scenari
                 }
                 json!({ "pages": pages })
             }
-            Step::ListWebhooks { project } => call_json(plugin.list_webhooks(ctx(None), conn, &project.reference()), &mut record),
-            Step::RegisterWebhook { project, url, events } => {
+            Step::ListWebhooks { project } => call_json(
+                plugin.list_webhooks(ctx(None), conn, &project.reference()),
+                &mut record,
+            ),
+            Step::RegisterWebhook {
+                project,
+                url,
+                events,
+            } => {
                 let spec = provider::WebhookSpec {
                     url: url.clone(),
                     secret: secrets.webhook_secret.clone().unwrap_or_default(),
                     events: events.clone(),
                 };
-                call_json(plugin.register_webhook(ctx(None), conn, &project.reference(), &spec), &mut record)
+                call_json(
+                    plugin.register_webhook(ctx(None), conn, &project.reference(), &spec),
+                    &mut record,
+                )
             }
-            Step::RemoveWebhook { project, webhook_id } => {
-                call_json(plugin.remove_webhook(ctx(None), conn, &project.reference(), webhook_id), &mut record)
-            }
-            Step::ListPipelines { project, above, limit } => call_json(
-                plugin.list_pipelines(ctx(None), conn, &project.reference(), *above, limit.unwrap_or(20)),
+            Step::RemoveWebhook {
+                project,
+                webhook_id,
+            } => call_json(
+                plugin.remove_webhook(ctx(None), conn, &project.reference(), webhook_id),
+                &mut record,
+            ),
+            Step::ListPipelines {
+                project,
+                above,
+                limit,
+            } => call_json(
+                plugin.list_pipelines(
+                    ctx(None),
+                    conn,
+                    &project.reference(),
+                    *above,
+                    limit.unwrap_or(20),
+                ),
                 &mut record,
             ),
         };
@@ -553,7 +654,6 @@ fn placeholder_job(id: &str) -> types::Job {
     }
 }
 
-
 /// One scenario's verdict.
 pub struct Verdict {
     pub name: String,
@@ -563,7 +663,12 @@ pub struct Verdict {
 
 /// Runs every scenario below `fixtures` (or the named ones) and compares with the goldens;
 /// with `bless`, writes the goldens instead.
-pub fn run_suite(plugin: &LoadedPlugin, fixtures: &Path, only: &[String], bless: bool) -> anyhow::Result<Vec<Verdict>> {
+pub fn run_suite(
+    plugin: &LoadedPlugin,
+    fixtures: &Path,
+    only: &[String],
+    bless: bool,
+) -> anyhow::Result<Vec<Verdict>> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(fixtures)
         .map_err(|e| anyhow::anyhow!("cannot list {}: {e}", fixtures.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -571,30 +676,48 @@ pub fn run_suite(plugin: &LoadedPlugin, fixtures: &Path, only: &[String], bless:
         .collect();
     dirs.sort();
     if dirs.is_empty() {
-        anyhow::bail!("no scenarios (folders with scenario.toml) under {}", fixtures.display());
+        anyhow::bail!(
+            "no scenarios (folders with scenario.toml) under {}",
+            fixtures.display()
+        );
     }
     let mut verdicts = Vec::new();
     for dir in dirs {
-        let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         if !only.is_empty() && !only.contains(&name) {
             continue;
         }
         let run = match run_scenario(plugin, &dir) {
             Ok(run) => run,
             Err(e) => {
-                verdicts.push(Verdict { name, passed: false, detail: format!("{e:#}") });
+                verdicts.push(Verdict {
+                    name,
+                    passed: false,
+                    detail: format!("{e:#}"),
+                });
                 continue;
             }
         };
         let golden_path = dir.join("expected.json");
         let pretty = serde_json::to_string_pretty(&run.actual)? + "\n";
         if !run.violations.is_empty() {
-            verdicts.push(Verdict { name, passed: false, detail: format!("contract violations:\n  {}", run.violations.join("\n  ")) });
+            verdicts.push(Verdict {
+                name,
+                passed: false,
+                detail: format!("contract violations:\n  {}", run.violations.join("\n  ")),
+            });
             continue;
         }
         if bless {
             std::fs::write(&golden_path, &pretty)?;
-            verdicts.push(Verdict { name, passed: true, detail: "golden written".into() });
+            verdicts.push(Verdict {
+                name,
+                passed: true,
+                detail: "golden written".into(),
+            });
             continue;
         }
         let expected = match std::fs::read_to_string(&golden_path) {
@@ -603,17 +726,29 @@ pub fn run_suite(plugin: &LoadedPlugin, fixtures: &Path, only: &[String], bless:
                 verdicts.push(Verdict {
                     name,
                     passed: false,
-                    detail: format!("no golden at {}; run with --bless and review it", golden_path.display()),
+                    detail: format!(
+                        "no golden at {}; run with --bless and review it",
+                        golden_path.display()
+                    ),
                 });
                 continue;
             }
         };
-        let expected_value: Value = serde_json::from_str(&expected).map_err(|e| anyhow::anyhow!("{}: {e}", golden_path.display()))?;
+        let expected_value: Value = serde_json::from_str(&expected)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", golden_path.display()))?;
         if expected_value == run.actual {
-            verdicts.push(Verdict { name, passed: true, detail: String::new() });
+            verdicts.push(Verdict {
+                name,
+                passed: true,
+                detail: String::new(),
+            });
         } else {
             let expected_pretty = serde_json::to_string_pretty(&expected_value)? + "\n";
-            verdicts.push(Verdict { name, passed: false, detail: line_diff(&expected_pretty, &pretty) });
+            verdicts.push(Verdict {
+                name,
+                passed: false,
+                detail: line_diff(&expected_pretty, &pretty),
+            });
         }
     }
     Ok(verdicts)
@@ -623,7 +758,11 @@ pub fn run_suite(plugin: &LoadedPlugin, fixtures: &Path, only: &[String], bless:
 fn line_diff(expected: &str, actual: &str) -> String {
     let e: Vec<&str> = expected.lines().collect();
     let a: Vec<&str> = actual.lines().collect();
-    let first = e.iter().zip(&a).position(|(x, y)| x != y).unwrap_or(e.len().min(a.len()));
+    let first = e
+        .iter()
+        .zip(&a)
+        .position(|(x, y)| x != y)
+        .unwrap_or(e.len().min(a.len()));
     let mut out = format!("differs from the golden at line {}:\n", first + 1);
     for (i, line) in e.iter().enumerate().skip(first.saturating_sub(2)).take(8) {
         out.push_str(&format!("  - {:>4} {line}\n", i + 1));

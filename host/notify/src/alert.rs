@@ -42,18 +42,29 @@ pub struct ConnectionAlert {
 impl ConnectionAlert {
     /// `Connection cloud (gitflic) needs reconnection` (unescaped, one line).
     pub fn headline(&self) -> String {
-        format!("Connection {} ({}) needs reconnection", one_line(&self.connection, 100), one_line(&self.provider, 50))
+        format!(
+            "Connection {} ({}) needs reconnection",
+            one_line(&self.connection, 100),
+            one_line(&self.provider, 50)
+        )
     }
 
     /// The reason: credentials masked, one line, at most [`MAX_REASON_CHARS`] characters.
     pub fn reason_text(&self) -> String {
         let r = one_line(&mask_credentials(&self.reason), MAX_REASON_CHARS);
-        if r.is_empty() { "no reason was given".to_owned() } else { r }
+        if r.is_empty() {
+            "no reason was given".to_owned()
+        } else {
+            r
+        }
     }
 
     /// `2025-11-26 06:53 UTC`.
     pub fn since(&self) -> String {
-        chrono::DateTime::from_timestamp_millis(self.at).map_or_else(|| "an unknown time".to_owned(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        chrono::DateTime::from_timestamp_millis(self.at).map_or_else(
+            || "an unknown time".to_owned(),
+            |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
+        )
     }
 
     /// The instance, on one line.
@@ -116,13 +127,23 @@ pub(crate) fn static_note(code: &dyn Fn(&str) -> String) -> String {
 
 /// What happens meanwhile.
 pub(crate) fn meanwhile_note(code: &dyn Fn(&str) -> String) -> String {
-    format!("Until then its pipeline failures are not analysed; those that arrive are parked ({}).", code("exlogare-host parked"))
+    format!(
+        "Until then its pipeline failures are not analysed; those that arrive are parked ({}).",
+        code("exlogare-host parked")
+    )
 }
 
 /// The alert as plain text (console, Matrix `body`), bounded by construction (well under 2 KiB).
 pub fn render_plain(a: &ConnectionAlert) -> String {
     let plain = |s: &str| s.to_owned();
-    let mut out = format!("⚠️ {}\n{}: {}\nSince {}\nReason: {}\n", a.headline(), one_line(&a.provider, 50), a.instance(), a.since(), a.reason_text());
+    let mut out = format!(
+        "⚠️ {}\n{}: {}\nSince {}\nReason: {}\n",
+        a.headline(),
+        one_line(&a.provider, 50),
+        a.instance(),
+        a.since(),
+        a.reason_text()
+    );
     match (a.advice(), &a.reconnect_url) {
         (Advice::ReplaceStaticToken, _) | (_, None) => out.push_str(&static_note(&plain)),
         (advice, Some(url)) => {
@@ -169,7 +190,10 @@ pub fn mask_credentials(s: &str) -> String {
             end += 1;
         }
         out.extend(&chars[i..end]);
-        let word = chars[i..end].iter().collect::<String>().to_ascii_lowercase();
+        let word = chars[i..end]
+            .iter()
+            .collect::<String>()
+            .to_ascii_lowercase();
         if SCHEMES.contains(&word.as_str()) {
             let mut v = end;
             while v < n && chars[v] == ' ' {
@@ -203,7 +227,10 @@ pub fn mask_credentials(s: &str) -> String {
                     v += 1;
                 }
                 let mut e = v;
-                while e < n && !chars[e].is_whitespace() && !matches!(chars[e], '"' | '\'' | ',' | ';' | '&' | '}') {
+                while e < n
+                    && !chars[e].is_whitespace()
+                    && !matches!(chars[e], '"' | '\'' | ',' | ';' | '&' | '}')
+                {
                     e += 1;
                 }
                 if e - v >= 8 {
@@ -249,7 +276,10 @@ pub(crate) mod tests {
             reason: format!(
                 "{SCRIPT} & <!channel> <https://evil.example|click> ```\n</pre></code><b>x</b> &amp; \u{7} Authorization: Bearer gf_at_SECRETSECRET123456 {{\"refreshToken\":\"gf-rt-SECRET-77\"}} ?access_token=SECRETSECRET"
             ),
-            reconnect_url: Some("https://exlogare.example/api/integrations/gitflic/oauth/start/cloud?x=1&y=\"2\"".into()),
+            reconnect_url: Some(
+                "https://exlogare.example/api/integrations/gitflic/oauth/start/cloud?x=1&y=\"2\""
+                    .into(),
+            ),
             admin_token_required: true,
             at: AT,
         }
@@ -271,14 +301,32 @@ pub(crate) mod tests {
     #[test]
     fn credentials_in_a_reason_are_masked_and_prose_is_not() {
         for (input, expected) in [
-            ("Authorization: Bearer gf_at_SECRETSECRET123456 x", "Authorization: Bearer *** x"),
+            (
+                "Authorization: Bearer gf_at_SECRETSECRET123456 x",
+                "Authorization: Bearer *** x",
+            ),
             ("header token gf-at-0123456789abcdef", "header token ***"),
-            (r#"{"refreshToken":"gf-rt-SECRET-77","x":1}"#, r#"{"refreshToken":"***","x":1}"#),
-            ("GET /api?access_token=SECRETSECRET&page=0", "GET /api?access_token=***&page=0"),
+            (
+                r#"{"refreshToken":"gf-rt-SECRET-77","x":1}"#,
+                r#"{"refreshToken":"***","x":1}"#,
+            ),
+            (
+                "GET /api?access_token=SECRETSECRET&page=0",
+                "GET /api?access_token=***&page=0",
+            ),
             ("client_secret: hunter2hunter2", "client_secret: ***"),
-            ("the provider refused to refresh the token: the refresh was refused", "the provider refused to refresh the token: the refresh was refused"),
-            ("Refresh token is invalid or expired", "Refresh token is invalid or expired"),
-            ("never connected: go through OAuth first", "never connected: go through OAuth first"),
+            (
+                "the provider refused to refresh the token: the refresh was refused",
+                "the provider refused to refresh the token: the refresh was refused",
+            ),
+            (
+                "Refresh token is invalid or expired",
+                "Refresh token is invalid or expired",
+            ),
+            (
+                "never connected: go through OAuth first",
+                "never connected: go through OAuth first",
+            ),
         ] {
             assert_eq!(mask_credentials(input), expected, "{input}");
         }
@@ -288,9 +336,19 @@ pub(crate) mod tests {
     fn the_reason_is_bounded_flat_and_masked() {
         let h = hostile();
         let r = h.reason_text();
-        assert!(!r.contains("SECRET") && !r.contains('\n') && !r.contains('\u{7}'), "{r}");
+        assert!(
+            !r.contains("SECRET") && !r.contains('\n') && !r.contains('\u{7}'),
+            "{r}"
+        );
         assert!(huge().reason_text().chars().count() <= MAX_REASON_CHARS);
-        assert_eq!(ConnectionAlert { reason: " \n".into(), ..sample() }.reason_text(), "no reason was given");
+        assert_eq!(
+            ConnectionAlert {
+                reason: " \n".into(),
+                ..sample()
+            }
+            .reason_text(),
+            "no reason was given"
+        );
     }
 
     #[test]
@@ -307,10 +365,19 @@ pub(crate) mod tests {
         ] {
             assert!(text.contains(needle), "{needle} missing:\n{text}");
         }
-        let open = render_plain(&ConnectionAlert { admin_token_required: false, ..sample() });
+        let open = render_plain(&ConnectionAlert {
+            admin_token_required: false,
+            ..sample()
+        });
         assert!(!open.contains("admin_token"), "{open}");
-        let fixed = render_plain(&ConnectionAlert { reconnect_url: None, ..sample() });
-        assert!(fixed.contains("static access token") && !fixed.contains("Reconnect:"), "{fixed}");
+        let fixed = render_plain(&ConnectionAlert {
+            reconnect_url: None,
+            ..sample()
+        });
+        assert!(
+            fixed.contains("static access token") && !fixed.contains("Reconnect:"),
+            "{fixed}"
+        );
         let big = render_plain(&huge());
         assert!(big.len() < 8 * 1024, "{}", big.len());
         assert!(!render_plain(&hostile()).contains("SECRET"));
@@ -337,7 +404,10 @@ pub(crate) mod tests {
                             return Err(format!("tag <{name}>"));
                         }
                         if name == "a" {
-                            let href = tag.strip_prefix("a href=\"").and_then(|h| h.strip_suffix('"')).ok_or("bad <a>")?;
+                            let href = tag
+                                .strip_prefix("a href=\"")
+                                .and_then(|h| h.strip_suffix('"'))
+                                .ok_or("bad <a>")?;
                             if href.contains(['<', '>', '"']) || !href.starts_with("http") {
                                 return Err(format!("href {href}"));
                             }
@@ -352,10 +422,17 @@ pub(crate) mod tests {
                 }
                 '>' => return Err("bare >".into()),
                 '&' => {
-                    let (e, ch) = [("&lt;", '<'), ("&gt;", '>'), ("&amp;", '&'), ("&quot;", '"')]
-                        .into_iter()
-                        .find(|(e, _)| rest.starts_with(e))
-                        .ok_or_else(|| format!("bare & at {}", rest.chars().take(10).collect::<String>()))?;
+                    let (e, ch) = [
+                        ("&lt;", '<'),
+                        ("&gt;", '>'),
+                        ("&amp;", '&'),
+                        ("&quot;", '"'),
+                    ]
+                    .into_iter()
+                    .find(|(e, _)| rest.starts_with(e))
+                    .ok_or_else(|| {
+                        format!("bare & at {}", rest.chars().take(10).collect::<String>())
+                    })?;
                     out.push(ch);
                     rest = &rest[e.len()..];
                 }
@@ -430,7 +507,12 @@ pub(crate) mod tests {
                         assert!(u16(t) <= super::super::slack::SECTION_TEXT_MAX);
                         shown.push(visible_mrkdwn(t).unwrap_or_else(|e| panic!("{e}: {t}")));
                     }
-                    for f in b.get("fields").and_then(|f| f.as_array()).into_iter().flatten() {
+                    for f in b
+                        .get("fields")
+                        .and_then(|f| f.as_array())
+                        .into_iter()
+                        .flatten()
+                    {
                         let t = f["text"].as_str().unwrap();
                         assert!(u16(t) <= super::super::slack::FIELD_MAX);
                         shown.push(visible_mrkdwn(t).unwrap_or_else(|e| panic!("{e}: {t}")));
@@ -464,7 +546,10 @@ pub(crate) mod tests {
         ] {
             assert!(shown.contains(needle), "{needle} missing:\n{shown}");
         }
-        assert_eq!(v["blocks"].as_array().unwrap().last().unwrap()["elements"][0]["url"], "https://exlogare.example/api/integrations/gitflic/oauth/start/cloud");
+        assert_eq!(
+            v["blocks"].as_array().unwrap().last().unwrap()["elements"][0]["url"],
+            "https://exlogare.example/api/integrations/gitflic/oauth/start/cloud"
+        );
     }
 
     #[test]
@@ -475,23 +560,43 @@ pub(crate) mod tests {
         let raw = v.to_string();
         assert!(!raw.contains("SECRET"), "{raw}");
         let shown = slack_checked(&v).join("\n");
-        assert!(shown.contains(&format!("{SCRIPT} & <!channel> <https://evil.example|click>")), "{shown}");
-        assert!(shown.contains("cl&oud<!channel>") && shown.contains("git<b>flic</b>"), "{shown}");
+        assert!(
+            shown.contains(&format!(
+                "{SCRIPT} & <!channel> <https://evil.example|click>"
+            )),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("cl&oud<!channel>") && shown.contains("git<b>flic</b>"),
+            "{shown}"
+        );
         // The hostile instance URL and the reconnect URL with `"` are never a link; the button
         // only takes an http(s) URL as is (Slack sends it, it renders nothing from it).
         assert!(!raw.contains("<https://evil.example|x>"), "{raw}");
 
         // Telegram: well-formed HTML with its tags only; the visible text is the original.
         let html = super::super::telegram::render_alert(&a);
-        assert!(!html.contains("SECRET") && !html.contains("<script>"), "{html}");
+        assert!(
+            !html.contains("SECRET") && !html.contains("<script>"),
+            "{html}"
+        );
         let visible = visible_html(&html, TG_TAGS, &[]).unwrap_or_else(|e| panic!("{e}: {html}"));
-        assert!(visible.contains(SCRIPT) && visible.contains("</pre></code><b>x</b> &amp;") && visible.contains("cl&oud<!channel>"), "{visible}");
+        assert!(
+            visible.contains(SCRIPT)
+                && visible.contains("</pre></code><b>x</b> &amp;")
+                && visible.contains("cl&oud<!channel>"),
+            "{visible}"
+        );
 
         // Matrix: formatted_body well-formed, body plain; no token in either.
         let (body, formatted) = super::super::matrix::render_alert(&a);
         assert!(!body.contains("SECRET") && !formatted.contains("SECRET"));
-        let visible = visible_html(&formatted, MX_TAGS, &["br"]).unwrap_or_else(|e| panic!("{e}: {formatted}"));
-        assert!(visible.contains(SCRIPT) && visible.contains("git<b>flic</b>"), "{visible}");
+        let visible = visible_html(&formatted, MX_TAGS, &["br"])
+            .unwrap_or_else(|e| panic!("{e}: {formatted}"));
+        assert!(
+            visible.contains(SCRIPT) && visible.contains("git<b>flic</b>"),
+            "{visible}"
+        );
         assert!(body.contains(SCRIPT));
     }
 
@@ -501,9 +606,16 @@ pub(crate) mod tests {
         slack_checked(&super::super::slack::render_alert(&a));
         let html = super::super::telegram::render_alert(&a);
         let visible = visible_html(&html, TG_TAGS, &[]).unwrap();
-        assert!(u16(&visible) <= super::super::telegram::TEXT_BUDGET, "{}", u16(&visible));
+        assert!(
+            u16(&visible) <= super::super::telegram::TEXT_BUDGET,
+            "{}",
+            u16(&visible)
+        );
         let (body, formatted) = super::super::matrix::render_alert(&a);
-        assert!(body.len() <= super::super::matrix::BODY_BUDGET && formatted.len() <= super::super::matrix::FORMATTED_BUDGET);
+        assert!(
+            body.len() <= super::super::matrix::BODY_BUDGET
+                && formatted.len() <= super::super::matrix::FORMATTED_BUDGET
+        );
         visible_html(&formatted, MX_TAGS, &["br"]).unwrap();
         // An ordinary alert is short.
         let normal = super::super::telegram::render_alert(&sample());
@@ -512,12 +624,25 @@ pub(crate) mod tests {
 
     #[test]
     fn a_static_token_connection_is_told_to_replace_the_token() {
-        let a = ConnectionAlert { reconnect_url: None, ..sample() };
+        let a = ConnectionAlert {
+            reconnect_url: None,
+            ..sample()
+        };
         let shown = slack_checked(&super::super::slack::render_alert(&a)).join("\n");
-        assert!(shown.contains("static access token") && !shown.contains("Reconnect"), "{shown}");
+        assert!(
+            shown.contains("static access token") && !shown.contains("Reconnect"),
+            "{shown}"
+        );
         let tg = visible_html(&super::super::telegram::render_alert(&a), TG_TAGS, &[]).unwrap();
-        assert!(tg.contains("replace the token (access_token_env / access_token_file)"), "{tg}");
+        assert!(
+            tg.contains("replace the token (access_token_env / access_token_file)"),
+            "{tg}"
+        );
         let (_, mx) = super::super::matrix::render_alert(&a);
-        assert!(visible_html(&mx, MX_TAGS, &["br"]).unwrap().contains("static access token"));
+        assert!(
+            visible_html(&mx, MX_TAGS, &["br"])
+                .unwrap()
+                .contains("static access token")
+        );
     }
 }

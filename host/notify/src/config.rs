@@ -144,10 +144,21 @@ pub struct NotifierConfig {
 /// contains a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    #[error("notifier `{notifier}`: environment variable `{var}` (named by `{field}`) is not set or is empty")]
-    MissingEnv { notifier: String, field: String, var: String },
+    #[error(
+        "notifier `{notifier}`: environment variable `{var}` (named by `{field}`) is not set or is empty"
+    )]
+    MissingEnv {
+        notifier: String,
+        field: String,
+        var: String,
+    },
     #[error("notifier `{notifier}`: cannot read the secret file `{}` (named by `{field}`): {reason}", path.display())]
-    SecretFile { notifier: String, field: String, path: PathBuf, reason: String },
+    SecretFile {
+        notifier: String,
+        field: String,
+        path: PathBuf,
+        reason: String,
+    },
     #[error("notifier `{notifier}`: {message}")]
     Invalid { notifier: String, message: String },
 }
@@ -182,41 +193,86 @@ impl NotifierConfig {
     }
 
     /// As [`build`](Self::build), with environment lookups answered by `env`.
-    pub fn build_with_env(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Box<dyn Notifier>, ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid { notifier: self.name.clone(), message };
+    pub fn build_with_env(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Box<dyn Notifier>, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            notifier: self.name.clone(),
+            message,
+        };
         if self.name.trim().is_empty() {
             return Err(invalid("the name is empty".into()));
         }
         self.check_fields()?;
-        let timeout = self.timeout_ms.map(Duration::from_millis).unwrap_or(DEFAULT_TIMEOUT);
+        let timeout = self
+            .timeout_ms
+            .map(Duration::from_millis)
+            .unwrap_or(DEFAULT_TIMEOUT);
         if timeout.is_zero() {
             return Err(invalid("timeout_ms must be above 0".into()));
         }
         Ok(match self.kind {
             NotifierKind::Slack => {
-                let url = self.secret("webhook_url", &self.webhook_url_env, &self.webhook_url_file, self.webhook_url, env)?;
+                let url = self.secret(
+                    "webhook_url",
+                    &self.webhook_url_env,
+                    &self.webhook_url_file,
+                    self.webhook_url,
+                    env,
+                )?;
                 Box::new(SlackNotifier::new(&self.name, &url, timeout).map_err(invalid)?)
             }
             NotifierKind::Telegram => {
-                let token = self.secret("bot_token", &self.bot_token_env, &self.bot_token_file, self.bot_token, env)?;
+                let token = self.secret(
+                    "bot_token",
+                    &self.bot_token_env,
+                    &self.bot_token_file,
+                    self.bot_token,
+                    env,
+                )?;
                 let chat = match &self.chat_id {
                     Some(ChatId::Id(n)) => serde_json::Value::from(*n),
                     Some(ChatId::Name(s)) => serde_json::Value::from(s.as_str()),
                     None => return Err(invalid("kind `telegram` needs `chat_id`".into())),
                 };
                 let base = self.api_base.as_deref().unwrap_or(DEFAULT_API_BASE);
-                Box::new(TelegramNotifier::new(&self.name, base, &token, chat, timeout).map_err(invalid)?)
+                Box::new(
+                    TelegramNotifier::new(&self.name, base, &token, chat, timeout)
+                        .map_err(invalid)?,
+                )
             }
             NotifierKind::Matrix => {
-                let token = self.secret("access_token", &self.access_token_env, &self.access_token_file, self.access_token, env)?;
-                let hs = self.homeserver.as_deref().ok_or_else(|| invalid("kind `matrix` needs `homeserver`".into()))?;
-                let room = self.room_id.as_deref().ok_or_else(|| invalid("kind `matrix` needs `room_id`".into()))?;
-                Box::new(MatrixNotifier::new(&self.name, hs, room, &token, timeout).map_err(invalid)?)
+                let token = self.secret(
+                    "access_token",
+                    &self.access_token_env,
+                    &self.access_token_file,
+                    self.access_token,
+                    env,
+                )?;
+                let hs = self
+                    .homeserver
+                    .as_deref()
+                    .ok_or_else(|| invalid("kind `matrix` needs `homeserver`".into()))?;
+                let room = self
+                    .room_id
+                    .as_deref()
+                    .ok_or_else(|| invalid("kind `matrix` needs `room_id`".into()))?;
+                Box::new(
+                    MatrixNotifier::new(&self.name, hs, room, &token, timeout).map_err(invalid)?,
+                )
             }
             NotifierKind::Console => match self.output.as_deref() {
                 None | Some("stdout") => Box::new(ConsoleNotifier::stdout(&self.name)),
-                Some("stderr") => Box::new(ConsoleNotifier::new(&self.name, Box::new(std::io::stderr()))),
-                Some(other) => return Err(invalid(format!("output `{other}` is neither `stdout` nor `stderr`"))),
+                Some("stderr") => Box::new(ConsoleNotifier::new(
+                    &self.name,
+                    Box::new(std::io::stderr()),
+                )),
+                Some(other) => {
+                    return Err(invalid(format!(
+                        "output `{other}` is neither `stdout` nor `stderr`"
+                    )));
+                }
             },
         })
     }
@@ -224,26 +280,70 @@ impl NotifierConfig {
     /// Fields of another kind are a mistake (a Matrix room on a Slack notifier), not ignored.
     fn check_fields(&self) -> Result<(), ConfigError> {
         let set: [(&str, bool, NotifierKind); 14] = [
-            ("webhook_url_env", self.webhook_url_env.is_some(), NotifierKind::Slack),
-            ("webhook_url_file", self.webhook_url_file.is_some(), NotifierKind::Slack),
-            ("webhook_url", self.webhook_url.is_some(), NotifierKind::Slack),
+            (
+                "webhook_url_env",
+                self.webhook_url_env.is_some(),
+                NotifierKind::Slack,
+            ),
+            (
+                "webhook_url_file",
+                self.webhook_url_file.is_some(),
+                NotifierKind::Slack,
+            ),
+            (
+                "webhook_url",
+                self.webhook_url.is_some(),
+                NotifierKind::Slack,
+            ),
             ("api_base", self.api_base.is_some(), NotifierKind::Telegram),
             ("chat_id", self.chat_id.is_some(), NotifierKind::Telegram),
-            ("bot_token_env", self.bot_token_env.is_some(), NotifierKind::Telegram),
-            ("bot_token_file", self.bot_token_file.is_some(), NotifierKind::Telegram),
-            ("bot_token", self.bot_token.is_some(), NotifierKind::Telegram),
-            ("homeserver", self.homeserver.is_some(), NotifierKind::Matrix),
+            (
+                "bot_token_env",
+                self.bot_token_env.is_some(),
+                NotifierKind::Telegram,
+            ),
+            (
+                "bot_token_file",
+                self.bot_token_file.is_some(),
+                NotifierKind::Telegram,
+            ),
+            (
+                "bot_token",
+                self.bot_token.is_some(),
+                NotifierKind::Telegram,
+            ),
+            (
+                "homeserver",
+                self.homeserver.is_some(),
+                NotifierKind::Matrix,
+            ),
             ("room_id", self.room_id.is_some(), NotifierKind::Matrix),
-            ("access_token_env", self.access_token_env.is_some(), NotifierKind::Matrix),
-            ("access_token_file", self.access_token_file.is_some(), NotifierKind::Matrix),
-            ("access_token", self.access_token.is_some(), NotifierKind::Matrix),
+            (
+                "access_token_env",
+                self.access_token_env.is_some(),
+                NotifierKind::Matrix,
+            ),
+            (
+                "access_token_file",
+                self.access_token_file.is_some(),
+                NotifierKind::Matrix,
+            ),
+            (
+                "access_token",
+                self.access_token.is_some(),
+                NotifierKind::Matrix,
+            ),
             ("output", self.output.is_some(), NotifierKind::Console),
         ];
         for (field, is_set, kind) in set {
             if is_set && kind != self.kind {
                 return Err(ConfigError::Invalid {
                     notifier: self.name.clone(),
-                    message: format!("`{field}` belongs to kind `{}`, not `{}`", kind.as_str(), self.kind.as_str()),
+                    message: format!(
+                        "`{field}` belongs to kind `{}`, not `{}`",
+                        kind.as_str(),
+                        self.kind.as_str()
+                    ),
                 });
             }
         }
@@ -258,25 +358,39 @@ impl NotifierConfig {
         inline: Option<InlineSecret>,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<String, ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid { notifier: self.name.clone(), message };
+        let invalid = |message: String| ConfigError::Invalid {
+            notifier: self.name.clone(),
+            message,
+        };
         if inline.is_some() {
             return Err(invalid(format!(
                 "`{field}` must not be written in the config file: name an environment variable with `{field}_env` or a file with `{field}_file`"
             )));
         }
         match (env_var, file) {
-            (Some(_), Some(_)) => Err(invalid(format!("set one of `{field}_env` and `{field}_file`, not both"))),
-            (None, None) => Err(invalid(format!("kind `{}` needs `{field}_env` or `{field}_file`", self.kind.as_str()))),
+            (Some(_), Some(_)) => Err(invalid(format!(
+                "set one of `{field}_env` and `{field}_file`, not both"
+            ))),
+            (None, None) => Err(invalid(format!(
+                "kind `{}` needs `{field}_env` or `{field}_file`",
+                self.kind.as_str()
+            ))),
             (Some(var), None) => match env(var).map(|v| v.trim().to_owned()) {
                 Some(v) if !v.is_empty() => Ok(v),
-                _ => Err(ConfigError::MissingEnv { notifier: self.name.clone(), field: format!("{field}_env"), var: var.clone() }),
+                _ => Err(ConfigError::MissingEnv {
+                    notifier: self.name.clone(),
+                    field: format!("{field}_env"),
+                    var: var.clone(),
+                }),
             },
-            (None, Some(path)) => read_secret_file(path).map_err(|reason| ConfigError::SecretFile {
-                notifier: self.name.clone(),
-                field: format!("{field}_file"),
-                path: path.clone(),
-                reason,
-            }),
+            (None, Some(path)) => {
+                read_secret_file(path).map_err(|reason| ConfigError::SecretFile {
+                    notifier: self.name.clone(),
+                    field: format!("{field}_file"),
+                    path: path.clone(),
+                    reason,
+                })
+            }
         }
     }
 }
@@ -303,7 +417,10 @@ pub fn build_all(configs: &[NotifierConfig]) -> Result<Vec<Box<dyn Notifier>>, C
     let mut out = Vec::with_capacity(configs.len());
     for c in configs {
         if !seen.insert(c.name.as_str()) {
-            return Err(ConfigError::Invalid { notifier: c.name.clone(), message: "two notifiers have this name".into() });
+            return Err(ConfigError::Invalid {
+                notifier: c.name.clone(),
+                message: "two notifiers have this name".into(),
+            });
         }
         out.push(c.build()?);
     }
@@ -329,7 +446,9 @@ impl RouteConfig {
         let proj_ok = match self.project.as_deref() {
             None | Some("*") => true,
             Some(p) => match p.strip_suffix("/*") {
-                Some(owner) => project.split_once('/').is_some_and(|(o, _)| o.eq_ignore_ascii_case(owner)),
+                Some(owner) => project
+                    .split_once('/')
+                    .is_some_and(|(o, _)| o.eq_ignore_ascii_case(owner)),
                 None => p.eq_ignore_ascii_case(project),
             },
         };
@@ -357,7 +476,10 @@ pub fn route<'a>(routes: &'a [RouteConfig], connection: &str, project: &str) -> 
 /// routes pinned to another connection do not.
 pub fn route_connection<'a>(routes: &'a [RouteConfig], connection: &str) -> Vec<&'a str> {
     let mut out: Vec<&str> = Vec::new();
-    for r in routes.iter().filter(|r| r.connection.as_deref().is_none_or(|c| c == connection)) {
+    for r in routes
+        .iter()
+        .filter(|r| r.connection.as_deref().is_none_or(|c| c == connection))
+    {
         for n in &r.notifiers {
             if !out.contains(&n.as_str()) {
                 out.push(n);
@@ -368,11 +490,17 @@ pub fn route_connection<'a>(routes: &'a [RouteConfig], connection: &str) -> Vec<
 }
 
 /// Every route names configured notifiers.
-pub fn check_routes(routes: &[RouteConfig], notifiers: &[NotifierConfig]) -> Result<(), ConfigError> {
+pub fn check_routes(
+    routes: &[RouteConfig],
+    notifiers: &[NotifierConfig],
+) -> Result<(), ConfigError> {
     for r in routes {
         for n in &r.notifiers {
             if !notifiers.iter().any(|c| &c.name == n) {
-                return Err(ConfigError::Invalid { notifier: n.clone(), message: "a route names this notifier, which is not configured".into() });
+                return Err(ConfigError::Invalid {
+                    notifier: n.clone(),
+                    message: "a route names this notifier, which is not configured".into(),
+                });
             }
         }
     }

@@ -18,7 +18,10 @@ pub struct ConsoleNotifier {
 
 impl ConsoleNotifier {
     pub fn new(name: &str, out: Box<dyn Write + Send>) -> ConsoleNotifier {
-        ConsoleNotifier { name: name.to_owned(), out: Mutex::new(out) }
+        ConsoleNotifier {
+            name: name.to_owned(),
+            out: Mutex::new(out),
+        }
     }
 
     pub fn stdout(name: &str) -> ConsoleNotifier {
@@ -39,22 +42,36 @@ impl Notifier for ConsoleNotifier {
         self.write(&render_plain(msg, usize::MAX), idempotency_key)
     }
 
-    fn send_alert(&self, alert: &ConnectionAlert, idempotency_key: &str) -> Result<Delivered, NotifyError> {
+    fn send_alert(
+        &self,
+        alert: &ConnectionAlert,
+        idempotency_key: &str,
+    ) -> Result<Delivered, NotifyError> {
         self.write(&super::alert::render_plain(alert), idempotency_key)
     }
 }
 
 impl ConsoleNotifier {
     fn write(&self, rendered: &str, idempotency_key: &str) -> Result<Delivered, NotifyError> {
-        let text = format!("── {} (console) ─ key {} ──\n{rendered}\n", self.name, one_line(idempotency_key, 80));
+        let text = format!(
+            "── {} (console) ─ key {} ──\n{rendered}\n",
+            self.name,
+            one_line(idempotency_key, 80)
+        );
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
-        out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(|e| NotifyError::Transient {
+        out.write_all(text.as_bytes())
+            .and_then(|_| out.flush())
+            .map_err(|e| NotifyError::Transient {
+                notifier: self.name.clone(),
+                kind: "console",
+                status: None,
+                message: format!("could not write: {e}"),
+            })?;
+        Ok(Delivered {
             notifier: self.name.clone(),
-            kind: "console",
-            status: None,
-            message: format!("could not write: {e}"),
-        })?;
-        Ok(Delivered { notifier: self.name.clone(), kind: "console".into(), message_id: None })
+            kind: "console".into(),
+            message_id: None,
+        })
     }
 }
 
@@ -65,11 +82,22 @@ pub fn render_plain(msg: &FailureMessage, budget: usize) -> String {
         head.push_str(&format!("\n{}", one_line(&r, 300)));
     }
     head.push_str(&format!("\n{}", one_line(&msg.deep_link, 1000)));
-    let max_jobs = if budget == usize::MAX { msg.jobs.len() } else { MAX_JOBS };
+    let max_jobs = if budget == usize::MAX {
+        msg.jobs.len()
+    } else {
+        MAX_JOBS
+    };
     let jobs = &msg.jobs[..msg.jobs.len().min(max_jobs)];
     let fixed: Vec<String> = jobs.iter().map(job_fixed).collect();
     let rest = msg.jobs.len() - jobs.len();
-    let tail = if rest > 0 { format!("\n\n… and {rest} more failed job{}", if rest == 1 { "" } else { "s" }) } else { String::new() };
+    let tail = if rest > 0 {
+        format!(
+            "\n\n… and {rest} more failed job{}",
+            if rest == 1 { "" } else { "s" }
+        )
+    } else {
+        String::new()
+    };
     let fixed_len = head.len() + fixed.iter().map(|f| f.len() + 2).sum::<usize>() + tail.len();
     let with_excerpt = jobs.iter().filter(|j| !j.excerpt.is_empty()).count().max(1);
     let share = budget.saturating_sub(fixed_len) / with_excerpt;

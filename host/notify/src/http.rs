@@ -27,7 +27,12 @@ pub(crate) struct Answer {
 }
 
 impl Http {
-    pub fn new(notifier: &str, kind: &'static str, timeout: Duration, secrets: Vec<String>) -> Result<Http, String> {
+    pub fn new(
+        notifier: &str,
+        kind: &'static str,
+        timeout: Duration,
+        secrets: Vec<String>,
+    ) -> Result<Http, String> {
         let client = Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
@@ -37,7 +42,13 @@ impl Http {
             .build()
             .map_err(|e| format!("could not build the HTTP client: {e}"))?;
         let secrets = secrets.into_iter().filter(|s| s.len() >= 4).collect();
-        Ok(Http { client, notifier: notifier.to_owned(), kind, timeout, secrets })
+        Ok(Http {
+            client,
+            notifier: notifier.to_owned(),
+            kind,
+            timeout,
+            secrets,
+        })
     }
 
     pub fn client(&self) -> &Client {
@@ -56,14 +67,28 @@ impl Http {
     }
 
     pub fn transient(&self, status: Option<u16>, message: impl AsRef<str>) -> NotifyError {
-        NotifyError::Transient { notifier: self.notifier.clone(), kind: self.kind, status, message: self.redact(message.as_ref()) }
+        NotifyError::Transient {
+            notifier: self.notifier.clone(),
+            kind: self.kind,
+            status,
+            message: self.redact(message.as_ref()),
+        }
     }
 
     pub fn permanent(&self, status: Option<u16>, message: impl AsRef<str>) -> NotifyError {
-        NotifyError::Permanent { notifier: self.notifier.clone(), kind: self.kind, status, message: self.redact(message.as_ref()) }
+        NotifyError::Permanent {
+            notifier: self.notifier.clone(),
+            kind: self.kind,
+            status,
+            message: self.redact(message.as_ref()),
+        }
     }
 
-    pub fn rate_limited(&self, retry_after: Option<Duration>, message: impl AsRef<str>) -> NotifyError {
+    pub fn rate_limited(
+        &self,
+        retry_after: Option<Duration>,
+        message: impl AsRef<str>,
+    ) -> NotifyError {
         NotifyError::RateLimited {
             notifier: self.notifier.clone(),
             kind: self.kind,
@@ -74,36 +99,71 @@ impl Http {
 
     /// Sends `body` as JSON and reads the answer (any status). Network failures and timeouts
     /// are transient.
-    pub fn exchange(&self, req: RequestBuilder, body: &serde_json::Value) -> Result<Answer, NotifyError> {
-        let bytes = serde_json::to_vec(body).map_err(|e| self.permanent(None, format!("could not encode the message: {e}")))?;
-        let req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(bytes);
+    pub fn exchange(
+        &self,
+        req: RequestBuilder,
+        body: &serde_json::Value,
+    ) -> Result<Answer, NotifyError> {
+        let bytes = serde_json::to_vec(body)
+            .map_err(|e| self.permanent(None, format!("could not encode the message: {e}")))?;
+        let req = req
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(bytes);
         let resp = req.send().map_err(|e| self.request_error(e))?;
         let status = resp.status().as_u16();
-        let retry_after = resp.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
         let mut body = Vec::new();
-        resp.take(MAX_ANSWER_BYTES).read_to_end(&mut body).map_err(|e| {
-            if is_timeout(&e) {
-                self.transient(Some(status), format!("timed out after {} s reading the answer", self.timeout.as_secs_f64()))
-            } else {
-                self.transient(Some(status), format!("the answer broke off: {e}"))
-            }
-        })?;
-        Ok(Answer { status, retry_after, body })
+        resp.take(MAX_ANSWER_BYTES)
+            .read_to_end(&mut body)
+            .map_err(|e| {
+                if is_timeout(&e) {
+                    self.transient(
+                        Some(status),
+                        format!(
+                            "timed out after {} s reading the answer",
+                            self.timeout.as_secs_f64()
+                        ),
+                    )
+                } else {
+                    self.transient(Some(status), format!("the answer broke off: {e}"))
+                }
+            })?;
+        Ok(Answer {
+            status,
+            retry_after,
+            body,
+        })
     }
 
     /// Classifies a non-2xx answer. `detail` is the platform's own error text, when its body had
     /// one; `body_retry_after` a wait the body asked for (Telegram, Matrix).
-    pub fn check(&self, answer: Answer, detail: Option<String>, body_retry_after: Option<Duration>) -> Result<Answer, NotifyError> {
+    pub fn check(
+        &self,
+        answer: Answer,
+        detail: Option<String>,
+        body_retry_after: Option<Duration>,
+    ) -> Result<Answer, NotifyError> {
         let status = answer.status;
         if (200..300).contains(&status) {
             return Ok(answer);
         }
         let detail = detail.unwrap_or_else(|| snippet(&answer.body));
-        let what = if detail.is_empty() { format!("HTTP {status}") } else { format!("HTTP {status}: {detail}") };
+        let what = if detail.is_empty() {
+            format!("HTTP {status}")
+        } else {
+            format!("HTTP {status}: {detail}")
+        };
         Err(match status {
             429 => self.rate_limited(answer.retry_after.or(body_retry_after), what),
             408 | 500..=599 => self.transient(Some(status), what),
-            300..=399 => self.permanent(Some(status), format!("{what} (a redirect, which is not followed: check the configured URL)")),
+            300..=399 => self.permanent(
+                Some(status),
+                format!("{what} (a redirect, which is not followed: check the configured URL)"),
+            ),
             _ => self.permanent(Some(status), what),
         })
     }
@@ -124,7 +184,10 @@ impl Http {
         if builder {
             self.permanent(None, format!("the request could not be built: {text}"))
         } else if timeout {
-            self.transient(None, format!("timed out after {} s", self.timeout.as_secs_f64()))
+            self.transient(
+                None,
+                format!("timed out after {} s", self.timeout.as_secs_f64()),
+            )
         } else if connect {
             self.transient(None, format!("could not connect: {text}"))
         } else {
@@ -157,7 +220,9 @@ pub(crate) fn parse_retry_after(v: &str) -> Option<Duration> {
         && secs.is_finite()
         && secs >= 0.0
     {
-        return Some(Duration::from_secs_f64(secs.min(MAX_RETRY_AFTER.as_secs_f64())));
+        return Some(Duration::from_secs_f64(
+            secs.min(MAX_RETRY_AFTER.as_secs_f64()),
+        ));
     }
     let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
     let wait = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
@@ -169,25 +234,14 @@ pub(crate) fn snippet(body: &[u8]) -> String {
     super::text::one_line(&String::from_utf8_lossy(body), 200)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_after_forms() {
-        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after("1.5"), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
-        assert_eq!(parse_retry_after("soon"), None);
-    }
-}
-
 /// An http(s) URL; plain http only to a loopback host (tokens would otherwise cross the
 /// network in clear). No user:password part.
 pub(crate) fn check_url(s: &str, what: &str) -> Result<url::Url, String> {
     let url = url::Url::parse(s).map_err(|e| format!("the {what} is not a URL ({e})"))?;
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!("the {what} must not contain a user name or password"));
+        return Err(format!(
+            "the {what} must not contain a user name or password"
+        ));
     }
     let loopback = match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
@@ -198,7 +252,25 @@ pub(crate) fn check_url(s: &str, what: &str) -> Result<url::Url, String> {
     match url.scheme() {
         "https" => Ok(url),
         "http" if loopback => Ok(url),
-        "http" => Err(format!("the {what} must use https (plain http is allowed only to localhost)")),
+        "http" => Err(format!(
+            "the {what} must use https (plain http is allowed only to localhost)"
+        )),
         other => Err(format!("the {what} must be an https URL, not `{other}:`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after("1.5"), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
     }
 }

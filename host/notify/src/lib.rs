@@ -33,7 +33,10 @@ pub mod telegram;
 mod text;
 
 pub use alert::ConnectionAlert;
-pub use config::{ChatId, ConfigError, NotifierConfig, NotifierKind, RouteConfig, build_all, check_routes, route, route_connection};
+pub use config::{
+    ChatId, ConfigError, NotifierConfig, NotifierKind, RouteConfig, build_all, check_routes, route,
+    route_connection,
+};
 pub use message::{FailureMessage, JobMessage};
 
 /// HTML text escaping, for the host's own pages (the OAuth callback's answer to a browser).
@@ -54,7 +57,11 @@ pub trait Notifier: Send + Sync {
     fn send(&self, msg: &FailureMessage, idempotency_key: &str) -> Result<Delivered, NotifyError>;
     /// Posts a connection alert, with the same escaping, limits and error classes as `send`.
     /// `idempotency_key` identifies the alert to this notifier, as for `send`.
-    fn send_alert(&self, alert: &ConnectionAlert, idempotency_key: &str) -> Result<Delivered, NotifyError>;
+    fn send_alert(
+        &self,
+        alert: &ConnectionAlert,
+        idempotency_key: &str,
+    ) -> Result<Delivered, NotifyError>;
 }
 
 /// A message the platform accepted.
@@ -72,14 +79,29 @@ pub struct Delivered {
 pub enum NotifyError {
     /// 5xx, a network failure or a timeout: retry with backoff.
     #[error("{notifier} ({kind}): {message} (transient, retry)")]
-    Transient { notifier: String, kind: &'static str, status: Option<u16>, message: String },
+    Transient {
+        notifier: String,
+        kind: &'static str,
+        status: Option<u16>,
+        message: String,
+    },
     /// 429: retry after `retry_after` when the platform said, else with backoff.
     #[error("{notifier} ({kind}): rate limited{}: {message}", retry_after.map(|d| format!(", retry after {} s", d.as_secs_f64().ceil() as u64)).unwrap_or_default())]
-    RateLimited { notifier: String, kind: &'static str, retry_after: Option<Duration>, message: String },
+    RateLimited {
+        notifier: String,
+        kind: &'static str,
+        retry_after: Option<Duration>,
+        message: String,
+    },
     /// A 4xx other than 429, a redirect, an answer we cannot read, or a configuration the
     /// platform refuses (wrong token, unknown room): retrying the same request cannot help.
     #[error("{notifier} ({kind}): {message} (permanent, not retried)")]
-    Permanent { notifier: String, kind: &'static str, status: Option<u16>, message: String },
+    Permanent {
+        notifier: String,
+        kind: &'static str,
+        status: Option<u16>,
+        message: String,
+    },
 }
 
 impl NotifyError {
@@ -98,7 +120,9 @@ impl NotifyError {
     /// The HTTP status, when the platform answered.
     pub fn status(&self) -> Option<u16> {
         match self {
-            NotifyError::Transient { status, .. } | NotifyError::Permanent { status, .. } => *status,
+            NotifyError::Transient { status, .. } | NotifyError::Permanent { status, .. } => {
+                *status
+            }
             NotifyError::RateLimited { .. } => Some(429),
         }
     }

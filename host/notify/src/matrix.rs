@@ -9,9 +9,9 @@
 //! A [`ConnectionAlert`] goes the same way ([`render_alert`]); its idempotency key names the
 //! alert and the notifier (`accounts/alerts.rs`), so a retried alert reuses its transaction id.
 
-use super::console::{render_plain, MAX_JOBS};
-use super::http::Http;
 use super::alert::{self, Advice, ConnectionAlert};
+use super::console::{MAX_JOBS, render_plain};
+use super::http::Http;
 use super::message::{FailureMessage, JobMessage};
 use super::text::{excerpt_raw, fit, html, more_lines, one_line};
 use super::{Delivered, Notifier, NotifyError};
@@ -23,7 +23,6 @@ use std::time::Duration;
 pub const BODY_BUDGET: usize = 16 * 1024;
 pub const FORMATTED_BUDGET: usize = 32 * 1024;
 
-
 pub struct MatrixNotifier {
     homeserver: String,
     room_id: String,
@@ -33,10 +32,18 @@ pub struct MatrixNotifier {
 
 impl MatrixNotifier {
     /// `room_id` is a room id (`!opaque:server`), not an alias.
-    pub fn new(name: &str, homeserver: &str, room_id: &str, access_token: &str, timeout: Duration) -> Result<MatrixNotifier, String> {
+    pub fn new(
+        name: &str,
+        homeserver: &str,
+        room_id: &str,
+        access_token: &str,
+        timeout: Duration,
+    ) -> Result<MatrixNotifier, String> {
         super::http::check_url(homeserver, "homeserver")?;
         if !room_id.starts_with('!') || !room_id.contains(':') {
-            return Err(format!("room_id `{room_id}` is not a room id (`!opaque:server.name`; aliases like `#room:server` are not accepted)"));
+            return Err(format!(
+                "room_id `{room_id}` is not a room id (`!opaque:server.name`; aliases like `#room:server` are not accepted)"
+            ));
         }
         if access_token.is_empty() || access_token.contains(char::is_whitespace) {
             return Err("the access token is empty or contains whitespace".into());
@@ -74,21 +81,34 @@ impl Notifier for MatrixNotifier {
         self.put(body, formatted, idempotency_key)
     }
 
-    fn send_alert(&self, alert: &ConnectionAlert, idempotency_key: &str) -> Result<Delivered, NotifyError> {
+    fn send_alert(
+        &self,
+        alert: &ConnectionAlert,
+        idempotency_key: &str,
+    ) -> Result<Delivered, NotifyError> {
         let (body, formatted) = render_alert(alert);
         self.put(body, formatted, idempotency_key)
     }
 }
 
 impl MatrixNotifier {
-    fn put(&self, body: String, formatted: String, idempotency_key: &str) -> Result<Delivered, NotifyError> {
+    fn put(
+        &self,
+        body: String,
+        formatted: String,
+        idempotency_key: &str,
+    ) -> Result<Delivered, NotifyError> {
         let content = json!({
             "msgtype": "m.text",
             "body": body,
             "format": "org.matrix.custom.html",
             "formatted_body": formatted,
         });
-        let req = self.http.client().put(self.send_url(idempotency_key)).bearer_auth(&self.access_token);
+        let req = self
+            .http
+            .client()
+            .put(self.send_url(idempotency_key))
+            .bearer_auth(&self.access_token);
         let answer = self.http.exchange(req, &content)?;
         // {"errcode":"M_LIMIT_EXCEEDED","error":"Too many requests","retry_after_ms":2000}
         let parsed: Option<Value> = serde_json::from_slice(&answer.body).ok();
@@ -99,12 +119,29 @@ impl MatrixNotifier {
                 None => code.to_owned(),
             })
         });
-        let wait = parsed.as_ref().and_then(|v| v["retry_after_ms"].as_u64()).map(Duration::from_millis);
+        let wait = parsed
+            .as_ref()
+            .and_then(|v| v["retry_after_ms"].as_u64())
+            .map(Duration::from_millis);
         let answer = self.http.check(answer, detail, wait)?;
-        let event_id = parsed.as_ref().and_then(|v| v["event_id"].as_str()).map(str::to_owned).ok_or_else(|| {
-            self.http.permanent(Some(answer.status), format!("the answer has no event_id: {}", super::http::snippet(&answer.body)))
-        })?;
-        Ok(Delivered { notifier: self.http.notifier.clone(), kind: "matrix".into(), message_id: Some(event_id) })
+        let event_id = parsed
+            .as_ref()
+            .and_then(|v| v["event_id"].as_str())
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                self.http.permanent(
+                    Some(answer.status),
+                    format!(
+                        "the answer has no event_id: {}",
+                        super::http::snippet(&answer.body)
+                    ),
+                )
+            })?;
+        Ok(Delivered {
+            notifier: self.http.notifier.clone(),
+            kind: "matrix".into(),
+            message_id: Some(event_id),
+        })
     }
 }
 
@@ -133,7 +170,10 @@ pub fn encode_segment(s: &str) -> String {
 
 /// `(body, formatted_body)`.
 pub fn render(msg: &FailureMessage) -> (String, String) {
-    (render_plain(msg, BODY_BUDGET), render_html(msg, FORMATTED_BUDGET))
+    (
+        render_plain(msg, BODY_BUDGET),
+        render_html(msg, FORMATTED_BUDGET),
+    )
 }
 
 /// The alert's `(body, formatted_body)`: a few KiB at most, whatever its fields hold.
@@ -144,13 +184,24 @@ pub fn render_alert(a: &ConnectionAlert) -> (String, String) {
         Some(u) => format!("<a href=\"{}\">{}</a>", html(u), html(&a.instance())),
         None => html(&a.instance()),
     };
-    o.push_str(&format!("<br>{}: {instance}<br>Since {}</p>", html(&one_line(&a.provider, 50)), html(&a.since())));
-    o.push_str(&format!("<p><em>Reason:</em> {}</p><p>", html(&a.reason_text())));
+    o.push_str(&format!(
+        "<br>{}: {instance}<br>Since {}</p>",
+        html(&one_line(&a.provider, 50)),
+        html(&a.since())
+    ));
+    o.push_str(&format!(
+        "<p><em>Reason:</em> {}</p><p>",
+        html(&a.reason_text())
+    ));
     match (a.advice(), &a.reconnect_url) {
         (Advice::ReplaceStaticToken, _) | (_, None) => o.push_str(&alert::static_note(&code)),
         (advice, Some(url)) => {
             match a.link().filter(|u| u.len() <= 2000) {
-                Some(u) => o.push_str(&format!("Reconnect: <a href=\"{}\">{}</a>", html(u), html(&one_line(u, 300)))),
+                Some(u) => o.push_str(&format!(
+                    "Reconnect: <a href=\"{}\">{}</a>",
+                    html(u),
+                    html(&one_line(u, 300))
+                )),
                 None => o.push_str(&format!("Reconnect: {}", html(&one_line(url, 300)))),
             }
             if advice == Advice::ReconnectWithAdminToken {
@@ -163,18 +214,31 @@ pub fn render_alert(a: &ConnectionAlert) -> (String, String) {
 }
 
 fn render_html(msg: &FailureMessage, budget: usize) -> String {
-    let mut head = format!("<p><strong>❌ {}</strong>", html(&one_line(&msg.headline(), 400)));
+    let mut head = format!(
+        "<p><strong>❌ {}</strong>",
+        html(&one_line(&msg.headline(), 400))
+    );
     if let Some(r) = msg.ref_line() {
         head.push_str(&format!("<br>{}", html(&one_line(&r, 300))));
     }
     match msg.link() {
-        Some(url) => head.push_str(&format!("<br><a href=\"{}\">Open pipeline</a></p>", html(url))),
+        Some(url) => head.push_str(&format!(
+            "<br><a href=\"{}\">Open pipeline</a></p>",
+            html(url)
+        )),
         None => head.push_str(&format!("<br>{}</p>", html(&one_line(&msg.deep_link, 300)))),
     }
     let jobs = &msg.jobs[..msg.jobs.len().min(MAX_JOBS)];
     let fixed: Vec<String> = jobs.iter().map(job_fixed).collect();
     let rest = msg.jobs.len() - jobs.len();
-    let tail = if rest > 0 { format!("<p><em>… and {rest} more failed job{}</em></p>", if rest == 1 { "" } else { "s" }) } else { String::new() };
+    let tail = if rest > 0 {
+        format!(
+            "<p><em>… and {rest} more failed job{}</em></p>",
+            if rest == 1 { "" } else { "s" }
+        )
+    } else {
+        String::new()
+    };
     let fixed_len = head.len() + fixed.iter().map(String::len).sum::<usize>() + tail.len();
     let with_excerpt = jobs.iter().filter(|j| !j.excerpt.is_empty()).count().max(1);
     let share = budget.saturating_sub(fixed_len) / with_excerpt;
@@ -190,15 +254,25 @@ fn render_html(msg: &FailureMessage, budget: usize) -> String {
 }
 
 fn job_fixed(job: &JobMessage) -> String {
-    let mut o = format!("<p><strong>{}</strong> — {}", html(&one_line(&job.title(), 200)), html(&job.verdict()));
+    let mut o = format!(
+        "<p><strong>{}</strong> — {}",
+        html(&one_line(&job.title(), 200)),
+        html(&job.verdict())
+    );
     if let Some(step) = &job.failing_step {
-        o.push_str(&format!("<br>Step: <code>{}</code>", html(&one_line(step, 200))));
+        o.push_str(&format!(
+            "<br>Step: <code>{}</code>",
+            html(&one_line(step, 200))
+        ));
     }
     if !job.summary.is_empty() {
         o.push_str(&format!("<br>{}", html(&one_line(&job.summary, 600))));
     }
     if let Some(why) = &job.log_unavailable {
-        o.push_str(&format!("<br>⚠️ <em>Log unavailable:</em> {}", html(&one_line(why, 300))));
+        o.push_str(&format!(
+            "<br>⚠️ <em>Log unavailable:</em> {}",
+            html(&one_line(why, 300))
+        ));
     }
     o.push_str("</p>");
     o
@@ -210,7 +284,13 @@ fn excerpt(lines: &[(u64, String)], budget: usize) -> String {
     let raw = excerpt_raw(lines);
     let note = |n: usize| format!("<p><em>{}</em></p>", more_lines(n));
     let esc = |s: &str| html(s);
-    let fitted = fit(&raw, budget.saturating_sub(PRE.len() + END.len()), &esc, &str::len, note(raw.len()).len());
+    let fitted = fit(
+        &raw,
+        budget.saturating_sub(PRE.len() + END.len()),
+        &esc,
+        &str::len,
+        note(raw.len()).len(),
+    );
     let mut o = String::new();
     if !fitted.lines.is_empty() {
         o = format!("{PRE}{}\n{END}", fitted.lines.join("\n"));

@@ -73,7 +73,11 @@ fn yes() -> bool {
 impl FailureMessage {
     /// `CI failed: acme/payments-api #1287` (unescaped).
     pub fn headline(&self) -> String {
-        let verb = if self.status == "warning" { "CI finished with warnings" } else { "CI failed" };
+        let verb = if self.status == "warning" {
+            "CI finished with warnings"
+        } else {
+            "CI failed"
+        };
         format!("{verb}: {} {}", self.project, self.pipeline)
     }
 
@@ -124,4 +128,3 @@ pub(crate) fn safe_url(u: &str) -> Option<&str> {
     let parsed = url::Url::parse(u).ok()?;
     matches!(parsed.scheme(), "http" | "https").then_some(u)
 }
-

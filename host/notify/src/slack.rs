@@ -11,8 +11,8 @@
 //! instance, since), the reason, what to do with the reconnect link, and a `Reconnect` button;
 //! the same escaping and limits.
 
-use super::http::Http;
 use super::alert::{self, Advice, ConnectionAlert};
+use super::http::Http;
 use super::message::{FailureMessage, JobMessage};
 use super::text::{self, clip_escaped, excerpt_raw, fit, more_lines, mrkdwn, one_line, utf16_len};
 use super::{Delivered, Notifier, NotifyError};
@@ -36,7 +36,10 @@ impl SlackNotifier {
     pub fn new(name: &str, webhook_url: &str, timeout: Duration) -> Result<SlackNotifier, String> {
         let url = super::http::check_url(webhook_url, "webhook URL")?;
         let secrets = vec![webhook_url.to_owned(), url.path().to_owned()];
-        Ok(SlackNotifier { webhook_url: webhook_url.to_owned(), http: Http::new(name, "slack", timeout, secrets)? })
+        Ok(SlackNotifier {
+            webhook_url: webhook_url.to_owned(),
+            http: Http::new(name, "slack", timeout, secrets)?,
+        })
     }
 }
 
@@ -53,7 +56,11 @@ impl Notifier for SlackNotifier {
         self.post(&render(msg))
     }
 
-    fn send_alert(&self, alert: &ConnectionAlert, _idempotency_key: &str) -> Result<Delivered, NotifyError> {
+    fn send_alert(
+        &self,
+        alert: &ConnectionAlert,
+        _idempotency_key: &str,
+    ) -> Result<Delivered, NotifyError> {
         self.post(&render_alert(alert))
     }
 }
@@ -63,7 +70,11 @@ impl SlackNotifier {
         let req = self.http.client().post(&self.webhook_url);
         let answer = self.http.exchange(req, payload)?;
         self.http.check(answer, None, None)?;
-        Ok(Delivered { notifier: self.http.notifier.clone(), kind: "slack".into(), message_id: None })
+        Ok(Delivered {
+            notifier: self.http.notifier.clone(),
+            kind: "slack".into(),
+            message_id: None,
+        })
     }
 }
 
@@ -71,7 +82,10 @@ impl SlackNotifier {
 /// enough that no clip can cut the link in half; else the text. At most 800 + 5 × 150 units.
 fn mrkdwn_link(url: Option<&str>, text: &str) -> String {
     let label = inline(&one_line(text, 150));
-    match url.filter(|u| !u.contains(['|', '<', '>', '`'])).map(mrkdwn) {
+    match url
+        .filter(|u| !u.contains(['|', '<', '>', '`']))
+        .map(mrkdwn)
+    {
         Some(u) if utf16_len(&u) <= 800 => format!("<{u}|{label}>"),
         _ => label,
     }
@@ -88,7 +102,14 @@ pub fn render_alert(a: &ConnectionAlert) -> Value {
     let code = |s: &str| format!("`{}`", mrkdwn(s));
     let fields = vec![
         field("Connection", &inline(&one_line(&a.connection, 200))),
-        field("Instance", &format!("{} · {}", inline(&one_line(&a.provider, 50)), mrkdwn_link(a.instance_link(), &a.instance()))),
+        field(
+            "Instance",
+            &format!(
+                "{} · {}",
+                inline(&one_line(&a.provider, 50)),
+                mrkdwn_link(a.instance_link(), &a.instance())
+            ),
+        ),
         field("Since", &mrkdwn(&a.since())),
     ];
     let mut todo = vec!["*What to do*".to_owned()];
@@ -117,7 +138,10 @@ pub fn render_alert(a: &ConnectionAlert) -> Value {
             "elements": [{ "type": "button", "text": { "type": "plain_text", "text": "Reconnect" }, "url": url }]
         }));
     }
-    let fallback = inline(&one_line(&format!("⚠️ {}: {}", a.headline(), a.reason_text()), 500));
+    let fallback = inline(&one_line(
+        &format!("⚠️ {}: {}", a.headline(), a.reason_text()),
+        500,
+    ));
     json!({ "text": fallback, "blocks": blocks })
 }
 
@@ -128,10 +152,17 @@ pub fn render(msg: &FailureMessage) -> Value {
         "text": { "type": "plain_text", "text": clip_escaped(&one_line(&msg.headline(), 1000), HEADER_MAX), "emoji": true }
     })];
     let pipeline = match msg.link() {
-        Some(url) if !url.contains(['|', '<', '>']) => format!("<{}|{}>", mrkdwn(url), mrkdwn(&one_line(&msg.pipeline, 100))),
+        Some(url) if !url.contains(['|', '<', '>']) => format!(
+            "<{}|{}>",
+            mrkdwn(url),
+            mrkdwn(&one_line(&msg.pipeline, 100))
+        ),
         _ => mrkdwn(&one_line(&msg.pipeline, 100)),
     };
-    let mut fields = vec![field("Project", &mrkdwn(&one_line(&msg.project, 300))), field("Pipeline", &pipeline)];
+    let mut fields = vec![
+        field("Project", &mrkdwn(&one_line(&msg.project, 300))),
+        field("Pipeline", &pipeline),
+    ];
     if let Some(r) = msg.ref_line() {
         fields.push(field("Ref", &mrkdwn(&one_line(&r, 300))));
     }
@@ -186,7 +217,10 @@ fn field(label: &str, value: &str) -> Value {
 fn job_blocks(job: &JobMessage) -> Vec<Value> {
     let mut fields = vec![field("Job", &mrkdwn(&one_line(&job.title(), 300)))];
     if let Some(step) = &job.failing_step {
-        fields.push(field("Step", &format!("`{}`", mrkdwn(&one_line(step, 300)).replace('`', "'"))));
+        fields.push(field(
+            "Step",
+            &format!("`{}`", mrkdwn(&one_line(step, 300)).replace('`', "'")),
+        ));
     }
     fields.push(field("Category", &mrkdwn(&job.verdict())));
     let mut blocks = vec![json!({ "type": "section", "fields": fields })];
@@ -195,7 +229,10 @@ fn job_blocks(job: &JobMessage) -> Vec<Value> {
         notes.push(mrkdwn(&one_line(&job.summary, 1000)));
     }
     if let Some(why) = &job.log_unavailable {
-        notes.push(format!(":warning: _Log unavailable:_ {}", mrkdwn(&one_line(why, 500))));
+        notes.push(format!(
+            ":warning: _Log unavailable:_ {}",
+            mrkdwn(&one_line(why, 500))
+        ));
     }
     if !notes.is_empty() {
         blocks.push(json!({ "type": "section", "text": { "type": "mrkdwn", "text": clip_escaped(&notes.join("\n"), SECTION_TEXT_MAX) } }));
@@ -211,7 +248,13 @@ pub(crate) fn excerpt_block(lines: &[(u64, String)], max: usize) -> String {
     let raw = excerpt_raw(lines);
     let fences = "```\n".len() + "\n```".len();
     let note_cost = utf16_len(&format!("\n_{}_", more_lines(raw.len())));
-    let fitted = fit(&raw, max.saturating_sub(fences), &code_line, &utf16_len, note_cost);
+    let fitted = fit(
+        &raw,
+        max.saturating_sub(fences),
+        &code_line,
+        &utf16_len,
+        note_cost,
+    );
     let mut out = format!("```\n{}\n```", fitted.lines.join("\n"));
     if fitted.more > 0 {
         out.push_str(&format!("\n_{}_", more_lines(fitted.more)));

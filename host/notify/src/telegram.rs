@@ -9,8 +9,8 @@
 //! A [`ConnectionAlert`] ([`render_alert`]) is bounded by construction (every part is cut) and
 //! checked against the same budget.
 
-use super::http::Http;
 use super::alert::{self, Advice, ConnectionAlert};
+use super::http::Http;
 use super::message::{FailureMessage, JobMessage};
 use super::text::{excerpt_raw, fit, html, more_lines, one_line, utf16_len};
 use super::{Delivered, Notifier, NotifyError};
@@ -33,7 +33,13 @@ pub struct TelegramNotifier {
 
 impl TelegramNotifier {
     /// `chat_id`: a number, or `@channelusername` as a string. The token never appears in errors.
-    pub fn new(name: &str, api_base: &str, bot_token: &str, chat_id: Value, timeout: Duration) -> Result<TelegramNotifier, String> {
+    pub fn new(
+        name: &str,
+        api_base: &str,
+        bot_token: &str,
+        chat_id: Value,
+        timeout: Duration,
+    ) -> Result<TelegramNotifier, String> {
         super::http::check_url(api_base, "api_base")?;
         if bot_token.is_empty() || bot_token.contains(['/', '?', '#', ' ']) {
             return Err("the bot token is not a Telegram token (empty, or contains `/`, `?`, `#` or a space)".into());
@@ -41,11 +47,27 @@ impl TelegramNotifier {
         match &chat_id {
             Value::Number(n) if n.is_i64() => {}
             Value::String(s) if !s.is_empty() => {}
-            _ => return Err("chat_id must be a number or a non-empty string (`@channelusername`)".into()),
+            _ => {
+                return Err(
+                    "chat_id must be a number or a non-empty string (`@channelusername`)".into(),
+                );
+            }
         }
-        let send_url = format!("{}/bot{bot_token}/sendMessage", api_base.trim_end_matches('/'));
-        let http = Http::new(name, "telegram", timeout, vec![bot_token.to_owned(), send_url.clone()])?;
-        Ok(TelegramNotifier { send_url, chat_id, http })
+        let send_url = format!(
+            "{}/bot{bot_token}/sendMessage",
+            api_base.trim_end_matches('/')
+        );
+        let http = Http::new(
+            name,
+            "telegram",
+            timeout,
+            vec![bot_token.to_owned(), send_url.clone()],
+        )?;
+        Ok(TelegramNotifier {
+            send_url,
+            chat_id,
+            http,
+        })
     }
 }
 
@@ -62,7 +84,11 @@ impl Notifier for TelegramNotifier {
         self.post(render(msg))
     }
 
-    fn send_alert(&self, alert: &ConnectionAlert, _idempotency_key: &str) -> Result<Delivered, NotifyError> {
+    fn send_alert(
+        &self,
+        alert: &ConnectionAlert,
+        _idempotency_key: &str,
+    ) -> Result<Delivered, NotifyError> {
         self.post(render_alert(alert))
     }
 }
@@ -75,38 +101,76 @@ impl TelegramNotifier {
             "parse_mode": "HTML",
             "disable_web_page_preview": true,
         });
-        let answer = self.http.exchange(self.http.client().post(&self.send_url), &body)?;
+        let answer = self
+            .http
+            .exchange(self.http.client().post(&self.send_url), &body)?;
         // {"ok":false,"error_code":429,"description":"Too Many Requests: retry after 5","parameters":{"retry_after":5}}
         let parsed: Option<Value> = serde_json::from_slice(&answer.body).ok();
-        let detail = parsed.as_ref().and_then(|v| v["description"].as_str()).map(|d| one_line(d, 300));
-        let wait = parsed.as_ref().and_then(|v| v["parameters"]["retry_after"].as_u64()).map(Duration::from_secs);
-        let migrated = parsed.as_ref().and_then(|v| v["parameters"]["migrate_to_chat_id"].as_i64());
+        let detail = parsed
+            .as_ref()
+            .and_then(|v| v["description"].as_str())
+            .map(|d| one_line(d, 300));
+        let wait = parsed
+            .as_ref()
+            .and_then(|v| v["parameters"]["retry_after"].as_u64())
+            .map(Duration::from_secs);
+        let migrated = parsed
+            .as_ref()
+            .and_then(|v| v["parameters"]["migrate_to_chat_id"].as_i64());
         let answer = match self.http.check(answer, detail.clone(), wait) {
-            Err(NotifyError::Permanent { status, message, .. }) if migrated.is_some() => {
+            Err(NotifyError::Permanent {
+                status, message, ..
+            }) if migrated.is_some() => {
                 let to = migrated.unwrap_or_default();
-                return Err(self.http.permanent(status, format!("{message}; the group became a supergroup: set chat_id = {to}")));
+                return Err(self.http.permanent(
+                    status,
+                    format!("{message}; the group became a supergroup: set chat_id = {to}"),
+                ));
             }
             other => other?,
         };
-        let parsed = parsed.filter(|v| v["ok"] == Value::Bool(true)).ok_or_else(|| {
-            self.http.permanent(Some(answer.status), format!("the answer is not `ok`: {}", detail.unwrap_or_else(|| super::http::snippet(&answer.body))))
-        })?;
-        let id = parsed["result"]["message_id"].as_i64().map(|n| n.to_string());
-        Ok(Delivered { notifier: self.http.notifier.clone(), kind: "telegram".into(), message_id: id })
+        let parsed = parsed
+            .filter(|v| v["ok"] == Value::Bool(true))
+            .ok_or_else(|| {
+                self.http.permanent(
+                    Some(answer.status),
+                    format!(
+                        "the answer is not `ok`: {}",
+                        detail.unwrap_or_else(|| super::http::snippet(&answer.body))
+                    ),
+                )
+            })?;
+        let id = parsed["result"]["message_id"]
+            .as_i64()
+            .map(|n| n.to_string());
+        Ok(Delivered {
+            notifier: self.http.notifier.clone(),
+            kind: "telegram".into(),
+            message_id: id,
+        })
     }
 }
 
 /// The alert's text (HTML): at most [`TEXT_BUDGET`] visible units, far less in practice.
 pub fn render_alert(a: &ConnectionAlert) -> String {
     let mut o = Out::default();
-    o.tag("<b>").text(&format!("⚠️ {}", a.headline())).tag("</b>");
-    o.text(&format!("\n{}: ", one_line(&a.provider, 50))).text(&a.instance());
+    o.tag("<b>")
+        .text(&format!("⚠️ {}", a.headline()))
+        .tag("</b>");
+    o.text(&format!("\n{}: ", one_line(&a.provider, 50)))
+        .text(&a.instance());
     o.text(&format!("\nSince {}", a.since()));
-    o.text("\n").tag("<i>").text("Reason:").tag("</i>").text(" ").text(&a.reason_text());
+    o.text("\n")
+        .tag("<i>")
+        .text("Reason:")
+        .tag("</i>")
+        .text(" ")
+        .text(&a.reason_text());
     o.text("\n\n");
     // The notes' literal parts in <code>; what counts is their text without the tags.
     let note = |o: &mut Out, sentence: alert::Sentence| {
-        o.html.push_str(&sentence(&|s| format!("<code>{}</code>", html(s))));
+        o.html
+            .push_str(&sentence(&|s| format!("<code>{}</code>", html(s))));
         o.visible += utf16_len(&sentence(&|s| s.to_owned()));
     };
     match (a.advice(), &a.reconnect_url) {
@@ -114,7 +178,10 @@ pub fn render_alert(a: &ConnectionAlert) -> String {
         (advice, Some(url)) => {
             o.text("Reconnect: ");
             match a.link().filter(|u| u.len() <= 2000) {
-                Some(u) => o.tag(&format!("<a href=\"{}\">", html(u))).text(&one_line(u, 300)).tag("</a>"),
+                Some(u) => o
+                    .tag(&format!("<a href=\"{}\">", html(u)))
+                    .text(&one_line(u, 300))
+                    .tag("</a>"),
                 None => o.text(&one_line(url, 300)),
             };
             if advice == Advice::ReconnectWithAdminToken {
@@ -159,13 +226,18 @@ pub fn render(msg: &FailureMessage) -> String {
 
 pub(crate) fn render_within(msg: &FailureMessage, budget: usize) -> String {
     let mut head = Out::default();
-    head.tag("<b>").text(&format!("❌ {}", one_line(&msg.headline(), 400))).tag("</b>");
+    head.tag("<b>")
+        .text(&format!("❌ {}", one_line(&msg.headline(), 400)))
+        .tag("</b>");
     if let Some(r) = msg.ref_line() {
         head.text("\n").text(&one_line(&r, 300));
     }
     head.text("\n");
     match msg.link() {
-        Some(url) => head.tag(&format!("<a href=\"{}\">", html(url))).text("Open pipeline").tag("</a>"),
+        Some(url) => head
+            .tag(&format!("<a href=\"{}\">", html(url)))
+            .text("Open pipeline")
+            .tag("</a>"),
         None => head.text(&one_line(&msg.deep_link, 300)),
     };
     // As many jobs as fit without their excerpts, then the excerpts share what is left.
@@ -173,17 +245,27 @@ pub(crate) fn render_within(msg: &FailureMessage, budget: usize) -> String {
     let mut shown = fixed.len();
     let rest_note = |shown: usize| {
         let rest = msg.jobs.len() - shown;
-        (rest > 0).then(|| format!("\n\n… and {rest} more failed job{}", if rest == 1 { "" } else { "s" }))
+        (rest > 0).then(|| {
+            format!(
+                "\n\n… and {rest} more failed job{}",
+                if rest == 1 { "" } else { "s" }
+            )
+        })
     };
     let fixed_cost = |shown: usize| {
-        head.visible + fixed[..shown].iter().map(|f| f.visible + 2).sum::<usize>() + rest_note(shown).map_or(0, |n| utf16_len(&n))
+        head.visible
+            + fixed[..shown].iter().map(|f| f.visible + 2).sum::<usize>()
+            + rest_note(shown).map_or(0, |n| utf16_len(&n))
     };
     while shown > 1 && fixed_cost(shown) > budget {
         shown -= 1;
     }
     let mut out = head.clone();
     let mut left = budget.saturating_sub(fixed_cost(shown));
-    let mut with_excerpt = msg.jobs[..shown].iter().filter(|j| !j.excerpt.is_empty()).count();
+    let mut with_excerpt = msg.jobs[..shown]
+        .iter()
+        .filter(|j| !j.excerpt.is_empty())
+        .count();
     for (job, f) in msg.jobs[..shown].iter().zip(&fixed) {
         out.text("\n\n");
         out.append(f);
@@ -204,15 +286,27 @@ pub(crate) fn render_within(msg: &FailureMessage, budget: usize) -> String {
 
 fn job_fixed(job: &JobMessage) -> Out {
     let mut o = Out::default();
-    o.tag("<b>").text(&one_line(&job.title(), 200)).tag("</b>").text(" — ").text(&job.verdict());
+    o.tag("<b>")
+        .text(&one_line(&job.title(), 200))
+        .tag("</b>")
+        .text(" — ")
+        .text(&job.verdict());
     if let Some(step) = &job.failing_step {
-        o.text("\nStep: ").tag("<code>").text(&one_line(step, 200)).tag("</code>");
+        o.text("\nStep: ")
+            .tag("<code>")
+            .text(&one_line(step, 200))
+            .tag("</code>");
     }
     if !job.summary.is_empty() {
         o.text("\n").text(&one_line(&job.summary, 600));
     }
     if let Some(why) = &job.log_unavailable {
-        o.text("\n⚠️ ").tag("<i>").text("Log unavailable:").tag("</i>").text(" ").text(&one_line(why, 300));
+        o.text("\n⚠️ ")
+            .tag("<i>")
+            .text("Log unavailable:")
+            .tag("</i>")
+            .text(" ")
+            .text(&one_line(why, 300));
     }
     o
 }
@@ -228,10 +322,16 @@ fn excerpt(lines: &[(u64, String)], budget: usize) -> Out {
         return o;
     }
     if !fitted.lines.is_empty() {
-        o.text("\n").tag("<pre>").text(&fitted.lines.join("\n")).tag("</pre>");
+        o.text("\n")
+            .tag("<pre>")
+            .text(&fitted.lines.join("\n"))
+            .tag("</pre>");
     }
     if fitted.more > 0 {
-        o.text("\n").tag("<i>").text(&more_lines(fitted.more)).tag("</i>");
+        o.text("\n")
+            .tag("<i>")
+            .text(&more_lines(fitted.more))
+            .tag("</i>");
     }
     o
 }

@@ -47,7 +47,10 @@ pub(crate) fn clean(s: &str) -> String {
 
 /// One line of at most `max` characters (newlines become spaces), `…` when cut.
 pub(crate) fn one_line(s: &str, max: usize) -> String {
-    let flat: String = s.chars().map(|c| if c == '\n' || c == '\r' { ' ' } else { c }).collect();
+    let flat: String = s
+        .chars()
+        .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
+        .collect();
     clip(&clean(flat.trim()), max)
 }
 
@@ -88,13 +91,29 @@ pub(crate) fn clip_escaped(s: &str, max: usize) -> String {
 
 /// The visible note after a cut excerpt.
 pub(crate) fn more_lines(n: usize) -> String {
-    if n == 1 { "… 1 more line".to_owned() } else { format!("… {n} more lines") }
+    if n == 1 {
+        "… 1 more line".to_owned()
+    } else {
+        format!("… {n} more lines")
+    }
 }
 
 /// Excerpt lines as `193 | text`, numbers right-aligned, long lines clipped.
 pub(crate) fn excerpt_raw(lines: &[(u64, String)]) -> Vec<String> {
-    let width = lines.iter().map(|(n, _)| n.to_string().len()).max().unwrap_or(1);
-    lines.iter().map(|(n, t)| format!("{n:>width$} | {}", clip(&clean(t.trim_end()), MAX_LINE_CHARS))).collect()
+    let width = lines
+        .iter()
+        .map(|(n, _)| n.to_string().len())
+        .max()
+        .unwrap_or(1);
+    lines
+        .iter()
+        .map(|(n, t)| {
+            format!(
+                "{n:>width$} | {}",
+                clip(&clean(t.trim_end()), MAX_LINE_CHARS)
+            )
+        })
+        .collect()
 }
 
 /// What fits of an excerpt.
@@ -119,7 +138,10 @@ pub(crate) fn fit(
     let rendered: Vec<String> = raw.iter().map(|l| render(l)).collect();
     let total: usize = rendered.iter().map(|l| cost(l) + 1).sum();
     if total <= budget {
-        return Fitted { lines: rendered, more: 0 };
+        return Fitted {
+            lines: rendered,
+            more: 0,
+        };
     }
     let room = budget.saturating_sub(note_cost);
     let mut used = 0;
@@ -139,7 +161,11 @@ pub(crate) fn fit(
         while lo < hi {
             let mid = (lo + hi).div_ceil(2);
             let candidate = render(&(chars[..mid].iter().collect::<String>() + "…"));
-            if cost(&candidate) < room { lo = mid } else { hi = mid - 1 }
+            if cost(&candidate) < room {
+                lo = mid
+            } else {
+                hi = mid - 1
+            }
         }
         if lo > 0 {
             lines.push(render(&(chars[..lo].iter().collect::<String>() + "…")));
@@ -155,7 +181,9 @@ mod tests {
 
     #[test]
     fn fit_keeps_room_for_the_note_and_cuts_a_lone_long_line() {
-        let raw: Vec<String> = (0..100).map(|i| format!("line {i} {}", "x".repeat(20))).collect();
+        let raw: Vec<String> = (0..100)
+            .map(|i| format!("line {i} {}", "x".repeat(20)))
+            .collect();
         let id = |s: &str| s.to_owned();
         let f = fit(&raw, 200, &id, &utf16_len, 20);
         let used: usize = f.lines.iter().map(|l| utf16_len(l) + 1).sum();
@@ -170,7 +198,10 @@ mod tests {
 
     #[test]
     fn escapes() {
-        assert_eq!(html("<a href=\"x\">&</a>"), "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;");
+        assert_eq!(
+            html("<a href=\"x\">&</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;"
+        );
         assert_eq!(mrkdwn("<!channel> & \"q\""), "&lt;!channel&gt; &amp; \"q\"");
         assert_eq!(utf16_len("😀a"), 3);
         assert_eq!(one_line("a\nb\u{7}", 10), "a b\u{FFFD}");

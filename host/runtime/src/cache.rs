@@ -38,7 +38,9 @@ pub struct CompileCache {
 impl CompileCache {
     /// Opens (creating if needed) a cache directory owned by this host.
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
-        fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create the compile cache {}: {e}", dir.display()))?;
+        fs::create_dir_all(dir).map_err(|e| {
+            anyhow::anyhow!("cannot create the compile cache {}: {e}", dir.display())
+        })?;
         restrict(dir, 0o700)?;
         let key_path = dir.join("host.key");
         let key = match fs::read(&key_path) {
@@ -50,7 +52,10 @@ impl CompileCache {
                 k.to_vec()
             }
         };
-        Ok(Self { dir: dir.to_path_buf(), key })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            key,
+        })
     }
 
     pub fn entry_key(engine: &Engine, wasm: &[u8]) -> String {
@@ -60,7 +65,11 @@ impl CompileCache {
     }
 
     /// Returns the compiled component and whether the cache served it.
-    pub fn load_or_compile(&self, engine: &Engine, wasm: &[u8]) -> anyhow::Result<(Component, CacheOutcome)> {
+    pub fn load_or_compile(
+        &self,
+        engine: &Engine,
+        wasm: &[u8],
+    ) -> anyhow::Result<(Component, CacheOutcome)> {
         let key = Self::entry_key(engine, wasm);
         let artifact = self.dir.join(format!("{key}.cwasm"));
         let mac_path = self.dir.join(format!("{key}.mac"));
@@ -71,15 +80,22 @@ impl CompileCache {
                 // an artifact this host's `precompile_component` produced for this engine.
                 match unsafe { Component::deserialize(engine, &bytes) } {
                     Ok(c) => return Ok((c, CacheOutcome::Hit)),
-                    Err(e) => outcome = CacheOutcome::Rejected(format!("artifact did not load: {e}")),
+                    Err(e) => {
+                        outcome = CacheOutcome::Rejected(format!("artifact did not load: {e}"))
+                    }
                 }
             } else {
-                outcome = CacheOutcome::Rejected("artifact was not produced by this host (MAC mismatch)".into());
+                outcome = CacheOutcome::Rejected(
+                    "artifact was not produced by this host (MAC mismatch)".into(),
+                );
             }
         }
-        let compiled = engine.precompile_component(wasm).map_err(anyhow::Error::from)?;
+        let compiled = engine
+            .precompile_component(wasm)
+            .map_err(anyhow::Error::from)?;
         // SAFETY: produced just now by this engine.
-        let component = unsafe { Component::deserialize(engine, &compiled) }.map_err(anyhow::Error::from)?;
+        let component =
+            unsafe { Component::deserialize(engine, &compiled) }.map_err(anyhow::Error::from)?;
         write_atomic(&artifact, &compiled)?;
         write_atomic(&mac_path, &self.sign(&compiled))?;
         Ok((component, outcome))
@@ -105,9 +121,14 @@ impl CompileCache {
 fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     // Unique per writer: two loads of one plugin in one process (two services, two threads)
     // must not write through the same temporary file.
-    let tmp = path.with_extension(format!("tmp{}-{:016x}", std::process::id(), rand::random::<u64>()));
+    let tmp = path.with_extension(format!(
+        "tmp{}-{:016x}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
     fs::write(&tmp, bytes).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", tmp.display()))?;
-    fs::rename(&tmp, path).map_err(|e| anyhow::anyhow!("cannot move {} into place: {e}", path.display()))?;
+    fs::rename(&tmp, path)
+        .map_err(|e| anyhow::anyhow!("cannot move {} into place: {e}", path.display()))?;
     Ok(())
 }
 
@@ -132,7 +153,12 @@ mod tests {
     const EMPTY_COMPONENT: &[u8] = b"\0asm\x0d\x00\x01\x00";
 
     fn engine(consume_fuel: bool) -> HostEngine {
-        HostEngine::new(&EngineOptions { pooling: false, consume_fuel, ..Default::default() }).unwrap()
+        HostEngine::new(&EngineOptions {
+            pooling: false,
+            consume_fuel,
+            ..Default::default()
+        })
+        .unwrap()
     }
 
     /// Fuel changes the generated code: wasmtime's compatibility hash covers its tunables
@@ -141,7 +167,10 @@ mod tests {
     #[test]
     fn fuel_and_plain_engines_key_their_artifacts_apart() {
         let (plain, metered) = (engine(false), engine(true));
-        assert_ne!(CompileCache::entry_key(&plain.engine, EMPTY_COMPONENT), CompileCache::entry_key(&metered.engine, EMPTY_COMPONENT));
+        assert_ne!(
+            CompileCache::entry_key(&plain.engine, EMPTY_COMPONENT),
+            CompileCache::entry_key(&metered.engine, EMPTY_COMPONENT)
+        );
         assert_eq!(
             CompileCache::entry_key(&plain.engine, EMPTY_COMPONENT),
             CompileCache::entry_key(&engine(false).engine, EMPTY_COMPONENT),
@@ -150,7 +179,10 @@ mod tests {
         let compiled = plain.engine.precompile_component(EMPTY_COMPONENT).unwrap();
         // SAFETY: produced just now by a host engine; the point is that it is refused.
         let foreign = unsafe { Component::deserialize(&metered.engine, &compiled) };
-        assert!(foreign.is_err(), "a fuel engine must not run code compiled without fuel checks");
+        assert!(
+            foreign.is_err(),
+            "a fuel engine must not run code compiled without fuel checks"
+        );
     }
 
     #[test]
@@ -158,8 +190,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = CompileCache::open(dir.path()).unwrap();
         let plain = engine(false);
-        assert_eq!(cache.load_or_compile(&plain.engine, EMPTY_COMPONENT).unwrap().1, CacheOutcome::Miss);
-        assert_eq!(cache.load_or_compile(&plain.engine, EMPTY_COMPONENT).unwrap().1, CacheOutcome::Hit);
-        assert_eq!(cache.load_or_compile(&engine(true).engine, EMPTY_COMPONENT).unwrap().1, CacheOutcome::Miss);
+        assert_eq!(
+            cache
+                .load_or_compile(&plain.engine, EMPTY_COMPONENT)
+                .unwrap()
+                .1,
+            CacheOutcome::Miss
+        );
+        assert_eq!(
+            cache
+                .load_or_compile(&plain.engine, EMPTY_COMPONENT)
+                .unwrap()
+                .1,
+            CacheOutcome::Hit
+        );
+        assert_eq!(
+            cache
+                .load_or_compile(&engine(true).engine, EMPTY_COMPONENT)
+                .unwrap()
+                .1,
+            CacheOutcome::Miss
+        );
     }
 }

@@ -58,12 +58,22 @@ pub struct CallState {
 }
 
 impl CallState {
-    pub fn new(plugin_id: &str, limits: &SandboxLimits, http: HttpGate, sink: Option<Box<dyn LogSink>>, clock: Clock) -> Self {
+    pub fn new(
+        plugin_id: &str,
+        limits: &SandboxLimits,
+        http: HttpGate,
+        sink: Option<Box<dyn LogSink>>,
+        clock: Clock,
+    ) -> Self {
         let stdout = CapturedOutput::new(limits.stdio_bytes as usize);
         // No preopens, no environment, no arguments, no sockets, no name lookup: the only way
         // out of the sandbox is the `exlogare:ci/http` import, which the gate polices.
         let mut wasi = WasiCtxBuilder::new();
-        wasi.stdout(stdout.clone()).stderr(stdout.clone()).allow_ip_name_lookup(false).allow_tcp(false).allow_udp(false);
+        wasi.stdout(stdout.clone())
+            .stderr(stdout.clone())
+            .allow_ip_name_lookup(false)
+            .allow_tcp(false)
+            .allow_udp(false);
         if let Clock::Fixed(_) = clock {
             wasi.insecure_random_seed(0);
         }
@@ -80,7 +90,10 @@ impl CallState {
         Self {
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            limits: MeteredLimits { inner: store_limits, peak_memory: 0 },
+            limits: MeteredLimits {
+                inner: store_limits,
+                peak_memory: 0,
+            },
             http,
             sink,
             clock,
@@ -122,7 +135,10 @@ impl CallState {
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -140,7 +156,12 @@ impl MeteredLimits {
 }
 
 impl wasmtime::ResourceLimiter for MeteredLimits {
-    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let granted = self.inner.memory_growing(current, desired, maximum)?;
         if granted {
             self.peak_memory = self.peak_memory.max(desired);
@@ -152,7 +173,12 @@ impl wasmtime::ResourceLimiter for MeteredLimits {
         self.inner.memory_grow_failed(error)
     }
 
-    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         self.inner.table_growing(current, desired, maximum)
     }
 
@@ -186,7 +212,11 @@ struct Capture {
 
 impl CapturedOutput {
     pub fn new(cap: usize) -> Self {
-        Self(Arc::new(Mutex::new(Capture { data: Vec::new(), cap, dropped: 0 })))
+        Self(Arc::new(Mutex::new(Capture {
+            data: Vec::new(),
+            cap,
+            dropped: 0,
+        })))
     }
 
     fn append(&self, bytes: &[u8]) {
@@ -250,11 +280,17 @@ impl tokio::io::AsyncWrite for CapturedOutput {
         std::task::Poll::Ready(Ok(buf.len()))
     }
 
-    fn poll_flush(self: std::pin::Pin<&mut Self>, _cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
         std::task::Poll::Ready(Ok(()))
     }
 
-    fn poll_shutdown(self: std::pin::Pin<&mut Self>, _cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
         std::task::Poll::Ready(Ok(()))
     }
 }

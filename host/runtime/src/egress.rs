@@ -23,9 +23,17 @@ impl Origin {
         if scheme != "https" && scheme != "http" {
             return Err(format!("scheme `{scheme}` is not http or https"));
         }
-        let host = url.host_str().ok_or_else(|| "URL has no host".to_string())?;
-        let port = url.port_or_known_default().ok_or_else(|| "URL has no port".to_string())?;
-        Ok(Self { scheme, host: host.trim_matches(['[', ']']).to_ascii_lowercase(), port })
+        let host = url
+            .host_str()
+            .ok_or_else(|| "URL has no host".to_string())?;
+        let port = url
+            .port_or_known_default()
+            .ok_or_else(|| "URL has no port".to_string())?;
+        Ok(Self {
+            scheme,
+            host: host.trim_matches(['[', ']']).to_ascii_lowercase(),
+            port,
+        })
     }
 
     pub fn parse(text: &str) -> Result<Self, String> {
@@ -36,7 +44,11 @@ impl Origin {
 
 impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
         write!(f, "{}://{}:{}", self.scheme, host, self.port)
     }
 }
@@ -89,9 +101,13 @@ impl EgressPolicy {
     /// Checks that `url` may be requested. Literal IP hosts are checked here too, since
     /// replay never resolves names.
     pub fn check_url(&self, url: &str) -> Result<Allowed, String> {
-        let parsed = Url::parse(url).map_err(|e| format!("`{}` is not an absolute URL: {e}", clip(url)))?;
+        let parsed =
+            Url::parse(url).map_err(|e| format!("`{}` is not an absolute URL: {e}", clip(url)))?;
         if !parsed.username().is_empty() || parsed.password().is_some() {
-            return Err("URLs with embedded credentials are refused; the host adds credentials itself".into());
+            return Err(
+                "URLs with embedded credentials are refused; the host adds credentials itself"
+                    .into(),
+            );
         }
         let origin = Origin::of(&parsed)?;
         if origin != self.api && origin != self.oauth && !self.extra.contains(&origin) {
@@ -103,7 +119,10 @@ impl EgressPolicy {
         if let Some(ip) = literal_ip(&parsed) {
             self.check_ip(ip)?;
         }
-        Ok(Allowed { url: parsed, origin })
+        Ok(Allowed {
+            url: parsed,
+            origin,
+        })
     }
 
     /// Checks one resolved (or literal) address.
@@ -128,7 +147,9 @@ impl EgressPolicy {
         if origin == expected {
             Ok(())
         } else {
-            Err(format!("{what} may only be sent to {expected}, not to {origin}"))
+            Err(format!(
+                "{what} may only be sent to {expected}, not to {origin}"
+            ))
         }
     }
 
@@ -145,13 +166,17 @@ pub fn check_headers(headers: &[(String, String)]) -> Result<(), String> {
     for (name, value) in headers {
         let lower = name.to_ascii_lowercase();
         if FORBIDDEN_HEADERS.contains(&lower.as_str()) {
-            return Err(format!("header `{name}` may not be set by a plugin; the host sets it"));
+            return Err(format!(
+                "header `{name}` may not be set by a plugin; the host sets it"
+            ));
         }
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
             return Err(format!("header name `{}` is not a valid token", clip(name)));
         }
         if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
-            return Err(format!("header `{name}` has a control character in its value"));
+            return Err(format!(
+                "header `{name}` has a control character in its value"
+            ));
         }
     }
     Ok(())
@@ -201,7 +226,10 @@ fn classify_v4(ip: Ipv4Addr) -> AddrClass {
         AddrClass::Forbidden("multicast or broadcast")
     } else if ip.is_loopback() {
         AddrClass::Loopback
-    } else if ip.is_private() || (o[0] == 100 && (o[1] & 0xc0) == 64) || (o[0] == 198 && (o[1] & 0xfe) == 18) {
+    } else if ip.is_private()
+        || (o[0] == 100 && (o[1] & 0xc0) == 64)
+        || (o[0] == 198 && (o[1] & 0xfe) == 18)
+    {
         // RFC 1918, CGNAT 100.64/10, benchmarking 198.18/15
         AddrClass::Private
     } else if o[0] >= 240 {
@@ -252,9 +280,15 @@ mod tests {
     fn the_connection_origins_are_allowed_and_nothing_else() {
         let p = policy(false);
         assert!(p.check_url("https://api.gitflic.ru/user/me").is_ok());
-        assert!(p.check_url("https://oauth.gitflic.ru/api/token/access?code=x").is_ok());
+        assert!(
+            p.check_url("https://oauth.gitflic.ru/api/token/access?code=x")
+                .is_ok()
+        );
         let err = p.check_url("https://evil.example/steal").unwrap_err();
-        assert!(err.contains("evil.example") && err.contains("extra_origins"), "{err}");
+        assert!(
+            err.contains("evil.example") && err.contains("extra_origins"),
+            "{err}"
+        );
         // Same host, other scheme or port: a different origin.
         assert!(p.check_url("http://api.gitflic.ru/user/me").is_err());
         assert!(p.check_url("https://api.gitflic.ru:8443/user/me").is_err());
@@ -263,15 +297,24 @@ mod tests {
     #[test]
     fn granted_extra_origins_are_allowed() {
         let mut p = policy(false);
-        p.extra.push(Origin::parse("https://cdn.gitflic.ru").unwrap());
+        p.extra
+            .push(Origin::parse("https://cdn.gitflic.ru").unwrap());
         assert!(p.check_url("https://cdn.gitflic.ru/a/b.log").is_ok());
     }
 
     #[test]
     fn non_http_schemes_and_embedded_credentials_are_refused() {
         let p = policy(false);
-        assert!(p.check_url("file:///etc/passwd").unwrap_err().contains("scheme"));
-        assert!(p.check_url("https://user:pw@api.gitflic.ru/").unwrap_err().contains("credentials"));
+        assert!(
+            p.check_url("file:///etc/passwd")
+                .unwrap_err()
+                .contains("scheme")
+        );
+        assert!(
+            p.check_url("https://user:pw@api.gitflic.ru/")
+                .unwrap_err()
+                .contains("credentials")
+        );
         assert!(p.check_url("not a url").is_err());
     }
 
@@ -279,19 +322,45 @@ mod tests {
     fn loopback_and_private_need_the_operator_switch() {
         let strict = policy(false);
         let lan = policy(true);
-        for ip in ["127.0.0.1", "10.1.2.3", "192.168.0.5", "172.16.9.9", "100.64.0.1", "::1", "fd12::1"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.5",
+            "172.16.9.9",
+            "100.64.0.1",
+            "::1",
+            "fd12::1",
+        ] {
             let ip: IpAddr = ip.parse().unwrap();
-            assert!(strict.check_ip(ip).is_err(), "{ip} must be refused by default");
-            assert!(lan.check_ip(ip).is_ok(), "{ip} must be allowed for a self-hosted LAN instance");
+            assert!(
+                strict.check_ip(ip).is_err(),
+                "{ip} must be refused by default"
+            );
+            assert!(
+                lan.check_ip(ip).is_ok(),
+                "{ip} must be allowed for a self-hosted LAN instance"
+            );
         }
     }
 
     #[test]
     fn metadata_link_local_and_multicast_are_never_allowed() {
         let lan = policy(true);
-        for ip in ["169.254.169.254", "0.0.0.0", "224.0.0.1", "255.255.255.255", "fe80::1", "fd00:ec2::254", "::", "ff02::1"] {
+        for ip in [
+            "169.254.169.254",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "fe80::1",
+            "fd00:ec2::254",
+            "::",
+            "ff02::1",
+        ] {
             let ip: IpAddr = ip.parse().unwrap();
-            assert!(lan.check_ip(ip).is_err(), "{ip} must be refused even with private allowed");
+            assert!(
+                lan.check_ip(ip).is_err(),
+                "{ip} must be refused even with private allowed"
+            );
         }
     }
 
@@ -299,7 +368,11 @@ mod tests {
     fn ipv4_mapped_ipv6_is_judged_as_ipv4() {
         let p = policy(false);
         assert!(p.check_ip("::ffff:127.0.0.1".parse().unwrap()).is_err());
-        assert!(p.check_ip("::ffff:169.254.169.254".parse().unwrap()).unwrap_err().contains("link-local"));
+        assert!(
+            p.check_ip("::ffff:169.254.169.254".parse().unwrap())
+                .unwrap_err()
+                .contains("link-local")
+        );
         assert!(p.check_ip("::ffff:8.8.8.8".parse().unwrap()).is_ok());
     }
 
@@ -313,8 +386,13 @@ mod tests {
     #[test]
     fn a_literal_ip_url_is_checked_without_resolving() {
         let mut p = policy(false);
-        p.extra.push(Origin::parse("http://127.0.0.1:8080").unwrap());
-        assert!(p.check_url("http://127.0.0.1:8080/x").unwrap_err().contains("loopback"));
+        p.extra
+            .push(Origin::parse("http://127.0.0.1:8080").unwrap());
+        assert!(
+            p.check_url("http://127.0.0.1:8080/x")
+                .unwrap_err()
+                .contains("loopback")
+        );
         p.allow_private = true;
         assert!(p.check_url("http://127.0.0.1:8080/x").is_ok());
     }
@@ -324,16 +402,34 @@ mod tests {
         let p = policy(false);
         let api = Origin::parse("https://api.gitflic.ru").unwrap();
         let oauth = Origin::parse("https://oauth.gitflic.ru").unwrap();
-        assert!(p.check_credential(CredentialKind::AccessToken, &api).is_ok());
-        assert!(p.check_credential(CredentialKind::AccessToken, &oauth).is_err());
-        assert!(p.check_credential(CredentialKind::ClientBasic, &oauth).is_ok());
-        assert!(p.check_credential(CredentialKind::ClientBasic, &api).is_err());
+        assert!(
+            p.check_credential(CredentialKind::AccessToken, &api)
+                .is_ok()
+        );
+        assert!(
+            p.check_credential(CredentialKind::AccessToken, &oauth)
+                .is_err()
+        );
+        assert!(
+            p.check_credential(CredentialKind::ClientBasic, &oauth)
+                .is_ok()
+        );
+        assert!(
+            p.check_credential(CredentialKind::ClientBasic, &api)
+                .is_err()
+        );
     }
 
     #[test]
     fn host_owned_and_malformed_headers_are_refused() {
         let h = |n: &str, v: &str| vec![(n.to_string(), v.to_string())];
-        for name in ["Host", "authorization", "Cookie", "Transfer-Encoding", "connection"] {
+        for name in [
+            "Host",
+            "authorization",
+            "Cookie",
+            "Transfer-Encoding",
+            "connection",
+        ] {
             assert!(check_headers(&h(name, "x")).is_err(), "{name}");
         }
         assert!(check_headers(&h("x-ok", "a\r\nInjected: 1")).is_err());

@@ -37,7 +37,12 @@ pub const UNBOUNDED_FUEL: u64 = u64::MAX / 2;
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        Self { pooling: true, pool_instances: 64, consume_fuel: false, fuel_per_call: UNBOUNDED_FUEL }
+        Self {
+            pooling: true,
+            pool_instances: 64,
+            consume_fuel: false,
+            fuel_per_call: UNBOUNDED_FUEL,
+        }
     }
 }
 
@@ -59,19 +64,29 @@ pub struct HostEngine {
 impl HostEngine {
     pub fn new(options: &EngineOptions) -> anyhow::Result<Self> {
         if options.consume_fuel && options.fuel_per_call == 0 {
-            anyhow::bail!("fuel_per_call must be above 0 on a fuel engine: every call would trap at once");
+            anyhow::bail!(
+                "fuel_per_call must be above 0 on a fuel engine: every call would trap at once"
+            );
         }
         let fuel = options.consume_fuel;
         let (engine, allocator) = if options.pooling {
             match Engine::new(&config(Some(options.pool_instances), fuel)) {
                 Ok(engine) => (engine, Allocator::Pooling),
                 Err(e) => {
-                    tracing::warn!("pooling allocator unavailable ({e:#}); using on-demand allocation");
-                    (Engine::new(&config(None, fuel)).map_err(anyhow::Error::from)?, Allocator::OnDemand)
+                    tracing::warn!(
+                        "pooling allocator unavailable ({e:#}); using on-demand allocation"
+                    );
+                    (
+                        Engine::new(&config(None, fuel)).map_err(anyhow::Error::from)?,
+                        Allocator::OnDemand,
+                    )
                 }
             }
         } else {
-            (Engine::new(&config(None, fuel)).map_err(anyhow::Error::from)?, Allocator::OnDemand)
+            (
+                Engine::new(&config(None, fuel)).map_err(anyhow::Error::from)?,
+                Allocator::OnDemand,
+            )
         };
         let fuel_per_call = fuel.then_some(options.fuel_per_call);
         let stop = Arc::new(AtomicBool::new(false));
@@ -85,7 +100,12 @@ impl HostEngine {
                     ticker_engine.increment_epoch();
                 }
             })?;
-        Ok(Self { engine, allocator, fuel_per_call, stop })
+        Ok(Self {
+            engine,
+            allocator,
+            fuel_per_call,
+            stop,
+        })
     }
 
     /// The fuel each call starts with, when this engine meters fuel.
@@ -142,11 +162,25 @@ mod tests {
 
     #[test]
     fn fuel_is_off_unless_asked_for() {
-        let plain = HostEngine::new(&EngineOptions { pooling: false, ..Default::default() }).unwrap();
+        let plain = HostEngine::new(&EngineOptions {
+            pooling: false,
+            ..Default::default()
+        })
+        .unwrap();
         assert_eq!(plain.fuel_per_call(), None);
-        let metered = HostEngine::new(&EngineOptions { pooling: false, consume_fuel: true, ..Default::default() }).unwrap();
+        let metered = HostEngine::new(&EngineOptions {
+            pooling: false,
+            consume_fuel: true,
+            ..Default::default()
+        })
+        .unwrap();
         assert_eq!(metered.fuel_per_call(), Some(UNBOUNDED_FUEL));
-        let zero = HostEngine::new(&EngineOptions { pooling: false, consume_fuel: true, fuel_per_call: 0, ..Default::default() });
+        let zero = HostEngine::new(&EngineOptions {
+            pooling: false,
+            consume_fuel: true,
+            fuel_per_call: 0,
+            ..Default::default()
+        });
         assert!(zero.is_err(), "a zero fuel cap is refused");
     }
 }

@@ -108,7 +108,9 @@ impl SandboxLimits {
         ];
         for (name, value) in nonzero {
             if value == 0 {
-                return Err(format!("sandbox limit `{name}` is 0; every limit must stay on (pick a small positive value instead)"));
+                return Err(format!(
+                    "sandbox limit `{name}` is 0; every limit must stay on (pick a small positive value instead)"
+                ));
             }
         }
         if self.memory_bytes > MAX_MEMORY_BYTES {
@@ -137,29 +139,49 @@ mod tests {
         assert_eq!(l.validate(), Ok(()));
         assert_eq!(l.memory_bytes, 64 * 1024 * 1024);
         assert_eq!(l.call_timeout(), Duration::from_secs(30));
-        assert_eq!((l.http_concurrency, l.http_wait()), (4, Duration::from_secs(5)), "../shared/reference/plugin-hosts.md §9.1");
+        assert_eq!(
+            (l.http_concurrency, l.http_wait()),
+            (4, Duration::from_secs(5)),
+            "../shared/reference/plugin-hosts.md §9.1"
+        );
     }
 
     #[test]
     fn http_concurrency_of_zero_is_refused_and_a_zero_wait_is_allowed() {
-        let l = SandboxLimits { http_concurrency: 0, ..Default::default() };
+        let l = SandboxLimits {
+            http_concurrency: 0,
+            ..Default::default()
+        };
         assert!(l.validate().unwrap_err().contains("http_concurrency"));
-        let l = SandboxLimits { http_wait_ms: 0, ..Default::default() };
-        assert_eq!(l.validate(), Ok(()), "no wait is a strict limit, not an absent one");
+        let l = SandboxLimits {
+            http_wait_ms: 0,
+            ..Default::default()
+        };
+        assert_eq!(
+            l.validate(),
+            Ok(()),
+            "no wait is a strict limit, not an absent one"
+        );
         let l: SandboxLimits = toml::from_str("http_concurrency = 2\nhttp_wait_ms = 250").unwrap();
         assert_eq!((l.http_concurrency, l.http_wait_ms), (2, 250));
     }
 
     #[test]
     fn a_zero_limit_is_refused_by_name() {
-        let l = SandboxLimits { requests_per_call: 0, ..Default::default() };
+        let l = SandboxLimits {
+            requests_per_call: 0,
+            ..Default::default()
+        };
         let err = l.validate().unwrap_err();
         assert!(err.contains("requests_per_call"), "{err}");
     }
 
     #[test]
     fn memory_above_the_engine_reservation_is_refused() {
-        let l = SandboxLimits { memory_bytes: MAX_MEMORY_BYTES + 1, ..Default::default() };
+        let l = SandboxLimits {
+            memory_bytes: MAX_MEMORY_BYTES + 1,
+            ..Default::default()
+        };
         assert!(l.validate().unwrap_err().contains("memory_bytes"));
     }
 
@@ -168,6 +190,9 @@ mod tests {
         let l: SandboxLimits = toml::from_str("memory_bytes = 1048576").unwrap();
         assert_eq!(l.memory_bytes, 1 << 20);
         assert_eq!(l.requests_per_call, 50);
-        assert!(toml::from_str::<SandboxLimits>("memroy_bytes = 1").is_err(), "typos must not pass silently");
+        assert!(
+            toml::from_str::<SandboxLimits>("memroy_bytes = 1").is_err(),
+            "typos must not pass silently"
+        );
     }
 }

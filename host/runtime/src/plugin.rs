@@ -9,13 +9,15 @@
 //! to one a plugin lacks answers `Ok(None)` without instantiating anything.
 
 use crate::cache::{CacheOutcome, CompileCache};
+use crate::call_state::{CallState, Clock, LogSink};
 use crate::egress::EgressPolicy;
 use crate::engine::HostEngine;
 use crate::http::HttpBackend;
 use crate::http::gate::{Credentials, ExchangeRecord, GateLimits, HttpGate, HttpPermits};
 use crate::limits::SandboxLimits;
-use crate::call_state::{CallState, Clock, LogSink};
-use crate::wit::v0_1::{CiProvider, CiProviderIndices, ENDPOINTS_EXPORT, endpoints, provider, types};
+use crate::wit::v0_1::{
+    CiProvider, CiProviderIndices, ENDPOINTS_EXPORT, endpoints, provider, types,
+};
 use crate::wit::{self, ContractLine};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -64,9 +66,18 @@ impl CallContext {
     /// A context for calls that make no request (`describe`, `endpoints.defaults`): any request
     /// the plugin tried anyway would be refused, and nothing could answer it.
     pub fn offline() -> CallContext {
-        let nowhere = crate::egress::Origin { scheme: "https".into(), host: "invalid.invalid".into(), port: 443 };
+        let nowhere = crate::egress::Origin {
+            scheme: "https".into(),
+            host: "invalid.invalid".into(),
+            port: 443,
+        };
         CallContext {
-            policy: EgressPolicy { api: nowhere.clone(), oauth: nowhere, extra: vec![], allow_private: false },
+            policy: EgressPolicy {
+                api: nowhere.clone(),
+                oauth: nowhere,
+                extra: vec![],
+                allow_private: false,
+            },
             backend: Arc::new(crate::http::replay::Unreachable),
             credentials: Credentials::default(),
             clock: Clock::System,
@@ -102,7 +113,11 @@ impl PluginRuntime {
         let mut linker = Linker::new(&engine.engine);
         wit::add_wasi(&mut linker).map_err(anyhow::Error::from)?;
         wit::v0_1::add_to_linker(&mut linker).map_err(anyhow::Error::from)?;
-        Ok(Self { engine, linker, cache })
+        Ok(Self {
+            engine,
+            linker,
+            cache,
+        })
     }
 
     pub fn engine(&self) -> &HostEngine {
@@ -111,7 +126,10 @@ impl PluginRuntime {
 
     /// Loads one component file, checks its contract surface and asks it to describe itself.
     pub fn load(&self, path: &Path, limits: SandboxLimits) -> Result<LoadedPlugin, LoadError> {
-        let fail = |message: String| LoadError { path: path.to_path_buf(), message };
+        let fail = |message: String| LoadError {
+            path: path.to_path_buf(),
+            message,
+        };
         limits.validate().map_err(fail)?;
         let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
         if meta.len() > limits.component_bytes {
@@ -132,21 +150,30 @@ impl PluginRuntime {
         }
         let engine = &self.engine.engine;
         let (component, cache) = match &self.cache {
-            Some(cache) => cache.load_or_compile(engine, &wasm).map_err(|e| fail(format!("it does not compile: {e:#}")))?,
+            Some(cache) => cache
+                .load_or_compile(engine, &wasm)
+                .map_err(|e| fail(format!("it does not compile: {e:#}")))?,
             None => (
-                Component::new(engine, &wasm).map_err(|e| fail(format!("it does not compile: {e:#}")))?,
+                Component::new(engine, &wasm)
+                    .map_err(|e| fail(format!("it does not compile: {e:#}")))?,
                 CacheOutcome::Disabled,
             ),
         };
         let line = wit::check_surface(engine, &component).map_err(fail)?;
         let (imports, exports) = wit::surface(engine, &component);
-        let pre = self.linker.instantiate_pre(&component).map_err(|e| fail(format!("it does not link: {e:#}")))?;
-        let indices = CiProviderIndices::new(&pre).map_err(|e| fail(format!("its exports do not match the contract: {e:#}")))?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| fail(format!("it does not link: {e:#}")))?;
+        let indices = CiProviderIndices::new(&pre)
+            .map_err(|e| fail(format!("its exports do not match the contract: {e:#}")))?;
         // Optional exports: absent is fine; present but malformed is refused (below, typed).
         let endpoints = match component.get_export_index(None, ENDPOINTS_EXPORT) {
             None => None,
             Some(_) => Some(endpoints::GuestIndices::new(&pre).map_err(|e| {
-                fail(format!("its `{ENDPOINTS_EXPORT}` export does not match the contract: {e:#}"))
+                fail(format!(
+                    "its `{ENDPOINTS_EXPORT}` export does not match the contract: {e:#}"
+                ))
             })?),
         };
         let mut plugin = LoadedPlugin {
@@ -174,16 +201,25 @@ impl PluginRuntime {
         let (info, mismatch) = plugin
             .run(CallContext::offline(), |store, instance| {
                 let mismatch = match &plugin.endpoints {
-                    Some(endpoints) => endpoints.load(&mut *store, instance).err().map(|e| format!("{e:#}")),
+                    Some(endpoints) => endpoints
+                        .load(&mut *store, instance)
+                        .err()
+                        .map(|e| format!("{e:#}")),
                     None => None,
                 };
-                let info = plugin.indices.load(&mut *store, instance)?.exlogare_ci_provider().call_describe(store)?;
+                let info = plugin
+                    .indices
+                    .load(&mut *store, instance)?
+                    .exlogare_ci_provider()
+                    .call_describe(store)?;
                 Ok((info, mismatch))
             })
             .map(|o| o.value)
             .map_err(|e| fail(format!("`describe` failed: {e}")))?;
         if let Some(e) = mismatch {
-            return Err(fail(format!("its `{ENDPOINTS_EXPORT}` export does not match the contract: {e}")));
+            return Err(fail(format!(
+                "its `{ENDPOINTS_EXPORT}` export does not match the contract: {e}"
+            )));
         }
         validate_info(&info).map_err(fail)?;
         let advertised = info.capabilities.iter().any(|c| c == "endpoints");
@@ -206,8 +242,16 @@ fn http_grace(budget: Duration) -> Duration {
 }
 
 fn validate_info(info: &types::ProviderInfo) -> Result<(), String> {
-    if info.id.is_empty() || !info.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-        return Err(format!("its id `{}` must be non-empty lowercase letters, digits and dashes (it is used in URLs)", info.id));
+    if info.id.is_empty()
+        || !info
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(format!(
+            "its id `{}` must be non-empty lowercase letters, digits and dashes (it is used in URLs)",
+            info.id
+        ));
     }
     if !info.contract_version.starts_with("0.1.") {
         return Err(format!(
@@ -320,8 +364,15 @@ impl LoadedPlugin {
                 // Half-open: this call runs; one more fault disables the plugin again.
                 traps.disabled = None;
                 let now = Instant::now();
-                traps.recent = std::iter::repeat_n(now, self.limits.max_consecutive_traps.saturating_sub(1) as usize).collect();
-                tracing::warn!(plugin = self.id(), "re-enabling the plugin for a trial call after its cool-down");
+                traps.recent = std::iter::repeat_n(
+                    now,
+                    self.limits.max_consecutive_traps.saturating_sub(1) as usize,
+                )
+                .collect();
+                tracing::warn!(
+                    plugin = self.id(),
+                    "re-enabling the plugin for a trial call after its cool-down"
+                );
             }
         }
         let started = Instant::now();
@@ -343,7 +394,11 @@ impl LoadedPlugin {
             started + budget - http_grace(budget),
         )
         .with_permits(self.http_permits.clone(), self.limits.http_wait());
-        let id = if self.info.id.is_empty() { "(loading)" } else { self.info.id.as_str() };
+        let id = if self.info.id.is_empty() {
+            "(loading)"
+        } else {
+            self.info.id.as_str()
+        };
         let state = CallState::new(id, &self.limits, gate, ctx.sink, ctx.clock);
         let mut store = Store::new(&self.engine.engine, state);
         store.limiter(|s| &mut s.limits as &mut dyn wasmtime::ResourceLimiter);
@@ -351,18 +406,31 @@ impl LoadedPlugin {
         store.epoch_deadline_trap();
         let fuel = self.engine.fuel_per_call();
         if let Some(fuel) = fuel {
-            store.set_fuel(fuel).map_err(|e| PluginFault::Host(format!("cannot set the call's fuel: {e}")))?;
+            store
+                .set_fuel(fuel)
+                .map_err(|e| PluginFault::Host(format!("cannot set the call's fuel: {e}")))?;
         }
-        let outcome = self.pre.instantiate(&mut store).and_then(|instance| f(&mut store, &instance));
+        let outcome = self
+            .pre
+            .instantiate(&mut store)
+            .and_then(|instance| f(&mut store, &instance));
         let elapsed = started.elapsed();
         let fuel_consumed = fuel.map(|start| start.saturating_sub(store.get_fuel().unwrap_or(0)));
         match outcome {
             Ok(value) => {
-                self.traps.lock().unwrap_or_else(|p| p.into_inner()).recent.clear();
+                self.traps
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .recent
+                    .clear();
                 let mut data = store.into_data();
                 let (stdio, stdio_dropped) = data.stdout.contents();
                 if stdio_dropped > 0 {
-                    tracing::warn!(plugin = self.id(), stdio_dropped, "plugin output over the cap was dropped");
+                    tracing::warn!(
+                        plugin = self.id(),
+                        stdio_dropped,
+                        "plugin output over the cap was dropped"
+                    );
                 }
                 Ok(CallOutput {
                     value,
@@ -389,7 +457,9 @@ impl LoadedPlugin {
         }
         if err.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
             let cap = self.engine.fuel_per_call().unwrap_or(0);
-            return PluginFault::Trap(format!("it used up the {cap} units of fuel a call gets on this fuel-metered engine"));
+            return PluginFault::Trap(format!(
+                "it used up the {cap} units of fuel a call gets on this fuel-metered engine"
+            ));
         }
         let text = format!("{err:?}");
         if text.contains("forcing trap when growing memory") {
@@ -404,12 +474,20 @@ impl LoadedPlugin {
         let now = Instant::now();
         let window = Duration::from_secs(self.limits.trap_window_secs);
         t.recent.push_back(now);
-        while t.recent.front().is_some_and(|at| now.duration_since(*at) > window) {
+        while t
+            .recent
+            .front()
+            .is_some_and(|at| now.duration_since(*at) > window)
+        {
             t.recent.pop_front();
         }
         tracing::warn!(plugin = self.id(), %fault, "plugin call failed");
         if t.recent.len() as u32 >= self.limits.max_consecutive_traps {
-            let reason = format!("{} consecutive faults within {}s, the last: {fault}", t.recent.len(), window.as_secs());
+            let reason = format!(
+                "{} consecutive faults within {}s, the last: {fault}",
+                t.recent.len(),
+                window.as_secs()
+            );
             tracing::error!(plugin = self.id(), %reason, "plugin disabled");
             t.disabled = Some((reason, now));
         }
@@ -417,13 +495,19 @@ impl LoadedPlugin {
 
     fn check_input(&self, size: usize) -> Result<(), PluginFault> {
         if size as u64 > self.limits.input_bytes {
-            return Err(PluginFault::InputTooLarge { size: size as u64, limit: self.limits.input_bytes });
+            return Err(PluginFault::InputTooLarge {
+                size: size as u64,
+                limit: self.limits.input_bytes,
+            });
         }
         Ok(())
     }
 
     pub fn describe(&self) -> Result<types::ProviderInfo, PluginFault> {
-        self.call(CallContext::offline(), |p, s| p.exlogare_ci_provider().call_describe(s)).map(|o| o.value)
+        self.call(CallContext::offline(), |p, s| {
+            p.exlogare_ci_provider().call_describe(s)
+        })
+        .map(|o| o.value)
     }
 
     /// The optional `endpoints.defaults` (contract 0.1.1): the connection a user means by the
@@ -437,10 +521,16 @@ impl LoadedPlugin {
         ctx: CallContext,
         web_base: &str,
     ) -> Result<Option<CallOutput<ProviderResult<types::Connection>>>, PluginFault> {
-        let Some(endpoints) = &self.endpoints else { return Ok(None) };
+        let Some(endpoints) = &self.endpoints else {
+            return Ok(None);
+        };
         self.check_input(web_base.len())?;
-        self.run(ctx, |store, instance| endpoints.load(&mut *store, instance)?.call_defaults(store, web_base))
-            .map(Some)
+        self.run(ctx, |store, instance| {
+            endpoints
+                .load(&mut *store, instance)?
+                .call_defaults(store, web_base)
+        })
+        .map(Some)
     }
 
     pub fn verify_webhook(
@@ -449,10 +539,20 @@ impl LoadedPlugin {
         conn: &types::Connection,
         delivery: &provider::WebhookDelivery,
         expected_secret: &str,
-    ) -> Result<CallOutput<Result<provider::WebhookOutcome, provider::WebhookRejection>>, PluginFault> {
-        let size = delivery.body.len() + delivery.headers.iter().chain(&delivery.query).map(|(k, v)| k.len() + v.len()).sum::<usize>();
+    ) -> Result<CallOutput<Result<provider::WebhookOutcome, provider::WebhookRejection>>, PluginFault>
+    {
+        let size = delivery.body.len()
+            + delivery
+                .headers
+                .iter()
+                .chain(&delivery.query)
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>();
         self.check_input(size)?;
-        self.call(ctx, |p, s| p.exlogare_ci_provider().call_verify_webhook(s, conn, delivery, expected_secret))
+        self.call(ctx, |p, s| {
+            p.exlogare_ci_provider()
+                .call_verify_webhook(s, conn, delivery, expected_secret)
+        })
     }
 
     pub fn authorize_url(
@@ -462,7 +562,10 @@ impl LoadedPlugin {
         client: &provider::OauthClient,
         state: &str,
     ) -> Result<CallOutput<ProviderResult<String>>, PluginFault> {
-        self.call(ctx, |p, s| p.exlogare_ci_provider().call_authorize_url(s, conn, client, state))
+        self.call(ctx, |p, s| {
+            p.exlogare_ci_provider()
+                .call_authorize_url(s, conn, client, state)
+        })
     }
 
     pub fn exchange_code(
@@ -473,7 +576,10 @@ impl LoadedPlugin {
         code: &str,
     ) -> Result<CallOutput<ProviderResult<provider::TokenSet>>, PluginFault> {
         self.check_input(code.len())?;
-        self.call(ctx, |p, s| p.exlogare_ci_provider().call_exchange_code(s, conn, client, code))
+        self.call(ctx, |p, s| {
+            p.exlogare_ci_provider()
+                .call_exchange_code(s, conn, client, code)
+        })
     }
 
     pub fn refresh_token(
@@ -483,11 +589,20 @@ impl LoadedPlugin {
         client: &provider::OauthClient,
         refresh_token: &str,
     ) -> Result<CallOutput<ProviderResult<provider::TokenSet>>, PluginFault> {
-        self.call(ctx, |p, s| p.exlogare_ci_provider().call_refresh_token(s, conn, client, refresh_token))
+        self.call(ctx, |p, s| {
+            p.exlogare_ci_provider()
+                .call_refresh_token(s, conn, client, refresh_token)
+        })
     }
 
-    pub fn current_user(&self, ctx: CallContext, conn: &types::Connection) -> Result<CallOutput<ProviderResult<provider::User>>, PluginFault> {
-        self.call(ctx, |p, s| p.exlogare_ci_provider().call_current_user(s, conn))
+    pub fn current_user(
+        &self,
+        ctx: CallContext,
+        conn: &types::Connection,
+    ) -> Result<CallOutput<ProviderResult<provider::User>>, PluginFault> {
+        self.call(ctx, |p, s| {
+            p.exlogare_ci_provider().call_current_user(s, conn)
+        })
     }
 
     pub fn list_projects(
@@ -497,7 +612,10 @@ impl LoadedPlugin {
         search: Option<&str>,
         cursor: Option<&str>,
     ) -> Result<CallOutput<ProviderResult<provider::ProjectPage>>, PluginFault> {
-        self.call(ctx, |p, s| p.exlogare_ci_provider().call_list_projects(s, conn, search, cursor))
+        self.call(ctx, |p, s| {
+            p.exlogare_ci_provider()
+                .call_list_projects(s, conn, search, cursor)
+        })
     }
 
     pub fn list_webhooks(
@@ -506,7 +624,10 @@ impl LoadedPlugin {
         conn: &types::Connection,
         project: &types::ProjectRef,
     ) -> Result<CallOutput<ProviderResult<Vec<provider::Webhook>>>, PluginFault> {
-        self.call(ctx, |p, s| p.exlogare_ci_provider().call_list_webhooks(s, conn, project))
+        self.call(ctx, |p, s| {
+            p.exlogare_ci_provider()
+                .call_list_webhooks(s, conn, project)
+        })
     }
 
     pub fn register_webhook(
@@ -516,7 +637,10 @@ impl LoadedPlugin {
         project: &types::ProjectRef,
         spec: &provider::WebhookSpec,
     ) -> Result<CallOutput<ProviderResult<provider::Registration>>, PluginFault> {
-        self.call(ctx, |p, s| p.exlogare_ci_provider().call_register_webhook(s, conn, project, spec))
+        self.call(ctx, |p, s| {
+            p.exlogare_ci_provider()
+                .call_register_webhook(s, conn, project, spec)
+        })
     }
 
     pub fn remove_webhook(
@@ -526,7 +650,10 @@ impl LoadedPlugin {
         project: &types::ProjectRef,
         webhook_id: &str,
     ) -> Result<CallOutput<ProviderResult<()>>, PluginFault> {
-        self.call(ctx, |p, s| p.exlogare_ci_provider().call_remove_webhook(s, conn, project, webhook_id))
+        self.call(ctx, |p, s| {
+            p.exlogare_ci_provider()
+                .call_remove_webhook(s, conn, project, webhook_id)
+        })
     }
 
     pub fn list_pipelines(
@@ -537,7 +664,10 @@ impl LoadedPlugin {
         above: Option<u64>,
         limit: u32,
     ) -> Result<CallOutput<ProviderResult<Vec<provider::PipelineSummary>>>, PluginFault> {
-        self.call(ctx, |p, s| p.exlogare_ci_provider().call_list_pipelines(s, conn, project, above, limit))
+        self.call(ctx, |p, s| {
+            p.exlogare_ci_provider()
+                .call_list_pipelines(s, conn, project, above, limit)
+        })
     }
 
     pub fn failure_details(
@@ -546,7 +676,10 @@ impl LoadedPlugin {
         conn: &types::Connection,
         event: &provider::FailureEvent,
     ) -> Result<CallOutput<ProviderResult<provider::FailureDetails>>, PluginFault> {
-        self.call(ctx, |p, s| p.exlogare_ci_provider().call_get_failure_details(s, conn, event))
+        self.call(ctx, |p, s| {
+            p.exlogare_ci_provider()
+                .call_get_failure_details(s, conn, event)
+        })
     }
 
     /// `ctx.sink` receives the log; it comes back in the output.
@@ -560,7 +693,10 @@ impl LoadedPlugin {
         if ctx.sink.is_none() {
             return Err(PluginFault::Host("extract-job-log needs a log sink".into()));
         }
-        self.call(ctx, |p, s| p.exlogare_ci_provider().call_extract_job_log(s, conn, project, job))
+        self.call(ctx, |p, s| {
+            p.exlogare_ci_provider()
+                .call_extract_job_log(s, conn, project, job)
+        })
     }
 }
 
@@ -574,7 +710,12 @@ impl PluginSet {
     /// Loads every `*.wasm` in `dir` (sorted, so the result does not depend on the directory's
     /// order) plus `extra` paths. A plugin that fails to load is reported and skipped; the
     /// others still load. Two plugins claiming one id is an error for the second.
-    pub fn load(runtime: &PluginRuntime, dir: Option<&Path>, extra: &[PathBuf], limits: &SandboxLimits) -> (Self, Vec<LoadError>) {
+    pub fn load(
+        runtime: &PluginRuntime,
+        dir: Option<&Path>,
+        extra: &[PathBuf],
+        limits: &SandboxLimits,
+    ) -> (Self, Vec<LoadError>) {
         let mut paths: Vec<PathBuf> = Vec::new();
         let mut errors = Vec::new();
         if let Some(dir) = dir {
@@ -587,7 +728,10 @@ impl PluginSet {
                     found.sort();
                     paths.extend(found);
                 }
-                Err(e) => errors.push(LoadError { path: dir.to_path_buf(), message: format!("cannot list the plugins directory: {e}") }),
+                Err(e) => errors.push(LoadError {
+                    path: dir.to_path_buf(),
+                    message: format!("cannot list the plugins directory: {e}"),
+                }),
             }
         }
         paths.extend(extra.iter().cloned());
@@ -599,7 +743,10 @@ impl PluginSet {
                     if let Some(existing) = set.plugins.get(&id) {
                         errors.push(LoadError {
                             path,
-                            message: format!("provider id `{id}` is already taken by {}", existing.path.display()),
+                            message: format!(
+                                "provider id `{id}` is already taken by {}",
+                                existing.path.display()
+                            ),
                         });
                     } else {
                         set.plugins.insert(id, Arc::new(plugin));

@@ -73,7 +73,9 @@ pub struct StorageConfig {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        Self { path: PathBuf::from("exlogare.db") }
+        Self {
+            path: PathBuf::from("exlogare.db"),
+        }
     }
 }
 
@@ -92,14 +94,22 @@ pub struct WorkerConfig {
 
 impl Default for WorkerConfig {
     fn default() -> Self {
-        Self { threads: 2, max_attempts: 6, backoff_base_ms: 5_000, backoff_max_ms: 15 * 60_000, poll_interval_ms: 250 }
+        Self {
+            threads: 2,
+            max_attempts: 6,
+            backoff_base_ms: 5_000,
+            backoff_max_ms: 15 * 60_000,
+            poll_interval_ms: 250,
+        }
     }
 }
 
 impl WorkerConfig {
     pub fn backoff_ms(&self, attempt: u32) -> u64 {
         let exp = attempt.saturating_sub(1).min(20);
-        self.backoff_base_ms.saturating_mul(1 << exp).min(self.backoff_max_ms)
+        self.backoff_base_ms
+            .saturating_mul(1 << exp)
+            .min(self.backoff_max_ms)
     }
 }
 
@@ -131,15 +141,27 @@ impl AnalysisConfig {
             && !exlogare_analysis::model::TIMEOUT_SECS.contains(&t)
         {
             let r = exlogare_analysis::model::TIMEOUT_SECS;
-            anyhow::bail!("[analysis] timeout_secs = {t}: must be {} to {} seconds", r.start(), r.end());
+            anyhow::bail!(
+                "[analysis] timeout_secs = {t}: must be {} to {} seconds",
+                r.start(),
+                r.end()
+            );
         }
         if self.model_key_env.is_some() && self.model_key_file.is_some() {
-            anyhow::bail!("[analysis] model key: give either model_key_env or model_key_file, not both");
+            anyhow::bail!(
+                "[analysis] model key: give either model_key_env or model_key_file, not both"
+            );
         }
         match &self.model_url {
-            Some(url) => exlogare_analysis::model::check_url(url).map_err(|e| anyhow::anyhow!("[analysis] model_url: {e}"))?,
-            None if self.model.is_some() || self.model_key_env.is_some() || self.model_key_file.is_some() => {
-                anyhow::bail!("[analysis] names a model or its key but no model_url; set model_url (or remove them) — the model step is off without it")
+            Some(url) => exlogare_analysis::model::check_url(url)
+                .map_err(|e| anyhow::anyhow!("[analysis] model_url: {e}"))?,
+            None if self.model.is_some()
+                || self.model_key_env.is_some()
+                || self.model_key_file.is_some() =>
+            {
+                anyhow::bail!(
+                    "[analysis] names a model or its key but no model_url; set model_url (or remove them) — the model step is off without it"
+                )
             }
             None => {}
         }
@@ -148,13 +170,26 @@ impl AnalysisConfig {
 
     /// The model step's settings with its key resolved (at start-up): `None` when it is off.
     pub fn model_config(&self) -> anyhow::Result<Option<exlogare_analysis::model::ModelConfig>> {
-        let Some(url) = &self.model_url else { return Ok(None) };
-        let key = resolve_secret("model key ([analysis] model_key_*)", &self.model_key_env, &self.model_key_file)?;
+        let Some(url) = &self.model_url else {
+            return Ok(None);
+        };
+        let key = resolve_secret(
+            "model key ([analysis] model_key_*)",
+            &self.model_key_env,
+            &self.model_key_file,
+        )?;
         Ok(Some(exlogare_analysis::model::ModelConfig {
             url: url.trim().to_owned(),
-            model: self.model.clone().filter(|m| !m.trim().is_empty()).unwrap_or_else(|| exlogare_analysis::model::DEFAULT_MODEL.to_owned()),
+            model: self
+                .model
+                .clone()
+                .filter(|m| !m.trim().is_empty())
+                .unwrap_or_else(|| exlogare_analysis::model::DEFAULT_MODEL.to_owned()),
             api_key: key.map(|k| k.expose().to_owned()),
-            timeout: std::time::Duration::from_secs(self.timeout_secs.unwrap_or(exlogare_analysis::model::DEFAULT_TIMEOUT_SECS)),
+            timeout: std::time::Duration::from_secs(
+                self.timeout_secs
+                    .unwrap_or(exlogare_analysis::model::DEFAULT_TIMEOUT_SECS),
+            ),
         }))
     }
 }
@@ -226,7 +261,10 @@ pub struct OAuthConfig {
 }
 
 pub fn default_scopes() -> Vec<String> {
-    ["PROJECT_READ", "PROJECT_WRITE", "USER_READ", "PROJECT_EDIT"].into_iter().map(String::from).collect()
+    ["PROJECT_READ", "PROJECT_WRITE", "USER_READ", "PROJECT_EDIT"]
+        .into_iter()
+        .map(String::from)
+        .collect()
 }
 
 impl ServerConfig {
@@ -237,8 +275,15 @@ impl ServerConfig {
         if self.admin_token_env.is_some() || self.admin_token_file.is_some() {
             return Ok(());
         }
-        let host = self.listen.rsplit_once(':').map_or(self.listen.as_str(), |(h, _)| h).trim_matches(['[', ']']);
-        let loopback = host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        let host = self
+            .listen
+            .rsplit_once(':')
+            .map_or(self.listen.as_str(), |(h, _)| h)
+            .trim_matches(['[', ']']);
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
         if !loopback {
             anyhow::bail!(
                 "[server] listen = {} is reachable beyond this machine, but no admin token is set: set [server] admin_token_env or admin_token_file (the admin API manages connections and webhooks)",
@@ -259,8 +304,15 @@ impl ServerConfig {
 
 /// Connection ids are part of URLs: letters, digits, `-` and `_`, at most 64.
 pub fn check_connection_id(id: &str) -> anyhow::Result<()> {
-    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-        anyhow::bail!("connection id `{id}` must be 1-64 letters, digits, `-` or `_` (it is part of a URL)");
+    if id.is_empty()
+        || id.len() > 64
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        anyhow::bail!(
+            "connection id `{id}` must be 1-64 letters, digits, `-` or `_` (it is part of a URL)"
+        );
     }
     Ok(())
 }
@@ -279,15 +331,22 @@ impl ConnectionConfig {
 }
 
 /// Reads a secret named by an environment variable or a file; `what` names it in errors.
-pub fn resolve_secret(what: &str, env: &Option<String>, file: &Option<PathBuf>) -> anyhow::Result<Option<Secret>> {
+pub fn resolve_secret(
+    what: &str,
+    env: &Option<String>,
+    file: &Option<PathBuf>,
+) -> anyhow::Result<Option<Secret>> {
     match (env, file) {
-        (Some(_), Some(_)) => anyhow::bail!("{what}: give either an environment variable or a file, not both"),
+        (Some(_), Some(_)) => {
+            anyhow::bail!("{what}: give either an environment variable or a file, not both")
+        }
         (Some(var), None) => match std::env::var(var) {
             Ok(v) if !v.trim().is_empty() => Ok(Some(Secret::new(v.trim().to_string()))),
             _ => anyhow::bail!("{what}: environment variable {var} is not set (or empty)"),
         },
         (None, Some(path)) => {
-            let v = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{what}: cannot read {}: {e}", path.display()))?;
+            let v = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("{what}: cannot read {}: {e}", path.display()))?;
             if v.trim().is_empty() {
                 anyhow::bail!("{what}: {} is empty", path.display());
             }
@@ -300,8 +359,10 @@ pub fn resolve_secret(what: &str, env: &Option<String>, file: &Option<PathBuf>) 
 impl Config {
     /// Reads the file, applies `EXLOGARE_*` environment overrides and checks cross-references.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
-        let mut config: Config = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
+        let mut config: Config =
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         config.apply_env(|k| std::env::var(k).ok())?;
         config.validate()?;
         Ok(config)
@@ -319,7 +380,9 @@ impl Config {
             self.plugins.dir = Some(v.into());
         }
         if let Some(v) = get("EXLOGARE_WORKER_THREADS") {
-            self.worker.threads = v.parse().map_err(|_| anyhow::anyhow!("EXLOGARE_WORKER_THREADS={v} is not a number"))?;
+            self.worker.threads = v
+                .parse()
+                .map_err(|_| anyhow::anyhow!("EXLOGARE_WORKER_THREADS={v} is not a number"))?;
         }
         Ok(())
     }
@@ -341,14 +404,17 @@ impl Config {
             }
             // Roots left out are derived by the plugin when the service starts, and checked then.
             if !c.api_base.is_empty() && !c.oauth_base.is_empty() {
-                c.endpoint().policy().map_err(|e| anyhow::anyhow!("connection `{}`: {e}", c.id))?;
+                c.endpoint()
+                    .policy()
+                    .map_err(|e| anyhow::anyhow!("connection `{}`: {e}", c.id))?;
             }
         }
         for r in &self.routes {
             if let Some(c) = &r.connection
-                && !ids.contains(c) {
-                    anyhow::bail!("a route names connection `{c}`, which is not configured");
-                }
+                && !ids.contains(c)
+            {
+                anyhow::bail!("a route names connection `{c}`, which is not configured");
+            }
         }
         exlogare_notify::check_routes(&self.routes, &self.notifiers)?;
         Ok(())
@@ -361,27 +427,57 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_is_capped() {
-        let w = WorkerConfig { backoff_base_ms: 1000, backoff_max_ms: 5000, ..Default::default() };
-        assert_eq!([w.backoff_ms(1), w.backoff_ms(2), w.backoff_ms(3), w.backoff_ms(4)], [1000, 2000, 4000, 5000]);
+        let w = WorkerConfig {
+            backoff_base_ms: 1000,
+            backoff_max_ms: 5000,
+            ..Default::default()
+        };
+        assert_eq!(
+            [
+                w.backoff_ms(1),
+                w.backoff_ms(2),
+                w.backoff_ms(3),
+                w.backoff_ms(4)
+            ],
+            [1000, 2000, 4000, 5000]
+        );
     }
 
     #[test]
     fn secrets_come_from_env_or_file_and_missing_ones_are_named() {
-        let err = resolve_secret("webhook secret of `cloud`", &Some("EXLOGARE_TEST_SURELY_UNSET".into()), &None).unwrap_err();
-        assert!(err.to_string().contains("EXLOGARE_TEST_SURELY_UNSET"), "{err}");
+        let err = resolve_secret(
+            "webhook secret of `cloud`",
+            &Some("EXLOGARE_TEST_SURELY_UNSET".into()),
+            &None,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("EXLOGARE_TEST_SURELY_UNSET"),
+            "{err}"
+        );
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("s");
         std::fs::write(&f, "abc\n").unwrap();
-        assert_eq!(resolve_secret("x", &None, &Some(f)).unwrap().unwrap().expose(), "abc");
+        assert_eq!(
+            resolve_secret("x", &None, &Some(f))
+                .unwrap()
+                .unwrap()
+                .expose(),
+            "abc"
+        );
         assert!(resolve_secret("x", &None, &None).unwrap().is_none());
     }
 
     #[test]
     fn env_overrides_apply() {
         let mut c: Config = toml::from_str("").unwrap();
-        c.apply_env(|k| (k == "EXLOGARE_LISTEN").then(|| "0.0.0.0:9".to_string())).unwrap();
+        c.apply_env(|k| (k == "EXLOGARE_LISTEN").then(|| "0.0.0.0:9".to_string()))
+            .unwrap();
         assert_eq!(c.server.listen, "0.0.0.0:9");
-        assert!(c.apply_env(|k| (k == "EXLOGARE_WORKER_THREADS").then(|| "two".to_string())).is_err());
+        assert!(
+            c.apply_env(|k| (k == "EXLOGARE_WORKER_THREADS").then(|| "two".to_string()))
+                .is_err()
+        );
     }
 }
 
@@ -412,9 +508,15 @@ mod analysis_section {
         ))
         .unwrap();
         let m = c.analysis.model_config().unwrap().unwrap();
-        assert_eq!((m.url.as_str(), m.model.as_str(), m.api_key.as_deref()), ("https://llm.example/v1", "m-1", Some("sk-from-file")));
+        assert_eq!(
+            (m.url.as_str(), m.model.as_str(), m.api_key.as_deref()),
+            ("https://llm.example/v1", "m-1", Some("sk-from-file"))
+        );
         assert_eq!(m.timeout, std::time::Duration::from_secs(7));
-        assert!(!format!("{c:?}{m:?}").contains("sk-from-file"), "the key is never in Debug output");
+        assert!(
+            !format!("{c:?}{m:?}").contains("sk-from-file"),
+            "the key is never in Debug output"
+        );
     }
 
     #[test]
@@ -422,14 +524,24 @@ mod analysis_section {
         let c = parse("[analysis]\nmodel_url = \"http://127.0.0.1:11434/v1\"\n").unwrap();
         let m = c.analysis.model_config().unwrap().unwrap();
         assert_eq!(m.model, exlogare_analysis::model::DEFAULT_MODEL);
-        assert_eq!(m.timeout, std::time::Duration::from_secs(exlogare_analysis::model::DEFAULT_TIMEOUT_SECS));
+        assert_eq!(
+            m.timeout,
+            std::time::Duration::from_secs(exlogare_analysis::model::DEFAULT_TIMEOUT_SECS)
+        );
         assert!(m.api_key.is_none());
     }
 
     #[test]
     fn bad_urls_are_refused_naming_the_field() {
-        for url in ["llm.example/v1", "ftp://llm.example/v1", "file:///tmp/x", "https://me:sk-inline@llm.example/v1"] {
-            let err = parse(&format!("[analysis]\nmodel_url = \"{url}\"\n")).unwrap_err().to_string();
+        for url in [
+            "llm.example/v1",
+            "ftp://llm.example/v1",
+            "file:///tmp/x",
+            "https://me:sk-inline@llm.example/v1",
+        ] {
+            let err = parse(&format!("[analysis]\nmodel_url = \"{url}\"\n"))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("[analysis] model_url"), "{url}: {err}");
             assert!(!err.contains("sk-inline"), "{err}");
         }
@@ -438,11 +550,18 @@ mod analysis_section {
     #[test]
     fn the_timeout_is_bounded() {
         for t in [0, 121, 3600] {
-            let err = parse(&format!("[analysis]\nmodel_url = \"https://llm.example/v1\"\ntimeout_secs = {t}\n")).unwrap_err().to_string();
+            let err = parse(&format!(
+                "[analysis]\nmodel_url = \"https://llm.example/v1\"\ntimeout_secs = {t}\n"
+            ))
+            .unwrap_err()
+            .to_string();
             assert!(err.contains("timeout_secs"), "{t}: {err}");
         }
         for t in [1, 120] {
-            parse(&format!("[analysis]\nmodel_url = \"https://llm.example/v1\"\ntimeout_secs = {t}\n")).unwrap();
+            parse(&format!(
+                "[analysis]\nmodel_url = \"https://llm.example/v1\"\ntimeout_secs = {t}\n"
+            ))
+            .unwrap();
         }
     }
 
@@ -451,9 +570,16 @@ mod analysis_section {
         let err = parse("[analysis]\nmodel_url = \"https://llm.example/v1\"\nmodel_key_env = \"K\"\nmodel_key_file = \"/k\"\n").unwrap_err().to_string();
         assert!(err.contains("not both"), "{err}");
         // An inline key is not a field.
-        assert!(parse("[analysis]\nmodel_url = \"https://llm.example/v1\"\nmodel_key = \"sk-inline\"\n").is_err());
+        assert!(
+            parse(
+                "[analysis]\nmodel_url = \"https://llm.example/v1\"\nmodel_key = \"sk-inline\"\n"
+            )
+            .is_err()
+        );
         // A key (or model) without a URL is a mistake, not silently nothing.
-        let err = parse("[analysis]\nmodel_key_env = \"K\"\n").unwrap_err().to_string();
+        let err = parse("[analysis]\nmodel_key_env = \"K\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("model_url"), "{err}");
     }
 
@@ -461,7 +587,10 @@ mod analysis_section {
     fn a_missing_key_variable_or_file_fails_at_start_up_naming_it() {
         let c = parse("[analysis]\nmodel_url = \"https://llm.example/v1\"\nmodel_key_env = \"EXLOGARE_TEST_MODEL_KEY_SURELY_UNSET\"\n").unwrap();
         let err = c.analysis.model_config().unwrap_err().to_string();
-        assert!(err.contains("EXLOGARE_TEST_MODEL_KEY_SURELY_UNSET") && err.contains("[analysis]"), "{err}");
+        assert!(
+            err.contains("EXLOGARE_TEST_MODEL_KEY_SURELY_UNSET") && err.contains("[analysis]"),
+            "{err}"
+        );
         let c = parse("[analysis]\nmodel_url = \"https://llm.example/v1\"\nmodel_key_file = \"/nonexistent/exlogare/model-key\"\n").unwrap();
         let err = c.analysis.model_config().unwrap_err().to_string();
         assert!(err.contains("/nonexistent/exlogare/model-key"), "{err}");
@@ -477,17 +606,27 @@ mod analysis_section {
             .take_while(|l| l.starts_with("# "))
             .map(|l| format!("{}\n", &l[2..]))
             .collect();
-        assert!(section.contains("model_url"), "no commented [analysis] example: {section}");
+        assert!(
+            section.contains("model_url"),
+            "no commented [analysis] example: {section}"
+        );
         let c = parse(&section).unwrap();
         let a = c.analysis;
-        assert_eq!((a.model_url.as_deref(), a.timeout_secs), (Some("https://api.openai.com/v1"), Some(20)));
+        assert_eq!(
+            (a.model_url.as_deref(), a.timeout_secs),
+            (Some("https://api.openai.com/v1"), Some(20))
+        );
         assert!(a.model_key_env.is_some());
     }
 
     #[test]
     fn model_environment_variables_do_not_override_the_file() {
         let mut c = parse("").unwrap();
-        c.apply_env(|k| k.starts_with("EXLOGARE_MODEL").then(|| "http://elsewhere.example/v1".to_string())).unwrap();
+        c.apply_env(|k| {
+            k.starts_with("EXLOGARE_MODEL")
+                .then(|| "http://elsewhere.example/v1".to_string())
+        })
+        .unwrap();
         assert!(c.analysis.model_url.is_none());
     }
 }
@@ -511,13 +650,29 @@ mod example {
             admin_token_env: token.then(|| "EXLOGARE_ADMIN_TOKEN".to_string()),
             ..super::ServerConfig::default()
         };
-        for open in ["0.0.0.0:8080", "[::]:8080", "10.1.2.3:80", "exlogare.example:8080"] {
-            let err = server(open, false).check_admin_exposure().unwrap_err().to_string();
+        for open in [
+            "0.0.0.0:8080",
+            "[::]:8080",
+            "10.1.2.3:80",
+            "exlogare.example:8080",
+        ] {
+            let err = server(open, false)
+                .check_admin_exposure()
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("admin_token_env"), "{open}: {err}");
             assert!(server(open, true).check_admin_exposure().is_ok(), "{open}");
         }
-        for local in ["127.0.0.1:8080", "[::1]:8080", "localhost:8080", "127.0.0.1:0"] {
-            assert!(server(local, false).check_admin_exposure().is_ok(), "{local}");
+        for local in [
+            "127.0.0.1:8080",
+            "[::1]:8080",
+            "localhost:8080",
+            "127.0.0.1:0",
+        ] {
+            assert!(
+                server(local, false).check_admin_exposure().is_ok(),
+                "{local}"
+            );
         }
     }
 }

@@ -42,7 +42,12 @@ pub struct ConnectionSample<'a> {
 
 /// Every state a connection can be in, so each gets a 0 or 1 series (a Prometheus state set):
 /// an alert on `state="needs_reconnection" == 1` then works without absent-series tricks.
-const CONNECTION_STATES: [&str; 4] = ["connected", "not_connected", "needs_reconnection", "unusable"];
+const CONNECTION_STATES: [&str; 4] = [
+    "connected",
+    "not_connected",
+    "needs_reconnection",
+    "unusable",
+];
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -54,33 +59,77 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("exlogare");
         let deliveries = Family::<Labels, Counter>::default();
-        registry.register("webhook_deliveries", "Webhook deliveries by provider and outcome", deliveries.clone());
+        registry.register(
+            "webhook_deliveries",
+            "Webhook deliveries by provider and outcome",
+            deliveries.clone(),
+        );
         let queue_depth = Gauge::default();
-        registry.register("queue_depth", "Deliveries queued or being analysed", queue_depth.clone());
+        registry.register(
+            "queue_depth",
+            "Deliveries queued or being analysed",
+            queue_depth.clone(),
+        );
         let plugin_calls = Family::<Labels, Histogram>::new_with_constructor(|| {
             Histogram::new([0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0])
         });
-        registry.register("plugin_call_seconds", "Plugin call latency by provider and operation", plugin_calls.clone());
+        registry.register(
+            "plugin_call_seconds",
+            "Plugin call latency by provider and operation",
+            plugin_calls.clone(),
+        );
         let plugin_faults = Family::<Labels, Counter>::default();
-        registry.register("plugin_faults", "Plugin traps, timeouts and memory-limit faults", plugin_faults.clone());
+        registry.register(
+            "plugin_faults",
+            "Plugin traps, timeouts and memory-limit faults",
+            plugin_faults.clone(),
+        );
         let provider_requests = Family::<Labels, Counter>::default();
-        registry.register("provider_requests", "Provider API requests by provider and status", provider_requests.clone());
+        registry.register(
+            "provider_requests",
+            "Provider API requests by provider and status",
+            provider_requests.clone(),
+        );
         let notifications = Family::<Labels, Counter>::default();
-        registry.register("notifications", "Notifications by notifier and outcome", notifications.clone());
+        registry.register(
+            "notifications",
+            "Notifications by notifier and outcome",
+            notifications.clone(),
+        );
         let analyses = Family::<Labels, Counter>::default();
         registry.register("analyses", "Finished analyses by outcome", analyses.clone());
         let token_refreshes = Family::<Labels, Counter>::default();
-        registry.register("token_refreshes", "OAuth token refreshes by connection and outcome (refreshed, refused, unavailable)", token_refreshes.clone());
+        registry.register(
+            "token_refreshes",
+            "OAuth token refreshes by connection and outcome (refreshed, refused, unavailable)",
+            token_refreshes.clone(),
+        );
         let connection_state = Family::<Labels, Gauge>::default();
-        registry.register("connection_state", "1 for the state each connection is in, 0 for the others", connection_state.clone());
+        registry.register(
+            "connection_state",
+            "1 for the state each connection is in, 0 for the others",
+            connection_state.clone(),
+        );
         let connection_calls = Family::<Labels, Gauge>::default();
         registry.register("connection_calls", "Provider calls of each connection in the last hour (kind=used) and its budget (kind=limit)", connection_calls.clone());
         let worker_panics = Counter::default();
-        registry.register("worker_panics", "Panics caught while a worker processed a delivery (each parks that delivery)", worker_panics.clone());
+        registry.register(
+            "worker_panics",
+            "Panics caught while a worker processed a delivery (each parks that delivery)",
+            worker_panics.clone(),
+        );
         let worker_restarts = Counter::default();
-        registry.register("worker_restarts", "Worker threads that died and were started again", worker_restarts.clone());
+        registry.register(
+            "worker_restarts",
+            "Worker threads that died and were started again",
+            worker_restarts.clone(),
+        );
         let workers_alive = Gauge::default();
-        registry.register("workers_alive", "Worker threads running now", workers_alive.clone());
+        registry.register(
+            "workers_alive",
+            "Worker threads running now",
+            workers_alive.clone(),
+        );
         Self {
             registry,
             deliveries,
@@ -101,27 +150,51 @@ impl Metrics {
     }
 
     pub fn delivery(&self, provider: &str, outcome: &str) {
-        self.deliveries.get_or_create(&vec![("provider", provider.into()), ("outcome", outcome.into())]).inc();
+        self.deliveries
+            .get_or_create(&vec![
+                ("provider", provider.into()),
+                ("outcome", outcome.into()),
+            ])
+            .inc();
     }
 
     pub fn plugin_call(&self, provider: &str, op: &str, took: Duration) {
-        self.plugin_calls.get_or_create(&vec![("provider", provider.into()), ("op", op.into())]).observe(took.as_secs_f64());
+        self.plugin_calls
+            .get_or_create(&vec![("provider", provider.into()), ("op", op.into())])
+            .observe(took.as_secs_f64());
     }
 
     pub fn plugin_fault(&self, provider: &str, fault: &str) {
-        self.plugin_faults.get_or_create(&vec![("provider", provider.into()), ("fault", fault.into())]).inc();
+        self.plugin_faults
+            .get_or_create(&vec![
+                ("provider", provider.into()),
+                ("fault", fault.into()),
+            ])
+            .inc();
     }
 
     pub fn provider_request(&self, provider: &str, status: &str) {
-        self.provider_requests.get_or_create(&vec![("provider", provider.into()), ("status", status.into())]).inc();
+        self.provider_requests
+            .get_or_create(&vec![
+                ("provider", provider.into()),
+                ("status", status.into()),
+            ])
+            .inc();
     }
 
     pub fn notification(&self, notifier: &str, outcome: &str) {
-        self.notifications.get_or_create(&vec![("notifier", notifier.into()), ("outcome", outcome.into())]).inc();
+        self.notifications
+            .get_or_create(&vec![
+                ("notifier", notifier.into()),
+                ("outcome", outcome.into()),
+            ])
+            .inc();
     }
 
     pub fn analysis(&self, outcome: &str) {
-        self.analyses.get_or_create(&vec![("outcome", outcome.into())]).inc();
+        self.analyses
+            .get_or_create(&vec![("outcome", outcome.into())])
+            .inc();
     }
 
     pub fn worker_panic(&self) {
@@ -138,7 +211,12 @@ impl Metrics {
     }
 
     pub fn token_refresh(&self, connection: &str, outcome: &str) {
-        self.token_refreshes.get_or_create(&vec![("connection", connection.into()), ("outcome", outcome.into())]).inc();
+        self.token_refreshes
+            .get_or_create(&vec![
+                ("connection", connection.into()),
+                ("outcome", outcome.into()),
+            ])
+            .inc();
     }
 
     /// Renders everything; the gauges read at scrape time are passed in.
@@ -150,11 +228,22 @@ impl Metrics {
         self.connection_calls.clear();
         for c in connections {
             for state in CONNECTION_STATES {
-                let labels = vec![("connection", c.id.to_string()), ("provider", c.provider.to_string()), ("state", state.to_string())];
-                self.connection_state.get_or_create(&labels).set(i64::from(c.status == state));
+                let labels = vec![
+                    ("connection", c.id.to_string()),
+                    ("provider", c.provider.to_string()),
+                    ("state", state.to_string()),
+                ];
+                self.connection_state
+                    .get_or_create(&labels)
+                    .set(i64::from(c.status == state));
             }
             for (kind, value) in [("used", c.calls_used), ("limit", c.calls_per_hour)] {
-                self.connection_calls.get_or_create(&vec![("connection", c.id.to_string()), ("kind", kind.to_string())]).set(i64::from(value));
+                self.connection_calls
+                    .get_or_create(&vec![
+                        ("connection", c.id.to_string()),
+                        ("kind", kind.to_string()),
+                    ])
+                    .set(i64::from(value));
             }
         }
         let mut out = String::new();
@@ -170,15 +259,35 @@ mod tests {
     #[test]
     fn connections_are_a_state_set_and_removed_ones_disappear() {
         let m = Metrics::new();
-        let cloud = ConnectionSample { id: "cloud", provider: "gitflic", status: "needs_reconnection", calls_used: 7, calls_per_hour: 250 };
+        let cloud = ConnectionSample {
+            id: "cloud",
+            provider: "gitflic",
+            status: "needs_reconnection",
+            calls_used: 7,
+            calls_per_hour: 250,
+        };
         let text = m.render(0, &[cloud]);
         assert!(text.contains(r#"exlogare_connection_state{connection="cloud",provider="gitflic",state="needs_reconnection"} 1"#), "{text}");
         assert!(text.contains(r#"exlogare_connection_state{connection="cloud",provider="gitflic",state="connected"} 0"#), "{text}");
-        assert!(text.contains(r#"exlogare_connection_calls{connection="cloud",kind="used"} 7"#), "{text}");
-        assert!(text.contains(r#"exlogare_connection_calls{connection="cloud",kind="limit"} 250"#), "{text}");
+        assert!(
+            text.contains(r#"exlogare_connection_calls{connection="cloud",kind="used"} 7"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"exlogare_connection_calls{connection="cloud",kind="limit"} 250"#),
+            "{text}"
+        );
         m.token_refresh("cloud", "refused");
         let text = m.render(0, &[]);
-        assert!(!text.contains(r#"connection_state{connection="cloud""#), "a removed connection leaves no series: {text}");
-        assert!(text.contains(r#"exlogare_token_refreshes_total{connection="cloud",outcome="refused"} 1"#), "{text}");
+        assert!(
+            !text.contains(r#"connection_state{connection="cloud""#),
+            "a removed connection leaves no series: {text}"
+        );
+        assert!(
+            text.contains(
+                r#"exlogare_token_refreshes_total{connection="cloud",outcome="refused"} 1"#
+            ),
+            "{text}"
+        );
     }
 }

@@ -3,11 +3,11 @@
 //! The plugin finds the failed jobs and streams their logs; the host's analyzer reads the
 //! stream as it arrives, so a job log never sits whole in host memory either.
 
-use exlogare_runtime::plugin::{CallContext, LoadedPlugin, PluginFault};
-use exlogare_runtime::call_state::LogSink;
-use exlogare_runtime::wit::v0_1::{provider, sink_types, types};
 use exlogare_analysis::{Analyzer, JobMeta, Report};
 use exlogare_notify::{FailureMessage, JobMessage};
+use exlogare_runtime::call_state::LogSink;
+use exlogare_runtime::plugin::{CallContext, LoadedPlugin, PluginFault};
+use exlogare_runtime::wit::v0_1::{provider, sink_types, types};
 use std::time::Duration;
 
 /// Feeds extracted chunks straight into the analyzer.
@@ -19,8 +19,15 @@ pub struct AnalysisSink {
 
 impl AnalysisSink {
     pub fn new(job: &types::Job) -> Self {
-        let meta = JobMeta { job_name: Some(job.name.clone()), stage: job.stage.clone() };
-        Self { analyzer: Some(Analyzer::new(meta)), lines: 0, report: None }
+        let meta = JobMeta {
+            job_name: Some(job.name.clone()),
+            stage: job.stage.clone(),
+        };
+        Self {
+            analyzer: Some(Analyzer::new(meta)),
+            lines: 0,
+            report: None,
+        }
     }
 
     fn finish(&mut self) -> Option<Report> {
@@ -33,7 +40,10 @@ impl AnalysisSink {
 
 impl LogSink for AnalysisSink {
     fn emit(&mut self, chunk: sink_types::LogChunk) -> Result<(), String> {
-        let analyzer = self.analyzer.as_mut().ok_or("the analysis already finished")?;
+        let analyzer = self
+            .analyzer
+            .as_mut()
+            .ok_or("the analysis already finished")?;
         // Lines and step edges arrive as separate lists; merge them by source line so a step
         // starts before the lines it holds.
         let mut steps = chunk.steps.into_iter().peekable();
@@ -81,7 +91,9 @@ pub struct FailureAnalysis {
 impl FailureAnalysis {
     /// The first job log that a later attempt may still read (see [`LogProblem::is_transient`]).
     pub fn transient_log_problem(&self) -> Option<&LogProblem> {
-        self.jobs.iter().find_map(|j| j.source.as_ref().err().filter(|p| p.is_transient()))
+        self.jobs
+            .iter()
+            .find_map(|j| j.source.as_ref().err().filter(|p| p.is_transient()))
     }
 }
 
@@ -101,14 +113,18 @@ impl LogProblem {
         matches!(
             self,
             LogProblem::Fault(_)
-                | LogProblem::Provider(types::ProviderError::Transient(_) | types::ProviderError::RateLimited(_))
+                | LogProblem::Provider(
+                    types::ProviderError::Transient(_) | types::ProviderError::RateLimited(_)
+                )
         )
     }
 
     /// How long the provider asked to wait, when it did.
     pub fn retry_after_ms(&self) -> u64 {
         match self {
-            LogProblem::Provider(types::ProviderError::RateLimited(rl)) => rl.retry_after_secs.map_or(0, |s| u64::from(s) * 1000),
+            LogProblem::Provider(types::ProviderError::RateLimited(rl)) => {
+                rl.retry_after_secs.map_or(0, |s| u64::from(s) * 1000)
+            }
             _ => 0,
         }
     }
@@ -146,7 +162,10 @@ pub fn bounded_line(text: &str, max: usize) -> String {
     let words: Vec<&str> = text.split_whitespace().collect();
     let mut kept: Vec<&str> = Vec::new();
     for (i, w) in words.iter().enumerate() {
-        let frame = *w == "at" && words.get(i + 1).is_some_and(|n| n.contains('.') && n.contains('(') && !n.starts_with('('));
+        let frame = *w == "at"
+            && words
+                .get(i + 1)
+                .is_some_and(|n| n.contains('.') && n.contains('(') && !n.starts_with('('));
         if frame {
             break;
         }
@@ -173,7 +192,11 @@ pub struct LogWords {
 
 impl Default for LogWords {
     fn default() -> Self {
-        LogWords { provider_name: "the provider".to_owned(), failing_for: None, budget_spent: false }
+        LogWords {
+            provider_name: "the provider".to_owned(),
+            failing_for: None,
+            budget_spent: false,
+        }
     }
 }
 
@@ -182,29 +205,54 @@ pub fn log_unavailable_text(problem: &LogProblem, words: &LogWords) -> String {
     use types::ProviderError as E;
     let p = &words.provider_name;
     let detail = |m: &str| provider_detail(m);
-    if words.budget_spent && problem.is_transient() {
-        if let LogProblem::Provider(E::Transient(m)) = problem {
-            return format!("the log was not read: {}", detail(m));
-        }
+    if words.budget_spent
+        && let LogProblem::Provider(E::Transient(m)) = problem
+    {
+        return format!("the log was not read: {}", detail(m));
     }
     match problem {
-        LogProblem::Provider(E::NotFound(m)) => format!("the job's log is no longer on {p}: it expired or was deleted ({})", detail(m)),
+        LogProblem::Provider(E::NotFound(m)) => format!(
+            "the job's log is no longer on {p}: it expired or was deleted ({})",
+            detail(m)
+        ),
         LogProblem::Provider(E::Transient(m)) => match words.failing_for.map(spell_duration) {
-            Some(d) => format!("{p} kept failing for {d} while the log was read ({})", detail(m)),
+            Some(d) => format!(
+                "{p} kept failing for {d} while the log was read ({})",
+                detail(m)
+            ),
             None => format!("{p} failed while the log was read ({})", detail(m)),
         },
         LogProblem::Provider(E::RateLimited(rl)) => match words.failing_for.map(spell_duration) {
-            Some(d) => format!("{p} kept asking us to slow down for {d} while the log was read ({})", detail(&rl.message)),
-            None => format!("{p} asked us to slow down while the log was read ({})", detail(&rl.message)),
+            Some(d) => format!(
+                "{p} kept asking us to slow down for {d} while the log was read ({})",
+                detail(&rl.message)
+            ),
+            None => format!(
+                "{p} asked us to slow down while the log was read ({})",
+                detail(&rl.message)
+            ),
         },
         LogProblem::Provider(E::CredentialsRejected(m)) => {
-            format!("{p} refused the connection's credentials while the log was read ({}); reconnect the connection", detail(m))
+            format!(
+                "{p} refused the connection's credentials while the log was read ({}); reconnect the connection",
+                detail(m)
+            )
         }
         LogProblem::Provider(E::InvalidInput(i)) => {
-            format!("the {p} plugin could not read the log's answer ({}: {})", i.field, detail(&i.message))
+            format!(
+                "the {p} plugin could not read the log's answer ({}: {})",
+                i.field,
+                detail(&i.message)
+            )
         }
-        LogProblem::Provider(E::Denied(m)) => format!("the sandbox refused the plugin's request for the log ({})", detail(m)),
-        LogProblem::Fault(m) => format!("the {p} plugin failed while reading the log ({})", bounded_line(m, 160)),
+        LogProblem::Provider(E::Denied(m)) => format!(
+            "the sandbox refused the plugin's request for the log ({})",
+            detail(m)
+        ),
+        LogProblem::Fault(m) => format!(
+            "the {p} plugin failed while reading the log ({})",
+            bounded_line(m, 160)
+        ),
     }
 }
 
@@ -226,11 +274,17 @@ pub fn provider_detail(m: &str) -> String {
             return format!("HTTP {status}");
         }
         let body = bounded_line(body, 120);
-        return if body.is_empty() { format!("HTTP {status}") } else { format!("HTTP {status}: {body}") };
+        return if body.is_empty() {
+            format!("HTTP {status}")
+        } else {
+            format!("HTTP {status}: {body}")
+        };
     }
     // `GET https://…: timed out`: the request line ends at the first `: ` after the URL.
     let m = match m.split_once(' ') {
-        Some((verb, rest)) if verb.chars().all(|c| c.is_ascii_uppercase()) && rest.contains("://") => {
+        Some((verb, rest))
+            if verb.chars().all(|c| c.is_ascii_uppercase()) && rest.contains("://") =>
+        {
             rest.split_once(": ").map_or(m, |(_, why)| why)
         }
         _ => m,
@@ -241,12 +295,22 @@ pub fn provider_detail(m: &str) -> String {
 /// `40 minutes`, `1 hour 5 minutes`, `30 seconds`.
 fn spell_duration(d: Duration) -> String {
     let secs = d.as_secs();
-    let plural = |n: u64, unit: &str| if n == 1 { format!("1 {unit}") } else { format!("{n} {unit}s") };
+    let plural = |n: u64, unit: &str| {
+        if n == 1 {
+            format!("1 {unit}")
+        } else {
+            format!("{n} {unit}s")
+        }
+    };
     match secs {
         0..=59 => plural(secs.max(1), "second"),
         60..=3599 => plural(secs / 60, "minute"),
         _ if secs % 3600 < 60 => plural(secs / 3600, "hour"),
-        _ => format!("{} {}", plural(secs / 3600, "hour"), plural(secs % 3600 / 60, "minute")),
+        _ => format!(
+            "{} {}",
+            plural(secs / 3600, "hour"),
+            plural(secs % 3600 / 60, "minute")
+        ),
     }
 }
 
@@ -272,41 +336,51 @@ pub fn analyze_failure(
     let mut jobs = Vec::new();
     for job in &details.failed_jobs {
         let sink = Box::new(AnalysisSink::new(job));
-        let analysis = match plugin.extract_job_log(ctx(Some(sink)), conn, &details.pipeline.project, job) {
-            Ok(out) => {
-                requests += out.transcript.len();
-                let report = out
-                    .sink
-                    .and_then(|s| s.into_any().downcast::<AnalysisSink>().ok())
-                    .and_then(|mut s| if s.lines > 0 { s.finish() } else { None });
-                JobAnalysis {
-                    job: job.clone(),
-                    source: out.value.map_err(LogProblem::Provider),
-                    report,
-                    elapsed: out.elapsed,
-                    peak_memory_bytes: out.peak_memory_bytes,
+        let analysis =
+            match plugin.extract_job_log(ctx(Some(sink)), conn, &details.pipeline.project, job) {
+                Ok(out) => {
+                    requests += out.transcript.len();
+                    let report = out
+                        .sink
+                        .and_then(|s| s.into_any().downcast::<AnalysisSink>().ok())
+                        .and_then(|mut s| if s.lines > 0 { s.finish() } else { None });
+                    JobAnalysis {
+                        job: job.clone(),
+                        source: out.value.map_err(LogProblem::Provider),
+                        report,
+                        elapsed: out.elapsed,
+                        peak_memory_bytes: out.peak_memory_bytes,
+                    }
                 }
-            }
-            Err(fault) => JobAnalysis {
-                job: job.clone(),
-                source: Err(LogProblem::Fault(fault.to_string())),
-                report: None,
-                elapsed: Duration::ZERO,
-                peak_memory_bytes: 0,
-            },
-        };
+                Err(fault) => JobAnalysis {
+                    job: job.clone(),
+                    source: Err(LogProblem::Fault(fault.to_string())),
+                    report: None,
+                    elapsed: Duration::ZERO,
+                    peak_memory_bytes: 0,
+                },
+            };
         jobs.push(analysis);
     }
-    Ok(FailureAnalysis { details, jobs, requests })
+    Ok(FailureAnalysis {
+        details,
+        jobs,
+        requests,
+    })
 }
 
 /// The optional model step over every job that has a report: on success the job's summary
 /// becomes the model's (the rest of the report stays deterministic); on failure the report is
 /// left as it was and the reason logged. Runs on the worker thread, after the plugin calls,
 /// with the host's own client: the model URL is never part of any plugin's egress.
-pub fn explain_with_model(analysis: &mut FailureAnalysis, model: &exlogare_analysis::model::ModelClient) {
+pub fn explain_with_model(
+    analysis: &mut FailureAnalysis,
+    model: &exlogare_analysis::model::ModelClient,
+) {
     for job in &mut analysis.jobs {
-        let Some(report) = job.report.as_mut() else { continue };
+        let Some(report) = job.report.as_mut() else {
+            continue;
+        };
         if !model.rewrite_summary(report) {
             tracing::warn!(job = %job.job.name, "model step failed, posting the deterministic report: {}", report.model_error.as_deref().unwrap_or("?"));
         }
@@ -314,7 +388,12 @@ pub fn explain_with_model(analysis: &mut FailureAnalysis, model: &exlogare_analy
 }
 
 /// The message for one analysed failure. Jobs keep the provider's order.
-pub fn failure_message(provider: &str, connection: &str, analysis: &FailureAnalysis, words: &LogWords) -> FailureMessage {
+pub fn failure_message(
+    provider: &str,
+    connection: &str,
+    analysis: &FailureAnalysis,
+    words: &LogWords,
+) -> FailureMessage {
     let p = &analysis.details.pipeline;
     let jobs = analysis
         .jobs
@@ -322,7 +401,10 @@ pub fn failure_message(provider: &str, connection: &str, analysis: &FailureAnaly
         .map(|j| {
             let unavailable = match (&j.source, &j.report) {
                 (Err(e), None) => Some(log_unavailable_text(e, words)),
-                (Err(e), Some(_)) => Some(format!("the log was read only in part: {}", log_unavailable_text(e, words))),
+                (Err(e), Some(_)) => Some(format!(
+                    "the log was read only in part: {}",
+                    log_unavailable_text(e, words)
+                )),
                 (Ok(_), None) => Some("the log was empty".to_owned()),
                 (Ok(_), Some(_)) => None,
             };
@@ -384,34 +466,73 @@ mod tests {
     const NPE: &str = "GET https://api.gitflic.ru/project/acme/payments-api/cicd/job/5521/artifact/0d2d/download answered 500: java.lang.NullPointerException: Cannot invoke \"ru.gitflic.cicd.domain.PipelineJob.getStage()\" because \"job\" is null at ru.gitflic.cicd.rest.PipelineJobRestController.toModel(PipelineJobRestController.java:142) at java.base/java.util.stream.ReferencePipeline$3$1.accept(ReferencePipeline.java:197)";
 
     fn gitflic(failing_for: Option<u64>) -> LogWords {
-        LogWords { provider_name: "GitFlic".into(), failing_for: failing_for.map(Duration::from_secs), budget_spent: false }
+        LogWords {
+            provider_name: "GitFlic".into(),
+            failing_for: failing_for.map(Duration::from_secs),
+            budget_spent: false,
+        }
     }
 
     #[test]
     fn log_problems_read_as_sentences_without_type_names_or_stack_traces() {
-        let text = log_unavailable_text(&LogProblem::Provider(E::Transient(NPE.into())), &gitflic(Some(40 * 60 + 10)));
-        assert_eq!(text, "GitFlic kept failing for 40 minutes while the log was read (HTTP 500)");
-        let text = log_unavailable_text(&LogProblem::Provider(E::Transient(NPE.into())), &gitflic(None));
+        let text = log_unavailable_text(
+            &LogProblem::Provider(E::Transient(NPE.into())),
+            &gitflic(Some(40 * 60 + 10)),
+        );
+        assert_eq!(
+            text,
+            "GitFlic kept failing for 40 minutes while the log was read (HTTP 500)"
+        );
+        let text = log_unavailable_text(
+            &LogProblem::Provider(E::Transient(NPE.into())),
+            &gitflic(None),
+        );
         assert_eq!(text, "GitFlic failed while the log was read (HTTP 500)");
         let gone = E::NotFound("GET https://api.gitflic.ru/x/download answered 404: {\"message\":\"Artifact \\\"job.log\\\" expired\"}".into());
         let text = log_unavailable_text(&LogProblem::Provider(gone), &gitflic(None));
-        assert!(text.starts_with("the job's log is no longer on GitFlic: it expired or was deleted (HTTP 404: "), "{text}");
+        assert!(
+            text.starts_with(
+                "the job's log is no longer on GitFlic: it expired or was deleted (HTTP 404: "
+            ),
+            "{text}"
+        );
         let spent = E::Transient("GET https://api.gitflic.ru/x/download: the request budget of 3 calls per hour is spent (3 used); the next call fits in 5 ms".into());
-        let words = LogWords { budget_spent: true, ..gitflic(None) };
+        let words = LogWords {
+            budget_spent: true,
+            ..gitflic(None)
+        };
         assert_eq!(
             log_unavailable_text(&LogProblem::Provider(spent), &words),
             "the log was not read: the request budget of 3 calls per hour is spent (3 used); the next call fits in 5 ms"
         );
         let timeout = E::Transient("GET https://api.gitflic.ru/x: timed out".into());
-        assert_eq!(log_unavailable_text(&LogProblem::Provider(timeout), &gitflic(Some(3 * 3600 + 5 * 60))), "GitFlic kept failing for 3 hours 5 minutes while the log was read (timed out)");
+        assert_eq!(
+            log_unavailable_text(
+                &LogProblem::Provider(timeout),
+                &gitflic(Some(3 * 3600 + 5 * 60))
+            ),
+            "GitFlic kept failing for 3 hours 5 minutes while the log was read (timed out)"
+        );
         for problem in [
             LogProblem::Provider(E::Transient(NPE.into())),
-            LogProblem::Provider(E::CredentialsRejected("GET https://x/y answered 403: {}".into())),
-            LogProblem::Provider(E::Denied("GET https://x/y: refused by the sandbox: private address".into())),
+            LogProblem::Provider(E::CredentialsRejected(
+                "GET https://x/y answered 403: {}".into(),
+            )),
+            LogProblem::Provider(E::Denied(
+                "GET https://x/y: refused by the sandbox: private address".into(),
+            )),
             LogProblem::Fault("plugin trapped: wasm `unreachable` instruction executed".into()),
         ] {
             let text = log_unavailable_text(&problem, &gitflic(Some(90)));
-            for banned in ["ProviderError", "Transient(", "NotFound(", "\\\"", "\n", " at ru.gitflic", "java.base"] {
+            for banned in [
+                "ProviderError",
+                "Transient(",
+                "NotFound(",
+                "\\\"",
+                "\n",
+                " at ru.gitflic",
+                "java.base",
+            ] {
                 assert!(!text.contains(banned), "{banned:?} in {text:?}");
             }
         }
@@ -420,23 +541,36 @@ mod tests {
     #[test]
     fn operator_words_are_one_bounded_line_and_cut_before_a_stack_trace() {
         let words = LogProblem::Provider(E::Transient(NPE.into())).to_string();
-        assert!(words.starts_with("temporary failure: GET https://api.gitflic.ru/"), "{words}");
+        assert!(
+            words.starts_with("temporary failure: GET https://api.gitflic.ru/"),
+            "{words}"
+        );
         assert!(words.ends_with("because \"job\" is null"), "{words}");
         let long = "ошибка ".repeat(200);
         let line = bounded_line(&long, 50);
         assert_eq!(line.chars().count(), 51, "{line}");
         assert!(line.ends_with('…'));
-        assert_eq!(PipelineError::Provider(E::NotFound("no pipeline #9".into())).to_string(), "not found: no pipeline #9");
+        assert_eq!(
+            PipelineError::Provider(E::NotFound("no pipeline #9".into())).to_string(),
+            "not found: no pipeline #9"
+        );
     }
 
     #[test]
     fn only_failures_a_retry_can_mend_are_transient() {
         assert!(LogProblem::Provider(E::Transient("x".into())).is_transient());
         assert!(LogProblem::Fault("x".into()).is_transient());
-        let rl = LogProblem::Provider(E::RateLimited(types::RateLimit { retry_after_secs: Some(30), message: "slow".into() }));
+        let rl = LogProblem::Provider(E::RateLimited(types::RateLimit {
+            retry_after_secs: Some(30),
+            message: "slow".into(),
+        }));
         assert!(rl.is_transient());
         assert_eq!(rl.retry_after_ms(), 30_000);
-        for final_ in [E::NotFound("x".into()), E::Denied("x".into()), E::CredentialsRejected("x".into())] {
+        for final_ in [
+            E::NotFound("x".into()),
+            E::Denied("x".into()),
+            E::CredentialsRejected("x".into()),
+        ] {
             assert!(!LogProblem::Provider(final_).is_transient());
         }
     }

@@ -9,10 +9,10 @@
 //! placeholder secrets, never the connection's; the golden is made by the runner with
 //! `--bless` after a person has reviewed the bodies.
 
-use exlogare_conformance::CollectingSink;
 use crate::accounts::watch::project_ref;
-use exlogare_runtime::http::record::{quote, RecordBackend, RecordSummary};
 use crate::service::Service;
+use exlogare_conformance::CollectingSink;
+use exlogare_runtime::http::record::{RecordBackend, RecordSummary, quote};
 use exlogare_runtime::wit::v0_1::{provider, types};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,14 +37,31 @@ fn provider_failure(what: &str, e: &types::ProviderError) -> anyhow::Error {
 impl Service {
     /// Records the failure of `pipeline` (default: the newest failed one among the last 20)
     /// of `project` on `connection` into `out`, which must not exist or be empty.
-    pub fn record_failure(&self, connection: &str, project: &str, pipeline: Option<u64>, out: &Path) -> anyhow::Result<Recorded> {
-        let c = self.connection(connection).ok_or_else(|| anyhow::anyhow!("no connection `{connection}`"))?;
-        let plugin = self.plugins.get(&c.config.provider).ok_or_else(|| anyhow::anyhow!("provider plugin `{}` is not loaded", c.config.provider))?;
+    pub fn record_failure(
+        &self,
+        connection: &str,
+        project: &str,
+        pipeline: Option<u64>,
+        out: &Path,
+    ) -> anyhow::Result<Recorded> {
+        let c = self
+            .connection(connection)
+            .ok_or_else(|| anyhow::anyhow!("no connection `{connection}`"))?;
+        let plugin = self.plugins.get(&c.config.provider).ok_or_else(|| {
+            anyhow::anyhow!("provider plugin `{}` is not loaded", c.config.provider)
+        })?;
         if out.exists() && std::fs::read_dir(out)?.next().is_some() {
-            anyhow::bail!("{} is not empty; record into a new folder (a scenario is one folder)", out.display());
+            anyhow::bail!(
+                "{} is not empty; record into a new folder (a scenario is one folder)",
+                out.display()
+            );
         }
         let project_ref = project_ref(project)?;
-        let token = if Self::is_token_managed(&c) { Some(self.connection_token(&c)?) } else { None };
+        let token = if Self::is_token_managed(&c) {
+            Some(self.connection_token(&c)?)
+        } else {
+            None
+        };
         let recorder = Arc::new(RecordBackend::new(c.backend.clone(), out)?);
         let ctx = |sink: Option<Box<dyn exlogare_runtime::call_state::LogSink>>| {
             let mut ctx = self.ctx_with_token(&c, sink, token.as_ref());
@@ -55,7 +72,10 @@ impl Service {
         let number = match pipeline {
             Some(n) => n,
             None => {
-                let listed = plugin.list_pipelines(ctx(None), &c.conn, &project_ref, None, SEARCH_NEWEST)?.value.map_err(|e| provider_failure("listing pipelines", &e))?;
+                let listed = plugin
+                    .list_pipelines(ctx(None), &c.conn, &project_ref, None, SEARCH_NEWEST)?
+                    .value
+                    .map_err(|e| provider_failure("listing pipelines", &e))?;
                 steps.push_str(&format!(
                     "\n[[step]]\nop = \"list-pipelines\"\nproject = {{ owner = {}, name = {} }}\nlimit = {SEARCH_NEWEST}\n",
                     quote(&project_ref.owner),
@@ -70,12 +90,18 @@ impl Service {
         };
         let event = provider::FailureEvent {
             project: project_ref.clone(),
-            pipeline: types::PipelineRef { id: None, number: Some(number) },
+            pipeline: types::PipelineRef {
+                id: None,
+                number: Some(number),
+            },
             event: "PIPELINE_FAIL".into(),
             git_ref: None,
             commit_sha: None,
         };
-        let details = plugin.failure_details(ctx(None), &c.conn, &event)?.value.map_err(|e| provider_failure("failure details", &e))?;
+        let details = plugin
+            .failure_details(ctx(None), &c.conn, &event)?
+            .value
+            .map_err(|e| provider_failure("failure details", &e))?;
         steps.push_str(&format!(
             "\n[[step]]\nop = \"failure-details\"\nevent = {{ owner = {}, name = {}, pipeline_number = {number} }}\n",
             quote(&project_ref.owner),
@@ -83,7 +109,12 @@ impl Service {
         ));
         let mut log_bytes = 0;
         for job in &details.failed_jobs {
-            let out = plugin.extract_job_log(ctx(Some(Box::new(CollectingSink::new(0)))), &c.conn, &project_ref, job)?;
+            let out = plugin.extract_job_log(
+                ctx(Some(Box::new(CollectingSink::new(0)))),
+                &c.conn,
+                &project_ref,
+                job,
+            )?;
             // An expired log is a case worth keeping too: the recording shows what GitFlic answered.
             if let Ok(source) = out.value {
                 log_bytes += source.bytes;
@@ -93,19 +124,40 @@ impl Service {
             steps.push_str("\n[[step]]\nop = \"extract-job-logs\"\n");
         }
         let summary = recorder.finish()?;
-        std::fs::write(out.join("scenario.toml"), scenario_text(&c.conn, c.config.allow_private, project, number, &steps))?;
-        Ok(Recorded { dir: out.to_path_buf(), pipeline: number, failed_jobs: details.failed_jobs.iter().map(|j| j.name.clone()).collect(), log_bytes, summary })
+        std::fs::write(
+            out.join("scenario.toml"),
+            scenario_text(&c.conn, c.config.allow_private, project, number, &steps),
+        )?;
+        Ok(Recorded {
+            dir: out.to_path_buf(),
+            pipeline: number,
+            failed_jobs: details.failed_jobs.iter().map(|j| j.name.clone()).collect(),
+            log_bytes,
+            summary,
+        })
     }
 }
 
 /// The scenario around the recorded exchanges. The secrets are placeholders: the record
 /// backend wrote the credential kind, not its value, so any value replays.
-fn scenario_text(conn: &types::Connection, allow_private: bool, project: &str, pipeline: u64, steps: &str) -> String {
+fn scenario_text(
+    conn: &types::Connection,
+    allow_private: bool,
+    project: &str,
+    pipeline: u64,
+    steps: &str,
+) -> String {
     let now = now_rfc3339();
-    let options: Vec<String> = conn.options.iter().map(|(k, v)| format!("{} = {}", quote(k), quote(v))).collect();
+    let options: Vec<String> = conn
+        .options
+        .iter()
+        .map(|(k, v)| format!("{} = {}", quote(k), quote(v)))
+        .collect();
     format!(
         "description = {}\nnow = {}\n\n[connection]\nweb_base = {}\napi_base = {}\noauth_base = {}\noptions = {{ {} }}\nallow_private = {allow_private}\n\n[secrets]\naccess_token = \"recorded-placeholder-token\"\nclient_id = \"recorded-placeholder-client\"\nclient_secret = \"recorded-placeholder-secret\"\n{steps}",
-        quote(&format!("Recorded: {project} pipeline #{pipeline} (review the bodies before committing; then bless the golden)")),
+        quote(&format!(
+            "Recorded: {project} pipeline #{pipeline} (review the bodies before committing; then bless the golden)"
+        )),
         quote(&now),
         quote(&conn.web_base),
         quote(&conn.api_base),

@@ -13,9 +13,17 @@ use std::sync::Arc;
 pub fn router(service: Arc<Service>) -> Router {
     // The limit sits above the configured one so that an over-size body reaches the handler
     // and gets our JSON 413, while a body far past it is cut off by axum without buffering.
-    let hard_limit = service.config.server.max_body_bytes.saturating_mul(2).max(64 * 1024);
+    let hard_limit = service
+        .config
+        .server
+        .max_body_bytes
+        .saturating_mul(2)
+        .max(64 * 1024);
     Router::new()
-        .route("/api/integrations/{provider}/webhook/{connection}", post(webhook))
+        .route(
+            "/api/integrations/{provider}/webhook/{connection}",
+            post(webhook),
+        )
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .merge(crate::accounts::http::routes())
@@ -36,32 +44,54 @@ async fn webhook(
         Err(rejection) => {
             let status = rejection.status();
             let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                format!("the body is over the limit of {} bytes", service.config.server.max_body_bytes)
+                format!(
+                    "the body is over the limit of {} bytes",
+                    service.config.server.max_body_bytes
+                )
             } else {
                 format!("the body could not be read: {rejection}")
             };
-            service.metrics.delivery(&provider, &format!("http_{}", status.as_u16()));
+            service
+                .metrics
+                .delivery(&provider, &format!("http_{}", status.as_u16()));
             return (status, Json(json!({ "error": message }))).into_response();
         }
     };
     let headers: Vec<(String, String)> = headers
         .iter()
-        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
+        .filter_map(|(k, v)| {
+            v.to_str()
+                .ok()
+                .map(|v| (k.as_str().to_string(), v.to_string()))
+        })
         .collect();
     // Plugin calls block (wasmtime sync + epoch deadline): keep them off the async threads.
-    let reply = tokio::task::spawn_blocking(move || service.webhook(&provider, &connection, query.as_deref(), headers, &body)).await;
+    let reply = tokio::task::spawn_blocking(move || {
+        service.webhook(&provider, &connection, query.as_deref(), headers, &body)
+    })
+    .await;
     match reply {
         Ok(reply) => {
-            let mut resp = (StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), Json(reply.body)).into_response();
+            let mut resp = (
+                StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                Json(reply.body),
+            )
+                .into_response();
             if let Some(secs) = reply.retry_after_secs {
-                resp.headers_mut().insert("retry-after", HeaderValue::from(secs));
+                resp.headers_mut()
+                    .insert("retry-after", HeaderValue::from(secs));
             }
             resp
         }
         Err(e) => {
             tracing::error!("checking a delivery crashed: {e}");
-            let message = "checking the delivery failed inside the service; nothing was stored; retry later";
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "internal_error", "error": message }))).into_response()
+            let message =
+                "checking the delivery failed inside the service; nothing was stored; retry later";
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "internal_error", "error": message })),
+            )
+                .into_response()
         }
     }
 }
@@ -70,7 +100,12 @@ async fn healthz(State(service): State<Arc<Service>>) -> Response {
     // Both read SQLite, which may wait on its lock: not on an async thread.
     let read = tokio::task::spawn_blocking({
         let service = service.clone();
-        move || service.store.queue_depth().map(|depth| (depth, service.connection_ids().len()))
+        move || {
+            service
+                .store
+                .queue_depth()
+                .map(|depth| (depth, service.connection_ids().len()))
+        }
     })
     .await;
     match read {
@@ -81,7 +116,11 @@ async fn healthz(State(service): State<Arc<Service>>) -> Response {
             "queue_depth": depth,
         }))
         .into_response(),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "storage unavailable" }))).into_response(),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "storage unavailable" })),
+        )
+            .into_response(),
     }
 }
 
@@ -104,5 +143,12 @@ async fn metrics(State(service): State<Arc<Service>>) -> Response {
     })
     .await
     .unwrap_or_default();
-    ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], rendered).into_response()
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        rendered,
+    )
+        .into_response()
 }

@@ -7,20 +7,20 @@
 //! to each routed notifier, recording each success before the next; a retry redoes only what
 //! has no record.
 
-use crate::config::{resolve_secret, Config, ConnectionConfig};
+use crate::config::{Config, ConnectionConfig, resolve_secret};
+use crate::metrics::Metrics;
+use crate::pipeline::{FailureAnalysis, LogProblem, LogWords, PipelineError, analyze_failure};
+use crate::storage::{Delivery, Enqueued, NewDelivery, Store, idem_key, now_ms};
+use exlogare_notify::{self as notify, FailureMessage, JobMessage, Notifier};
+use exlogare_runtime::call_state::{Clock, LogSink};
 use exlogare_runtime::egress::EgressPolicy;
 use exlogare_runtime::engine::{EngineOptions, HostEngine};
 use exlogare_runtime::http::gate::Credentials;
 use exlogare_runtime::http::live::{LiveBackend, LiveOptions};
 use exlogare_runtime::http::{HttpBackend, Secret};
-use crate::metrics::Metrics;
-use exlogare_notify::{self as notify, FailureMessage, JobMessage, Notifier};
-use crate::pipeline::{analyze_failure, FailureAnalysis, LogProblem, LogWords, PipelineError};
 use exlogare_runtime::plugin::{CallContext, LoadedPlugin, PluginFault, PluginRuntime, PluginSet};
-use crate::storage::{idem_key, now_ms, Delivery, Enqueued, NewDelivery, Store};
-use exlogare_runtime::call_state::{Clock, LogSink};
 use exlogare_runtime::wit::v0_1::{provider, types};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -73,7 +73,11 @@ pub struct WebhookReply {
 
 impl WebhookReply {
     fn new(status: u16, body: Value) -> Self {
-        Self { status, body, retry_after_secs: None }
+        Self {
+            status,
+            body,
+            retry_after_secs: None,
+        }
     }
 
     fn error(status: u16, message: impl Into<String>) -> Self {
@@ -88,7 +92,10 @@ impl Service {
         let service = Self::build_without_resuming(config)?;
         let resumed = service.store.requeue_in_flight()?;
         if resumed > 0 {
-            tracing::info!(resumed, "deliveries that were in flight at the last stop are queued again");
+            tracing::info!(
+                resumed,
+                "deliveries that were in flight at the last stop are queued again"
+            );
         }
         Ok(service)
     }
@@ -96,18 +103,29 @@ impl Service {
     /// [`Service::build`] without requeueing deliveries left `running`: for admin commands
     /// (`watch`) that may run next to a serving host on the same database.
     pub fn build_without_resuming(config: Config) -> anyhow::Result<Self> {
-        Self::build_with(config, crate::accounts::crypto::TokenCipher::from_environment)
+        Self::build_with(
+            config,
+            crate::accounts::crypto::TokenCipher::from_environment,
+        )
     }
 
     /// [`Service::build_without_resuming`] with the token key given instead of read from the
     /// environment (`None`: no key).
-    pub fn build_with_cipher(config: Config, cipher: Option<crate::accounts::crypto::TokenCipher>) -> anyhow::Result<Self> {
-        Self::build_with(config, move || cipher.ok_or(crate::accounts::crypto::CryptoError::KeyMissing))
+    pub fn build_with_cipher(
+        config: Config,
+        cipher: Option<crate::accounts::crypto::TokenCipher>,
+    ) -> anyhow::Result<Self> {
+        Self::build_with(config, move || {
+            cipher.ok_or(crate::accounts::crypto::CryptoError::KeyMissing)
+        })
     }
 
     fn build_with(
         config: Config,
-        key: impl FnOnce() -> Result<crate::accounts::crypto::TokenCipher, crate::accounts::crypto::CryptoError>,
+        key: impl FnOnce() -> Result<
+            crate::accounts::crypto::TokenCipher,
+            crate::accounts::crypto::CryptoError,
+        >,
     ) -> anyhow::Result<Self> {
         let engine = Arc::new(HostEngine::new(&EngineOptions::default())?);
         let cache = match &config.plugins.cache_dir {
@@ -115,24 +133,39 @@ impl Service {
             None => None,
         };
         let runtime = PluginRuntime::new(engine, cache)?;
-        let (plugins, errors) = PluginSet::load(&runtime, config.plugins.dir.as_deref(), &config.plugins.files, &config.sandbox);
+        let (plugins, errors) = PluginSet::load(
+            &runtime,
+            config.plugins.dir.as_deref(),
+            &config.plugins.files,
+            &config.sandbox,
+        );
         for e in &errors {
             tracing::error!("{e}");
         }
         if plugins.plugins.is_empty() {
-            anyhow::bail!("no provider plugin loaded ({} refused); set [plugins] dir or files", errors.len());
+            anyhow::bail!(
+                "no provider plugin loaded ({} refused); set [plugins] dir or files",
+                errors.len()
+            );
         }
         let metrics = Arc::new(Metrics::new());
         let mut connections = BTreeMap::new();
         let mut config = config;
         for c in &mut config.connections {
             if plugins.get(&c.provider).is_none() {
-                anyhow::bail!("connection `{}` uses provider `{}`, but no such plugin is loaded", c.id, c.provider);
+                anyhow::bail!(
+                    "connection `{}` uses provider `{}`, but no such plugin is loaded",
+                    c.id,
+                    c.provider
+                );
             }
             crate::accounts::connections::complete_config_roots(&plugins, c)?;
         }
         for c in &config.connections {
-            connections.insert(c.id.clone(), Arc::new(Self::connection_runtime(c, &metrics, &config.storage.path)?));
+            connections.insert(
+                c.id.clone(),
+                Arc::new(Self::connection_runtime(c, &metrics, &config.storage.path)?),
+            );
         }
         let mut notifiers = BTreeMap::new();
         for n in &config.notifiers {
@@ -141,36 +174,81 @@ impl Service {
         }
         let accounts = crate::accounts::service::Accounts::for_config_with(&config, key)?;
         let store = Store::open(&config.storage.path)?;
-        let admin_token = resolve_secret("admin token ([server] admin_token_*)", &config.server.admin_token_env, &config.server.admin_token_file)?;
+        let admin_token = resolve_secret(
+            "admin token ([server] admin_token_*)",
+            &config.server.admin_token_env,
+            &config.server.admin_token_file,
+        )?;
         let model = Self::model_client(&config)?;
-        let service = Self { config, store, plugins, connections: RwLock::new(connections), unusable: RwLock::default(), notifiers, metrics, accounts, admin_token, model };
+        let service = Self {
+            config,
+            store,
+            plugins,
+            connections: RwLock::new(connections),
+            unusable: RwLock::default(),
+            notifiers,
+            metrics,
+            accounts,
+            admin_token,
+            model,
+        };
         service.load_stored_connections()?;
         Ok(service)
     }
 
     /// The model step from `[analysis]`, or `None` when it is off. The `EXLOGARE_MODEL_*`
     /// variables belong to the `analyze` command; the service says so when one is set.
-    fn model_client(config: &Config) -> anyhow::Result<Option<Arc<exlogare_analysis::model::ModelClient>>> {
+    fn model_client(
+        config: &Config,
+    ) -> anyhow::Result<Option<Arc<exlogare_analysis::model::ModelClient>>> {
         if std::env::var_os("EXLOGARE_MODEL_URL").is_some() {
-            tracing::warn!("EXLOGARE_MODEL_URL is set but the service ignores it: the model step is configured by [analysis] model_url");
+            tracing::warn!(
+                "EXLOGARE_MODEL_URL is set but the service ignores it: the model step is configured by [analysis] model_url"
+            );
         }
-        let Some(cfg) = config.analysis.model_config()? else { return Ok(None) };
+        let Some(cfg) = config.analysis.model_config()? else {
+            return Ok(None);
+        };
         if cfg.api_key.is_some() && cfg.url.starts_with("http://") {
             tracing::warn!(url = %cfg.url, "[analysis] the model key is sent over plain http");
         }
-        let client = exlogare_analysis::model::ModelClient::new(cfg).map_err(|e| anyhow::anyhow!("[analysis] model step: {e:#}"))?;
+        let client = exlogare_analysis::model::ModelClient::new(cfg)
+            .map_err(|e| anyhow::anyhow!("[analysis] model step: {e:#}"))?;
         tracing::info!(url = %client.config().url, model = %client.config().model, "model step on");
         Ok(Some(Arc::new(client)))
     }
 
-    fn connection_runtime(c: &ConnectionConfig, metrics: &Arc<Metrics>, budget_db: &std::path::Path) -> anyhow::Result<ConnectionRuntime> {
-        let webhook_secret = resolve_secret(&format!("webhook secret of connection `{}`", c.id), &c.webhook_secret_env, &c.webhook_secret_file)?;
+    fn connection_runtime(
+        c: &ConnectionConfig,
+        metrics: &Arc<Metrics>,
+        budget_db: &std::path::Path,
+    ) -> anyhow::Result<ConnectionRuntime> {
+        let webhook_secret = resolve_secret(
+            &format!("webhook secret of connection `{}`", c.id),
+            &c.webhook_secret_env,
+            &c.webhook_secret_file,
+        )?;
         let credentials = Credentials {
-            access_token: resolve_secret(&format!("access token of connection `{}`", c.id), &c.access_token_env, &c.access_token_file)?,
+            access_token: resolve_secret(
+                &format!("access token of connection `{}`", c.id),
+                &c.access_token_env,
+                &c.access_token_file,
+            )?,
             client_id: c.client_id.clone(),
-            client_secret: resolve_secret(&format!("client secret of connection `{}`", c.id), &c.client_secret_env, &c.client_secret_file)?,
+            client_secret: resolve_secret(
+                &format!("client secret of connection `{}`", c.id),
+                &c.client_secret_env,
+                &c.client_secret_file,
+            )?,
         };
-        Self::runtime_from(c, metrics, credentials, webhook_secret, None, Some(budget_db))
+        Self::runtime_from(
+            c,
+            metrics,
+            credentials,
+            webhook_secret,
+            None,
+            Some(budget_db),
+        )
     }
 
     /// A connection's runtime from settings and already resolved secrets (from the config's
@@ -184,26 +262,52 @@ impl Service {
         budget_db: Option<&std::path::Path>,
     ) -> anyhow::Result<ConnectionRuntime> {
         let spec = c.endpoint();
-        let policy = spec.policy().map_err(|e| anyhow::anyhow!("connection `{}`: {e}", c.id))?;
+        let policy = spec
+            .policy()
+            .map_err(|e| anyhow::anyhow!("connection `{}`: {e}", c.id))?;
         let extra_ca_pem = match (&c.ca_file, &c.ca_pem) {
-            (Some(path), _) => Some(std::fs::read(path).map_err(|e| anyhow::anyhow!("connection `{}`: cannot read ca_file {}: {e}", c.id, path.display()))?),
+            (Some(path), _) => Some(std::fs::read(path).map_err(|e| {
+                anyhow::anyhow!(
+                    "connection `{}`: cannot read ca_file {}: {e}",
+                    c.id,
+                    path.display()
+                )
+            })?),
             (None, Some(pem)) => Some(pem.as_bytes().to_vec()),
             (None, None) => None,
         };
-        let backend = LiveBackend::new(policy.clone(), LiveOptions { extra_ca_pem, ..Default::default() })
-            .map_err(|e| anyhow::anyhow!("connection `{}`: {e}", c.id))?;
+        let backend = LiveBackend::new(
+            policy.clone(),
+            LiveOptions {
+                extra_ca_pem,
+                ..Default::default()
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("connection `{}`: {e}", c.id))?;
         // Durable: kept in the service's database, shared with every process on it (accounts/budget.rs).
-        let calls_per_hour = c.calls_per_hour.unwrap_or(crate::accounts::budget::DEFAULT_CALLS_PER_HOUR);
+        let calls_per_hour = c
+            .calls_per_hour
+            .unwrap_or(crate::accounts::budget::DEFAULT_CALLS_PER_HOUR);
         let budget = Arc::new(Mutex::new(match budget_db {
-            Some(path) => crate::accounts::budget::RequestBudget::durable(path, &c.id, calls_per_hour)?,
+            Some(path) => {
+                crate::accounts::budget::RequestBudget::durable(path, &c.id, calls_per_hour)?
+            }
             None => crate::accounts::budget::RequestBudget::new(calls_per_hour),
         }));
-        let backend = crate::accounts::service::BudgetedBackend::wrap(Arc::new(backend), &c.id, budget.clone());
+        let backend = crate::accounts::service::BudgetedBackend::wrap(
+            Arc::new(backend),
+            &c.id,
+            budget.clone(),
+        );
         Ok(ConnectionRuntime {
             config: c.clone(),
             conn: spec.connection(),
             policy,
-            backend: Arc::new(MeteredBackend { inner: backend, provider: c.provider.clone(), metrics: metrics.clone() }),
+            backend: Arc::new(MeteredBackend {
+                inner: backend,
+                provider: c.provider.clone(),
+                metrics: metrics.clone(),
+            }),
             credentials,
             webhook_secret,
             needs_reconnection: Mutex::new(None),
@@ -213,60 +317,138 @@ impl Service {
     }
 
     pub fn ctx(&self, c: &ConnectionRuntime, sink: Option<Box<dyn LogSink>>) -> CallContext {
-        CallContext { policy: c.policy.clone(), backend: c.backend.clone(), credentials: c.credentials.clone(), clock: Clock::System, sink }
+        CallContext {
+            policy: c.policy.clone(),
+            backend: c.backend.clone(),
+            credentials: c.credentials.clone(),
+            clock: Clock::System,
+            sink,
+        }
     }
 
     fn observe_fault(&self, provider: &str, fault: &PluginFault) {
-        let kind = serde_json::to_value(fault).ok().and_then(|v| v["fault"].as_str().map(String::from)).unwrap_or_default();
+        let kind = serde_json::to_value(fault)
+            .ok()
+            .and_then(|v| v["fault"].as_str().map(String::from))
+            .unwrap_or_default();
         self.metrics.plugin_fault(provider, &kind);
     }
 
     /// Handles one inbound delivery. Nothing is acknowledged (2xx) before it is stored.
-    pub fn webhook(&self, provider_id: &str, connection_id: &str, raw_query: Option<&str>, headers: Vec<(String, String)>, body: &[u8]) -> WebhookReply {
+    pub fn webhook(
+        &self,
+        provider_id: &str,
+        connection_id: &str,
+        raw_query: Option<&str>,
+        headers: Vec<(String, String)>,
+        body: &[u8],
+    ) -> WebhookReply {
         let reply = self.webhook_inner(provider_id, connection_id, raw_query, headers, body);
-        let outcome = reply.body.get("status").and_then(Value::as_str).map(String::from).unwrap_or_else(|| format!("http_{}", reply.status));
+        let outcome = reply
+            .body
+            .get("status")
+            .and_then(Value::as_str)
+            .map(String::from)
+            .unwrap_or_else(|| format!("http_{}", reply.status));
         self.metrics.delivery(provider_id, &outcome);
         reply
     }
 
-    fn webhook_inner(&self, provider_id: &str, connection_id: &str, raw_query: Option<&str>, headers: Vec<(String, String)>, body: &[u8]) -> WebhookReply {
+    fn webhook_inner(
+        &self,
+        provider_id: &str,
+        connection_id: &str,
+        raw_query: Option<&str>,
+        headers: Vec<(String, String)>,
+        body: &[u8],
+    ) -> WebhookReply {
         let Some(plugin) = self.plugins.get(provider_id) else {
-            return WebhookReply::error(404, format!("no provider `{provider_id}` is installed on this host"));
+            return WebhookReply::error(
+                404,
+                format!("no provider `{provider_id}` is installed on this host"),
+            );
         };
-        let Some(c) = self.connection(connection_id).filter(|c| c.config.provider == provider_id) else {
+        let Some(c) = self
+            .connection(connection_id)
+            .filter(|c| c.config.provider == provider_id)
+        else {
             if let Some(why) = self.unusable_reason(connection_id) {
                 // Not a 404: the provider may stop sending to a URL it believes is wrong.
-                let mut reply = WebhookReply::error(503, format!("connection `{connection_id}` cannot be used now ({why}); nothing was stored, retry later"));
+                let mut reply = WebhookReply::error(
+                    503,
+                    format!(
+                        "connection `{connection_id}` cannot be used now ({why}); nothing was stored, retry later"
+                    ),
+                );
                 reply.body["status"] = json!("connection_unusable");
                 return reply;
             }
-            return WebhookReply::error(404, format!("no {provider_id} connection `{connection_id}`; check the webhook URL"));
+            return WebhookReply::error(
+                404,
+                format!("no {provider_id} connection `{connection_id}`; check the webhook URL"),
+            );
         };
         let c = &*c;
         if body.len() > self.config.server.max_body_bytes {
-            return WebhookReply::error(413, format!("the body is {} bytes; the limit is {}", body.len(), self.config.server.max_body_bytes));
+            return WebhookReply::error(
+                413,
+                format!(
+                    "the body is {} bytes; the limit is {}",
+                    body.len(),
+                    self.config.server.max_body_bytes
+                ),
+            );
         }
         // A watched project's own secret (accounts/watch.rs) first, else the connection's.
         let watched = self.watch_secret_for(connection_id, raw_query);
-        let Some(secret) = watched.as_ref().map(|(s, _)| s).or(c.webhook_secret.as_ref()) else {
-            return WebhookReply::error(401, format!("connection `{connection_id}` has no webhook secret configured; deliveries cannot be verified"));
+        let Some(secret) = watched
+            .as_ref()
+            .map(|(s, _)| s)
+            .or(c.webhook_secret.as_ref())
+        else {
+            return WebhookReply::error(
+                401,
+                format!(
+                    "connection `{connection_id}` has no webhook secret configured; deliveries cannot be verified"
+                ),
+            );
         };
         let delivery = provider::WebhookDelivery {
-            query: url::form_urlencoded::parse(raw_query.unwrap_or("").as_bytes()).into_owned().collect(),
-            headers: headers.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect(),
+            query: url::form_urlencoded::parse(raw_query.unwrap_or("").as_bytes())
+                .into_owned()
+                .collect(),
+            headers: headers
+                .into_iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                .collect(),
             body: body.to_vec(),
         };
-        let out = match plugin.verify_webhook(self.ctx(c, None), &c.conn, &delivery, secret.expose()) {
+        let out = match plugin.verify_webhook(
+            self.ctx(c, None),
+            &c.conn,
+            &delivery,
+            secret.expose(),
+        ) {
             Ok(out) => out,
             Err(fault) => {
                 self.observe_fault(provider_id, &fault);
-                let status = if matches!(fault, PluginFault::InputTooLarge { .. }) { 413 } else { 503 };
-                let mut reply = WebhookReply::error(status, format!("the {provider_id} plugin could not check this delivery: {fault}; nothing was stored, retry later"));
+                let status = if matches!(fault, PluginFault::InputTooLarge { .. }) {
+                    413
+                } else {
+                    503
+                };
+                let mut reply = WebhookReply::error(
+                    status,
+                    format!(
+                        "the {provider_id} plugin could not check this delivery: {fault}; nothing was stored, retry later"
+                    ),
+                );
                 reply.body["status"] = json!("plugin_fault");
                 return reply;
             }
         };
-        self.metrics.plugin_call(provider_id, "verify-webhook", out.elapsed);
+        self.metrics
+            .plugin_call(provider_id, "verify-webhook", out.elapsed);
         match out.value {
             Err(provider::WebhookRejection::Malformed(m)) => WebhookReply::new(400, json!({ "status": "malformed", "error": m })),
             Err(provider::WebhookRejection::SecretMissing(m)) | Err(provider::WebhookRejection::SecretMismatch(m)) => {
@@ -285,13 +467,23 @@ impl Service {
     }
 
     /// Stores a failure (from a webhook or the poller) under its idempotency key.
-    pub fn enqueue_failure(&self, provider_id: &str, connection_id: &str, event: &provider::FailureEvent, body: &[u8], source: &'static str) -> WebhookReply {
+    pub fn enqueue_failure(
+        &self,
+        provider_id: &str,
+        connection_id: &str,
+        event: &provider::FailureEvent,
+        body: &[u8],
+        source: &'static str,
+    ) -> WebhookReply {
         let project = format!("{}/{}", event.project.owner, event.project.name);
         let pipeline = match pipeline_key(&event.pipeline) {
             Some(k) => k,
             // Without a pipeline reference the key falls back to the delivery's content, so a
             // redelivery still dedupes; the worker re-keys once the pipeline is known.
-            None => format!("body:{}", hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(body)[..8])),
+            None => format!(
+                "body:{}",
+                hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(body)[..8])
+            ),
         };
         let new = NewDelivery {
             provider: provider_id.into(),
@@ -304,34 +496,45 @@ impl Service {
         match self.store.enqueue(&new, self.config.server.max_queued) {
             Ok(Enqueued::Stored(id)) => {
                 tracing::info!(delivery = id, connection = connection_id, project = %project, pipeline = %pipeline, source, "queued");
-                WebhookReply::new(202, json!({ "status": "queued", "delivery": id, "project": project, "pipeline": pipeline }))
+                WebhookReply::new(
+                    202,
+                    json!({ "status": "queued", "delivery": id, "project": project, "pipeline": pipeline }),
+                )
             }
             Ok(Enqueued::Resumed(id)) => {
                 tracing::info!(delivery = id, connection = connection_id, project = %project, pipeline = %pipeline, source, "queued again (it was parked)");
                 WebhookReply::new(
-                202,
-                json!({ "status": "queued", "delivery": id, "message": "this failure was parked; it is queued again" }),
-            )
+                    202,
+                    json!({ "status": "queued", "delivery": id, "message": "this failure was parked; it is queued again" }),
+                )
             }
             Ok(Enqueued::Duplicate(id)) => WebhookReply::new(
                 202,
                 json!({ "status": "duplicate", "delivery": id, "message": "this failure is already stored; it is analysed once" }),
             ),
             Ok(Enqueued::QueueFull(depth)) => {
-                let mut r = WebhookReply::new(503, json!({ "status": "queue_full", "error": format!("{depth} deliveries are waiting; retry later") }));
+                let mut r = WebhookReply::new(
+                    503,
+                    json!({ "status": "queue_full", "error": format!("{depth} deliveries are waiting; retry later") }),
+                );
                 r.retry_after_secs = Some(60);
                 r
             }
             Err(e) => {
                 tracing::error!("{e}");
-                WebhookReply::new(503, json!({ "status": "storage_error", "error": "the delivery could not be stored; retry later" }))
+                WebhookReply::new(
+                    503,
+                    json!({ "status": "storage_error", "error": "the delivery could not be stored; retry later" }),
+                )
             }
         }
     }
 
     /// Claims and processes one due delivery; false when there was none.
     pub fn process_next(&self) -> anyhow::Result<bool> {
-        let Some(d) = self.store.claim_due(now_ms())? else { return Ok(false) };
+        let Some(d) = self.store.claim_due(now_ms())? else {
+            return Ok(false);
+        };
         // Each claim counts an attempt and a restart does not give it back, so a delivery that
         // took the whole process down (an abort, a stack overflow, an OOM kill) every time it
         // ran comes back here with more claims than attempts allowed: it stops here instead of
@@ -346,7 +549,8 @@ impl Service {
             self.park(&d, &reason)?;
             return Ok(true);
         }
-        let processed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.process(d.clone())));
+        let processed =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.process(d.clone())));
         let processed = match processed {
             Ok(r) => r,
             Err(payload) => {
@@ -368,7 +572,10 @@ impl Service {
             // from posting twice.
             tracing::error!(delivery = d.id, "processing failed: {e:#}");
             if let Err(again) = self.retry_or_park(&d, &format!("{e:#}"), 0) {
-                tracing::error!(delivery = d.id, "could not reschedule; the next start requeues it: {again:#}");
+                tracing::error!(
+                    delivery = d.id,
+                    "could not reschedule; the next start requeues it: {again:#}"
+                );
             }
         }
         Ok(true)
@@ -378,24 +585,44 @@ impl Service {
     /// spending an attempt (a budget is not a failure: parking it would lose the report; the
     /// poller will not bring it back, having already seen the pipeline). True when deferred.
     fn defer_for_budget(&self, d: &Delivery, c: &ConnectionRuntime) -> anyhow::Result<bool> {
-        let Some(wait) = c.budget.lock().unwrap_or_else(|p| p.into_inner()).wait_for_room(now_ms()) else { return Ok(false) };
-        let reason = format!("waiting {} s for room in connection `{}`'s request budget", (wait + 999) / 1000, c.config.id);
+        let Some(wait) = c
+            .budget
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .wait_for_room(now_ms())
+        else {
+            return Ok(false);
+        };
+        let reason = format!(
+            "waiting {} s for room in connection `{}`'s request budget",
+            (wait + 999) / 1000,
+            c.config.id
+        );
         self.defer(d, &reason, now_ms() + wait)?;
         self.metrics.analysis("deferred_budget");
         Ok(true)
     }
 
-    pub(crate) fn retry_or_park(&self, d: &Delivery, error: &str, at_least_ms: u64) -> anyhow::Result<()> {
+    pub(crate) fn retry_or_park(
+        &self,
+        d: &Delivery,
+        error: &str,
+        at_least_ms: u64,
+    ) -> anyhow::Result<()> {
         if d.attempts >= self.config.worker.max_attempts {
             self.metrics.analysis("parked");
-            self.park(d, &format!("gave up after {} attempts: {error}", d.attempts))?;
+            self.park(
+                d,
+                &format!("gave up after {} attempts: {error}", d.attempts),
+            )?;
         } else {
             let wait = self.config.worker.backoff_ms(d.attempts).max(at_least_ms);
             tracing::info!(
                 delivery = d.id, connection = %d.connection, project = %d.project, pipeline = %d.pipeline,
                 "retrying in {} s (attempt {} of {} failed): {}", wait.div_ceil(1000), d.attempts, self.config.worker.max_attempts, error
             );
-            self.store.retry_later(d.id, error, now_ms() + wait as i64)?;
+            self.store
+                .retry_later(d.id, error, now_ms() + wait as i64)?;
         }
         Ok(())
     }
@@ -426,15 +653,25 @@ impl Service {
         let Some(c) = self.connection(&d.connection) else {
             if let Some(why) = self.unusable_reason(&d.connection) {
                 // Waits for the operator (restore the key, reinstall the plugin) without spending attempts.
-                self.defer(&d, &format!("connection `{}` cannot be used now: {why}", d.connection), now_ms() + 5 * 60_000)?;
+                self.defer(
+                    &d,
+                    &format!("connection `{}` cannot be used now: {why}", d.connection),
+                    now_ms() + 5 * 60_000,
+                )?;
                 return Ok(());
             }
-            self.park(&d, &format!("connection `{}` is no longer configured", d.connection))?;
+            self.park(
+                &d,
+                &format!("connection `{}` is no longer configured", d.connection),
+            )?;
             return Ok(());
         };
         let c = &*c;
         let Some(plugin) = self.plugins.get(&d.provider) else {
-            self.park(&d, &format!("provider plugin `{}` is not loaded", d.provider))?;
+            self.park(
+                &d,
+                &format!("provider plugin `{}` is not loaded", d.provider),
+            )?;
             return Ok(());
         };
         let message = match self.store.report(d.id)? {
@@ -450,7 +687,12 @@ impl Service {
 
     /// Runs the analysis and stores its message; `None` when the delivery was rescheduled,
     /// parked or found to duplicate another.
-    fn analyse(&self, d: &Delivery, c: &ConnectionRuntime, plugin: &LoadedPlugin) -> anyhow::Result<Option<FailureMessage>> {
+    fn analyse(
+        &self,
+        d: &Delivery,
+        c: &ConnectionRuntime,
+        plugin: &LoadedPlugin,
+    ) -> anyhow::Result<Option<FailureMessage>> {
         let event: provider::FailureEvent = match serde_json::from_str(&d.event_json) {
             Ok(e) => e,
             Err(e) => {
@@ -459,45 +701,71 @@ impl Service {
             }
         };
         // An OAuth connection's token comes from the token store (accounts/service.rs).
-        let Some(token) = self.delivery_token(d, c)? else { return Ok(None) };
+        let Some(token) = self.delivery_token(d, c)? else {
+            return Ok(None);
+        };
         let ctx = |sink| self.ctx_with_token(c, sink, token.as_ref());
         let started = std::time::Instant::now();
-        let mut result = analyze_failure(plugin, &ctx, &c.conn, &event).and_then(rejected_log_is_rejected_call);
-        if let (Some(rejected), Err(PipelineError::Provider(types::ProviderError::CredentialsRejected(m)))) = (&token, &result) {
+        let mut result =
+            analyze_failure(plugin, &ctx, &c.conn, &event).and_then(rejected_log_is_rejected_call);
+        if let (
+            Some(rejected),
+            Err(PipelineError::Provider(types::ProviderError::CredentialsRejected(m))),
+        ) = (&token, &result)
+        {
             // One refresh, then one retry; a failed refresh parks the delivery.
-            let Some(fresh) = self.refresh_after_rejected_call(d, c, rejected, m)? else { return Ok(None) };
+            let Some(fresh) = self.refresh_after_rejected_call(d, c, rejected, m)? else {
+                return Ok(None);
+            };
             let ctx = |sink| self.ctx_with_token(c, sink, Some(&fresh));
-            result = analyze_failure(plugin, &ctx, &c.conn, &event).and_then(rejected_log_is_rejected_call);
+            result = analyze_failure(plugin, &ctx, &c.conn, &event)
+                .and_then(rejected_log_is_rejected_call);
         }
-        self.metrics.plugin_call(&d.provider, "analyze-failure", started.elapsed());
+        self.metrics
+            .plugin_call(&d.provider, "analyze-failure", started.elapsed());
         let message = match result {
             Ok(mut analysis) => {
                 if let Some(resolved) = pipeline_key(&analysis.details.pipeline.reference)
-                    && resolved != d.pipeline {
-                        let key = idem_key(&d.provider, &d.connection, &d.project, &resolved);
-                        if let Some(other) = self.store.rekey(d.id, &key)? {
-                            self.complete(d, Some(&format!("duplicate of delivery {other}")))?;
-                            return Ok(None);
-                        }
+                    && resolved != d.pipeline
+                {
+                    let key = idem_key(&d.provider, &d.connection, &d.project, &resolved);
+                    if let Some(other) = self.store.rekey(d.id, &key)? {
+                        self.complete(d, Some(&format!("duplicate of delivery {other}")))?;
+                        return Ok(None);
                     }
+                }
                 // A log the provider failed to serve is worth another attempt, like any other
                 // step; only the last attempt posts the message without it, saying for how long
                 // the provider kept failing.
-                let mut words = LogWords { provider_name: plugin.info.display_name.clone(), ..LogWords::default() };
+                let mut words = LogWords {
+                    provider_name: plugin.info.display_name.clone(),
+                    ..LogWords::default()
+                };
                 if let Some(problem) = analysis.transient_log_problem() {
                     // A budget spent mid-analysis is not waited out: the same analysis would
                     // spend it again. The team hears now, with what was read.
-                    let budget_spent = c.budget.lock().unwrap_or_else(|p| p.into_inner()).wait_for_room(now_ms()).is_some();
+                    let budget_spent = c
+                        .budget
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .wait_for_room(now_ms())
+                        .is_some();
                     if !budget_spent && d.attempts < self.config.worker.max_attempts {
                         if let LogProblem::Fault(_) = problem {
                             self.metrics.plugin_fault(&d.provider, "log_extraction");
                         }
-                        self.retry_or_park(d, &format!("reading a job's log: {problem}"), problem.retry_after_ms())?;
+                        self.retry_or_park(
+                            d,
+                            &format!("reading a job's log: {problem}"),
+                            problem.retry_after_ms(),
+                        )?;
                         return Ok(None);
                     }
                     words.budget_spent = budget_spent;
                     if !budget_spent {
-                        words.failing_for = Some(std::time::Duration::from_millis(now_ms().saturating_sub(d.received_at).max(0) as u64));
+                        words.failing_for = Some(std::time::Duration::from_millis(
+                            now_ms().saturating_sub(d.received_at).max(0) as u64,
+                        ));
                     }
                     tracing::warn!(delivery = d.id, project = %d.project, pipeline = %d.pipeline, attempts = d.attempts, "posting without a job log after the last attempt: {problem}");
                 }
@@ -514,9 +782,17 @@ impl Service {
             }
             Err(PipelineError::Provider(err)) => match err {
                 types::ProviderError::CredentialsRejected(m) => {
-                    *c.needs_reconnection.lock().unwrap_or_else(|p| p.into_inner()) = Some(m.clone());
+                    *c.needs_reconnection
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner()) = Some(m.clone());
                     self.note_credentials_rejected(c, &m);
-                    self.park(d, &format!("credentials rejected ({m}); reconnect connection `{}`", d.connection))?;
+                    self.park(
+                        d,
+                        &format!(
+                            "credentials rejected ({m}); reconnect connection `{}`",
+                            d.connection
+                        ),
+                    )?;
                     self.metrics.analysis("parked");
                     return Ok(None);
                 }
@@ -526,7 +802,9 @@ impl Service {
                     return Ok(None);
                 }
                 // The budget ran out mid-analysis (its refusal reaches the plugin as a transport error).
-                types::ProviderError::Transient(_) if self.defer_for_budget(d, c)? => return Ok(None),
+                types::ProviderError::Transient(_) if self.defer_for_budget(d, c)? => {
+                    return Ok(None);
+                }
                 types::ProviderError::Transient(m) => {
                     self.retry_or_park(d, &m, 0)?;
                     return Ok(None);
@@ -545,18 +823,24 @@ impl Service {
                 }
             },
         };
-        self.store.save_report(d.id, &serde_json::to_string(&message)?)?;
+        self.store
+            .save_report(d.id, &serde_json::to_string(&message)?)?;
         Ok(Some(message))
     }
 
     fn notify(&self, d: &Delivery, message: &FailureMessage) -> anyhow::Result<()> {
-        let targets: Vec<String> = notify::route(&self.config.routes, &d.connection, &d.project).into_iter().map(String::from).collect();
+        let targets: Vec<String> = notify::route(&self.config.routes, &d.connection, &d.project)
+            .into_iter()
+            .map(String::from)
+            .collect();
         let mut transient: Option<(String, u64)> = None;
         for target in &targets {
             if self.store.notification_done(d.id, target)? {
                 continue;
             }
-            let Some(notifier) = self.notifiers.get(target) else { continue };
+            let Some(notifier) = self.notifiers.get(target) else {
+                continue;
+            };
             // Stable across retries and re-keying, so Matrix's transaction id dedupes a repeated send.
             let key = format!("delivery-{}#{}", d.id, target);
             match notifier.send(message, &key) {
@@ -566,21 +850,29 @@ impl Service {
                     tracing::info!(delivery = d.id, notifier = %target, project = %d.project, pipeline = %d.pipeline, "posted");
                 }
                 Err(e) if e.is_transient() => {
-                    self.store.record_notification(d.id, target, "pending", Some(&e.to_string()))?;
+                    self.store.record_notification(
+                        d.id,
+                        target,
+                        "pending",
+                        Some(&e.to_string()),
+                    )?;
                     self.metrics.notification(target, e.outcome());
                     let wait = e.retry_after().map(|w| w.as_millis() as u64).unwrap_or(0);
                     tracing::info!(delivery = d.id, notifier = %target, "notification failed for now: {e}");
                     transient = Some((e.to_string(), wait));
                 }
                 Err(e) => {
-                    self.store.record_notification(d.id, target, "failed", Some(&e.to_string()))?;
+                    self.store
+                        .record_notification(d.id, target, "failed", Some(&e.to_string()))?;
                     self.metrics.notification(target, e.outcome());
                     tracing::error!(delivery = d.id, notifier = %target, "notification refused: {e}");
                 }
             }
         }
         match transient {
-            Some((error, wait)) => self.retry_or_park(d, &format!("notification: {error}"), wait)?,
+            Some((error, wait)) => {
+                self.retry_or_park(d, &format!("notification: {error}"), wait)?
+            }
             None => self.complete(d, None)?,
         }
         Ok(())
@@ -595,7 +887,11 @@ struct MeteredBackend {
 }
 
 impl HttpBackend for MeteredBackend {
-    fn send(&self, req: &exlogare_runtime::http::OutboundRequest, deadline: std::time::Instant) -> Result<exlogare_runtime::http::BackendResponse, exlogare_runtime::http::BackendError> {
+    fn send(
+        &self,
+        req: &exlogare_runtime::http::OutboundRequest,
+        deadline: std::time::Instant,
+    ) -> Result<exlogare_runtime::http::BackendResponse, exlogare_runtime::http::BackendError> {
         let result = self.inner.send(req, deadline);
         let status = match &result {
             Ok(r) => r.status.to_string(),
@@ -616,7 +912,9 @@ fn rejected_log_is_rejected_call(a: FailureAnalysis) -> Result<FailureAnalysis, 
         _ => None,
     });
     match rejected {
-        Some(m) => Err(PipelineError::Provider(types::ProviderError::CredentialsRejected(m))),
+        Some(m) => Err(PipelineError::Provider(
+            types::ProviderError::CredentialsRejected(m),
+        )),
         None => Ok(a),
     }
 }
@@ -645,12 +943,20 @@ pub fn pipeline_key(p: &types::PipelineRef) -> Option<String> {
 }
 
 /// A message for a pipeline the provider no longer knows: the team still hears that it failed.
-fn not_found_message(d: &Delivery, c: &ConnectionRuntime, event: &provider::FailureEvent, why: &str, provider_name: &str) -> FailureMessage {
+fn not_found_message(
+    d: &Delivery,
+    c: &ConnectionRuntime,
+    event: &provider::FailureEvent,
+    why: &str,
+    provider_name: &str,
+) -> FailureMessage {
     FailureMessage {
         provider: d.provider.clone(),
         connection: d.connection.clone(),
         project: d.project.clone(),
-        pipeline: pipeline_key(&event.pipeline).map(|k| format!("#{k}")).unwrap_or_else(|| "(unknown)".into()),
+        pipeline: pipeline_key(&event.pipeline)
+            .map(|k| format!("#{k}"))
+            .unwrap_or_else(|| "(unknown)".into()),
         status: "failed".into(),
         git_ref: event.git_ref.clone(),
         commit_sha: event.commit_sha.clone(),
@@ -665,7 +971,10 @@ fn not_found_message(d: &Delivery, c: &ConnectionRuntime, event: &provider::Fail
             signature: String::new(),
             located: false,
             excerpt: vec![],
-            log_unavailable: Some(format!("{provider_name} no longer has this pipeline or its logs ({})", crate::pipeline::provider_detail(why))),
+            log_unavailable: Some(format!(
+                "{provider_name} no longer has this pipeline or its logs ({})",
+                crate::pipeline::provider_detail(why)
+            )),
             web_url: None,
         }],
     }

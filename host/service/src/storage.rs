@@ -5,11 +5,18 @@
 //! `running` back in the queue, so nothing acknowledged is ever lost. Migrations are the SQL
 //! files in `host/migrations/`, applied in order and tracked with `PRAGMA user_version`.
 
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
 use std::sync::Mutex;
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_deliveries.sql"), include_str!("../migrations/0002_accounts.sql"), include_str!("../migrations/0003_watches.sql"), include_str!("../migrations/0004_connections.sql"), include_str!("../migrations/0005_connection_alerts.sql"), include_str!("../migrations/0006_durable_accounts.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_deliveries.sql"),
+    include_str!("../migrations/0002_accounts.sql"),
+    include_str!("../migrations/0003_watches.sql"),
+    include_str!("../migrations/0004_connections.sql"),
+    include_str!("../migrations/0005_connection_alerts.sql"),
+    include_str!("../migrations/0006_durable_accounts.sql"),
+];
 
 #[derive(Debug, thiserror::Error)]
 #[error("storage: {0}")]
@@ -37,7 +44,12 @@ pub struct NewDelivery {
 
 impl NewDelivery {
     pub fn idem_key(&self) -> String {
-        idem_key(&self.provider, &self.connection, &self.project, &self.pipeline)
+        idem_key(
+            &self.provider,
+            &self.connection,
+            &self.project,
+            &self.pipeline,
+        )
     }
 }
 
@@ -84,7 +96,12 @@ pub(crate) fn resume_parked(db: &Connection, id: i64) -> rusqlite::Result<bool> 
 
 /// The one way parked deliveries go back to the queue: fresh attempts, due now, the reason
 /// kept behind `why`. `filter` is an SQL condition on `?2`; returns how many were requeued.
-fn requeue_parked(db: &Connection, why: &str, filter: &str, arg: &dyn rusqlite::ToSql) -> rusqlite::Result<usize> {
+fn requeue_parked(
+    db: &Connection,
+    why: &str,
+    filter: &str,
+    arg: &dyn rusqlite::ToSql,
+) -> rusqlite::Result<usize> {
     db.execute(
         &format!(
             "UPDATE deliveries SET state = 'queued', attempts = 0, next_attempt_at = ?1, updated_at = ?1,
@@ -96,11 +113,13 @@ fn requeue_parked(db: &Connection, why: &str, filter: &str, arg: &dyn rusqlite::
 }
 
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
-const DELIVERY_COLUMNS: &str =
-    "id, idem_key, provider, connection, project, pipeline, event_json, source, state, attempts, next_attempt_at, last_error, received_at";
+const DELIVERY_COLUMNS: &str = "id, idem_key, provider, connection, project, pipeline, event_json, source, state, attempts, next_attempt_at, last_error, received_at";
 
 fn delivery_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
     Ok(Delivery {
@@ -123,9 +142,11 @@ fn delivery_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
 impl Store {
     pub fn open(path: &Path) -> Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StorageError(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StorageError(format!("cannot create {}: {e}", dir.display())))?;
         }
-        let db = Connection::open(path).map_err(|e| StorageError(format!("cannot open {}: {e}", path.display())))?;
+        let db = Connection::open(path)
+            .map_err(|e| StorageError(format!("cannot open {}: {e}", path.display())))?;
         Self::init(db)
     }
 
@@ -147,7 +168,8 @@ impl Store {
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
             let tx = db.transaction()?;
-            tx.execute_batch(sql).map_err(|e| StorageError(format!("migration {} failed: {e}", i + 1)))?;
+            tx.execute_batch(sql)
+                .map_err(|e| StorageError(format!("migration {} failed: {e}", i + 1)))?;
             tx.pragma_update(None, "user_version", i + 1)?;
             tx.commit()?;
         }
@@ -163,12 +185,27 @@ impl Store {
         let mut db = self.db();
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let key = d.idem_key();
-        if let Some(id) = tx.query_row("SELECT id FROM deliveries WHERE idem_key = ?1", [&key], |r| r.get(0)).optional()? {
+        if let Some(id) = tx
+            .query_row(
+                "SELECT id FROM deliveries WHERE idem_key = ?1",
+                [&key],
+                |r| r.get(0),
+            )
+            .optional()?
+        {
             let resumed = resume_parked(&tx, id)?;
             tx.commit()?;
-            return Ok(if resumed { Enqueued::Resumed(id) } else { Enqueued::Duplicate(id) });
+            return Ok(if resumed {
+                Enqueued::Resumed(id)
+            } else {
+                Enqueued::Duplicate(id)
+            });
         }
-        let depth: u64 = tx.query_row("SELECT COUNT(*) FROM deliveries WHERE state IN ('queued', 'running')", [], |r| r.get(0))?;
+        let depth: u64 = tx.query_row(
+            "SELECT COUNT(*) FROM deliveries WHERE state IN ('queued', 'running')",
+            [],
+            |r| r.get(0),
+        )?;
         if depth >= max_queued {
             return Ok(Enqueued::QueueFull(depth));
         }
@@ -196,7 +233,10 @@ impl Store {
 
     /// After a restart: what was running when the process stopped goes back to the queue.
     pub fn requeue_in_flight(&self) -> Result<usize> {
-        Ok(self.db().execute("UPDATE deliveries SET state = 'queued', updated_at = ?1 WHERE state = 'running'", [now_ms()])?)
+        Ok(self.db().execute(
+            "UPDATE deliveries SET state = 'queued', updated_at = ?1 WHERE state = 'running'",
+            [now_ms()],
+        )?)
     }
 
     pub fn retry_later(&self, id: i64, error: &str, at: i64) -> Result<()> {
@@ -231,7 +271,12 @@ impl Store {
     pub fn resume_parked_for_reconnection(&self, connection: &str) -> Result<usize> {
         let filter = "connection = ?2 AND (last_error LIKE 'credentials rejected%'
                       OR last_error LIKE 'connection `' || ?2 || '` needs reconnection:%')";
-        Ok(requeue_parked(&self.db(), "resumed after reconnecting: ", filter, &connection)?)
+        Ok(requeue_parked(
+            &self.db(),
+            "resumed after reconnecting: ",
+            filter,
+            &connection,
+        )?)
     }
 
     /// An operator's retry of a parked delivery (fresh attempts); false when it is not parked.
@@ -257,12 +302,19 @@ impl Store {
     pub fn rekey(&self, id: i64, key: &str) -> Result<Option<i64>> {
         let db = self.db();
         if let Some(other) = db
-            .query_row("SELECT id FROM deliveries WHERE idem_key = ?1 AND id != ?2", params![key, id], |r| r.get(0))
+            .query_row(
+                "SELECT id FROM deliveries WHERE idem_key = ?1 AND id != ?2",
+                params![key, id],
+                |r| r.get(0),
+            )
             .optional()?
         {
             return Ok(Some(other));
         }
-        db.execute("UPDATE deliveries SET idem_key = ?2 WHERE id = ?1", params![id, key])?;
+        db.execute(
+            "UPDATE deliveries SET idem_key = ?2 WHERE id = ?1",
+            params![id, key],
+        )?;
         Ok(None)
     }
 
@@ -276,19 +328,36 @@ impl Store {
     }
 
     pub fn report(&self, id: i64) -> Result<Option<String>> {
-        Ok(self.db().query_row("SELECT message_json FROM reports WHERE delivery_id = ?1", [id], |r| r.get(0)).optional()?)
+        Ok(self
+            .db()
+            .query_row(
+                "SELECT message_json FROM reports WHERE delivery_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     /// Whether `target` needs nothing more for this delivery: sent, or refused for good.
     pub fn notification_done(&self, id: i64, target: &str) -> Result<bool> {
         let state: Option<String> = self
             .db()
-            .query_row("SELECT state FROM notifications WHERE delivery_id = ?1 AND target = ?2", params![id, target], |r| r.get(0))
+            .query_row(
+                "SELECT state FROM notifications WHERE delivery_id = ?1 AND target = ?2",
+                params![id, target],
+                |r| r.get(0),
+            )
             .optional()?;
         Ok(matches!(state.as_deref(), Some("sent" | "failed")))
     }
 
-    pub fn record_notification(&self, id: i64, target: &str, state: &str, error: Option<&str>) -> Result<()> {
+    pub fn record_notification(
+        &self,
+        id: i64,
+        target: &str,
+        state: &str,
+        error: Option<&str>,
+    ) -> Result<()> {
         let sent_at = (state == "sent").then(now_ms);
         self.db().execute(
             "INSERT INTO notifications (delivery_id, target, state, attempts, last_error, sent_at) VALUES (?1, ?2, ?3, 1, ?4, ?5)
@@ -310,7 +379,13 @@ impl Store {
 
     pub fn delivery(&self, id: i64) -> Result<Option<Delivery>> {
         let db = self.db();
-        Ok(db.query_row(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1"), [id], delivery_row).optional()?)
+        Ok(db
+            .query_row(
+                &format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1"),
+                [id],
+                delivery_row,
+            )
+            .optional()?)
     }
 
     /// Recent reports, newest first: (delivery id, created at, message JSON).
@@ -322,7 +397,11 @@ impl Store {
     }
 
     pub fn queue_depth(&self) -> Result<u64> {
-        Ok(self.db().query_row("SELECT COUNT(*) FROM deliveries WHERE state IN ('queued', 'running')", [], |r| r.get(0))?)
+        Ok(self.db().query_row(
+            "SELECT COUNT(*) FROM deliveries WHERE state IN ('queued', 'running')",
+            [],
+            |r| r.get(0),
+        )?)
     }
 
     /// Sent notifications per target, for tests and the CLI.
@@ -352,23 +431,40 @@ mod tests {
     #[test]
     fn the_same_failure_is_stored_once() {
         let s = Store::open_in_memory().unwrap();
-        let Enqueued::Stored(id) = s.enqueue(&delivery("42"), 10).unwrap() else { panic!() };
-        assert_eq!(s.enqueue(&delivery("42"), 10).unwrap(), Enqueued::Duplicate(id));
-        assert!(matches!(s.enqueue(&delivery("43"), 10).unwrap(), Enqueued::Stored(_)));
+        let Enqueued::Stored(id) = s.enqueue(&delivery("42"), 10).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            s.enqueue(&delivery("42"), 10).unwrap(),
+            Enqueued::Duplicate(id)
+        );
+        assert!(matches!(
+            s.enqueue(&delivery("43"), 10).unwrap(),
+            Enqueued::Stored(_)
+        ));
     }
 
     #[test]
     fn a_parked_failure_seen_again_is_queued_again_with_fresh_attempts() {
         let s = Store::open_in_memory().unwrap();
-        let Enqueued::Stored(id) = s.enqueue(&delivery("42"), 10).unwrap() else { panic!() };
+        let Enqueued::Stored(id) = s.enqueue(&delivery("42"), 10).unwrap() else {
+            panic!()
+        };
         let d = s.claim_due(now_ms()).unwrap().unwrap();
         s.park(d.id, "credentials rejected").unwrap();
-        assert_eq!(s.enqueue(&delivery("42"), 10).unwrap(), Enqueued::Resumed(id));
+        assert_eq!(
+            s.enqueue(&delivery("42"), 10).unwrap(),
+            Enqueued::Resumed(id)
+        );
         let again = s.claim_due(now_ms()).unwrap().unwrap();
         assert_eq!((again.id, again.attempts), (id, 1));
         assert!(again.last_error.unwrap().contains("credentials rejected"));
         s.complete(id, None).unwrap();
-        assert_eq!(s.enqueue(&delivery("42"), 10).unwrap(), Enqueued::Duplicate(id), "done stays done");
+        assert_eq!(
+            s.enqueue(&delivery("42"), 10).unwrap(),
+            Enqueued::Duplicate(id),
+            "done stays done"
+        );
     }
 
     #[test]
@@ -376,21 +472,57 @@ mod tests {
         let s = Store::open_in_memory().unwrap();
         let mut ids = Vec::new();
         for (pipeline, reason) in [
-            ("1", "credentials rejected (GET … answered 401: {}); reconnect connection `cloud`"),
-            ("2", "connection `cloud` needs reconnection: the refresh was refused"),
-            ("3", "gave up after 6 attempts: temporary failure: timed out"),
-            ("4", "connection `cloudy` needs reconnection: another connection's words"),
+            (
+                "1",
+                "credentials rejected (GET … answered 401: {}); reconnect connection `cloud`",
+            ),
+            (
+                "2",
+                "connection `cloud` needs reconnection: the refresh was refused",
+            ),
+            (
+                "3",
+                "gave up after 6 attempts: temporary failure: timed out",
+            ),
+            (
+                "4",
+                "connection `cloudy` needs reconnection: another connection's words",
+            ),
         ] {
-            let Enqueued::Stored(id) = s.enqueue(&delivery(pipeline), 10).unwrap() else { panic!() };
+            let Enqueued::Stored(id) = s.enqueue(&delivery(pipeline), 10).unwrap() else {
+                panic!()
+            };
             s.claim_due(now_ms()).unwrap().unwrap();
             s.park(id, reason).unwrap();
             ids.push(id);
         }
         assert_eq!(s.resume_parked_for_reconnection("cloud").unwrap(), 2);
-        let states: Vec<(String, u32)> = ids.iter().map(|id| s.delivery(*id).unwrap().map(|d| (d.state, d.attempts)).unwrap()).collect();
-        assert_eq!(states, [("queued".into(), 0), ("queued".into(), 0), ("parked".into(), 1), ("parked".into(), 1)]);
-        assert!(s.retry_parked(ids[2]).unwrap(), "an operator can retry any parked delivery");
-        assert!(!s.retry_parked(ids[0]).unwrap(), "a queued one is not parked");
+        let states: Vec<(String, u32)> = ids
+            .iter()
+            .map(|id| {
+                s.delivery(*id)
+                    .unwrap()
+                    .map(|d| (d.state, d.attempts))
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("queued".into(), 0),
+                ("queued".into(), 0),
+                ("parked".into(), 1),
+                ("parked".into(), 1)
+            ]
+        );
+        assert!(
+            s.retry_parked(ids[2]).unwrap(),
+            "an operator can retry any parked delivery"
+        );
+        assert!(
+            !s.retry_parked(ids[0]).unwrap(),
+            "a queued one is not parked"
+        );
     }
 
     #[test]
@@ -398,7 +530,10 @@ mod tests {
         let s = Store::open_in_memory().unwrap();
         s.enqueue(&delivery("1"), 2).unwrap();
         s.enqueue(&delivery("2"), 2).unwrap();
-        assert_eq!(s.enqueue(&delivery("3"), 2).unwrap(), Enqueued::QueueFull(2));
+        assert_eq!(
+            s.enqueue(&delivery("3"), 2).unwrap(),
+            Enqueued::QueueFull(2)
+        );
     }
 
     #[test]
@@ -407,7 +542,10 @@ mod tests {
         s.enqueue(&delivery("1"), 10).unwrap();
         let d = s.claim_due(now_ms()).unwrap().expect("due");
         assert_eq!((d.state.as_str(), d.attempts), ("running", 1));
-        assert!(s.claim_due(now_ms()).unwrap().is_none(), "a running delivery is not claimed twice");
+        assert!(
+            s.claim_due(now_ms()).unwrap().is_none(),
+            "a running delivery is not claimed twice"
+        );
         assert_eq!(s.requeue_in_flight().unwrap(), 1);
         assert_eq!(s.claim_due(now_ms()).unwrap().unwrap().attempts, 2);
     }
@@ -417,7 +555,8 @@ mod tests {
         let s = Store::open_in_memory().unwrap();
         s.enqueue(&delivery("1"), 10).unwrap();
         let d = s.claim_due(now_ms()).unwrap().unwrap();
-        s.retry_later(d.id, "GitFlic 500", now_ms() + 60_000).unwrap();
+        s.retry_later(d.id, "GitFlic 500", now_ms() + 60_000)
+            .unwrap();
         assert!(s.claim_due(now_ms()).unwrap().is_none());
         assert!(s.claim_due(now_ms() + 61_000).unwrap().is_some());
     }
@@ -425,21 +564,39 @@ mod tests {
     #[test]
     fn rekeying_onto_an_existing_failure_reports_the_duplicate() {
         let s = Store::open_in_memory().unwrap();
-        let Enqueued::Stored(a) = s.enqueue(&delivery("42"), 10).unwrap() else { panic!() };
-        let Enqueued::Stored(b) = s.enqueue(&delivery("body:abc"), 10).unwrap() else { panic!() };
-        assert_eq!(s.rekey(b, &idem_key("gitflic", "cloud", "acme/app", "42")).unwrap(), Some(a));
-        assert_eq!(s.rekey(b, &idem_key("gitflic", "cloud", "acme/app", "43")).unwrap(), None);
+        let Enqueued::Stored(a) = s.enqueue(&delivery("42"), 10).unwrap() else {
+            panic!()
+        };
+        let Enqueued::Stored(b) = s.enqueue(&delivery("body:abc"), 10).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            s.rekey(b, &idem_key("gitflic", "cloud", "acme/app", "42"))
+                .unwrap(),
+            Some(a)
+        );
+        assert_eq!(
+            s.rekey(b, &idem_key("gitflic", "cloud", "acme/app", "43"))
+                .unwrap(),
+            None
+        );
     }
 
     #[test]
     fn notification_receipts_survive_retries() {
         let s = Store::open_in_memory().unwrap();
-        let Enqueued::Stored(id) = s.enqueue(&delivery("1"), 10).unwrap() else { panic!() };
-        s.record_notification(id, "slack", "pending", Some("500")).unwrap();
+        let Enqueued::Stored(id) = s.enqueue(&delivery("1"), 10).unwrap() else {
+            panic!()
+        };
+        s.record_notification(id, "slack", "pending", Some("500"))
+            .unwrap();
         assert!(!s.notification_done(id, "slack").unwrap());
         s.record_notification(id, "slack", "sent", None).unwrap();
         assert!(s.notification_done(id, "slack").unwrap());
-        assert_eq!(s.notifications_of(id).unwrap(), vec![("slack".into(), "sent".into(), 2)]);
+        assert_eq!(
+            s.notifications_of(id).unwrap(),
+            vec![("slack".into(), "sent".into(), 2)]
+        );
     }
 
     #[test]

@@ -9,9 +9,9 @@
 //! crashed workers left a service that answered 202 and processed nothing.
 
 use crate::metrics::Metrics;
-use crate::service::{panic_text, Service};
-use std::sync::atomic::{AtomicBool, Ordering};
+use crate::service::{Service, panic_text};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -44,7 +44,15 @@ impl Workers {
                 }
             }
         };
-        Self { threads: Supervised::start("worker", count, idle.max(Duration::from_millis(20)), body, on_restart) }
+        Self {
+            threads: Supervised::start(
+                "worker",
+                count,
+                idle.max(Duration::from_millis(20)),
+                body,
+                on_restart,
+            ),
+        }
     }
 
     /// Lets each worker finish the delivery it is on, then returns.
@@ -77,7 +85,13 @@ pub struct Supervised {
 }
 
 impl Supervised {
-    pub fn start<B, R>(name: &str, count: usize, check_every: Duration, body: B, on_restart: R) -> Self
+    pub fn start<B, R>(
+        name: &str,
+        count: usize,
+        check_every: Duration,
+        body: B,
+        on_restart: R,
+    ) -> Self
     where
         B: Fn(&AtomicBool) + Send + Sync + 'static,
         R: Fn(&str, &str) + Send + 'static,
@@ -88,12 +102,20 @@ impl Supervised {
             let (stop, body) = (stop.clone(), body.clone());
             move |name: &str| {
                 let (stop, body) = (stop.clone(), body.clone());
-                std::thread::Builder::new().name(name.to_owned()).spawn(move || body(&stop))
+                std::thread::Builder::new()
+                    .name(name.to_owned())
+                    .spawn(move || body(&stop))
             }
         };
         let names: Vec<String> = (0..count).map(|i| format!("{name}-{i}")).collect();
-        let mut handles: Vec<Option<JoinHandle<()>>> =
-            names.iter().map(|n| spawn(n).map_err(|e| tracing::error!("could not start {n}: {e}")).ok()).collect();
+        let mut handles: Vec<Option<JoinHandle<()>>> = names
+            .iter()
+            .map(|n| {
+                spawn(n)
+                    .map_err(|e| tracing::error!("could not start {n}: {e}"))
+                    .ok()
+            })
+            .collect();
         let supervisor = {
             let stop = stop.clone();
             std::thread::Builder::new()
@@ -110,12 +132,16 @@ impl Supervised {
                                 continue;
                             }
                             let why = match slot.take().map(JoinHandle::join) {
-                                Some(Err(payload)) => format!("panic: {}", panic_text(payload.as_ref())),
+                                Some(Err(payload)) => {
+                                    format!("panic: {}", panic_text(payload.as_ref()))
+                                }
                                 Some(Ok(())) => "it returned".to_owned(),
                                 None => "it could not be started".to_owned(),
                             };
                             on_restart(n, &why);
-                            *slot = spawn(n).map_err(|e| tracing::error!("could not start {n}: {e}")).ok();
+                            *slot = spawn(n)
+                                .map_err(|e| tracing::error!("could not start {n}: {e}"))
+                                .ok();
                         }
                     }
                     for h in handles.into_iter().flatten() {
@@ -137,8 +163,8 @@ impl Supervised {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
     use std::sync::Mutex;
+    use std::sync::atomic::AtomicUsize;
 
     #[test]
     fn a_thread_that_panics_is_started_again_and_stop_ends_them_all() {
@@ -157,18 +183,34 @@ mod tests {
             }
         };
         let seen = restarts.clone();
-        let threads = Supervised::start("t", 2, Duration::from_millis(5), body, move |n: &str, why: &str| {
-            seen.lock().unwrap().push(format!("{n}: {why}"));
-        });
+        let threads = Supervised::start(
+            "t",
+            2,
+            Duration::from_millis(5),
+            body,
+            move |n: &str, why: &str| {
+                seen.lock().unwrap().push(format!("{n}: {why}"));
+            },
+        );
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         while runs.load(Ordering::SeqCst) < 3 {
-            assert!(std::time::Instant::now() < deadline, "the dead thread was not started again");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the dead thread was not started again"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
         threads.stop();
         let restarts = restarts.lock().unwrap();
         assert_eq!(restarts.len(), 1, "{restarts:?}");
-        assert!(restarts[0].ends_with("panic: disk on fire at line 7"), "{restarts:?}");
-        assert_eq!(runs.load(Ordering::SeqCst), 3, "two threads, one of them twice");
+        assert!(
+            restarts[0].ends_with("panic: disk on fire at line 7"),
+            "{restarts:?}"
+        );
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            3,
+            "two threads, one of them twice"
+        );
     }
 }

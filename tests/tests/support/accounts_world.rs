@@ -13,8 +13,8 @@ use crate::config_text::*;
 use crate::fakes::*;
 use crate::gitflic_oauth::*;
 use crate::running::base64_encode;
-use exlogare_service::accounts::tokens::TokenSet;
 use exlogare_runtime::http::Secret;
+use exlogare_service::accounts::tokens::TokenSet;
 use exlogare_service::service::Service;
 use exlogare_service::storage::now_ms;
 use std::path::{Path, PathBuf};
@@ -41,7 +41,10 @@ pub fn key_and_cache() -> PathBuf {
 /// client's Basic credentials), serving the recorded `scenarios`.
 pub fn oauth_gitflic_for(client_id: &str, client_secret: &str, scenarios: &[&str]) -> OAuthGitflic {
     let basic = base64_encode(format!("{client_id}:{client_secret}").as_bytes());
-    oauth_gitflic(&basic, load_exchanges(&exlogare_conformance_tests::gitflic_fixtures(), scenarios))
+    oauth_gitflic(
+        &basic,
+        load_exchanges(&exlogare_conformance_tests::gitflic_fixtures(), scenarios),
+    )
 }
 
 /// The lines that end an OAuth connection's table: its client (the secret from `secret_file`)
@@ -56,7 +59,11 @@ pub fn oauth_client(client_id: &str, secret_file: &Path) -> String {
 /// client secret in `dir/webhook-secret` and `dir/client-secret`; `extra` (whole lines, e.g.
 /// `calls_per_hour = 3`) joins its table.
 pub fn oauth_cloud(dir: &Path, api: &str, client_id: &str, extra: &str) -> String {
-    let fields = format!("webhook_secret_file = {:?}\n{extra}\n{}", dir.join("webhook-secret"), oauth_client(client_id, &dir.join("client-secret")));
+    let fields = format!(
+        "webhook_secret_file = {:?}\n{extra}\n{}",
+        dir.join("webhook-secret"),
+        oauth_client(client_id, &dir.join("client-secret"))
+    );
     gitflic_connection("cloud", api, &fields)
 }
 
@@ -67,8 +74,17 @@ pub fn cloud_to_slack(dir: &Path) -> String {
 
 /// Stores tokens for `cloud` as a finished OAuth flow does (sealed with the binary's key).
 pub fn seed_tokens(s: &Service, access: &str, refresh: &str, expires_at: i64) {
-    let set = TokenSet { access_token: Secret::new(access), refresh_token: Some(Secret::new(refresh)), expires_at: Some(expires_at) };
-    s.accounts.as_ref().unwrap().tokens.save_tokens(&s.store, "cloud", &set, now_ms()).unwrap();
+    let set = TokenSet {
+        access_token: Secret::new(access),
+        refresh_token: Some(Secret::new(refresh)),
+        expires_at: Some(expires_at),
+    };
+    s.accounts
+        .as_ref()
+        .unwrap()
+        .tokens
+        .save_tokens(&s.store, "cloud", &set, now_ms())
+        .unwrap();
 }
 
 /// The fake GitFlic (client [`CLIENT_ID`], serving failed-job-trace) and fake Slack, and a
@@ -85,15 +101,29 @@ impl World {
         let slack = slack_fake();
         let dir = tempfile::tempdir().unwrap();
         let slack_url = format!("{}{SLACK_PATH}", slack.base);
-        write_secrets(dir.path(), &[("webhook-secret", WEBHOOK_SECRET), ("client-secret", CLIENT_SECRET), ("slack-url", &slack_url)]);
-        World { dir, gitflic, slack }
+        write_secrets(
+            dir.path(),
+            &[
+                ("webhook-secret", WEBHOOK_SECRET),
+                ("client-secret", CLIENT_SECRET),
+                ("slack-url", &slack_url),
+            ],
+        );
+        World {
+            dir,
+            gitflic,
+            slack,
+        }
     }
 
     /// Writes the config (`extra` joins the `cloud` connection's table, `tail` comes after the
     /// routes, e.g. a second connection) and returns its path.
     pub fn config(&self, extra: &str, tail: &str) -> PathBuf {
         let d = self.dir.path();
-        let text = head(d, "", &Worker::default(), &key_and_cache()) + &oauth_cloud(d, &self.gitflic.base, CLIENT_ID, extra) + &cloud_to_slack(d) + tail;
+        let text = head(d, "", &Worker::default(), &key_and_cache())
+            + &oauth_cloud(d, &self.gitflic.base, CLIENT_ID, extra)
+            + &cloud_to_slack(d)
+            + tail;
         write_config(d, &text)
     }
 }

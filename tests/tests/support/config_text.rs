@@ -36,8 +36,10 @@ pub fn compile_cache() -> PathBuf {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     let dir = DIR.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let text = storage(dir.path()) + &plugins(&[gitflic_component()], Some(&dir.path().join("cache")));
-        Service::build(toml::from_str::<Config>(&text).unwrap()).unwrap_or_else(|e| panic!("warming the compile cache: {e:#}"));
+        let text =
+            storage(dir.path()) + &plugins(&[gitflic_component()], Some(&dir.path().join("cache")));
+        Service::build(toml::from_str::<Config>(&text).unwrap())
+            .unwrap_or_else(|e| panic!("warming the compile cache: {e:#}"));
         dir
     });
     dir.path().join("cache")
@@ -51,7 +53,10 @@ pub fn server(fields: &str) -> String {
 /// The `[server]` fields of a host with admin endpoints: the public URL its answers and alerts
 /// link to, and the admin token from `dir/admin-token`.
 pub fn admin(dir: &Path) -> String {
-    format!("public_url = \"https://exlogare.example/\"\nadmin_token_file = {:?}", dir.join("admin-token"))
+    format!(
+        "public_url = \"https://exlogare.example/\"\nadmin_token_file = {:?}",
+        dir.join("admin-token")
+    )
 }
 
 /// `[storage]`: the database `exlogare.db` in `dir` (a second service on it is a restart or a CLI).
@@ -61,7 +66,9 @@ pub fn storage(dir: &Path) -> String {
 
 /// `[plugins]`: `files`, compiled into `cache` when one is given.
 pub fn plugins(files: &[PathBuf], cache: Option<&Path>) -> String {
-    let cache = cache.map(|c| format!("cache_dir = {c:?}\n")).unwrap_or_default();
+    let cache = cache
+        .map(|c| format!("cache_dir = {c:?}\n"))
+        .unwrap_or_default();
     format!("\n[plugins]\nfiles = {files:?}\n{cache}")
 }
 
@@ -76,13 +83,23 @@ pub struct Worker {
 
 impl Default for Worker {
     fn default() -> Self {
-        Worker { threads: 2, max_attempts: 3, backoff_base_ms: 50, backoff_max_ms: 200 }
+        Worker {
+            threads: 2,
+            max_attempts: 3,
+            backoff_base_ms: 50,
+            backoff_max_ms: 200,
+        }
     }
 }
 
 impl Worker {
     pub fn section(&self) -> String {
-        let Worker { threads, max_attempts, backoff_base_ms, backoff_max_ms } = self;
+        let Worker {
+            threads,
+            max_attempts,
+            backoff_base_ms,
+            backoff_max_ms,
+        } = self;
         format!(
             "\n[worker]\nthreads = {threads}\nmax_attempts = {max_attempts}\nbackoff_base_ms = {backoff_base_ms}\nbackoff_max_ms = {backoff_max_ms}\npoll_interval_ms = 20\n"
         )
@@ -92,7 +109,10 @@ impl Worker {
 /// What a served config has before its connections: `[server]` with `server_fields`, the
 /// database in `dir`, `worker`, and the GitFlic plugin compiled into `cache`.
 pub fn head(dir: &Path, server_fields: &str, worker: &Worker, cache: &Path) -> String {
-    server(server_fields) + &storage(dir) + &worker.section() + &plugins(&[gitflic_component()], Some(cache))
+    server(server_fields)
+        + &storage(dir)
+        + &worker.section()
+        + &plugins(&[gitflic_component()], Some(cache))
 }
 
 /// A GitFlic `[[connections]]` table whose API and OAuth server are a fake at `api` (on
@@ -115,7 +135,10 @@ allow_private = true
 
 /// The `team-slack` notifier; its webhook URL (the Slack fake's) in `dir/slack-url`.
 pub fn slack_notifier(dir: &Path) -> String {
-    format!("\n[[notifiers]]\nname = \"team-slack\"\nkind = \"slack\"\nwebhook_url_file = {:?}\ntimeout_ms = 5000\n", dir.join("slack-url"))
+    format!(
+        "\n[[notifiers]]\nname = \"team-slack\"\nkind = \"slack\"\nwebhook_url_file = {:?}\ntimeout_ms = 5000\n",
+        dir.join("slack-url")
+    )
 }
 
 /// The `ops-telegram` notifier on the Telegram fake at `api`; its bot token in `dir/telegram-token`.

@@ -33,11 +33,16 @@ pub struct Req {
 
 impl Req {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn path(&self) -> &str {
-        self.target.split_once('?').map_or(self.target.as_str(), |(p, _)| p)
+        self.target
+            .split_once('?')
+            .map_or(self.target.as_str(), |(p, _)| p)
     }
 
     pub fn query(&self) -> &str {
@@ -45,8 +50,14 @@ impl Req {
     }
 
     pub fn json(&self) -> Result<Value, String> {
-        if self.header("content-type").is_none_or(|c| !c.starts_with("application/json")) {
-            return Err(format!("content-type is {:?}, not application/json", self.header("content-type")));
+        if self
+            .header("content-type")
+            .is_none_or(|c| !c.starts_with("application/json"))
+        {
+            return Err(format!(
+                "content-type is {:?}, not application/json",
+                self.header("content-type")
+            ));
         }
         serde_json::from_slice(&self.body).map_err(|e| format!("body is not JSON: {e}"))
     }
@@ -64,7 +75,13 @@ pub struct Reply {
 }
 
 pub fn reply(status: u16, body: impl Into<Vec<u8>>) -> Reply {
-    Reply { status, headers: vec![], body: body.into(), commit_first: false, delay: Duration::ZERO }
+    Reply {
+        status,
+        headers: vec![],
+        body: body.into(),
+        commit_first: false,
+        delay: Duration::ZERO,
+    }
 }
 
 impl Reply {
@@ -104,22 +121,35 @@ impl<S: Send + 'static> Fake<S> {
     pub fn start(inner: S, handler: Arc<Handler<S>>) -> Fake<S> {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(Mutex::new(Shared { requests: vec![], violations: vec![], inner }));
+        let state = Arc::new(Mutex::new(Shared {
+            requests: vec![],
+            violations: vec![],
+            inner,
+        }));
         let st = state.clone();
         thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(mut stream) = conn else { continue };
                 let (st, h) = (st.clone(), handler.clone());
                 thread::spawn(move || {
-                    let Some(req) = read_request(&mut stream) else { return };
+                    let Some(req) = read_request(&mut stream) else {
+                        return;
+                    };
                     let answer = {
                         let mut s = st.lock().unwrap_or_else(|p| p.into_inner());
                         s.requests.push(req.clone());
                         h(&req, &mut s)
                     };
                     thread::sleep(answer.delay);
-                    let has_type = answer.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
-                    let mut head = format!("HTTP/1.1 {} Fake\r\nContent-Length: {}\r\nConnection: close\r\n", answer.status, answer.body.len());
+                    let has_type = answer
+                        .headers
+                        .iter()
+                        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+                    let mut head = format!(
+                        "HTTP/1.1 {} Fake\r\nContent-Length: {}\r\nConnection: close\r\n",
+                        answer.status,
+                        answer.body.len()
+                    );
                     if !has_type {
                         head.push_str("Content-Type: application/json\r\n");
                     }
@@ -146,7 +176,12 @@ impl<S: Send + 'static> Fake<S> {
 
     pub fn assert_clean(&self) {
         let v = self.with(|s| s.violations.clone());
-        assert!(v.is_empty(), "the fake at {} saw bad requests:\n{}", self.base, v.join("\n"));
+        assert!(
+            v.is_empty(),
+            "the fake at {} saw bad requests:\n{}",
+            self.base,
+            v.join("\n")
+        );
     }
 }
 
@@ -169,9 +204,15 @@ fn read_request(s: &mut TcpStream) -> Option<Req> {
     let mut lines = head.split("\r\n");
     let mut first = lines.next()?.split(' ');
     let (method, target) = (first.next()?.to_owned(), first.next()?.to_owned());
-    let headers: Vec<(String, String)> =
-        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned())).collect();
-    let len: usize = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
     let mut body = buf[head_end + 4..].to_vec();
     while body.len() < len {
         let n = s.read(&mut chunk).ok()?;
@@ -180,7 +221,13 @@ fn read_request(s: &mut TcpStream) -> Option<Req> {
         }
         body.extend_from_slice(&chunk[..n]);
     }
-    Some(Req { method, target, headers, body, at })
+    Some(Req {
+        method,
+        target,
+        headers,
+        body,
+        at,
+    })
 }
 
 // ---- GitFlic: recorded exchanges ---------------------------------------------------------
@@ -219,12 +266,18 @@ impl Exchange {
     }
 
     fn matches(&self, req: &Req) -> bool {
-        self.method == req.method && self.path == req.path() && self.query == sorted_query(req.query())
+        self.method == req.method
+            && self.path == req.path()
+            && self.query == sorted_query(req.query())
     }
 }
 
 fn sorted_query(q: &str) -> Vec<String> {
-    let mut v: Vec<String> = q.split('&').filter(|p| !p.is_empty()).map(String::from).collect();
+    let mut v: Vec<String> = q
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(String::from)
+        .collect();
     v.sort();
     v
 }
@@ -245,24 +298,44 @@ pub fn load_exchanges(fixtures: &Path, scenarios: &[&str]) -> Vec<Exchange> {
     let mut out = Vec::new();
     for s in scenarios {
         let dir = fixtures.join(s);
-        let text = std::fs::read_to_string(dir.join("exchanges.toml")).unwrap_or_else(|e| panic!("{s}/exchanges.toml: {e}"));
-        let doc: toml::Value = toml::from_str(&text).unwrap_or_else(|e| panic!("{s}/exchanges.toml: {e}"));
-        for (i, x) in doc.get("exchange").and_then(|v| v.as_array()).cloned().unwrap_or_default().into_iter().enumerate() {
+        let text = std::fs::read_to_string(dir.join("exchanges.toml"))
+            .unwrap_or_else(|e| panic!("{s}/exchanges.toml: {e}"));
+        let doc: toml::Value =
+            toml::from_str(&text).unwrap_or_else(|e| panic!("{s}/exchanges.toml: {e}"));
+        for (i, x) in doc
+            .get("exchange")
+            .and_then(|v| v.as_array())
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+        {
             let str_of = |k: &str| x.get(k).and_then(|v| v.as_str()).map(String::from);
             let url = str_of("url").expect("exchange url");
-            let rest = url.strip_prefix(RECORDED_API).unwrap_or_else(|| panic!("{s}: {url} is not on {RECORDED_API}"));
+            let rest = url
+                .strip_prefix(RECORDED_API)
+                .unwrap_or_else(|| panic!("{s}: {url} is not on {RECORDED_API}"));
             let body = match (str_of("body"), str_of("body_file")) {
                 (Some(b), _) => b.into_bytes(),
-                (None, Some(f)) => std::fs::read(dir.join(&f)).unwrap_or_else(|e| panic!("{s}/{f}: {e}")),
+                (None, Some(f)) => {
+                    std::fs::read(dir.join(&f)).unwrap_or_else(|e| panic!("{s}/{f}: {e}"))
+                }
                 (None, None) => Vec::new(),
             };
-            let mut reply = reply(x.get("status").and_then(|v| v.as_integer()).unwrap_or(200) as u16, body);
+            let mut reply = reply(
+                x.get("status").and_then(|v| v.as_integer()).unwrap_or(200) as u16,
+                body,
+            );
             if let Some(h) = x.get("headers").and_then(|v| v.as_table()) {
                 for (k, v) in h {
                     reply = reply.header(k, v.as_str().unwrap_or_default());
                 }
             }
-            let mut e = Exchange::new(&str_of("method").unwrap_or_else(|| "GET".into()), rest, reply);
+            let mut e = Exchange::new(
+                &str_of("method").unwrap_or_else(|| "GET".into()),
+                rest,
+                reply,
+            );
             e.auth = str_of("auth").unwrap_or_else(|| "none".into());
             e.times = x.get("times").and_then(|v| v.as_integer()).unwrap_or(1) as u32;
             e.origin = format!("{s} exchange {}", i + 1);
@@ -274,14 +347,34 @@ pub fn load_exchanges(fixtures: &Path, scenarios: &[&str]) -> Vec<Exchange> {
 
 /// A GitFlic API on 127.0.0.1 that answers from `exchanges` and checks the credential the host
 /// must have added. A request that matches nothing gets 599 naming it (and is a violation).
-pub fn gitflic_fake(access_token: &str, client_basic: &str, exchanges: Vec<Exchange>) -> FakeGitflic {
-    let state = GitflicState { access_token: access_token.into(), client_basic: client_basic.into(), exchanges };
+pub fn gitflic_fake(
+    access_token: &str,
+    client_basic: &str,
+    exchanges: Vec<Exchange>,
+) -> FakeGitflic {
+    let state = GitflicState {
+        access_token: access_token.into(),
+        client_basic: client_basic.into(),
+        exchanges,
+    };
     let fake = Fake::start(
         state,
         Arc::new(|req: &Req, st: &mut Shared<GitflicState>| {
-            let Some(i) = st.inner.exchanges.iter().position(|e| e.times > 0 && e.matches(req)) else {
-                st.violations.push(format!("gitflic: no exchange (left) for {} {}", req.method, req.target));
-                return reply(599, format!("no recorded exchange for {} {}", req.method, req.target)).header("content-type", "text/plain");
+            let Some(i) = st
+                .inner
+                .exchanges
+                .iter()
+                .position(|e| e.times > 0 && e.matches(req))
+            else {
+                st.violations.push(format!(
+                    "gitflic: no exchange (left) for {} {}",
+                    req.method, req.target
+                ));
+                return reply(
+                    599,
+                    format!("no recorded exchange for {} {}", req.method, req.target),
+                )
+                .header("content-type", "text/plain");
             };
             let e = &mut st.inner.exchanges[i];
             e.times -= 1;
@@ -297,7 +390,12 @@ pub fn gitflic_fake(access_token: &str, client_basic: &str, exchanges: Vec<Excha
                     req.method,
                     req.target,
                     e.origin,
-                    req.header("authorization").map(|a| a.split(' ').next().unwrap_or("").to_owned() + " ..."),
+                    req.header("authorization").map(|a| a
+                        .split(' ')
+                        .next()
+                        .unwrap_or("")
+                        .to_owned()
+                        + " ..."),
                     e.auth
                 ));
                 return reply(401, r#"{"error":"Unauthorized"}"#);
@@ -309,7 +407,11 @@ pub fn gitflic_fake(access_token: &str, client_basic: &str, exchanges: Vec<Excha
     let base = fake.base.clone();
     fake.with(|s| {
         for e in &mut s.inner.exchanges {
-            let json = e.reply.headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("content-type") && v.contains("json"));
+            let json = e
+                .reply
+                .headers
+                .iter()
+                .any(|(k, v)| k.eq_ignore_ascii_case("content-type") && v.contains("json"));
             if json && let Ok(text) = std::str::from_utf8(&e.reply.body) {
                 e.reply.body = text.replace(RECORDED_API, &base).into_bytes();
             }
@@ -332,7 +434,14 @@ impl Fake<GitflicState> {
 
     /// Recorded exchanges nobody asked for (scripted or not), by origin.
     pub fn unused(&self) -> Vec<String> {
-        self.with(|s| s.inner.exchanges.iter().filter(|e| e.times > 0).map(|e| format!("{} ({} {})", e.origin, e.method, e.path)).collect())
+        self.with(|s| {
+            s.inner
+                .exchanges
+                .iter()
+                .filter(|e| e.times > 0)
+                .map(|e| format!("{} ({} {})", e.origin, e.method, e.path))
+                .collect()
+        })
     }
 }
 
@@ -381,7 +490,10 @@ pub fn parse_html(s: &str, allowed: &[&str], void: &[&str]) -> Result<String, St
                         return Err(format!("tag <{name}> is not allowed"));
                     }
                     if name == "a" {
-                        let href = tag.strip_prefix("a href=\"").and_then(|h| h.strip_suffix('"')).ok_or("bad <a>")?;
+                        let href = tag
+                            .strip_prefix("a href=\"")
+                            .and_then(|h| h.strip_suffix('"'))
+                            .ok_or("bad <a>")?;
                         if href.contains(['<', '>', '"']) || !href.starts_with("http") {
                             return Err(format!("bad href {href}"));
                         }
@@ -396,10 +508,15 @@ pub fn parse_html(s: &str, allowed: &[&str], void: &[&str]) -> Result<String, St
             }
             '>' => return Err("bare `>`".into()),
             '&' => {
-                let (ent, ch) = [("&lt;", '<'), ("&gt;", '>'), ("&amp;", '&'), ("&quot;", '"')]
-                    .into_iter()
-                    .find(|(e, _)| rest.starts_with(e))
-                    .ok_or_else(|| format!("bad entity at `{}`", &rest[..rest.len().min(8)]))?;
+                let (ent, ch) = [
+                    ("&lt;", '<'),
+                    ("&gt;", '>'),
+                    ("&amp;", '&'),
+                    ("&quot;", '"'),
+                ]
+                .into_iter()
+                .find(|(e, _)| rest.starts_with(e))
+                .ok_or_else(|| format!("bad entity at `{}`", &rest[..rest.len().min(8)]))?;
                 visible.push(ch);
                 rest = &rest[ent.len()..];
             }
@@ -429,7 +546,9 @@ pub fn parse_mrkdwn(s: &str) -> Result<String, String> {
                 let end = rest.find('>').ok_or("unterminated <")?;
                 let inner = &rest[1..end];
                 if !inner.starts_with("http") || inner.contains('<') {
-                    return Err(format!("`<{inner}>` is not a link: Slack would interpret it"));
+                    return Err(format!(
+                        "`<{inner}>` is not a link: Slack would interpret it"
+                    ));
                 }
                 out.push_str(inner.split_once('|').map_or(inner, |(_, label)| label));
                 rest = &rest[end + 1..];
@@ -463,7 +582,10 @@ pub fn check_slack(req: &Req) -> Result<(), String> {
         return Err(format!("{} {} is not the webhook", req.method, req.target));
     }
     let v = req.json()?;
-    let text = v["text"].as_str().filter(|t| !t.is_empty()).ok_or("no `text` fallback")?;
+    let text = v["text"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .ok_or("no `text` fallback")?;
     parse_mrkdwn(text)?;
     let blocks = v["blocks"].as_array().ok_or("no blocks")?;
     if blocks.is_empty() || blocks.len() > 50 {
@@ -518,7 +640,12 @@ pub fn check_slack(req: &Req) -> Result<(), String> {
                 for e in b["elements"].as_array().ok_or("actions without elements")? {
                     let label = e["text"]["text"].as_str().unwrap_or("");
                     let url = e["url"].as_str().unwrap_or("");
-                    if e["type"] != "button" || label.is_empty() || u16len(label) > 75 || !url.starts_with("http") || url.len() > 3000 {
+                    if e["type"] != "button"
+                        || label.is_empty()
+                        || u16len(label) > 75
+                        || !url.starts_with("http")
+                        || url.len() > 3000
+                    {
                         return Err(format!("bad button {e}"));
                     }
                 }
@@ -552,7 +679,10 @@ pub const TG_CHAT: i64 = -1001234567890;
 
 pub fn check_telegram(req: &Req) -> Result<String, String> {
     if req.method != "POST" || req.target != format!("/bot{TG_TOKEN}/sendMessage") {
-        return Err(format!("{} {} is not sendMessage with the bot token", req.method, req.target));
+        return Err(format!(
+            "{} {} is not sendMessage with the bot token",
+            req.method, req.target
+        ));
     }
     let v = req.json()?;
     if v["chat_id"] != json!(TG_CHAT) {
@@ -562,10 +692,17 @@ pub fn check_telegram(req: &Req) -> Result<String, String> {
         return Err("parse_mode HTML and disable_web_page_preview expected".into());
     }
     let text = v["text"].as_str().ok_or("no text")?;
-    let visible = parse_html(text, &["b", "strong", "i", "em", "u", "s", "code", "pre", "a"], &[])
-        .map_err(|e| format!("Bad Request: can't parse entities: {e}"))?;
+    let visible = parse_html(
+        text,
+        &["b", "strong", "i", "em", "u", "s", "code", "pre", "a"],
+        &[],
+    )
+    .map_err(|e| format!("Bad Request: can't parse entities: {e}"))?;
     if visible.trim().is_empty() || u16len(&visible) > 4096 {
-        return Err(format!("Bad Request: message is too long ({} UTF-16 units)", u16len(&visible)));
+        return Err(format!(
+            "Bad Request: message is too long ({} UTF-16 units)",
+            u16len(&visible)
+        ));
     }
     Ok(visible)
 }
@@ -577,14 +714,21 @@ pub fn telegram_fake() -> ChatFake {
         Arc::new(|req: &Req, st: &mut Shared<ChatState>| {
             if let Err(e) = check_telegram(req) {
                 st.violations.push(format!("telegram: {e}"));
-                return reply(400, json!({"ok": false, "error_code": 400, "description": e}).to_string());
+                return reply(
+                    400,
+                    json!({"ok": false, "error_code": 400, "description": e}).to_string(),
+                );
             }
             if let Some(r) = st.inner.script.pop_front() {
                 return r;
             }
             st.inner.posted.push(req.json().unwrap());
             let id = st.inner.posted.len();
-            reply(200, json!({"ok": true, "result": {"message_id": id, "chat": {"id": TG_CHAT}}}).to_string())
+            reply(
+                200,
+                json!({"ok": true, "result": {"message_id": id, "chat": {"id": TG_CHAT}}})
+                    .to_string(),
+            )
         }),
     )
 }
@@ -595,11 +739,20 @@ pub const MX_ROOM: &str = "!room:example.org";
 pub fn check_matrix(req: &Req) -> Result<String, (u16, String)> {
     let bad = |e: String| (400, e);
     let prefix = "/_matrix/client/v3/rooms/%21room%3Aexample.org/send/m.room.message/";
-    let txn = req.target.strip_prefix(prefix).ok_or_else(|| bad(format!("path {} is not this room's send endpoint", req.target)))?;
+    let txn = req.target.strip_prefix(prefix).ok_or_else(|| {
+        bad(format!(
+            "path {} is not this room's send endpoint",
+            req.target
+        ))
+    })?;
     if req.method != "PUT" {
         return Err(bad(format!("method {}", req.method)));
     }
-    if txn.is_empty() || !txn.chars().all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c)) {
+    if txn.is_empty()
+        || !txn
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
+    {
         return Err(bad(format!("txn id {txn:?}")));
     }
     if req.header("authorization") != Some(&format!("Bearer {MX_TOKEN}")) {
@@ -610,13 +763,22 @@ pub fn check_matrix(req: &Req) -> Result<String, (u16, String)> {
     }
     let v = req.json().map_err(bad)?;
     if v["msgtype"] != "m.text" || v["format"] != "org.matrix.custom.html" {
-        return Err(bad("msgtype m.text and format org.matrix.custom.html expected".into()));
+        return Err(bad(
+            "msgtype m.text and format org.matrix.custom.html expected".into(),
+        ));
     }
     if v["body"].as_str().is_none_or(str::is_empty) {
         return Err(bad("empty body".into()));
     }
-    let html = v["formatted_body"].as_str().ok_or_else(|| bad("no formatted_body".into()))?;
-    parse_html(html, &["p", "strong", "em", "br", "code", "pre", "a"], &["br"]).map_err(|e| bad(format!("formatted_body: {e}")))?;
+    let html = v["formatted_body"]
+        .as_str()
+        .ok_or_else(|| bad("no formatted_body".into()))?;
+    parse_html(
+        html,
+        &["p", "strong", "em", "br", "code", "pre", "a"],
+        &["br"],
+    )
+    .map_err(|e| bad(format!("formatted_body: {e}")))?;
     Ok(txn.to_owned())
 }
 
@@ -629,7 +791,10 @@ pub fn matrix_fake() -> ChatFake {
                 Ok(t) => t,
                 Err((status, e)) => {
                     st.violations.push(format!("matrix: {e}"));
-                    return reply(status, json!({"errcode": "M_BAD_JSON", "error": e}).to_string());
+                    return reply(
+                        status,
+                        json!({"errcode": "M_BAD_JSON", "error": e}).to_string(),
+                    );
                 }
             };
             let scripted = st.inner.script.pop_front();

@@ -63,7 +63,9 @@ impl HookGate {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         let mut st = self.state.lock().unwrap();
         while st.0.is_none() {
-            let left = deadline.checked_duration_since(std::time::Instant::now()).expect("no webhook create arrived at the gate");
+            let left = deadline
+                .checked_duration_since(std::time::Instant::now())
+                .expect("no webhook create arrived at the gate");
             st = self.changed.wait_timeout(st, left).unwrap().0;
         }
         st.0.clone().unwrap()
@@ -81,7 +83,9 @@ impl HookGate {
         self.changed.notify_all();
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         while !st.1 {
-            let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) else { return };
+            let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) else {
+                return;
+            };
             st = self.changed.wait_timeout(st, left).unwrap().0;
         }
     }
@@ -90,7 +94,11 @@ impl HookGate {
 pub type OAuthGitflic = Fake<OAuthState>;
 
 fn sorted(q: &str) -> Vec<String> {
-    let mut v: Vec<String> = q.split('&').filter(|p| !p.is_empty()).map(String::from).collect();
+    let mut v: Vec<String> = q
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(String::from)
+        .collect();
     v.sort();
     v
 }
@@ -99,7 +107,10 @@ fn issue(st: &mut OAuthState) -> String {
     st.issued += 1;
     st.access = format!("gf-at-{}", st.issued);
     st.refresh = format!("gf-rt-{}", st.issued);
-    format!(r#"{{"accessToken":"{}","refreshToken":"{}","expires_in":2592000}}"#, st.access, st.refresh)
+    format!(
+        r#"{{"accessToken":"{}","refreshToken":"{}","expires_in":2592000}}"#,
+        st.access, st.refresh
+    )
 }
 
 pub fn oauth_gitflic(basic: &str, exchanges: Vec<Exchange>) -> OAuthGitflic {
@@ -133,12 +144,16 @@ pub fn oauth_gitflic(basic: &str, exchanges: Vec<Exchange>) -> OAuthGitflic {
                 ("GET", "/api/token/access") => {
                     s.inner.exchange_calls += 1;
                     if req.header("authorization") != Some(basic.as_str()) {
-                        s.violations.push("token/access without the client's Basic credentials".into());
+                        s.violations
+                            .push("token/access without the client's Basic credentials".into());
                         return reply(401, r#"{"error":"Unauthorized"}"#);
                     }
                     let code = req.query().strip_prefix("code=").unwrap_or("").to_string();
                     if s.inner.code.as_deref() != Some(code.as_str()) {
-                        return reply(400, r#"{"error":"invalid_grant","message":"Code is invalid or used"}"#);
+                        return reply(
+                            400,
+                            r#"{"error":"invalid_grant","message":"Code is invalid or used"}"#,
+                        );
                     }
                     s.inner.code = None;
                     reply(200, issue(&mut s.inner))
@@ -147,21 +162,34 @@ pub fn oauth_gitflic(basic: &str, exchanges: Vec<Exchange>) -> OAuthGitflic {
                     s.inner.refresh_calls += 1;
                     std::thread::sleep(s.inner.refresh_delay);
                     if req.header("authorization") != Some(basic.as_str()) {
-                        s.violations.push("token/refresh without the client's Basic credentials".into());
+                        s.violations
+                            .push("token/refresh without the client's Basic credentials".into());
                     }
-                    let presented = req.json().ok().and_then(|v| v["refreshToken"].as_str().map(String::from));
-                    if !s.inner.refresh_ok || presented.as_deref() != Some(s.inner.refresh.as_str()) {
-                        return reply(401, r#"{"status":401,"error":"Unauthorized","message":"Refresh token is invalid or expired"}"#);
+                    let presented = req
+                        .json()
+                        .ok()
+                        .and_then(|v| v["refreshToken"].as_str().map(String::from));
+                    if !s.inner.refresh_ok || presented.as_deref() != Some(s.inner.refresh.as_str())
+                    {
+                        return reply(
+                            401,
+                            r#"{"status":401,"error":"Unauthorized","message":"Refresh token is invalid or expired"}"#,
+                        );
                     }
                     reply(200, issue(&mut s.inner))
                 }
                 (method, path) => {
-                    if req.header("authorization") != Some(format!("token {}", s.inner.access).as_str()) {
+                    if req.header("authorization")
+                        != Some(format!("token {}", s.inner.access).as_str())
+                    {
                         s.inner.rejected_calls += 1;
                         return reply(401, r#"{"status":401,"error":"Unauthorized"}"#);
                     }
                     if path.ends_with("/user/me") {
-                        return reply(200, r#"{"id":"c2d38c66","username":"ivan.petrov","fullName":"Ivan Petrov"}"#);
+                        return reply(
+                            200,
+                            r#"{"id":"c2d38c66","username":"ivan.petrov","fullName":"Ivan Petrov"}"#,
+                        );
                     }
                     if let Some(r) = hooks(req, &mut s.inner) {
                         return r;
@@ -171,17 +199,26 @@ pub fn oauth_gitflic(basic: &str, exchanges: Vec<Exchange>) -> OAuthGitflic {
                         if s.inner.pipelines_429 > 0 {
                             s.inner.pipelines_429 -= 1;
                             s.inner.served_429.push(req.at);
-                            return reply(429, r#"{"status":429,"error":"Too Many Requests"}"#).header("Retry-After", &s.inner.retry_after);
+                            return reply(429, r#"{"status":429,"error":"Too Many Requests"}"#)
+                                .header("Retry-After", &s.inner.retry_after);
                         }
                         if let Some(r) = pipelines(req, &s.inner) {
                             return r;
                         }
                     }
                     let q = sorted(req.query());
-                    match s.inner.exchanges.iter().find(|e| e.method == method && e.path == path && e.query == q) {
+                    match s
+                        .inner
+                        .exchanges
+                        .iter()
+                        .find(|e| e.method == method && e.path == path && e.query == q)
+                    {
                         Some(e) => e.reply.clone(),
                         None => {
-                            s.violations.push(format!("gitflic: nothing for {} {}", req.method, req.target));
+                            s.violations.push(format!(
+                                "gitflic: nothing for {} {}",
+                                req.method, req.target
+                            ));
                             reply(599, "no exchange").header("content-type", "text/plain")
                         }
                     }
@@ -206,13 +243,23 @@ const HOOKS: &str = "/project/acme/payments-api/setting/webhook";
 fn hooks(req: &Req, st: &mut OAuthState) -> Option<Reply> {
     let path = req.path();
     if req.method == "GET" && path == HOOKS {
-        let list: Vec<serde_json::Value> = st.hooks.iter().map(|h| { let mut h = h.clone(); h["secret"] = "****".into(); h }).collect();
+        let list: Vec<serde_json::Value> = st
+            .hooks
+            .iter()
+            .map(|h| {
+                let mut h = h.clone();
+                h["secret"] = "****".into();
+                h
+            })
+            .collect();
         let n = list.len();
         let body = serde_json::json!({ "_embedded": { "webhookList": list }, "page": { "size": 50, "totalElements": n, "totalPages": 1, "number": 0 } });
         return Some(reply(200, body.to_string()));
     }
     if req.method == "POST" && path == HOOKS {
-        let Ok(mut hook) = req.json() else { return Some(reply(400, r#"{"message":"bad body"}"#)) };
+        let Ok(mut hook) = req.json() else {
+            return Some(reply(400, r#"{"message":"bad body"}"#));
+        };
         if let Some(status) = st.hook_create_status {
             return Some(reply(status, r#"{"message":"webhook refused"}"#));
         }
@@ -225,10 +272,18 @@ fn hooks(req: &Req, st: &mut OAuthState) -> Option<Reply> {
         hook["secret"] = "****".into();
         return Some(reply(200, hook.to_string()));
     }
-    if req.method == "POST" && let Some(id) = path.strip_prefix(&format!("{HOOKS}/")).and_then(|r| r.strip_suffix("/delete")) {
+    if req.method == "POST"
+        && let Some(id) = path
+            .strip_prefix(&format!("{HOOKS}/"))
+            .and_then(|r| r.strip_suffix("/delete"))
+    {
         let before = st.hooks.len();
         st.hooks.retain(|h| h["id"] != id);
-        return Some(if st.hooks.len() < before { reply(200, "") } else { reply(404, r#"{"message":"not found"}"#) });
+        return Some(if st.hooks.len() < before {
+            reply(200, "")
+        } else {
+            reply(404, r#"{"message":"not found"}"#)
+        });
     }
     None
 }
@@ -237,12 +292,18 @@ const PIPELINES: &str = "/project/acme/payments-api/cicd/pipeline";
 
 fn pipelines(req: &Req, st: &OAuthState) -> Option<Reply> {
     let upto = st.pipelines_upto?;
-    let recorded = st.exchanges.iter().find(|e| e.method == "GET" && e.path == PIPELINES)?;
+    let recorded = st
+        .exchanges
+        .iter()
+        .find(|e| e.method == "GET" && e.path == PIPELINES)?;
     let mut body: serde_json::Value = serde_json::from_slice(&recorded.reply.body).ok()?;
     let first_page = req.query().split('&').any(|p| p == "page=0");
     let list = body["_embedded"]["restPipelineModelList"].as_array_mut()?;
     list.retain(|p| {
-        let n = p["localId"].as_u64().or_else(|| p["localId"].as_str().and_then(|s| s.parse().ok())).unwrap_or(0);
+        let n = p["localId"]
+            .as_u64()
+            .or_else(|| p["localId"].as_str().and_then(|s| s.parse().ok()))
+            .unwrap_or(0);
         first_page && n <= upto
     });
     Some(reply(200, body.to_string()))

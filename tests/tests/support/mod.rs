@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+use exlogare_runtime::call_state::Clock;
 use exlogare_runtime::egress::{EgressPolicy, Origin};
 use exlogare_runtime::engine::{EngineOptions, HostEngine};
 use exlogare_runtime::http::HttpBackend;
@@ -11,7 +12,6 @@ use exlogare_runtime::http::gate::Credentials;
 use exlogare_runtime::http::live::{LiveBackend, LiveOptions};
 use exlogare_runtime::limits::SandboxLimits;
 use exlogare_runtime::plugin::{CallContext, LoadedPlugin, PluginRuntime};
-use exlogare_runtime::call_state::Clock;
 use exlogare_runtime::wit::v0_1::types::{Connection, ProviderError};
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -35,7 +35,9 @@ pub fn misbehave(limits: SandboxLimits) -> LoadedPlugin {
     PLUGIN
         .get_or_init(|| {
             let path = exlogare_conformance_tests::component("exlogare-test-misbehave");
-            runtime().load(&path, SandboxLimits::default()).unwrap_or_else(|e| panic!("{e}"))
+            runtime()
+                .load(&path, SandboxLimits::default())
+                .unwrap_or_else(|e| panic!("{e}"))
         })
         .with_limits(limits)
 }
@@ -53,25 +55,51 @@ pub fn connection(mode: &str, extra: &[(&str, &str)]) -> Connection {
 
 pub fn policy(api: &str, allow_private: bool) -> EgressPolicy {
     let api = Origin::parse(api).unwrap();
-    EgressPolicy { api: api.clone(), oauth: api, extra: vec![], allow_private }
+    EgressPolicy {
+        api: api.clone(),
+        oauth: api,
+        extra: vec![],
+        allow_private,
+    }
 }
 
 /// A live backend whose `static_hosts` aim names at chosen addresses.
 pub fn live(policy: &EgressPolicy, hosts: &[(&str, &str)]) -> Arc<dyn HttpBackend> {
     let mut static_hosts: HashMap<String, Vec<IpAddr>> = HashMap::new();
     for (name, ip) in hosts {
-        static_hosts.entry(name.to_string()).or_default().push(ip.parse().unwrap());
+        static_hosts
+            .entry(name.to_string())
+            .or_default()
+            .push(ip.parse().unwrap());
     }
-    Arc::new(LiveBackend::new(policy.clone(), LiveOptions { static_hosts, ..Default::default() }).unwrap())
+    Arc::new(
+        LiveBackend::new(
+            policy.clone(),
+            LiveOptions {
+                static_hosts,
+                ..Default::default()
+            },
+        )
+        .unwrap(),
+    )
 }
 
 pub fn ctx(policy: EgressPolicy, backend: Arc<dyn HttpBackend>) -> CallContext {
-    CallContext { policy, backend, credentials: Credentials::default(), clock: Clock::System, sink: None }
+    CallContext {
+        policy,
+        backend,
+        credentials: Credentials::default(),
+        clock: Clock::System,
+        sink: None,
+    }
 }
 
 /// A context for calls that make no requests.
 pub fn offline() -> CallContext {
-    ctx(policy("https://api.invalid", false), Arc::new(exlogare_runtime::http::replay::Unreachable))
+    ctx(
+        policy("https://api.invalid", false),
+        Arc::new(exlogare_runtime::http::replay::Unreachable),
+    )
 }
 
 /// Runs `current-user` and returns the report string the misbehave plugin hands back as
@@ -83,7 +111,9 @@ pub fn report(plugin: &LoadedPlugin, ctx: CallContext, conn: &Connection) -> Str
             Err(ProviderError::Transient(text)) => text,
             other => panic!("expected a transient report from the plugin, got {other:?}"),
         },
-        Err(fault) => panic!("the call faulted ({fault:?}) instead of returning the HTTP outcome to the guest"),
+        Err(fault) => panic!(
+            "the call faulted ({fault:?}) instead of returning the HTTP outcome to the guest"
+        ),
     }
 }
 
@@ -119,7 +149,11 @@ impl Server {
     }
 
     /// Answers every request with `status` and `body`.
-    pub fn fixed(status: u16, headers: &'static [(&'static str, &'static str)], body: Vec<u8>) -> Server {
+    pub fn fixed(
+        status: u16,
+        headers: &'static [(&'static str, &'static str)],
+        body: Vec<u8>,
+    ) -> Server {
         Server::start(move |_, s| respond(s, status, headers, &body))
     }
 
@@ -129,7 +163,10 @@ impl Server {
 }
 
 pub fn respond(s: &mut TcpStream, status: u16, headers: &[(&str, &str)], body: &[u8]) {
-    let mut out = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n", body.len());
+    let mut out = format!(
+        "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         out.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -153,7 +190,11 @@ fn read_head(s: &mut TcpStream) -> String {
     // Drain a request body so the client is not reset mid-write.
     let len = text
         .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+        })
         .unwrap_or(0);
     let mut body = vec![0u8; len];
     let _ = s.read_exact(&mut body);

@@ -19,7 +19,10 @@ pub const WAIT: Duration = Duration::from_secs(20);
 pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + WAIT;
     while !done() {
-        assert!(Instant::now() < deadline, "gave up after {WAIT:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "gave up after {WAIT:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -47,43 +50,80 @@ impl RunningHost {
 
     /// As [`RunningHost::start`], with `adjust` given the built service before it is shared
     /// (a test swaps in a notifier that misbehaves on purpose).
-    pub fn start_with(config_path: &Path, start_workers: bool, follow_redirects: bool, adjust: impl FnOnce(&mut Service)) -> RunningHost {
+    pub fn start_with(
+        config_path: &Path,
+        start_workers: bool,
+        follow_redirects: bool,
+        adjust: impl FnOnce(&mut Service),
+    ) -> RunningHost {
         let config = Config::load(config_path).unwrap_or_else(|e| panic!("config: {e:#}"));
-        let mut service = Service::build(config).unwrap_or_else(|e| panic!("Service::build: {e:#}"));
+        let mut service =
+            Service::build(config).unwrap_or_else(|e| panic!("Service::build: {e:#}"));
         adjust(&mut service);
         let service = Arc::new(service);
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let app = exlogare_service::server::router(service.clone());
         rt.spawn(async move { axum::serve(listener, app).await });
         let workers = start_workers.then(|| Workers::start(service.clone()));
-        let mut client = reqwest::blocking::Client::builder().no_proxy().timeout(Duration::from_secs(30));
+        let mut client = reqwest::blocking::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(30));
         if !follow_redirects {
             client = client.redirect(reqwest::redirect::Policy::none());
         }
-        RunningHost { service, base, client: client.build().unwrap(), rt: Some(rt), workers }
+        RunningHost {
+            service,
+            base,
+            client: client.build().unwrap(),
+            rt: Some(rt),
+            workers,
+        }
     }
 
     /// A delivery to the webhook endpoint of `provider`'s `connection`, as GitFlic sends one:
     /// JSON, `secret` in the header and in the query.
-    pub fn webhook(&self, provider: &str, connection: &str, secret: &str, body: impl Into<reqwest::blocking::Body>) -> reqwest::blocking::RequestBuilder {
+    pub fn webhook(
+        &self,
+        provider: &str,
+        connection: &str,
+        secret: &str,
+        body: impl Into<reqwest::blocking::Body>,
+    ) -> reqwest::blocking::RequestBuilder {
         self.client
-            .post(format!("{}/api/integrations/{provider}/webhook/{connection}?secret={secret}", self.base))
+            .post(format!(
+                "{}/api/integrations/{provider}/webhook/{connection}?secret={secret}",
+                self.base
+            ))
             .header("content-type", "application/json")
             .header("gitflic-webhook-secret", secret)
             .body(body)
     }
 
     pub fn delivery(&self, id: i64) -> Delivery {
-        self.service.store.delivery(id).unwrap().unwrap_or_else(|| panic!("delivery {id} is not stored"))
+        self.service
+            .store
+            .delivery(id)
+            .unwrap()
+            .unwrap_or_else(|| panic!("delivery {id} is not stored"))
     }
 
     /// Waits until delivery `id` reaches `state` (`done`, `parked`) and returns it.
     pub fn wait_state(&self, id: i64, state: &str) -> Delivery {
         let deadline = Instant::now() + WAIT;
         while self.delivery(id).state != state {
-            assert!(Instant::now() < deadline, "gave up after {WAIT:?} waiting for delivery {id} to be {state}: {:?}", self.delivery(id));
+            assert!(
+                Instant::now() < deadline,
+                "gave up after {WAIT:?} waiting for delivery {id} to be {state}: {:?}",
+                self.delivery(id)
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
         self.delivery(id)

@@ -6,7 +6,7 @@
 //! never a trap: the plugin did nothing wrong by asking.
 
 use super::{BackendError, BackendResponse, HttpBackend, Method, OutboundRequest, Secret};
-use crate::egress::{check_headers, CredentialKind, EgressPolicy};
+use crate::egress::{CredentialKind, EgressPolicy, check_headers};
 use base64::Engine as _;
 use serde::Serialize;
 use std::io::Read;
@@ -31,7 +31,9 @@ pub struct Credentials {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RequestedCredential {
     /// `Authorization: <scheme> <token>`.
-    AccessToken { scheme: String },
+    AccessToken {
+        scheme: String,
+    },
     ClientBasic,
 }
 
@@ -141,7 +143,9 @@ impl HttpGate {
         let cap = self.limits.response_body_bytes;
         let mut body = Vec::new();
         let mut limited = resp.body.take(cap + 1);
-        limited.read_to_end(&mut body).map_err(|e| self.read_error(e))?;
+        limited
+            .read_to_end(&mut body)
+            .map_err(|e| self.read_error(e))?;
         if body.len() as u64 > cap {
             return Err(GateError::TooLarge(cap));
         }
@@ -150,7 +154,10 @@ impl HttpGate {
 
     /// Sends and returns the body as a capped stream. The stream holds the request's slot
     /// until it ends, fails or is dropped.
-    pub fn send_streaming(&mut self, req: GateRequest) -> Result<(u16, Headers, StreamBody), GateError> {
+    pub fn send_streaming(
+        &mut self,
+        req: GateRequest,
+    ) -> Result<(u16, Headers, StreamBody), GateError> {
         let (resp, permit) = self.dispatch(req)?;
         let body = StreamBody {
             reader: resp.body,
@@ -177,44 +184,76 @@ impl HttpGate {
         let result = self.dispatch_inner(req);
         record.outcome = match &result {
             Ok((resp, _)) => resp.status.to_string(),
-            Err(Refused { error, note: Some(note) }) => format!("{error:?}: {note}"),
+            Err(Refused {
+                error,
+                note: Some(note),
+            }) => format!("{error:?}: {note}"),
             Err(Refused { error, note: None }) => format!("{error:?}"),
         };
         self.transcript.push(record);
         result.map_err(|r| r.error)
     }
 
-    fn dispatch_inner(&mut self, req: GateRequest) -> Result<(BackendResponse, HttpPermit), Refused> {
+    fn dispatch_inner(
+        &mut self,
+        req: GateRequest,
+    ) -> Result<(BackendResponse, HttpPermit), Refused> {
         check_headers(&req.headers).map_err(GateError::InvalidRequest)?;
         let allowed = self.policy.check_url(&req.url).map_err(GateError::Denied)?;
         if let Some(body) = &req.body
-            && body.len() as u64 > self.limits.request_body_bytes {
-                return Err(GateError::InvalidRequest(format!(
-                    "request body of {} bytes exceeds the cap of {}",
-                    body.len(),
-                    self.limits.request_body_bytes
-                ))
-                .into());
-            }
+            && body.len() as u64 > self.limits.request_body_bytes
+        {
+            return Err(GateError::InvalidRequest(format!(
+                "request body of {} bytes exceeds the cap of {}",
+                body.len(),
+                self.limits.request_body_bytes
+            ))
+            .into());
+        }
         let credential = match req.credential {
             None => None,
             Some(RequestedCredential::AccessToken { scheme }) => {
-                self.policy.check_credential(CredentialKind::AccessToken, &allowed.origin).map_err(GateError::Denied)?;
-                if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-                    return Err(GateError::InvalidRequest(format!("credential scheme `{scheme}` is not a token")).into());
+                self.policy
+                    .check_credential(CredentialKind::AccessToken, &allowed.origin)
+                    .map_err(GateError::Denied)?;
+                if scheme.is_empty()
+                    || !scheme
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                {
+                    return Err(GateError::InvalidRequest(format!(
+                        "credential scheme `{scheme}` is not a token"
+                    ))
+                    .into());
                 }
                 let token = self.credentials.access_token.as_ref().ok_or_else(|| {
-                    GateError::Denied("this connection has no access token yet; connect it (OAuth) first".into())
+                    GateError::Denied(
+                        "this connection has no access token yet; connect it (OAuth) first".into(),
+                    )
                 })?;
-                Some((CredentialKind::AccessToken, Secret::new(format!("{scheme} {}", token.expose()))))
+                Some((
+                    CredentialKind::AccessToken,
+                    Secret::new(format!("{scheme} {}", token.expose())),
+                ))
             }
             Some(RequestedCredential::ClientBasic) => {
-                self.policy.check_credential(CredentialKind::ClientBasic, &allowed.origin).map_err(GateError::Denied)?;
-                let (Some(id), Some(secret)) = (&self.credentials.client_id, &self.credentials.client_secret) else {
-                    return Err(GateError::Denied("this connection has no OAuth client id and secret configured".into()).into());
+                self.policy
+                    .check_credential(CredentialKind::ClientBasic, &allowed.origin)
+                    .map_err(GateError::Denied)?;
+                let (Some(id), Some(secret)) =
+                    (&self.credentials.client_id, &self.credentials.client_secret)
+                else {
+                    return Err(GateError::Denied(
+                        "this connection has no OAuth client id and secret configured".into(),
+                    )
+                    .into());
                 };
-                let basic = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{}", secret.expose()));
-                Some((CredentialKind::ClientBasic, Secret::new(format!("Basic {basic}"))))
+                let basic = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{id}:{}", secret.expose()));
+                Some((
+                    CredentialKind::ClientBasic,
+                    Secret::new(format!("Basic {basic}")),
+                ))
             }
         };
         if self.used >= self.limits.requests {
@@ -232,11 +271,20 @@ impl HttpGate {
         let permit = match self.permits.try_acquire() {
             Some(permit) => permit,
             None => {
-                let (until, by_call_deadline) = permits::wait_until(started, self.permit_wait, self.deadline);
+                let (until, by_call_deadline) =
+                    permits::wait_until(started, self.permit_wait, self.deadline);
                 self.permits.acquire_until(until).ok_or_else(|| {
-                    let note = permits::saturated_message(self.permits.limit(), started.elapsed(), self.permit_wait, by_call_deadline);
+                    let note = permits::saturated_message(
+                        self.permits.limit(),
+                        started.elapsed(),
+                        self.permit_wait,
+                        by_call_deadline,
+                    );
                     tracing::warn!(url = %allowed.url, "plugin request refused: {note}");
-                    Refused { error: GateError::Timeout, note: Some(note) }
+                    Refused {
+                        error: GateError::Timeout,
+                        note: Some(note),
+                    }
                 })?
             }
         };
@@ -251,11 +299,14 @@ impl HttpGate {
             credential,
         };
         // On a backend error the permit drops here; on success it travels with the response.
-        let resp = self.backend.send(&outbound, self.deadline).map_err(|e| match e {
-            BackendError::Timeout => GateError::Timeout,
-            BackendError::Transport(m) => GateError::Transport(m),
-            BackendError::Denied(m) => GateError::Denied(m),
-        })?;
+        let resp = self
+            .backend
+            .send(&outbound, self.deadline)
+            .map_err(|e| match e {
+                BackendError::Timeout => GateError::Timeout,
+                BackendError::Transport(m) => GateError::Transport(m),
+                BackendError::Denied(m) => GateError::Denied(m),
+            })?;
         Ok((resp, permit))
     }
 
@@ -286,7 +337,8 @@ fn read_error(e: std::io::Error, deadline: Instant) -> GateError {
 }
 
 fn is_timeout(e: &std::io::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|inner| inner as _);
+    let mut source: Option<&(dyn std::error::Error + 'static)> =
+        e.get_ref().map(|inner| inner as _);
     while let Some(err) = source {
         if err.to_string().contains("timed out") {
             return true;
@@ -311,7 +363,9 @@ pub struct StreamBody {
 
 enum StreamState {
     /// Held, never read: dropping it (with the state) frees the slot.
-    Open { _permit: HttpPermit },
+    Open {
+        _permit: HttpPermit,
+    },
     Finished,
     /// Every later read repeats the error.
     Failed(GateError),
@@ -388,14 +442,25 @@ mod tests {
     }
 
     impl HttpBackend for Echo {
-        fn send(&self, req: &OutboundRequest, _deadline: Instant) -> Result<BackendResponse, BackendError> {
+        fn send(
+            &self,
+            req: &OutboundRequest,
+            _deadline: Instant,
+        ) -> Result<BackendResponse, BackendError> {
             self.seen.lock().unwrap().push(req.clone());
-            Ok(BackendResponse { status: 200, headers: vec![], body: Box::new(std::io::Cursor::new(self.body.clone())) })
+            Ok(BackendResponse {
+                status: 200,
+                headers: vec![],
+                body: Box::new(std::io::Cursor::new(self.body.clone())),
+            })
         }
     }
 
     fn gate(body: &[u8], limits: GateLimits) -> (HttpGate, Arc<Echo>) {
-        let echo = Arc::new(Echo { body: body.to_vec(), seen: Mutex::new(vec![]) });
+        let echo = Arc::new(Echo {
+            body: body.to_vec(),
+            seen: Mutex::new(vec![]),
+        });
         let policy = EgressPolicy {
             api: Origin::parse("https://api.gitflic.ru").unwrap(),
             oauth: Origin::parse("https://oauth.gitflic.ru").unwrap(),
@@ -407,15 +472,36 @@ mod tests {
             client_id: Some("cid".into()),
             client_secret: Some(Secret::new("csecret")),
         };
-        (HttpGate::new(policy, echo.clone(), creds, limits, Instant::now() + Duration::from_secs(30)), echo)
+        (
+            HttpGate::new(
+                policy,
+                echo.clone(),
+                creds,
+                limits,
+                Instant::now() + Duration::from_secs(30),
+            ),
+            echo,
+        )
     }
 
     fn limits() -> GateLimits {
-        GateLimits { requests: 3, request_body_bytes: 10, response_body_bytes: 8, stream_body_bytes: 20, stream_read_bytes: 4 }
+        GateLimits {
+            requests: 3,
+            request_body_bytes: 10,
+            response_body_bytes: 8,
+            stream_body_bytes: 20,
+            stream_read_bytes: 4,
+        }
     }
 
     fn get(url: &str) -> GateRequest {
-        GateRequest { method: Method::Get, url: url.into(), headers: vec![], body: None, credential: None }
+        GateRequest {
+            method: Method::Get,
+            url: url.into(),
+            headers: vec![],
+            body: None,
+            credential: None,
+        }
     }
 
     #[test]
@@ -425,16 +511,29 @@ mod tests {
             g.send(get("https://api.gitflic.ru/user/me")).unwrap();
         }
         let err = g.send(get("https://api.gitflic.ru/user/me")).unwrap_err();
-        assert!(matches!(&err, GateError::Denied(m) if m.contains("budget")), "{err:?}");
-        assert_eq!(g.transcript().len(), 4, "a refused request is still in the transcript");
+        assert!(
+            matches!(&err, GateError::Denied(m) if m.contains("budget")),
+            "{err:?}"
+        );
+        assert_eq!(
+            g.transcript().len(),
+            4,
+            "a refused request is still in the transcript"
+        );
     }
 
     #[test]
     fn a_response_one_byte_over_the_cap_is_too_large() {
         let (mut g, _) = gate(b"123456789", limits());
-        assert_eq!(g.send(get("https://api.gitflic.ru/x")).unwrap_err(), GateError::TooLarge(8));
+        assert_eq!(
+            g.send(get("https://api.gitflic.ru/x")).unwrap_err(),
+            GateError::TooLarge(8)
+        );
         let (mut g, _) = gate(b"12345678", limits());
-        assert_eq!(g.send(get("https://api.gitflic.ru/x")).unwrap().2, b"12345678");
+        assert_eq!(
+            g.send(get("https://api.gitflic.ru/x")).unwrap().2,
+            b"12345678"
+        );
     }
 
     #[test]
@@ -443,17 +542,30 @@ mod tests {
         let mut req = get("https://api.gitflic.ru/x");
         req.method = Method::Post;
         req.body = Some(vec![0; 11]);
-        assert!(matches!(g.send(req).unwrap_err(), GateError::InvalidRequest(_)));
-        assert!(echo.seen.lock().unwrap().is_empty(), "nothing reached the backend");
+        assert!(matches!(
+            g.send(req).unwrap_err(),
+            GateError::InvalidRequest(_)
+        ));
+        assert!(
+            echo.seen.lock().unwrap().is_empty(),
+            "nothing reached the backend"
+        );
     }
 
     #[test]
     fn policy_refusals_never_reach_the_backend() {
         let (mut g, echo) = gate(b"", limits());
-        assert!(matches!(g.send(get("https://elsewhere.example/")).unwrap_err(), GateError::Denied(_)));
+        assert!(matches!(
+            g.send(get("https://elsewhere.example/")).unwrap_err(),
+            GateError::Denied(_)
+        ));
         let mut req = get("https://api.gitflic.ru/x");
-        req.headers.push(("Authorization".into(), "token stolen".into()));
-        assert!(matches!(g.send(req).unwrap_err(), GateError::InvalidRequest(_)));
+        req.headers
+            .push(("Authorization".into(), "token stolen".into()));
+        assert!(matches!(
+            g.send(req).unwrap_err(),
+            GateError::InvalidRequest(_)
+        ));
         assert!(echo.seen.lock().unwrap().is_empty());
     }
 
@@ -461,7 +573,9 @@ mod tests {
     fn the_access_token_is_added_by_the_host_only_for_the_api_origin() {
         let (mut g, echo) = gate(b"", limits());
         let mut req = get("https://api.gitflic.ru/user/me");
-        req.credential = Some(RequestedCredential::AccessToken { scheme: "token".into() });
+        req.credential = Some(RequestedCredential::AccessToken {
+            scheme: "token".into(),
+        });
         g.send(req).unwrap();
         let seen = echo.seen.lock().unwrap();
         let (kind, value) = seen[0].credential.clone().unwrap();
@@ -469,8 +583,12 @@ mod tests {
         assert_eq!(value.expose(), "token tok-123");
         drop(seen);
         let mut req = get("https://oauth.gitflic.ru/api/token/access");
-        req.credential = Some(RequestedCredential::AccessToken { scheme: "token".into() });
-        assert!(matches!(g.send(req).unwrap_err(), GateError::Denied(m) if m.contains("access token")));
+        req.credential = Some(RequestedCredential::AccessToken {
+            scheme: "token".into(),
+        });
+        assert!(
+            matches!(g.send(req).unwrap_err(), GateError::Denied(m) if m.contains("access token"))
+        );
     }
 
     #[test]
@@ -505,7 +623,10 @@ mod tests {
     /// A gate drawing from `permits`, waiting up to `wait_ms` for one.
     fn gate_sharing(body: &[u8], permits: &HttpPermits, wait_ms: u64) -> (HttpGate, Arc<Echo>) {
         let (g, echo) = gate(body, limits());
-        (g.with_permits(permits.clone(), Duration::from_millis(wait_ms)), echo)
+        (
+            g.with_permits(permits.clone(), Duration::from_millis(wait_ms)),
+            echo,
+        )
     }
 
     #[test]
@@ -513,12 +634,24 @@ mod tests {
         let permits = HttpPermits::new(1);
         let held = permits.try_acquire().unwrap();
         let (mut g, echo) = gate_sharing(b"ok", &permits, 20);
-        assert_eq!(g.send(get("https://api.gitflic.ru/x")).unwrap_err(), GateError::Timeout);
+        assert_eq!(
+            g.send(get("https://api.gitflic.ru/x")).unwrap_err(),
+            GateError::Timeout
+        );
         assert!(echo.seen.lock().unwrap().is_empty(), "sent without a slot");
         let outcome = &g.transcript()[0].outcome;
-        assert!(outcome.starts_with("Timeout: ") && outcome.contains("`http_concurrency` = 1") && outcome.contains("`http_wait_ms` = 20"), "{outcome}");
+        assert!(
+            outcome.starts_with("Timeout: ")
+                && outcome.contains("`http_concurrency` = 1")
+                && outcome.contains("`http_wait_ms` = 20"),
+            "{outcome}"
+        );
         drop(held);
-        assert_eq!(g.send(get("https://api.gitflic.ru/x")).unwrap().2, b"ok", "the freed slot is used");
+        assert_eq!(
+            g.send(get("https://api.gitflic.ru/x")).unwrap().2,
+            b"ok",
+            "the freed slot is used"
+        );
         assert_eq!(permits.open(), 0, "the buffered send released its slot");
     }
 
@@ -529,10 +662,20 @@ mod tests {
         let (mut g, _) = gate_sharing(b"", &permits, 10_000);
         g.deadline = Instant::now() + Duration::from_millis(50);
         let started = Instant::now();
-        assert_eq!(g.send(get("https://api.gitflic.ru/x")).unwrap_err(), GateError::Timeout);
-        assert!(started.elapsed() < Duration::from_secs(5), "waited {:?} with a 50 ms deadline and a 10 s wait", started.elapsed());
+        assert_eq!(
+            g.send(get("https://api.gitflic.ru/x")).unwrap_err(),
+            GateError::Timeout
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "waited {:?} with a 50 ms deadline and a 10 s wait",
+            started.elapsed()
+        );
         let outcome = &g.transcript()[0].outcome;
-        assert!(outcome.contains("deadline") && outcome.contains("`http_concurrency` = 1"), "{outcome}");
+        assert!(
+            outcome.contains("deadline") && outcome.contains("`http_concurrency` = 1"),
+            "{outcome}"
+        );
     }
 
     #[test]
@@ -542,10 +685,18 @@ mod tests {
         let (mut other, _) = gate_sharing(b"", &permits, 0);
         let (_, _, mut body) = g.send_streaming(get("https://api.gitflic.ru/log")).unwrap();
         assert_eq!(permits.open(), 1);
-        assert_eq!(other.send(get("https://api.gitflic.ru/x")).unwrap_err(), GateError::Timeout, "another call while the stream is open");
+        assert_eq!(
+            other.send(get("https://api.gitflic.ru/x")).unwrap_err(),
+            GateError::Timeout,
+            "another call while the stream is open"
+        );
         while body.read(100).unwrap().is_some() {}
         assert!(!body.holds_permit());
-        assert_eq!(permits.open(), 0, "read to the end: released though the guest still holds the stream");
+        assert_eq!(
+            permits.open(),
+            0,
+            "read to the end: released though the guest still holds the stream"
+        );
         assert_eq!(body.read(100), Ok(None));
 
         let (_, _, body) = g.send_streaming(get("https://api.gitflic.ru/log")).unwrap();
@@ -566,13 +717,21 @@ mod tests {
         };
         assert_eq!(err, GateError::TooLarge(20));
         assert_eq!(permits.open(), 0);
-        assert_eq!(body.read(1000), Err(GateError::TooLarge(20)), "a failed stream does not turn into a clean end");
+        assert_eq!(
+            body.read(1000),
+            Err(GateError::TooLarge(20)),
+            "a failed stream does not turn into a clean end"
+        );
     }
 
     struct Failing;
 
     impl HttpBackend for Failing {
-        fn send(&self, _req: &OutboundRequest, _deadline: Instant) -> Result<BackendResponse, BackendError> {
+        fn send(
+            &self,
+            _req: &OutboundRequest,
+            _deadline: Instant,
+        ) -> Result<BackendResponse, BackendError> {
             Err(BackendError::Transport("connection refused".into()))
         }
     }
@@ -581,9 +740,19 @@ mod tests {
     fn a_backend_error_releases_the_slot() {
         let permits = HttpPermits::new(1);
         let (g, _) = gate_sharing(b"", &permits, 0);
-        let mut g = HttpGate { backend: Arc::new(Failing), ..g };
-        assert!(matches!(g.send(get("https://api.gitflic.ru/x")), Err(GateError::Transport(_))));
-        assert!(matches!(g.send_streaming(get("https://api.gitflic.ru/x")).map(|_| ()), Err(GateError::Transport(_))));
+        let mut g = HttpGate {
+            backend: Arc::new(Failing),
+            ..g
+        };
+        assert!(matches!(
+            g.send(get("https://api.gitflic.ru/x")),
+            Err(GateError::Transport(_))
+        ));
+        assert!(matches!(
+            g.send_streaming(get("https://api.gitflic.ru/x"))
+                .map(|_| ()),
+            Err(GateError::Transport(_))
+        ));
         assert_eq!(permits.open(), 0);
     }
 
@@ -591,6 +760,9 @@ mod tests {
     fn a_passed_deadline_is_a_timeout() {
         let (mut g, _) = gate(b"", limits());
         g.deadline = Instant::now() - Duration::from_millis(1);
-        assert_eq!(g.send(get("https://api.gitflic.ru/x")).unwrap_err(), GateError::Timeout);
+        assert_eq!(
+            g.send(get("https://api.gitflic.ru/x")).unwrap_err(),
+            GateError::Timeout
+        );
     }
 }

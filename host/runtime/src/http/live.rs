@@ -58,12 +58,18 @@ struct PolicyResolver {
 }
 
 impl PolicyResolver {
-    fn vet(policy: &EgressPolicy, host: &str, ips: Vec<IpAddr>) -> Result<Vec<IpAddr>, EgressRefused> {
+    fn vet(
+        policy: &EgressPolicy,
+        host: &str,
+        ips: Vec<IpAddr>,
+    ) -> Result<Vec<IpAddr>, EgressRefused> {
         if ips.is_empty() {
             return Err(EgressRefused(format!("`{host}` resolved to no address")));
         }
         for ip in &ips {
-            policy.check_ip(*ip).map_err(|why| EgressRefused(format!("`{host}` resolved to a refused address: {why}")))?;
+            policy.check_ip(*ip).map_err(|why| {
+                EgressRefused(format!("`{host}` resolved to a refused address: {why}"))
+            })?;
         }
         Ok(ips)
     }
@@ -83,9 +89,15 @@ impl Resolve for PolicyResolver {
                     .map(|sa| sa.ip())
                     .collect(),
             };
-            let ips = Self::vet(&policy, &host, ips).map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
+            let ips = Self::vet(&policy, &host, ips)
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
             // The connector puts the URL's port on these; 0 is a placeholder.
-            let addrs: Addrs = Box::new(ips.into_iter().map(|ip| SocketAddr::new(ip, 0)).collect::<Vec<_>>().into_iter());
+            let addrs: Addrs = Box::new(
+                ips.into_iter()
+                    .map(|ip| SocketAddr::new(ip, 0))
+                    .collect::<Vec<_>>()
+                    .into_iter(),
+            );
             Ok(addrs)
         })
     }
@@ -101,7 +113,10 @@ impl LiveBackend {
     /// the operator's config shows at startup, not as TLS errors later.
     pub fn new(policy: EgressPolicy, options: LiveOptions) -> Result<Self, String> {
         let policy = Arc::new(policy);
-        let resolver = PolicyResolver { policy: policy.clone(), static_hosts: Arc::new(lowercase_keys(options.static_hosts)) };
+        let resolver = PolicyResolver {
+            policy: policy.clone(),
+            static_hosts: Arc::new(lowercase_keys(options.static_hosts)),
+        };
         let mut builder = reqwest::blocking::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
@@ -111,7 +126,8 @@ impl LiveBackend {
             .user_agent(concat!("exlogare-host/", env!("CARGO_PKG_VERSION")))
             .dns_resolver(Arc::new(resolver));
         if let Some(pem) = &options.extra_ca_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| format!("the extra CA certificate is not valid PEM: {e}"))?;
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| format!("the extra CA certificate is not valid PEM: {e}"))?;
             if certs.is_empty() {
                 return Err("the extra CA file holds no certificate".into());
             }
@@ -119,17 +135,25 @@ impl LiveBackend {
                 builder = builder.add_root_certificate(cert);
             }
         }
-        let client = builder.build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let client = builder
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(Self { client, policy })
     }
 }
 
 fn lowercase_keys(map: HashMap<String, Vec<IpAddr>>) -> HashMap<String, Vec<IpAddr>> {
-    map.into_iter().map(|(k, v)| (k.trim_end_matches('.').to_ascii_lowercase(), v)).collect()
+    map.into_iter()
+        .map(|(k, v)| (k.trim_end_matches('.').to_ascii_lowercase(), v))
+        .collect()
 }
 
 impl HttpBackend for LiveBackend {
-    fn send(&self, req: &OutboundRequest, deadline: Instant) -> Result<BackendResponse, BackendError> {
+    fn send(
+        &self,
+        req: &OutboundRequest,
+        deadline: Instant,
+    ) -> Result<BackendResponse, BackendError> {
         // A literal IP never reaches the resolver, so it is checked here (the gate checks it
         // too; this backend does not rely on being behind the gate for the address rule).
         if let Some(host) = req.url.host() {
@@ -156,20 +180,30 @@ impl HttpBackend for LiveBackend {
         };
         let mut headers = reqwest::header::HeaderMap::new();
         for (name, value) in &req.headers {
-            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
-                .map_err(|e| BackendError::Transport(format!("header name `{name}` is not valid: {e}")))?;
-            let value = reqwest::header::HeaderValue::from_str(value)
-                .map_err(|e| BackendError::Transport(format!("header `{name}` has an invalid value: {e}")))?;
+            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|e| {
+                BackendError::Transport(format!("header name `{name}` is not valid: {e}"))
+            })?;
+            let value = reqwest::header::HeaderValue::from_str(value).map_err(|e| {
+                BackendError::Transport(format!("header `{name}` has an invalid value: {e}"))
+            })?;
             headers.append(name, value);
         }
         if let Some((_, secret)) = &req.credential {
             // The value is not echoed in the error: it is the secret.
-            let mut value = reqwest::header::HeaderValue::from_str(secret.expose())
-                .map_err(|_| BackendError::Transport("the stored credential is not a valid header value".into()))?;
+            let mut value =
+                reqwest::header::HeaderValue::from_str(secret.expose()).map_err(|_| {
+                    BackendError::Transport(
+                        "the stored credential is not a valid header value".into(),
+                    )
+                })?;
             value.set_sensitive(true);
             headers.insert(reqwest::header::AUTHORIZATION, value);
         }
-        let mut builder = self.client.request(method, req.url.clone()).headers(headers).timeout(remaining);
+        let mut builder = self
+            .client
+            .request(method, req.url.clone())
+            .headers(headers)
+            .timeout(remaining);
         if let Some(body) = &req.body {
             builder = builder.body(body.clone());
         }
@@ -178,9 +212,21 @@ impl HttpBackend for LiveBackend {
         let headers = response
             .headers()
             .iter()
-            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
-        Ok(BackendResponse { status, headers, body: Box::new(DeadlineBody { inner: response, deadline }) })
+        Ok(BackendResponse {
+            status,
+            headers,
+            body: Box::new(DeadlineBody {
+                inner: response,
+                deadline,
+            }),
+        })
     }
 }
 
@@ -201,7 +247,10 @@ fn classify(e: &reqwest::Error, deadline: Instant) -> BackendError {
     // origin and path go into an error that can reach logs and API answers.
     let mut text = chain(e);
     if let Some(url) = e.url() {
-        text = text.replace(url.as_str(), &format!("{}{}", url.origin().ascii_serialization(), url.path()));
+        text = text.replace(
+            url.as_str(),
+            &format!("{}{}", url.origin().ascii_serialization(), url.path()),
+        );
     }
     BackendError::Transport(text)
 }
@@ -231,16 +280,28 @@ struct DeadlineBody {
 impl Read for DeadlineBody {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         if Instant::now() >= self.deadline {
-            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the call's deadline passed while reading the response body"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the call's deadline passed while reading the response body",
+            ));
         }
         match self.inner.read(buf) {
             Ok(n) => Ok(n),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Err(e),
             Err(e) => {
-                if e.kind() == std::io::ErrorKind::TimedOut || Instant::now() >= self.deadline || mentions_timeout(&e) {
-                    Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the call's deadline passed while reading the response body"))
+                if e.kind() == std::io::ErrorKind::TimedOut
+                    || Instant::now() >= self.deadline
+                    || mentions_timeout(&e)
+                {
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the call's deadline passed while reading the response body",
+                    ))
                 } else {
-                    Err(std::io::Error::new(e.kind(), format!("reading the response body failed: {}", chain(&e))))
+                    Err(std::io::Error::new(
+                        e.kind(),
+                        format!("reading the response body failed: {}", chain(&e)),
+                    ))
                 }
             }
         }
@@ -248,9 +309,13 @@ impl Read for DeadlineBody {
 }
 
 fn mentions_timeout(e: &std::io::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|inner| inner as _);
+    let mut source: Option<&(dyn std::error::Error + 'static)> =
+        e.get_ref().map(|inner| inner as _);
     while let Some(err) = source {
-        if err.downcast_ref::<reqwest::Error>().is_some_and(|r| r.is_timeout()) {
+        if err
+            .downcast_ref::<reqwest::Error>()
+            .is_some_and(|r| r.is_timeout())
+        {
             return true;
         }
         source = err.source();
@@ -276,7 +341,10 @@ mod tests {
     fn every_resolved_address_must_pass() {
         let p = policy(false);
         assert!(PolicyResolver::vet(&p, "h", vec!["93.184.216.34".parse().unwrap()]).is_ok());
-        let mixed = vec!["93.184.216.34".parse().unwrap(), "127.0.0.1".parse().unwrap()];
+        let mixed = vec![
+            "93.184.216.34".parse().unwrap(),
+            "127.0.0.1".parse().unwrap(),
+        ];
         let err = PolicyResolver::vet(&p, "h", mixed).unwrap_err();
         assert!(err.0.contains("127.0.0.1"), "{err}");
         assert!(PolicyResolver::vet(&p, "h", vec![]).is_err());
@@ -287,7 +355,10 @@ mod tests {
 
     #[test]
     fn a_bad_ca_file_fails_at_construction() {
-        let opts = LiveOptions { extra_ca_pem: Some(b"not a certificate".to_vec()), ..Default::default() };
+        let opts = LiveOptions {
+            extra_ca_pem: Some(b"not a certificate".to_vec()),
+            ..Default::default()
+        };
         assert!(LiveBackend::new(policy(false), opts).is_err());
     }
 }

@@ -93,5 +93,9 @@ pub enum BackendError {
 /// Moves bytes for the gate. Implementations must respect `deadline` for everything they
 /// wait on, including later body reads.
 pub trait HttpBackend: Send + Sync {
-    fn send(&self, req: &OutboundRequest, deadline: Instant) -> Result<BackendResponse, BackendError>;
+    fn send(
+        &self,
+        req: &OutboundRequest,
+        deadline: Instant,
+    ) -> Result<BackendResponse, BackendError>;
 }

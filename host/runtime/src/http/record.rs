@@ -35,7 +35,14 @@ const SECRET_KEYS: &[(&str, &str)] = &[
 ];
 
 /// Response headers worth replaying; everything else (cookies, server banners, dates) is dropped.
-const KEPT_HEADERS: &[&str] = &["content-type", "retry-after", "location", "link", "content-disposition", "www-authenticate"];
+const KEPT_HEADERS: &[&str] = &[
+    "content-type",
+    "retry-after",
+    "location",
+    "link",
+    "content-disposition",
+    "www-authenticate",
+];
 const KEPT_HEADER_PREFIXES: &[&str] = &["x-ratelimit-", "ratelimit-"];
 
 /// Values shorter than this are not scrubbed as free text (too likely to hit innocent bytes).
@@ -114,8 +121,16 @@ impl RecordBackend {
     /// Records into `dir` (created if missing): `dir/exchanges.toml` and `dir/bodies/`.
     pub fn new(inner: Arc<dyn HttpBackend>, dir: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir.join("bodies"))?;
-        let state = State { dir: dir.to_path_buf(), entries: Vec::new(), placeholders: Placeholders::default(), errors: Vec::new() };
-        Ok(Self { inner, state: Arc::new(Mutex::new(state)) })
+        let state = State {
+            dir: dir.to_path_buf(),
+            entries: Vec::new(),
+            placeholders: Placeholders::default(),
+            errors: Vec::new(),
+        };
+        Ok(Self {
+            inner,
+            state: Arc::new(Mutex::new(state)),
+        })
     }
 
     /// Writes `exchanges.toml` with everything recorded so far. Call it after the plugin calls
@@ -124,7 +139,9 @@ impl RecordBackend {
     pub fn finish(&self) -> std::io::Result<RecordSummary> {
         let state = lock(&self.state);
         if let Some(first) = state.errors.first() {
-            return Err(std::io::Error::other(format!("the recording is incomplete: {first}")));
+            return Err(std::io::Error::other(format!(
+                "the recording is incomplete: {first}"
+            )));
         }
         let text = render(&state.entries);
         let path = state.dir.join("exchanges.toml");
@@ -133,7 +150,11 @@ impl RecordBackend {
         std::fs::rename(&tmp, &path)?;
         Ok(RecordSummary {
             exchanges: state.entries.iter().filter(|e| e.status.is_some()).count(),
-            truncated: state.entries.iter().filter(|e| e.status.is_some() && !e.complete).count(),
+            truncated: state
+                .entries
+                .iter()
+                .filter(|e| e.status.is_some() && !e.complete)
+                .count(),
             exchanges_file: path,
         })
     }
@@ -152,7 +173,11 @@ impl Drop for RecordBackend {
 }
 
 impl HttpBackend for RecordBackend {
-    fn send(&self, req: &OutboundRequest, deadline: Instant) -> Result<BackendResponse, BackendError> {
+    fn send(
+        &self,
+        req: &OutboundRequest,
+        deadline: Instant,
+    ) -> Result<BackendResponse, BackendError> {
         let (index, url, auth, body_json, mut notes) = {
             let mut state = lock(&self.state);
             let auth = req.credential.as_ref().map(|(kind, secret)| {
@@ -174,13 +199,18 @@ impl HttpBackend for RecordBackend {
             let mut notes = Vec::new();
             let body_json = match &req.body {
                 None => None,
-                Some(body) => match serde_json::from_slice::<serde_json::Value>(body) {
-                    Ok(_) => Some(String::from_utf8_lossy(&redact_all(body, &mut state.placeholders)).into_owned()),
-                    Err(_) => {
-                        notes.push(format!("the request had a {}-byte body that is not JSON; it is not recorded", body.len()));
-                        None
+                Some(body) => {
+                    match serde_json::from_slice::<serde_json::Value>(body) {
+                        Ok(_) => Some(
+                            String::from_utf8_lossy(&redact_all(body, &mut state.placeholders))
+                                .into_owned(),
+                        ),
+                        Err(_) => {
+                            notes.push(format!("the request had a {}-byte body that is not JSON; it is not recorded", body.len()));
+                            None
+                        }
                     }
-                },
+                }
             };
             (state.entries.len() + 1, url, auth, body_json, notes)
         };
@@ -201,19 +231,34 @@ impl HttpBackend for RecordBackend {
         let resp = match result {
             Ok(resp) => resp,
             Err(e) => {
-                notes.push(format!("not recorded: the backend failed: {}", describe(&e)));
+                notes.push(format!(
+                    "not recorded: the backend failed: {}",
+                    describe(&e)
+                ));
                 entry.notes = notes;
                 state.entries.push(entry);
                 return Err(e);
             }
         };
-        let content_type = resp.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-type")).map(|(_, v)| v.to_ascii_lowercase());
-        let ext = if content_type.as_deref().is_some_and(|t| t.contains("json")) { "json" } else { "log" };
+        let content_type = resp
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            .map(|(_, v)| v.to_ascii_lowercase());
+        let ext = if content_type.as_deref().is_some_and(|t| t.contains("json")) {
+            "json"
+        } else {
+            "log"
+        };
         entry.body_file = format!("bodies/{index:03}-{}.{ext}", slug(&req.url));
         for (name, value) in &resp.headers {
             let lower = name.to_ascii_lowercase();
-            if KEPT_HEADERS.contains(&lower.as_str()) || KEPT_HEADER_PREFIXES.iter().any(|p| lower.starts_with(p)) {
-                let scrubbed = String::from_utf8_lossy(&redact_all(value.as_bytes(), &mut state.placeholders)).into_owned();
+            if KEPT_HEADERS.contains(&lower.as_str())
+                || KEPT_HEADER_PREFIXES.iter().any(|p| lower.starts_with(p))
+            {
+                let scrubbed =
+                    String::from_utf8_lossy(&redact_all(value.as_bytes(), &mut state.placeholders))
+                        .into_owned();
                 entry.headers.insert(lower, scrubbed);
             }
         }
@@ -223,7 +268,9 @@ impl HttpBackend for RecordBackend {
         let file = match File::create(&path) {
             Ok(f) => Some(BufWriter::with_capacity(64 << 10, f)),
             Err(e) => {
-                state.errors.push(format!("cannot create {}: {e}", path.display()));
+                state
+                    .errors
+                    .push(format!("cannot create {}: {e}", path.display()));
                 None
             }
         };
@@ -243,7 +290,11 @@ impl HttpBackend for RecordBackend {
             staged: Vec::new(),
             scrubbed: Vec::new(),
         };
-        Ok(BackendResponse { status: resp.status, headers: resp.headers, body: Box::new(body) })
+        Ok(BackendResponse {
+            status: resp.status,
+            headers: resp.headers,
+            body: Box::new(body),
+        })
     }
 }
 
@@ -257,12 +308,21 @@ fn describe(e: &BackendError) -> String {
 
 /// `project-acme-demo-cicd-job-17-artifacts` style names, short and file-system safe.
 fn slug(url: &url::Url) -> String {
-    let segments: Vec<&str> = url.path_segments().map(|s| s.filter(|p| !p.is_empty()).collect()).unwrap_or_default();
+    let segments: Vec<&str> = url
+        .path_segments()
+        .map(|s| s.filter(|p| !p.is_empty()).collect())
+        .unwrap_or_default();
     let tail = &segments[segments.len().saturating_sub(3)..];
     let mut s: String = tail
         .join("-")
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .take(60)
         .collect();
     if s.is_empty() {
@@ -272,7 +332,12 @@ fn slug(url: &url::Url) -> String {
 }
 
 fn redact_url(url: &url::Url, placeholders: &mut Placeholders) -> String {
-    let sensitive = |k: &str| SECRET_KEYS.iter().find(|(key, _)| *key == k).map(|(_, kind)| *kind);
+    let sensitive = |k: &str| {
+        SECRET_KEYS
+            .iter()
+            .find(|(key, _)| *key == k)
+            .map(|(_, kind)| *kind)
+    };
     let mut out = url.clone();
     if url.query_pairs().any(|(k, _)| sensitive(&k).is_some()) {
         let pairs: Vec<(String, String)> = url
@@ -284,7 +349,8 @@ fn redact_url(url: &url::Url, placeholders: &mut Placeholders) -> String {
             .collect();
         out.query_pairs_mut().clear().extend_pairs(pairs);
     }
-    String::from_utf8_lossy(&Scrubber::new(placeholders.needles()).run(out.as_str().as_bytes())).into_owned()
+    String::from_utf8_lossy(&Scrubber::new(placeholders.needles()).run(out.as_str().as_bytes()))
+        .into_owned()
 }
 
 /// Redacts a whole in-memory value (request bodies, header values).
@@ -316,7 +382,8 @@ impl RecordingBody {
         self.scrubbed.clear();
         {
             let mut state = lock(&self.state);
-            self.json.feed(input, &mut self.staged, &mut state.placeholders);
+            self.json
+                .feed(input, &mut self.staged, &mut state.placeholders);
             if last {
                 self.json.finish(&mut self.staged, &mut state.placeholders);
             }
@@ -329,7 +396,9 @@ impl RecordingBody {
             }
             if let Err(e) = result {
                 self.file = None;
-                lock(&self.state).errors.push(format!("writing a body file failed: {e}"));
+                lock(&self.state)
+                    .errors
+                    .push(format!("writing a body file failed: {e}"));
             }
         }
     }
@@ -365,7 +434,11 @@ impl Read for RecordingBody {
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Err(e),
             Err(e) => {
-                let note = format!("reading the body failed after {} bytes ({:?}); the body file holds what arrived", self.bytes, e.kind());
+                let note = format!(
+                    "reading the body failed after {} bytes ({:?}); the body file holds what arrived",
+                    self.bytes,
+                    e.kind()
+                );
                 self.close(false, Some(note));
                 Err(e)
             }
@@ -375,7 +448,10 @@ impl Read for RecordingBody {
 
 impl Drop for RecordingBody {
     fn drop(&mut self) {
-        let note = format!("the plugin stopped reading after {} bytes; the body file holds only those", self.bytes);
+        let note = format!(
+            "the plugin stopped reading after {} bytes; the body file holds only those",
+            self.bytes
+        );
         self.close(false, Some(note));
     }
 }
@@ -393,13 +469,26 @@ enum Mode {
     #[default]
     Normal,
     /// Inside a string that may turn out to be a secret key; its bytes are held back.
-    MaybeKey { buf: Vec<u8>, escaped: bool },
+    MaybeKey {
+        buf: Vec<u8>,
+        escaped: bool,
+    },
     /// Inside a string too long to be a key; passed through.
-    InString { escaped: bool },
-    AfterKey { kind: &'static str },
-    AfterColon { kind: &'static str },
+    InString {
+        escaped: bool,
+    },
+    AfterKey {
+        kind: &'static str,
+    },
+    AfterColon {
+        kind: &'static str,
+    },
     /// Inside a secret value: swallowed, to be replaced by its placeholder.
-    InValue { kind: &'static str, value: Vec<u8>, escaped: bool },
+    InValue {
+        kind: &'static str,
+        value: Vec<u8>,
+        escaped: bool,
+    },
 }
 
 const LONGEST_KEY: usize = 16;
@@ -416,7 +505,10 @@ impl JsonRedactor {
             Mode::Normal => {
                 out.push(b);
                 if b == b'"' {
-                    self.mode = Mode::MaybeKey { buf: Vec::new(), escaped: false };
+                    self.mode = Mode::MaybeKey {
+                        buf: Vec::new(),
+                        escaped: false,
+                    };
                 }
             }
             Mode::MaybeKey { buf, escaped } => {
@@ -429,7 +521,10 @@ impl JsonRedactor {
                 } else if b == b'"' {
                     out.extend_from_slice(buf);
                     out.push(b);
-                    let kind = SECRET_KEYS.iter().find(|(k, _)| k.as_bytes() == buf.as_slice()).map(|(_, kind)| *kind);
+                    let kind = SECRET_KEYS
+                        .iter()
+                        .find(|(k, _)| k.as_bytes() == buf.as_slice())
+                        .map(|(_, kind)| *kind);
                     self.mode = match kind {
                         Some(kind) => Mode::AfterKey { kind },
                         None => Mode::Normal,
@@ -470,14 +565,22 @@ impl JsonRedactor {
                     out.push(b);
                 } else if b == b'"' {
                     out.push(b);
-                    self.mode = Mode::InValue { kind, value: Vec::new(), escaped: false };
+                    self.mode = Mode::InValue {
+                        kind,
+                        value: Vec::new(),
+                        escaped: false,
+                    };
                 } else {
                     // `null`, a number: nothing secret to hide.
                     self.mode = Mode::Normal;
                     self.step(b, out, placeholders);
                 }
             }
-            Mode::InValue { kind, value, escaped } => {
+            Mode::InValue {
+                kind,
+                value,
+                escaped,
+            } => {
                 if *escaped {
                     *escaped = false;
                     if value.len() < MAX_VALUE_LEN {
@@ -503,7 +606,9 @@ impl JsonRedactor {
     fn finish(&mut self, out: &mut Vec<u8>, placeholders: &mut Placeholders) {
         match std::mem::take(&mut self.mode) {
             Mode::MaybeKey { buf, .. } => out.extend_from_slice(&buf),
-            Mode::InValue { kind, value, .. } => out.extend_from_slice(placeholders.name(kind, &value).as_bytes()),
+            Mode::InValue { kind, value, .. } => {
+                out.extend_from_slice(placeholders.name(kind, &value).as_bytes())
+            }
             _ => {}
         }
     }
@@ -520,7 +625,11 @@ struct Scrubber {
 impl Scrubber {
     fn new(needles: Vec<(Vec<u8>, Vec<u8>)>) -> Self {
         let hold = needles.iter().map(|(n, _)| n.len()).max().unwrap_or(1) - 1;
-        Self { needles, hold, pending: Vec::new() }
+        Self {
+            needles,
+            hold,
+            pending: Vec::new(),
+        }
     }
 
     fn run(mut self, input: &[u8]) -> Vec<u8> {
@@ -539,7 +648,9 @@ impl Scrubber {
         let p = &self.pending;
         let mut i = 0;
         while i < p.len() {
-            if let Some((needle, replacement)) = self.needles.iter().find(|(n, _)| p[i..].starts_with(n)) {
+            if let Some((needle, replacement)) =
+                self.needles.iter().find(|(n, _)| p[i..].starts_with(n))
+            {
                 out.extend_from_slice(replacement);
                 i += needle.len();
                 continue;
@@ -564,7 +675,12 @@ fn render(entries: &[Entry]) -> String {
     for e in entries {
         out.push('\n');
         for note in &e.notes {
-            out.push_str(&format!("# {} {}: {}\n", e.method, e.url, note.replace(['\n', '\r'], " ")));
+            out.push_str(&format!(
+                "# {} {}: {}\n",
+                e.method,
+                e.url,
+                note.replace(['\n', '\r'], " ")
+            ));
         }
         let Some(status) = e.status else { continue };
         out.push_str("[[exchange]]\n");
@@ -578,7 +694,11 @@ fn render(entries: &[Entry]) -> String {
         }
         out.push_str(&format!("status = {status}\n"));
         if !e.headers.is_empty() {
-            let pairs: Vec<String> = e.headers.iter().map(|(k, v)| format!("{} = {}", key(k), quote(v))).collect();
+            let pairs: Vec<String> = e
+                .headers
+                .iter()
+                .map(|(k, v)| format!("{} = {}", key(k), quote(v)))
+                .collect();
             out.push_str(&format!("headers = {{ {} }}\n", pairs.join(", ")));
         }
         if e.body_bytes > 0 {
@@ -596,7 +716,10 @@ pub fn quote(s: &str) -> String {
 }
 
 fn key(k: &str) -> String {
-    if !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    if !k.is_empty()
+        && k.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
         k.to_string()
     } else {
         quote(k)
@@ -623,7 +746,11 @@ mod tests {
         let input = br#"{"accessToken":"gf-at-1","refreshToken" : "gf-rt-\"x","expires":"2026","note":"accessToken"}"#;
         let want = br#"{"accessToken":"REDACTED-access-token-1","refreshToken" : "REDACTED-refresh-token-1","expires":"2026","note":"accessToken"}"#;
         for chunk in [1, 2, 3, 7, 1000] {
-            assert_eq!(String::from_utf8_lossy(&redact_in_chunks(input, chunk)), String::from_utf8_lossy(want), "chunk {chunk}");
+            assert_eq!(
+                String::from_utf8_lossy(&redact_in_chunks(input, chunk)),
+                String::from_utf8_lossy(want),
+                "chunk {chunk}"
+            );
         }
     }
 
@@ -631,14 +758,20 @@ mod tests {
     fn snake_case_null_and_long_strings_pass_correctly() {
         let input = br#"{"access_token": null, "refresh_token": "r", "a-very-long-string-that-is-not-a-key": "v"}"#;
         let out = String::from_utf8(redact_in_chunks(input, 5)).unwrap();
-        assert_eq!(out, r#"{"access_token": null, "refresh_token": "REDACTED-refresh-token-1", "a-very-long-string-that-is-not-a-key": "v"}"#);
+        assert_eq!(
+            out,
+            r#"{"access_token": null, "refresh_token": "REDACTED-refresh-token-1", "a-very-long-string-that-is-not-a-key": "v"}"#
+        );
     }
 
     #[test]
     fn the_same_value_gets_the_same_placeholder() {
         let mut p = Placeholders::default();
         let a = redact_all(br#"{"refreshToken":"same-value-1"}"#, &mut p);
-        let b = redact_all(br#"{"refresh_token":"same-value-1","accessToken":"other"}"#, &mut p);
+        let b = redact_all(
+            br#"{"refresh_token":"same-value-1","accessToken":"other"}"#,
+            &mut p,
+        );
         assert_eq!(a, br#"{"refreshToken":"REDACTED-refresh-token-1"}"#);
         assert_eq!(b, br#"{"refresh_token":"REDACTED-refresh-token-1","accessToken":"REDACTED-access-token-1"}"#);
     }
@@ -647,7 +780,10 @@ mod tests {
     fn known_values_are_scrubbed_across_chunk_boundaries() {
         let text = b"log line with token supersecret-123 in it, and again supersecret-123.";
         for chunk in [1, 4, 9, 100] {
-            let mut s = Scrubber::new(vec![(b"supersecret-123".to_vec(), b"REDACTED-access-token-1".to_vec())]);
+            let mut s = Scrubber::new(vec![(
+                b"supersecret-123".to_vec(),
+                b"REDACTED-access-token-1".to_vec(),
+            )]);
             let mut out = Vec::new();
             let pieces: Vec<&[u8]> = text.chunks(chunk).collect();
             for (i, piece) in pieces.iter().enumerate() {
@@ -665,12 +801,18 @@ mod tests {
     fn secret_query_parameters_are_replaced() {
         let mut p = Placeholders::default();
         let url = url::Url::parse("https://oauth.example/api/token?refresh_token=abc&x=1").unwrap();
-        assert_eq!(redact_url(&url, &mut p), "https://oauth.example/api/token?refresh_token=REDACTED-refresh-token-1&x=1");
+        assert_eq!(
+            redact_url(&url, &mut p),
+            "https://oauth.example/api/token?refresh_token=REDACTED-refresh-token-1&x=1"
+        );
     }
 
     #[test]
     fn slugs_are_short_and_safe() {
-        let url = url::Url::parse("https://api.gitflic.ru/project/acme/demo/cicd/job/17/artifacts?page=0").unwrap();
+        let url = url::Url::parse(
+            "https://api.gitflic.ru/project/acme/demo/cicd/job/17/artifacts?page=0",
+        )
+        .unwrap();
         assert_eq!(slug(&url), "job-17-artifacts");
         assert_eq!(slug(&url::Url::parse("https://x.test/").unwrap()), "root");
     }

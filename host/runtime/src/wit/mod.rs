@@ -56,9 +56,17 @@ const WASI_IMPORTS: &[&str] = &[
 
 /// Splits `ns:pkg/iface@1.2.3` into the unversioned name and `(major, minor, patch)`.
 fn split_version(name: &str) -> (&str, Option<(u64, u64, u64)>) {
-    let Some((base, version)) = name.split_once('@') else { return (name, None) };
-    let mut parts = version.split(['.', '-', '+']).map(|p| p.parse::<u64>().ok());
-    match (parts.next().flatten(), parts.next().flatten(), parts.next().flatten()) {
+    let Some((base, version)) = name.split_once('@') else {
+        return (name, None);
+    };
+    let mut parts = version
+        .split(['.', '-', '+'])
+        .map(|p| p.parse::<u64>().ok());
+    match (
+        parts.next().flatten(),
+        parts.next().flatten(),
+        parts.next().flatten(),
+    ) {
         (Some(a), Some(b), Some(c)) => (base, Some((a, b, c))),
         _ => (base, None),
     }
@@ -94,9 +102,13 @@ pub fn check_names(exports: &[String], imports: &[String]) -> Result<ContractLin
     let mut line = None;
     for name in exports {
         let (base, version) = split_version(name);
-        let Some(iface) = base.strip_prefix("exlogare:ci/") else { continue };
+        let Some(iface) = base.strip_prefix("exlogare:ci/") else {
+            continue;
+        };
         if is_prerelease(name) {
-            return Err(format!("export `{name}` is a prerelease version; build against a released exlogare:ci version"));
+            return Err(format!(
+                "export `{name}` is a prerelease version; build against a released exlogare:ci version"
+            ));
         }
         match version {
             Some((0, 1, _)) if base == PROVIDER_INTERFACE => line = Some(ContractLine::V0_1),
@@ -110,18 +122,28 @@ pub fn check_names(exports: &[String], imports: &[String]) -> Result<ContractLin
                     "the plugin exports `{name}` (contract {a}.{b}.{c}); this host runs exlogare:ci 0.1.x. Rebuild the plugin against 0.1 or upgrade the host"
                 ));
             }
-            None => return Err(format!("export `{name}` carries no version; build with the versioned exlogare:ci package")),
+            None => {
+                return Err(format!(
+                    "export `{name}` carries no version; build with the versioned exlogare:ci package"
+                ));
+            }
         }
     }
     let Some(line) = line else {
-        let found = if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") };
+        let found = if exports.is_empty() {
+            "nothing".to_string()
+        } else {
+            exports.join(", ")
+        };
         return Err(format!(
             "the component does not export `{PROVIDER_INTERFACE}@0.1.x` (it exports {found}); is it an exlogare:ci provider plugin built for the `ci-provider` world?"
         ));
     };
     for name in imports {
         let (base, version) = split_version(name);
-        let ours = base.strip_prefix("exlogare:ci/").is_some_and(|i| OWN_IMPORTS.contains(&i));
+        let ours = base
+            .strip_prefix("exlogare:ci/")
+            .is_some_and(|i| OWN_IMPORTS.contains(&i));
         let ok = match version {
             Some((0, 1, _)) if ours => true,
             Some((0, 2, _)) => WASI_IMPORTS.contains(&base),
@@ -133,7 +155,9 @@ pub fn check_names(exports: &[String], imports: &[String]) -> Result<ContractLin
             } else {
                 "this host does not provide it"
             };
-            return Err(format!("the plugin imports `{name}`, which is not allowed: {why}"));
+            return Err(format!(
+                "the plugin imports `{name}`, which is not allowed: {why}"
+            ));
         }
     }
     Ok(line)
@@ -152,7 +176,9 @@ pub fn add_wasi(l: &mut Linker<CallState>) -> wasmtime::Result<()> {
     use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random, sync};
     use wasmtime_wasi::random::WasiRandom;
 
-    wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<CallState, HasTable>(l, |t| &mut t.table)?;
+    wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<CallState, HasTable>(l, |t| {
+        &mut t.table
+    })?;
     sync::io::poll::add_to_linker::<CallState, HasTable>(l, |t| &mut t.table)?;
     sync::io::streams::add_to_linker::<CallState, HasTable>(l, |t| &mut t.table)?;
     clocks::wall_clock::add_to_linker::<CallState, WasiClocks>(l, |t| t.clocks())?;
@@ -181,8 +207,14 @@ mod tests {
 
     #[test]
     fn versions_split() {
-        assert_eq!(split_version("exlogare:ci/provider@0.1.3"), ("exlogare:ci/provider", Some((0, 1, 3))));
-        assert_eq!(split_version("exlogare:ci/provider"), ("exlogare:ci/provider", None));
+        assert_eq!(
+            split_version("exlogare:ci/provider@0.1.3"),
+            ("exlogare:ci/provider", Some((0, 1, 3)))
+        );
+        assert_eq!(
+            split_version("exlogare:ci/provider"),
+            ("exlogare:ci/provider", None)
+        );
         assert!(is_prerelease("exlogare:ci/provider@0.1.0-rc1"));
     }
 
@@ -191,23 +223,46 @@ mod tests {
     }
 
     fn check(exports: &[&str]) -> Result<ContractLine, String> {
-        check_names(&names(exports), &names(&["exlogare:ci/http@0.1.0", "wasi:io/streams@0.2.3"]))
+        check_names(
+            &names(exports),
+            &names(&["exlogare:ci/http@0.1.0", "wasi:io/streams@0.2.3"]),
+        )
     }
 
     #[test]
     fn provider_alone_or_with_optional_exports_loads() {
-        assert_eq!(check(&["exlogare:ci/provider@0.1.0"]), Ok(ContractLine::V0_1));
-        assert_eq!(check(&["exlogare:ci/provider@0.1.1", "exlogare:ci/endpoints@0.1.1"]), Ok(ContractLine::V0_1));
+        assert_eq!(
+            check(&["exlogare:ci/provider@0.1.0"]),
+            Ok(ContractLine::V0_1)
+        );
+        assert_eq!(
+            check(&["exlogare:ci/provider@0.1.1", "exlogare:ci/endpoints@0.1.1"]),
+            Ok(ContractLine::V0_1)
+        );
         // From a later patch: optional by the rules, so a newer plugin still loads here.
-        assert_eq!(check(&["exlogare:ci/provider@0.1.7", "exlogare:ci/artifacts@0.1.7"]), Ok(ContractLine::V0_1));
-        assert_eq!(check(&["exlogare:ci/provider@0.1.1", "wasi:cli/run@0.2.3"]), Ok(ContractLine::V0_1));
+        assert_eq!(
+            check(&["exlogare:ci/provider@0.1.7", "exlogare:ci/artifacts@0.1.7"]),
+            Ok(ContractLine::V0_1)
+        );
+        assert_eq!(
+            check(&["exlogare:ci/provider@0.1.1", "wasi:cli/run@0.2.3"]),
+            Ok(ContractLine::V0_1)
+        );
     }
 
     #[test]
     fn an_optional_export_must_be_released_and_of_the_line() {
-        let err = check(&["exlogare:ci/provider@0.1.1", "exlogare:ci/endpoints@0.2.0"]).unwrap_err();
-        assert!(err.contains("`exlogare:ci/endpoints@0.2.0`") && err.contains("0.1.x"), "{err}");
-        let err = check(&["exlogare:ci/provider@0.1.1", "exlogare:ci/endpoints@0.1.2-rc1"]).unwrap_err();
+        let err =
+            check(&["exlogare:ci/provider@0.1.1", "exlogare:ci/endpoints@0.2.0"]).unwrap_err();
+        assert!(
+            err.contains("`exlogare:ci/endpoints@0.2.0`") && err.contains("0.1.x"),
+            "{err}"
+        );
+        let err = check(&[
+            "exlogare:ci/provider@0.1.1",
+            "exlogare:ci/endpoints@0.1.2-rc1",
+        ])
+        .unwrap_err();
         assert!(err.contains("prerelease"), "{err}");
         let err = check(&["exlogare:ci/provider@0.1.1", "exlogare:ci/endpoints"]).unwrap_err();
         assert!(err.contains("no version"), "{err}");
@@ -216,16 +271,28 @@ mod tests {
     #[test]
     fn an_optional_export_is_no_substitute_for_provider() {
         let err = check(&["exlogare:ci/endpoints@0.1.1"]).unwrap_err();
-        assert!(err.contains("does not export `exlogare:ci/provider@0.1.x`"), "{err}");
+        assert!(
+            err.contains("does not export `exlogare:ci/provider@0.1.x`"),
+            "{err}"
+        );
     }
 
     #[test]
     fn imports_stay_a_closed_list() {
         let ok = names(&["exlogare:ci/provider@0.1.1"]);
-        assert!(check_names(&ok, &names(&["exlogare:ci/log-sink@0.1.1", "wasi:cli/stdout@0.2.0"])).is_ok());
+        assert!(
+            check_names(
+                &ok,
+                &names(&["exlogare:ci/log-sink@0.1.1", "wasi:cli/stdout@0.2.0"])
+            )
+            .is_ok()
+        );
         // Plugins export `endpoints`; importing it (or anything unlisted) is refused.
         let err = check_names(&ok, &names(&["exlogare:ci/endpoints@0.1.1"])).unwrap_err();
-        assert!(err.contains("`exlogare:ci/endpoints@0.1.1`") && err.contains("does not provide"), "{err}");
+        assert!(
+            err.contains("`exlogare:ci/endpoints@0.1.1`") && err.contains("does not provide"),
+            "{err}"
+        );
         let err = check_names(&ok, &names(&["wasi:sockets/tcp@0.2.0"])).unwrap_err();
         assert!(err.contains("only through exlogare:ci/http"), "{err}");
     }

@@ -9,8 +9,8 @@
 //! and only their per-interface indices are used: the host probes each at load
 //! ([`ENDPOINTS_EXPORT`]) and plugins without it load as before.
 
-use crate::http::gate::{GateError, GateRequest, RequestedCredential, StreamBody};
 use crate::call_state::CallState;
+use crate::http::gate::{GateError, GateRequest, RequestedCredential, StreamBody};
 use wasmtime::component::Resource;
 
 wasmtime::component::bindgen!({
@@ -78,16 +78,25 @@ fn gate_request(req: http_types::Request) -> GateRequest {
         headers: req.headers,
         body: req.body,
         credential: req.credential.map(|c| match c {
-            http_types::Credential::AccessToken(scheme) => RequestedCredential::AccessToken { scheme },
+            http_types::Credential::AccessToken(scheme) => {
+                RequestedCredential::AccessToken { scheme }
+            }
             http_types::Credential::ClientBasic => RequestedCredential::ClientBasic,
         }),
     }
 }
 
 impl http_types::Host for CallState {
-    fn send(&mut self, req: http_types::Request) -> Result<http_types::Response, http_types::HttpError> {
+    fn send(
+        &mut self,
+        req: http_types::Request,
+    ) -> Result<http_types::Response, http_types::HttpError> {
         let (status, headers, body) = self.http.send(gate_request(req))?;
-        Ok(http_types::Response { status, headers, body })
+        Ok(http_types::Response {
+            status,
+            headers,
+            body,
+        })
     }
 
     fn send_streaming(
@@ -104,7 +113,11 @@ impl http_types::Host for CallState {
 }
 
 impl http_types::HostBodyStream for CallState {
-    fn read(&mut self, stream: Resource<StreamBody>, max: u32) -> Result<Option<Vec<u8>>, http_types::HttpError> {
+    fn read(
+        &mut self,
+        stream: Resource<StreamBody>,
+        max: u32,
+    ) -> Result<Option<Vec<u8>>, http_types::HttpError> {
         let body = self
             .table
             .get_mut(&stream)

@@ -25,10 +25,10 @@
 //! Nothing here changes what happens to the delivery: errors (storage, notifiers) are logged.
 
 use super::tokens::ConnectionStatus;
-use exlogare_notify::{self as notify, ConnectionAlert};
 use crate::service::{ConnectionRuntime, Service};
 use crate::storage::now_ms;
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use exlogare_notify::{self as notify, ConnectionAlert};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 
 /// A `sending` claim older than this is taken as abandoned and may be sent again.
@@ -62,7 +62,10 @@ impl Service {
     /// transition (see the module docs). Logs, never fails: the caller's delivery is unaffected.
     pub fn alert_needs_reconnection(&self, connection: &str, reason: &str) {
         if let Err(e) = self.try_alert_needs_reconnection(connection, reason) {
-            tracing::error!(connection, "the needs-reconnection alert could not be handled: {e:#}");
+            tracing::error!(
+                connection,
+                "the needs-reconnection alert could not be handled: {e:#}"
+            );
         }
     }
 
@@ -75,8 +78,14 @@ impl Service {
         );
         match cleared {
             Ok(0) => {}
-            Ok(_) => tracing::info!(connection, "connected again: a new failure will alert again"),
-            Err(e) => tracing::error!(connection, "could not close the needs-reconnection alert: {e}"),
+            Ok(_) => tracing::info!(
+                connection,
+                "connected again: a new failure will alert again"
+            ),
+            Err(e) => tracing::error!(
+                connection,
+                "could not close the needs-reconnection alert: {e}"
+            ),
         }
     }
 
@@ -84,25 +93,47 @@ impl Service {
     pub fn reconnection_alerts(&self, connection: &str) -> anyhow::Result<Vec<AlertRecord>> {
         let db = self.store.db();
         let mut st = db.prepare("SELECT id, reason, opened_at, cleared_at FROM connection_alerts WHERE connection = ?1 ORDER BY id DESC")?;
-        let episodes: Vec<(i64, String, i64, Option<i64>)> =
-            st.query_map([connection], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<rusqlite::Result<_>>()?;
+        let episodes: Vec<(i64, String, i64, Option<i64>)> = st
+            .query_map([connection], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
         let mut sends = db.prepare("SELECT notifier, state, attempts, last_error FROM connection_alert_sends WHERE alert_id = ?1 ORDER BY notifier")?;
         let mut out = Vec::new();
         for (id, reason, opened_at, cleared_at) in episodes {
             let s = sends
-                .query_map([id], |r| Ok(AlertSend { notifier: r.get(0)?, state: r.get(1)?, attempts: r.get(2)?, last_error: r.get(3)? }))?
+                .query_map([id], |r| {
+                    Ok(AlertSend {
+                        notifier: r.get(0)?,
+                        state: r.get(1)?,
+                        attempts: r.get(2)?,
+                        last_error: r.get(3)?,
+                    })
+                })?
                 .collect::<rusqlite::Result<_>>()?;
-            out.push(AlertRecord { id, connection: connection.to_string(), reason, opened_at, cleared_at, sends: s });
+            out.push(AlertRecord {
+                id,
+                connection: connection.to_string(),
+                reason,
+                opened_at,
+                cleared_at,
+                sends: s,
+            });
         }
         Ok(out)
     }
 
     fn try_alert_needs_reconnection(&self, connection: &str, reason: &str) -> anyhow::Result<()> {
-        let Some(c) = self.connection(connection) else { return Ok(()) };
+        let Some(c) = self.connection(connection) else {
+            return Ok(());
+        };
         let managed = Self::is_token_managed(&c);
         let generation = if managed {
             let status = match self.accounts() {
-                Ok(a) => a.tokens.status(&self.store, connection).map_err(|e| anyhow::anyhow!("{e}"))?,
+                Ok(a) => a
+                    .tokens
+                    .status(&self.store, connection)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
                 Err(_) => None,
             };
             match status {
@@ -112,21 +143,32 @@ impl Service {
                 None => "oauth:never".to_string(),
             }
         } else {
-            static_generation(connection, c.credentials.access_token.as_ref().map(|t| t.expose()))
+            static_generation(
+                connection,
+                c.credentials.access_token.as_ref().map(|t| t.expose()),
+            )
         };
-        let (alert_id, reason, opened_at) = self.open_episode(connection, &generation, &stored_reason(&c, reason))?;
+        let (alert_id, reason, opened_at) =
+            self.open_episode(connection, &generation, &stored_reason(&c, reason))?;
         let alert = ConnectionAlert {
             provider: c.config.provider.clone(),
             connection: connection.to_string(),
             web_base: c.conn.web_base.clone(),
             reason,
-            reconnect_url: managed
-                .then(|| format!("{}/api/integrations/{}/oauth/start/{connection}", self.config.server.public_root(), c.config.provider)),
+            reconnect_url: managed.then(|| {
+                format!(
+                    "{}/api/integrations/{}/oauth/start/{connection}",
+                    self.config.server.public_root(),
+                    c.config.provider
+                )
+            }),
             admin_token_required: self.admin_token.is_some(),
             at: opened_at,
         };
         for target in notify::route_connection(&self.config.routes, connection) {
-            let Some(notifier) = self.notifiers.get(target) else { continue };
+            let Some(notifier) = self.notifiers.get(target) else {
+                continue;
+            };
             if !self.claim_alert_send(alert_id, target)? {
                 continue; // sent, refused for good, or being sent by another worker
             }
@@ -134,17 +176,29 @@ impl Service {
             let key = format!("connection-alert-{alert_id}#{target}");
             let (state, error) = match notifier.send_alert(&alert, &key) {
                 Ok(_) => {
-                    tracing::info!(connection, notifier = target, "posted: the connection needs reconnection");
+                    tracing::info!(
+                        connection,
+                        notifier = target,
+                        "posted: the connection needs reconnection"
+                    );
                     self.metrics.notification(target, "sent");
                     ("sent", None)
                 }
                 Err(e) if e.is_transient() => {
-                    tracing::warn!(connection, notifier = target, "the needs-reconnection alert failed; sent again at the next trigger: {e}");
+                    tracing::warn!(
+                        connection,
+                        notifier = target,
+                        "the needs-reconnection alert failed; sent again at the next trigger: {e}"
+                    );
                     self.metrics.notification(target, e.outcome());
                     ("pending", Some(e.to_string()))
                 }
                 Err(e) => {
-                    tracing::error!(connection, notifier = target, "the needs-reconnection alert was refused, not retried: {e}");
+                    tracing::error!(
+                        connection,
+                        notifier = target,
+                        "the needs-reconnection alert was refused, not retried: {e}"
+                    );
                     self.metrics.notification(target, e.outcome());
                     ("failed", Some(e.to_string()))
                 }
@@ -159,7 +213,12 @@ impl Service {
 
     /// The open episode for these credentials, or a new one (closing one about older
     /// credentials): `(id, reason, opened_at)`.
-    fn open_episode(&self, connection: &str, generation: &str, reason: &str) -> rusqlite::Result<(i64, String, i64)> {
+    fn open_episode(
+        &self,
+        connection: &str,
+        generation: &str,
+        reason: &str,
+    ) -> rusqlite::Result<(i64, String, i64)> {
         let now = now_ms();
         let mut db = self.store.db();
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -206,12 +265,22 @@ impl Service {
 /// at most [`MAX_STORED_REASON`] characters.
 fn stored_reason(c: &ConnectionRuntime, reason: &str) -> String {
     let mut r = reason.to_string();
-    for secret in [c.credentials.access_token.as_ref(), c.credentials.client_secret.as_ref(), c.webhook_secret.as_ref()].into_iter().flatten() {
+    for secret in [
+        c.credentials.access_token.as_ref(),
+        c.credentials.client_secret.as_ref(),
+        c.webhook_secret.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
         if secret.expose().len() >= 4 {
             r = r.replace(secret.expose(), "***");
         }
     }
-    notify::alert::mask_credentials(&r).chars().take(MAX_STORED_REASON).collect()
+    notify::alert::mask_credentials(&r)
+        .chars()
+        .take(MAX_STORED_REASON)
+        .collect()
 }
 
 /// `static:` and 16 hex digits of SHA-256(connection, token): changes when the token does,
@@ -233,6 +302,9 @@ mod tests {
         assert_eq!(a, super::static_generation("cloud", Some("tok-1")));
         assert_ne!(a, super::static_generation("cloud", Some("tok-2")));
         assert_ne!(a, super::static_generation("other", Some("tok-1")));
-        assert!(a.starts_with("static:") && !a.contains("tok") && a.len() == 23, "{a}");
+        assert!(
+            a.starts_with("static:") && !a.contains("tok") && a.len() == 23,
+            "{a}"
+        );
     }
 }

@@ -14,7 +14,7 @@
 //! `now` (ms since the epoch) is passed in by the caller; the window lives in the database.
 
 use crate::storage::Store;
-use rusqlite::{params, TransactionBehavior};
+use rusqlite::{TransactionBehavior, params};
 use std::cell::Cell;
 use std::path::Path;
 use std::time::Duration;
@@ -69,7 +69,10 @@ pub fn spend_counted<T>(purpose: Purpose, f: impl FnOnce() -> T) -> (T, u32) {
             SPENT.with(|s| s.set(self.outer_spent.saturating_add(s.get())));
         }
     }
-    let _scope = Scope { purpose: PURPOSE.with(|p| p.replace(purpose)), outer_spent: SPENT.with(|s| s.replace(0)) };
+    let _scope = Scope {
+        purpose: PURPOSE.with(|p| p.replace(purpose)),
+        outer_spent: SPENT.with(|s| s.replace(0)),
+    };
     let out = f();
     (out, SPENT.with(Cell::get))
 }
@@ -84,7 +87,9 @@ pub fn current_purpose() -> Purpose {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the request budget of {limit} calls per hour is spent ({used} used); the next call fits in {retry_after_ms} ms")]
+#[error(
+    "the request budget of {limit} calls per hour is spent ({used} used); the next call fits in {retry_after_ms} ms"
+)]
 pub struct BudgetExceeded {
     pub limit: u32,
     pub used: u32,
@@ -122,7 +127,10 @@ pub struct RequestBudget {
 
 impl std::fmt::Debug for RequestBudget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RequestBudget").field("connection", &self.connection).field("limit", &self.limit).finish_non_exhaustive()
+        f.debug_struct("RequestBudget")
+            .field("connection", &self.connection)
+            .field("limit", &self.limit)
+            .finish_non_exhaustive()
     }
 }
 
@@ -147,14 +155,24 @@ impl RequestBudget {
     /// `connection`'s budget in the service's database file at `path` (its own handle on the
     /// file, opened and migrated like the service's): shared with every process using it.
     pub fn durable(path: &Path, connection: &str, calls_per_hour: u32) -> anyhow::Result<Self> {
-        let store = Store::open(path).map_err(|e| anyhow::anyhow!("connection `{connection}`: the request budget's database: {e}"))?;
+        let store = Store::open(path).map_err(|e| {
+            anyhow::anyhow!("connection `{connection}`: the request budget's database: {e}")
+        })?;
         Ok(Self::in_store(store, connection, calls_per_hour, HOUR_MS))
     }
 
     /// `connection`'s budget kept in `store` with a window of `window_ms`.
     pub fn in_store(store: Store, connection: &str, limit: u32, window_ms: i64) -> Self {
         let window_ms = window_ms.max(BUCKETS);
-        Self { limit, window_ms, bucket_ms: window_ms / BUCKETS, connection: connection.into(), store, last_used: 0, calls_per_poll: 1 }
+        Self {
+            limit,
+            window_ms,
+            bucket_ms: window_ms / BUCKETS,
+            connection: connection.into(),
+            store,
+            last_used: 0,
+            calls_per_poll: 1,
+        }
     }
 
     pub fn limit(&self) -> u32 {
@@ -166,7 +184,12 @@ impl RequestBudget {
         (now - self.window_ms).div_euclid(self.bucket_ms)
     }
 
-    fn count(&self, db: &rusqlite::Connection, purpose: Option<Purpose>, now: i64) -> rusqlite::Result<u32> {
+    fn count(
+        &self,
+        db: &rusqlite::Connection,
+        purpose: Option<Purpose>,
+        now: i64,
+    ) -> rusqlite::Result<u32> {
         let n: i64 = db.query_row(
             "SELECT COALESCE(SUM(calls), 0) FROM request_budget WHERE connection = ?1 AND bucket >= ?2 AND (?3 IS NULL OR purpose = ?3)",
             params![self.connection, self.first_bucket(now), purpose.map(Purpose::as_str)],
@@ -183,7 +206,10 @@ impl RequestBudget {
                 n
             }
             Err(e) => {
-                tracing::warn!(connection = self.connection.as_str(), "reading the request budget: {e}");
+                tracing::warn!(
+                    connection = self.connection.as_str(),
+                    "reading the request budget: {e}"
+                );
                 self.last_used
             }
         }
@@ -191,17 +217,27 @@ impl RequestBudget {
 
     /// Calls spent for `purpose` in the window ending at `now` (0 when it cannot be read).
     pub fn used_by(&mut self, purpose: Purpose, now: i64) -> u32 {
-        self.count(&self.store.db(), Some(purpose), now).unwrap_or_else(|e| {
-            tracing::warn!(connection = self.connection.as_str(), "reading the request budget: {e}");
-            0
-        })
+        self.count(&self.store.db(), Some(purpose), now)
+            .unwrap_or_else(|e| {
+                tracing::warn!(
+                    connection = self.connection.as_str(),
+                    "reading the request budget: {e}"
+                );
+                0
+            })
     }
 
     pub fn remaining(&mut self, now: i64) -> u32 {
         self.limit.saturating_sub(self.used(now))
     }
 
-    fn add(&self, db: &rusqlite::Connection, purpose: Purpose, n: u32, now: i64) -> rusqlite::Result<()> {
+    fn add(
+        &self,
+        db: &rusqlite::Connection,
+        purpose: Purpose,
+        n: u32,
+        now: i64,
+    ) -> rusqlite::Result<()> {
         db.execute(
             "INSERT INTO request_budget (connection, bucket, purpose, calls) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (connection, bucket, purpose) DO UPDATE SET calls = calls + excluded.calls",
@@ -218,12 +254,17 @@ impl RequestBudget {
         let mut db = self.store.db();
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let first = self.first_bucket(now);
-        tx.execute("DELETE FROM request_budget WHERE connection = ?1 AND bucket < ?2", params![self.connection, first])?;
+        tx.execute(
+            "DELETE FROM request_budget WHERE connection = ?1 AND bucket < ?2",
+            params![self.connection, first],
+        )?;
         let buckets: Vec<(i64, u32)> = {
             let mut st = tx.prepare(
                 "SELECT bucket, SUM(calls) FROM request_budget WHERE connection = ?1 AND bucket >= ?2 GROUP BY bucket ORDER BY bucket",
             )?;
-            let rows = st.query_map(params![self.connection, first], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, u32>(1)?)))?;
+            let rows = st.query_map(params![self.connection, first], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, u32>(1)?))
+            })?;
             rows.collect::<rusqlite::Result<_>>()?
         };
         let used: u32 = buckets.iter().map(|&(_, k)| k).sum();
@@ -237,7 +278,12 @@ impl RequestBudget {
             return Ok(());
         }
         let retry_after_ms = self.retry_after_ms(&buckets, n, now);
-        Err(BudgetExceeded { limit: self.limit, used, retry_after_ms }.into())
+        Err(BudgetExceeded {
+            limit: self.limit,
+            used,
+            retry_after_ms,
+        }
+        .into())
     }
 
     /// The earliest time enough old buckets leave the window for `n` more calls (a whole window,
@@ -264,7 +310,9 @@ impl RequestBudget {
             let mut st = db.prepare(
                 "SELECT bucket, SUM(calls) FROM request_budget WHERE connection = ?1 AND bucket >= ?2 GROUP BY bucket ORDER BY bucket",
             )?;
-            let rows = st.query_map(params![self.connection, self.first_bucket(now)], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, u32>(1)?)))?;
+            let rows = st.query_map(params![self.connection, self.first_bucket(now)], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, u32>(1)?))
+            })?;
             rows.collect()
         };
         match read() {
@@ -281,7 +329,10 @@ impl RequestBudget {
         if n > 0
             && let Err(e) = self.add(&self.store.db(), current_purpose(), n, now)
         {
-            tracing::warn!(connection = self.connection.as_str(), "recording in the request budget: {e}");
+            tracing::warn!(
+                connection = self.connection.as_str(),
+                "recording in the request budget: {e}"
+            );
         }
     }
 
@@ -315,13 +366,23 @@ pub struct PollPlan {
 
 impl PollPlan {
     pub fn new(calls_per_hour: u32, reserved_per_hour: u32, projects: u32) -> Self {
-        Self { calls_per_hour, reserved_per_hour, projects, calls_per_poll: 1, min_interval: Duration::from_secs(60) }
+        Self {
+            calls_per_hour,
+            reserved_per_hour,
+            projects,
+            calls_per_poll: 1,
+            min_interval: Duration::from_secs(60),
+        }
     }
 
     /// The plan for a connection whose webhook path spent `webhook_spent_last_hour` calls (every
     /// purpose but polling) in the last hour: see [`webhook_reserve`].
     pub fn from_usage(calls_per_hour: u32, webhook_spent_last_hour: u32, projects: u32) -> Self {
-        Self::new(calls_per_hour, webhook_reserve(calls_per_hour, webhook_spent_last_hour), projects)
+        Self::new(
+            calls_per_hour,
+            webhook_reserve(calls_per_hour, webhook_spent_last_hour),
+            projects,
+        )
     }
 }
 
@@ -367,15 +428,31 @@ mod tests {
         assert!(b.try_spend(200, 0).is_ok());
         assert!(b.try_spend(50, 61_000).is_ok(), "minute 1");
         let e = b.try_spend(1, 62_000).unwrap_err();
-        let BudgetError::Exceeded(e) = e else { panic!("{e}") };
+        let BudgetError::Exceeded(e) = e else {
+            panic!("{e}")
+        };
         assert_eq!((e.limit, e.used), (250, 250));
-        assert_eq!(e.retry_after_ms, MIN + HOUR_MS - 62_000, "minute 0 leaves once its last ms is an hour old");
+        assert_eq!(
+            e.retry_after_ms,
+            MIN + HOUR_MS - 62_000,
+            "minute 0 leaves once its last ms is an hour old"
+        );
         assert_eq!(b.used(62_000), 250, "a refused spend spends nothing");
-        assert_eq!(b.used(HOUR_MS + MIN - 1), 250, "minute 0 still counts one ms before it is an hour old");
+        assert_eq!(
+            b.used(HOUR_MS + MIN - 1),
+            250,
+            "minute 0 still counts one ms before it is an hour old"
+        );
         assert_eq!(b.used(HOUR_MS + MIN), 50);
         assert!(b.try_spend(1, HOUR_MS + MIN).is_ok());
-        assert_eq!(b.remaining(HOUR_MS + 2 * MIN), 249, "only the call at hour + 1 min is left");
-        let BudgetError::Exceeded(e) = b.try_spend(251, HOUR_MS + 2 * MIN).unwrap_err() else { panic!() };
+        assert_eq!(
+            b.remaining(HOUR_MS + 2 * MIN),
+            249,
+            "only the call at hour + 1 min is left"
+        );
+        let BudgetError::Exceeded(e) = b.try_spend(251, HOUR_MS + 2 * MIN).unwrap_err() else {
+            panic!()
+        };
         assert_eq!(e.retry_after_ms, HOUR_MS, "more than the limit never fits");
     }
 
@@ -393,9 +470,20 @@ mod tests {
         let mut b = RequestBudget::new(100);
         b.try_spend(3, 0).unwrap();
         spending_for(Purpose::Poll, || b.try_spend(5, 1_000)).unwrap();
-        assert_eq!(current_purpose(), Purpose::Other, "restored after the closure");
+        assert_eq!(
+            current_purpose(),
+            Purpose::Other,
+            "restored after the closure"
+        );
         b.try_spend(1, 2_000).unwrap();
-        assert_eq!((b.used(3_000), b.used_by(Purpose::Poll, 3_000), b.used_by(Purpose::Other, 3_000)), (9, 5, 4));
+        assert_eq!(
+            (
+                b.used(3_000),
+                b.used_by(Purpose::Poll, 3_000),
+                b.used_by(Purpose::Other, 3_000)
+            ),
+            (9, 5, 4)
+        );
         // Calls are counted per scope, and an inner scope's count adds to the outer one's.
         let ((inner, ()), outer) = spend_counted(Purpose::Other, || {
             b.record(2, 4_000);
@@ -405,7 +493,9 @@ mod tests {
         assert_eq!((inner, outer), (3, 5));
         assert_eq!(b.used_by(Purpose::Poll, 5_000), 8);
         // Restored even when the closure panics.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| spending_for(Purpose::Poll, || panic!("boom"))));
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            spending_for(Purpose::Poll, || panic!("boom"))
+        }));
         assert_eq!(current_purpose(), Purpose::Other);
     }
 
@@ -424,10 +514,17 @@ mod tests {
             }
         }
         for (i, &(t, _)) in accepted.iter().enumerate() {
-            let in_hour: u32 = accepted[i..].iter().take_while(|&&(u, _)| u < t + HOUR_MS).map(|&(_, n)| n).sum();
+            let in_hour: u32 = accepted[i..]
+                .iter()
+                .take_while(|&&(u, _)| u < t + HOUR_MS)
+                .map(|&(_, n)| n)
+                .sum();
             assert!(in_hour <= 250, "{in_hour} calls in the hour from {t}");
         }
-        assert!(accepted.iter().map(|&(_, n)| n).sum::<u32>() > 250 * (now / HOUR_MS) as u32 / 2, "the budget is used, not starved");
+        assert!(
+            accepted.iter().map(|&(_, n)| n).sum::<u32>() > 250 * (now / HOUR_MS) as u32 / 2,
+            "the budget is used, not starved"
+        );
     }
 
     #[test]
@@ -443,7 +540,10 @@ mod tests {
         let b = RequestBudget::durable(&path, "cloud", 40).unwrap();
         let mut other = RequestBudget::durable(&path, "onprem", 40).unwrap();
         assert_eq!(other.used(now), 0, "per connection");
-        let (a, b) = (std::sync::Arc::new(std::sync::Mutex::new(a)), std::sync::Arc::new(std::sync::Mutex::new(b)));
+        let (a, b) = (
+            std::sync::Arc::new(std::sync::Mutex::new(a)),
+            std::sync::Arc::new(std::sync::Mutex::new(b)),
+        );
         assert_eq!(a.lock().unwrap().used(now), 10);
         // Two "processes", four threads each, spending one call at a time until refused.
         let handles: Vec<_> = (0..8)
@@ -460,26 +560,61 @@ mod tests {
             .collect();
         let spent: u32 = handles.into_iter().map(|h| h.join().unwrap()).sum();
         assert_eq!(spent, 30, "exactly what was left, across both handles");
-        assert_eq!((a.lock().unwrap().used(now), b.lock().unwrap().used(now)), (40, 40));
+        assert_eq!(
+            (a.lock().unwrap().used(now), b.lock().unwrap().used(now)),
+            (40, 40)
+        );
     }
 
     #[test]
     fn the_webhook_reserve_follows_what_the_webhook_path_spent_with_a_floor() {
-        assert_eq!(webhook_reserve(250, 0), 50, "a fifth when webhooks are quiet");
+        assert_eq!(
+            webhook_reserve(250, 0),
+            50,
+            "a fifth when webhooks are quiet"
+        );
         assert_eq!(webhook_reserve(250, 40), 50, "the floor");
-        assert_eq!(webhook_reserve(250, 80), 100, "what was spent plus a quarter");
+        assert_eq!(
+            webhook_reserve(250, 80),
+            100,
+            "what was spent plus a quarter"
+        );
         assert_eq!(webhook_reserve(250, 240), 250, "never more than the budget");
         // Quiet webhooks leave polling more than the old fixed half (125 calls/hour).
-        let quiet = poll_interval(&PollPlan { min_interval: Duration::ZERO, ..PollPlan::from_usage(250, 0, 10) }).unwrap();
-        assert_eq!(quiet, Duration::from_secs(180), "200 calls/hour for 10 projects: each every 3 minutes");
+        let quiet = poll_interval(&PollPlan {
+            min_interval: Duration::ZERO,
+            ..PollPlan::from_usage(250, 0, 10)
+        })
+        .unwrap();
+        assert_eq!(
+            quiet,
+            Duration::from_secs(180),
+            "200 calls/hour for 10 projects: each every 3 minutes"
+        );
         // Busy webhooks stretch it.
-        let busy = poll_interval(&PollPlan { min_interval: Duration::ZERO, ..PollPlan::from_usage(250, 160, 10) }).unwrap();
-        assert_eq!(busy, Duration::from_secs(720), "250 - 200 = 50 calls/hour for 10 projects");
-        assert_eq!(poll_interval(&PollPlan::from_usage(250, 200, 10)), None, "nothing left for polling");
+        let busy = poll_interval(&PollPlan {
+            min_interval: Duration::ZERO,
+            ..PollPlan::from_usage(250, 160, 10)
+        })
+        .unwrap();
+        assert_eq!(
+            busy,
+            Duration::from_secs(720),
+            "250 - 200 = 50 calls/hour for 10 projects"
+        );
+        assert_eq!(
+            poll_interval(&PollPlan::from_usage(250, 200, 10)),
+            None,
+            "nothing left for polling"
+        );
         // Monotone: more webhook spending never shortens the interval.
         let mut last = Duration::ZERO;
         for spent in 0..200 {
-            let every = poll_interval(&PollPlan { min_interval: Duration::ZERO, ..PollPlan::from_usage(250, spent, 7) }).unwrap();
+            let every = poll_interval(&PollPlan {
+                min_interval: Duration::ZERO,
+                ..PollPlan::from_usage(250, spent, 7)
+            })
+            .unwrap();
             assert!(every >= last, "{spent}");
             last = every;
         }
@@ -489,7 +624,11 @@ mod tests {
     fn the_poll_interval_stretches_with_projects_and_keeps_polling_within_its_share() {
         // 250/hour, 50 reserved for webhooks: 200 for polling.
         let one = poll_interval(&PollPlan::new(250, 50, 1)).unwrap();
-        assert_eq!(one, Duration::from_secs(60), "a single project is polled at the floor");
+        assert_eq!(
+            one,
+            Duration::from_secs(60),
+            "a single project is polled at the floor"
+        );
         let mut last = Duration::ZERO;
         for projects in 1..=500 {
             let plan = PollPlan::new(250, 50, projects);
@@ -497,10 +636,19 @@ mod tests {
             assert!(every >= last, "never shorter with more projects");
             last = every;
             let polls_per_hour = 3_600_000.0 / every.as_millis() as f64 * projects as f64;
-            assert!(polls_per_hour <= 200.0 + 1e-9, "{projects} projects: {polls_per_hour} calls/hour");
+            assert!(
+                polls_per_hour <= 200.0 + 1e-9,
+                "{projects} projects: {polls_per_hour} calls/hour"
+            );
         }
-        assert_eq!(poll_interval(&PollPlan::new(250, 50, 400)).unwrap(), Duration::from_secs(7_200));
-        let costly = PollPlan { calls_per_poll: 3, ..PollPlan::new(250, 50, 100) };
+        assert_eq!(
+            poll_interval(&PollPlan::new(250, 50, 400)).unwrap(),
+            Duration::from_secs(7_200)
+        );
+        let costly = PollPlan {
+            calls_per_poll: 3,
+            ..PollPlan::new(250, 50, 100)
+        };
         assert_eq!(poll_interval(&costly).unwrap(), Duration::from_secs(5_400));
     }
 
@@ -518,8 +666,15 @@ mod tests {
         b.try_spend(1, 0).unwrap();
         b.try_spend(1, 30_000).unwrap();
         let wait = b.wait_for_room(31_000).expect("the budget is spent");
-        assert!(wait > 0 && wait <= 30_000, "the first call leaves the window within a minute of it: {wait}");
+        assert!(
+            wait > 0 && wait <= 30_000,
+            "the first call leaves the window within a minute of it: {wait}"
+        );
         assert_eq!(b.used(31_000), 2, "asking spent nothing");
-        assert_eq!(b.wait_for_room(31_000 + wait), None, "room again once it said");
+        assert_eq!(
+            b.wait_for_room(31_000 + wait),
+            None,
+            "room again once it said"
+        );
     }
 }

@@ -12,12 +12,12 @@
 //! database: [`Service::connection`] checks the row's `updated_at` on every lookup of a stored
 //! connection (one indexed read) and rebuilds or drops its runtime accordingly.
 
-use crate::config::{check_connection_id, ConnectionConfig, OAuthConfig};
-use exlogare_runtime::http::gate::Credentials;
-use exlogare_runtime::http::Secret;
+use crate::config::{ConnectionConfig, OAuthConfig, check_connection_id};
 use crate::service::{ConnectionRuntime, Service};
-use crate::storage::{now_ms, Store};
-use rusqlite::{params, OptionalExtension};
+use crate::storage::{Store, now_ms};
+use exlogare_runtime::http::Secret;
+use exlogare_runtime::http::gate::Credentials;
+use rusqlite::{OptionalExtension, params};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -64,7 +64,10 @@ pub struct ConnectionRefusal {
 }
 
 fn refuse(status: u16, message: impl Into<String>) -> ConnectionRefusal {
-    ConnectionRefusal { status, message: message.into() }
+    ConnectionRefusal {
+        status,
+        message: message.into(),
+    }
 }
 
 /// The secrets of a stored connection, decrypted.
@@ -82,7 +85,14 @@ struct StoredRow {
 }
 
 fn stored_version(store: &Store, id: &str) -> rusqlite::Result<Option<i64>> {
-    store.db().query_row("SELECT updated_at FROM connections WHERE id = ?1", [id], |r| r.get(0)).optional()
+    store
+        .db()
+        .query_row(
+            "SELECT updated_at FROM connections WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .optional()
 }
 
 fn stored_row(store: &Store, id: &str) -> rusqlite::Result<Option<StoredRow>> {
@@ -98,7 +108,7 @@ fn stored_row(store: &Store, id: &str) -> rusqlite::Result<Option<StoredRow>> {
 pub fn stored_ids(store: &Store) -> rusqlite::Result<Vec<String>> {
     let db = store.db();
     let mut st = db.prepare("SELECT id FROM connections ORDER BY id")?;
-    
+
     st.query_map([], |r| r.get::<_, String>(0))?.collect()
 }
 
@@ -124,11 +134,22 @@ pub fn resolve_roots(
 ) -> Result<(String, String, String), ConnectionRefusal> {
     let plugin = plugins.get(provider).ok_or_else(|| {
         let loaded: Vec<&str> = plugins.plugins.keys().map(String::as_str).collect();
-        refuse(400, format!("no provider plugin `{provider}` is loaded (loaded: {})", loaded.join(", ")))
+        refuse(
+            400,
+            format!(
+                "no provider plugin `{provider}` is loaded (loaded: {})",
+                loaded.join(", ")
+            ),
+        )
     })?;
     let derived = plugin
         .connection_defaults(exlogare_runtime::plugin::CallContext::offline(), web_base)
-        .map_err(|fault| refuse(503, format!("the {provider} plugin faulted while deriving its endpoints: {fault}")))?
+        .map_err(|fault| {
+            refuse(
+                503,
+                format!("the {provider} plugin faulted while deriving its endpoints: {fault}"),
+            )
+        })?
         .map(|out| out.value);
     let trimmed = |s: &str| s.trim().trim_end_matches('/').to_string();
     for (field, value) in [("api_base", api_override), ("oauth_base", oauth_override)] {
@@ -139,45 +160,80 @@ pub fn resolve_roots(
     let (web, api, oauth) = match derived {
         Some(Ok(conn)) => (conn.web_base, conn.api_base, conn.oauth_base),
         // The plugin's words only: the typed value may carry credentials, and errors are logged.
-        Some(Err(e)) => return Err(refuse(400, format!("web_base: {}", super::service::describe(&e)))),
-        None if !web_base.trim().is_empty() && api_override.is_some() && oauth_override.is_some() => (trimmed(web_base), String::new(), String::new()),
+        Some(Err(e)) => {
+            return Err(refuse(
+                400,
+                format!("web_base: {}", super::service::describe(&e)),
+            ));
+        }
+        None if !web_base.trim().is_empty()
+            && api_override.is_some()
+            && oauth_override.is_some() =>
+        {
+            (trimmed(web_base), String::new(), String::new())
+        }
         None => {
             return Err(refuse(
                 400,
-                format!("the {provider} plugin does not derive its endpoints (it predates exlogare:ci 0.1.1): give web_base, api_base and oauth_base"),
+                format!(
+                    "the {provider} plugin does not derive its endpoints (it predates exlogare:ci 0.1.1): give web_base, api_base and oauth_base"
+                ),
             ));
         }
     };
-    Ok((web, api_override.map(trimmed).unwrap_or(api), oauth_override.map(trimmed).unwrap_or(oauth)))
+    Ok((
+        web,
+        api_override.map(trimmed).unwrap_or(api),
+        oauth_override.map(trimmed).unwrap_or(oauth),
+    ))
 }
 
 /// An override root must be a plain http(s) origin with an optional path: credentials would be
 /// stored and shown in clear (the host adds credentials itself), a query or fragment would be
 /// mangled by every path the plugin appends.
 fn check_root(field: &str, value: &str) -> Result<(), ConnectionRefusal> {
-    let url = url::Url::parse(value.trim()).map_err(|e| refuse(400, format!("{field}: not a URL ({e})")))?;
+    let url = url::Url::parse(value.trim())
+        .map_err(|e| refuse(400, format!("{field}: not a URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(refuse(400, format!("{field}: must be an http or https URL with a host")));
+        return Err(refuse(
+            400,
+            format!("{field}: must be an http or https URL with a host"),
+        ));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(refuse(400, format!("{field}: leave credentials out of the URL; the host adds them itself")));
+        return Err(refuse(
+            400,
+            format!("{field}: leave credentials out of the URL; the host adds them itself"),
+        ));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(refuse(400, format!("{field}: a root takes no query or fragment")));
+        return Err(refuse(
+            400,
+            format!("{field}: a root takes no query or fragment"),
+        ));
     }
     Ok(())
 }
 
 /// Fills the roots a config-file connection leaves out (`web_base` empty: the provider's
 /// public service; `api_base` / `oauth_base` absent: derived by the plugin).
-pub(crate) fn complete_config_roots(plugins: &exlogare_runtime::plugin::PluginSet, c: &mut ConnectionConfig) -> anyhow::Result<()> {
+pub(crate) fn complete_config_roots(
+    plugins: &exlogare_runtime::plugin::PluginSet,
+    c: &mut ConnectionConfig,
+) -> anyhow::Result<()> {
     if !c.api_base.is_empty() && !c.oauth_base.is_empty() && !c.web_base.is_empty() {
         return Ok(());
     }
     let given = |s: &str| (!s.is_empty()).then(|| s.to_string());
     let (api, oauth) = (given(&c.api_base), given(&c.oauth_base));
-    let (web, api, oauth) =
-        resolve_roots(plugins, &c.provider, &c.web_base, api.as_deref(), oauth.as_deref()).map_err(|r| anyhow::anyhow!("connection `{}`: {}", c.id, r.message))?;
+    let (web, api, oauth) = resolve_roots(
+        plugins,
+        &c.provider,
+        &c.web_base,
+        api.as_deref(),
+        oauth.as_deref(),
+    )
+    .map_err(|r| anyhow::anyhow!("connection `{}`: {}", c.id, r.message))?;
     (c.web_base, c.api_base, c.oauth_base) = (web, api, oauth);
     Ok(())
 }
@@ -185,7 +241,12 @@ pub(crate) fn complete_config_roots(plugins: &exlogare_runtime::plugin::PluginSe
 impl Service {
     /// The connection called `id`, from the config file or the database.
     pub fn connection(&self, id: &str) -> Option<Arc<ConnectionRuntime>> {
-        let cached = self.connections.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned();
+        let cached = self
+            .connections
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned();
         if cached.as_ref().is_some_and(|c| c.stored_version.is_none()) {
             return cached;
         }
@@ -199,8 +260,14 @@ impl Service {
         match (cached, version) {
             (Some(c), Some(v)) if c.stored_version == Some(v) => Some(c),
             (_, None) => {
-                self.connections.write().unwrap_or_else(|p| p.into_inner()).remove(id);
-                self.unusable.write().unwrap_or_else(|p| p.into_inner()).remove(id);
+                self.connections
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(id);
+                self.unusable
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(id);
                 None
             }
             (_, Some(_)) => self.load_and_cache(id),
@@ -211,8 +278,14 @@ impl Service {
         match self.load_stored(id) {
             Ok(Some(c)) => {
                 let c = Arc::new(c);
-                self.connections.write().unwrap_or_else(|p| p.into_inner()).insert(id.to_string(), c.clone());
-                self.unusable.write().unwrap_or_else(|p| p.into_inner()).remove(id);
+                self.connections
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(id.to_string(), c.clone());
+                self.unusable
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(id);
                 Some(c)
             }
             Ok(None) => None,
@@ -220,10 +293,16 @@ impl Service {
                 let why = format!("{e:#}");
                 let mut unusable = self.unusable.write().unwrap_or_else(|p| p.into_inner());
                 if unusable.get(id) != Some(&why) {
-                    tracing::error!(connection = id, "the stored connection cannot be used: {why}");
+                    tracing::error!(
+                        connection = id,
+                        "the stored connection cannot be used: {why}"
+                    );
                 }
                 unusable.insert(id.to_string(), why);
-                self.connections.write().unwrap_or_else(|p| p.into_inner()).remove(id);
+                self.connections
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(id);
                 None
             }
         }
@@ -232,12 +311,21 @@ impl Service {
     /// Why a stored connection whose row exists cannot be used now; `None` when it can, or
     /// when there is no such connection.
     pub fn unusable_reason(&self, id: &str) -> Option<String> {
-        self.unusable.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
+        self.unusable
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
     }
 
     /// Every connection id: the config file's, then the stored ones.
     pub fn connection_ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self.config.connections.iter().map(|c| c.id.clone()).collect();
+        let mut ids: Vec<String> = self
+            .config
+            .connections
+            .iter()
+            .map(|c| c.id.clone())
+            .collect();
         for id in stored_ids(&self.store).unwrap_or_default() {
             if !ids.contains(&id) {
                 ids.push(id);
@@ -264,19 +352,39 @@ impl Service {
     }
 
     fn load_stored(&self, id: &str) -> anyhow::Result<Option<ConnectionRuntime>> {
-        let Some(row) = stored_row(&self.store, id)? else { return Ok(None) };
-        let config: ConnectionConfig = serde_json::from_str(&row.settings).map_err(|e| anyhow::anyhow!("connection `{id}`: stored settings unreadable: {e}"))?;
+        let Some(row) = stored_row(&self.store, id)? else {
+            return Ok(None);
+        };
+        let config: ConnectionConfig = serde_json::from_str(&row.settings)
+            .map_err(|e| anyhow::anyhow!("connection `{id}`: stored settings unreadable: {e}"))?;
         if self.plugins.get(&config.provider).is_none() {
-            anyhow::bail!("connection `{id}` uses provider `{}`, but no such plugin is loaded", config.provider);
+            anyhow::bail!(
+                "connection `{id}` uses provider `{}`, but no such plugin is loaded",
+                config.provider
+            );
         }
         let secrets = self.open_secrets(id, &row)?;
-        let credentials = Credentials { access_token: secrets.access_token, client_id: config.client_id.clone(), client_secret: secrets.client_secret };
-        Ok(Some(Service::runtime_from(&config, &self.metrics, credentials, None, Some(row.updated_at), Some(&self.config.storage.path))?))
+        let credentials = Credentials {
+            access_token: secrets.access_token,
+            client_id: config.client_id.clone(),
+            client_secret: secrets.client_secret,
+        };
+        Ok(Some(Service::runtime_from(
+            &config,
+            &self.metrics,
+            credentials,
+            None,
+            Some(row.updated_at),
+            Some(&self.config.storage.path),
+        )?))
     }
 
     fn open_secrets(&self, id: &str, row: &StoredRow) -> anyhow::Result<StoredSecrets> {
         if row.client_secret.is_none() && row.access_token.is_none() {
-            return Ok(StoredSecrets { client_secret: None, access_token: None });
+            return Ok(StoredSecrets {
+                client_secret: None,
+                access_token: None,
+            });
         }
         let accounts = self.accounts.as_ref().ok_or_else(|| {
             anyhow::anyhow!("connection `{id}` is stored with encrypted secrets: set EXLOGARE_TOKEN_KEY or EXLOGARE_TOKEN_KEY_FILE to the key it was added with")
@@ -288,33 +396,80 @@ impl Service {
                 .map(|s| cipher.open(id, field, s).map(Secret::new).map_err(|e| anyhow::anyhow!("connection `{id}`: its {field} cannot be decrypted ({e}); was the token key changed?")))
                 .transpose()
         };
-        Ok(StoredSecrets { client_secret: open("client_secret", &row.client_secret)?, access_token: open("access_token", &row.access_token)? })
+        Ok(StoredSecrets {
+            client_secret: open("client_secret", &row.client_secret)?,
+            access_token: open("access_token", &row.access_token)?,
+        })
     }
 
-    fn derive_endpoints(&self, n: &NewConnection) -> Result<(String, String, String), ConnectionRefusal> {
-        resolve_roots(&self.plugins, &n.provider, &n.web_base, n.api_base.as_deref(), n.oauth_base.as_deref())
+    fn derive_endpoints(
+        &self,
+        n: &NewConnection,
+    ) -> Result<(String, String, String), ConnectionRefusal> {
+        resolve_roots(
+            &self.plugins,
+            &n.provider,
+            &n.web_base,
+            n.api_base.as_deref(),
+            n.oauth_base.as_deref(),
+        )
     }
-
 
     /// Adds a stored connection after checking everything a first call would need: the
     /// provider, the roots and the egress policy they make, the CA, the secrets. Nothing is
     /// stored when any of that is wrong.
-    pub fn add_connection(&self, n: &NewConnection) -> Result<super::service::ConnectionView, ConnectionRefusal> {
+    pub fn add_connection(
+        &self,
+        n: &NewConnection,
+    ) -> Result<super::service::ConnectionView, ConnectionRefusal> {
         check_connection_id(&n.id).map_err(|e| refuse(400, e.to_string()))?;
         if self.config.connections.iter().any(|c| c.id == n.id) {
-            return Err(refuse(409, format!("connection `{}` is defined in the config file; pick another id", n.id)));
+            return Err(refuse(
+                409,
+                format!(
+                    "connection `{}` is defined in the config file; pick another id",
+                    n.id
+                ),
+            ));
         }
-        if stored_version(&self.store, &n.id).map_err(|e| refuse(503, e.to_string()))?.is_some() {
-            return Err(refuse(409, format!("connection `{}` exists; remove it first to change it", n.id)));
+        if stored_version(&self.store, &n.id)
+            .map_err(|e| refuse(503, e.to_string()))?
+            .is_some()
+        {
+            return Err(refuse(
+                409,
+                format!("connection `{}` exists; remove it first to change it", n.id),
+            ));
         }
-        let nonempty = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(String::from);
-        let (client_id, client_secret, access_token) = (nonempty(&n.client_id), nonempty(&n.client_secret), nonempty(&n.access_token));
+        let nonempty = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+        };
+        let (client_id, client_secret, access_token) = (
+            nonempty(&n.client_id),
+            nonempty(&n.client_secret),
+            nonempty(&n.access_token),
+        );
         let oauth = match (&client_id, &client_secret, &access_token) {
             (Some(_), Some(_), None) => true,
             (None, None, Some(_)) => false,
-            (Some(_), None, _) | (None, Some(_), _) => return Err(refuse(400, "OAuth needs both client_id and client_secret")),
-            (Some(_), Some(_), Some(_)) => return Err(refuse(400, "give an OAuth client (client_id + client_secret) or an access_token, not both")),
-            (None, None, None) => return Err(refuse(400, "give an OAuth client (client_id + client_secret) or a personal access_token")),
+            (Some(_), None, _) | (None, Some(_), _) => {
+                return Err(refuse(400, "OAuth needs both client_id and client_secret"));
+            }
+            (Some(_), Some(_), Some(_)) => {
+                return Err(refuse(
+                    400,
+                    "give an OAuth client (client_id + client_secret) or an access_token, not both",
+                ));
+            }
+            (None, None, None) => {
+                return Err(refuse(
+                    400,
+                    "give an OAuth client (client_id + client_secret) or a personal access_token",
+                ));
+            }
         };
         let accounts = self
             .accounts
@@ -322,9 +477,15 @@ impl Service {
             .ok_or_else(|| refuse(503, "this host has no token key, so it cannot store secrets: set EXLOGARE_TOKEN_KEY or EXLOGARE_TOKEN_KEY_FILE and restart"))?;
         let (web_base, api_base, oauth_base) = self.derive_endpoints(n)?;
         if let Some(scopes) = &n.scopes
-            && (scopes.is_empty() || scopes.iter().any(|s| s.trim().is_empty() || s.contains(',')))
+            && (scopes.is_empty()
+                || scopes
+                    .iter()
+                    .any(|s| s.trim().is_empty() || s.contains(',')))
         {
-            return Err(refuse(400, "scopes must be a non-empty list of names (no commas inside a name)"));
+            return Err(refuse(
+                400,
+                "scopes must be a non-empty list of names (no commas inside a name)",
+            ));
         }
         let config = ConnectionConfig {
             id: n.id.clone(),
@@ -346,7 +507,10 @@ impl Service {
             client_secret_file: None,
             oauth: oauth.then(|| OAuthConfig {
                 redirect_url: n.redirect_url.clone().filter(|u| !u.trim().is_empty()),
-                scopes: n.scopes.clone().unwrap_or_else(crate::config::default_scopes),
+                scopes: n
+                    .scopes
+                    .clone()
+                    .unwrap_or_else(crate::config::default_scopes),
             }),
             calls_per_hour: n.calls_per_hour,
         };
@@ -359,7 +523,8 @@ impl Service {
             client_id: client_id.clone(),
             client_secret: client_secret.clone().map(Secret::new),
         };
-        Service::runtime_from(&config, &self.metrics, credentials, None, Some(0), None).map_err(|e| refuse(400, format!("{e:#}")))?;
+        Service::runtime_from(&config, &self.metrics, credentials, None, Some(0), None)
+            .map_err(|e| refuse(400, format!("{e:#}")))?;
         let cipher = accounts.tokens.cipher();
         let now = now_ms();
         let settings = serde_json::to_string(&config).map_err(|e| refuse(500, e.to_string()))?;
@@ -377,45 +542,97 @@ impl Service {
         );
         match inserted {
             Ok(1) => {}
-            Ok(_) => return Err(refuse(409, format!("connection `{}` was added by someone else just now", n.id))),
+            Ok(_) => {
+                return Err(refuse(
+                    409,
+                    format!("connection `{}` was added by someone else just now", n.id),
+                ));
+            }
             Err(e) => return Err(refuse(503, format!("storing the connection failed: {e}"))),
         }
-        tracing::info!(connection = n.id.as_str(), provider = n.provider.as_str(), "connection added");
-        self.connection_view(&n.id).ok_or_else(|| refuse(500, format!("connection `{}` was stored but cannot be loaded; see the host log", n.id)))
+        tracing::info!(
+            connection = n.id.as_str(),
+            provider = n.provider.as_str(),
+            "connection added"
+        );
+        self.connection_view(&n.id).ok_or_else(|| {
+            refuse(
+                500,
+                format!(
+                    "connection `{}` was stored but cannot be loaded; see the host log",
+                    n.id
+                ),
+            )
+        })
     }
 
     /// Removes a stored connection: its webhooks at the provider first (each watched
     /// project), then its tokens, watches, watermarks and the row. With `force`, a hook the
     /// provider would not remove is reported and forgotten instead of stopping the removal.
-    pub fn remove_connection(&self, id: &str, force: bool) -> Result<RemovedConnection, ConnectionRefusal> {
+    pub fn remove_connection(
+        &self,
+        id: &str,
+        force: bool,
+    ) -> Result<RemovedConnection, ConnectionRefusal> {
         if self.config.connections.iter().any(|c| c.id == id) {
-            return Err(refuse(409, format!("connection `{id}` is defined in the config file; remove it there and restart")));
+            return Err(refuse(
+                409,
+                format!(
+                    "connection `{id}` is defined in the config file; remove it there and restart"
+                ),
+            ));
         }
         let usable = self.connection(id).is_some();
-        let unusable = if usable { None } else { self.unusable_reason(id) };
+        let unusable = if usable {
+            None
+        } else {
+            self.unusable_reason(id)
+        };
         if !usable && unusable.is_none() {
             return Err(refuse(404, format!("no connection `{id}`")));
         }
-        let mut removed = RemovedConnection { connection: id.to_string(), unwatched: vec![], hooks_left: vec![] };
-        for project in self.watched_projects(id).map_err(|e| refuse(503, e.to_string()))? {
+        let mut removed = RemovedConnection {
+            connection: id.to_string(),
+            unwatched: vec![],
+            hooks_left: vec![],
+        };
+        for project in self
+            .watched_projects(id)
+            .map_err(|e| refuse(503, e.to_string()))?
+        {
             if let Some(why) = &unusable {
                 // No plugin call can run for it: its hooks stay at the provider, listed.
-                removed.hooks_left.push(format!("{project}: the connection cannot be used ({why})"));
+                removed
+                    .hooks_left
+                    .push(format!("{project}: the connection cannot be used ({why})"));
                 continue;
             }
             match self.unwatch(id, &project) {
                 Ok(_) => removed.unwatched.push(project),
                 Err(e) if force => removed.hooks_left.push(format!("{project}: {e:#}")),
                 Err(e) => {
-                    let done = if removed.unwatched.is_empty() { String::new() } else { format!(" (already unwatched: {})", removed.unwatched.join(", ")) };
+                    let done = if removed.unwatched.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (already unwatched: {})", removed.unwatched.join(", "))
+                    };
                     // A connection that must be reconnected cannot remove hooks until it is: 409, not "retry".
                     let (status, advice) = match e.downcast_ref::<super::tokens::TokenError>() {
-                        Some(super::tokens::TokenError::NeedsReconnection { .. } | super::tokens::TokenError::NotConnected(_)) => {
-                            (409, "reconnect it first, or remove with force to leave the hooks behind")
-                        }
+                        Some(
+                            super::tokens::TokenError::NeedsReconnection { .. }
+                            | super::tokens::TokenError::NotConnected(_),
+                        ) => (
+                            409,
+                            "reconnect it first, or remove with force to leave the hooks behind",
+                        ),
                         _ => (502, "retry, or remove with force to leave that hook behind"),
                     };
-                    return Err(refuse(status, format!("could not remove the webhook of {project} ({e:#}); the connection is kept{done}: {advice}")));
+                    return Err(refuse(
+                        status,
+                        format!(
+                            "could not remove the webhook of {project} ({e:#}); the connection is kept{done}: {advice}"
+                        ),
+                    ));
                 }
             }
         }
@@ -432,14 +649,23 @@ impl Service {
             "DELETE FROM connection_alerts WHERE connection = ?1",
             "DELETE FROM connections WHERE id = ?1",
         ];
-        let tx = db.unchecked_transaction().map_err(|e| refuse(503, e.to_string()))?;
+        let tx = db
+            .unchecked_transaction()
+            .map_err(|e| refuse(503, e.to_string()))?;
         for sql in cleanup {
-            tx.execute(sql, [id]).map_err(|e| refuse(503, e.to_string()))?;
+            tx.execute(sql, [id])
+                .map_err(|e| refuse(503, e.to_string()))?;
         }
         tx.commit().map_err(|e| refuse(503, e.to_string()))?;
         drop(db);
-        self.connections.write().unwrap_or_else(|p| p.into_inner()).remove(id);
-        self.unusable.write().unwrap_or_else(|p| p.into_inner()).remove(id);
+        self.connections
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        self.unusable
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
         tracing::info!(connection = id, "connection removed");
         Ok(removed)
     }

@@ -29,12 +29,16 @@ pub enum CryptoError {
         "no token encryption key: set {KEY_ENV} to 32 bytes as hex (64 characters) or base64, or {KEY_FILE_ENV} to a file holding one; {HOW_TO_MAKE_ONE}"
     )]
     KeyMissing,
-    #[error("the token encryption key from {source_name} is malformed: {reason}; {HOW_TO_MAKE_ONE}")]
+    #[error(
+        "the token encryption key from {source_name} is malformed: {reason}; {HOW_TO_MAKE_ONE}"
+    )]
     KeyMalformed { source_name: String, reason: String },
     #[error("cannot read the token encryption key file {path}: {reason}")]
     KeyFileUnreadable { path: String, reason: String },
     /// Wrong key, a value moved to another connection or field, or a corrupted value.
-    #[error("the stored {field} token of connection `{connection}` cannot be decrypted (another key, or the value was altered or moved)")]
+    #[error(
+        "the stored {field} token of connection `{connection}` cannot be decrypted (another key, or the value was altered or moved)"
+    )]
     Undecryptable { connection: String, field: String },
 }
 
@@ -52,7 +56,9 @@ impl std::fmt::Debug for TokenCipher {
 
 impl TokenCipher {
     pub fn from_key(key: [u8; 32]) -> Self {
-        Self { aead: ChaCha20Poly1305::new(Key::from_slice(&key)) }
+        Self {
+            aead: ChaCha20Poly1305::new(Key::from_slice(&key)),
+        }
     }
 
     /// A fresh random key, for tests and for tools that create one.
@@ -65,7 +71,10 @@ impl TokenCipher {
     /// Parses 32 bytes written as hex (64 characters) or base64 (standard or URL-safe,
     /// padded or not). Surrounding whitespace (a file's trailing newline) is ignored.
     pub fn parse_key(text: &str, source_name: &str) -> Result<Self, CryptoError> {
-        let malformed = |reason: String| CryptoError::KeyMalformed { source_name: source_name.into(), reason };
+        let malformed = |reason: String| CryptoError::KeyMalformed {
+            source_name: source_name.into(),
+            reason,
+        };
         let t = text.trim();
         if t.is_empty() {
             return Err(malformed("it is empty".into()));
@@ -80,14 +89,22 @@ impl TokenCipher {
                 base64::engine::general_purpose::URL_SAFE,
                 base64::engine::general_purpose::URL_SAFE_NO_PAD,
             ];
-            engines.iter().find_map(|e| e.decode(t).ok()).ok_or_else(|| {
-                malformed(format!("{} characters that are neither 64 hex digits nor base64", t.chars().count()))
-            })?
+            engines
+                .iter()
+                .find_map(|e| e.decode(t).ok())
+                .ok_or_else(|| {
+                    malformed(format!(
+                        "{} characters that are neither 64 hex digits nor base64",
+                        t.chars().count()
+                    ))
+                })?
         };
-        let key: [u8; 32] = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| malformed(format!("it decodes to {} bytes; the key must be exactly 32", bytes.len())))?;
+        let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+            malformed(format!(
+                "it decodes to {} bytes; the key must be exactly 32",
+                bytes.len()
+            ))
+        })?;
         Ok(Self::from_key(key))
     }
 
@@ -104,9 +121,13 @@ impl TokenCipher {
         if let Some(v) = value {
             return Self::parse_key(v, KEY_ENV);
         }
-        let Some(path) = file else { return Err(CryptoError::KeyMissing) };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| CryptoError::KeyFileUnreadable { path: path.display().to_string(), reason: e.to_string() })?;
+        let Some(path) = file else {
+            return Err(CryptoError::KeyMissing);
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| CryptoError::KeyFileUnreadable {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
         Self::parse_key(&text, &format!("the file {}", path.display()))
     }
 
@@ -121,7 +142,13 @@ impl TokenCipher {
         let aad = Self::aad(connection, field);
         let ct = self
             .aead
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext.as_bytes(), aad: &aad })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: &aad,
+                },
+            )
             .expect("ChaCha20-Poly1305 encryption of an in-memory buffer does not fail");
         let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
         out.push(VERSION);
@@ -131,14 +158,25 @@ impl TokenCipher {
     }
 
     /// Decrypts what [`Self::seal`] produced for the same connection and field.
-    pub fn open(&self, connection: &str, field: &str, sealed: &[u8]) -> Result<String, CryptoError> {
-        let fail = || CryptoError::Undecryptable { connection: connection.into(), field: field.into() };
+    pub fn open(
+        &self,
+        connection: &str,
+        field: &str,
+        sealed: &[u8],
+    ) -> Result<String, CryptoError> {
+        let fail = || CryptoError::Undecryptable {
+            connection: connection.into(),
+            field: field.into(),
+        };
         if sealed.len() < 1 + NONCE_LEN + 16 || sealed[0] != VERSION {
             return Err(fail());
         }
         let (nonce, ct) = sealed[1..].split_at(NONCE_LEN);
         let aad = Self::aad(connection, field);
-        let plain = self.aead.decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: &aad }).map_err(|_| fail())?;
+        let plain = self
+            .aead
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: &aad })
+            .map_err(|_| fail())?;
         String::from_utf8(plain).map_err(|_| fail())
     }
 }
@@ -156,10 +194,18 @@ mod tests {
         let c = cipher();
         let sealed = c.seal("cloud", "access", "tok-123");
         assert_eq!(c.open("cloud", "access", &sealed).unwrap(), "tok-123");
-        assert!(!sealed.windows(7).any(|w| w == b"tok-123"), "the plaintext is not in the ciphertext");
+        assert!(
+            !sealed.windows(7).any(|w| w == b"tok-123"),
+            "the plaintext is not in the ciphertext"
+        );
         let moved = c.open("self-hosted", "access", &sealed).unwrap_err();
-        assert!(matches!(&moved, CryptoError::Undecryptable { connection, .. } if connection == "self-hosted"));
-        assert!(c.open("cloud", "refresh", &sealed).is_err(), "access and refresh columns are not interchangeable");
+        assert!(
+            matches!(&moved, CryptoError::Undecryptable { connection, .. } if connection == "self-hosted")
+        );
+        assert!(
+            c.open("cloud", "refresh", &sealed).is_err(),
+            "access and refresh columns are not interchangeable"
+        );
     }
 
     #[test]
@@ -188,7 +234,11 @@ mod tests {
         let from_hex = TokenCipher::parse_key(&format!("{}\n", hex::encode(key)), "test").unwrap();
         let b64 = base64::engine::general_purpose::STANDARD.encode(key);
         let from_b64 = TokenCipher::parse_key(&b64, "test").unwrap();
-        let from_url = TokenCipher::parse_key(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key), "test").unwrap();
+        let from_url = TokenCipher::parse_key(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key),
+            "test",
+        )
+        .unwrap();
         let sealed = from_hex.seal("c", "access", "t");
         assert_eq!(from_b64.open("c", "access", &sealed).unwrap(), "t");
         assert_eq!(from_url.open("c", "access", &sealed).unwrap(), "t");
@@ -196,13 +246,32 @@ mod tests {
 
     #[test]
     fn a_missing_or_malformed_key_says_what_to_do() {
-        let missing = TokenCipher::from_sources(None, None).unwrap_err().to_string();
-        assert!(missing.contains(KEY_ENV) && missing.contains(KEY_FILE_ENV) && missing.contains("32 bytes"), "{missing}");
-        let short = TokenCipher::parse_key(&hex::encode([7u8; 16]), KEY_ENV).unwrap_err().to_string();
-        assert!(short.contains("16 bytes") && short.contains("exactly 32") && short.contains(KEY_ENV), "{short}");
-        let junk = TokenCipher::parse_key("not a key!", KEY_ENV).unwrap_err().to_string();
+        let missing = TokenCipher::from_sources(None, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            missing.contains(KEY_ENV)
+                && missing.contains(KEY_FILE_ENV)
+                && missing.contains("32 bytes"),
+            "{missing}"
+        );
+        let short = TokenCipher::parse_key(&hex::encode([7u8; 16]), KEY_ENV)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            short.contains("16 bytes") && short.contains("exactly 32") && short.contains(KEY_ENV),
+            "{short}"
+        );
+        let junk = TokenCipher::parse_key("not a key!", KEY_ENV)
+            .unwrap_err()
+            .to_string();
         assert!(junk.contains("neither 64 hex digits nor base64"), "{junk}");
-        assert!(TokenCipher::parse_key("  \n", KEY_ENV).unwrap_err().to_string().contains("empty"));
+        assert!(
+            TokenCipher::parse_key("  \n", KEY_ENV)
+                .unwrap_err()
+                .to_string()
+                .contains("empty")
+        );
     }
 
     #[test]
@@ -210,13 +279,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("token.key");
         let no_file = TokenCipher::from_sources(None, Some(&path)).unwrap_err();
-        assert!(matches!(no_file, CryptoError::KeyFileUnreadable { .. }), "{no_file}");
+        assert!(
+            matches!(no_file, CryptoError::KeyFileUnreadable { .. }),
+            "{no_file}"
+        );
         std::fs::write(&path, format!("{}\n", hex::encode([9u8; 32]))).unwrap();
         let from_file = TokenCipher::from_sources(None, Some(&path)).unwrap();
         let direct = TokenCipher::parse_key(&hex::encode([9u8; 32]), "x").unwrap();
-        assert_eq!(direct.open("c", "access", &from_file.seal("c", "access", "t")).unwrap(), "t");
+        assert_eq!(
+            direct
+                .open("c", "access", &from_file.seal("c", "access", "t"))
+                .unwrap(),
+            "t"
+        );
         std::fs::write(&path, "abc").unwrap();
-        let bad = TokenCipher::from_sources(None, Some(&path)).unwrap_err().to_string();
+        let bad = TokenCipher::from_sources(None, Some(&path))
+            .unwrap_err()
+            .to_string();
         assert!(bad.contains(&path.display().to_string()), "{bad}");
         assert!(format!("{direct:?}").contains("redacted"));
     }

@@ -5,7 +5,7 @@
 use crate::storage::Store;
 use base64::Engine as _;
 use rand::RngCore;
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 
 pub const STATE_TTL_MS: i64 = 10 * 60 * 1000;
@@ -16,11 +16,17 @@ pub const KEEP_USED_MS: i64 = 24 * 60 * 60 * 1000;
 pub enum StateError {
     #[error("the OAuth state is missing; start the connection again from Exlogare")]
     Missing,
-    #[error("this OAuth state was not issued by this Exlogare host (or is too old to remember); start the connection again")]
+    #[error(
+        "this OAuth state was not issued by this Exlogare host (or is too old to remember); start the connection again"
+    )]
     Unknown,
-    #[error("this OAuth state was already used for connection `{connection}`; each sign-in link works once, start the connection again")]
+    #[error(
+        "this OAuth state was already used for connection `{connection}`; each sign-in link works once, start the connection again"
+    )]
     Reused { connection: String },
-    #[error("this OAuth state for connection `{connection}` expired (states are valid for 10 minutes); start the connection again")]
+    #[error(
+        "this OAuth state for connection `{connection}` expired (states are valid for 10 minutes); start the connection again"
+    )]
     Expired { connection: String },
     #[error("OAuth state storage: {0}")]
     Storage(String),
@@ -43,7 +49,10 @@ pub fn issue(store: &Store, connection: &str, now: i64) -> Result<String, StateE
     rand::rng().fill_bytes(&mut bytes);
     let state = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
     let db = store.db();
-    db.execute("DELETE FROM oauth_states WHERE created_at < ?1", [now - KEEP_USED_MS])?;
+    db.execute(
+        "DELETE FROM oauth_states WHERE created_at < ?1",
+        [now - KEEP_USED_MS],
+    )?;
     db.execute(
         "INSERT INTO oauth_states (state_hash, connection, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
         params![hash(&state), connection, now, now + STATE_TTL_MS],
@@ -61,18 +70,25 @@ pub fn take(store: &Store, state: &str, now: i64) -> Result<String, StateError> 
     let mut db = store.db();
     let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let row: Option<(String, i64, Option<i64>)> = tx
-        .query_row("SELECT connection, expires_at, used_at FROM oauth_states WHERE state_hash = ?1", [hash(state)], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
+        .query_row(
+            "SELECT connection, expires_at, used_at FROM oauth_states WHERE state_hash = ?1",
+            [hash(state)],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
         .optional()?;
-    let Some((connection, expires_at, used_at)) = row else { return Err(StateError::Unknown) };
+    let Some((connection, expires_at, used_at)) = row else {
+        return Err(StateError::Unknown);
+    };
     if used_at.is_some() {
         return Err(StateError::Reused { connection });
     }
     if now >= expires_at {
         return Err(StateError::Expired { connection });
     }
-    tx.execute("UPDATE oauth_states SET used_at = ?2 WHERE state_hash = ?1", params![hash(state), now])?;
+    tx.execute(
+        "UPDATE oauth_states SET used_at = ?2 WHERE state_hash = ?1",
+        params![hash(state), now],
+    )?;
     tx.commit()?;
     Ok(connection)
 }
@@ -91,13 +107,26 @@ mod tests {
         let b = issue(&s, "cloud", NOW).unwrap();
         assert_ne!(a, b);
         assert_eq!(a.len(), 43, "256 bits, base64url without padding");
-        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        );
         assert_eq!(take(&s, &a, NOW + 1000).unwrap(), "cloud");
         let reused = take(&s, &a, NOW + 2000).unwrap_err();
-        assert_eq!(reused, StateError::Reused { connection: "cloud".into() });
+        assert_eq!(
+            reused,
+            StateError::Reused {
+                connection: "cloud".into()
+            }
+        );
         assert!(reused.to_string().contains("already used"));
         assert_eq!(take(&s, &b, NOW).unwrap(), "cloud");
-        let stored: String = s.db().query_row("SELECT state_hash FROM oauth_states LIMIT 1", [], |r| r.get(0)).unwrap();
+        let stored: String = s
+            .db()
+            .query_row("SELECT state_hash FROM oauth_states LIMIT 1", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
         assert_ne!(stored, a, "only a hash is stored");
     }
 
@@ -108,10 +137,26 @@ mod tests {
         let unknown = take(&s, "forged-state", NOW).unwrap_err();
         assert_eq!(unknown, StateError::Unknown);
         let expired = take(&s, &st, NOW + STATE_TTL_MS).unwrap_err();
-        assert_eq!(expired, StateError::Expired { connection: "onprem".into() });
+        assert_eq!(
+            expired,
+            StateError::Expired {
+                connection: "onprem".into()
+            }
+        );
         assert_eq!(take(&s, "  ", NOW).unwrap_err(), StateError::Missing);
-        let messages = [unknown.to_string(), expired.to_string(), StateError::Reused { connection: "onprem".into() }.to_string()];
-        assert!(messages[0].contains("not issued") && messages[1].contains("expired") && messages[2].contains("already used"));
+        let messages = [
+            unknown.to_string(),
+            expired.to_string(),
+            StateError::Reused {
+                connection: "onprem".into(),
+            }
+            .to_string(),
+        ];
+        assert!(
+            messages[0].contains("not issued")
+                && messages[1].contains("expired")
+                && messages[2].contains("already used")
+        );
         // Just inside the 10 minutes it is still good.
         let fresh = issue(&s, "onprem", NOW).unwrap();
         assert_eq!(take(&s, &fresh, NOW + STATE_TTL_MS - 1).unwrap(), "onprem");
@@ -122,7 +167,10 @@ mod tests {
         let s = Store::open_in_memory().unwrap();
         let old = issue(&s, "cloud", NOW).unwrap();
         issue(&s, "cloud", NOW + KEEP_USED_MS + 1).unwrap();
-        assert_eq!(take(&s, &old, NOW + KEEP_USED_MS + 2).unwrap_err(), StateError::Unknown);
+        assert_eq!(
+            take(&s, &old, NOW + KEEP_USED_MS + 2).unwrap_err(),
+            StateError::Unknown
+        );
     }
 
     #[test]
@@ -137,6 +185,11 @@ mod tests {
             .collect();
         let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
         assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
-        assert!(results.iter().filter_map(|r| r.as_ref().err()).all(|e| matches!(e, StateError::Reused { .. })));
+        assert!(
+            results
+                .iter()
+                .filter_map(|r| r.as_ref().err())
+                .all(|e| matches!(e, StateError::Reused { .. }))
+        );
     }
 }

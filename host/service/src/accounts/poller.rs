@@ -11,9 +11,9 @@
 //!   may still fail, and must be seen again. Nor does it pass a failure that could not be
 //!   stored because the queue was full.
 
-use crate::storage::{idem_key, StorageError, Store};
+use crate::storage::{StorageError, Store, idem_key};
 use exlogare_runtime::wit::v0_1::{provider, types};
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 /// Which project a poll is about.
 #[derive(Debug, Clone)]
@@ -49,21 +49,35 @@ pub struct PollOutcome {
 }
 
 /// The stored watermark; `None` before the first poll.
-pub fn watermark(store: &Store, connection: &str, project: &str) -> Result<Option<u64>, StorageError> {
+pub fn watermark(
+    store: &Store,
+    connection: &str,
+    project: &str,
+) -> Result<Option<u64>, StorageError> {
     let w: Option<i64> = store
         .db()
-        .query_row("SELECT watermark FROM poll_watermarks WHERE connection = ?1 AND project = ?2", params![connection, project], |r| r.get(0))
+        .query_row(
+            "SELECT watermark FROM poll_watermarks WHERE connection = ?1 AND project = ?2",
+            params![connection, project],
+            |r| r.get(0),
+        )
         .optional()?;
     Ok(w.map(|w| w as u64))
 }
 
 /// Forgets a project's watermark (it is no longer watched).
 pub fn forget(store: &Store, connection: &str, project: &str) -> Result<bool, StorageError> {
-    Ok(store.db().execute("DELETE FROM poll_watermarks WHERE connection = ?1 AND project = ?2", params![connection, project])? > 0)
+    Ok(store.db().execute(
+        "DELETE FROM poll_watermarks WHERE connection = ?1 AND project = ?2",
+        params![connection, project],
+    )? > 0)
 }
 
 fn in_progress(s: types::RunStatus) -> bool {
-    matches!(s, types::RunStatus::Created | types::RunStatus::Pending | types::RunStatus::Running)
+    matches!(
+        s,
+        types::RunStatus::Created | types::RunStatus::Pending | types::RunStatus::Running
+    )
 }
 
 /// Handles one `list-pipelines` result for `target` (pipelines above the stored watermark, in
@@ -76,19 +90,26 @@ pub fn poll_project(
     now: i64,
 ) -> Result<PollOutcome, StorageError> {
     let project = target.project_key();
-    let mut numbered: Vec<(u64, &provider::PipelineSummary)> =
-        pipelines.iter().filter_map(|p| p.reference.number.map(|n| (n, p))).collect();
+    let mut numbered: Vec<(u64, &provider::PipelineSummary)> = pipelines
+        .iter()
+        .filter_map(|p| p.reference.number.map(|n| (n, p)))
+        .collect();
     numbered.sort_by_key(|&(n, _)| n);
 
     let mut db = store.db();
     let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let before: Option<u64> = tx
-        .query_row("SELECT watermark FROM poll_watermarks WHERE connection = ?1 AND project = ?2", params![target.connection, project], |r| {
-            r.get::<_, i64>(0)
-        })
+        .query_row(
+            "SELECT watermark FROM poll_watermarks WHERE connection = ?1 AND project = ?2",
+            params![target.connection, project],
+            |r| r.get::<_, i64>(0),
+        )
         .optional()?
         .map(|w| w as u64);
-    let mut out = PollOutcome { watermark_before: before, ..Default::default() };
+    let mut out = PollOutcome {
+        watermark_before: before,
+        ..Default::default()
+    };
 
     let newest = numbered.last().map(|&(n, _)| n).unwrap_or(0);
     let new_mark = match before {
@@ -108,16 +129,30 @@ pub fn poll_project(
                     continue;
                 }
                 if p.status == types::RunStatus::Failed {
-                    let key = idem_key(&target.provider, &target.connection, &project, &n.to_string());
-                    let existing: Option<i64> = tx.query_row("SELECT id FROM deliveries WHERE idem_key = ?1", [&key], |r| r.get(0)).optional()?;
+                    let key = idem_key(
+                        &target.provider,
+                        &target.connection,
+                        &project,
+                        &n.to_string(),
+                    );
+                    let existing: Option<i64> = tx
+                        .query_row(
+                            "SELECT id FROM deliveries WHERE idem_key = ?1",
+                            [&key],
+                            |r| r.get(0),
+                        )
+                        .optional()?;
                     if let Some(id) = existing {
                         // A parked failure (rejected credentials, say) seen again by the poller
                         // after the cause is fixed is queued again rather than lost.
                         crate::storage::resume_parked(&tx, id)?;
                         out.duplicates.push(n);
                     } else {
-                        let depth: u64 =
-                            tx.query_row("SELECT COUNT(*) FROM deliveries WHERE state IN ('queued', 'running')", [], |r| r.get(0))?;
+                        let depth: u64 = tx.query_row(
+                            "SELECT COUNT(*) FROM deliveries WHERE state IN ('queued', 'running')",
+                            [],
+                            |r| r.get(0),
+                        )?;
                         if depth >= max_queued {
                             out.queue_full = true;
                             break;
@@ -174,14 +209,21 @@ mod tests {
         PollTarget {
             provider: "gitflic".into(),
             connection: "cloud".into(),
-            project: types::ProjectRef { owner: "acme".into(), name: "app".into(), id: None },
+            project: types::ProjectRef {
+                owner: "acme".into(),
+                name: "app".into(),
+                id: None,
+            },
             event_name: "PIPELINE_FAIL".into(),
         }
     }
 
     fn p(n: u64, status: types::RunStatus) -> provider::PipelineSummary {
         provider::PipelineSummary {
-            reference: types::PipelineRef { id: Some(format!("uuid-{n}")), number: Some(n) },
+            reference: types::PipelineRef {
+                id: Some(format!("uuid-{n}")),
+                number: Some(n),
+            },
             status,
             git_ref: Some("main".into()),
             created_at: None,
@@ -190,35 +232,76 @@ mod tests {
 
     fn by_source(s: &Store) -> Vec<(String, String)> {
         let db = s.db();
-        let mut st = db.prepare("SELECT pipeline, source FROM deliveries ORDER BY id").unwrap();
-        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<Result<_, _>>().unwrap()
+        let mut st = db
+            .prepare("SELECT pipeline, source FROM deliveries ORDER BY id")
+            .unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
     }
 
     #[test]
     fn the_first_poll_sets_the_watermark_without_enqueueing_old_failures() {
         let s = Store::open_in_memory().unwrap();
-        let out = poll_project(&s, &target(), &[p(12, Failed), p(11, Failed), p(10, Success)], 10, NOW).unwrap();
+        let out = poll_project(
+            &s,
+            &target(),
+            &[p(12, Failed), p(11, Failed), p(10, Success)],
+            10,
+            NOW,
+        )
+        .unwrap();
         assert!(out.first_poll);
         assert_eq!((out.watermark, out.enqueued.len()), (12, 0));
         assert_eq!(watermark(&s, "cloud", "acme/app").unwrap(), Some(12));
         assert!(by_source(&s).is_empty());
         // A project without pipelines yet starts at 0, so its very first pipeline is seen.
-        let empty = PollTarget { project: types::ProjectRef { owner: "acme".into(), name: "new".into(), id: None }, ..target() };
+        let empty = PollTarget {
+            project: types::ProjectRef {
+                owner: "acme".into(),
+                name: "new".into(),
+                id: None,
+            },
+            ..target()
+        };
         assert_eq!(poll_project(&s, &empty, &[], 10, NOW).unwrap().watermark, 0);
-        assert_eq!(poll_project(&s, &empty, &[p(1, Failed)], 10, NOW).unwrap().enqueued, [1]);
+        assert_eq!(
+            poll_project(&s, &empty, &[p(1, Failed)], 10, NOW)
+                .unwrap()
+                .enqueued,
+            [1]
+        );
     }
 
     #[test]
     fn a_lost_webhook_is_caught_by_polling_and_the_watermark_advances() {
         let s = Store::open_in_memory().unwrap();
         poll_project(&s, &target(), &[p(5, Success)], 10, NOW).unwrap();
-        let out = poll_project(&s, &target(), &[p(8, Success), p(7, Failed), p(6, Canceled)], 10, NOW).unwrap();
-        assert_eq!((out.enqueued.clone(), out.watermark, out.watermark_before), (vec![7], 8, Some(5)));
+        let out = poll_project(
+            &s,
+            &target(),
+            &[p(8, Success), p(7, Failed), p(6, Canceled)],
+            10,
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(
+            (out.enqueued.clone(), out.watermark, out.watermark_before),
+            (vec![7], 8, Some(5))
+        );
         assert_eq!(by_source(&s), [("7".to_string(), "poll".to_string())]);
         let d = s.claim_due(NOW).unwrap().unwrap();
         assert_eq!(d.idem_key, "gitflic|cloud|acme/app|7");
         let event: provider::FailureEvent = serde_json::from_str(&d.event_json).unwrap();
-        assert_eq!((event.pipeline.number, event.event.as_str(), event.project.name.as_str()), (Some(7), "PIPELINE_FAIL", "app"));
+        assert_eq!(
+            (
+                event.pipeline.number,
+                event.event.as_str(),
+                event.project.name.as_str()
+            ),
+            (Some(7), "PIPELINE_FAIL", "app")
+        );
         // The same listing again (e.g. a retried poll) adds nothing.
         let again = poll_project(&s, &target(), &[p(7, Failed)], 10, NOW).unwrap();
         assert!(again.enqueued.is_empty() && again.watermark == 8);
@@ -237,13 +320,27 @@ mod tests {
             event_json: "{}".into(),
             source: "webhook",
         };
-        let Enqueued::Stored(id) = s.enqueue(&webhook, 10).unwrap() else { panic!() };
+        let Enqueued::Stored(id) = s.enqueue(&webhook, 10).unwrap() else {
+            panic!()
+        };
         let out = poll_project(&s, &target(), &[p(22, Failed), p(21, Failed)], 10, NOW).unwrap();
         assert_eq!((out.duplicates, out.enqueued), (vec![21], vec![22]));
         // And the other way round: polled first, the webhook is the duplicate.
-        let late = NewDelivery { pipeline: "22".into(), ..webhook };
-        assert!(matches!(s.enqueue(&late, 10).unwrap(), Enqueued::Duplicate(_)));
-        assert_eq!(by_source(&s), [("21".to_string(), "webhook".to_string()), ("22".to_string(), "poll".to_string())]);
+        let late = NewDelivery {
+            pipeline: "22".into(),
+            ..webhook
+        };
+        assert!(matches!(
+            s.enqueue(&late, 10).unwrap(),
+            Enqueued::Duplicate(_)
+        ));
+        assert_eq!(
+            by_source(&s),
+            [
+                ("21".to_string(), "webhook".to_string()),
+                ("22".to_string(), "poll".to_string())
+            ]
+        );
         assert_eq!(s.delivery(id).unwrap().unwrap().source, "webhook");
     }
 
@@ -251,22 +348,58 @@ mod tests {
     fn a_pipeline_in_progress_holds_the_watermark_until_it_settles() {
         let s = Store::open_in_memory().unwrap();
         poll_project(&s, &target(), &[p(1, Success)], 10, NOW).unwrap();
-        let out = poll_project(&s, &target(), &[p(2, Success), p(3, Running), p(4, Failed)], 10, NOW).unwrap();
-        assert_eq!((out.watermark, out.held_by, out.enqueued.clone()), (2, Some(3), vec![4]));
-        let out = poll_project(&s, &target(), &[p(3, Failed), p(4, Failed), p(5, Pending)], 10, NOW).unwrap();
-        assert_eq!((out.watermark, out.enqueued.clone(), out.duplicates.clone(), out.held_by), (4, vec![3], vec![4], Some(5)));
+        let out = poll_project(
+            &s,
+            &target(),
+            &[p(2, Success), p(3, Running), p(4, Failed)],
+            10,
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(
+            (out.watermark, out.held_by, out.enqueued.clone()),
+            (2, Some(3), vec![4])
+        );
+        let out = poll_project(
+            &s,
+            &target(),
+            &[p(3, Failed), p(4, Failed), p(5, Pending)],
+            10,
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                out.watermark,
+                out.enqueued.clone(),
+                out.duplicates.clone(),
+                out.held_by
+            ),
+            (4, vec![3], vec![4], Some(5))
+        );
     }
 
     #[test]
     fn a_full_queue_stops_the_watermark_before_the_failure_it_could_not_store() {
         let s = Store::open_in_memory().unwrap();
         poll_project(&s, &target(), &[p(1, Success)], 1, NOW).unwrap();
-        let out = poll_project(&s, &target(), &[p(2, Failed), p(3, Success), p(4, Failed), p(5, Success)], 1, NOW).unwrap();
+        let out = poll_project(
+            &s,
+            &target(),
+            &[p(2, Failed), p(3, Success), p(4, Failed), p(5, Success)],
+            1,
+            NOW,
+        )
+        .unwrap();
         assert!(out.queue_full);
         assert_eq!((out.enqueued.clone(), out.watermark), (vec![2], 3));
-        s.complete(s.claim_due(NOW).unwrap().unwrap().id, None).unwrap();
+        s.complete(s.claim_due(NOW).unwrap().unwrap().id, None)
+            .unwrap();
         let out = poll_project(&s, &target(), &[p(4, Failed), p(5, Success)], 1, NOW).unwrap();
-        assert_eq!((out.enqueued, out.watermark, out.queue_full), (vec![4], 5, false));
+        assert_eq!(
+            (out.enqueued, out.watermark, out.queue_full),
+            (vec![4], 5, false)
+        );
         assert!(forget(&s, "cloud", "acme/app").unwrap());
         assert_eq!(watermark(&s, "cloud", "acme/app").unwrap(), None);
     }

@@ -23,8 +23,8 @@ use crate::service::Service;
 use crate::storage::now_ms;
 use exlogare_runtime::wit::v0_1::types;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -55,7 +55,10 @@ pub struct PollerOptions {
 
 impl Default for PollerOptions {
     fn default() -> Self {
-        Self { min_interval: Duration::from_secs(60), tick: Duration::from_secs(1) }
+        Self {
+            min_interval: Duration::from_secs(60),
+            tick: Duration::from_secs(1),
+        }
     }
 }
 
@@ -67,7 +70,11 @@ impl Service {
         let projects = self.watched_projects(connection).ok()?.len() as u32;
         let (limit, webhook_spent, calls_per_poll) = {
             let mut b = c.budget.lock().unwrap_or_else(|p| p.into_inner());
-            (b.limit(), b.used_by(Purpose::Other, now_ms()), b.calls_per_poll())
+            (
+                b.limit(),
+                b.used_by(Purpose::Other, now_ms()),
+                b.calls_per_poll(),
+            )
         };
         let mut plan = PollPlan::from_usage(limit, webhook_spent, projects);
         plan.calls_per_poll = calls_per_poll;
@@ -88,45 +95,87 @@ impl Service {
             && round.projects.iter().all(|(_, r)| r.is_ok())
             && let Some(c) = self.connection(connection)
         {
-            c.budget.lock().unwrap_or_else(|p| p.into_inner()).note_poll_round(calls, round.projects.len() as u32);
+            c.budget
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .note_poll_round(calls, round.projects.len() as u32);
         }
         Ok(round)
     }
 
     fn poll_round(&self, connection: &str) -> anyhow::Result<PollRound> {
-        let c = self.connection(connection).ok_or_else(|| anyhow::anyhow!("no connection `{connection}`"))?;
+        let c = self
+            .connection(connection)
+            .ok_or_else(|| anyhow::anyhow!("no connection `{connection}`"))?;
         let c = &*c;
-        let plugin = self.plugins.get(&c.config.provider).ok_or_else(|| anyhow::anyhow!("provider plugin `{}` is not loaded", c.config.provider))?;
+        let plugin = self.plugins.get(&c.config.provider).ok_or_else(|| {
+            anyhow::anyhow!("provider plugin `{}` is not loaded", c.config.provider)
+        })?;
         let mut round = PollRound::default();
         for project in self.watched_projects(connection)? {
             if let Some(wait) = round.rate_limited {
-                round.projects.push((project, Err(format!("not polled: the provider asked to wait {} s", wait.as_secs()))));
+                round.projects.push((
+                    project,
+                    Err(format!(
+                        "not polled: the provider asked to wait {} s",
+                        wait.as_secs()
+                    )),
+                ));
                 continue;
             }
-            if c.budget.lock().unwrap_or_else(|p| p.into_inner()).remaining(now_ms()) == 0 {
-                round.projects.push((project, Err("the request budget is spent; polled again later".to_string())));
+            if c.budget
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remaining(now_ms())
+                == 0
+            {
+                round.projects.push((
+                    project,
+                    Err("the request budget is spent; polled again later".to_string()),
+                ));
                 continue;
             }
-            let Some((owner, name)) = project.split_once('/') else { continue };
+            let Some((owner, name)) = project.split_once('/') else {
+                continue;
+            };
             let target = PollTarget {
                 provider: c.config.provider.clone(),
                 connection: connection.to_string(),
-                project: exlogare_runtime::wit::v0_1::types::ProjectRef { owner: owner.into(), name: name.into(), id: None },
+                project: exlogare_runtime::wit::v0_1::types::ProjectRef {
+                    owner: owner.into(),
+                    name: name.into(),
+                    id: None,
+                },
                 event_name: WATCH_EVENT.to_string(),
             };
             let above = poller::watermark(&self.store, connection, &project)?;
-            let listed = match self.provider_call(c, |ctx| plugin.list_pipelines(ctx, &c.conn, &target.project, above, POLL_LIMIT)) {
+            let listed = match self.provider_call(c, |ctx| {
+                plugin.list_pipelines(ctx, &c.conn, &target.project, above, POLL_LIMIT)
+            }) {
                 Ok(Ok(pipelines)) => Ok(pipelines),
                 Ok(Err(types::ProviderError::RateLimited(rl))) => {
-                    let wait = rl.retry_after_secs.map_or(RATE_LIMIT_WAIT, |s| Duration::from_secs(s.into()));
+                    let wait = rl
+                        .retry_after_secs
+                        .map_or(RATE_LIMIT_WAIT, |s| Duration::from_secs(s.into()));
                     round.rate_limited = Some(wait);
-                    Err(format!("rate limited, not polled again for {} s: {}", wait.as_secs(), rl.message))
+                    Err(format!(
+                        "rate limited, not polled again for {} s: {}",
+                        wait.as_secs(),
+                        rl.message
+                    ))
                 }
                 Ok(Err(e)) => Err(format!("{e:?}")),
                 Err(e) => Err(format!("{e:#}")),
             };
             let result = match listed {
-                Ok(pipelines) => poller::poll_project(&self.store, &target, &pipelines, self.config.server.max_queued, now_ms()).map_err(|e| e.to_string()),
+                Ok(pipelines) => poller::poll_project(
+                    &self.store,
+                    &target,
+                    &pipelines,
+                    self.config.server.max_queued,
+                    now_ms(),
+                )
+                .map_err(|e| e.to_string()),
                 Err(e) => Err(e),
             };
             if let Err(e) = &result {
@@ -164,17 +213,25 @@ impl Poller {
                         if next.get(id).is_some_and(|t| Instant::now() < *t) {
                             continue;
                         }
-                        let Some(interval) = service.poll_interval_of(id, options.min_interval) else {
+                        let Some(interval) = service.poll_interval_of(id, options.min_interval)
+                        else {
                             next.insert(id.clone(), Instant::now() + options.tick);
                             continue;
                         };
-                        let blocked = service.token_status(id).is_some_and(|(s, _)| s == super::tokens::ConnectionStatus::NeedsReconnection);
+                        let blocked = service.token_status(id).is_some_and(|(s, _)| {
+                            s == super::tokens::ConnectionStatus::NeedsReconnection
+                        });
                         let mut wait = interval;
                         if !blocked {
                             match service.poll_connection(id) {
-                                Ok(PollRound { rate_limited: Some(asked), .. }) => wait = wait.max(asked),
+                                Ok(PollRound {
+                                    rate_limited: Some(asked),
+                                    ..
+                                }) => wait = wait.max(asked),
                                 Ok(_) => {}
-                                Err(e) => tracing::error!(connection = id.as_str(), "polling: {e:#}"),
+                                Err(e) => {
+                                    tracing::error!(connection = id.as_str(), "polling: {e:#}")
+                                }
                             }
                         }
                         next.insert(id.clone(), Instant::now() + wait);
@@ -183,7 +240,10 @@ impl Poller {
                 }
             })
             .expect("spawning the poller thread");
-        Self { stop, handle: Some(handle) }
+        Self {
+            stop,
+            handle: Some(handle),
+        }
     }
 
     /// Stops the thread and waits for it (also done on drop).

@@ -16,15 +16,17 @@
 
 use super::crypto::TokenCipher;
 use super::oauth_state;
-use super::tokens::{ConnectionStatus, RefreshError, RefreshPolicy, TokenError, TokenManager, TokenSet};
+use super::tokens::{
+    ConnectionStatus, RefreshError, RefreshPolicy, TokenError, TokenManager, TokenSet,
+};
 use crate::config::Config;
+use crate::service::{ConnectionRuntime, Service};
+use crate::storage::{Delivery, now_ms};
+use exlogare_runtime::call_state::LogSink;
 use exlogare_runtime::http::Secret;
 use exlogare_runtime::plugin::CallContext;
-use crate::service::{ConnectionRuntime, Service};
-use crate::storage::{now_ms, Delivery};
-use exlogare_runtime::call_state::LogSink;
 use exlogare_runtime::wit::v0_1::{provider, types};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 /// What the service keeps for OAuth-managed connections.
 #[derive(Debug)]
@@ -40,8 +42,15 @@ impl Accounts {
     }
 
     /// [`Accounts::for_config`] with the key source given (the environment, in production).
-    pub fn for_config_with(config: &Config, key: impl FnOnce() -> Result<TokenCipher, super::crypto::CryptoError>) -> anyhow::Result<Option<Self>> {
-        let managed: Vec<_> = config.connections.iter().filter(|c| c.oauth.is_some()).collect();
+    pub fn for_config_with(
+        config: &Config,
+        key: impl FnOnce() -> Result<TokenCipher, super::crypto::CryptoError>,
+    ) -> anyhow::Result<Option<Self>> {
+        let managed: Vec<_> = config
+            .connections
+            .iter()
+            .filter(|c| c.oauth.is_some())
+            .collect();
         if managed.is_empty() {
             // Without OAuth in the config file the key is optional: with it, connections can be
             // added at run time (their secrets are sealed with it); a malformed one still stops the start.
@@ -56,17 +65,26 @@ impl Accounts {
                 anyhow::bail!("connection `{}` uses OAuth but has no client_id", c.id);
             }
             if c.access_token_env.is_some() || c.access_token_file.is_some() {
-                anyhow::bail!("connection `{}` uses OAuth, so its access token comes from the token store: remove access_token_env / access_token_file", c.id);
+                anyhow::bail!(
+                    "connection `{}` uses OAuth, so its access token comes from the token store: remove access_token_env / access_token_file",
+                    c.id
+                );
             }
         }
         let ids: Vec<&str> = managed.iter().map(|c| c.id.as_str()).collect();
-        let cipher = key()
-            .map_err(|e| anyhow::anyhow!("connection(s) {} use OAuth, whose tokens are stored encrypted: {e}", ids.join(", ")))?;
+        let cipher = key().map_err(|e| {
+            anyhow::anyhow!(
+                "connection(s) {} use OAuth, whose tokens are stored encrypted: {e}",
+                ids.join(", ")
+            )
+        })?;
         Ok(Some(Self::new(cipher)))
     }
 
     pub fn new(cipher: TokenCipher) -> Self {
-        Self { tokens: TokenManager::new(cipher, RefreshPolicy::default()) }
+        Self {
+            tokens: TokenManager::new(cipher, RefreshPolicy::default()),
+        }
     }
 }
 
@@ -78,7 +96,10 @@ pub struct OAuthRefusal {
 }
 
 fn refuse(status: u16, message: impl Into<String>) -> OAuthRefusal {
-    OAuthRefusal { status, message: message.into() }
+    OAuthRefusal {
+        status,
+        message: message.into(),
+    }
 }
 
 pub(crate) fn describe(e: &types::ProviderError) -> String {
@@ -93,7 +114,11 @@ pub(crate) fn describe(e: &types::ProviderError) -> String {
 }
 
 fn token_set(t: provider::TokenSet) -> TokenSet {
-    TokenSet { access_token: Secret::new(t.access_token), refresh_token: t.refresh_token.map(Secret::new), expires_at: t.expires_at }
+    TokenSet {
+        access_token: Secret::new(t.access_token),
+        refresh_token: t.refresh_token.map(Secret::new),
+        expires_at: t.expires_at,
+    }
 }
 
 impl Service {
@@ -103,20 +128,42 @@ impl Service {
     }
 
     pub fn accounts(&self) -> Result<&Accounts, TokenError> {
-        self.accounts.as_ref().ok_or_else(|| TokenError::Storage("no connection uses OAuth on this host".into()))
+        self.accounts
+            .as_ref()
+            .ok_or_else(|| TokenError::Storage("no connection uses OAuth on this host".into()))
     }
 
     /// The OAuth client the plugin builds URLs and token requests for.
     pub fn oauth_client(&self, c: &ConnectionRuntime) -> provider::OauthClient {
-        let o = c.config.oauth.clone().unwrap_or_else(|| crate::config::OAuthConfig { redirect_url: None, scopes: vec![] });
-        let redirect_url = o
-            .redirect_url
-            .unwrap_or_else(|| format!("{}/api/integrations/{}/oauth/callback", self.config.server.public_root(), c.config.provider));
-        provider::OauthClient { client_id: c.config.client_id.clone().unwrap_or_default(), redirect_url, scopes: o.scopes }
+        let o = c
+            .config
+            .oauth
+            .clone()
+            .unwrap_or_else(|| crate::config::OAuthConfig {
+                redirect_url: None,
+                scopes: vec![],
+            });
+        let redirect_url = o.redirect_url.unwrap_or_else(|| {
+            format!(
+                "{}/api/integrations/{}/oauth/callback",
+                self.config.server.public_root(),
+                c.config.provider
+            )
+        });
+        provider::OauthClient {
+            client_id: c.config.client_id.clone().unwrap_or_default(),
+            redirect_url,
+            scopes: o.scopes,
+        }
     }
 
     /// A call context carrying `token` as the access token (the static one when `None`).
-    pub fn ctx_with_token(&self, c: &ConnectionRuntime, sink: Option<Box<dyn LogSink>>, token: Option<&Secret>) -> CallContext {
+    pub fn ctx_with_token(
+        &self,
+        c: &ConnectionRuntime,
+        sink: Option<Box<dyn LogSink>>,
+        token: Option<&Secret>,
+    ) -> CallContext {
         let mut ctx = self.ctx(c, sink);
         if let Some(t) = token {
             ctx.credentials.access_token = Some(t.clone());
@@ -125,7 +172,11 @@ impl Service {
     }
 
     /// The plugin's `refresh-token`, sorted into "the user must reconnect" and "try later".
-    fn plugin_refresh(&self, c: &ConnectionRuntime, refresh: &Secret) -> Result<TokenSet, RefreshError> {
+    fn plugin_refresh(
+        &self,
+        c: &ConnectionRuntime,
+        refresh: &Secret,
+    ) -> Result<TokenSet, RefreshError> {
         let result = self.plugin_refresh_once(c, refresh);
         let outcome = match &result {
             Ok(_) => "refreshed",
@@ -136,39 +187,75 @@ impl Service {
         result
     }
 
-    fn plugin_refresh_once(&self, c: &ConnectionRuntime, refresh: &Secret) -> Result<TokenSet, RefreshError> {
+    fn plugin_refresh_once(
+        &self,
+        c: &ConnectionRuntime,
+        refresh: &Secret,
+    ) -> Result<TokenSet, RefreshError> {
         let Some(plugin) = self.plugins.get(&c.config.provider) else {
-            return Err(RefreshError::Unavailable(format!("provider plugin `{}` is not loaded", c.config.provider)));
+            return Err(RefreshError::Unavailable(format!(
+                "provider plugin `{}` is not loaded",
+                c.config.provider
+            )));
         };
         let out = plugin
-            .refresh_token(self.ctx(c, None), &c.conn, &self.oauth_client(c), refresh.expose())
+            .refresh_token(
+                self.ctx(c, None),
+                &c.conn,
+                &self.oauth_client(c),
+                refresh.expose(),
+            )
             .map_err(|fault| RefreshError::Unavailable(format!("the plugin faulted: {fault}")))?;
         match out.value {
             Ok(t) => Ok(token_set(t)),
-            Err(e @ (types::ProviderError::CredentialsRejected(_) | types::ProviderError::InvalidInput(_))) => {
-                Err(RefreshError::Rejected(format!("the refresh was refused ({})", describe(&e))))
-            }
+            Err(
+                e @ (types::ProviderError::CredentialsRejected(_)
+                | types::ProviderError::InvalidInput(_)),
+            ) => Err(RefreshError::Rejected(format!(
+                "the refresh was refused ({})",
+                describe(&e)
+            ))),
             Err(e) => Err(RefreshError::Unavailable(describe(&e))),
         }
     }
 
     /// A valid access token for an OAuth connection (refreshed first when close to expiry).
     pub fn connection_token(&self, c: &ConnectionRuntime) -> Result<Secret, TokenError> {
-        self.accounts()?.tokens.access_token(&self.store, &c.config.id, now_ms(), |r| self.plugin_refresh(c, r))
+        self.accounts()?
+            .tokens
+            .access_token(&self.store, &c.config.id, now_ms(), |r| {
+                self.plugin_refresh(c, r)
+            })
     }
 
     /// After the provider rejected `rejected`: one refresh (shared with concurrent callers).
-    pub fn refresh_rejected_token(&self, c: &ConnectionRuntime, rejected: &Secret) -> Result<Secret, TokenError> {
-        self.accounts()?.tokens.refresh_after_rejection(&self.store, &c.config.id, rejected, now_ms(), |r| self.plugin_refresh(c, r))
+    pub fn refresh_rejected_token(
+        &self,
+        c: &ConnectionRuntime,
+        rejected: &Secret,
+    ) -> Result<Secret, TokenError> {
+        self.accounts()?.tokens.refresh_after_rejection(
+            &self.store,
+            &c.config.id,
+            rejected,
+            now_ms(),
+            |r| self.plugin_refresh(c, r),
+        )
     }
 
     fn set_needs_reconnection(c: &ConnectionRuntime, reason: &str) {
-        *c.needs_reconnection.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.to_string());
+        *c.needs_reconnection
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(reason.to_string());
     }
 
     /// The worker's token step. `Some(None)`: a static-token connection; `Some(Some(t))`: use
     /// `t`; `None`: the delivery was parked or rescheduled here.
-    pub(crate) fn delivery_token(&self, d: &Delivery, c: &ConnectionRuntime) -> anyhow::Result<Option<Option<Secret>>> {
+    pub(crate) fn delivery_token(
+        &self,
+        d: &Delivery,
+        c: &ConnectionRuntime,
+    ) -> anyhow::Result<Option<Option<Secret>>> {
         if !Self::is_token_managed(c) {
             return Ok(Some(None));
         }
@@ -183,33 +270,55 @@ impl Service {
 
     /// The provider rejected `rejected` during an analysis: refresh once. `None`: the delivery
     /// was parked (refresh refused → needs reconnection) or rescheduled (refresh unavailable).
-    pub(crate) fn refresh_after_rejected_call(&self, d: &Delivery, c: &ConnectionRuntime, rejected: &Secret, why: &str) -> anyhow::Result<Option<Secret>> {
+    pub(crate) fn refresh_after_rejected_call(
+        &self,
+        d: &Delivery,
+        c: &ConnectionRuntime,
+        rejected: &Secret,
+        why: &str,
+    ) -> anyhow::Result<Option<Secret>> {
         match self.refresh_rejected_token(c, rejected) {
             Ok(t) => Ok(Some(t)),
             Err(e) => {
-                tracing::warn!(connection = c.config.id.as_str(), "the provider rejected the token ({why}) and the refresh failed: {e}");
+                tracing::warn!(
+                    connection = c.config.id.as_str(),
+                    "the provider rejected the token ({why}) and the refresh failed: {e}"
+                );
                 self.token_failure(d, c, e)?;
                 Ok(None)
             }
         }
     }
 
-    fn token_failure(&self, d: &Delivery, c: &ConnectionRuntime, e: TokenError) -> anyhow::Result<()> {
+    fn token_failure(
+        &self,
+        d: &Delivery,
+        c: &ConnectionRuntime,
+        e: TokenError,
+    ) -> anyhow::Result<()> {
         match &e {
             TokenError::NeedsReconnection { reason, .. } => {
                 Self::set_needs_reconnection(c, reason);
                 self.alert_needs_reconnection(&c.config.id, reason);
-                self.park(d, &format!("connection `{}` needs reconnection: {reason}", c.config.id))?;
+                self.park(
+                    d,
+                    &format!("connection `{}` needs reconnection: {reason}", c.config.id),
+                )?;
                 self.metrics.analysis("parked");
             }
             TokenError::NotConnected(_) => {
                 let reason = "never connected: go through OAuth first";
                 Self::set_needs_reconnection(c, reason);
                 self.alert_needs_reconnection(&c.config.id, reason);
-                self.park(d, &format!("connection `{}` needs reconnection: {reason}", c.config.id))?;
+                self.park(
+                    d,
+                    &format!("connection `{}` needs reconnection: {reason}", c.config.id),
+                )?;
                 self.metrics.analysis("parked");
             }
-            TokenError::RefreshUnavailable { reason, .. } => self.retry_or_park(d, &format!("token refresh unavailable: {reason}"), 0)?,
+            TokenError::RefreshUnavailable { reason, .. } => {
+                self.retry_or_park(d, &format!("token refresh unavailable: {reason}"), 0)?
+            }
             TokenError::Crypto(_) => {
                 self.park(d, &e.to_string())?;
                 self.metrics.analysis("parked");
@@ -223,90 +332,188 @@ impl Service {
     pub(crate) fn note_credentials_rejected(&self, c: &ConnectionRuntime, why: &str) {
         if Self::is_token_managed(c)
             && let Ok(a) = self.accounts()
-            && let Err(e) = a.tokens.mark_needs_reconnection(&self.store, &c.config.id, &format!("credentials rejected: {why}"), now_ms())
+            && let Err(e) = a.tokens.mark_needs_reconnection(
+                &self.store,
+                &c.config.id,
+                &format!("credentials rejected: {why}"),
+                now_ms(),
+            )
         {
             tracing::error!("{e}");
         }
         self.alert_needs_reconnection(&c.config.id, &format!("credentials rejected: {why}"));
     }
 
-    fn oauth_connection(&self, provider_id: &str, connection_id: &str) -> Result<std::sync::Arc<ConnectionRuntime>, OAuthRefusal> {
+    fn oauth_connection(
+        &self,
+        provider_id: &str,
+        connection_id: &str,
+    ) -> Result<std::sync::Arc<ConnectionRuntime>, OAuthRefusal> {
         let c = self
             .connection(connection_id)
             .filter(|c| c.config.provider == provider_id)
-            .ok_or_else(|| refuse(404, format!("no {provider_id} connection `{connection_id}`")))?;
+            .ok_or_else(|| {
+                refuse(
+                    404,
+                    format!("no {provider_id} connection `{connection_id}`"),
+                )
+            })?;
         if !Self::is_token_managed(&c) {
-            return Err(refuse(400, format!("connection `{connection_id}` has no [connections.oauth] settings; it uses a static token")));
+            return Err(refuse(
+                400,
+                format!(
+                    "connection `{connection_id}` has no [connections.oauth] settings; it uses a static token"
+                ),
+            ));
         }
         Ok(c)
     }
 
     /// Issues a single-use state and returns the plugin-built authorize URL.
-    pub fn oauth_start(&self, provider_id: &str, connection_id: &str) -> Result<String, OAuthRefusal> {
+    pub fn oauth_start(
+        &self,
+        provider_id: &str,
+        connection_id: &str,
+    ) -> Result<String, OAuthRefusal> {
         let c = self.oauth_connection(provider_id, connection_id)?;
         let c = &*c;
-        let plugin = self.plugins.get(provider_id).ok_or_else(|| refuse(404, format!("no provider `{provider_id}` is installed")))?;
-        let state = oauth_state::issue(&self.store, connection_id, now_ms()).map_err(|e| refuse(503, e.to_string()))?;
+        let plugin = self
+            .plugins
+            .get(provider_id)
+            .ok_or_else(|| refuse(404, format!("no provider `{provider_id}` is installed")))?;
+        let state = oauth_state::issue(&self.store, connection_id, now_ms())
+            .map_err(|e| refuse(503, e.to_string()))?;
         let out = plugin
             .authorize_url(self.ctx(c, None), &c.conn, &self.oauth_client(c), &state)
             .map_err(|f| refuse(503, format!("the {provider_id} plugin faulted: {f}")))?;
-        out.value.map_err(|e| refuse(502, format!("the {provider_id} plugin could not build the authorize URL: {}", describe(&e))))
+        out.value.map_err(|e| {
+            refuse(
+                502,
+                format!(
+                    "the {provider_id} plugin could not build the authorize URL: {}",
+                    describe(&e)
+                ),
+            )
+        })
     }
 
     /// Takes the state, exchanges the code, stores the tokens (encrypted), confirms with
     /// `current-user`. The answer names the connection and the user.
-    pub fn oauth_callback(&self, provider_id: &str, code: &str, state: &str) -> Result<Value, OAuthRefusal> {
+    pub fn oauth_callback(
+        &self,
+        provider_id: &str,
+        code: &str,
+        state: &str,
+    ) -> Result<Value, OAuthRefusal> {
         if code.trim().is_empty() {
             return Err(refuse(400, "the OAuth callback carries no `code`"));
         }
-        let connection_id = oauth_state::take(&self.store, state, now_ms()).map_err(|e| match e {
-            oauth_state::StateError::Storage(_) => refuse(503, e.to_string()),
-            other => refuse(400, other.to_string()),
-        })?;
+        let connection_id =
+            oauth_state::take(&self.store, state, now_ms()).map_err(|e| match e {
+                oauth_state::StateError::Storage(_) => refuse(503, e.to_string()),
+                other => refuse(400, other.to_string()),
+            })?;
         let c = self.oauth_connection(provider_id, &connection_id)?;
         let c = &*c;
-        let plugin = self.plugins.get(provider_id).ok_or_else(|| refuse(404, format!("no provider `{provider_id}` is installed")))?;
+        let plugin = self
+            .plugins
+            .get(provider_id)
+            .ok_or_else(|| refuse(404, format!("no provider `{provider_id}` is installed")))?;
         let out = plugin
-            .exchange_code(self.ctx(c, None), &c.conn, &self.oauth_client(c), code.trim())
+            .exchange_code(
+                self.ctx(c, None),
+                &c.conn,
+                &self.oauth_client(c),
+                code.trim(),
+            )
             .map_err(|f| refuse(503, format!("the {provider_id} plugin faulted: {f}")))?;
         let tokens = match out.value {
             Ok(t) => token_set(t),
-            Err(e @ (types::ProviderError::CredentialsRejected(_) | types::ProviderError::InvalidInput(_))) => {
-                return Err(refuse(400, format!("{provider_id} refused the code: {}; start the connection again", describe(&e))));
+            Err(
+                e @ (types::ProviderError::CredentialsRejected(_)
+                | types::ProviderError::InvalidInput(_)),
+            ) => {
+                return Err(refuse(
+                    400,
+                    format!(
+                        "{provider_id} refused the code: {}; start the connection again",
+                        describe(&e)
+                    ),
+                ));
             }
-            Err(e) => return Err(refuse(502, format!("the code exchange with {provider_id} failed: {}", describe(&e)))),
+            Err(e) => {
+                return Err(refuse(
+                    502,
+                    format!(
+                        "the code exchange with {provider_id} failed: {}",
+                        describe(&e)
+                    ),
+                ));
+            }
         };
         let accounts = self.accounts().map_err(|e| refuse(500, e.to_string()))?;
-        accounts.tokens.save_tokens(&self.store, &connection_id, &tokens, now_ms()).map_err(|e| refuse(503, e.to_string()))?;
+        accounts
+            .tokens
+            .save_tokens(&self.store, &connection_id, &tokens, now_ms())
+            .map_err(|e| refuse(503, e.to_string()))?;
         // Removed while the user was at GitFlic: its tokens must not outlive it (a connection
         // added again under this id may point at another instance).
         if self.connection(&connection_id).is_none() {
             if let Err(e) = accounts.tokens.remove(&self.store, &connection_id) {
-                tracing::error!(connection = connection_id.as_str(), "dropping the tokens of a removed connection: {e}");
+                tracing::error!(
+                    connection = connection_id.as_str(),
+                    "dropping the tokens of a removed connection: {e}"
+                );
             }
-            return Err(refuse(404, format!("connection `{connection_id}` was removed during the OAuth flow; add it again to connect")));
+            return Err(refuse(
+                404,
+                format!(
+                    "connection `{connection_id}` was removed during the OAuth flow; add it again to connect"
+                ),
+            ));
         }
-        *c.needs_reconnection.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *c.needs_reconnection
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = None;
         self.clear_reconnection_alert(&connection_id);
         // What was parked for the refused credentials can now go through.
         match self.store.resume_parked_for_reconnection(&connection_id) {
             Ok(0) => {}
-            Ok(n) => tracing::info!(connection = connection_id.as_str(), "{n} parked deliveries queued again after reconnecting"),
-            Err(e) => tracing::error!(connection = connection_id.as_str(), "could not queue the parked deliveries again: {e}"),
+            Ok(n) => tracing::info!(
+                connection = connection_id.as_str(),
+                "{n} parked deliveries queued again after reconnecting"
+            ),
+            Err(e) => tracing::error!(
+                connection = connection_id.as_str(),
+                "could not queue the parked deliveries again: {e}"
+            ),
         }
         let user = plugin
-            .current_user(self.ctx_with_token(c, None, Some(&tokens.access_token)), &c.conn)
+            .current_user(
+                self.ctx_with_token(c, None, Some(&tokens.access_token)),
+                &c.conn,
+            )
             .map_err(|f| f.to_string())
             .and_then(|out| out.value.map_err(|e| describe(&e)));
         match user {
-            Ok(u) => Ok(json!({ "status": "connected", "connection": connection_id, "user": u.username })),
-            Err(why) => Err(refuse(502, format!("the tokens are stored, but current-user could not confirm them: {why}"))),
+            Ok(u) => Ok(
+                json!({ "status": "connected", "connection": connection_id, "user": u.username }),
+            ),
+            Err(why) => Err(refuse(
+                502,
+                format!("the tokens are stored, but current-user could not confirm them: {why}"),
+            )),
         }
     }
 
     /// Whether an OAuth connection is usable, from the token store.
     pub fn token_status(&self, connection_id: &str) -> Option<(ConnectionStatus, Option<String>)> {
-        let st = self.accounts.as_ref()?.tokens.status(&self.store, connection_id).ok()??;
+        let st = self
+            .accounts
+            .as_ref()?
+            .tokens
+            .status(&self.store, connection_id)
+            .ok()??;
         Some((st.status, st.last_error))
     }
 }
@@ -318,8 +525,16 @@ mod tests {
     fn config(oauth: bool, token_file: bool) -> Config {
         let text = format!(
             "[[connections]]\nid = \"cloud\"\nprovider = \"gitflic\"\nweb_base = \"https://gitflic.ru\"\napi_base = \"https://api.gitflic.ru\"\noauth_base = \"https://oauth.gitflic.ru\"\nclient_id = \"c\"\n{}{}",
-            if token_file { "access_token_file = \"/x\"\n" } else { "" },
-            if oauth { "[connections.oauth]\nredirect_url = \"https://exlogare.example/cb\"\n" } else { "" },
+            if token_file {
+                "access_token_file = \"/x\"\n"
+            } else {
+                ""
+            },
+            if oauth {
+                "[connections.oauth]\nredirect_url = \"https://exlogare.example/cb\"\n"
+            } else {
+                ""
+            },
         );
         toml::from_str(&text).unwrap()
     }
@@ -327,15 +542,38 @@ mod tests {
     #[test]
     fn a_missing_key_stops_start_up_only_when_a_connection_uses_oauth() {
         let missing = || Err(super::super::crypto::CryptoError::KeyMissing);
-        assert!(Accounts::for_config_with(&config(false, true), missing).unwrap().is_none());
-        let err = Accounts::for_config_with(&config(true, false), missing).unwrap_err().to_string();
-        assert!(err.contains("cloud") && err.contains("EXLOGARE_TOKEN_KEY") && err.contains("EXLOGARE_TOKEN_KEY_FILE"), "{err}");
+        assert!(
+            Accounts::for_config_with(&config(false, true), missing)
+                .unwrap()
+                .is_none()
+        );
+        let err = Accounts::for_config_with(&config(true, false), missing)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("cloud")
+                && err.contains("EXLOGARE_TOKEN_KEY")
+                && err.contains("EXLOGARE_TOKEN_KEY_FILE"),
+            "{err}"
+        );
         let key = || Ok(TokenCipher::from_key(TokenCipher::random_key()));
-        assert!(Accounts::for_config_with(&config(true, false), key).unwrap().is_some());
-        let err = Accounts::for_config_with(&config(true, true), key).unwrap_err().to_string();
-        assert!(err.contains("remove access_token_env / access_token_file"), "{err}");
+        assert!(
+            Accounts::for_config_with(&config(true, false), key)
+                .unwrap()
+                .is_some()
+        );
+        let err = Accounts::for_config_with(&config(true, true), key)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("remove access_token_env / access_token_file"),
+            "{err}"
+        );
         let c = config(true, false);
-        assert_eq!(c.connections[0].oauth.as_ref().unwrap().scopes, ["PROJECT_READ", "PROJECT_WRITE", "USER_READ", "PROJECT_EDIT"]);
+        assert_eq!(
+            c.connections[0].oauth.as_ref().unwrap().scopes,
+            ["PROJECT_READ", "PROJECT_WRITE", "USER_READ", "PROJECT_EDIT"]
+        );
     }
 }
 
@@ -354,15 +592,30 @@ impl BudgetedBackend {
         connection: &str,
         budget: std::sync::Arc<std::sync::Mutex<RequestBudget>>,
     ) -> std::sync::Arc<dyn exlogare_runtime::http::HttpBackend> {
-        std::sync::Arc::new(Self { inner, connection: connection.into(), budget })
+        std::sync::Arc::new(Self {
+            inner,
+            connection: connection.into(),
+            budget,
+        })
     }
 }
 
 impl exlogare_runtime::http::HttpBackend for BudgetedBackend {
-    fn send(&self, req: &exlogare_runtime::http::OutboundRequest, deadline: std::time::Instant) -> Result<exlogare_runtime::http::BackendResponse, exlogare_runtime::http::BackendError> {
-        let spent = self.budget.lock().unwrap_or_else(|p| p.into_inner()).try_spend(1, now_ms());
+    fn send(
+        &self,
+        req: &exlogare_runtime::http::OutboundRequest,
+        deadline: std::time::Instant,
+    ) -> Result<exlogare_runtime::http::BackendResponse, exlogare_runtime::http::BackendError> {
+        let spent = self
+            .budget
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .try_spend(1, now_ms());
         if let Err(e) = spent {
-            return Err(exlogare_runtime::http::BackendError::Transport(format!("connection `{}`: {e}", self.connection)));
+            return Err(exlogare_runtime::http::BackendError::Transport(format!(
+                "connection `{}`: {e}",
+                self.connection
+            )));
         }
         self.inner.send(req, deadline)
     }
@@ -398,7 +651,9 @@ pub struct ConnectionView {
 
 impl ConnectionView {
     pub fn line(&self) -> String {
-        let calls = self.calls_used_this_hour.map_or_else(|| "?".to_string(), |n| n.to_string());
+        let calls = self
+            .calls_used_this_hour
+            .map_or_else(|| "?".to_string(), |n| n.to_string());
         format!(
             "{} ({} {}, {}): {}; calls this hour {}/{}; watching [{}]{}",
             self.id,
@@ -409,7 +664,10 @@ impl ConnectionView {
             calls,
             self.calls_per_hour,
             self.watched.join(", "),
-            self.last_error.as_deref().map(|e| format!("; last error: {e}")).unwrap_or_default()
+            self.last_error
+                .as_deref()
+                .map(|e| format!("; last error: {e}"))
+                .unwrap_or_default()
         )
     }
 }
@@ -426,11 +684,20 @@ pub fn offline_views(config: &Config, store: &crate::storage::Store) -> Vec<Conn
         .map(|c| (c, "config"))
         .chain(stored.iter().map(|c| (c, "stored")))
         .map(|(c, origin)| {
-            let st = if c.oauth.is_some() { reader.status(store, &c.id).ok().flatten() } else { None };
+            let st = if c.oauth.is_some() {
+                reader.status(store, &c.id).ok().flatten()
+            } else {
+                None
+            };
             // The budget is kept in the same database, so the count is known without the host.
-            let used = super::budget::RequestBudget::durable(&config.storage.path, &c.id, c.calls_per_hour.unwrap_or(super::budget::DEFAULT_CALLS_PER_HOUR))
-                .ok()
-                .map(|mut b| b.used(now_ms()));
+            let used = super::budget::RequestBudget::durable(
+                &config.storage.path,
+                &c.id,
+                c.calls_per_hour
+                    .unwrap_or(super::budget::DEFAULT_CALLS_PER_HOUR),
+            )
+            .ok()
+            .map(|mut b| b.used(now_ms()));
             let mut v = view(c, st.map(|s| (s.status, s.last_error)), None, used);
             v.origin = origin.into();
             v.watched = watched_in(store, &c.id);
@@ -441,16 +708,37 @@ pub fn offline_views(config: &Config, store: &crate::storage::Store) -> Vec<Conn
 
 fn watched_in(store: &crate::storage::Store, connection: &str) -> Vec<String> {
     let db = store.db();
-    let Ok(mut st) = db.prepare("SELECT project FROM watched_projects WHERE connection = ?1 ORDER BY project") else { return vec![] };
-    st.query_map([connection], |r| r.get::<_, String>(0)).map(|rows| rows.filter_map(Result::ok).collect()).unwrap_or_default()
+    let Ok(mut st) =
+        db.prepare("SELECT project FROM watched_projects WHERE connection = ?1 ORDER BY project")
+    else {
+        return vec![];
+    };
+    st.query_map([connection], |r| r.get::<_, String>(0))
+        .map(|rows| rows.filter_map(Result::ok).collect())
+        .unwrap_or_default()
 }
 
-fn view(c: &crate::config::ConnectionConfig, token: Option<(ConnectionStatus, Option<String>)>, flagged: Option<String>, used: Option<u32>) -> ConnectionView {
+fn view(
+    c: &crate::config::ConnectionConfig,
+    token: Option<(ConnectionStatus, Option<String>)>,
+    flagged: Option<String>,
+    used: Option<u32>,
+) -> ConnectionView {
     let (status, last_error) = match (c.oauth.is_some(), token, flagged) {
         (true, Some((ConnectionStatus::NeedsReconnection, e)), _) => ("needs_reconnection", e),
         (true, Some((ConnectionStatus::Connected, e)), _) => ("connected", e),
-        (true, None, _) => ("not_connected", Some("go through OAuth: /api/integrations/{provider}/oauth/start/{connection}".replace("{provider}", &c.provider).replace("{connection}", &c.id))),
-        (false, _, Some(m)) => ("needs_reconnection", Some(format!("credentials rejected: {m}"))),
+        (true, None, _) => (
+            "not_connected",
+            Some(
+                "go through OAuth: /api/integrations/{provider}/oauth/start/{connection}"
+                    .replace("{provider}", &c.provider)
+                    .replace("{connection}", &c.id),
+            ),
+        ),
+        (false, _, Some(m)) => (
+            "needs_reconnection",
+            Some(format!("credentials rejected: {m}")),
+        ),
         (false, _, None) => ("connected", None),
     };
     ConnectionView {
@@ -460,11 +748,18 @@ fn view(c: &crate::config::ConnectionConfig, token: Option<(ConnectionStatus, Op
         web_base: c.web_base.clone(),
         api_base: c.api_base.clone(),
         oauth_base: c.oauth_base.clone(),
-        auth: if c.oauth.is_some() { "oauth" } else { "static-token" }.into(),
+        auth: if c.oauth.is_some() {
+            "oauth"
+        } else {
+            "static-token"
+        }
+        .into(),
         status: status.into(),
         last_error,
         calls_used_this_hour: used,
-        calls_per_hour: c.calls_per_hour.unwrap_or(super::budget::DEFAULT_CALLS_PER_HOUR),
+        calls_per_hour: c
+            .calls_per_hour
+            .unwrap_or(super::budget::DEFAULT_CALLS_PER_HOUR),
         watched: vec![],
     }
 }
@@ -472,7 +767,10 @@ fn view(c: &crate::config::ConnectionConfig, token: Option<(ConnectionStatus, Op
 impl Service {
     /// Every connection's status as this running host sees it.
     pub fn connection_views(&self) -> Vec<ConnectionView> {
-        self.connection_ids().iter().filter_map(|id| self.connection_view(id)).collect()
+        self.connection_ids()
+            .iter()
+            .filter_map(|id| self.connection_view(id))
+            .collect()
     }
 
     /// One connection's status; `None` when there is no such connection. A stored one that
@@ -480,16 +778,36 @@ impl Service {
     pub fn connection_view(&self, id: &str) -> Option<ConnectionView> {
         let Some(c) = self.connection(id) else {
             let why = self.unusable_reason(id)?;
-            let settings = super::connections::stored_settings(&self.store).into_iter().find(|c| c.id == id)?;
+            let settings = super::connections::stored_settings(&self.store)
+                .into_iter()
+                .find(|c| c.id == id)?;
             let mut v = view(&settings, None, None, None);
             (v.origin, v.status, v.last_error) = ("stored".into(), "unusable".into(), Some(why));
             v.watched = watched_in(&self.store, id);
             return Some(v);
         };
-        let flagged = c.needs_reconnection.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let used = c.budget.lock().unwrap_or_else(|p| p.into_inner()).used(now_ms());
-        let mut v = view(&c.config, self.token_status(&c.config.id), flagged, Some(used));
-        v.origin = if c.stored_version.is_some() { "stored" } else { "config" }.into();
+        let flagged = c
+            .needs_reconnection
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let used = c
+            .budget
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .used(now_ms());
+        let mut v = view(
+            &c.config,
+            self.token_status(&c.config.id),
+            flagged,
+            Some(used),
+        );
+        v.origin = if c.stored_version.is_some() {
+            "stored"
+        } else {
+            "config"
+        }
+        .into();
         v.watched = watched_in(&self.store, &c.config.id);
         Some(v)
     }

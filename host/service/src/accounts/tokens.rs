@@ -26,9 +26,9 @@
 //!   no further refresh is tried until the user reconnects ([`TokenManager::save_tokens`]).
 
 use super::crypto::{CryptoError, TokenCipher};
-use exlogare_runtime::http::Secret;
 use crate::storage::Store;
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use exlogare_runtime::http::Secret;
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -86,7 +86,9 @@ pub enum TokenError {
     NotConnected(String),
     #[error("connection `{connection}` needs reconnection: {reason}")]
     NeedsReconnection { connection: String, reason: String },
-    #[error("connection `{connection}`: its access token expired and could not be refreshed now: {reason}")]
+    #[error(
+        "connection `{connection}`: its access token expired and could not be refreshed now: {reason}"
+    )]
     RefreshUnavailable { connection: String, reason: String },
     #[error(transparent)]
     Crypto(#[from] CryptoError),
@@ -110,7 +112,10 @@ pub struct RefreshPolicy {
 
 impl Default for RefreshPolicy {
     fn default() -> Self {
-        Self { refresh_before_ms: DAY_MS, default_lifetime_ms: 30 * DAY_MS }
+        Self {
+            refresh_before_ms: DAY_MS,
+            default_lifetime_ms: 30 * DAY_MS,
+        }
     }
 }
 
@@ -128,7 +133,11 @@ pub struct LeaseOptions {
 
 impl Default for LeaseOptions {
     fn default() -> Self {
-        Self { ttl_ms: 60_000, poll_ms: 50, max_wait_ms: 90_000 }
+        Self {
+            ttl_ms: 60_000,
+            poll_ms: 50,
+            max_wait_ms: 90_000,
+        }
     }
 }
 
@@ -163,7 +172,9 @@ pub struct TokenManager {
 
 impl std::fmt::Debug for TokenManager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenManager").field("policy", &self.policy).finish_non_exhaustive()
+        f.debug_struct("TokenManager")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
     }
 }
 
@@ -172,7 +183,13 @@ impl TokenManager {
         let mut tag = [0u8; 6];
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut tag);
         let holder = format!("pid {} #{}", std::process::id(), hex::encode(tag));
-        Self { cipher, policy, locks: Mutex::new(HashMap::new()), holder, lease: LeaseOptions::default() }
+        Self {
+            cipher,
+            policy,
+            locks: Mutex::new(HashMap::new()),
+            holder,
+            lease: LeaseOptions::default(),
+        }
     }
 
     /// The same manager with other lease timings (tests use short ones).
@@ -201,17 +218,29 @@ impl TokenManager {
     }
 
     fn expiry(&self, t: &TokenSet, now: i64) -> i64 {
-        t.expires_at.unwrap_or(now + self.policy.default_lifetime_ms)
+        t.expires_at
+            .unwrap_or(now + self.policy.default_lifetime_ms)
     }
 
     /// Stores the tokens of a (re)connect: status `connected`, last error cleared.
-    pub fn save_tokens(&self, store: &Store, connection: &str, tokens: &TokenSet, now: i64) -> Result<(), TokenError> {
+    pub fn save_tokens(
+        &self,
+        store: &Store,
+        connection: &str,
+        tokens: &TokenSet,
+        now: i64,
+    ) -> Result<(), TokenError> {
         // A reconnect waits for a refresh already in flight and writes after it, so that
         // refresh can neither overwrite the new tokens nor flag the fresh connection.
         let lock = self.lock_of(connection);
         let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
-        let access = self.cipher.seal(connection, "access", tokens.access_token.expose());
-        let refresh = tokens.refresh_token.as_ref().map(|r| self.cipher.seal(connection, "refresh", r.expose()));
+        let access = self
+            .cipher
+            .seal(connection, "access", tokens.access_token.expose());
+        let refresh = tokens
+            .refresh_token
+            .as_ref()
+            .map(|r| self.cipher.seal(connection, "refresh", r.expose()));
         store.db().execute(
             "INSERT INTO account_tokens (connection, access_token, refresh_token, expires_at, status, last_error, connected_at, refreshed_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, 'connected', NULL, ?5, NULL, ?5)
@@ -224,7 +253,11 @@ impl TokenManager {
     }
 
     /// The connection's token status; `None` when it never connected.
-    pub fn status(&self, store: &Store, connection: &str) -> Result<Option<TokenStatus>, TokenError> {
+    pub fn status(
+        &self,
+        store: &Store,
+        connection: &str,
+    ) -> Result<Option<TokenStatus>, TokenError> {
         let db = store.db();
         let row = db
             .query_row(
@@ -233,26 +266,42 @@ impl TokenManager {
                 |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
             )
             .optional()?;
-        Ok(row.map(|(status, last_error, expires_at, has_refresh_token, connected_at, refreshed_at)| TokenStatus {
-            status: parse_status(&status),
-            last_error,
-            expires_at,
-            has_refresh_token,
-            connected_at,
-            refreshed_at,
-        }))
+        Ok(row.map(
+            |(status, last_error, expires_at, has_refresh_token, connected_at, refreshed_at)| {
+                TokenStatus {
+                    status: parse_status(&status),
+                    last_error,
+                    expires_at,
+                    has_refresh_token,
+                    connected_at,
+                    refreshed_at,
+                }
+            },
+        ))
     }
 
     /// Forgets the connection's tokens (the connection was removed). True when there were some.
     pub fn remove(&self, store: &Store, connection: &str) -> Result<bool, TokenError> {
         let db = store.db();
-        db.execute("DELETE FROM token_refresh_leases WHERE connection = ?1", [connection])?;
-        Ok(db.execute("DELETE FROM account_tokens WHERE connection = ?1", [connection])? > 0)
+        db.execute(
+            "DELETE FROM token_refresh_leases WHERE connection = ?1",
+            [connection],
+        )?;
+        Ok(db.execute(
+            "DELETE FROM account_tokens WHERE connection = ?1",
+            [connection],
+        )? > 0)
     }
 
     /// Marks the connection as needing reconnection, with the reason (also used by callers
     /// that learn it some other way, e.g. a refreshed token rejected again).
-    pub fn mark_needs_reconnection(&self, store: &Store, connection: &str, reason: &str, now: i64) -> Result<(), TokenError> {
+    pub fn mark_needs_reconnection(
+        &self,
+        store: &Store,
+        connection: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<(), TokenError> {
         store.db().execute(
             "UPDATE account_tokens SET status = 'needs_reconnection', last_error = ?2, updated_at = ?3 WHERE connection = ?1",
             params![connection, reason, now],
@@ -274,7 +323,10 @@ impl TokenManager {
         };
         Ok(Row {
             access: Secret::new(self.cipher.open(connection, "access", &access)?),
-            refresh: refresh.as_ref().map(|r| self.cipher.open(connection, "refresh", r).map(Secret::new)).transpose()?,
+            refresh: refresh
+                .as_ref()
+                .map(|r| self.cipher.open(connection, "refresh", r).map(Secret::new))
+                .transpose()?,
             refresh_sealed: refresh,
             expires_at,
             status: parse_status(&status),
@@ -286,7 +338,10 @@ impl TokenManager {
         if row.status == ConnectionStatus::NeedsReconnection {
             return Err(TokenError::NeedsReconnection {
                 connection: connection.into(),
-                reason: row.last_error.clone().unwrap_or_else(|| "the provider rejected its tokens".into()),
+                reason: row
+                    .last_error
+                    .clone()
+                    .unwrap_or_else(|| "the provider rejected its tokens".into()),
             });
         }
         Ok(())
@@ -299,7 +354,13 @@ impl TokenManager {
     /// A valid access token, refreshed first when it is close to expiry. `refresh` is called
     /// with the stored refresh token, at most once, and only by one caller per connection at
     /// a time; callers waiting for it get its result.
-    pub fn access_token<F>(&self, store: &Store, connection: &str, now: i64, refresh: F) -> Result<Secret, TokenError>
+    pub fn access_token<F>(
+        &self,
+        store: &Store,
+        connection: &str,
+        now: i64,
+        refresh: F,
+    ) -> Result<Secret, TokenError>
     where
         F: FnOnce(&Secret) -> Result<TokenSet, RefreshError>,
     {
@@ -322,7 +383,14 @@ impl TokenManager {
     /// After the provider rejected `rejected` (401/403): refreshes once and returns the new
     /// token, unless the stored token is no longer `rejected` (someone refreshed meanwhile),
     /// in which case the stored one is returned without a refresh.
-    pub fn refresh_after_rejection<F>(&self, store: &Store, connection: &str, rejected: &Secret, now: i64, refresh: F) -> Result<Secret, TokenError>
+    pub fn refresh_after_rejection<F>(
+        &self,
+        store: &Store,
+        connection: &str,
+        rejected: &Secret,
+        now: i64,
+        refresh: F,
+    ) -> Result<Secret, TokenError>
     where
         F: FnOnce(&Secret) -> Result<TokenSet, RefreshError>,
     {
@@ -342,7 +410,11 @@ impl TokenManager {
         let mut db = store.db();
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let current: Option<(String, i64)> = tx
-            .query_row("SELECT holder, lease_until FROM token_refresh_leases WHERE connection = ?1", [connection], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(
+                "SELECT holder, lease_until FROM token_refresh_leases WHERE connection = ?1",
+                [connection],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()?;
         if let Some((holder, until)) = current.clone()
             && holder != self.holder
@@ -351,7 +423,11 @@ impl TokenManager {
             return Ok(Lease::Held { holder, until });
         }
         if let Some((holder, until)) = current.filter(|(h, _)| *h != self.holder) {
-            tracing::warn!(connection, "taking over the token refresh lease of {holder}, which ran out {} ms ago", wall - until);
+            tracing::warn!(
+                connection,
+                "taking over the token refresh lease of {holder}, which ran out {} ms ago",
+                wall - until
+            );
         }
         tx.execute(
             "INSERT INTO token_refresh_leases (connection, holder, taken_at, lease_until) VALUES (?1, ?2, ?3, ?4)
@@ -363,7 +439,10 @@ impl TokenManager {
     }
 
     fn release(&self, store: &Store, connection: &str) {
-        if let Err(e) = store.db().execute("DELETE FROM token_refresh_leases WHERE connection = ?1 AND holder = ?2", params![connection, self.holder]) {
+        if let Err(e) = store.db().execute(
+            "DELETE FROM token_refresh_leases WHERE connection = ?1 AND holder = ?2",
+            params![connection, self.holder],
+        ) {
             // It runs out by itself.
             tracing::warn!(connection, "releasing the token refresh lease: {e}");
         }
@@ -373,7 +452,14 @@ impl TokenManager {
     /// process holding it and uses what it stored. `rejected`: the refresh is for a token the
     /// provider rejected (settled once the stored token is another one); otherwise it is for an
     /// expiring token (settled once the stored one is fresh).
-    fn refresh_leased<F>(&self, store: &Store, connection: &str, now: i64, rejected: Option<&Secret>, refresh: F) -> Result<Secret, TokenError>
+    fn refresh_leased<F>(
+        &self,
+        store: &Store,
+        connection: &str,
+        now: i64,
+        rejected: Option<&Secret>,
+        refresh: F,
+    ) -> Result<Secret, TokenError>
     where
         F: FnOnce(&Secret) -> Result<TokenSet, RefreshError>,
     {
@@ -392,7 +478,14 @@ impl TokenManager {
                             return Ok(row.access);
                         }
                         // A rejected token is not worth keeping even if its expiry says otherwise.
-                        let row = if rejected.is_some() { Row { expires_at: now, ..row } } else { row };
+                        let row = if rejected.is_some() {
+                            Row {
+                                expires_at: now,
+                                ..row
+                            }
+                        } else {
+                            row
+                        };
                         self.refresh_locked(store, connection, row, now, refresh)
                     });
                     self.release(store, connection);
@@ -409,7 +502,9 @@ impl TokenManager {
                         }
                         return Err(TokenError::RefreshUnavailable {
                             connection: connection.into(),
-                            reason: format!("another process ({holder}) is refreshing the token; waited {waited} ms, its lease runs until {until}"),
+                            reason: format!(
+                                "another process ({holder}) is refreshing the token; waited {waited} ms, its lease runs until {until}"
+                            ),
                         });
                     }
                     std::thread::sleep(Duration::from_millis(self.lease.poll_ms));
@@ -425,15 +520,26 @@ impl TokenManager {
 
     /// Runs `call` with a valid token; when the provider rejects it, refreshes once and runs
     /// `call` again with the new token. `call` returns `Err(Rejected)` for a rejected token.
-    pub fn with_access_token<T, E, F, C>(&self, store: &Store, connection: &str, now: i64, refresh: F, mut call: C) -> Result<T, CallFailure<E>>
+    pub fn with_access_token<T, E, F, C>(
+        &self,
+        store: &Store,
+        connection: &str,
+        now: i64,
+        refresh: F,
+        mut call: C,
+    ) -> Result<T, CallFailure<E>>
     where
         F: Fn(&Secret) -> Result<TokenSet, RefreshError>,
         C: FnMut(&Secret) -> Result<T, CallError<E>>,
     {
-        let token = self.access_token(store, connection, now, &refresh).map_err(CallFailure::Token)?;
+        let token = self
+            .access_token(store, connection, now, &refresh)
+            .map_err(CallFailure::Token)?;
         match call(&token) {
             Err(CallError::Rejected(_)) => {
-                let token = self.refresh_after_rejection(store, connection, &token, now, &refresh).map_err(CallFailure::Token)?;
+                let token = self
+                    .refresh_after_rejection(store, connection, &token, now, &refresh)
+                    .map_err(CallFailure::Token)?;
                 call(&token).map_err(|e| match e {
                     CallError::Rejected(e) | CallError::Other(e) => CallFailure::Call(e),
                 })
@@ -443,19 +549,35 @@ impl TokenManager {
         }
     }
 
-    fn refresh_locked<F>(&self, store: &Store, connection: &str, row: Row, now: i64, refresh: F) -> Result<Secret, TokenError>
+    fn refresh_locked<F>(
+        &self,
+        store: &Store,
+        connection: &str,
+        row: Row,
+        now: i64,
+        refresh: F,
+    ) -> Result<Secret, TokenError>
     where
         F: FnOnce(&Secret) -> Result<TokenSet, RefreshError>,
     {
         let Some(refresh_token) = row.refresh.as_ref() else {
-            let reason = "the access token expired or was rejected and no refresh token is stored".to_string();
+            let reason = "the access token expired or was rejected and no refresh token is stored"
+                .to_string();
             self.mark_needs_reconnection(store, connection, &reason, now)?;
-            return Err(TokenError::NeedsReconnection { connection: connection.into(), reason });
+            return Err(TokenError::NeedsReconnection {
+                connection: connection.into(),
+                reason,
+            });
         };
         match refresh(refresh_token) {
             Ok(new) => {
-                let access = self.cipher.seal(connection, "access", new.access_token.expose());
-                let rotated = new.refresh_token.as_ref().map(|r| self.cipher.seal(connection, "refresh", r.expose()));
+                let access = self
+                    .cipher
+                    .seal(connection, "access", new.access_token.expose());
+                let rotated = new
+                    .refresh_token
+                    .as_ref()
+                    .map(|r| self.cipher.seal(connection, "refresh", r.expose()));
                 let mut db = store.db();
                 let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 // COALESCE keeps the previous refresh token when none was sent; the access
@@ -469,7 +591,10 @@ impl TokenManager {
                 )?;
                 tx.commit()?;
                 if written == 0 {
-                    tracing::warn!(connection, "the tokens were replaced while they were being refreshed; the stored ones are kept");
+                    tracing::warn!(
+                        connection,
+                        "the tokens were replaced while they were being refreshed; the stored ones are kept"
+                    );
                 }
                 Ok(new.access_token)
             }
@@ -487,7 +612,10 @@ impl TokenManager {
                         return Ok(current.access);
                     }
                 }
-                Err(TokenError::NeedsReconnection { connection: connection.into(), reason })
+                Err(TokenError::NeedsReconnection {
+                    connection: connection.into(),
+                    reason,
+                })
             }
             Err(RefreshError::Unavailable(why)) => {
                 store.db().execute(
@@ -498,7 +626,10 @@ impl TokenManager {
                     // An early refresh that could not happen: the current token still works.
                     Ok(row.access)
                 } else {
-                    Err(TokenError::RefreshUnavailable { connection: connection.into(), reason: why })
+                    Err(TokenError::RefreshUnavailable {
+                        connection: connection.into(),
+                        reason: why,
+                    })
                 }
             }
         }
@@ -520,23 +651,34 @@ pub enum CallFailure<E> {
 }
 
 fn parse_status(s: &str) -> ConnectionStatus {
-    if s == "connected" { ConnectionStatus::Connected } else { ConnectionStatus::NeedsReconnection }
+    if s == "connected" {
+        ConnectionStatus::Connected
+    } else {
+        ConnectionStatus::NeedsReconnection
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Barrier;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     const NOW: i64 = 1_700_000_000_000;
 
     fn manager() -> TokenManager {
-        TokenManager::new(TokenCipher::from_key(TokenCipher::random_key()), RefreshPolicy::default())
+        TokenManager::new(
+            TokenCipher::from_key(TokenCipher::random_key()),
+            RefreshPolicy::default(),
+        )
     }
 
     fn set(access: &str, refresh: Option<&str>, expires_at: i64) -> TokenSet {
-        TokenSet { access_token: Secret::new(access), refresh_token: refresh.map(Secret::new), expires_at: Some(expires_at) }
+        TokenSet {
+            access_token: Secret::new(access),
+            refresh_token: refresh.map(Secret::new),
+            expires_at: Some(expires_at),
+        }
     }
 
     fn never(_: &Secret) -> Result<TokenSet, RefreshError> {
@@ -546,20 +688,45 @@ mod tests {
     #[test]
     fn a_fresh_token_is_handed_out_without_a_refresh_and_is_encrypted_at_rest() {
         let (s, m) = (Store::open_in_memory().unwrap(), manager());
-        m.save_tokens(&s, "cloud", &set("access-1", Some("refresh-1"), NOW + 20 * DAY_MS), NOW).unwrap();
-        assert_eq!(m.access_token(&s, "cloud", NOW, never).unwrap().expose(), "access-1");
-        let (a, r): (Vec<u8>, Vec<u8>) =
-            s.db().query_row("SELECT access_token, refresh_token FROM account_tokens", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
-        assert!(!String::from_utf8_lossy(&a).contains("access-1") && !String::from_utf8_lossy(&r).contains("refresh-1"));
+        m.save_tokens(
+            &s,
+            "cloud",
+            &set("access-1", Some("refresh-1"), NOW + 20 * DAY_MS),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(
+            m.access_token(&s, "cloud", NOW, never).unwrap().expose(),
+            "access-1"
+        );
+        let (a, r): (Vec<u8>, Vec<u8>) = s
+            .db()
+            .query_row(
+                "SELECT access_token, refresh_token FROM account_tokens",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert!(
+            !String::from_utf8_lossy(&a).contains("access-1")
+                && !String::from_utf8_lossy(&r).contains("refresh-1")
+        );
         let st = m.status(&s, "cloud").unwrap().unwrap();
-        assert_eq!((st.status, st.has_refresh_token, st.last_error), (ConnectionStatus::Connected, true, None));
-        assert_eq!(m.access_token(&s, "other", NOW, never).unwrap_err(), TokenError::NotConnected("other".into()));
+        assert_eq!(
+            (st.status, st.has_refresh_token, st.last_error),
+            (ConnectionStatus::Connected, true, None)
+        );
+        assert_eq!(
+            m.access_token(&s, "other", NOW, never).unwrap_err(),
+            TokenError::NotConnected("other".into())
+        );
     }
 
     #[test]
     fn a_token_close_to_expiry_is_refreshed_and_a_rotated_refresh_token_is_kept() {
         let (s, m) = (Store::open_in_memory().unwrap(), manager());
-        m.save_tokens(&s, "cloud", &set("a1", Some("r1"), NOW + DAY_MS / 2), NOW).unwrap();
+        m.save_tokens(&s, "cloud", &set("a1", Some("r1"), NOW + DAY_MS / 2), NOW)
+            .unwrap();
         let t = m
             .access_token(&s, "cloud", NOW, |r| {
                 assert_eq!(r.expose(), "r1");
@@ -568,15 +735,26 @@ mod tests {
             .unwrap();
         assert_eq!(t.expose(), "a2");
         let st = m.status(&s, "cloud").unwrap().unwrap();
-        assert_eq!((st.expires_at, st.refreshed_at), (NOW + 30 * DAY_MS, Some(NOW)));
+        assert_eq!(
+            (st.expires_at, st.refreshed_at),
+            (NOW + 30 * DAY_MS, Some(NOW))
+        );
         // The next refresh must present the rotated token; a refresh without one keeps it.
         m.refresh_after_rejection(&s, "cloud", &Secret::new("a2"), NOW, |r| {
             assert_eq!(r.expose(), "r2");
-            Ok(TokenSet { access_token: Secret::new("a3"), refresh_token: None, expires_at: None })
+            Ok(TokenSet {
+                access_token: Secret::new("a3"),
+                refresh_token: None,
+                expires_at: None,
+            })
         })
         .unwrap();
         let st = m.status(&s, "cloud").unwrap().unwrap();
-        assert_eq!(st.expires_at, NOW + 30 * DAY_MS, "no expiry given: the default lifetime");
+        assert_eq!(
+            st.expires_at,
+            NOW + 30 * DAY_MS,
+            "no expiry given: the default lifetime"
+        );
         m.refresh_after_rejection(&s, "cloud", &Secret::new("a3"), NOW, |r| {
             assert_eq!(r.expose(), "r2");
             Ok(set("a4", None, NOW + DAY_MS * 10))
@@ -588,13 +766,15 @@ mod tests {
     fn concurrent_callers_share_exactly_one_refresh() {
         let s = Arc::new(Store::open_in_memory().unwrap());
         let m = Arc::new(manager());
-        m.save_tokens(&s, "cloud", &set("old", Some("r1"), NOW + 60_000), NOW).unwrap();
+        m.save_tokens(&s, "cloud", &set("old", Some("r1"), NOW + 60_000), NOW)
+            .unwrap();
         let refreshes = Arc::new(AtomicUsize::new(0));
         let threads = 16;
         let barrier = Arc::new(Barrier::new(threads));
         let handles: Vec<_> = (0..threads)
             .map(|_| {
-                let (s, m, refreshes, barrier) = (s.clone(), m.clone(), refreshes.clone(), barrier.clone());
+                let (s, m, refreshes, barrier) =
+                    (s.clone(), m.clone(), refreshes.clone(), barrier.clone());
                 std::thread::spawn(move || {
                     barrier.wait();
                     m.access_token(&s, "cloud", NOW, |r| {
@@ -611,7 +791,11 @@ mod tests {
             })
             .collect();
         let tokens: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-        assert_eq!(refreshes.load(Ordering::SeqCst), 1, "exactly one refresh request");
+        assert_eq!(
+            refreshes.load(Ordering::SeqCst),
+            1,
+            "exactly one refresh request"
+        );
         assert!(tokens.iter().all(|t| t == "new"), "{tokens:?}");
     }
 
@@ -619,12 +803,19 @@ mod tests {
     fn concurrent_rejections_of_the_same_token_share_one_refresh() {
         let s = Arc::new(Store::open_in_memory().unwrap());
         let m = Arc::new(manager());
-        m.save_tokens(&s, "cloud", &set("revoked", Some("r1"), NOW + 20 * DAY_MS), NOW).unwrap();
+        m.save_tokens(
+            &s,
+            "cloud",
+            &set("revoked", Some("r1"), NOW + 20 * DAY_MS),
+            NOW,
+        )
+        .unwrap();
         let refreshes = Arc::new(AtomicUsize::new(0));
         let barrier = Arc::new(Barrier::new(8));
         let handles: Vec<_> = (0..8)
             .map(|_| {
-                let (s, m, refreshes, barrier) = (s.clone(), m.clone(), refreshes.clone(), barrier.clone());
+                let (s, m, refreshes, barrier) =
+                    (s.clone(), m.clone(), refreshes.clone(), barrier.clone());
                 std::thread::spawn(move || {
                     let rejected = m.access_token(&s, "cloud", NOW, never).unwrap();
                     barrier.wait();
@@ -648,7 +839,8 @@ mod tests {
     fn a_reconnect_during_a_refresh_is_not_undone_by_it() {
         let s = Arc::new(Store::open_in_memory().unwrap());
         let m = Arc::new(manager());
-        m.save_tokens(&s, "cloud", &set("old", Some("r-revoked"), NOW - 1), NOW).unwrap();
+        m.save_tokens(&s, "cloud", &set("old", Some("r-revoked"), NOW - 1), NOW)
+            .unwrap();
         let (started_tx, started_rx) = std::sync::mpsc::channel();
         let refresher = {
             let (s, m) = (s.clone(), m.clone());
@@ -662,11 +854,28 @@ mod tests {
         };
         started_rx.recv().unwrap();
         // The user reconnects while the doomed refresh is still in flight.
-        m.save_tokens(&s, "cloud", &set("new", Some("r-new"), NOW + 30 * DAY_MS), NOW).unwrap();
-        assert!(refresher.join().unwrap().is_err(), "the refresh itself still fails");
+        m.save_tokens(
+            &s,
+            "cloud",
+            &set("new", Some("r-new"), NOW + 30 * DAY_MS),
+            NOW,
+        )
+        .unwrap();
+        assert!(
+            refresher.join().unwrap().is_err(),
+            "the refresh itself still fails"
+        );
         let status = m.status(&s, "cloud").unwrap().unwrap();
-        assert_eq!(status.status, ConnectionStatus::Connected, "the reconnect wins: {status:?}");
-        let token = m.access_token(&s, "cloud", NOW, |_| panic!("a fresh token needs no refresh")).unwrap();
+        assert_eq!(
+            status.status,
+            ConnectionStatus::Connected,
+            "the reconnect wins: {status:?}"
+        );
+        let token = m
+            .access_token(&s, "cloud", NOW, |_| {
+                panic!("a fresh token needs no refresh")
+            })
+            .unwrap();
         assert_eq!(token.expose(), "new");
     }
 
@@ -674,12 +883,14 @@ mod tests {
     fn a_refused_refresh_marks_the_connection_and_waiters_do_not_retry_it() {
         let s = Arc::new(Store::open_in_memory().unwrap());
         let m = Arc::new(manager());
-        m.save_tokens(&s, "cloud", &set("old", Some("r-revoked"), NOW - 1), NOW).unwrap();
+        m.save_tokens(&s, "cloud", &set("old", Some("r-revoked"), NOW - 1), NOW)
+            .unwrap();
         let refreshes = Arc::new(AtomicUsize::new(0));
         let barrier = Arc::new(Barrier::new(6));
         let handles: Vec<_> = (0..6)
             .map(|_| {
-                let (s, m, refreshes, barrier) = (s.clone(), m.clone(), refreshes.clone(), barrier.clone());
+                let (s, m, refreshes, barrier) =
+                    (s.clone(), m.clone(), refreshes.clone(), barrier.clone());
                 std::thread::spawn(move || {
                     barrier.wait();
                     m.access_token(&s, "cloud", NOW, |_| {
@@ -692,53 +903,97 @@ mod tests {
             .collect();
         for h in handles {
             let err = h.join().unwrap().unwrap_err();
-            assert!(matches!(&err, TokenError::NeedsReconnection { reason, .. } if reason.contains("invalid refresh token")), "{err}");
+            assert!(
+                matches!(&err, TokenError::NeedsReconnection { reason, .. } if reason.contains("invalid refresh token")),
+                "{err}"
+            );
         }
         assert_eq!(refreshes.load(Ordering::SeqCst), 1);
         let st = m.status(&s, "cloud").unwrap().unwrap();
         assert_eq!(st.status, ConnectionStatus::NeedsReconnection);
         assert!(st.last_error.unwrap().contains("400 invalid refresh token"));
         // Reconnecting (a new code exchange) clears it.
-        m.save_tokens(&s, "cloud", &set("again", Some("r3"), NOW + 30 * DAY_MS), NOW).unwrap();
-        assert_eq!(m.access_token(&s, "cloud", NOW, never).unwrap().expose(), "again");
+        m.save_tokens(
+            &s,
+            "cloud",
+            &set("again", Some("r3"), NOW + 30 * DAY_MS),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(
+            m.access_token(&s, "cloud", NOW, never).unwrap().expose(),
+            "again"
+        );
         assert_eq!(m.status(&s, "cloud").unwrap().unwrap().last_error, None);
     }
 
     #[test]
     fn a_transient_refresh_failure_keeps_a_still_valid_token_and_reports_an_expired_one() {
         let (s, m) = (Store::open_in_memory().unwrap(), manager());
-        m.save_tokens(&s, "cloud", &set("a1", Some("r1"), NOW + 3_600_000), NOW).unwrap();
-        let t = m.access_token(&s, "cloud", NOW, |_| Err(RefreshError::Unavailable("503".into()))).unwrap();
+        m.save_tokens(&s, "cloud", &set("a1", Some("r1"), NOW + 3_600_000), NOW)
+            .unwrap();
+        let t = m
+            .access_token(&s, "cloud", NOW, |_| {
+                Err(RefreshError::Unavailable("503".into()))
+            })
+            .unwrap();
         assert_eq!(t.expose(), "a1");
         let st = m.status(&s, "cloud").unwrap().unwrap();
         assert_eq!(st.status, ConnectionStatus::Connected);
         assert!(st.last_error.unwrap().contains("503"));
         let later = NOW + 2 * 3_600_000;
-        let err = m.access_token(&s, "cloud", later, |_| Err(RefreshError::Unavailable("timeout".into()))).unwrap_err();
-        assert!(matches!(err, TokenError::RefreshUnavailable { .. }), "{err}");
-        assert_eq!(m.status(&s, "cloud").unwrap().unwrap().status, ConnectionStatus::Connected);
+        let err = m
+            .access_token(&s, "cloud", later, |_| {
+                Err(RefreshError::Unavailable("timeout".into()))
+            })
+            .unwrap_err();
+        assert!(
+            matches!(err, TokenError::RefreshUnavailable { .. }),
+            "{err}"
+        );
+        assert_eq!(
+            m.status(&s, "cloud").unwrap().unwrap().status,
+            ConnectionStatus::Connected
+        );
         // A success afterwards clears the error.
-        m.access_token(&s, "cloud", later, |_| Ok(set("a2", None, later + 30 * DAY_MS))).unwrap();
+        m.access_token(&s, "cloud", later, |_| {
+            Ok(set("a2", None, later + 30 * DAY_MS))
+        })
+        .unwrap();
         assert_eq!(m.status(&s, "cloud").unwrap().unwrap().last_error, None);
     }
 
     #[test]
     fn without_a_refresh_token_an_expired_connection_needs_reconnection() {
         let (s, m) = (Store::open_in_memory().unwrap(), manager());
-        m.save_tokens(&s, "cloud", &set("a1", None, NOW - 1), NOW).unwrap();
+        m.save_tokens(&s, "cloud", &set("a1", None, NOW - 1), NOW)
+            .unwrap();
         let err = m.access_token(&s, "cloud", NOW, never).unwrap_err();
-        assert!(matches!(&err, TokenError::NeedsReconnection { reason, .. } if reason.contains("no refresh token")), "{err}");
+        assert!(
+            matches!(&err, TokenError::NeedsReconnection { reason, .. } if reason.contains("no refresh token")),
+            "{err}"
+        );
     }
 
     #[test]
     fn a_rejected_call_is_retried_once_with_a_refreshed_token() {
         let (s, m) = (Store::open_in_memory().unwrap(), manager());
-        m.save_tokens(&s, "cloud", &set("stale", Some("r1"), NOW + 20 * DAY_MS), NOW).unwrap();
+        m.save_tokens(
+            &s,
+            "cloud",
+            &set("stale", Some("r1"), NOW + 20 * DAY_MS),
+            NOW,
+        )
+        .unwrap();
         let refresh = |_: &Secret| Ok(set("good", None, NOW + 30 * DAY_MS));
         let mut seen = vec![];
         let out = m.with_access_token(&s, "cloud", NOW, refresh, |t| {
             seen.push(t.expose().to_string());
-            if t.expose() == "good" { Ok("user") } else { Err(CallError::Rejected("401")) }
+            if t.expose() == "good" {
+                Ok("user")
+            } else {
+                Err(CallError::Rejected("401"))
+            }
         });
         assert_eq!(out, Ok("user"));
         assert_eq!(seen, ["stale", "good"]);
@@ -772,7 +1027,8 @@ mod tests {
         let path = dir.path().join("shared.db");
         let key = TokenCipher::random_key();
         let proc = || {
-            let m = TokenManager::new(TokenCipher::from_key(key), RefreshPolicy::default()).with_lease(lease);
+            let m = TokenManager::new(TokenCipher::from_key(key), RefreshPolicy::default())
+                .with_lease(lease);
             (Arc::new(Store::open(&path).unwrap()), Arc::new(m))
         };
         let procs = [proc(), proc()];
@@ -785,13 +1041,23 @@ mod tests {
     }
 
     fn lease_row(s: &Store) -> Option<(String, i64)> {
-        s.db().query_row("SELECT holder, lease_until FROM token_refresh_leases", [], |r| Ok((r.get(0)?, r.get(1)?))).optional().unwrap()
+        s.db()
+            .query_row(
+                "SELECT holder, lease_until FROM token_refresh_leases",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .unwrap()
     }
 
     #[test]
     fn two_processes_on_one_database_share_exactly_one_refresh() {
         let (_dir, procs) = two_processes(LeaseOptions::default());
-        procs[0].1.save_tokens(&procs[0].0, "cloud", &set("old", Some("r1"), NOW - 1), NOW).unwrap();
+        procs[0]
+            .1
+            .save_tokens(&procs[0].0, "cloud", &set("old", Some("r1"), NOW - 1), NOW)
+            .unwrap();
         let refreshes = Arc::new(AtomicUsize::new(0));
         let threads = 12;
         let barrier = Arc::new(Barrier::new(threads));
@@ -804,14 +1070,22 @@ mod tests {
                     let token = if i % 3 == 0 {
                         // Some callers come through a rejected call instead.
                         m.refresh_after_rejection(&s, "cloud", &Secret::new("old"), NOW, |r| {
-                            assert_eq!(r.expose(), "r1", "a rotated-away refresh token is never presented");
+                            assert_eq!(
+                                r.expose(),
+                                "r1",
+                                "a rotated-away refresh token is never presented"
+                            );
                             refreshes.fetch_add(1, Ordering::SeqCst);
                             std::thread::sleep(std::time::Duration::from_millis(150));
                             Ok(set("new", Some("r2"), NOW + 30 * DAY_MS))
                         })
                     } else {
                         m.access_token(&s, "cloud", NOW, |r| {
-                            assert_eq!(r.expose(), "r1", "a rotated-away refresh token is never presented");
+                            assert_eq!(
+                                r.expose(),
+                                "r1",
+                                "a rotated-away refresh token is never presented"
+                            );
                             refreshes.fetch_add(1, Ordering::SeqCst);
                             std::thread::sleep(std::time::Duration::from_millis(150));
                             Ok(set("new", Some("r2"), NOW + 30 * DAY_MS))
@@ -822,32 +1096,59 @@ mod tests {
             })
             .collect();
         let tokens: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-        assert_eq!(refreshes.load(Ordering::SeqCst), 1, "exactly one refresh across both processes");
+        assert_eq!(
+            refreshes.load(Ordering::SeqCst),
+            1,
+            "exactly one refresh across both processes"
+        );
         assert!(tokens.iter().all(|t| t == "new"), "{tokens:?}");
         for (s, m) in &procs {
-            assert_eq!(m.status(s, "cloud").unwrap().unwrap().status, ConnectionStatus::Connected);
+            assert_eq!(
+                m.status(s, "cloud").unwrap().unwrap().status,
+                ConnectionStatus::Connected
+            );
         }
         assert_eq!(lease_row(&procs[0].0), None, "the lease is released");
     }
 
     #[test]
     fn a_lease_left_by_a_crashed_process_is_taken_over() {
-        let lease = LeaseOptions { ttl_ms: 5_000, poll_ms: 10, max_wait_ms: 5_000 };
+        let lease = LeaseOptions {
+            ttl_ms: 5_000,
+            poll_ms: 10,
+            max_wait_ms: 5_000,
+        };
         let (_dir, [(s, m), _]) = two_processes(lease);
-        m.save_tokens(&s, "cloud", &set("old", Some("r1"), NOW - 1), NOW).unwrap();
+        m.save_tokens(&s, "cloud", &set("old", Some("r1"), NOW - 1), NOW)
+            .unwrap();
         // Ran out already: taken over at once.
-        s.db().execute("INSERT INTO token_refresh_leases VALUES ('cloud', 'pid 1 #dead', ?1, ?2)", params![wall() - 70_000, wall() - 10_000]).unwrap();
-        let t = m.access_token(&s, "cloud", NOW, |_| Ok(set("a2", Some("r2"), NOW + 1))).unwrap();
+        s.db()
+            .execute(
+                "INSERT INTO token_refresh_leases VALUES ('cloud', 'pid 1 #dead', ?1, ?2)",
+                params![wall() - 70_000, wall() - 10_000],
+            )
+            .unwrap();
+        let t = m
+            .access_token(&s, "cloud", NOW, |_| Ok(set("a2", Some("r2"), NOW + 1)))
+            .unwrap();
         assert_eq!(t.expose(), "a2");
         // Still live: the caller waits until it runs out (the holder never comes back), then refreshes.
         let until = wall() + 400;
-        s.db().execute("INSERT INTO token_refresh_leases VALUES ('cloud', 'pid 1 #dead', ?1, ?2)", params![wall(), until]).unwrap();
+        s.db()
+            .execute(
+                "INSERT INTO token_refresh_leases VALUES ('cloud', 'pid 1 #dead', ?1, ?2)",
+                params![wall(), until],
+            )
+            .unwrap();
         let refreshes = AtomicUsize::new(0);
         let t = m
             .access_token(&s, "cloud", NOW + 2, |r| {
                 assert_eq!(r.expose(), "r2");
                 refreshes.fetch_add(1, Ordering::SeqCst);
-                assert!(wall() >= until, "refreshed only after the crashed holder's lease ran out");
+                assert!(
+                    wall() >= until,
+                    "refreshed only after the crashed holder's lease ran out"
+                );
                 Ok(set("a3", Some("r3"), NOW + 30 * DAY_MS))
             })
             .unwrap();
@@ -857,24 +1158,51 @@ mod tests {
 
     #[test]
     fn the_wait_for_another_process_is_bounded() {
-        let lease = LeaseOptions { ttl_ms: 60_000, poll_ms: 10, max_wait_ms: 200 };
+        let lease = LeaseOptions {
+            ttl_ms: 60_000,
+            poll_ms: 10,
+            max_wait_ms: 200,
+        };
         let (_dir, [(s, m), _]) = two_processes(lease);
-        m.save_tokens(&s, "cloud", &set("early", Some("r1"), NOW + DAY_MS / 2), NOW).unwrap();
-        s.db().execute("INSERT INTO token_refresh_leases VALUES ('cloud', 'pid 1 #stuck', ?1, ?2)", params![wall(), wall() + 600_000]).unwrap();
+        m.save_tokens(
+            &s,
+            "cloud",
+            &set("early", Some("r1"), NOW + DAY_MS / 2),
+            NOW,
+        )
+        .unwrap();
+        s.db()
+            .execute(
+                "INSERT INTO token_refresh_leases VALUES ('cloud', 'pid 1 #stuck', ?1, ?2)",
+                params![wall(), wall() + 600_000],
+            )
+            .unwrap();
         let started = std::time::Instant::now();
         // An early refresh that cannot happen: the still-valid token is used.
-        assert_eq!(m.access_token(&s, "cloud", NOW, never).unwrap().expose(), "early");
+        assert_eq!(
+            m.access_token(&s, "cloud", NOW, never).unwrap().expose(),
+            "early"
+        );
         assert!(started.elapsed() >= std::time::Duration::from_millis(200));
         // An expired one is a transient failure; the connection is not flagged.
-        let err = m.access_token(&s, "cloud", NOW + DAY_MS, never).unwrap_err();
-        assert!(matches!(&err, TokenError::RefreshUnavailable { reason, .. } if reason.contains("pid 1 #stuck")), "{err}");
-        assert_eq!(m.status(&s, "cloud").unwrap().unwrap().status, ConnectionStatus::Connected);
+        let err = m
+            .access_token(&s, "cloud", NOW + DAY_MS, never)
+            .unwrap_err();
+        assert!(
+            matches!(&err, TokenError::RefreshUnavailable { reason, .. } if reason.contains("pid 1 #stuck")),
+            "{err}"
+        );
+        assert_eq!(
+            m.status(&s, "cloud").unwrap().unwrap().status,
+            ConnectionStatus::Connected
+        );
     }
 
     #[test]
     fn a_refresh_finishing_after_another_process_replaced_the_tokens_does_not_undo_it() {
         let (_dir, [(s1, m1), (s2, m2)]) = two_processes(LeaseOptions::default());
-        m1.save_tokens(&s1, "cloud", &set("old", Some("r-old"), NOW - 1), NOW).unwrap();
+        m1.save_tokens(&s1, "cloud", &set("old", Some("r-old"), NOW - 1), NOW)
+            .unwrap();
         let (started_tx, started_rx) = std::sync::mpsc::channel();
         let refresher = {
             let (s1, m1) = (s1.clone(), m1.clone());
@@ -888,22 +1216,50 @@ mod tests {
         };
         started_rx.recv().unwrap();
         // The user reconnects through the other process while the doomed refresh runs.
-        m2.save_tokens(&s2, "cloud", &set("new", Some("r-new"), NOW + 30 * DAY_MS), NOW).unwrap();
+        m2.save_tokens(
+            &s2,
+            "cloud",
+            &set("new", Some("r-new"), NOW + 30 * DAY_MS),
+            NOW,
+        )
+        .unwrap();
         let got = refresher.join().unwrap().unwrap();
-        assert_eq!(got.expose(), "new", "the refused refresh token was no longer the stored one");
+        assert_eq!(
+            got.expose(),
+            "new",
+            "the refused refresh token was no longer the stored one"
+        );
         let st = m2.status(&s2, "cloud").unwrap().unwrap();
-        assert_eq!((st.status, st.last_error), (ConnectionStatus::Connected, None));
+        assert_eq!(
+            (st.status, st.last_error),
+            (ConnectionStatus::Connected, None)
+        );
     }
 
     #[test]
     fn a_token_sealed_for_one_connection_does_not_open_as_another() {
         let (s, m) = (Store::open_in_memory().unwrap(), manager());
-        m.save_tokens(&s, "cloud", &set("cloud-token", Some("r"), NOW + 20 * DAY_MS), NOW).unwrap();
-        m.save_tokens(&s, "onprem", &set("onprem-token", Some("r"), NOW + 20 * DAY_MS), NOW).unwrap();
+        m.save_tokens(
+            &s,
+            "cloud",
+            &set("cloud-token", Some("r"), NOW + 20 * DAY_MS),
+            NOW,
+        )
+        .unwrap();
+        m.save_tokens(
+            &s,
+            "onprem",
+            &set("onprem-token", Some("r"), NOW + 20 * DAY_MS),
+            NOW,
+        )
+        .unwrap();
         s.db()
             .execute("UPDATE account_tokens SET access_token = (SELECT access_token FROM account_tokens WHERE connection = 'cloud') WHERE connection = 'onprem'", [])
             .unwrap();
-        assert!(matches!(m.access_token(&s, "onprem", NOW, never), Err(TokenError::Crypto(_))));
+        assert!(matches!(
+            m.access_token(&s, "onprem", NOW, never),
+            Err(TokenError::Crypto(_))
+        ));
         assert!(m.remove(&s, "onprem").unwrap());
         assert_eq!(m.status(&s, "onprem").unwrap(), None);
     }

@@ -24,13 +24,13 @@
 //! A crash between 1 and 3 leaves both hashes stored, so whatever the hook ended up with is
 //! still accepted; watching again finishes the rotation.
 
-use exlogare_runtime::http::Secret;
-use exlogare_runtime::plugin::{CallContext, CallOutput, PluginFault};
 use crate::service::{ConnectionRuntime, Service};
 use crate::storage::now_ms;
+use exlogare_runtime::http::Secret;
+use exlogare_runtime::plugin::{CallContext, CallOutput, PluginFault};
 use exlogare_runtime::wit::v0_1::{provider, types};
 use rand::RngCore;
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 
 /// The event a watch subscribes to.
@@ -57,7 +57,13 @@ fn secret_hash(secret: &str) -> String {
 /// `owner/name` as the provider's project reference.
 pub(crate) fn project_ref(project: &str) -> anyhow::Result<types::ProjectRef> {
     match project.split_once('/') {
-        Some((o, n)) if !o.is_empty() && !n.is_empty() && !n.contains('/') => Ok(types::ProjectRef { owner: o.into(), name: n.into(), id: None }),
+        Some((o, n)) if !o.is_empty() && !n.is_empty() && !n.contains('/') => {
+            Ok(types::ProjectRef {
+                owner: o.into(),
+                name: n.into(),
+                id: None,
+            })
+        }
         _ => anyhow::bail!("project `{project}` must be written owner/name"),
     }
 }
@@ -86,18 +92,35 @@ impl Service {
     /// Watches `project` (owner/name) on `connection`: a fresh secret, the hook registered via
     /// the plugin (or, with `print_only`, only stored and returned for wiring by hand).
     /// `public_url` is how the provider reaches this host (default `http://{server.listen}`).
-    pub fn watch(&self, connection: &str, project: &str, public_url: Option<&str>, print_only: bool) -> anyhow::Result<Watch> {
-        let c = self.connection(connection).ok_or_else(|| anyhow::anyhow!("no connection `{connection}` is configured"))?;
+    pub fn watch(
+        &self,
+        connection: &str,
+        project: &str,
+        public_url: Option<&str>,
+        print_only: bool,
+    ) -> anyhow::Result<Watch> {
+        let c = self
+            .connection(connection)
+            .ok_or_else(|| anyhow::anyhow!("no connection `{connection}` is configured"))?;
         let c = &*c;
         let project = &self.watch_key(connection, project)?;
         let pref = project_ref(project)?;
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         let secret = Secret::new(hex::encode(bytes));
-        let base = public_url.map(|u| u.trim_end_matches('/').to_string()).unwrap_or_else(|| self.config.server.public_root());
-        let url = format!("{base}/api/integrations/{}/webhook/{connection}?secret={}", c.config.provider, secret.expose());
+        let base = public_url
+            .map(|u| u.trim_end_matches('/').to_string())
+            .unwrap_or_else(|| self.config.server.public_root());
+        let url = format!(
+            "{base}/api/integrations/{}/webhook/{connection}?secret={}",
+            c.config.provider,
+            secret.expose()
+        );
         let hash = secret_hash(secret.expose());
-        let hook_url = format!("{base}/api/integrations/{}/webhook/{connection}", c.config.provider);
+        let hook_url = format!(
+            "{base}/api/integrations/{}/webhook/{connection}",
+            c.config.provider
+        );
         if print_only {
             // Wired by hand: there is no registration to wait for.
             self.store.db().execute(
@@ -106,15 +129,29 @@ impl Service {
                      webhook_id = NULL, mode = 'manual', pending_secret_hash = NULL, pending_since = NULL",
                 params![connection, project, hash, hook_url, now_ms()],
             )?;
-            return Ok(Watch { connection: connection.into(), project: project.into(), url, secret, event: WATCH_EVENT, registration: "manual".into(), webhook_id: None });
+            return Ok(Watch {
+                connection: connection.into(),
+                project: project.into(),
+                url,
+                secret,
+                event: WATCH_EVENT,
+                registration: "manual".into(),
+                webhook_id: None,
+            });
         }
-        let plugin = self.plugins.get(&c.config.provider).ok_or_else(|| anyhow::anyhow!("provider plugin `{}` is not loaded", c.config.provider))?;
+        let plugin = self.plugins.get(&c.config.provider).ok_or_else(|| {
+            anyhow::anyhow!("provider plugin `{}` is not loaded", c.config.provider)
+        })?;
         // 1. The new secret is known before the provider can use it.
         let is_new = {
             let mut db = self.store.db();
             let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let exists = tx
-                .query_row("SELECT 1 FROM watched_projects WHERE connection = ?1 AND project = ?2", params![connection, project], |_| Ok(()))
+                .query_row(
+                    "SELECT 1 FROM watched_projects WHERE connection = ?1 AND project = ?2",
+                    params![connection, project],
+                    |_| Ok(()),
+                )
                 .optional()?
                 .is_some();
             if exists {
@@ -132,8 +169,13 @@ impl Service {
             !exists
         };
         // 2. Registration; deliveries with either secret are accepted meanwhile.
-        let spec = provider::WebhookSpec { url: url.clone(), secret: secret.expose().to_string(), events: vec![WATCH_EVENT.to_string()] };
-        let attempt = self.provider_call(c, |ctx| plugin.register_webhook(ctx, &c.conn, &pref, &spec));
+        let spec = provider::WebhookSpec {
+            url: url.clone(),
+            secret: secret.expose().to_string(),
+            events: vec![WATCH_EVENT.to_string()],
+        };
+        let attempt =
+            self.provider_call(c, |ctx| plugin.register_webhook(ctx, &c.conn, &pref, &spec));
         // A timeout, a 5xx or a plugin fault may come after the provider applied the new secret:
         // then both secrets stay accepted (the hook has one of them) until the next watch.
         let may_have_landed = match &attempt {
@@ -141,11 +183,17 @@ impl Service {
             Ok(_) => false,
             Err(e) => e.downcast_ref::<PluginFault>().is_some(),
         };
-        let registered = attempt.and_then(|r| r.map_err(|e| anyhow::anyhow!("registering the webhook on {project} failed: {e:?}")));
+        let registered = attempt.and_then(|r| {
+            r.map_err(|e| anyhow::anyhow!("registering the webhook on {project} failed: {e:?}"))
+        });
         let reg = match registered {
             Ok(reg) => reg,
             Err(e) if may_have_landed => {
-                tracing::warn!(connection, project, "the registration may have reached the provider: both secrets stay accepted until the next watch");
+                tracing::warn!(
+                    connection,
+                    project,
+                    "the registration may have reached the provider: both secrets stay accepted until the next watch"
+                );
                 return Err(e.context(format!(
                     "the provider may have applied the new secret anyway, so deliveries with the old or the new secret are accepted; watch {project} again to finish"
                 )));
@@ -165,7 +213,11 @@ impl Service {
                     )
                 };
                 if let Err(undo) = undone {
-                    tracing::error!(connection, project, "forgetting the secret of a failed registration: {undo}");
+                    tracing::error!(
+                        connection,
+                        project,
+                        "forgetting the secret of a failed registration: {undo}"
+                    );
                 }
                 return Err(e);
             }
@@ -183,9 +235,21 @@ impl Service {
             params![connection, project, hash, hook_url, webhook_id],
         )?;
         if promoted == 0 {
-            tracing::warn!(connection, project, "another watch of this project changed its secret during this registration; it keeps its own");
+            tracing::warn!(
+                connection,
+                project,
+                "another watch of this project changed its secret during this registration; it keeps its own"
+            );
         }
-        Ok(Watch { connection: connection.into(), project: project.into(), url, secret, event: WATCH_EVENT, registration, webhook_id })
+        Ok(Watch {
+            connection: connection.into(),
+            project: project.into(),
+            url,
+            secret,
+            event: WATCH_EVENT,
+            registration,
+            webhook_id,
+        })
     }
 
     /// The key a watch of `project` is stored under: an existing watch's own spelling when one
@@ -207,7 +271,9 @@ impl Service {
     /// Stops watching: removes our hook through the plugin (when it was registered), forgets
     /// the secret and the polling watermark. False when the project was not watched.
     pub fn unwatch(&self, connection: &str, project: &str) -> anyhow::Result<bool> {
-        let c = self.connection(connection).ok_or_else(|| anyhow::anyhow!("no connection `{connection}` is configured"))?;
+        let c = self
+            .connection(connection)
+            .ok_or_else(|| anyhow::anyhow!("no connection `{connection}` is configured"))?;
         let c = &*c;
         let project = &self.watch_key(connection, project)?;
         let row: Option<(Option<String>, String)> = self
@@ -217,16 +283,23 @@ impl Service {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .optional()?;
-        let Some((webhook_id, mode)) = row else { return Ok(false) };
+        let Some((webhook_id, mode)) = row else {
+            return Ok(false);
+        };
         if let (Some(id), "registered") = (webhook_id, mode.as_str()) {
-            let plugin = self.plugins.get(&c.config.provider).ok_or_else(|| anyhow::anyhow!("provider plugin `{}` is not loaded", c.config.provider))?;
+            let plugin = self.plugins.get(&c.config.provider).ok_or_else(|| {
+                anyhow::anyhow!("provider plugin `{}` is not loaded", c.config.provider)
+            })?;
             let pref = project_ref(project)?;
             match self.provider_call(c, |ctx| plugin.remove_webhook(ctx, &c.conn, &pref, &id))? {
                 Ok(()) | Err(types::ProviderError::NotFound(_)) => {}
                 Err(e) => anyhow::bail!("removing the webhook from {project} failed: {e:?}"),
             }
         }
-        self.store.db().execute("DELETE FROM watched_projects WHERE connection = ?1 AND project = ?2", params![connection, project])?;
+        self.store.db().execute(
+            "DELETE FROM watched_projects WHERE connection = ?1 AND project = ?2",
+            params![connection, project],
+        )?;
         super::poller::forget(&self.store, connection, project)?;
         Ok(true)
     }
@@ -234,16 +307,26 @@ impl Service {
     /// The projects watched on `connection`.
     pub fn watched_projects(&self, connection: &str) -> anyhow::Result<Vec<String>> {
         let db = self.store.db();
-        let mut st = db.prepare("SELECT project FROM watched_projects WHERE connection = ?1 ORDER BY project")?;
-        let rows = st.query_map([connection], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+        let mut st = db.prepare(
+            "SELECT project FROM watched_projects WHERE connection = ?1 ORDER BY project",
+        )?;
+        let rows = st
+            .query_map([connection], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
 
     /// A delivery's `?secret=` that belongs to a watch of `connection` (its current secret, or
     /// one whose registration is in flight): the secret and the watched project (the only one
     /// it may report on).
-    pub fn watch_secret_for(&self, connection: &str, raw_query: Option<&str>) -> Option<(Secret, String)> {
-        let given = url::form_urlencoded::parse(raw_query?.as_bytes()).find(|(k, _)| k == "secret").map(|(_, v)| v.into_owned())?;
+    pub fn watch_secret_for(
+        &self,
+        connection: &str,
+        raw_query: Option<&str>,
+    ) -> Option<(Secret, String)> {
+        let given = url::form_urlencoded::parse(raw_query?.as_bytes())
+            .find(|(k, _)| k == "secret")
+            .map(|(_, v)| v.into_owned())?;
         let project: Option<String> = self
             .store
             .db()
@@ -262,17 +345,27 @@ impl Service {
 impl Service {
     /// Sync: every project the connection's user can watch (`list-projects` over all pages —
     /// on GitFlic `/project/my` then `/project/shared`), optionally filtered by `search`.
-    pub fn sync_projects(&self, connection: &str, search: Option<&str>) -> anyhow::Result<Vec<types::Project>> {
+    pub fn sync_projects(
+        &self,
+        connection: &str,
+        search: Option<&str>,
+    ) -> anyhow::Result<Vec<types::Project>> {
         const MAX_PAGES: usize = 200;
-        let c = self.connection(connection).ok_or_else(|| anyhow::anyhow!("no connection `{connection}` is configured"))?;
+        let c = self
+            .connection(connection)
+            .ok_or_else(|| anyhow::anyhow!("no connection `{connection}` is configured"))?;
         let c = &*c;
-        let plugin = self.plugins.get(&c.config.provider).ok_or_else(|| anyhow::anyhow!("provider plugin `{}` is not loaded", c.config.provider))?;
+        let plugin = self.plugins.get(&c.config.provider).ok_or_else(|| {
+            anyhow::anyhow!("provider plugin `{}` is not loaded", c.config.provider)
+        })?;
         let search = search.map(String::from);
         let mut cursor: Option<String> = None;
         let mut out = Vec::new();
         for _ in 0..MAX_PAGES {
             let page = self
-                .provider_call(c, |ctx| plugin.list_projects(ctx, &c.conn, search.as_deref(), cursor.as_deref()))?
+                .provider_call(c, |ctx| {
+                    plugin.list_projects(ctx, &c.conn, search.as_deref(), cursor.as_deref())
+                })?
                 .map_err(|e| anyhow::anyhow!("listing projects failed: {e:?}"))?;
             out.extend(page.projects);
             match page.next_cursor {

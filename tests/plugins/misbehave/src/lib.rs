@@ -23,14 +23,20 @@ mod bindings {
 }
 
 use bindings::exlogare::ci::http::{self, Credential, HttpError, Method, Request};
-use bindings::exlogare::ci::types::{Connection, InvalidInput, Job, ProjectRef, ProviderError, ProviderInfo};
+use bindings::exlogare::ci::types::{
+    Connection, InvalidInput, Job, ProjectRef, ProviderError, ProviderInfo,
+};
 use bindings::exports::exlogare::ci::provider::{
-    FailureDetails, FailureEvent, Guest, LogSource, OauthClient, PipelineSummary, ProjectPage, Registration, TokenSet,
-    User, Webhook, WebhookDelivery, WebhookOutcome, WebhookRejection, WebhookSpec,
+    FailureDetails, FailureEvent, Guest, LogSource, OauthClient, PipelineSummary, ProjectPage,
+    Registration, TokenSet, User, Webhook, WebhookDelivery, WebhookOutcome, WebhookRejection,
+    WebhookSpec,
 };
 
 fn option<'a>(conn: &'a Connection, key: &str) -> Option<&'a str> {
-    conn.options.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    conn.options
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 fn describe_error(e: &HttpError) -> String {
@@ -44,15 +50,23 @@ fn describe_error(e: &HttpError) -> String {
 }
 
 fn request(conn: &Connection, headers: Vec<(String, String)>) -> Result<Request, ProviderError> {
-    let url = option(conn, "url").ok_or_else(|| ProviderError::InvalidInput(InvalidInput {
-        field: "options.url".into(),
-        message: "this mode needs a `url` option".into(),
-    }))?;
+    let url = option(conn, "url").ok_or_else(|| {
+        ProviderError::InvalidInput(InvalidInput {
+            field: "options.url".into(),
+            message: "this mode needs a `url` option".into(),
+        })
+    })?;
     let credential = match option(conn, "auth") {
         Some("access-token") => Some(Credential::AccessToken("token".into())),
         _ => None,
     };
-    Ok(Request { method: Method::Get, url: url.to_string(), headers, body: None, credential })
+    Ok(Request {
+        method: Method::Get,
+        url: url.to_string(),
+        headers,
+        body: None,
+        credential,
+    })
 }
 
 fn report(text: String) -> ProviderError {
@@ -78,7 +92,10 @@ fn misbehave(conn: &Connection) -> Result<(), ProviderError> {
                 kept.push(vec![i as u8; 1 << 20]);
             }
             std::hint::black_box(&kept);
-            Err(report(format!("allocated {} MiB without being stopped", kept.len())))
+            Err(report(format!(
+                "allocated {} MiB without being stopped",
+                kept.len()
+            )))
         }
         "stdout" => {
             use std::io::Write;
@@ -96,8 +113,17 @@ fn misbehave(conn: &Connection) -> Result<(), ProviderError> {
             let req = request(conn, vec![])?;
             match http::send(&req) {
                 Ok(resp) => {
-                    let location = resp.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("location")).map(|(_, v)| v.clone());
-                    Err(report(format!("response status={} bytes={} location={}", resp.status, resp.body.len(), location.unwrap_or_default())))
+                    let location = resp
+                        .headers
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case("location"))
+                        .map(|(_, v)| v.clone());
+                    Err(report(format!(
+                        "response status={} bytes={} location={}",
+                        resp.status,
+                        resp.body.len(),
+                        location.unwrap_or_default()
+                    )))
                 }
                 Err(e) => Err(report(describe_error(&e))),
             }
@@ -116,7 +142,9 @@ fn misbehave(conn: &Connection) -> Result<(), ProviderError> {
             loop {
                 match http::send(&req) {
                     Ok(_) => sent += 1,
-                    Err(e) => return Err(report(format!("sent={sent} then {}", describe_error(&e)))),
+                    Err(e) => {
+                        return Err(report(format!("sent={sent} then {}", describe_error(&e))));
+                    }
                 }
                 if sent > 10_000 {
                     return Err(report(format!("sent={sent} and was never refused")));
@@ -133,8 +161,19 @@ fn misbehave(conn: &Connection) -> Result<(), ProviderError> {
             loop {
                 match body.read(64 * 1024) {
                     Ok(Some(chunk)) => bytes += chunk.len() as u64,
-                    Ok(None) => return Err(report(format!("stream status={} bytes={bytes} end", head.status))),
-                    Err(e) => return Err(report(format!("stream status={} bytes={bytes} then {}", head.status, describe_error(&e)))),
+                    Ok(None) => {
+                        return Err(report(format!(
+                            "stream status={} bytes={bytes} end",
+                            head.status
+                        )));
+                    }
+                    Err(e) => {
+                        return Err(report(format!(
+                            "stream status={} bytes={bytes} then {}",
+                            head.status,
+                            describe_error(&e)
+                        )));
+                    }
                 }
             }
         }
@@ -146,21 +185,36 @@ fn misbehave(conn: &Connection) -> Result<(), ProviderError> {
             };
             let first = match body.read(64 * 1024) {
                 Ok(chunk) => chunk.map_or(0, |c| c.len()),
-                Err(e) => return Err(report(format!("stream status={} then {}", head.status, describe_error(&e)))),
+                Err(e) => {
+                    return Err(report(format!(
+                        "stream status={} then {}",
+                        head.status,
+                        describe_error(&e)
+                    )));
+                }
             };
             if option(conn, "mode") == Some("stream-trap") {
                 panic!("misbehave: trapping with a body stream open after {first} bytes");
             }
             // The handle is leaked, not dropped: only the instance's teardown can close it.
             std::mem::forget(body);
-            Err(report(format!("stream status={} bytes={first} left open", head.status)))
+            Err(report(format!(
+                "stream status={} bytes={first} left open",
+                head.status
+            )))
         }
-        other => Err(ProviderError::InvalidInput(InvalidInput { field: "options.mode".into(), message: format!("unknown mode `{other}`") })),
+        other => Err(ProviderError::InvalidInput(InvalidInput {
+            field: "options.mode".into(),
+            message: format!("unknown mode `{other}`"),
+        })),
     }
 }
 
 fn unsupported<T>(what: &str) -> Result<T, ProviderError> {
-    Err(ProviderError::InvalidInput(InvalidInput { field: what.into(), message: "the misbehave plugin does not implement this".into() }))
+    Err(ProviderError::InvalidInput(InvalidInput {
+        field: what.into(),
+        message: "the misbehave plugin does not implement this".into(),
+    }))
 }
 
 struct Misbehave;
@@ -174,51 +228,101 @@ impl Guest for Misbehave {
             capabilities: vec![],
         }
     }
-    fn verify_webhook(conn: Connection, _delivery: WebhookDelivery, _secret: String) -> Result<WebhookOutcome, WebhookRejection> {
+    fn verify_webhook(
+        conn: Connection,
+        _delivery: WebhookDelivery,
+        _secret: String,
+    ) -> Result<WebhookOutcome, WebhookRejection> {
         match misbehave(&conn) {
             Ok(()) => Ok(WebhookOutcome::Ignored("misbehave: ok".into())),
             Err(e) => Err(WebhookRejection::Malformed(format!("{e:?}"))),
         }
     }
-    fn authorize_url(conn: Connection, _client: OauthClient, _state: String) -> Result<String, ProviderError> {
+    fn authorize_url(
+        conn: Connection,
+        _client: OauthClient,
+        _state: String,
+    ) -> Result<String, ProviderError> {
         misbehave(&conn).map(|()| "https://example.invalid/authorize".into())
     }
-    fn exchange_code(conn: Connection, _client: OauthClient, _code: String) -> Result<TokenSet, ProviderError> {
+    fn exchange_code(
+        conn: Connection,
+        _client: OauthClient,
+        _code: String,
+    ) -> Result<TokenSet, ProviderError> {
         misbehave(&conn)?;
         unsupported("exchange-code")
     }
-    fn refresh_token(conn: Connection, _client: OauthClient, _refresh: String) -> Result<TokenSet, ProviderError> {
+    fn refresh_token(
+        conn: Connection,
+        _client: OauthClient,
+        _refresh: String,
+    ) -> Result<TokenSet, ProviderError> {
         misbehave(&conn)?;
         unsupported("refresh-token")
     }
     fn current_user(conn: Connection) -> Result<User, ProviderError> {
         misbehave(&conn)?;
-        Ok(User { id: "0".into(), username: "misbehave".into(), display_name: None })
+        Ok(User {
+            id: "0".into(),
+            username: "misbehave".into(),
+            display_name: None,
+        })
     }
-    fn list_projects(conn: Connection, _search: Option<String>, _cursor: Option<String>) -> Result<ProjectPage, ProviderError> {
+    fn list_projects(
+        conn: Connection,
+        _search: Option<String>,
+        _cursor: Option<String>,
+    ) -> Result<ProjectPage, ProviderError> {
         misbehave(&conn)?;
-        Ok(ProjectPage { projects: vec![], next_cursor: None })
+        Ok(ProjectPage {
+            projects: vec![],
+            next_cursor: None,
+        })
     }
-    fn list_webhooks(conn: Connection, _project: ProjectRef) -> Result<Vec<Webhook>, ProviderError> {
+    fn list_webhooks(
+        conn: Connection,
+        _project: ProjectRef,
+    ) -> Result<Vec<Webhook>, ProviderError> {
         misbehave(&conn)?;
         Ok(vec![])
     }
-    fn register_webhook(conn: Connection, _project: ProjectRef, _spec: WebhookSpec) -> Result<Registration, ProviderError> {
+    fn register_webhook(
+        conn: Connection,
+        _project: ProjectRef,
+        _spec: WebhookSpec,
+    ) -> Result<Registration, ProviderError> {
         misbehave(&conn)?;
         unsupported("register-webhook")
     }
-    fn remove_webhook(conn: Connection, _project: ProjectRef, _id: String) -> Result<(), ProviderError> {
+    fn remove_webhook(
+        conn: Connection,
+        _project: ProjectRef,
+        _id: String,
+    ) -> Result<(), ProviderError> {
         misbehave(&conn)
     }
-    fn list_pipelines(conn: Connection, _project: ProjectRef, _above: Option<u64>, _limit: u32) -> Result<Vec<PipelineSummary>, ProviderError> {
+    fn list_pipelines(
+        conn: Connection,
+        _project: ProjectRef,
+        _above: Option<u64>,
+        _limit: u32,
+    ) -> Result<Vec<PipelineSummary>, ProviderError> {
         misbehave(&conn)?;
         Ok(vec![])
     }
-    fn get_failure_details(conn: Connection, _event: FailureEvent) -> Result<FailureDetails, ProviderError> {
+    fn get_failure_details(
+        conn: Connection,
+        _event: FailureEvent,
+    ) -> Result<FailureDetails, ProviderError> {
         misbehave(&conn)?;
         unsupported("get-failure-details")
     }
-    fn extract_job_log(conn: Connection, _project: ProjectRef, _job: Job) -> Result<LogSource, ProviderError> {
+    fn extract_job_log(
+        conn: Connection,
+        _project: ProjectRef,
+        _job: Job,
+    ) -> Result<LogSource, ProviderError> {
         misbehave(&conn)?;
         unsupported("extract-job-log")
     }

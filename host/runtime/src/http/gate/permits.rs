@@ -40,7 +40,12 @@ impl std::fmt::Debug for HttpPermit {
 
 impl std::fmt::Debug for HttpPermits {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "HttpPermits({} of {} open)", self.open(), self.shared.limit)
+        write!(
+            f,
+            "HttpPermits({} of {} open)",
+            self.open(),
+            self.shared.limit
+        )
     }
 }
 
@@ -48,7 +53,13 @@ impl HttpPermits {
     /// `limit` permits; a limit of 0 (refused by `SandboxLimits::validate`) is taken as 1, so
     /// a semaphore can never block forever by construction.
     pub fn new(limit: u32) -> Self {
-        Self { shared: Arc::new(Shared { limit: limit.max(1), open: Mutex::new(0), freed: Condvar::new() }) }
+        Self {
+            shared: Arc::new(Shared {
+                limit: limit.max(1),
+                open: Mutex::new(0),
+                freed: Condvar::new(),
+            }),
+        }
     }
 
     pub fn limit(&self) -> u32 {
@@ -79,14 +90,21 @@ impl HttpPermits {
             if now >= until {
                 return None;
             }
-            open = self.shared.freed.wait_timeout(open, until - now).unwrap_or_else(|p| p.into_inner()).0;
+            open = self
+                .shared
+                .freed
+                .wait_timeout(open, until - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
 
     fn take(&self, open: &mut u32) -> Option<HttpPermit> {
         if *open < self.shared.limit {
             *open += 1;
-            Some(HttpPermit { shared: self.shared.clone() })
+            Some(HttpPermit {
+                shared: self.shared.clone(),
+            })
         } else {
             None
         }
@@ -121,7 +139,12 @@ pub fn wait_until(now: Instant, wait: Duration, call_deadline: Instant) -> (Inst
 
 /// The host-side explanation of a request that got no permit (the guest sees `timeout`,
 /// which carries no text; this goes to the call's transcript and the host log).
-pub fn saturated_message(limit: u32, waited: Duration, wait: Duration, by_call_deadline: bool) -> String {
+pub fn saturated_message(
+    limit: u32,
+    waited: Duration,
+    wait: Duration,
+    by_call_deadline: bool,
+) -> String {
     let why = if by_call_deadline {
         "the call's deadline came first".to_string()
     } else {
@@ -148,7 +171,10 @@ mod tests {
         let a = permits.try_acquire().expect("first");
         let b = permits.try_acquire().expect("second");
         assert_eq!(permits.open(), 2);
-        assert!(permits.try_acquire().is_none(), "a third permit past the limit of 2");
+        assert!(
+            permits.try_acquire().is_none(),
+            "a third permit past the limit of 2"
+        );
         drop(a);
         assert_eq!(permits.open(), 1);
         let c = permits.try_acquire().expect("the released slot");
@@ -171,7 +197,12 @@ mod tests {
         let permits = HttpPermits::new(1);
         let _held = permits.try_acquire().unwrap();
         assert!(permits.acquire_until(soon(30)).is_none());
-        assert!(permits.acquire_until(Instant::now() - Duration::from_millis(1)).is_none(), "a wait already over");
+        assert!(
+            permits
+                .acquire_until(Instant::now() - Duration::from_millis(1))
+                .is_none(),
+            "a wait already over"
+        );
         assert_eq!(permits.open(), 1, "a timed-out wait holds nothing");
     }
 
@@ -187,8 +218,15 @@ mod tests {
         // slot free), then release.
         std::thread::sleep(Duration::from_millis(20));
         drop(held);
-        assert!(waiter.join().unwrap(), "the waiter got the released permit before its 10 s wait ran out");
-        assert_eq!(permits.open(), 0, "the waiter's permit was dropped with its thread's result");
+        assert!(
+            waiter.join().unwrap(),
+            "the waiter got the released permit before its 10 s wait ran out"
+        );
+        assert_eq!(
+            permits.open(),
+            0,
+            "the waiter's permit was dropped with its thread's result"
+        );
     }
 
     #[test]
@@ -199,7 +237,9 @@ mod tests {
             .map(|_| {
                 let (permits, peak) = (permits.clone(), peak.clone());
                 std::thread::spawn(move || {
-                    let _p = permits.acquire_until(soon(10_000)).expect("a permit within 10 s");
+                    let _p = permits
+                        .acquire_until(soon(10_000))
+                        .expect("a permit within 10 s");
                     {
                         let mut p = peak.lock().unwrap();
                         p.0 += 1;
@@ -229,16 +269,42 @@ mod tests {
     fn the_wait_ends_at_the_call_deadline_when_that_comes_first() {
         let now = Instant::now();
         let deadline = now + Duration::from_secs(2);
-        assert_eq!(wait_until(now, Duration::from_secs(5), deadline), (deadline, true));
-        assert_eq!(wait_until(now, Duration::from_secs(1), deadline), (now + Duration::from_secs(1), false));
-        assert_eq!(wait_until(now, Duration::MAX, deadline), (deadline, true), "no overflow");
+        assert_eq!(
+            wait_until(now, Duration::from_secs(5), deadline),
+            (deadline, true)
+        );
+        assert_eq!(
+            wait_until(now, Duration::from_secs(1), deadline),
+            (now + Duration::from_secs(1), false)
+        );
+        assert_eq!(
+            wait_until(now, Duration::MAX, deadline),
+            (deadline, true),
+            "no overflow"
+        );
     }
 
     #[test]
     fn the_message_names_the_limits() {
-        let m = saturated_message(4, Duration::from_millis(5000), Duration::from_millis(5000), false);
-        assert!(m.contains("`http_concurrency` = 4") && m.contains("`http_wait_ms` = 5000"), "{m}");
-        let m = saturated_message(2, Duration::from_millis(700), Duration::from_millis(5000), true);
-        assert!(m.contains("`http_concurrency` = 2") && m.contains("deadline"), "{m}");
+        let m = saturated_message(
+            4,
+            Duration::from_millis(5000),
+            Duration::from_millis(5000),
+            false,
+        );
+        assert!(
+            m.contains("`http_concurrency` = 4") && m.contains("`http_wait_ms` = 5000"),
+            "{m}"
+        );
+        let m = saturated_message(
+            2,
+            Duration::from_millis(700),
+            Duration::from_millis(5000),
+            true,
+        );
+        assert!(
+            m.contains("`http_concurrency` = 2") && m.contains("deadline"),
+            "{m}"
+        );
     }
 }
