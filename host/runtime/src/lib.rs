@@ -1,0 +1,23 @@
+//! The sandbox that runs CI-provider plugins: WASI components implementing
+//! `exlogare:ci/ci-provider@0.1`, each call in a fresh instance under the limits of
+//! [`limits::SandboxLimits`], every request the plugin makes passing the egress policy and the
+//! gate. Embeddable: no HTTP server and no database (the service and the conformance kit bring
+//! theirs).
+//!
+//! One reason to change per module:
+//! - [`limits`]: the sandbox's numbers; [`egress`]: which requests may leave (pure policy);
+//!   [`connection`]: a connection's roots and options as the contract and the policy see them.
+//! - [`http`]: the gate that enforces both on every request, and the live / record / replay backends.
+//! - [`engine`], [`cache`]: the shared wasmtime engine and the host-signed compile cache.
+//! - [`wit`]: contract lines, import surface, bindings; [`call_state`]: what one call owns.
+//! - [`plugin`]: loading, instantiating per call, trap handling, the circuit breaker.
+
+pub mod cache;
+pub mod call_state;
+pub mod connection;
+pub mod egress;
+pub mod engine;
+pub mod http;
+pub mod limits;
+pub mod plugin;
+pub mod wit;

@@ -1,0 +1,21 @@
+//! The Exlogare service around the sandbox: the webhook endpoint, the durable delivery queue
+//! and its workers, the accounts a connection needs (tokens, OAuth, watches, budget, polling,
+//! alerts), and metrics.
+//!
+//! - [`config`]: the service's TOML; [`storage`]: the SQLite queue, reports and receipts.
+//! - [`service`]: what a webhook delivery gets and what a worker does with a stored one;
+//!   [`pipeline`]: from a failure event to reports and the message to post.
+//! - [`server`]: HTTP onto the service ([`parked_http`]: parked deliveries, retried); [`worker`]: the supervised worker threads;
+//!   [`metrics`]: what `/metrics` shows.
+//! - [`accounts`]: per-connection state; [`recording`]: a real failure recorded as a fixture.
+
+pub mod accounts;
+pub mod config;
+pub mod metrics;
+pub mod parked_http;
+pub mod pipeline;
+pub mod recording;
+pub mod server;
+pub mod service;
+pub mod storage;
+pub mod worker;
