@@ -738,6 +738,7 @@ fn a_cloud_and_a_self_hosted_connection_side_by_side_keep_separate_tokens_and_se
         .with(|s| s.inner.code = Some("cloud-code".into()));
     onprem.with(|s| {
         s.inner.code = Some("onprem-code".into());
+        s.inner.token_prefix = "/oauth".into();
         // Its own token numbering, so a token of one never works on the other.
         s.inner.issued = 100;
     });

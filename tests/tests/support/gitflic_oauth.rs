@@ -46,6 +46,10 @@ pub struct OAuthState {
     pub hook_gate: Option<Arc<HookGate>>,
     /// Set: webhook creates are refused with this status.
     pub hook_create_status: Option<u16>,
+    /// Where the token endpoints sit below the fake's root: empty for the cloud's OAuth server
+    /// (`https://oauth.gitflic.ru/api/token/…`), `/oauth` for a self-hosted instance
+    /// (`{instance}/oauth/api/token/…`, GitFlic's docs).
+    pub token_prefix: String,
 }
 
 /// Holds a webhook create in flight until the test opens it; hands the test the body GitFlic
@@ -135,13 +139,14 @@ pub fn oauth_gitflic(basic: &str, exchanges: Vec<Exchange>) -> OAuthGitflic {
         served_429: vec![],
         hook_gate: None,
         hook_create_status: None,
+        token_prefix: String::new(),
     };
     let fake = Fake::start(
         state,
         Arc::new(|req: &Req, s: &mut Shared<OAuthState>| {
             let basic = format!("Basic {}", s.inner.basic);
             match (req.method.as_str(), req.path()) {
-                ("GET", "/api/token/access") => {
+                ("GET", p) if p == format!("{}/api/token/access", s.inner.token_prefix) => {
                     s.inner.exchange_calls += 1;
                     if req.header("authorization") != Some(basic.as_str()) {
                         s.violations
@@ -158,7 +163,7 @@ pub fn oauth_gitflic(basic: &str, exchanges: Vec<Exchange>) -> OAuthGitflic {
                     s.inner.code = None;
                     reply(200, issue(&mut s.inner))
                 }
-                ("POST", "/api/token/refresh") => {
+                ("POST", p) if p == format!("{}/api/token/refresh", s.inner.token_prefix) => {
                     s.inner.refresh_calls += 1;
                     std::thread::sleep(s.inner.refresh_delay);
                     if req.header("authorization") != Some(basic.as_str()) {
