@@ -175,7 +175,12 @@ pub static RULES: &[Rule] = &[
         K::Ignore,
         0,
         None,
-        r"(?i)^\s*(ok\s+\d|ok\s+\S+\s+[\d.]+s|PASS(ED)?\b|✓|√)|(:|\.\.\.|\s)\s*(OK|ok|PASS(ED)?|passed|SKIP(PED)?|✓)\s*(\(\s*[\d.]+\s*m?s\s*\))?\s*$",
+        concat!(
+            r"(?i)^\s*(ok\s+\d|ok\s+\S+\s+[\d.]+s|PASS(ED)?\b|✓|√)|(:|\.\.\.|\s)\s*(OK|ok|PASS(ED)?|passed|SKIP(PED)?|✓)\s*(\(\s*[\d.]+\s*m?s\s*\))?\s*$",
+            // TAP (testanything.org, "Directives"): a `not ok` with `# TODO` or `# SKIP` is an
+            // expected failure, not a failed test.
+            r"|^\s*not ok\b.*#\s*(TODO|SKIP)\b",
+        ),
         "ok  \tgithub.com/x/y\t0.1s"
     ),
     // --- compilers and interpreters
@@ -299,8 +304,77 @@ pub static RULES: &[Rule] = &[
         K::Error,
         6,
         Some(C::Compilation),
-        r"^\S+\.(hs|lhs):\d+:\d+:\s*error",
+        // GHC 8+ says `error:`; GHC 7 prints an error's location alone (`file.hs:12:5:`) or
+        // followed by the message (`file.hs:12:5: Not in scope: ‘x’`), and only warnings carry
+        // a label (`Warning:`). Spans print as `file.hs:12:5-9:` or `file.hs:(12,5)-(14,9):`.
+        r"^\S+\.(hs|lhs|hsc|chs):(\d+:\d+(-\d+)?|\(\d+,\d+\)-\(\d+,\d+\)):\s*(error|$|[A-Z][\w']* )",
         "src/Main.hs:12:5: error:"
+    ),
+    rule!(
+        "go-compiler-error",
+        K::Error,
+        5,
+        Some(C::Compilation),
+        // The go command's build, vet and `go test` errors: `file.go:12:3: msg` at the line's
+        // start, no `error` word (cmd/compile, cmd/vet; before Go 1.10 vet printed no column).
+        // A test's own `t.Log` lines are indented under `--- FAIL:`, so they do not match.
+        // gometalinter glues the severity on: `file.go:12:1:warning: ... (golint)`.
+        r"^(\.{1,2}/)?[\w.@+/-]*\w\.go:\d+(:\d+)?: ?\S",
+        "store/db.go:41:9: undefined: sqlOpen"
+    ),
+    rule!(
+        "erlc-error",
+        K::Error,
+        6,
+        Some(C::Compilation),
+        // erlc and rebar (OTP compile module, `file:line: msg`, `file:line:col: msg` since
+        // OTP 24): errors start lower case (`syntax error before`, `function f/1 undefined`),
+        // dialyzer's findings with a word (`Function f/0 has no local return`); warnings say
+        // `Warning:`, which this does not match.
+        r"^\s*\S+\.(erl|hrl|xrl|yrl|escript):\d+(:\d+)?: ([a-z]|[A-Z][a-z]+ )",
+        "src/parse.erl:57: function parse_number/1 undefined"
+    ),
+    rule!(
+        "tex-error",
+        K::Error,
+        5,
+        Some(C::Compilation),
+        // TeX prints every error as a line that starts with `! ` (The TeXbook, ch. 6: `!
+        // Undefined control sequence.`, `! Missing $ inserted.`, LaTeX's `! LaTeX Error:`,
+        // `! Package x Error:`), followed by `l.12 ...`; with -file-line-error it prints
+        // `file.tex:12: ` instead. The prefilter passes lines that start with `! `.
+        r"^! ((LaTeX|Package \S+|Class \S+) Error|[A-Z][^!]{2,120}\.\s*$|Emergency stop)|^\S+\.(tex|sty|cls|ltx|dtx|bib):\d+: [A-Z]",
+        "! Undefined control sequence."
+    ),
+    rule!(
+        "latexmk-summary",
+        K::Cascade,
+        2,
+        Some(C::Compilation),
+        // latexmk's closing lines repeat the TeX errors above them.
+        r"^Latexmk: Errors, so I did not complete|^Collected error summary",
+        "Latexmk: Errors, so I did not complete making targets"
+    ),
+    rule!(
+        "msbuild-error-code",
+        K::Error,
+        5,
+        Some(C::Compilation),
+        // Roslyn, F# and VB compilers through MSBuild or alone: `error CS1002:` after a tool
+        // name (`CSC : error CS5001:`) or a location; the `file(12,5): error` form is
+        // msbuild-tsc-error.
+        r"(^|[\s:])error (CS|FS|BC|VBC)\d{4}\s*:",
+        "CSC : error CS5001: Program does not contain a static 'Main' method suitable for an entry point"
+    ),
+    rule!(
+        "cargo-summary",
+        K::Cascade,
+        2,
+        Some(C::Compilation),
+        // cargo's closing lines after rustc's diagnostics or a failed test binary; they repeat
+        // the failure above, so they override rustc-error's `error: ` (see `overrides`).
+        r"^error: (aborting due to|[Cc]ould not compile|test failed, to rerun|build failed|\d+ targets? failed)",
+        "error: Could not compile `project`."
     ),
     rule!(
         "swift-xcode-error",
@@ -415,6 +489,87 @@ pub static RULES: &[Rule] = &[
         "[-] Get-Widget returns the default widget 12ms"
     ),
     rule!(
+        "valgrind-error",
+        K::Error,
+        5,
+        None,
+        // Valgrind memcheck (its manual, "Explanation of error messages from Memcheck"): every
+        // line starts with `==PID==`; the first line of each error names its kind.
+        r"^==\d+== (Invalid (read|write|free)|Conditional jump or move depends|Use of uninitialised value|Syscall param|Mismatched free|Source and destination overlap|\d[\d,]* bytes in [\d,]+ blocks are definitely lost)",
+        "==4312== Invalid read of size 4"
+    ),
+    rule!(
+        "cargo-test-output",
+        K::Header,
+        5,
+        Some(C::TestFailure),
+        // libtest prints the captured output of each failed test under this heading.
+        r"^---- \S+ stdout ----\s*$",
+        "---- tests::parse_number stdout ----"
+    ),
+    rule!(
+        "cxx-test-failure",
+        K::Error,
+        5,
+        Some(C::TestFailure),
+        concat!(
+            // googletest: `file:27: Failure` (gtest.cc, FormatFileLocation; MSVC `file(27):`).
+            r"^\S+(:\d+:|\(\d+\):) (error: )?Failure\s*$",
+            // Catch2: `file:20: FAILED:` (console reporter).
+            r"|^\S+(:\d+|\(\d+\)): FAILED:\s*$",
+            // Boost.Test: `file(20): error: in "suite/case": check x == 2 has failed`.
+            r"|^\S+(\(\d+\)|:\d+): (fatal )?error:? in [`']?\x22",
+            // CTest: `2/3 Test #2: name ....***Failed  0.02 sec` (also Exception, Timeout).
+            r"|^\s*\d+/\d+ Test\s+#\d+: .*\*\*\*(Failed|Exception|Timeout)",
+        ),
+        "/src/test/parser_test.cc:27: Failure"
+    ),
+    rule!(
+        "vstest-failed",
+        K::Error,
+        5,
+        Some(C::TestFailure),
+        // `dotnet test` / vstest.console: `Failed   Ns.Class.Method` (later `  Failed
+        // Ns.Class.Method [12 ms]`); a dotted test name, so prose like "Failed to ..." does not
+        // match.
+        r"^\s*Failed\s+[\w`<>+-]+(\.[\w`<>+-]+)+(\(.*\))?\s*(\[[^\]]*\])?\s*$",
+        "Failed   Project.Tests.ParserTests.ParsesNumber"
+    ),
+    rule!(
+        "surefire-failure",
+        K::Error,
+        5,
+        Some(C::TestFailure),
+        // Maven surefire/failsafe mark a failed class and each failed test with `<<< FAILURE!`
+        // or `<<< ERROR!`, on a line that also says `Errors: 0` (see `overrides`).
+        r"<<< (FAILURE|ERROR)!",
+        "Tests run: 3, Failures: 1, Errors: 0, Skipped: 0, Time elapsed: 0.05 sec <<< FAILURE!"
+    ),
+    rule!(
+        "vim-test-failure",
+        K::Error,
+        5,
+        Some(C::TestFailure),
+        concat!(
+            // vader.vim: `(2/3) [EXECUTE] (X) message` (autoload/vader.vim, s:append), and a
+            // vader-level `Vader error:`.
+            r"^\s*\(\s*\d+/\s*\d+\) \[\s*[A-Z]+\] \(X\) |^Vader error: ",
+            // vim-themis spec reporter: `[✖] title` (autoload/themis/reporter/spec.vim).
+            r"|^\s*\[✖\] \S",
+        ),
+        "    (3/3) [EXECUTE] (X) Assertion failure"
+    ),
+    rule!(
+        "eunit-failure",
+        K::Error,
+        5,
+        Some(C::TestFailure),
+        // EUnit: `mod: name_test...*failed*`, then `**error:{assertEqual,...}` (older
+        // `::error:`).
+        r"\.\.\.\s*\*failed\*|^\s*\*\*(error|exit|throw):|^::(error|exit|throw):",
+        "project_parse_tests: number_test...*failed*"
+    ),
+    rule!(
         "go-test-fail",
         K::Error,
         5,
@@ -435,7 +590,7 @@ pub static RULES: &[Rule] = &[
         K::Error,
         4,
         Some(C::TestFailure),
-        r"^\s*FAIL(ED)?(:|\s|$)|\S\s{2,}(FAIL(ED)?|ERROR)\s*$|:\s+FAIL(ED)?\s*(\([\d.]+m?s\))?\s*$|\bfailed on line \d+|\bDubious, test returned|^Failed \d+/\d+ subtests|\*\*\* FAILED test case|\[\s*FAIL(ED)?\s*\]|\[ +ERROR +\]|\b(FAILED|ERROR)\s+\[\s*\d+%\]|#\s+Failed test\b|\*\*\* FAILED \*\*\*|^\s*(── )?\d+\. (Failure|Error)( \(|: )|\bFAILED\s*$|<<< (FAILURE|ERROR)!|^\s*[✗✘]|^\s*✖|^\s*×\s|^not ok \d+|^\s*\d+\) \S|\(FAILED - \d+\)|^\s*FAILURE:",
+        r"^\s*FAIL(ED)?(:|\s|$)|\S\s{2,}(FAIL(ED)?|ERROR)\s*$|:\s+FAIL(ED)?\s*(\([\d.]+m?s\))?\s*$|\bfailed on line \d+|\bDubious, test returned|^Failed \d+/\d+ subtests|\*\*\* FAILED test case|\[\s*FAIL(ED)?\s*\]|\[ +ERROR +\]|\b(FAILED|ERROR)\s+\[\s*\d+%\]|#\s+Failed test\b|\*\*\* FAILED \*\*\*|^\s*(── )?\d+\. (Failure|Error)( \(|: )|\bFAILED\s*$|^\s*[✗✘]|^\s*✖|^\s*×\s|^\s*not ok\b|FAILED \[\d+\]\s*$|^\s*\d+\) \S|\(FAILED - \d+\)|^\s*FAILURE:",
         "not ok 3 - parses empty input"
     ),
     rule!(
@@ -597,7 +752,7 @@ pub static RULES: &[Rule] = &[
         K::Error,
         4,
         Some(C::LintQuality),
-        r"(?i)(\blint(er|ing)? (failed|errors?)|^\S+:\d+:\d+: [CWEFR]: |would (be )?reformat|code style issues|\bnot formatted\b|formatting (check )?failed|Diff in .* at line|^\S+:\d+(:\d+)?: [A-Z]{1,4}\d{2,4}\b|^\s*\S+:\d+:\d+: \w+ \S+|\(Severity: \d\)|^\s*\d+:\d+\s+(error|warning)\s|✖ \d+ problems?|please (run|rebuild|commit)|files? (were|was) (modified|changed)|has uncommitted changes|working tree is not clean|changed when|check failed|broken links?)",
+        r"(?i)(\blint(er|ing)? (failed|errors?)|^\S+:\d+:\d+: [CWEFR]: |would (be )?reformat|code style issues|\bnot formatted\b|formatting (check )?failed|Diff in .* at line|^\S+:\d+(:\d+)?: [A-Z]{1,4}\d{2,4}\b|^\s*\S+:\d+:\d+: \w+ \S+|\(Severity: \d\)|^\s*\d+:\d+\s+(error|warning)\s|✖ \d+ problems?|please (run|rebuild|commit)|files? (were|was) (modified|changed)|has uncommitted changes|working tree is not clean|changed when|check failed|broken links?|^\s*\^-*\^? SC\d{4}\b|^\[\S+:\d+\]: \((error|warning|style|performance|portability)\) )",
         "src/app.js:3:7: E501 line too long (82 > 79 characters)"
     ),
     rule!(
@@ -630,7 +785,7 @@ pub static RULES: &[Rule] = &[
         None,
         // "error: " → "ошибка: " (gcc, psql po/ru.po), "fatal error: " → "фатальная ошибка: "
         // (gcc).
-        r"(?i)^\W{0,4}(error|fatal|err!?|failure|failed|critical|exception|(фатальная )?ошибка)\b\s*[:!\]-]|^\s*(error|fatal):|^\[?ERROR\]?[: ]|^\s*E/|^E\d{4}\b",
+        r"(?i)^\W{0,4}(error|fatal|err!?|failure|failed|critical|exception|(фатальная )?ошибка)\b\s*[:!\]-]|^\s*(error|fatal):|^\[?ERROR\]?[: ]|^\s*E/|^E\d{4}\b|^E\d{2,4}: [A-Z]",
         "Error: something went wrong"
     ),
     rule!(
@@ -822,6 +977,19 @@ static KEYWORDS: &[&str] = &[
     "e: file",
     "ninja:",
     "multiple definition",
+    // formats without a failure word (vader's `(X)`, libtest's heading, shellcheck's codes)
+    "] (x) ",
+    " stdout ----",
+    "- sc",
+    "^ sc",
+    "<<< ",
+    "invalid read",
+    "invalid write",
+    "invalid free",
+    "conditional jump",
+    "uninitialised",
+    "syscall param",
+    "definitely lost",
 ];
 
 /// The Russian words of the rules above (stems, lower case), as tools print them on `ru_RU`
@@ -916,7 +1084,8 @@ impl RuleSet {
     /// Classifies one normalized line; `None` for an ordinary line.
     /// Whether the line has any keyword at all (most lines do not).
     fn has_keyword(&self, line: &str) -> bool {
-        self.prefilter.is_match(line) || has_location(line)
+        // TeX errors start with `! ` and often carry no failure word (`! Missing $ inserted.`).
+        self.prefilter.is_match(line) || has_location(line) || line.starts_with("! ")
     }
 
     pub fn classify(&self, line: &str) -> Option<Verdict> {
@@ -939,6 +1108,15 @@ impl RuleSet {
         // The generic failure-word rules only speak when no rule that knows the format does:
         // `error Command failed with exit code 1` is a cascade line, not an error message.
         let specific = matches.iter().any(|i| !is_generic(i));
+        if let Some(i) = matches.iter().find(|&i| overrides(i)) {
+            let r = &RULES[i];
+            return Some(Verdict {
+                kind: r.kind,
+                weight: r.weight,
+                category: r.category,
+                rule: i,
+            });
+        }
         for i in matches.iter() {
             if specific && is_generic(i) {
                 continue;
@@ -973,7 +1151,7 @@ impl RuleSet {
             return Vec::new();
         }
         let m = self.set.matches(line);
-        if m.iter().any(|i| RULES[i].kind == Kind::Ignore) {
+        if m.iter().any(|i| RULES[i].kind == Kind::Ignore) && !m.iter().any(overrides) {
             return Vec::new();
         }
         m.iter()
@@ -1002,8 +1180,18 @@ fn has_location(line: &str) -> bool {
         i > 0
             && !head[i - 1].is_ascii_digit()
             && head[i - 1] != b' '
-            && head.get(i + 1).is_some_and(u8::is_ascii_digit)
+            && (head.get(i + 1).is_some_and(u8::is_ascii_digit)
+                // GHC's multi-line spans: `file.hs:(12,5)-(14,9):`
+                || (head.get(i + 1) == Some(&b'(')
+                    && head.get(i + 2).is_some_and(u8::is_ascii_digit)))
     })
+}
+
+/// Rules whose match decides the line even when an Ignore or a heavier rule also matches:
+/// surefire's `<<< FAILURE!` on a line that says `Errors: 0`, cargo's `error: could not
+/// compile` summary that rustc-error would take for a diagnostic.
+fn overrides(i: usize) -> bool {
+    matches!(RULES[i].name, "surefire-failure" | "cargo-summary")
 }
 
 fn is_generic(i: usize) -> bool {
@@ -1150,11 +1338,115 @@ mod tests {
                 "The command '/bin/sh -c make' returned a non-zero code: 2",
                 "exit-status",
             ),
+            // Formats of projects the dev set lacks (issue 12); whole logs in tests/formats.rs.
+            ("store/db.go:41:9: undefined: sqlOpen", "go-compiler-error"),
+            (
+                "server/conn.go:112: possible formatting directive in Println call",
+                "go-compiler-error",
+            ),
+            (
+                "./x.go:12:1:warning: exported function Serve should have comment (golint)",
+                "go-compiler-error",
+            ),
+            ("src/Parse.hs:42:15:", "ghc-error"),
+            (
+                "src/Parse.hs:42:15: Not in scope: ‘parseNumbr’",
+                "ghc-error",
+            ),
+            ("src/Parse.hs:(42,1)-(44,9):", "ghc-error"),
+            ("src/parse.erl:42: syntax error before: ')'", "erlc-error"),
+            (
+                "src/parse.erl:57:5: function parse_number/1 undefined",
+                "erlc-error",
+            ),
+            (
+                "src/parse.erl:9: Function main/0 has no local return",
+                "erlc-error",
+            ),
+            ("! Undefined control sequence.", "tex-error"),
+            ("! LaTeX Error: File `minted.sty' not found.", "tex-error"),
+            ("! Missing $ inserted.", "tex-error"),
+            ("./main.tex:12: Undefined control sequence.", "tex-error"),
+            (
+                "Latexmk: Errors, so I did not complete making targets",
+                "latexmk-summary",
+            ),
+            (
+                "CSC : error CS5001: Program does not contain a static 'Main' method",
+                "msbuild-error-code",
+            ),
+            ("error: Could not compile `project`.", "cargo-summary"),
+            ("error: aborting due to 2 previous errors", "cargo-summary"),
+            ("---- tests::parse_number stdout ----", "cargo-test-output"),
+            ("/src/test/parser_test.cc:27: Failure", "cxx-test-failure"),
+            ("/src/test/vector.cpp:20: FAILED:", "cxx-test-failure"),
+            (
+                "test.cpp(20): error: in \"suite/number\": check n == 12 has failed [13 != 12]",
+                "cxx-test-failure",
+            ),
+            (
+                "2/3 Test #2: test_parse .......................***Failed    0.02 sec",
+                "cxx-test-failure",
+            ),
+            ("==4312== Invalid read of size 4", "valgrind-error"),
+            (
+                "  Failed Project.Tests.ParserTests.ParsesNumber [12 ms]",
+                "vstest-failed",
+            ),
+            (
+                "parsesNumber(com.example.ParserTest)  Time elapsed: 0.01 sec  <<< ERROR!",
+                "surefire-failure",
+            ),
+            (
+                "    (3/3) [EXECUTE] (X) Assertion failure",
+                "vim-test-failure",
+            ),
+            (
+                "    (1/2) [ EXPECT] (X) Unexpected result",
+                "vim-test-failure",
+            ),
+            ("  [✖] parses a string", "vim-test-failure"),
+            (
+                "**error:{assertEqual,[{module,parse_tests},",
+                "eunit-failure",
+            ),
+            ("    not ok 2 - subtest fails", "fail-line"),
+            ("    rejects letters FAILED [1]", "fail-line"),
+            (
+                "   ^-- SC2086: Double quote to prevent globbing and word splitting.",
+                "lint",
+            ),
+            ("[src/list.c:41]: (error) Memory leak: p", "lint"),
         ] {
             let v = rs
                 .classify(line)
                 .unwrap_or_else(|| panic!("not classified: {line}"));
             assert_eq!(RULES[v.rule].name, rule, "{line}");
+        }
+    }
+
+    /// Lines of the same tools that are not the failure: warnings, a test's own log lines,
+    /// expected failures.
+    #[test]
+    fn tool_format_rules_leave_their_non_failures_alone() {
+        let rs = rules();
+        for line in [
+            // erlc and GHC 7 label warnings, and only warnings
+            "src/parse.erl:12: Warning: variable 'X' is unused",
+            "src/Parse.hs:94:10: Warning:",
+            // a Go test's log lines are indented under its `--- FAIL:`/`--- PASS:`
+            "    decode_test.go:42: got 3, want 4",
+            // TAP TODO and SKIP directives
+            "not ok 4 - unicode names # TODO not implemented",
+            // a compiler warning with a CS code
+            "Parser.cs(41,17): warning CS0168: The variable 'e' is declared but never used",
+        ] {
+            let v = rs.classify(line);
+            assert!(
+                v.is_none_or(|v| v.kind == Kind::Ignore),
+                "{line}: {:?}",
+                v.map(|v| RULES[v.rule].name)
+            );
         }
     }
 
