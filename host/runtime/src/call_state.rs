@@ -70,7 +70,7 @@ impl CallState {
         // out of the sandbox is the `exlogare:ci/http` import, which the gate polices.
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(stdout.clone())
-            .stderr(stdout.clone())
+            .stderr(stdout.stderr())
             .allow_ip_name_lookup(false)
             .allow_tcp(false)
             .allow_udp(false);
@@ -199,38 +199,71 @@ impl wasmtime::ResourceLimiter for MeteredLimits {
     }
 }
 
+/// The last bytes of stderr kept for a fault's explanation, whatever the stdio cap dropped: a
+/// Rust guest prints its panic message there just before it aborts.
+pub const STDERR_TAIL_BYTES: usize = 2048;
+
 /// stdout and stderr of one call, kept up to a cap; the rest is counted and dropped rather
-/// than failing the write, so a chatty plugin is truncated, not killed.
+/// than failing the write, so a chatty plugin is truncated, not killed. The stderr handle
+/// also keeps the last [`STDERR_TAIL_BYTES`] written to it.
 #[derive(Clone)]
-pub struct CapturedOutput(Arc<Mutex<Capture>>);
+pub struct CapturedOutput {
+    inner: Arc<Mutex<Capture>>,
+    is_stderr: bool,
+}
 
 struct Capture {
     data: Vec<u8>,
     cap: usize,
     dropped: u64,
+    stderr_tail: std::collections::VecDeque<u8>,
 }
 
 impl CapturedOutput {
     pub fn new(cap: usize) -> Self {
-        Self(Arc::new(Mutex::new(Capture {
-            data: Vec::new(),
-            cap,
-            dropped: 0,
-        })))
+        Self {
+            inner: Arc::new(Mutex::new(Capture {
+                data: Vec::new(),
+                cap,
+                dropped: 0,
+                stderr_tail: std::collections::VecDeque::new(),
+            })),
+            is_stderr: false,
+        }
+    }
+
+    /// The same capture, written as stderr (its tail is kept too).
+    pub fn stderr(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            is_stderr: true,
+        }
     }
 
     fn append(&self, bytes: &[u8]) {
-        let mut c = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut c = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let room = c.cap.saturating_sub(c.data.len());
         let take = room.min(bytes.len());
         c.data.extend_from_slice(&bytes[..take]);
         c.dropped += (bytes.len() - take) as u64;
+        if self.is_stderr {
+            let keep = &bytes[bytes.len().saturating_sub(STDERR_TAIL_BYTES)..];
+            c.stderr_tail.extend(keep);
+            let excess = c.stderr_tail.len().saturating_sub(STDERR_TAIL_BYTES);
+            c.stderr_tail.drain(..excess);
+        }
     }
 
     /// What was kept, and how many bytes were dropped.
     pub fn contents(&self) -> (Vec<u8>, u64) {
-        let c = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let c = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         (c.data.clone(), c.dropped)
+    }
+
+    /// The last [`STDERR_TAIL_BYTES`] the guest wrote to stderr.
+    pub fn stderr_tail(&self) -> Vec<u8> {
+        let c = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        c.stderr_tail.iter().copied().collect()
     }
 }
 
@@ -307,5 +340,19 @@ mod tests {
         let (kept, dropped) = out.contents();
         assert_eq!(kept, b"0123456789");
         assert_eq!(dropped, 6);
+    }
+
+    #[test]
+    fn the_stderr_tail_survives_the_cap_and_stdout_does_not_enter_it() {
+        let out = CapturedOutput::new(4);
+        let err = out.stderr();
+        out.append(b"stdout line\n");
+        err.append(&vec![b'x'; 3 * STDERR_TAIL_BYTES]);
+        err.append(b"\nthe last words");
+        let tail = err.stderr_tail();
+        assert_eq!(tail.len(), STDERR_TAIL_BYTES);
+        assert!(tail.ends_with(b"\nthe last words"));
+        assert!(!tail.windows(6).any(|w| w == b"stdout"));
+        assert_eq!(out.contents().0, b"stdo", "the shared cap still applies");
     }
 }

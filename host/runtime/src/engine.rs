@@ -16,6 +16,11 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// What one plugin instance may hold of the pooling allocator's slots (see `config`).
+pub const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
+pub const MEMORIES_PER_COMPONENT: u32 = 2;
+pub const TABLES_PER_COMPONENT: u32 = 4;
+
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
     /// Pre-reserve instance slots: instantiation drops from ~20 µs to ~8 µs.
@@ -56,6 +61,9 @@ pub enum Allocator {
 pub struct HostEngine {
     pub engine: Engine,
     pub allocator: Allocator,
+    /// Component instances the pool holds (`None` on the on-demand allocator, which has no
+    /// fixed number): what a plugin set shares out as call slots.
+    pool_instances: Option<u32>,
     /// `Some(fuel each call starts with)` on a fuel engine.
     fuel_per_call: Option<u64>,
     stop: Arc<AtomicBool>,
@@ -89,6 +97,7 @@ impl HostEngine {
             )
         };
         let fuel_per_call = fuel.then_some(options.fuel_per_call);
+        let pool_instances = (allocator == Allocator::Pooling).then_some(options.pool_instances);
         let stop = Arc::new(AtomicBool::new(false));
         let ticker_engine = engine.clone();
         let ticker_stop = stop.clone();
@@ -103,6 +112,7 @@ impl HostEngine {
         Ok(Self {
             engine,
             allocator,
+            pool_instances,
             fuel_per_call,
             stop,
         })
@@ -111,6 +121,11 @@ impl HostEngine {
     /// The fuel each call starts with, when this engine meters fuel.
     pub fn fuel_per_call(&self) -> Option<u64> {
         self.fuel_per_call
+    }
+
+    /// How many plugin instances can exist at once on this engine, when it pools them.
+    pub fn pool_instances(&self) -> Option<u32> {
+        self.pool_instances
     }
 
     /// Ticks for a wall-clock budget, rounded up so a budget is never cut short.
@@ -138,10 +153,18 @@ fn config(pool_instances: Option<u32>, consume_fuel: bool) -> Config {
     if let Some(n) = pool_instances {
         let mut pool = PoolingAllocationConfig::default();
         // A Rust guest with its WASI adapter is a handful of core instances, memories and tables.
+        // Capping each component at its share of the totals means n component instances can
+        // never run out of memories, tables or core instances: the only way to fill the pool is
+        // to hold n instances, and a plugin set hands those out as per-plugin call slots
+        // (plugin.rs), so one plugin cannot starve the others. A component over these caps
+        // fails to instantiate (a fault of that plugin, refused at load).
         pool.total_component_instances(n)
-            .total_core_instances(n * 8)
-            .total_memories(n * 2)
-            .total_tables(n * 4)
+            .total_core_instances(n * CORE_INSTANCES_PER_COMPONENT)
+            .total_memories(n * MEMORIES_PER_COMPONENT)
+            .total_tables(n * TABLES_PER_COMPONENT)
+            .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
+            .max_memories_per_component(MEMORIES_PER_COMPONENT)
+            .max_tables_per_component(TABLES_PER_COMPONENT)
             .max_memory_size(MAX_MEMORY_BYTES as usize);
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }

@@ -51,6 +51,19 @@ pub struct SandboxLimits {
     /// Consecutive traps within `trap_window_secs` after which the plugin is disabled.
     pub max_consecutive_traps: u32,
     pub trap_window_secs: u64,
+    /// Calls of one plugin that may run at once: the instances it may hold in the engine's
+    /// pool, which every plugin shares (64). One plugin that loops cannot take the whole pool
+    /// and starve the others; a plugin set shares the pool out (at most `pool / plugins`
+    /// each, see `PluginSet::load`).
+    pub concurrent_calls: u32,
+    /// How long a call waits for one of those slots before it is refused as "host busy": not
+    /// run, and not counted against the plugin (host capacity is never a plugin fault).
+    pub call_slot_wait_ms: u64,
+    /// Bytes the guest may hand the host in one host call (a request, a log chunk) or one
+    /// export's result: wasmtime's per-call copy limit (`Store::set_hostcall_fuel`, 128 MiB
+    /// when unset). Strings that all point into one guest buffer are copied once each, so
+    /// without it 1 MiB of guest memory makes the host copy up to 128 MiB per call.
+    pub host_copy_bytes: u64,
 }
 
 impl Default for SandboxLimits {
@@ -74,6 +87,9 @@ impl Default for SandboxLimits {
             memories: 4,
             max_consecutive_traps: 5,
             trap_window_secs: 300,
+            concurrent_calls: 16,
+            call_slot_wait_ms: 2_000,
+            host_copy_bytes: 4 << 20,
         }
     }
 }
@@ -82,6 +98,8 @@ impl Default for SandboxLimits {
 pub const MAX_MEMORY_BYTES: u64 = 256 << 20;
 /// The longest call the operator may configure.
 pub const MAX_CALL_TIMEOUT_MS: u64 = 300_000;
+/// What `host_copy_bytes` must leave room for besides a full request body: its URL and headers.
+pub const COPY_HEADROOM_BYTES: u64 = 64 << 10;
 
 impl SandboxLimits {
     pub fn call_timeout(&self) -> Duration {
@@ -92,9 +110,13 @@ impl SandboxLimits {
         Duration::from_millis(self.http_wait_ms)
     }
 
+    pub fn call_slot_wait(&self) -> Duration {
+        Duration::from_millis(self.call_slot_wait_ms)
+    }
+
     /// Refuses settings that would switch a limit off or exceed what the engine reserves.
     pub fn validate(&self) -> Result<(), String> {
-        let nonzero: [(&str, u64); 10] = [
+        let nonzero: [(&str, u64); 12] = [
             ("memory_bytes", self.memory_bytes),
             ("call_timeout_ms", self.call_timeout_ms),
             ("requests_per_call", self.requests_per_call as u64),
@@ -105,6 +127,8 @@ impl SandboxLimits {
             ("component_bytes", self.component_bytes),
             ("input_bytes", self.input_bytes),
             ("max_consecutive_traps", self.max_consecutive_traps as u64),
+            ("concurrent_calls", self.concurrent_calls as u64),
+            ("host_copy_bytes", self.host_copy_bytes),
         ];
         for (name, value) in nonzero {
             if value == 0 {
@@ -123,6 +147,13 @@ impl SandboxLimits {
             return Err(format!(
                 "sandbox limit `call_timeout_ms` = {} exceeds the host maximum {MAX_CALL_TIMEOUT_MS}",
                 self.call_timeout_ms
+            ));
+        }
+        let copy_floor = self.request_body_bytes.saturating_add(COPY_HEADROOM_BYTES);
+        if self.host_copy_bytes < copy_floor {
+            return Err(format!(
+                "sandbox limit `host_copy_bytes` = {} is below `request_body_bytes` + 64 KiB ({copy_floor}): a plugin could not hand the host a full request body with its headers; raise it to at least {copy_floor}",
+                self.host_copy_bytes
             ));
         }
         Ok(())
@@ -183,6 +214,25 @@ mod tests {
             ..Default::default()
         };
         assert!(l.validate().unwrap_err().contains("memory_bytes"));
+    }
+
+    #[test]
+    fn host_capacity_limits_are_on_and_the_copy_limit_fits_a_request() {
+        let l = SandboxLimits::default();
+        assert_eq!(
+            (l.concurrent_calls, l.host_copy_bytes),
+            (16, 4 << 20),
+            "the README's sandbox section states these"
+        );
+        for (field, bad) in [
+            ("concurrent_calls", "concurrent_calls = 0"),
+            ("host_copy_bytes", "host_copy_bytes = 0"),
+            ("host_copy_bytes", "request_body_bytes = 4194304"),
+        ] {
+            let l: SandboxLimits = toml::from_str(bad).unwrap();
+            let err = l.validate().unwrap_err();
+            assert!(err.contains(field), "{bad}: {err}");
+        }
     }
 
     #[test]

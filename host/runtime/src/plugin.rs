@@ -3,7 +3,13 @@
 //! A call gets a new `Store` built from a pre-linked `InstancePre`: no state survives from one
 //! call to the next (so nothing crosses tenants), and an instance poisoned by a trap is simply
 //! dropped. Guest faults become [`PluginFault`]s, never host panics; after
-//! `max_consecutive_traps` within `trap_window_secs` the plugin is disabled until reloaded.
+//! `max_consecutive_traps` within `trap_window_secs` the plugin is disabled for a cool-down of
+//! `trap_window_secs`, after which one trial call is let through.
+//!
+//! Host capacity is never the plugin's fault: a call that finds no free call slot, or that the
+//! engine's instance pool cannot hold, is [`PluginFault::Busy`], which the circuit breaker does
+//! not count. Each plugin has its own call slots (`concurrent_calls`, shared out of the pool
+//! by [`PluginSet::load`]), so a plugin that loops fills only its own.
 //!
 //! Optional exports (0.1.1: `endpoints`) are probed once at load and kept on the plugin; a call
 //! to one a plugin lacks answers `Ok(None)` without instantiating anything.
@@ -38,18 +44,71 @@ pub struct LoadError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
 #[serde(rename_all = "kebab-case", tag = "fault", content = "detail")]
 pub enum PluginFault {
-    #[error("the plugin ran past its {0} ms deadline and was stopped")]
+    /// The call's deadline (`call_timeout_ms`), not the time it ran.
+    #[error("the plugin ran past its {0} ms deadline (sandbox `call_timeout_ms`) and was stopped")]
     Timeout(u64),
-    #[error("the plugin tried to grow its memory past the {0}-byte cap and was stopped")]
+    #[error(
+        "the plugin ran out of memory: it tried to grow its memory past the {0}-byte cap (sandbox `memory_bytes`) and was stopped"
+    )]
     MemoryLimit(u64),
-    #[error("the plugin trapped: {0}")]
+    /// What stopped the guest, in words: a panic with its message, stack exhaustion, the copy
+    /// limit, or the trap wasmtime reported. Guest text: never for unauthenticated callers.
+    #[error("the plugin failed: {0}")]
     Trap(String),
-    #[error("the plugin is disabled after repeated traps ({0}); fix it and reload the host")]
+    /// The breaker is open; the text says why and when it lets a trial call through.
+    #[error("the plugin is disabled after repeated faults: {0}")]
     Disabled(String),
+    /// No room on the host for the call (no free call slot of this plugin, the instance pool
+    /// full): the call was not run, and it does not count against the plugin.
+    #[error("the host has no room for this call now ({0}); it was not run; retry later")]
+    Busy(String),
     #[error("the input is {size} bytes, over the {limit}-byte cap for one call")]
     InputTooLarge { size: u64, limit: u64 },
     #[error("the host could not set up the call: {0}")]
     Host(String),
+}
+
+impl PluginFault {
+    /// A short name of the kind of fault (`timeout`, `trap`, `busy`, ...), as serialized.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PluginFault::Timeout(_) => "timeout",
+            PluginFault::MemoryLimit(_) => "memory-limit",
+            PluginFault::Trap(_) => "trap",
+            PluginFault::Disabled(_) => "disabled",
+            PluginFault::Busy(_) => "busy",
+            PluginFault::InputTooLarge { .. } => "input-too-large",
+            PluginFault::Host(_) => "host",
+        }
+    }
+
+    /// True when the host, not the plugin, lacked something (a slot, room in the pool): such
+    /// a call never ran, so a caller should retry later without holding it against the plugin
+    /// or spending an attempt.
+    pub fn is_host_capacity(&self) -> bool {
+        matches!(self, PluginFault::Busy(_))
+    }
+
+    /// A fixed phrase for a caller who has not authenticated (a webhook sender): it says what
+    /// kind of trouble there was and carries no plugin or trap text, which is the plugin's to
+    /// choose and may hold anything it was given.
+    pub fn public_phrase(&self) -> &'static str {
+        Self::public_phrase_of(self.kind())
+    }
+
+    /// [`PluginFault::public_phrase`] by kind (as [`PluginFault::kind`] names it), for a layer
+    /// that has only the kind; an unknown kind gets a general phrase.
+    pub fn public_phrase_of(kind: &str) -> &'static str {
+        match kind {
+            "timeout" => "it did not finish in time",
+            "memory-limit" => "it ran out of memory",
+            "trap" => "it failed",
+            "disabled" => "it is disabled for a while after repeated faults",
+            "busy" => "the host is busy",
+            "input-too-large" => "the delivery is too large",
+            _ => "the host could not run it",
+        }
+    }
 }
 
 /// What a call needs from the host besides its arguments: where HTTP goes, what credentials
@@ -193,6 +252,7 @@ impl PluginRuntime {
             endpoints,
             engine: self.engine.clone(),
             http_permits: HttpPermits::new(limits.http_concurrency),
+            call_slots: CallSlots::new(slot_count(&self.engine, limits.concurrent_calls, 1)),
             limits,
             traps: Mutex::new(TrapState::default()),
         };
@@ -236,9 +296,118 @@ impl PluginRuntime {
     }
 }
 
+/// The calls of one plugin that may run at once: a counting semaphore over its instances.
+/// A call holds a slot from before instantiation until its store is dropped.
+#[derive(Clone)]
+struct CallSlots(Arc<(Mutex<u32>, std::sync::Condvar, u32)>);
+
+struct CallSlot(Arc<(Mutex<u32>, std::sync::Condvar, u32)>);
+
+impl CallSlots {
+    fn new(size: u32) -> Self {
+        CallSlots(Arc::new((
+            Mutex::new(size),
+            std::sync::Condvar::new(),
+            size,
+        )))
+    }
+
+    fn size(&self) -> u32 {
+        self.0.2
+    }
+
+    fn in_use(&self) -> u32 {
+        let free = *self.0.0.lock().unwrap_or_else(|p| p.into_inner());
+        self.0.2 - free
+    }
+
+    /// A slot, waiting at most `wait`; `None` when none came free.
+    fn acquire(&self, wait: Duration) -> Option<CallSlot> {
+        let (free, freed, _) = &*self.0;
+        let deadline = Instant::now() + wait;
+        let mut n = free.lock().unwrap_or_else(|p| p.into_inner());
+        while *n == 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            n = freed
+                .wait_timeout(n, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        *n -= 1;
+        Some(CallSlot(self.0.clone()))
+    }
+}
+
+impl Drop for CallSlot {
+    fn drop(&mut self) {
+        let (free, freed, _) = &*self.0;
+        *free.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        freed.notify_one();
+    }
+}
+
+/// The circuit breaker of one plugin, as an operator sees it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum BreakerState {
+    /// Calls run; `recent_faults` consecutive faults so far inside the window.
+    Closed { recent_faults: u32 },
+    /// Calls are refused until `reenables_in_secs` have passed; then one trial call runs.
+    Open {
+        reason: String,
+        reenables_in_secs: u64,
+    },
+}
+
 /// A tenth of the call budget, at most 2 s: time for a guest to react to an HTTP timeout.
 fn http_grace(budget: Duration) -> Duration {
     (budget / 10).min(Duration::from_secs(2))
+}
+
+/// `text` on one line, control characters (terminal escapes included) removed, cut at `max`
+/// characters: guest text that ends up in a log line or a fault.
+fn one_line(text: &str, max: usize) -> String {
+    let line = text
+        .split(|c: char| c.is_control())
+        .filter(|s| !s.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    match line.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line,
+    }
+}
+
+enum Words {
+    Panic(String),
+    LastLine(String),
+}
+
+/// What the guest said on stderr before it stopped: the message of a Rust panic (the standard
+/// hook prints `thread '…' panicked at FILE:LINE:COL:`, the message on the next lines, then a
+/// `note:`), else the last line it wrote, if any.
+fn stderr_words(stderr_tail: &[u8]) -> Option<Words> {
+    let text = String::from_utf8_lossy(stderr_tail);
+    if let Some(at) = text.rfind("panicked at ") {
+        let after = &text[at..];
+        let body = after.split_once('\n').map(|(_, rest)| rest).unwrap_or("");
+        let body = body.split("\nnote: ").next().unwrap_or(body);
+        let message = one_line(body, 300);
+        if !message.is_empty() {
+            return Some(Words::Panic(message));
+        }
+        // The older format: `panicked at 'message', file:line`, all on one line.
+        return Some(Words::Panic(one_line(
+            after.trim_start_matches("panicked at "),
+            300,
+        )));
+    }
+    let last = text.lines().rev().find(|l| !l.trim().is_empty())?;
+    Some(Words::LastLine(one_line(last, 300)))
 }
 
 fn validate_info(info: &types::ProviderInfo) -> Result<(), String> {
@@ -287,7 +456,19 @@ pub struct LoadedPlugin {
     /// Slots for open HTTP requests (`http_concurrency`), shared by every call of this plugin
     /// on every thread: each call's gate draws from it.
     http_permits: HttpPermits,
+    /// Slots for running calls (`concurrent_calls`, at most this plugin's share of the pool).
+    call_slots: CallSlots,
     traps: Mutex<TrapState>,
+}
+
+/// Call slots for a plugin that shares the engine's pool with `plugins` others in all: its
+/// `concurrent_calls`, but never more than its share, so the plugins together cannot fill
+/// the pool and one cannot starve another.
+fn slot_count(engine: &HostEngine, concurrent_calls: u32, plugins: usize) -> u32 {
+    match engine.pool_instances() {
+        Some(pool) => concurrent_calls.min(pool / (plugins.max(1) as u32)).max(1),
+        None => concurrent_calls.max(1),
+    }
 }
 
 type ProviderResult<T> = Result<T, types::ProviderError>;
@@ -326,9 +507,38 @@ impl LoadedPlugin {
             endpoints: self.endpoints.clone(),
             engine: self.engine.clone(),
             http_permits: HttpPermits::new(limits.http_concurrency),
+            call_slots: CallSlots::new(slot_count(&self.engine, limits.concurrent_calls, 1)),
             limits,
             traps: Mutex::new(TrapState::default()),
         }
+    }
+
+    /// How many calls of this plugin may run at once, and how many run now.
+    pub fn call_slots(&self) -> (u32, u32) {
+        (self.call_slots.size(), self.call_slots.in_use())
+    }
+
+    /// Whether the circuit breaker lets calls through, for `/metrics`, the CLI and the API.
+    pub fn breaker(&self) -> BreakerState {
+        let t = self.traps.lock().unwrap_or_else(|p| p.into_inner());
+        let window = Duration::from_secs(self.limits.trap_window_secs);
+        match &t.disabled {
+            Some((reason, since)) if since.elapsed() < window => BreakerState::Open {
+                reason: reason.clone(),
+                reenables_in_secs: (window - since.elapsed()).as_secs_f64().ceil() as u64,
+            },
+            _ => BreakerState::Closed {
+                recent_faults: t.recent.len() as u32,
+            },
+        }
+    }
+
+    /// Closes the breaker and forgets recent faults: an operator's "I fixed it, try again".
+    pub fn reset_breaker(&self) {
+        let mut t = self.traps.lock().unwrap_or_else(|p| p.into_inner());
+        t.disabled = None;
+        t.recent.clear();
+        tracing::info!(plugin = self.id(), "circuit breaker reset by the operator");
     }
 
     /// Whether the plugin exports the optional `endpoints` interface (probed at load).
@@ -358,8 +568,13 @@ impl LoadedPlugin {
         {
             let mut traps = self.traps.lock().unwrap_or_else(|p| p.into_inner());
             if let Some((reason, since)) = &traps.disabled {
-                if since.elapsed() < Duration::from_secs(self.limits.trap_window_secs) {
-                    return Err(PluginFault::Disabled(reason.clone()));
+                let window = Duration::from_secs(self.limits.trap_window_secs);
+                if since.elapsed() < window {
+                    let left = (window - since.elapsed()).as_secs_f64().ceil() as u64;
+                    return Err(PluginFault::Disabled(format!(
+                        "{reason}; it re-enables itself for a trial call in {left} s (the cool-down is `trap_window_secs` = {} s)",
+                        window.as_secs()
+                    )));
                 }
                 // Half-open: this call runs; one more fault disables the plugin again.
                 traps.disabled = None;
@@ -375,6 +590,17 @@ impl LoadedPlugin {
                 );
             }
         }
+        // Held until the store is dropped at the end of this function.
+        let Some(_slot) = self.call_slots.acquire(self.limits.call_slot_wait()) else {
+            let fault = PluginFault::Busy(format!(
+                "all {} call slots of plugin `{}` stayed in use for {} ms (sandbox `concurrent_calls`, `call_slot_wait_ms`)",
+                self.call_slots.size(),
+                self.id_or_loading(),
+                self.limits.call_slot_wait_ms
+            ));
+            tracing::warn!(plugin = self.id_or_loading(), %fault, "call refused");
+            return Err(fault);
+        };
         let started = Instant::now();
         let budget = self.limits.call_timeout();
         let gate = HttpGate::new(
@@ -394,13 +620,17 @@ impl LoadedPlugin {
             started + budget - http_grace(budget),
         )
         .with_permits(self.http_permits.clone(), self.limits.http_wait());
-        let id = if self.info.id.is_empty() {
-            "(loading)"
-        } else {
-            self.info.id.as_str()
-        };
-        let state = CallState::new(id, &self.limits, gate, ctx.sink, ctx.clock);
+        let state = CallState::new(
+            self.id_or_loading(),
+            &self.limits,
+            gate,
+            ctx.sink,
+            ctx.clock,
+        );
         let mut store = Store::new(&self.engine.engine, state);
+        // wasmtime's per-call copy limit: what the guest may hand the host in one host call or
+        // one export's result, however its strings and lists alias one buffer.
+        store.set_hostcall_fuel(usize::try_from(self.limits.host_copy_bytes).unwrap_or(usize::MAX));
         store.limiter(|s| &mut s.limits as &mut dyn wasmtime::ResourceLimiter);
         store.set_epoch_deadline(HostEngine::ticks_for(budget));
         store.epoch_deadline_trap();
@@ -444,29 +674,78 @@ impl LoadedPlugin {
                 })
             }
             Err(err) => {
-                let fault = self.classify(&err, elapsed);
-                self.note_trap(&fault);
+                let stderr = store.data().stdout.stderr_tail();
+                let fault = self.classify(&err, &stderr);
+                if fault.is_host_capacity() {
+                    tracing::warn!(plugin = self.id_or_loading(), %fault, "call refused");
+                } else {
+                    tracing::debug!(
+                        plugin = self.id_or_loading(),
+                        elapsed_ms = elapsed.as_millis() as u64,
+                        "call failed after running"
+                    );
+                    self.note_trap(&fault);
+                }
                 Err(fault)
             }
         }
     }
 
-    fn classify(&self, err: &wasmtime::Error, elapsed: Duration) -> PluginFault {
-        if err.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-            return PluginFault::Timeout(elapsed.as_millis() as u64);
+    fn id_or_loading(&self) -> &str {
+        if self.info.id.is_empty() {
+            "(loading)"
+        } else {
+            self.info.id.as_str()
         }
-        if err.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
-            let cap = self.engine.fuel_per_call().unwrap_or(0);
-            return PluginFault::Trap(format!(
-                "it used up the {cap} units of fuel a call gets on this fuel-metered engine"
-            ));
+    }
+
+    /// Says what stopped the guest, in words: the limit it hit (with the limit's value and
+    /// setting), the message of a panic it printed, or the trap wasmtime reported.
+    fn classify(&self, err: &wasmtime::Error, stderr_tail: &[u8]) -> PluginFault {
+        // The pool could not hold the instance: host capacity, not the plugin's doing.
+        if let Some(full) = err.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+            return PluginFault::Busy(format!("the engine's shared instance pool is full: {full}"));
         }
-        let text = format!("{err:?}");
-        if text.contains("forcing trap when growing memory") {
+        let trap = err.downcast_ref::<Trap>().copied();
+        match trap {
+            Some(Trap::Interrupt) => return PluginFault::Timeout(self.limits.call_timeout_ms),
+            Some(Trap::OutOfFuel) => {
+                let cap = self.engine.fuel_per_call().unwrap_or(0);
+                return PluginFault::Trap(format!(
+                    "it used up the {cap} units of fuel a call gets on this fuel-metered engine"
+                ));
+            }
+            Some(Trap::StackOverflow) => {
+                return PluginFault::Trap(
+                    "it ran out of stack (the wasm stack is wasmtime's default 512 KiB): most likely a recursion that does not end".into(),
+                );
+            }
+            _ => {}
+        }
+        let chain = format!("{err:#}");
+        if chain.contains("forcing trap when growing memory") {
             return PluginFault::MemoryLimit(self.limits.memory_bytes);
         }
-        let first = text.lines().next().unwrap_or("").to_string();
-        PluginFault::Trap(first.chars().take(500).collect())
+        if chain.contains("fuel allocated for hostcalls has been exhausted") {
+            return PluginFault::Trap(format!(
+                "it handed the host more than {} bytes in one host call or one result (sandbox `host_copy_bytes`); the call was stopped before the host copied more",
+                self.limits.host_copy_bytes
+            ));
+        }
+        let what = match trap {
+            Some(t) => t.to_string(),
+            // Not a wasm trap (a host import's error, a type mismatch): wasmtime's own words,
+            // without the backtrace that follows them.
+            None => err.to_string(),
+        };
+        let what = one_line(&what, 300);
+        match stderr_words(stderr_tail) {
+            Some(Words::Panic(message)) => PluginFault::Trap(format!("it panicked: {message}")),
+            Some(Words::LastLine(line)) => PluginFault::Trap(format!(
+                "it trapped: {what}; the last line it wrote to stderr: {line}"
+            )),
+            None => PluginFault::Trap(format!("it trapped: {what}")),
+        }
     }
 
     fn note_trap(&self, fault: &PluginFault) {
@@ -484,7 +763,7 @@ impl LoadedPlugin {
         tracing::warn!(plugin = self.id(), %fault, "plugin call failed");
         if t.recent.len() as u32 >= self.limits.max_consecutive_traps {
             let reason = format!(
-                "{} consecutive faults within {}s, the last: {fault}",
+                "{} consecutive faults within {} s, the last: {fault}",
                 t.recent.len(),
                 window.as_secs()
             );
@@ -709,7 +988,16 @@ pub struct PluginSet {
 impl PluginSet {
     /// Loads every `*.wasm` in `dir` (sorted, so the result does not depend on the directory's
     /// order) plus `extra` paths. A plugin that fails to load is reported and skipped; the
-    /// others still load. Two plugins claiming one id is an error for the second.
+    /// others still load.
+    ///
+    /// Two components claiming one id are both refused, each with an error naming every file
+    /// that claims it: with first-come, a plugin that sorts earlier could pose as another
+    /// (`gitflic`) and receive its deliveries and credentials. One file named twice (in `dir`
+    /// and in `extra`) is loaded once.
+    ///
+    /// The engine's instance pool is shared out: each plugin gets at most `pool / plugins`
+    /// call slots (and at most its `concurrent_calls`), so the plugins together never fill the
+    /// pool and one that loops leaves the others theirs.
     pub fn load(
         runtime: &PluginRuntime,
         dir: Option<&Path>,
@@ -735,25 +1023,53 @@ impl PluginSet {
             }
         }
         paths.extend(extra.iter().cloned());
-        let mut set = PluginSet::default();
+        let mut seen = std::collections::BTreeSet::new();
+        paths.retain(|p| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())));
+        let mut by_id: std::collections::BTreeMap<String, Vec<LoadedPlugin>> = Default::default();
         for path in paths {
             match runtime.load(&path, limits.clone()) {
-                Ok(plugin) => {
-                    let id = plugin.id().to_string();
-                    if let Some(existing) = set.plugins.get(&id) {
-                        errors.push(LoadError {
-                            path,
-                            message: format!(
-                                "provider id `{id}` is already taken by {}",
-                                existing.path.display()
-                            ),
-                        });
-                    } else {
-                        set.plugins.insert(id, Arc::new(plugin));
-                    }
-                }
+                Ok(plugin) => by_id
+                    .entry(plugin.id().to_string())
+                    .or_default()
+                    .push(plugin),
                 Err(e) => errors.push(e),
             }
+        }
+        let mut loaded = Vec::new();
+        for (id, mut claimants) in by_id {
+            if claimants.len() == 1 {
+                loaded.extend(claimants.pop());
+                continue;
+            }
+            let files = claimants
+                .iter()
+                .map(|p| p.path.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" and ");
+            for p in &claimants {
+                errors.push(LoadError {
+                    path: p.path.clone(),
+                    message: format!(
+                        "provider id `{id}` is claimed by {files}; none of them is loaded, so none can pose as the other: remove all but the one you trust"
+                    ),
+                });
+            }
+        }
+        let n = loaded.len();
+        let mut set = PluginSet::default();
+        for mut plugin in loaded {
+            let slots = slot_count(&runtime.engine, plugin.limits.concurrent_calls, n);
+            if slots < plugin.limits.concurrent_calls {
+                tracing::info!(
+                    plugin = plugin.id(),
+                    slots,
+                    concurrent_calls = plugin.limits.concurrent_calls,
+                    "fewer call slots than `concurrent_calls`: {n} plugins share the engine's instance pool"
+                );
+            }
+            plugin.call_slots = CallSlots::new(slots);
+            set.plugins
+                .insert(plugin.id().to_string(), Arc::new(plugin));
         }
         (set, errors)
     }

@@ -50,7 +50,15 @@ pub struct ServerConfig {
     /// How GitFlic (and browsers) reach this host, e.g. `https://exlogare.example.com`: the root
     /// of registered webhook URLs and of the default OAuth redirect. Default `http://{listen}`.
     pub public_url: Option<String>,
+    /// Webhook deliveries checked by a plugin at once, over all providers; the excess gets 503
+    /// with `Retry-After` without running any plugin. Below the engine's instance pool, so a
+    /// flood of deliveries cannot take every instance (nor count against a plugin).
+    pub max_concurrent_verifications: u32,
 }
+
+/// The most [`ServerConfig::max_concurrent_verifications`] may be: half the engine's
+/// instance pool, leaving the rest to the workers, the poller and the admin API.
+pub const MAX_CONCURRENT_VERIFICATIONS: u32 = 32;
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -61,6 +69,7 @@ impl Default for ServerConfig {
             admin_token_env: None,
             admin_token_file: None,
             public_url: None,
+            max_concurrent_verifications: 16,
         }
     }
 }
@@ -393,6 +402,12 @@ impl Config {
         if self.worker.threads == 0 || self.worker.max_attempts == 0 {
             anyhow::bail!("worker.threads and worker.max_attempts must be at least 1");
         }
+        let v = self.server.max_concurrent_verifications;
+        if !(1..=MAX_CONCURRENT_VERIFICATIONS).contains(&v) {
+            anyhow::bail!(
+                "[server] max_concurrent_verifications = {v}: must be 1 to {MAX_CONCURRENT_VERIFICATIONS} (half the plugin instance pool, so deliveries cannot take it all)"
+            );
+        }
         let mut ids = std::collections::BTreeSet::new();
         for c in &self.connections {
             check_connection_id(&c.id)?;
@@ -673,6 +688,26 @@ mod example {
                 server(local, false).check_admin_exposure().is_ok(),
                 "{local}"
             );
+        }
+    }
+    #[test]
+    fn verifications_stay_below_the_instance_pool() {
+        let base = "[storage]\npath = \"x.db\"\n";
+        let parse = |server: &str| {
+            toml::from_str::<super::Config>(&format!("{base}[server]\n{server}\n")).unwrap()
+        };
+        assert_eq!(parse("").server.max_concurrent_verifications, 16);
+        assert!(
+            parse("max_concurrent_verifications = 32")
+                .validate()
+                .is_ok()
+        );
+        for bad in [
+            "max_concurrent_verifications = 0",
+            "max_concurrent_verifications = 64",
+        ] {
+            let err = parse(bad).validate().unwrap_err().to_string();
+            assert!(err.contains("max_concurrent_verifications"), "{bad}: {err}");
         }
     }
 }

@@ -1,6 +1,12 @@
 //! What `/metrics` exposes, in Prometheus text format.
+//!
+//! Label values are escaped here ([`LabelText`]): prometheus-client writes them verbatim, so a
+//! value with a `"` or a newline (a provider name taken from a URL, say) would end the label
+//! and forge a series or break the scrape. Which values may appear at all is the caller's
+//! business: the webhook route labels deliveries with loaded plugin ids only (server.rs).
 
 use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::{EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -8,8 +14,45 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use std::time::Duration;
 
-type Labels = Vec<(&'static str, String)>;
+type Labels = Vec<(&'static str, LabelText)>;
 
+/// A label value, escaped as the text format requires when it is encoded: `\` → `\\`,
+/// `"` → `\"`, a line feed → `\n`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct LabelText(String);
+
+impl From<&str> for LabelText {
+    fn from(s: &str) -> Self {
+        LabelText(s.to_string())
+    }
+}
+
+impl From<String> for LabelText {
+    fn from(s: String) -> Self {
+        LabelText(s)
+    }
+}
+
+impl EncodeLabelValue for LabelText {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write;
+        let mut rest = self.0.as_str();
+        while let Some(at) = rest.find(['\\', '"', '\n']) {
+            encoder.write_str(&rest[..at])?;
+            encoder.write_str(match rest.as_bytes()[at] {
+                b'\\' => "\\\\",
+                b'"' => "\\\"",
+                _ => "\\n",
+            })?;
+            rest = &rest[at + 1..];
+        }
+        encoder.write_str(rest)
+    }
+}
+
+/// The provider label of a request for a provider no plugin provides: one fixed series, so
+/// names made up by callers neither forge series nor grow memory.
+pub const UNKNOWN_PROVIDER: &str = "unknown";
 pub struct Metrics {
     registry: Registry,
     deliveries: Family<Labels, Counter>,
@@ -22,6 +65,8 @@ pub struct Metrics {
     token_refreshes: Family<Labels, Counter>,
     connection_state: Family<Labels, Gauge>,
     connection_calls: Family<Labels, Gauge>,
+    plugin_breaker: Family<Labels, Gauge>,
+    plugin_calls_running: Family<Labels, Gauge>,
     worker_panics: Counter,
     worker_restarts: Counter,
     workers_alive: Gauge,
@@ -38,6 +83,16 @@ pub struct ConnectionSample<'a> {
     pub status: &'a str,
     pub calls_used: u32,
     pub calls_per_hour: u32,
+}
+
+/// One loaded plugin as a scrape reports it.
+pub struct PluginSample<'a> {
+    pub provider: &'a str,
+    /// Whether the circuit breaker refuses calls now.
+    pub disabled: bool,
+    /// Calls running now, and the most that may.
+    pub calls_running: u32,
+    pub call_slots: u32,
 }
 
 /// Every state a connection can be in, so each gets a 0 or 1 series (a Prometheus state set):
@@ -112,6 +167,18 @@ impl Metrics {
         );
         let connection_calls = Family::<Labels, Gauge>::default();
         registry.register("connection_calls", "Provider calls of each connection in the last hour (kind=used) and its budget (kind=limit)", connection_calls.clone());
+        let plugin_breaker = Family::<Labels, Gauge>::default();
+        registry.register(
+            "plugin_disabled",
+            "1 while a plugin's circuit breaker refuses its calls (it re-enables itself after trap_window_secs), else 0",
+            plugin_breaker.clone(),
+        );
+        let plugin_calls_running = Family::<Labels, Gauge>::default();
+        registry.register(
+            "plugin_calls_running",
+            "Calls of each plugin running now (kind=running) and its call slots (kind=slots)",
+            plugin_calls_running.clone(),
+        );
         let worker_panics = Counter::default();
         registry.register(
             "worker_panics",
@@ -130,6 +197,13 @@ impl Metrics {
             "Worker threads running now",
             workers_alive.clone(),
         );
+        // Present from the start, so the first request for an unknown provider adds no series.
+        deliveries
+            .get_or_create(&vec![
+                ("provider", UNKNOWN_PROVIDER.into()),
+                ("outcome", "http_404".into()),
+            ])
+            .inc_by(0);
         Self {
             registry,
             deliveries,
@@ -142,6 +216,8 @@ impl Metrics {
             token_refreshes,
             connection_state,
             connection_calls,
+            plugin_breaker,
+            plugin_calls_running,
             worker_panics,
             worker_restarts,
             workers_alive,
@@ -220,18 +296,38 @@ impl Metrics {
     }
 
     /// Renders everything; the gauges read at scrape time are passed in.
-    pub fn render(&self, queue_depth: u64, connections: &[ConnectionSample<'_>]) -> String {
+    pub fn render(
+        &self,
+        queue_depth: u64,
+        connections: &[ConnectionSample<'_>],
+        plugins: &[PluginSample<'_>],
+    ) -> String {
         let _one_scrape_at_a_time = self.render_lock.lock().unwrap_or_else(|p| p.into_inner());
         self.queue_depth.set(queue_depth as i64);
         // A removed connection must not linger as a stale series.
         self.connection_state.clear();
         self.connection_calls.clear();
+        self.plugin_breaker.clear();
+        self.plugin_calls_running.clear();
+        for p in plugins {
+            self.plugin_breaker
+                .get_or_create(&vec![("provider", p.provider.into())])
+                .set(i64::from(p.disabled));
+            for (kind, value) in [("running", p.calls_running), ("slots", p.call_slots)] {
+                self.plugin_calls_running
+                    .get_or_create(&vec![
+                        ("provider", p.provider.into()),
+                        ("kind", kind.into()),
+                    ])
+                    .set(i64::from(value));
+            }
+        }
         for c in connections {
             for state in CONNECTION_STATES {
                 let labels = vec![
-                    ("connection", c.id.to_string()),
-                    ("provider", c.provider.to_string()),
-                    ("state", state.to_string()),
+                    ("connection", c.id.into()),
+                    ("provider", c.provider.into()),
+                    ("state", state.into()),
                 ];
                 self.connection_state
                     .get_or_create(&labels)
@@ -239,10 +335,7 @@ impl Metrics {
             }
             for (kind, value) in [("used", c.calls_used), ("limit", c.calls_per_hour)] {
                 self.connection_calls
-                    .get_or_create(&vec![
-                        ("connection", c.id.to_string()),
-                        ("kind", kind.to_string()),
-                    ])
+                    .get_or_create(&vec![("connection", c.id.into()), ("kind", kind.into())])
                     .set(i64::from(value));
             }
         }
@@ -266,7 +359,7 @@ mod tests {
             calls_used: 7,
             calls_per_hour: 250,
         };
-        let text = m.render(0, &[cloud]);
+        let text = m.render(0, &[cloud], &[]);
         assert!(text.contains(r#"exlogare_connection_state{connection="cloud",provider="gitflic",state="needs_reconnection"} 1"#), "{text}");
         assert!(text.contains(r#"exlogare_connection_state{connection="cloud",provider="gitflic",state="connected"} 0"#), "{text}");
         assert!(
@@ -278,7 +371,7 @@ mod tests {
             "{text}"
         );
         m.token_refresh("cloud", "refused");
-        let text = m.render(0, &[]);
+        let text = m.render(0, &[], &[]);
         assert!(
             !text.contains(r#"connection_state{connection="cloud""#),
             "a removed connection leaves no series: {text}"
@@ -287,6 +380,46 @@ mod tests {
             text.contains(
                 r#"exlogare_token_refreshes_total{connection="cloud",outcome="refused"} 1"#
             ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn label_values_are_escaped_so_a_value_cannot_forge_a_series() {
+        let m = Metrics::new();
+        m.delivery("a\"} 1\nexlogare_forged{x=\"1\\", "http_404");
+        let text = m.render(0, &[], &[]);
+        assert!(
+            text.contains(
+                r#"exlogare_webhook_deliveries_total{provider="a\"} 1\nexlogare_forged{x=\"1\\",outcome="http_404"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            !text.lines().any(|l| l.starts_with("exlogare_forged")),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn plugins_report_their_breaker_and_slots() {
+        let m = Metrics::new();
+        let text = m.render(
+            0,
+            &[],
+            &[PluginSample {
+                provider: "gitflic",
+                disabled: true,
+                calls_running: 3,
+                call_slots: 16,
+            }],
+        );
+        assert!(
+            text.contains(r#"exlogare_plugin_disabled{provider="gitflic"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"exlogare_plugin_calls_running{provider="gitflic",kind="slots"} 16"#),
             "{text}"
         );
     }

@@ -1,14 +1,37 @@
 //! HTTP: the webhook endpoint, `/healthz` and `/metrics`, mapped onto [`Service`].
+//!
+//! The webhook endpoint faces the internet and its callers are not authenticated until a
+//! plugin has checked the delivery, so:
+//! - a provider name that no plugin provides is answered here (404) and counted under the one
+//!   label `unknown`: a made-up name never reaches a metric label or grows memory;
+//! - at most `[server] max_concurrent_verifications` deliveries are checked at once, below the
+//!   engine's instance pool; the excess waits up to [`VERIFY_WAIT`] and then gets 503 with
+//!   `Retry-After` without running any plugin, which is host capacity, never a plugin fault;
+//! - refusals carry fixed phrases, never a plugin's or a trap's text (which is the plugin's to
+//!   choose, and may hold what it was given).
 
+use crate::metrics::UNKNOWN_PROVIDER;
 use crate::service::Service;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// How long a delivery waits for a verification slot before it gets 503: long enough to ride
+/// out a burst, short enough that a flood does not hold connections open.
+pub const VERIFY_WAIT: Duration = Duration::from_millis(500);
+/// What a delivery refused for lack of a slot is told to wait before it retries.
+pub const BUSY_RETRY_AFTER_SECS: u64 = 5;
+
+/// The slots for webhook verifications (`[server] max_concurrent_verifications`).
+#[derive(Clone)]
+struct Verifications(Arc<Semaphore>);
 
 pub fn router(service: Arc<Service>) -> Router {
     // The limit sits above the configured one so that an over-size body reaches the handler
@@ -19,10 +42,13 @@ pub fn router(service: Arc<Service>) -> Router {
         .max_body_bytes
         .saturating_mul(2)
         .max(64 * 1024);
+    let verifications = Verifications(Arc::new(Semaphore::new(
+        service.config.server.max_concurrent_verifications as usize,
+    )));
     Router::new()
         .route(
             "/api/integrations/{provider}/webhook/{connection}",
-            post(webhook),
+            post(webhook).layer(Extension(verifications)),
         )
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -34,11 +60,27 @@ pub fn router(service: Arc<Service>) -> Router {
 
 async fn webhook(
     State(service): State<Arc<Service>>,
+    Extension(verifications): Extension<Verifications>,
     Path((provider, connection)): Path<(String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
+    if service.plugins.get(&provider).is_none() {
+        service.metrics.delivery(UNKNOWN_PROVIDER, "http_404");
+        // Named back only when it looks like a provider id: the answer echoes no caller's
+        // markup or control characters.
+        let looks_like_an_id = provider.len() <= 64
+            && provider
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        let error = if looks_like_an_id {
+            format!("no provider `{provider}` is installed on this host; check the webhook URL")
+        } else {
+            "no such provider is installed on this host; check the webhook URL".to_string()
+        };
+        return (StatusCode::NOT_FOUND, Json(json!({ "error": error }))).into_response();
+    }
     let body = match body {
         Ok(b) => b,
         Err(rejection) => {
@@ -65,18 +107,46 @@ async fn webhook(
                 .map(|v| (k.as_str().to_string(), v.to_string()))
         })
         .collect();
+    let permit = match tokio::time::timeout(VERIFY_WAIT, verifications.0.clone().acquire_owned())
+        .await
+    {
+        Ok(Ok(permit)) => permit,
+        _ => {
+            service.metrics.delivery(&provider, "busy");
+            let mut resp = (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({
+                    "status": "busy",
+                    "error": "too many deliveries are being checked right now; nothing was stored, retry later",
+                })),
+            )
+                .into_response();
+            resp.headers_mut()
+                .insert("retry-after", HeaderValue::from(BUSY_RETRY_AFTER_SECS));
+            return resp;
+        }
+    };
     // Plugin calls block (wasmtime sync + epoch deadline): keep them off the async threads.
+    // The permit moves into the blocking task, so a caller who hangs up does not free the
+    // slot while its plugin call still runs.
+    let provider_label = provider.clone();
     let reply = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         service.webhook(&provider, &connection, query.as_deref(), headers, &body)
     })
     .await;
     match reply {
-        Ok(reply) => {
+        Ok(mut reply) => {
+            let retry_after = public_words(&provider_label, &mut reply.body);
             let mut resp = (
                 StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                 Json(reply.body),
             )
                 .into_response();
+            if let Some(secs) = retry_after.filter(|_| reply.retry_after_secs.is_none()) {
+                resp.headers_mut()
+                    .insert("retry-after", HeaderValue::from(secs));
+            }
             if let Some(secs) = reply.retry_after_secs {
                 resp.headers_mut()
                     .insert("retry-after", HeaderValue::from(secs));
@@ -94,6 +164,42 @@ async fn webhook(
                 .into_response()
         }
     }
+}
+
+/// The phrase an unauthenticated caller gets for a refusal whose text came from the plugin
+/// (a `malformed` rejection's reason, a fault's trap or panic text): fixed, by the reply's
+/// status. The plugin's own words stay in the service's log and the operator's tools.
+/// (`unauthorized` texts are the service's own, built around the watch bookkeeping with the
+/// plugin's words bounded and the secret masked: service.rs.) Returns a `Retry-After` for a
+/// refusal that is host capacity, when the reply says so.
+fn public_words(provider: &str, body: &mut Value) -> Option<u64> {
+    let status = body.get("status").and_then(Value::as_str).unwrap_or("");
+    let (phrase, retry_after) = match status {
+        "malformed" => (
+            format!("the body is not a delivery the {provider} plugin can read"),
+            None,
+        ),
+        "plugin_fault" => {
+            // `fault` is the fault's kind when the service names it; else one phrase for all.
+            let kind = body.get("fault").and_then(Value::as_str);
+            let what = match kind {
+                Some(kind) => exlogare_runtime::plugin::PluginFault::public_phrase_of(kind),
+                None => {
+                    "it failed, ran past its deadline or out of memory, or is disabled for a while after repeated faults"
+                }
+            };
+            let retry = (kind == Some("busy")).then_some(BUSY_RETRY_AFTER_SECS);
+            (
+                format!(
+                    "the {provider} plugin could not check this delivery ({what}); nothing was stored, retry later"
+                ),
+                retry,
+            )
+        }
+        _ => return None,
+    };
+    body["error"] = json!(phrase);
+    retry_after
 }
 
 async fn healthz(State(service): State<Arc<Service>>) -> Response {
@@ -139,7 +245,24 @@ async fn metrics(State(service): State<Arc<Service>>) -> Response {
                 calls_per_hour: v.calls_per_hour,
             })
             .collect();
-        service.metrics.render(depth, &samples)
+        let plugins: Vec<_> = service
+            .plugins
+            .plugins
+            .iter()
+            .map(|(id, p)| {
+                let (call_slots, calls_running) = p.call_slots();
+                crate::metrics::PluginSample {
+                    provider: id,
+                    disabled: matches!(
+                        p.breaker(),
+                        exlogare_runtime::plugin::BreakerState::Open { .. }
+                    ),
+                    calls_running,
+                    call_slots,
+                }
+            })
+            .collect();
+        service.metrics.render(depth, &samples, &plugins)
     })
     .await
     .unwrap_or_default();

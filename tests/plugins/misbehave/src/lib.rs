@@ -9,7 +9,10 @@
 //!
 //! Options: `mode` (ok, loop, alloc, stdout, trap, fetch, fetch-header, budget, stream,
 //! stream-trap: read one piece of a streamed body, then trap while holding it; stream-forget:
-//! read one piece, then return without dropping the stream),
+//! read one piece, then return without dropping the stream; sleep: wait `ms` milliseconds
+//! (default 300) on the WASI clock, then succeed; recurse: recurse until the stack runs out;
+//! amplify: hand the host a request whose `count` (default 100) header values all point into
+//! one 1 MiB buffer, so the host would copy `count` MiB),
 //! `url` (for the HTTP modes), `header` (fetch-header: which header to set, default `host`),
 //! `auth` (`access-token` asks the host to add the token, scheme `token`).
 
@@ -109,6 +112,20 @@ fn misbehave(conn: &Connection) -> Result<(), ProviderError> {
             Ok(())
         }
         "trap" => panic!("misbehave: asked to trap"),
+        "sleep" => {
+            let ms = option(conn, "ms")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(300);
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            Ok(())
+        }
+        "recurse" => {
+            let depth = recurse(std::hint::black_box(1));
+            Err(report(format!(
+                "recursed {depth} deep without being stopped"
+            )))
+        }
+        "amplify" => amplify(conn),
         "fetch" => {
             let req = request(conn, vec![])?;
             match http::send(&req) {
@@ -207,6 +224,54 @@ fn misbehave(conn: &Connection) -> Result<(), ProviderError> {
             field: "options.mode".into(),
             message: format!("unknown mode `{other}`"),
         })),
+    }
+}
+
+/// Not a loop the compiler can turn into one: the call goes through a pointer it cannot see
+/// through, and its result is used after the call returns.
+fn recurse(n: u64) -> u64 {
+    let next: fn(u64) -> u64 = std::hint::black_box(recurse);
+    next(n.wrapping_add(1)).wrapping_mul(n | 1)
+}
+
+/// One 1 MiB buffer, `count` header values aliasing it: the guest holds 1 MiB, the lowered
+/// request names `count` MiB. What a hostile plugin can do without unsafe code in another
+/// language; here the aliases are `ManuallyDrop` so the buffer is freed once.
+fn amplify(conn: &Connection) -> Result<(), ProviderError> {
+    use std::mem::ManuallyDrop;
+    let count: usize = option(conn, "count")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let mut buffer = ManuallyDrop::new(String::from_utf8(vec![b'a'; 1 << 20]).unwrap());
+    let (ptr, len, cap) = (buffer.as_mut_ptr(), buffer.len(), buffer.capacity());
+    let headers: Vec<(String, String)> = (0..count)
+        .map(|i| {
+            // SAFETY: every alias is wrapped in ManuallyDrop below and never dropped or written.
+            let alias = unsafe { String::from_raw_parts(ptr, len, cap) };
+            (format!("x-amplify-{i}"), alias)
+        })
+        .collect();
+    let req = Request {
+        method: Method::Get,
+        url: option(conn, "url")
+            .unwrap_or("http://api.test/x")
+            .to_string(),
+        headers,
+        body: None,
+        credential: None,
+    };
+    let req = ManuallyDrop::new(req);
+    let outcome = http::send(&req);
+    // The header names are leaked with the aliases: this plugin's instance ends with the call.
+    match outcome {
+        Ok(resp) => Err(report(format!(
+            "the host took {count} MiB of headers: status={}",
+            resp.status
+        ))),
+        Err(e) => Err(report(format!(
+            "the host refused {count} MiB of headers: {}",
+            describe_error(&e)
+        ))),
     }
 }
 

@@ -1,0 +1,300 @@
+//! The webhook endpoint faces the internet (issue 11): a flood of deliveries cannot disable a
+//! plugin (verifications are capped below the instance pool, the excess gets 503 with
+//! `Retry-After`, and host capacity never counts against a plugin); a made-up provider name in
+//! the URL cannot forge or add `/metrics` series; and an unauthenticated sender never reads a
+//! plugin's or a trap's text.
+//!
+//! Needs both components: ./x test builds them (cargo build -p exlogare-gitflic -p
+//! exlogare-test-misbehave --target wasm32-wasip2 --profile plugin).
+
+#[path = "support/config_text.rs"]
+mod config_text;
+#[path = "support/fakes.rs"]
+mod fakes;
+#[path = "support/running.rs"]
+mod running;
+
+use config_text::*;
+use exlogare_conformance_tests::{component, gitflic_component, gitflic_fixtures};
+use exlogare_runtime::plugin::BreakerState;
+use running::RunningHost as Host;
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+const SECRET: &str = "wh-exposure-Q8s1Vn";
+
+struct World {
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        write_secrets(dir.path(), &[("secret", SECRET), ("token", "gf-token")]);
+        World { dir }
+    }
+
+    /// GitFlic on connection `cloud`, the misbehave plugin on `bad` doing `options`.
+    fn host(&self, server_fields: &str, options: &str) -> Host {
+        let d = self.dir.path();
+        let rest = format!(
+            r#"
+[sandbox]
+call_timeout_ms = 5000
+
+[[connections]]
+id = "cloud"
+provider = "gitflic"
+web_base = "https://gitflic.ru"
+api_base = "https://api.gitflic.ru"
+oauth_base = "https://oauth.gitflic.ru"
+webhook_secret_file = {secret:?}
+access_token_file = {token:?}
+
+[[connections]]
+id = "bad"
+provider = "misbehave"
+web_base = "http://api.test"
+api_base = "http://api.test"
+oauth_base = "http://api.test"
+options = {{ {options} }}
+webhook_secret_file = {secret:?}
+"#,
+            secret = d.join("secret"),
+            token = d.join("token"),
+        );
+        let both = plugins(
+            &[gitflic_component(), component("exlogare-test-misbehave")],
+            Some(&d.join("cache")),
+        );
+        let path = write_config(d, &(server(server_fields) + &storage(d) + &both + &rest));
+        Host::start(&path, false, true)
+    }
+}
+
+fn delivery_body() -> Vec<u8> {
+    std::fs::read(gitflic_fixtures().join("failed-job-trace/bodies/delivery.json")).unwrap()
+}
+
+struct Answer {
+    status: u16,
+    json: Value,
+    retry_after: Option<String>,
+}
+
+impl Host {
+    fn send(&self, provider: &str, connection: &str, secret: &str) -> Answer {
+        let resp = self
+            .webhook(provider, connection, secret, delivery_body())
+            .send()
+            .unwrap();
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_string());
+        let text = resp.text().unwrap();
+        Answer {
+            status,
+            json: serde_json::from_str(&text).unwrap_or(Value::Null),
+            retry_after,
+        }
+    }
+
+    fn scrape(&self) -> String {
+        self.client
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    }
+}
+
+/// Every line of a scrape is a comment, empty, or `name{labels} value`, labels well quoted;
+/// returns the series (name and labels) it holds.
+fn series_of(scrape: &str) -> BTreeSet<String> {
+    let mut series = BTreeSet::new();
+    for line in scrape.lines() {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("a sample line without a value: {line:?}"));
+        assert!(
+            value.parse::<f64>().is_ok(),
+            "not a number in {line:?}\n{scrape}"
+        );
+        let name_end = key.find('{').unwrap_or(key.len());
+        let name = &key[..name_end];
+        assert!(
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "a bad metric name in {line:?}"
+        );
+        if name_end < key.len() {
+            assert!(key.ends_with('}'), "unterminated labels in {line:?}");
+            // Inside the braces: key="value" pairs, quotes balanced once escapes are skipped.
+            let mut quoted = false;
+            let mut escaped = false;
+            for c in key[name_end + 1..key.len() - 1].chars() {
+                match (quoted, escaped, c) {
+                    (true, false, '\\') => escaped = true,
+                    (true, true, _) => escaped = false,
+                    (_, false, '"') => quoted = !quoted,
+                    _ => {}
+                }
+            }
+            assert!(!quoted, "an unterminated label value in {line:?}");
+        }
+        assert!(
+            name.starts_with("exlogare_"),
+            "a series the service does not define: {line:?}"
+        );
+        series.insert(key.to_string());
+    }
+    series
+}
+
+#[test]
+fn a_provider_name_in_the_url_cannot_forge_or_add_metrics_series() {
+    let world = World::new();
+    let host = world.host("", r#"mode = "ok""#);
+    let before = series_of(&host.scrape());
+    for path in [
+        "/api/integrations/%22%7D%0Afake_metric%201/webhook/x",
+        "/api/integrations/random-name-4711/webhook/x",
+        "/api/integrations/a%5C%22b/webhook/x",
+    ] {
+        let resp = host
+            .client
+            .post(format!("{}{path}", host.base))
+            .header("gitflic-webhook-secret", "x")
+            .body("{}")
+            .send()
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 404, "{path}");
+        let text = resp.text().unwrap();
+        assert!(
+            !text.contains("fake_metric"),
+            "the answer does not echo a name that is no id: {text}"
+        );
+    }
+    let scrape = host.scrape();
+    let after = series_of(&scrape);
+    assert_eq!(before, after, "no series was added:\n{scrape}");
+    assert!(!scrape.contains("fake_metric"), "{scrape}");
+    assert!(
+        scrape.contains(
+            r#"exlogare_webhook_deliveries_total{provider="unknown",outcome="http_404"} 3"#
+        ),
+        "{scrape}"
+    );
+}
+
+#[test]
+fn a_flood_of_deliveries_gets_503_with_retry_after_and_disables_no_plugin() {
+    let world = World::new();
+    // Each misbehave verification takes 1 s; 4 run at once.
+    let host = world.host(
+        "max_concurrent_verifications = 4",
+        r#"mode = "sleep", ms = "1000""#,
+    );
+    let answers: Vec<(&str, Answer)> = std::thread::scope(|scope| {
+        let mut calls = Vec::new();
+        for i in 0..240 {
+            let host = &host;
+            calls.push(scope.spawn(move || {
+                if i % 3 == 0 {
+                    ("gitflic", host.send("gitflic", "cloud", "wh-guessed-0000"))
+                } else {
+                    ("misbehave", host.send("misbehave", "bad", SECRET))
+                }
+            }));
+        }
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    let mut busy = 0;
+    for (provider, a) in &answers {
+        match (provider, a.status, a.json["status"].as_str()) {
+            (_, 503, Some("busy")) => {
+                assert_eq!(a.retry_after.as_deref(), Some("5"), "{}", a.json);
+                busy += 1;
+            }
+            (&"gitflic", 401, Some("unauthorized")) => {}
+            (&"misbehave", 200, Some("ignored")) => {}
+            _ => panic!("{provider}: {} {}", a.status, a.json),
+        }
+    }
+    assert!(busy > 0, "the cap of 4 bit on 240 deliveries at once");
+    for id in ["gitflic", "misbehave"] {
+        assert_eq!(
+            host.service.plugins.get(id).unwrap().breaker(),
+            BreakerState::Closed { recent_faults: 0 },
+            "{id}"
+        );
+    }
+    let scrape = host.scrape();
+    series_of(&scrape);
+    assert!(
+        !scrape
+            .lines()
+            .any(|l| l.starts_with("exlogare_plugin_faults_total")),
+        "no plugin fault was counted:\n{scrape}"
+    );
+    assert!(
+        scrape.contains(r#"exlogare_plugin_disabled{provider="gitflic"} 0"#),
+        "{scrape}"
+    );
+
+    // Right after the flood, a valid delivery is checked and stored.
+    let a = host.send("gitflic", "cloud", SECRET);
+    assert_eq!(
+        (a.status, a.json["status"].as_str()),
+        (202, Some("queued")),
+        "{}",
+        a.json
+    );
+    eprintln!("240 deliveries at once: {busy} got 503 busy");
+}
+
+#[test]
+fn an_unauthenticated_sender_never_reads_plugin_or_trap_text() {
+    let world = World::new();
+    // A rejection whose text the plugin chose ("unknown mode `...`").
+    let host = world.host("", r#"mode = "leak-this-text""#);
+    let a = host.send("misbehave", "bad", SECRET);
+    assert_eq!(
+        (a.status, a.json["status"].as_str()),
+        (400, Some("malformed")),
+        "{}",
+        a.json
+    );
+    let text = a.json.to_string();
+    assert!(
+        !text.contains("leak-this-text") && !text.contains("unknown mode"),
+        "{text}"
+    );
+    drop(host);
+
+    // A panic message and the trap.
+    let host = world.host("", r#"mode = "trap""#);
+    let a = host.send("misbehave", "bad", SECRET);
+    assert_eq!(
+        (a.status, a.json["status"].as_str()),
+        (503, Some("plugin_fault")),
+        "{}",
+        a.json
+    );
+    let text = a.json.to_string();
+    assert!(
+        !text.contains("asked to trap")
+            && !text.contains("panicked")
+            && !text.contains("unreachable"),
+        "{text}"
+    );
+    assert!(text.contains("nothing was stored, retry later"), "{text}");
+}
