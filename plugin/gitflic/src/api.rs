@@ -128,7 +128,15 @@ fn parse_list(
         .and_then(crate::model::value_u64)
         .unwrap_or(page as u64);
     let last = is_last(list.len(), size, number, total_pages);
-    Ok(Page { items: list, last })
+    let total_items = info
+        .as_ref()
+        .and_then(|i| i.get("totalElements"))
+        .and_then(crate::model::value_u64);
+    Ok(Page {
+        items: list,
+        last,
+        total_items,
+    })
 }
 
 #[cfg(test)]

@@ -1,22 +1,23 @@
 //! `get-failure-details`: which pipeline failed, which of its jobs failed it, and the link a
 //! person follows. GitFlic has no documented endpoint for one pipeline by number, so the
-//! pipeline is found in the (newest-first) list; its jobs come from `…/pipeline/{localId}/jobs`.
+//! pipeline is found in the (newest-first) list; its jobs come from `…/pipeline/{localId}/jobs`,
+//! which also stands in for the list when a numbered pipeline is not found there.
 
 use crate::api::{Api, EmbeddedPages, Page};
 use crate::model::{RestJob, RestPipeline, run_status, timestamp};
+use crate::pipeline_search::{Search, find_by_number};
 use crate::pipelines::{check_project, walk};
 use crate::{
     Connection, FailureDetails, FailureEvent, Host, InvalidInput, Job, Pipeline, PipelineRef,
-    ProviderError, RunStatus,
+    ProjectRef, ProviderError, RunStatus,
 };
 
 /// Pipelines searched for the event's one when only its UUID or nothing is known: 5 pages of
 /// 20. Without a number the walk cannot tell when it has gone past the pipeline.
 pub const FIND_PAGES: u32 = 5;
-/// Pages searched when the pipeline's number (`localId`) is known: a burst of failures in a busy
-/// project pushes a pipeline past the newest 100 before its delivery is processed, and the
-/// number tells the walk when to stop (the list is newest first), so it may page further:
-/// up to 10 pages of 20, the same cap as `list-pipelines`, which also ends on the last page.
+/// List pages the search by number (`pipeline_search.rs`) may read: a burst of failures in a
+/// busy project pushes a pipeline far past the newest 100 before its delivery is processed; the
+/// number tells the search which page to jump to, so this cap is rarely reached.
 pub const FIND_PAGES_BY_NUMBER: u32 = crate::pipelines::MAX_PAGES;
 const JOB_PAGE_SIZE: u32 = 100;
 const JOB_PAGES: u32 = 5;
@@ -43,80 +44,27 @@ pub fn get_failure_details<H: Host>(
     };
 
     let api = Api::new(host, conn);
-    let mut found: Option<RestPipeline> = None;
-    let pages = match wanted {
-        Wanted::Number(_) => FIND_PAGES_BY_NUMBER,
-        _ => FIND_PAGES,
-    };
-    let capped = walk(&api, project, pages, |pl| {
-        let hit = match &wanted {
-            Wanted::Number(n) => {
-                if pl.local_id.is_some_and(|l| l < *n) {
-                    return false; // newest first: it would have come already
-                }
-                pl.local_id == Some(*n)
-            }
-            Wanted::Id(id) => pl.id.as_deref() == Some(*id),
-            Wanted::NewestWith(status) => pl
-                .status
-                .as_deref()
-                .is_some_and(|s| s.eq_ignore_ascii_case(status)),
-        };
-        if hit {
-            found = Some(pl);
+    let (owner, name) = (&project.owner, &project.name);
+    let (pl, jobs) = match wanted {
+        Wanted::Number(n) => by_number(&api, event, n)?,
+        other => {
+            let pl = by_walk(&api, project, &other)?;
+            let number = pl.local_id.ok_or_else(|| {
+                ProviderError::InvalidInput(InvalidInput {
+                    field: "response".into(),
+                    message: format!(
+                        "{} of {owner}/{name} has no usable localId",
+                        other.describe()
+                    ),
+                })
+            })?;
+            let jobs = jobs_of(&api, project, number)?;
+            (pl, jobs)
         }
-        !hit
-    })?;
-    let what = match &wanted {
-        Wanted::Number(n) => format!("pipeline #{n}"),
-        Wanted::Id(id) => format!("pipeline {id}"),
-        Wanted::NewestWith(s) => format!("a pipeline with status {s}"),
     };
-    let pl = found.ok_or_else(|| {
-        let (owner, name) = (&project.owner, &project.name);
-        ProviderError::NotFound(if capped {
-            format!(
-                "{what} is not among the newest {} pipelines of {owner}/{name}",
-                pages * crate::pipelines::PAGE_SIZE
-            )
-        } else {
-            format!("{what} is not in the pipeline list of {owner}/{name}")
-        })
-    })?;
-    let number = pl.local_id.ok_or_else(|| {
-        ProviderError::InvalidInput(InvalidInput {
-            field: "response".into(),
-            message: format!(
-                "{what} of {}/{} has no usable localId",
-                project.owner, project.name
-            ),
-        })
-    })?;
-
-    let mut jobs: Vec<RestJob> = Vec::new();
-    let number_s = number.to_string();
-    for page in 0..JOB_PAGES {
-        let got: Page<RestJob> = api.get_page(
-            &[
-                "project",
-                &project.owner,
-                &project.name,
-                "cicd",
-                "pipeline",
-                &number_s,
-                "jobs",
-            ],
-            &[],
-            "restPipelineJobModelList",
-            page,
-            JOB_PAGE_SIZE,
-            "event.pipeline",
-        )?;
-        jobs.extend(got.items);
-        if got.last {
-            break;
-        }
-    }
+    let number = pl
+        .local_id
+        .expect("both searches return a numbered pipeline");
 
     let status = run_status(pl.status.as_deref());
     // A WARNING pipeline failed only in jobs allowed to fail: those are what a warning analysis
@@ -153,6 +101,126 @@ pub fn get_failure_details<H: Host>(
         failed_jobs,
         deep_link,
     })
+}
+
+impl Wanted<'_> {
+    fn describe(&self) -> String {
+        match self {
+            Wanted::Number(n) => format!("pipeline #{n}"),
+            Wanted::Id(id) => format!("pipeline {id}"),
+            Wanted::NewestWith(s) => format!("a pipeline with status {s}"),
+        }
+    }
+}
+
+/// A pipeline whose number is known: searched in the list by number (`pipeline_search.rs`), and
+/// when the list does not show it (too new for the list yet, or more requests away than the
+/// search may spend), asked for its jobs directly: the jobs endpoint takes the number, so a
+/// pipeline of any age is still analysed and linked, with what the event says about it.
+fn by_number<H: Host>(
+    api: &Api<H>,
+    event: &FailureEvent,
+    n: u64,
+) -> Result<(RestPipeline, Vec<RestJob>), ProviderError> {
+    let project = &event.project;
+    let (owner, name) = (&project.owner, &project.name);
+    let why = match find_by_number(api, project, n, FIND_PAGES_BY_NUMBER)? {
+        Search::Found(pl) => {
+            let jobs = jobs_of(api, project, n)?;
+            return Ok((*pl, jobs));
+        }
+        Search::Absent(why) => why,
+        Search::NotListedYet { newest } => format!("the newest pipeline listed is #{newest}"),
+        Search::GaveUp { requests } => format!("{requests} pages of the list did not reach it"),
+    };
+    let jobs = match jobs_of(api, project, n) {
+        Ok(jobs) if !jobs.is_empty() => jobs,
+        Ok(_) | Err(ProviderError::NotFound(_)) => {
+            return Err(ProviderError::NotFound(format!(
+                "pipeline #{n} is not in the pipeline list of {owner}/{name} ({why}) and has no jobs"
+            )));
+        }
+        Err(e) => return Err(e),
+    };
+    // Only what the event and the jobs say: the list did not give the pipeline itself.
+    let warning = event.event.eq_ignore_ascii_case("PIPELINE_WARNING");
+    let pl = RestPipeline {
+        id: event.pipeline.id.clone(),
+        local_id: Some(n),
+        status: Some(if warning { "WARNING" } else { "FAILED" }.to_string()),
+        git_ref: event.git_ref.clone(),
+        commit_id: event.commit_sha.clone(),
+        ..RestPipeline::default()
+    };
+    Ok((pl, jobs))
+}
+
+/// A pipeline known by its UUID or by nothing: the newest pages are walked, since without a
+/// number the walk cannot tell when it has gone past.
+fn by_walk<H: Host>(
+    api: &Api<H>,
+    project: &ProjectRef,
+    wanted: &Wanted,
+) -> Result<RestPipeline, ProviderError> {
+    let mut found: Option<RestPipeline> = None;
+    let capped = walk(api, project, FIND_PAGES, |pl| {
+        let hit = match wanted {
+            Wanted::Number(n) => pl.local_id == Some(*n),
+            Wanted::Id(id) => pl.id.as_deref() == Some(*id),
+            Wanted::NewestWith(status) => pl
+                .status
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case(status)),
+        };
+        if hit {
+            found = Some(pl);
+        }
+        !hit
+    })?;
+    found.ok_or_else(|| {
+        let (owner, name, what) = (&project.owner, &project.name, wanted.describe());
+        ProviderError::NotFound(if capped {
+            format!(
+                "{what} is not among the newest {} pipelines of {owner}/{name}",
+                FIND_PAGES * crate::pipelines::PAGE_SIZE
+            )
+        } else {
+            format!("{what} is not in the pipeline list of {owner}/{name}")
+        })
+    })
+}
+
+/// The jobs of pipeline `number`, every page up to `JOB_PAGES`.
+fn jobs_of<H: Host>(
+    api: &Api<H>,
+    project: &ProjectRef,
+    number: u64,
+) -> Result<Vec<RestJob>, ProviderError> {
+    let mut jobs: Vec<RestJob> = Vec::new();
+    let number_s = number.to_string();
+    for page in 0..JOB_PAGES {
+        let got: Page<RestJob> = api.get_page(
+            &[
+                "project",
+                &project.owner,
+                &project.name,
+                "cicd",
+                "pipeline",
+                &number_s,
+                "jobs",
+            ],
+            &[],
+            "restPipelineJobModelList",
+            page,
+            JOB_PAGE_SIZE,
+            "event.pipeline",
+        )?;
+        jobs.extend(got.items);
+        if got.last {
+            break;
+        }
+    }
+    Ok(jobs)
 }
 
 /// A job is addressed by its project-wide `localId`; one without it cannot be fetched.
@@ -343,13 +411,14 @@ mod tests {
             200,
             pipelines(json!([{"localId": 50}, {"localId": 40}]), 9),
         );
+        host.on_json(Method::Get, &jobs_url(45), 200, jobs(json!([])));
         let err = get_failure_details(&host, &conn(), &event(Some(45), None, "PIPELINE_FAIL"))
             .unwrap_err();
         assert!(matches!(err, ProviderError::NotFound(m) if m.contains("#45")));
         assert_eq!(
             host.requests.borrow().len(),
-            1,
-            "the scan stops once it passes the number"
+            2,
+            "the search stops once it passes the number; the jobs endpoint confirms"
         );
     }
 
@@ -370,10 +439,10 @@ mod tests {
     }
 
     #[test]
-    fn a_known_number_is_found_beyond_the_newest_hundred() {
-        // Pipeline #1000 - 7 * 20 - 3 = #857 sits on page 7, past the old 5-page search.
+    fn a_known_number_is_found_far_beyond_the_newest_hundred() {
+        // Pipeline #1000 - 7 * 20 - 3 = #857 sits on page 7: the number names the page.
         let host = FakeHost::new();
-        for n in 0..=7 {
+        for n in 0..50 {
             host.on_json(Method::Get, &page_url(n), 200, busy_page(n, 1000, 50));
         }
         host.on_json(Method::Get, &jobs_url(857), 200, jobs(json!([])));
@@ -390,59 +459,80 @@ mod tests {
             d.deep_link,
             "https://gitflic.ru/project/acme/api/ci-cd/pipeline/857"
         );
-        assert_eq!(host.requests.borrow().len(), 9, "8 list pages and the jobs");
-        assert_eq!(host.unused(), 0);
+        assert_eq!(host.requests.borrow().len(), 3, "page 0, page 7, the jobs");
+
+        // A thousand runs old costs no more.
+        let host = FakeHost::new();
+        for n in 0..50 {
+            host.on_json(Method::Get, &page_url(n), 200, busy_page(n, 1000, 50));
+        }
+        host.on_json(Method::Get, &jobs_url(21), 200, jobs(json!([])));
+        let d =
+            get_failure_details(&host, &conn(), &event(Some(21), None, "PIPELINE_FAIL")).unwrap();
+        assert_eq!(d.pipeline.reference.number, Some(21));
+        assert_eq!(host.requests.borrow().len(), 3);
     }
 
     #[test]
-    fn the_search_by_number_is_bounded() {
-        // Older than 10 pages: 10 requests, then not found, naming how far it looked.
+    fn a_numbered_pipeline_the_list_does_not_show_is_read_through_its_jobs() {
+        // Newer than the list (it lags the event): the jobs endpoint takes the number.
         let host = FakeHost::new();
-        for n in 0..FIND_PAGES_BY_NUMBER + 2 {
-            host.on_json(Method::Get, &page_url(n), 200, busy_page(n, 1000, 50));
-        }
-        let err = get_failure_details(&host, &conn(), &event(Some(700), None, "PIPELINE_FAIL"))
-            .unwrap_err();
-        assert!(
-            matches!(&err, ProviderError::NotFound(m) if m.contains("#700") && m.contains("newest 200")),
-            "{err:?}"
-        );
-        assert_eq!(host.requests.borrow().len(), FIND_PAGES_BY_NUMBER as usize);
-
-        // The last page ends the search, before the cap.
-        let host = FakeHost::new();
-        for n in 0..3 {
-            host.on_json(Method::Get, &page_url(n), 200, busy_page(n, 1000, 3));
-        }
-        let err = get_failure_details(&host, &conn(), &event(Some(5000), None, "PIPELINE_FAIL"))
-            .unwrap_err();
-        assert!(
-            matches!(&err, ProviderError::NotFound(m) if m.contains("not in the pipeline list")),
-            "{err:?}"
-        );
-        assert_eq!(
-            host.requests.borrow().len(),
-            1,
-            "#5000 is newer than page 0: nothing to page for"
-        );
-
-        // An empty page ends it too.
-        let host = FakeHost::new();
-        host.on_json(Method::Get, &page_url(0), 200, busy_page(0, 1000, 99));
+        host.on_json(Method::Get, &page_url(0), 200, busy_page(0, 1000, 50));
         host.on_json(
             Method::Get,
-            &page_url(1),
+            &jobs_url(1001),
             200,
-            json!({"_embedded": {"restPipelineModelList": []}, "page": {"size": 20, "totalElements": 0, "totalPages": 99, "number": 1}}),
+            jobs(json!([job(json!(7001), "build", "FAILED", None)])),
         );
-        let err = get_failure_details(&host, &conn(), &event(Some(900), None, "PIPELINE_FAIL"))
+        let mut e = event(Some(1001), Some("uuid-1001"), "PIPELINE_FAIL");
+        e.git_ref = Some("main".into());
+        e.commit_sha = Some("abc123".into());
+        let d = get_failure_details(&host, &conn(), &e).unwrap();
+        assert_eq!(d.pipeline.reference.number, Some(1001));
+        assert_eq!(d.pipeline.reference.id.as_deref(), Some("uuid-1001"));
+        assert_eq!(d.pipeline.status, RunStatus::Failed);
+        assert_eq!(d.pipeline.git_ref.as_deref(), Some("main"));
+        assert_eq!(d.pipeline.commit_sha.as_deref(), Some("abc123"));
+        assert_eq!(
+            d.deep_link,
+            "https://gitflic.ru/project/acme/api/ci-cd/pipeline/1001"
+        );
+        assert_eq!(d.failed_jobs.len(), 1);
+        assert_eq!(d.failed_jobs[0].name, "build", "the job keeps its name");
+
+        // Deleted: the list skips it and the jobs endpoint does not know it.
+        let host = FakeHost::new();
+        host.on_json(
+            Method::Get,
+            PIPELINES,
+            200,
+            pipelines(json!([{"localId": 50}, {"localId": 40}]), 9),
+        );
+        host.on(
+            Method::Get,
+            &jobs_url(45),
+            404,
+            r#"{"message":"not found"}"#,
+        );
+        let err = get_failure_details(&host, &conn(), &event(Some(45), None, "PIPELINE_FAIL"))
             .unwrap_err();
         assert!(
-            matches!(&err, ProviderError::NotFound(m) if m.contains("not in the pipeline list")),
+            matches!(&err, ProviderError::NotFound(m) if m.contains("#45") && m.contains("deleted")),
             "{err:?}"
         );
-        assert_eq!(host.requests.borrow().len(), 2);
+        assert_eq!(host.requests.borrow().len(), 2, "one page and the jobs");
 
+        // A server error on the jobs stays a server error (retried), not "not found".
+        let host = FakeHost::new();
+        host.on_json(Method::Get, &page_url(0), 200, busy_page(0, 1000, 1));
+        host.on(Method::Get, &jobs_url(5000), 502, "Bad Gateway");
+        let err = get_failure_details(&host, &conn(), &event(Some(5000), None, "PIPELINE_FAIL"))
+            .unwrap_err();
+        assert!(matches!(err, ProviderError::Transient(_)), "{err:?}");
+    }
+
+    #[test]
+    fn the_walk_without_a_number_is_bounded() {
         // Without a number the search stays at 5 pages: it cannot tell when it went past.
         let host = FakeHost::new();
         for n in 0..FIND_PAGES + 2 {

@@ -365,6 +365,7 @@ fn every_scenario_replays_with_its_expected_outcome_kinds() {
         ("two-failed-jobs", &["pipeline-failed", "ok", "ok,ok"]),
         ("log-artifact-fallback", &["pipeline-failed", "ok", "ok"]),
         ("artifact-expired", &["ok", "not-found,not-found"]),
+        ("pipeline-deleted", &["not-found"]),
         (
             "token-rejected",
             &[

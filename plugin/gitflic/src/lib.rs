@@ -35,6 +35,7 @@ pub mod links;
 pub mod model;
 pub mod oauth;
 pub mod options;
+pub mod pipeline_search;
 pub mod pipelines;
 pub mod projects;
 pub mod webhook;
