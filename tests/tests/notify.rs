@@ -12,9 +12,9 @@
 mod fakes;
 
 use exlogare_notify::{
-    ConfigError, ConnectionAlert, FailureMessage, JobMessage, Notifier, NotifierConfig,
-    NotifierKind, NotifyError, RouteConfig, console::ConsoleNotifier, matrix, route,
-    route_connection,
+    AlertProblem, ConfigError, ConnectionAlert, FailureMessage, JobMessage, Notifier,
+    NotifierConfig, NotifierKind, NotifyError, RouteConfig, console::ConsoleNotifier, matrix,
+    route, route_connection,
 };
 use fakes::{
     ChatFake, MX_ROOM, MX_TOKEN, Reply, SLACK_PATH, TG_TOKEN, matrix_fake, parse_html,
@@ -105,6 +105,7 @@ fn sample() -> FailureMessage {
                 (196, "87 |     let amount: u64 = req.amount;".into()),
             ],
         )],
+        note: None,
     }
 }
 
@@ -1008,6 +1009,7 @@ fn alert() -> ConnectionAlert {
         reconnect_url: Some("https://exlogare.example/api/integrations/gitflic/oauth/start/cloud".into()),
         admin_token_required: true,
         at: 1_764_140_000_000,
+        problem: AlertProblem::NeedsReconnection,
     }
 }
 

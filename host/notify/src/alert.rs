@@ -37,16 +37,67 @@ pub struct ConnectionAlert {
     pub admin_token_required: bool,
     /// When the connection was found to need reconnection (milliseconds since the epoch).
     pub at: i64,
+    /// What is wrong with the connection; alerts stored before there were kinds are about
+    /// reconnection.
+    #[serde(default)]
+    pub problem: AlertProblem,
+}
+
+/// What a connection alert is about: each has its own headline, remedy and meanwhile note.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertProblem {
+    /// Its credentials stopped working.
+    #[default]
+    NeedsReconnection,
+    /// This host's egress policy refuses its requests (a private address without
+    /// `allow_private`, a scheme or port the policy does not allow).
+    EgressRefused,
+    /// Its provider does not answer: connections refused, DNS failing, timeouts.
+    Unreachable,
+}
+
+impl AlertProblem {
+    /// The name used in storage and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertProblem::NeedsReconnection => "needs_reconnection",
+            AlertProblem::EgressRefused => "egress_refused",
+            AlertProblem::Unreachable => "unreachable",
+        }
+    }
 }
 
 impl ConnectionAlert {
     /// `Connection cloud (gitflic) needs reconnection` (unescaped, one line).
     pub fn headline(&self) -> String {
+        let what = match self.problem {
+            AlertProblem::NeedsReconnection => "needs reconnection",
+            AlertProblem::EgressRefused => "is refused by this host's egress policy",
+            AlertProblem::Unreachable => "cannot reach its provider",
+        };
         format!(
-            "Connection {} ({}) needs reconnection",
+            "Connection {} ({}) {what}",
             one_line(&self.connection, 100),
             one_line(&self.provider, 50)
         )
+    }
+
+    /// The remedy when it is not a reconnection (those name their link or token instead).
+    pub(crate) fn other_remedy(&self) -> Option<Sentence> {
+        match self.problem {
+            AlertProblem::NeedsReconnection => None,
+            AlertProblem::EgressRefused => Some(egress_note),
+            AlertProblem::Unreachable => Some(unreachable_note),
+        }
+    }
+
+    /// What happens to the connection's failures until it is fixed.
+    pub(crate) fn meanwhile(&self) -> Sentence {
+        match self.problem {
+            AlertProblem::NeedsReconnection => meanwhile_note,
+            AlertProblem::EgressRefused | AlertProblem::Unreachable => retried_note,
+        }
     }
 
     /// The reason: credentials masked, one line, at most [`MAX_REASON_CHARS`] characters.
@@ -125,6 +176,31 @@ pub(crate) fn static_note(code: &dyn Fn(&str) -> String) -> String {
     )
 }
 
+/// The remedy for requests the egress policy refuses.
+pub(crate) fn egress_note(code: &dyn Fn(&str) -> String) -> String {
+    format!(
+        "If the instance is on a private network, set {} on the connection; otherwise check its {}.",
+        code("allow_private = true"),
+        code("base_url")
+    )
+}
+
+/// The remedy for a provider that does not answer.
+pub(crate) fn unreachable_note(code: &dyn Fn(&str) -> String) -> String {
+    format!(
+        "Check that the instance is up and reachable from this host (DNS, firewall, proxy; {} for a private CA).",
+        code("ca_file")
+    )
+}
+
+/// What happens meanwhile to the failures of a connection that cannot reach its provider.
+pub(crate) fn retried_note(code: &dyn Fn(&str) -> String) -> String {
+    format!(
+        "Meanwhile its failures are retried with backoff; those that run out of attempts are parked ({}).",
+        code("exlogare-host parked --retry")
+    )
+}
+
 /// What happens meanwhile.
 pub(crate) fn meanwhile_note(code: &dyn Fn(&str) -> String) -> String {
     format!(
@@ -144,16 +220,19 @@ pub fn render_plain(a: &ConnectionAlert) -> String {
         a.since(),
         a.reason_text()
     );
-    match (a.advice(), &a.reconnect_url) {
-        (Advice::ReplaceStaticToken, _) | (_, None) => out.push_str(&static_note(&plain)),
-        (advice, Some(url)) => {
+    match (a.other_remedy(), a.advice(), &a.reconnect_url) {
+        (Some(remedy), _, _) => out.push_str(&remedy(&plain)),
+        (None, Advice::ReplaceStaticToken, _) | (None, _, None) => {
+            out.push_str(&static_note(&plain))
+        }
+        (None, advice, Some(url)) => {
             out.push_str(&format!("Reconnect: open {}", one_line(url, 1000)));
             if advice == Advice::ReconnectWithAdminToken {
                 out.push_str(&format!("\n{}", admin_note(&plain)));
             }
         }
     }
-    out.push_str(&format!("\n{}", meanwhile_note(&plain)));
+    out.push_str(&format!("\n{}", (a.meanwhile())(&plain)));
     out
 }
 
@@ -262,6 +341,7 @@ pub(crate) mod tests {
             reconnect_url: Some("https://exlogare.example/api/integrations/gitflic/oauth/start/cloud".into()),
             admin_token_required: true,
             at: AT,
+            problem: AlertProblem::NeedsReconnection,
         }
     }
 
@@ -282,6 +362,7 @@ pub(crate) mod tests {
             ),
             admin_token_required: true,
             at: AT,
+            problem: AlertProblem::NeedsReconnection,
         }
     }
 
@@ -295,6 +376,7 @@ pub(crate) mod tests {
             reconnect_url: Some(format!("https://exlogare.example/{}", "u".repeat(10_000))),
             admin_token_required: true,
             at: AT,
+            problem: AlertProblem::NeedsReconnection,
         }
     }
 
@@ -620,6 +702,64 @@ pub(crate) mod tests {
         // An ordinary alert is short.
         let normal = super::super::telegram::render_alert(&sample());
         assert!(u16(&visible_html(&normal, TG_TAGS, &[]).unwrap()) < 1000);
+    }
+
+    #[test]
+    fn egress_and_unreachable_alerts_name_their_own_problem_and_remedy() {
+        for (problem, headline, remedy) in [
+            (
+                AlertProblem::EgressRefused,
+                "Connection cloud (gitflic) is refused by this host's egress policy",
+                "allow_private = true",
+            ),
+            (
+                AlertProblem::Unreachable,
+                "Connection cloud (gitflic) cannot reach its provider",
+                "reachable from this host",
+            ),
+        ] {
+            let a = ConnectionAlert {
+                problem,
+                reason: "GET https://gitflic.corp.local/rest-api/project: connection refused"
+                    .into(),
+                ..sample()
+            };
+            let plain = render_plain(&a);
+            let slack = slack_checked(&super::super::slack::render_alert(&a)).join("\n");
+            let tg = visible_html(&super::super::telegram::render_alert(&a), TG_TAGS, &[]).unwrap();
+            let (body, html) = super::super::matrix::render_alert(&a);
+            let mx = visible_html(&html, MX_TAGS, &["br"]).unwrap();
+            for (platform, shown) in [
+                ("plain", &plain),
+                ("slack", &slack),
+                ("telegram", &tg),
+                ("matrix", &mx),
+                ("matrix body", &body),
+            ] {
+                for needle in [
+                    headline,
+                    remedy,
+                    "retried with backoff",
+                    "connection refused",
+                ] {
+                    assert!(
+                        shown.contains(needle),
+                        "{platform}: {needle} missing:\n{shown}"
+                    );
+                }
+                assert!(
+                    !shown.contains("Reconnect") && !shown.contains("admin_token"),
+                    "{platform}: a reachability problem is not fixed by reconnecting:\n{shown}"
+                );
+            }
+        }
+        // Stored before there were kinds: a reconnection alert.
+        let old: ConnectionAlert = serde_json::from_value(serde_json::json!({
+            "provider": "gitflic", "connection": "cloud", "web_base": "https://gitflic.ru",
+            "reason": "r", "reconnect_url": null, "admin_token_required": false, "at": AT
+        }))
+        .unwrap();
+        assert_eq!(old.problem, AlertProblem::NeedsReconnection);
     }
 
     #[test]

@@ -82,6 +82,9 @@ pub fn render_plain(msg: &FailureMessage, budget: usize) -> String {
         head.push_str(&format!("\n{}", one_line(&r, 300)));
     }
     head.push_str(&format!("\n{}", one_line(&msg.deep_link, 1000)));
+    if let Some(note) = &msg.note {
+        head.push_str(&format!("\n⚠ {}", one_line(note, 500)));
+    }
     let max_jobs = if budget == usize::MAX {
         msg.jobs.len()
     } else {

@@ -32,7 +32,7 @@ pub mod slack;
 pub mod telegram;
 mod text;
 
-pub use alert::ConnectionAlert;
+pub use alert::{AlertProblem, ConnectionAlert};
 pub use config::{
     ChatId, ConfigError, NotifierConfig, NotifierKind, RouteConfig, build_all, check_routes, route,
     route_connection,

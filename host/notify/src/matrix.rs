@@ -193,9 +193,12 @@ pub fn render_alert(a: &ConnectionAlert) -> (String, String) {
         "<p><em>Reason:</em> {}</p><p>",
         html(&a.reason_text())
     ));
-    match (a.advice(), &a.reconnect_url) {
-        (Advice::ReplaceStaticToken, _) | (_, None) => o.push_str(&alert::static_note(&code)),
-        (advice, Some(url)) => {
+    match (a.other_remedy(), a.advice(), &a.reconnect_url) {
+        (Some(remedy), _, _) => o.push_str(&remedy(&code)),
+        (None, Advice::ReplaceStaticToken, _) | (None, _, None) => {
+            o.push_str(&alert::static_note(&code))
+        }
+        (None, advice, Some(url)) => {
             match a.link().filter(|u| u.len() <= 2000) {
                 Some(u) => o.push_str(&format!(
                     "Reconnect: <a href=\"{}\">{}</a>",
@@ -209,7 +212,7 @@ pub fn render_alert(a: &ConnectionAlert) -> (String, String) {
             }
         }
     }
-    o.push_str(&format!("<br>{}</p>", alert::meanwhile_note(&code)));
+    o.push_str(&format!("<br>{}</p>", (a.meanwhile())(&code)));
     (alert::render_plain(a), o)
 }
 
@@ -227,6 +230,9 @@ fn render_html(msg: &FailureMessage, budget: usize) -> String {
             html(url)
         )),
         None => head.push_str(&format!("<br>{}</p>", html(&one_line(&msg.deep_link, 300)))),
+    }
+    if let Some(note) = &msg.note {
+        head.push_str(&format!("<p>⚠ <em>{}</em></p>", html(&one_line(note, 500))));
     }
     let jobs = &msg.jobs[..msg.jobs.len().min(MAX_JOBS)];
     let fixed: Vec<String> = jobs.iter().map(job_fixed).collect();

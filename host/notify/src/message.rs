@@ -26,6 +26,10 @@ pub struct FailureMessage {
     /// The pipeline page.
     pub deep_link: String,
     pub jobs: Vec<JobMessage>,
+    /// What the team should know about the whole pipeline when its jobs could not be told,
+    /// e.g. that the provider no longer has it.
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 fn failed() -> String {

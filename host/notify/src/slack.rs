@@ -113,16 +113,19 @@ pub fn render_alert(a: &ConnectionAlert) -> Value {
         field("Since", &mrkdwn(&a.since())),
     ];
     let mut todo = vec!["*What to do*".to_owned()];
-    match (a.advice(), &a.reconnect_url) {
-        (Advice::ReplaceStaticToken, _) | (_, None) => todo.push(alert::static_note(&code)),
-        (advice, Some(url)) => {
+    match (a.other_remedy(), a.advice(), &a.reconnect_url) {
+        (Some(remedy), _, _) => todo.push(remedy(&code)),
+        (None, Advice::ReplaceStaticToken, _) | (None, _, None) => {
+            todo.push(alert::static_note(&code))
+        }
+        (None, advice, Some(url)) => {
             todo.push(format!("Reconnect: open {}", mrkdwn_link(a.link(), url)));
             if advice == Advice::ReconnectWithAdminToken {
                 todo.push(alert::admin_note(&code));
             }
         }
     }
-    todo.push(alert::meanwhile_note(&code));
+    todo.push((a.meanwhile())(&code));
     let mut blocks = vec![
         json!({
             "type": "header",
@@ -167,6 +170,12 @@ pub fn render(msg: &FailureMessage) -> Value {
         fields.push(field("Ref", &mrkdwn(&one_line(&r, 300))));
     }
     blocks.push(json!({ "type": "section", "fields": fields }));
+    if let Some(note) = &msg.note {
+        blocks.push(json!({
+            "type": "context",
+            "elements": [{ "type": "mrkdwn", "text": clip_escaped(&format!(":warning: {}", mrkdwn(&one_line(note, 1000))), SECTION_TEXT_MAX) }]
+        }));
+    }
     for job in msg.jobs.iter().take(MAX_JOBS) {
         blocks.extend(job_blocks(job));
     }
@@ -206,6 +215,8 @@ fn fallback(msg: &FailureMessage) -> String {
         if !job.summary.is_empty() {
             t.push_str(&format!(" — {}", job.summary));
         }
+    } else if let Some(note) = &msg.note {
+        t.push_str(&format!(": {note}"));
     }
     mrkdwn(&one_line(&t, 500))
 }

@@ -173,9 +173,10 @@ pub fn render_alert(a: &ConnectionAlert) -> String {
             .push_str(&sentence(&|s| format!("<code>{}</code>", html(s))));
         o.visible += utf16_len(&sentence(&|s| s.to_owned()));
     };
-    match (a.advice(), &a.reconnect_url) {
-        (Advice::ReplaceStaticToken, _) | (_, None) => note(&mut o, alert::static_note),
-        (advice, Some(url)) => {
+    match (a.other_remedy(), a.advice(), &a.reconnect_url) {
+        (Some(remedy), _, _) => note(&mut o, remedy),
+        (None, Advice::ReplaceStaticToken, _) | (None, _, None) => note(&mut o, alert::static_note),
+        (None, advice, Some(url)) => {
             o.text("Reconnect: ");
             match a.link().filter(|u| u.len() <= 2000) {
                 Some(u) => o
@@ -191,7 +192,7 @@ pub fn render_alert(a: &ConnectionAlert) -> String {
         }
     }
     o.text("\n");
-    note(&mut o, alert::meanwhile_note);
+    note(&mut o, a.meanwhile());
     debug_assert!(o.visible <= TEXT_BUDGET);
     o.html
 }
@@ -240,6 +241,12 @@ pub(crate) fn render_within(msg: &FailureMessage, budget: usize) -> String {
             .tag("</a>"),
         None => head.text(&one_line(&msg.deep_link, 300)),
     };
+    if let Some(note) = &msg.note {
+        head.text("\n⚠ ")
+            .tag("<i>")
+            .text(&one_line(note, 500))
+            .tag("</i>");
+    }
     // As many jobs as fit without their excerpts, then the excerpts share what is left.
     let fixed: Vec<Out> = msg.jobs.iter().take(MAX_JOBS).map(job_fixed).collect();
     let mut shown = fixed.len();
