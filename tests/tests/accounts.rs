@@ -566,6 +566,13 @@ fn watching_registers_one_hook_with_a_fresh_per_project_secret_that_the_service_
 
     let (status, body) = host.deliver_with(w.secret.expose(), "acme", "payments-api");
     assert_eq!(status, 401, "the rotated-away secret: {body}");
+    let why = body["error"].as_str().unwrap();
+    assert!(
+        why.contains("an old one of acme/payments-api's watch")
+            && why.contains("watched again")
+            && !why.contains(w.secret.expose()),
+        "the 401 says whose secret it was and why it stopped working: {body}"
+    );
     let (status, body) = host.deliver_with(w2.secret.expose(), "acme", "other-project");
     assert_eq!(
         status, 401,
@@ -616,6 +623,21 @@ fn watching_registers_one_hook_with_a_fresh_per_project_secret_that_the_service_
     assert_eq!(s.watched_projects("cloud").unwrap(), ["acme/tools"]);
     let (status, body) = host.deliver_with(w2.secret.expose(), "acme", "payments-api");
     assert_eq!(status, 401, "{body}");
+    let why = body["error"].as_str().unwrap();
+    assert!(
+        why.contains("acme/payments-api's watch") && why.contains("unwatched"),
+        "the 401 says the watch was removed: {body}"
+    );
+    // A secret this host never gave out is just wrong, and said so without guessing.
+    let (status, body) = host.deliver_with("wh-never-issued-0000", "acme", "payments-api");
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("does not match connection `cloud`'s webhook secret"),
+        "{body}"
+    );
     assert!(!s.unwatch("cloud", "acme/payments-api").unwrap());
     assert!(
         s.unwatch("cloud", "acme/tools").unwrap(),

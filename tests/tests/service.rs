@@ -673,6 +673,32 @@ fn the_same_failure_delivered_twice_is_analysed_once_and_posted_once_per_room() 
     );
     assert_eq!(late.json["status"], "duplicate");
 
+    // A redelivery that names the pipeline only by its UUID, or only by its number, is still
+    // the same failure (GitFlic's release notes: key on the UUID as well as the localId).
+    let mut body: Value =
+        serde_json::from_slice(&fixture_body("failed-job-trace", "delivery.json")).unwrap();
+    for pipeline in [
+        json!({ "id": "12798c04-3b8d-5445-a590-6c80448d7e4a" }),
+        json!({ "local_id": 1287 }),
+    ] {
+        body["pipeline"] = pipeline;
+        let again = host.post(
+            &format!("{ENDPOINT}?secret={WEBHOOK_SECRET}"),
+            &[("content-type", "application/json")],
+            serde_json::to_vec(&body).unwrap(),
+        );
+        assert_eq!(
+            (
+                again.status,
+                again.json["status"].as_str(),
+                again.json["delivery"].as_i64()
+            ),
+            (202, Some("duplicate"), Some(id)),
+            "{}",
+            again.json
+        );
+    }
+
     assert_eq!(host.stored_count(), 1);
     assert_eq!(
         world.gitflic.calls(
@@ -1221,6 +1247,54 @@ fn expired_logs_end_in_a_message_that_says_so() {
         let text = all_text(&fake.posted()[0]);
         assert!(
             text.contains("#1284") && text.contains("expired"),
+            "{platform}: {text}"
+        );
+    }
+    assert!(
+        world.gitflic.unused().is_empty(),
+        "{:?}",
+        world.gitflic.unused()
+    );
+    world.assert_clean();
+}
+
+#[test]
+fn a_deleted_pipeline_ends_in_a_message_that_says_so_without_a_made_up_job() {
+    let world = World::new(&["pipeline-deleted"]);
+    let host = world.host(Opts::default());
+    let mut body: Value =
+        serde_json::from_slice(&fixture_body("failed-job-trace", "delivery.json")).unwrap();
+    body["pipeline"] = json!({ "local_id": "1284", "ref": "main" });
+    let a = host.post(
+        &format!("{ENDPOINT}?secret={WEBHOOK_SECRET}"),
+        &[("content-type", "application/json")],
+        serde_json::to_vec(&body).unwrap(),
+    );
+    let id = queued_id(&a);
+    host.wait_state(id, "done");
+
+    let report: Value =
+        serde_json::from_str(&host.service.store.report(id).unwrap().unwrap()).unwrap();
+    assert_eq!(report["pipeline"], "#1284", "{report}");
+    assert_eq!(
+        report["jobs"],
+        json!([]),
+        "no job stands in for the pipeline: {report}"
+    );
+    let note = report["note"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("GitFlic no longer has this pipeline") && note.contains("deleted"),
+        "{report}"
+    );
+    assert_eq!(world.posted_counts(), [1, 1, 1]);
+    for (platform, fake) in world.chats() {
+        let text = all_text(&fake.posted()[0]);
+        assert!(
+            text.contains("#1284") && text.contains("no longer has this pipeline"),
+            "{platform}: {text}"
+        );
+        assert!(
+            !text.contains("pipeline [") && !text.contains("\npipeline —"),
             "{platform}: {text}"
         );
     }

@@ -17,6 +17,7 @@ fn parked_store(dir: &std::path::Path, pipelines: &[&str]) -> (std::path::PathBu
                 connection: "cloud".into(),
                 project: "acme/app".into(),
                 pipeline: (*p).into(),
+                also_known_as: vec![],
                 event_json: "{}".into(),
                 source: "webhook",
             };

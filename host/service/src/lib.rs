@@ -14,6 +14,7 @@ pub mod config;
 pub mod metrics;
 pub mod parked_http;
 pub mod pipeline;
+pub mod reachability;
 pub mod recording;
 pub mod server;
 pub mod service;

@@ -446,6 +446,7 @@ pub fn failure_message(
         commit_sha: p.commit_sha.clone(),
         deep_link: analysis.details.deep_link.clone(),
         jobs,
+        note: None,
     }
 }
 

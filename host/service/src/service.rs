@@ -11,7 +11,7 @@ use crate::config::{Config, ConnectionConfig, resolve_secret};
 use crate::metrics::Metrics;
 use crate::pipeline::{FailureAnalysis, LogProblem, LogWords, PipelineError, analyze_failure};
 use crate::storage::{Delivery, Enqueued, NewDelivery, Store, idem_key, now_ms};
-use exlogare_notify::{self as notify, FailureMessage, JobMessage, Notifier};
+use exlogare_notify::{self as notify, AlertProblem, FailureMessage, Notifier};
 use exlogare_runtime::call_state::{Clock, LogSink};
 use exlogare_runtime::egress::EgressPolicy;
 use exlogare_runtime::engine::{EngineOptions, HostEngine};
@@ -39,6 +39,9 @@ pub struct ConnectionRuntime {
     /// For a connection added at run time, the `updated_at` of its stored row (a change
     /// rebuilds the runtime); `None` for one from the config file.
     pub stored_version: Option<i64>,
+    /// What its requests met lately (reachability.rs): an unreachable provider or a refusing
+    /// egress policy is one chat alert, not a silent run of parked deliveries.
+    pub reach: Arc<crate::reachability::Reachability>,
 }
 
 pub struct Service {
@@ -294,20 +297,23 @@ impl Service {
             }
             None => crate::accounts::budget::RequestBudget::new(calls_per_hour),
         }));
-        let backend = crate::accounts::service::BudgetedBackend::wrap(
-            Arc::new(backend),
-            &c.id,
-            budget.clone(),
-        );
+        // The budget outside the meter: a request the budget refuses never reaches the
+        // network, so it is neither counted as a provider request nor taken as an outage.
+        let reach = Arc::new(crate::reachability::Reachability::default());
+        let metered = Arc::new(MeteredBackend {
+            inner: Arc::new(backend),
+            provider: c.provider.clone(),
+            metrics: metrics.clone(),
+            reach: reach.clone(),
+        });
+        let backend =
+            crate::accounts::service::BudgetedBackend::wrap(metered, &c.id, budget.clone());
         Ok(ConnectionRuntime {
             config: c.clone(),
             conn: spec.connection(),
             policy,
-            backend: Arc::new(MeteredBackend {
-                inner: backend,
-                provider: c.provider.clone(),
-                metrics: metrics.clone(),
-            }),
+            backend,
+            reach,
             credentials,
             webhook_secret,
             needs_reconnection: Mutex::new(None),
@@ -406,12 +412,21 @@ impl Service {
             .map(|(s, _)| s)
             .or(c.webhook_secret.as_ref())
         else {
-            return WebhookReply::error(
-                401,
-                format!(
-                    "connection `{connection_id}` has no webhook secret configured; deliveries cannot be verified"
-                ),
-            );
+            let why = self.refused_secret_reason(connection_id, raw_query).unwrap_or_else(|| {
+                let given = raw_query.is_some_and(|q| {
+                    url::form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "secret")
+                });
+                if given {
+                    format!(
+                        "the secret in this hook's URL matches no watched project of connection `{connection_id}`, and the connection has no webhook secret of its own to check it against; watch the project (`exlogare-host watch`) to get a hook with a secret this host knows"
+                    )
+                } else {
+                    format!(
+                        "this hook's URL carries no watch secret and connection `{connection_id}` has no webhook secret of its own, so the delivery cannot be verified; watch the project (`exlogare-host watch`) or set the connection's webhook_secret_env / webhook_secret_file"
+                    )
+                }
+            });
+            return WebhookReply::new(401, json!({ "status": "unauthorized", "error": why }));
         };
         let delivery = provider::WebhookDelivery {
             query: url::form_urlencoded::parse(raw_query.unwrap_or("").as_bytes())
@@ -451,8 +466,21 @@ impl Service {
             .plugin_call(provider_id, "verify-webhook", out.elapsed);
         match out.value {
             Err(provider::WebhookRejection::Malformed(m)) => WebhookReply::new(400, json!({ "status": "malformed", "error": m })),
-            Err(provider::WebhookRejection::SecretMissing(m)) | Err(provider::WebhookRejection::SecretMismatch(m)) => {
-                WebhookReply::new(401, json!({ "status": "unauthorized", "error": m }))
+            Err(provider::WebhookRejection::SecretMissing(m)) => {
+                // The plugin's words say where it looked; a hostile plugin must not echo the secret.
+                let m = m.replace(secret.expose(), "[secret]");
+                let why = format!(
+                    "the delivery carries no secret where the {} plugin looks for one ({}); the hook at the provider must be given the secret this host expects",
+                    plugin.info.display_name,
+                    crate::pipeline::bounded_line(&m, 200)
+                );
+                WebhookReply::new(401, json!({ "status": "unauthorized", "error": why }))
+            }
+            Err(provider::WebhookRejection::SecretMismatch(m)) => {
+                let m = m.replace(secret.expose(), "[secret]");
+                let why = self.secret_refusal(connection_id, raw_query, watched.as_ref().map(|(_, p)| p.as_str()), &m);
+                tracing::info!(connection = connection_id, provider = provider_id, "delivery refused: {why}");
+                WebhookReply::new(401, json!({ "status": "unauthorized", "error": why }))
             }
             Ok(provider::WebhookOutcome::Ping(m)) => WebhookReply::new(200, json!({ "status": "ping", "message": m })),
             Ok(provider::WebhookOutcome::Ignored(m)) => WebhookReply::new(200, json!({ "status": "ignored", "reason": m })),
@@ -466,6 +494,30 @@ impl Service {
         }
     }
 
+    /// Why a delivery's secret was refused, in terms of this host's watches: the plugin said
+    /// where it looked (`plugin_says`, which names no secret value); the watch bookkeeping says
+    /// whose secret it was and what happened to it.
+    fn secret_refusal(
+        &self,
+        connection_id: &str,
+        raw_query: Option<&str>,
+        watched_project: Option<&str>,
+        plugin_says: &str,
+    ) -> String {
+        let where_ = crate::pipeline::bounded_line(plugin_says, 200);
+        if let Some(project) = watched_project {
+            return format!(
+                "the secret in this hook's URL is {project}'s watch secret, but the delivery's other secret does not match it ({where_}); the hook at the provider has a different secret than its URL: watch {project} again to repair it"
+            );
+        }
+        if let Some(why) = self.refused_secret_reason(connection_id, raw_query) {
+            return why;
+        }
+        format!(
+            "the delivery's secret does not match connection `{connection_id}`'s webhook secret nor any watched project's ({where_}); check the secret configured on the hook, or watch the project again to get a fresh one"
+        )
+    }
+
     /// Stores a failure (from a webhook or the poller) under its idempotency key.
     pub fn enqueue_failure(
         &self,
@@ -476,20 +528,23 @@ impl Service {
         source: &'static str,
     ) -> WebhookReply {
         let project = format!("{}/{}", event.project.owner, event.project.name);
-        let pipeline = match pipeline_key(&event.pipeline) {
-            Some(k) => k,
+        let mut names = pipeline_names(&event.pipeline);
+        let pipeline = if names.is_empty() {
             // Without a pipeline reference the key falls back to the delivery's content, so a
             // redelivery still dedupes; the worker re-keys once the pipeline is known.
-            None => format!(
+            format!(
                 "body:{}",
                 hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(body)[..8])
-            ),
+            )
+        } else {
+            names.remove(0)
         };
         let new = NewDelivery {
             provider: provider_id.into(),
             connection: connection_id.into(),
             project: project.clone(),
             pipeline: pipeline.clone(),
+            also_known_as: names,
             event_json: serde_json::to_string(event).expect("contract types serialize"),
             source,
         };
@@ -725,14 +780,15 @@ impl Service {
             .plugin_call(&d.provider, "analyze-failure", started.elapsed());
         let message = match result {
             Ok(mut analysis) => {
-                if let Some(resolved) = pipeline_key(&analysis.details.pipeline.reference)
-                    && resolved != d.pipeline
-                {
-                    let key = idem_key(&d.provider, &d.connection, &d.project, &resolved);
-                    if let Some(other) = self.store.rekey(d.id, &key)? {
-                        self.complete(d, Some(&format!("duplicate of delivery {other}")))?;
-                        return Ok(None);
-                    }
+                // The pipeline's names as the provider resolved them: another delivery that
+                // knew it by another name (its UUID, or nothing) makes this one a duplicate.
+                let keys: Vec<String> = pipeline_names(&analysis.details.pipeline.reference)
+                    .iter()
+                    .map(|name| idem_key(&d.provider, &d.connection, &d.project, name))
+                    .collect();
+                if let Some(other) = self.store.rekey(d.id, &keys)? {
+                    self.complete(d, Some(&format!("duplicate of delivery {other}")))?;
+                    return Ok(None);
                 }
                 // A log the provider failed to serve is worth another attempt, like any other
                 // step; only the last attempt posts the message without it, saying for how long
@@ -759,6 +815,7 @@ impl Service {
                             &format!("reading a job's log: {problem}"),
                             problem.retry_after_ms(),
                         )?;
+                        self.alert_if_unreachable(c);
                         return Ok(None);
                     }
                     words.budget_spent = budget_spent;
@@ -769,11 +826,29 @@ impl Service {
                     }
                     tracing::warn!(delivery = d.id, project = %d.project, pipeline = %d.pipeline, attempts = d.attempts, "posting without a job log after the last attempt: {problem}");
                 }
+                // The provider answered and the host let its requests through.
+                self.clear_connection_alert(&d.connection, AlertProblem::Unreachable);
+                self.clear_connection_alert(&d.connection, AlertProblem::EgressRefused);
                 if let Some(model) = &self.model {
                     crate::pipeline::explain_with_model(&mut analysis, model);
                 }
                 self.metrics.analysis("reported");
                 crate::pipeline::failure_message(&d.provider, &d.connection, &analysis, &words)
+            }
+            // The call never ran (no room on the host) or the plugin's breaker is open: not
+            // this delivery's doing, so it waits without spending an attempt, and a breaker
+            // that stays open for a while cannot use up its attempts and park it.
+            Err(PipelineError::Fault(fault))
+                if fault.is_host_capacity() || matches!(fault, PluginFault::Disabled(_)) =>
+            {
+                let wait = if fault.is_host_capacity() {
+                    self.config.worker.backoff_base_ms
+                } else {
+                    self.config.worker.backoff_max_ms.min(60_000)
+                };
+                self.metrics.analysis("deferred_plugin");
+                self.defer(d, &fault.to_string(), now_ms() + wait as i64)?;
+                return Ok(None);
             }
             Err(PipelineError::Fault(fault)) => {
                 self.observe_fault(&d.provider, &fault);
@@ -807,6 +882,7 @@ impl Service {
                 }
                 types::ProviderError::Transient(m) => {
                     self.retry_or_park(d, &m, 0)?;
+                    self.alert_if_unreachable(c);
                     return Ok(None);
                 }
                 types::ProviderError::NotFound(m) => {
@@ -819,6 +895,20 @@ impl Service {
                 }
                 types::ProviderError::Denied(m) => {
                     self.park(d, &format!("denied by the sandbox: {m}"))?;
+                    // The policy refusing the connection's own API (a private address without
+                    // `allow_private`) stops every delivery of it: the team hears once.
+                    let refused = c
+                        .policy
+                        .check_url(&c.conn.api_base)
+                        .err()
+                        .or_else(|| c.reach.refused());
+                    if let Some(why) = refused {
+                        self.alert_connection_problem(
+                            &d.connection,
+                            AlertProblem::EgressRefused,
+                            &format!("{}: {why}", c.conn.api_base),
+                        );
+                    }
                     return Ok(None);
                 }
             },
@@ -826,6 +916,17 @@ impl Service {
         self.store
             .save_report(d.id, &serde_json::to_string(&message)?)?;
         Ok(Some(message))
+    }
+
+    /// One chat alert when the connection's provider has stopped answering (reachability.rs).
+    fn alert_if_unreachable(&self, c: &ConnectionRuntime) {
+        if let Some(why) = c.reach.unreachable(now_ms()) {
+            self.alert_connection_problem(
+                &c.config.id,
+                AlertProblem::Unreachable,
+                &format!("{}: {why}", c.conn.api_base),
+            );
+        }
     }
 
     fn notify(&self, d: &Delivery, message: &FailureMessage) -> anyhow::Result<()> {
@@ -879,11 +980,13 @@ impl Service {
     }
 }
 
-/// Counts every provider request that reaches the network, by status, for `/metrics`.
+/// Counts every provider request that reaches the network, by status, for `/metrics`, and
+/// tells the connection's [`crate::reachability::Reachability`] what it met.
 struct MeteredBackend {
     inner: Arc<dyn HttpBackend>,
     provider: String,
     metrics: Arc<Metrics>,
+    reach: Arc<crate::reachability::Reachability>,
 }
 
 impl HttpBackend for MeteredBackend {
@@ -892,13 +995,16 @@ impl HttpBackend for MeteredBackend {
         req: &exlogare_runtime::http::OutboundRequest,
         deadline: std::time::Instant,
     ) -> Result<exlogare_runtime::http::BackendResponse, exlogare_runtime::http::BackendError> {
+        use crate::reachability::Seen;
+        use exlogare_runtime::http::BackendError;
         let result = self.inner.send(req, deadline);
-        let status = match &result {
-            Ok(r) => r.status.to_string(),
-            Err(exlogare_runtime::http::BackendError::Timeout) => "timeout".into(),
-            Err(exlogare_runtime::http::BackendError::Transport(_)) => "transport".into(),
-            Err(exlogare_runtime::http::BackendError::Denied(_)) => "denied".into(),
+        let (status, seen) = match &result {
+            Ok(r) => (r.status.to_string(), Seen::Answered),
+            Err(BackendError::Timeout) => ("timeout".into(), Seen::NoAnswer("timed out")),
+            Err(BackendError::Transport(m)) => ("transport".into(), Seen::NoAnswer(m)),
+            Err(BackendError::Denied(m)) => ("denied".into(), Seen::Refused(m)),
         };
+        self.reach.record(seen, crate::storage::now_ms());
         self.metrics.provider_request(&self.provider, &status);
         result
     }
@@ -933,16 +1039,18 @@ pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// The part of a failure's identity that names its pipeline.
-pub fn pipeline_key(p: &types::PipelineRef) -> Option<String> {
-    match (&p.number, &p.id) {
-        (Some(n), _) => Some(n.to_string()),
-        (None, Some(id)) if !id.is_empty() => Some(id.clone()),
-        _ => None,
-    }
+/// The names of a failure's pipeline, the one it is stored under first: its number (what the
+/// poller and the provider's list know), then its id (a UUID on GitFlic) when known too.
+pub fn pipeline_names(p: &types::PipelineRef) -> Vec<String> {
+    p.number
+        .map(|n| n.to_string())
+        .into_iter()
+        .chain(p.id.clone().filter(|id| !id.trim().is_empty()))
+        .collect()
 }
 
-/// A message for a pipeline the provider no longer knows: the team still hears that it failed.
+/// A message for a pipeline the provider no longer knows: the team still hears that it failed,
+/// with no job made up for it (its jobs are what the provider could not tell).
 fn not_found_message(
     d: &Delivery,
     c: &ConnectionRuntime,
@@ -954,28 +1062,15 @@ fn not_found_message(
         provider: d.provider.clone(),
         connection: d.connection.clone(),
         project: d.project.clone(),
-        pipeline: pipeline_key(&event.pipeline)
-            .map(|k| format!("#{k}"))
-            .unwrap_or_else(|| "(unknown)".into()),
+        pipeline: crate::pipeline::pipeline_label(&event.pipeline),
         status: "failed".into(),
         git_ref: event.git_ref.clone(),
         commit_sha: event.commit_sha.clone(),
         deep_link: c.conn.web_base.clone(),
-        jobs: vec![JobMessage {
-            name: "pipeline".into(),
-            stage: None,
-            failing_step: None,
-            category: "unknown".into(),
-            summary: String::new(),
-            confidence: 0.0,
-            signature: String::new(),
-            located: false,
-            excerpt: vec![],
-            log_unavailable: Some(format!(
-                "{provider_name} no longer has this pipeline or its logs ({})",
-                crate::pipeline::provider_detail(why)
-            )),
-            web_url: None,
-        }],
+        jobs: vec![],
+        note: Some(format!(
+            "{provider_name} no longer has this pipeline or its jobs, so its logs could not be analysed ({})",
+            crate::pipeline::provider_detail(why)
+        )),
     }
 }

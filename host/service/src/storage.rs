@@ -16,6 +16,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_connections.sql"),
     include_str!("../migrations/0005_connection_alerts.sql"),
     include_str!("../migrations/0006_durable_accounts.sql"),
+    include_str!("../migrations/0007_delivery_aliases.sql"),
+    include_str!("../migrations/0008_retired_webhook_secrets.sql"),
+    include_str!("../migrations/0009_connection_alert_kinds.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +41,9 @@ pub struct NewDelivery {
     pub project: String,
     /// The pipeline's number or id; a content hash when the event names neither.
     pub pipeline: String,
+    /// Other names of the same pipeline (its id when `pipeline` is its number): a later
+    /// delivery that knows only one of them is still the same failure.
+    pub also_known_as: Vec<String>,
     pub event_json: String,
     pub source: &'static str,
 }
@@ -51,6 +57,41 @@ impl NewDelivery {
             &self.pipeline,
         )
     }
+
+    /// The delivery's own key first, then those of the pipeline's other names.
+    fn idem_keys(&self) -> Vec<String> {
+        std::iter::once(self.idem_key())
+            .chain(
+                self.also_known_as
+                    .iter()
+                    .map(|p| idem_key(&self.provider, &self.connection, &self.project, p)),
+            )
+            .collect()
+    }
+}
+
+/// The delivery stored under `key`, as its own key or as one of its other names.
+pub(crate) fn holder_of(db: &Connection, key: &str) -> rusqlite::Result<Option<i64>> {
+    db.query_row(
+        "SELECT id FROM deliveries WHERE idem_key = ?1
+         UNION ALL SELECT delivery_id FROM delivery_aliases WHERE idem_key = ?1 LIMIT 1",
+        [key],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// Records `keys` as other names of delivery `id` (those it already has are kept).
+pub(crate) fn add_aliases(db: &Connection, id: i64, keys: &[String]) -> rusqlite::Result<()> {
+    for key in keys {
+        db.execute(
+            "INSERT INTO delivery_aliases (idem_key, delivery_id)
+             SELECT ?1, ?2 WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE idem_key = ?1)
+             ON CONFLICT (idem_key) DO NOTHING",
+            params![key, id],
+        )?;
+    }
+    Ok(())
 }
 
 pub fn idem_key(provider: &str, connection: &str, project: &str, pipeline: &str) -> String {
@@ -184,15 +225,17 @@ impl Store {
     pub fn enqueue(&self, d: &NewDelivery, max_queued: u64) -> Result<Enqueued> {
         let mut db = self.db();
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let key = d.idem_key();
-        if let Some(id) = tx
-            .query_row(
-                "SELECT id FROM deliveries WHERE idem_key = ?1",
-                [&key],
-                |r| r.get(0),
-            )
-            .optional()?
-        {
+        let keys = d.idem_keys();
+        let mut stored = None;
+        for key in &keys {
+            if let Some(id) = holder_of(&tx, key)? {
+                stored = Some(id);
+                break;
+            }
+        }
+        if let Some(id) = stored {
+            // What this sighting knows of the pipeline's names, the stored one learns.
+            add_aliases(&tx, id, &keys)?;
             let resumed = resume_parked(&tx, id)?;
             tx.commit()?;
             return Ok(if resumed {
@@ -213,9 +256,10 @@ impl Store {
         tx.execute(
             "INSERT INTO deliveries (idem_key, provider, connection, project, pipeline, event_json, source, state, next_attempt_at, received_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?8, ?8)",
-            params![key, d.provider, d.connection, d.project, d.pipeline, d.event_json, d.source, now],
+            params![keys[0], d.provider, d.connection, d.project, d.pipeline, d.event_json, d.source, now],
         )?;
         let id = tx.last_insert_rowid();
+        add_aliases(&tx, id, &keys[1..])?;
         tx.commit()?;
         Ok(Enqueued::Stored(id))
     }
@@ -297,24 +341,34 @@ impl Store {
         Ok(())
     }
 
-    /// Gives a delivery the key of the pipeline it turned out to be about. Returns the id of
-    /// another delivery that already holds that key (this one is then a duplicate).
-    pub fn rekey(&self, id: i64, key: &str) -> Result<Option<i64>> {
-        let db = self.db();
-        if let Some(other) = db
-            .query_row(
-                "SELECT id FROM deliveries WHERE idem_key = ?1 AND id != ?2",
-                params![key, id],
-                |r| r.get(0),
-            )
-            .optional()?
-        {
-            return Ok(Some(other));
+    /// Gives a delivery the keys of the pipeline it turned out to be about (`keys[0]` becomes
+    /// its own key, the rest and its old key stay as other names). Returns the id of another
+    /// delivery that already holds one of them (this one is then a duplicate).
+    pub fn rekey(&self, id: i64, keys: &[String]) -> Result<Option<i64>> {
+        let mut db = self.db();
+        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for key in keys {
+            if let Some(other) = holder_of(&tx, key)?.filter(|&other| other != id) {
+                return Ok(Some(other));
+            }
         }
-        db.execute(
-            "UPDATE deliveries SET idem_key = ?2 WHERE id = ?1",
-            params![id, key],
-        )?;
+        let Some(first) = keys.first() else {
+            return Ok(None);
+        };
+        let old: String =
+            tx.query_row("SELECT idem_key FROM deliveries WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })?;
+        if &old != first {
+            tx.execute("DELETE FROM delivery_aliases WHERE idem_key = ?1", [first])?;
+            tx.execute(
+                "UPDATE deliveries SET idem_key = ?2 WHERE id = ?1",
+                params![id, first],
+            )?;
+            add_aliases(&tx, id, std::slice::from_ref(&old))?;
+        }
+        add_aliases(&tx, id, &keys[1..])?;
+        tx.commit()?;
         Ok(None)
     }
 
@@ -423,9 +477,14 @@ mod tests {
             connection: "cloud".into(),
             project: "acme/app".into(),
             pipeline: pipeline.into(),
+            also_known_as: vec![],
             event_json: "{}".into(),
             source: "webhook",
         }
+    }
+
+    fn key(pipeline: &str) -> String {
+        idem_key("gitflic", "cloud", "acme/app", pipeline)
     }
 
     #[test]
@@ -570,16 +629,65 @@ mod tests {
         let Enqueued::Stored(b) = s.enqueue(&delivery("body:abc"), 10).unwrap() else {
             panic!()
         };
+        assert_eq!(s.rekey(b, &[key("42")]).unwrap(), Some(a));
+        assert_eq!(s.rekey(b, &[key("43")]).unwrap(), None);
+        // Its old key stays one of its names: a redelivery of the same body finds it.
         assert_eq!(
-            s.rekey(b, &idem_key("gitflic", "cloud", "acme/app", "42"))
-                .unwrap(),
-            Some(a)
+            s.enqueue(&delivery("body:abc"), 10).unwrap(),
+            Enqueued::Duplicate(b)
+        );
+    }
+
+    #[test]
+    fn a_pipeline_known_by_number_or_by_uuid_is_one_failure() {
+        let s = Store::open_in_memory().unwrap();
+        let mut both = delivery("42");
+        both.also_known_as = vec!["6f1c-uuid".into()];
+        let Enqueued::Stored(a) = s.enqueue(&both, 10).unwrap() else {
+            panic!()
+        };
+        // Only the UUID, only the number, or both again: the same delivery.
+        assert_eq!(
+            s.enqueue(&delivery("6f1c-uuid"), 10).unwrap(),
+            Enqueued::Duplicate(a)
         );
         assert_eq!(
-            s.rekey(b, &idem_key("gitflic", "cloud", "acme/app", "43"))
-                .unwrap(),
-            None
+            s.enqueue(&delivery("42"), 10).unwrap(),
+            Enqueued::Duplicate(a)
         );
+        assert_eq!(s.enqueue(&both, 10).unwrap(), Enqueued::Duplicate(a));
+
+        // A UUID-only delivery stored first learns the number from a later sighting...
+        let Enqueued::Stored(b) = s.enqueue(&delivery("9e2a-uuid"), 10).unwrap() else {
+            panic!()
+        };
+        let mut later = delivery("43");
+        later.also_known_as = vec!["9e2a-uuid".into()];
+        assert_eq!(s.enqueue(&later, 10).unwrap(), Enqueued::Duplicate(b));
+        assert_eq!(
+            s.enqueue(&delivery("43"), 10).unwrap(),
+            Enqueued::Duplicate(b)
+        );
+
+        // ...or from its own analysis (rekey): the UUID stays one of its names.
+        let Enqueued::Stored(c) = s.enqueue(&delivery("77aa-uuid"), 10).unwrap() else {
+            panic!()
+        };
+        assert_eq!(s.rekey(c, &[key("44"), key("77aa-uuid")]).unwrap(), None);
+        assert_eq!(s.delivery(c).unwrap().unwrap().idem_key, key("44"));
+        assert_eq!(
+            s.enqueue(&delivery("44"), 10).unwrap(),
+            Enqueued::Duplicate(c)
+        );
+        assert_eq!(
+            s.enqueue(&delivery("77aa-uuid"), 10).unwrap(),
+            Enqueued::Duplicate(c)
+        );
+        // A rekey onto another delivery's other name is a duplicate of it.
+        let Enqueued::Stored(d) = s.enqueue(&delivery("body:x"), 10).unwrap() else {
+            panic!()
+        };
+        assert_eq!(s.rekey(d, &[key("45"), key("6f1c-uuid")]).unwrap(), Some(a));
     }
 
     #[test]

@@ -22,12 +22,18 @@
 //!   good: not retried, logged as an error). A claim left by a process that died mid-send
 //!   lapses after [`CLAIM_LEASE_MS`].
 //!
+//! The same machinery carries the alerts about reaching the provider
+//! ([`Service::alert_connection_problem`]): its requests refused by this host's egress policy, or
+//! no answer from it (`reachability.rs`). Each kind has its own episode (migration 0009), opened
+//! at the first delivery that meets the problem and closed when a delivery of the connection
+//! is analysed again.
+//!
 //! Nothing here changes what happens to the delivery: errors (storage, notifiers) are logged.
 
 use super::tokens::ConnectionStatus;
 use crate::service::{ConnectionRuntime, Service};
 use crate::storage::now_ms;
-use exlogare_notify::{self as notify, ConnectionAlert};
+use exlogare_notify::{self as notify, AlertProblem, ConnectionAlert};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 
@@ -41,6 +47,8 @@ const MAX_STORED_REASON: usize = 2000;
 pub struct AlertRecord {
     pub id: i64,
     pub connection: String,
+    /// `needs_reconnection`, `egress_refused` or `unreachable`.
+    pub kind: String,
     pub reason: String,
     pub opened_at: i64,
     pub cleared_at: Option<i64>,
@@ -69,22 +77,47 @@ impl Service {
         }
     }
 
+    /// Posts "connection refused by the egress policy" or "cannot reach its provider", once per
+    /// episode; logs, never fails.
+    pub fn alert_connection_problem(&self, connection: &str, problem: AlertProblem, reason: &str) {
+        let Some(c) = self.connection(connection) else {
+            return;
+        };
+        // One episode per kind until a delivery gets through again.
+        let generation = problem.as_str().to_string();
+        if let Err(e) = self.post_alert(&c, problem, &generation, reason) {
+            tracing::error!(
+                connection,
+                "the {} alert could not be handled: {e:#}",
+                problem.as_str()
+            );
+        }
+    }
+
     /// The connection is connected again: its open episode is closed, so the next failure
     /// alerts again.
     pub fn clear_reconnection_alert(&self, connection: &str) {
+        self.clear_connection_alert(connection, AlertProblem::NeedsReconnection);
+    }
+
+    /// The problem is over (connected again, or a delivery got through): the open episode of
+    /// that kind is closed, so the next occurrence alerts again.
+    pub fn clear_connection_alert(&self, connection: &str, problem: AlertProblem) {
         let cleared = self.store.db().execute(
-            "UPDATE connection_alerts SET cleared_at = ?2 WHERE connection = ?1 AND cleared_at IS NULL",
-            params![connection, now_ms()],
+            "UPDATE connection_alerts SET cleared_at = ?2 WHERE connection = ?1 AND kind = ?3 AND cleared_at IS NULL",
+            params![connection, now_ms(), problem.as_str()],
         );
         match cleared {
             Ok(0) => {}
             Ok(_) => tracing::info!(
                 connection,
-                "connected again: a new failure will alert again"
+                kind = problem.as_str(),
+                "the connection's problem is over: a new occurrence will alert again"
             ),
             Err(e) => tracing::error!(
                 connection,
-                "could not close the needs-reconnection alert: {e}"
+                "could not close the {} alert: {e}",
+                problem.as_str()
             ),
         }
     }
@@ -92,15 +125,15 @@ impl Service {
     /// The connection's episodes, newest first, with each notifier's state.
     pub fn reconnection_alerts(&self, connection: &str) -> anyhow::Result<Vec<AlertRecord>> {
         let db = self.store.db();
-        let mut st = db.prepare("SELECT id, reason, opened_at, cleared_at FROM connection_alerts WHERE connection = ?1 ORDER BY id DESC")?;
-        let episodes: Vec<(i64, String, i64, Option<i64>)> = st
+        let mut st = db.prepare("SELECT id, reason, opened_at, cleared_at, kind FROM connection_alerts WHERE connection = ?1 ORDER BY id DESC")?;
+        let episodes: Vec<(i64, String, i64, Option<i64>, String)> = st
             .query_map([connection], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
             })?
             .collect::<rusqlite::Result<_>>()?;
         let mut sends = db.prepare("SELECT notifier, state, attempts, last_error FROM connection_alert_sends WHERE alert_id = ?1 ORDER BY notifier")?;
         let mut out = Vec::new();
-        for (id, reason, opened_at, cleared_at) in episodes {
+        for (id, reason, opened_at, cleared_at, kind) in episodes {
             let s = sends
                 .query_map([id], |r| {
                     Ok(AlertSend {
@@ -114,6 +147,7 @@ impl Service {
             out.push(AlertRecord {
                 id,
                 connection: connection.to_string(),
+                kind,
                 reason,
                 opened_at,
                 cleared_at,
@@ -148,14 +182,29 @@ impl Service {
                 c.credentials.access_token.as_ref().map(|t| t.expose()),
             )
         };
+        self.post_alert(&c, AlertProblem::NeedsReconnection, &generation, reason)
+    }
+
+    /// Opens (or finds) the episode of `problem` and posts it to every routed notifier that has
+    /// not had it yet.
+    fn post_alert(
+        &self,
+        c: &ConnectionRuntime,
+        problem: AlertProblem,
+        generation: &str,
+        reason: &str,
+    ) -> anyhow::Result<()> {
+        let connection = c.config.id.as_str();
+        let managed = Self::is_token_managed(c);
         let (alert_id, reason, opened_at) =
-            self.open_episode(connection, &generation, &stored_reason(&c, reason))?;
+            self.open_episode(connection, problem, generation, &stored_reason(c, reason))?;
         let alert = ConnectionAlert {
             provider: c.config.provider.clone(),
             connection: connection.to_string(),
             web_base: c.conn.web_base.clone(),
             reason,
-            reconnect_url: managed.then(|| {
+            // Only a reconnection is fixed by reconnecting.
+            reconnect_url: (managed && problem == AlertProblem::NeedsReconnection).then(|| {
                 format!(
                     "{}/api/integrations/{}/oauth/start/{connection}",
                     self.config.server.public_root(),
@@ -164,6 +213,7 @@ impl Service {
             }),
             admin_token_required: self.admin_token.is_some(),
             at: opened_at,
+            problem,
         };
         for target in notify::route_connection(&self.config.routes, connection) {
             let Some(notifier) = self.notifiers.get(target) else {
@@ -179,7 +229,8 @@ impl Service {
                     tracing::info!(
                         connection,
                         notifier = target,
-                        "posted: the connection needs reconnection"
+                        kind = problem.as_str(),
+                        "posted the connection alert"
                     );
                     self.metrics.notification(target, "sent");
                     ("sent", None)
@@ -188,7 +239,7 @@ impl Service {
                     tracing::warn!(
                         connection,
                         notifier = target,
-                        "the needs-reconnection alert failed; sent again at the next trigger: {e}"
+                        "the connection alert failed; sent again at the next trigger: {e}"
                     );
                     self.metrics.notification(target, e.outcome());
                     ("pending", Some(e.to_string()))
@@ -197,7 +248,7 @@ impl Service {
                     tracing::error!(
                         connection,
                         notifier = target,
-                        "the needs-reconnection alert was refused, not retried: {e}"
+                        "the connection alert was refused, not retried: {e}"
                     );
                     self.metrics.notification(target, e.outcome());
                     ("failed", Some(e.to_string()))
@@ -216,6 +267,7 @@ impl Service {
     fn open_episode(
         &self,
         connection: &str,
+        problem: AlertProblem,
         generation: &str,
         reason: &str,
     ) -> rusqlite::Result<(i64, String, i64)> {
@@ -224,8 +276,8 @@ impl Service {
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let open: Option<(i64, String, String, i64)> = tx
             .query_row(
-                "SELECT id, generation, reason, opened_at FROM connection_alerts WHERE connection = ?1 AND cleared_at IS NULL",
-                [connection],
+                "SELECT id, generation, reason, opened_at FROM connection_alerts WHERE connection = ?1 AND kind = ?2 AND cleared_at IS NULL",
+                params![connection, problem.as_str()],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()?;
@@ -233,11 +285,11 @@ impl Service {
             Some((id, g, r, at)) if g == generation => (id, r, at),
             stale => {
                 if stale.is_some() {
-                    tx.execute("UPDATE connection_alerts SET cleared_at = ?2 WHERE connection = ?1 AND cleared_at IS NULL", params![connection, now])?;
+                    tx.execute("UPDATE connection_alerts SET cleared_at = ?2 WHERE connection = ?1 AND kind = ?3 AND cleared_at IS NULL", params![connection, now, problem.as_str()])?;
                 }
                 tx.execute(
-                    "INSERT INTO connection_alerts (connection, generation, reason, opened_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![connection, generation, reason, now],
+                    "INSERT INTO connection_alerts (connection, generation, reason, opened_at, kind) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![connection, generation, reason, now, problem.as_str()],
                 )?;
                 (tx.last_insert_rowid(), reason.to_string(), now)
             }

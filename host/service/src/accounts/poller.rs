@@ -129,22 +129,22 @@ pub fn poll_project(
                     continue;
                 }
                 if p.status == types::RunStatus::Failed {
-                    let key = idem_key(
-                        &target.provider,
-                        &target.connection,
-                        &project,
-                        &n.to_string(),
-                    );
-                    let existing: Option<i64> = tx
-                        .query_row(
-                            "SELECT id FROM deliveries WHERE idem_key = ?1",
-                            [&key],
-                            |r| r.get(0),
-                        )
-                        .optional()?;
+                    // Its number, and its UUID when listed: a webhook may have named either.
+                    let keys: Vec<String> = std::iter::once(n.to_string())
+                        .chain(p.reference.id.clone().filter(|id| !id.is_empty()))
+                        .map(|name| idem_key(&target.provider, &target.connection, &project, &name))
+                        .collect();
+                    let mut existing = None;
+                    for key in &keys {
+                        existing = crate::storage::holder_of(&tx, key)?;
+                        if existing.is_some() {
+                            break;
+                        }
+                    }
                     if let Some(id) = existing {
                         // A parked failure (rejected credentials, say) seen again by the poller
                         // after the cause is fixed is queued again rather than lost.
+                        crate::storage::add_aliases(&tx, id, &keys)?;
                         crate::storage::resume_parked(&tx, id)?;
                         out.duplicates.push(n);
                     } else {
@@ -168,7 +168,7 @@ pub fn poll_project(
                             "INSERT INTO deliveries (idem_key, provider, connection, project, pipeline, event_json, source, state, next_attempt_at, received_at, updated_at)
                              VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'poll', 'queued', ?7, ?7, ?7)",
                             params![
-                                key,
+                                keys[0],
                                 target.provider,
                                 target.connection,
                                 project,
@@ -177,6 +177,7 @@ pub fn poll_project(
                                 now
                             ],
                         )?;
+                        crate::storage::add_aliases(&tx, tx.last_insert_rowid(), &keys[1..])?;
                         out.enqueued.push(n);
                     }
                 }
@@ -317,6 +318,7 @@ mod tests {
             connection: "cloud".into(),
             project: "acme/app".into(),
             pipeline: "21".into(),
+            also_known_as: vec![],
             event_json: "{}".into(),
             source: "webhook",
         };

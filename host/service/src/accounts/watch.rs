@@ -54,6 +54,40 @@ fn secret_hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
+/// How long a retired secret is remembered to explain a refusal: long past any provider's
+/// redelivery window, short enough that the table stays small.
+const RETIRED_SECRETS_KEPT_MS: i64 = 180 * 24 * 3600 * 1000;
+
+/// Remembers the secrets of `project`'s watch (current and in flight, except `keep`) as
+/// retired for `reason` (`rotated` or `unwatched`), so a delivery still carrying one is told
+/// what happened to it.
+fn retire_secrets(
+    db: &rusqlite::Connection,
+    connection: &str,
+    project: &str,
+    reason: &str,
+    keep: Option<&str>,
+) -> rusqlite::Result<()> {
+    let now = now_ms();
+    db.execute(
+        "INSERT INTO retired_webhook_secrets (connection, project, secret_hash, reason, retired_at)
+         SELECT ?1, ?2, h, ?3, ?4 FROM (
+             SELECT secret_hash AS h FROM watched_projects WHERE connection = ?1 AND project = ?2
+             UNION ALL
+             SELECT pending_secret_hash FROM watched_projects
+              WHERE connection = ?1 AND project = ?2 AND pending_secret_hash IS NOT NULL)
+         WHERE h != COALESCE(?5, '')
+         ON CONFLICT (connection, secret_hash) DO UPDATE SET
+             project = excluded.project, reason = excluded.reason, retired_at = excluded.retired_at",
+        params![connection, project, reason, now, keep],
+    )?;
+    db.execute(
+        "DELETE FROM retired_webhook_secrets WHERE retired_at < ?1",
+        [now - RETIRED_SECRETS_KEPT_MS],
+    )?;
+    Ok(())
+}
+
 /// `owner/name` as the provider's project reference.
 pub(crate) fn project_ref(project: &str) -> anyhow::Result<types::ProjectRef> {
     match project.split_once('/') {
@@ -123,6 +157,7 @@ impl Service {
         );
         if print_only {
             // Wired by hand: there is no registration to wait for.
+            retire_secrets(&self.store.db(), connection, project, "rotated", None)?;
             self.store.db().execute(
                 "INSERT INTO watched_projects (connection, project, secret_hash, hook_url, webhook_id, mode, created_at) VALUES (?1, ?2, ?3, ?4, NULL, 'manual', ?5)
                  ON CONFLICT (connection, project) DO UPDATE SET secret_hash = excluded.secret_hash, hook_url = excluded.hook_url,
@@ -229,11 +264,28 @@ impl Service {
         };
         // 3a. The new secret replaces the old one — unless a later watch of the same project
         // has put its own secret in flight meanwhile (it finishes the rotation).
-        let promoted = self.store.db().execute(
-            "UPDATE watched_projects SET secret_hash = ?3, pending_secret_hash = NULL, pending_since = NULL, hook_url = ?4, webhook_id = ?5, mode = 'registered'
-             WHERE connection = ?1 AND project = ?2 AND (pending_secret_hash = ?3 OR (pending_secret_hash IS NULL AND secret_hash = ?3))",
-            params![connection, project, hash, hook_url, webhook_id],
-        )?;
+        let promoted = {
+            let mut db = self.store.db();
+            let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let ours = tx
+                .query_row(
+                    "SELECT 1 FROM watched_projects WHERE connection = ?1 AND project = ?2 AND (pending_secret_hash = ?3 OR (pending_secret_hash IS NULL AND secret_hash = ?3))",
+                    params![connection, project, hash],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+            if ours {
+                retire_secrets(&tx, connection, project, "rotated", Some(&hash))?;
+            }
+            let promoted = tx.execute(
+                "UPDATE watched_projects SET secret_hash = ?3, pending_secret_hash = NULL, pending_since = NULL, hook_url = ?4, webhook_id = ?5, mode = 'registered'
+                 WHERE connection = ?1 AND project = ?2 AND (pending_secret_hash = ?3 OR (pending_secret_hash IS NULL AND secret_hash = ?3))",
+                params![connection, project, hash, hook_url, webhook_id],
+            )?;
+            tx.commit()?;
+            promoted
+        };
         if promoted == 0 {
             tracing::warn!(
                 connection,
@@ -296,10 +348,16 @@ impl Service {
                 Err(e) => anyhow::bail!("removing the webhook from {project} failed: {e:?}"),
             }
         }
-        self.store.db().execute(
-            "DELETE FROM watched_projects WHERE connection = ?1 AND project = ?2",
-            params![connection, project],
-        )?;
+        {
+            let mut db = self.store.db();
+            let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            retire_secrets(&tx, connection, project, "unwatched", None)?;
+            tx.execute(
+                "DELETE FROM watched_projects WHERE connection = ?1 AND project = ?2",
+                params![connection, project],
+            )?;
+            tx.commit()?;
+        }
         super::poller::forget(&self.store, connection, project)?;
         Ok(true)
     }
@@ -340,6 +398,68 @@ impl Service {
             .flatten();
         project.map(|p| (Secret::new(given), p))
     }
+
+    /// Why a delivery's `?secret=` is not (or no longer) a watch secret of `connection`, when
+    /// this host knows: it belonged to a watch that was rotated or removed, or it is another
+    /// connection's. `None` when the URL has no secret or it is unknown here.
+    pub fn refused_secret_reason(
+        &self,
+        connection: &str,
+        raw_query: Option<&str>,
+    ) -> Option<String> {
+        let given = url::form_urlencoded::parse(raw_query?.as_bytes())
+            .find(|(k, _)| k == "secret")
+            .map(|(_, v)| v.into_owned())?;
+        let hash = secret_hash(&given);
+        let db = self.store.db();
+        let retired: Option<(String, String, i64)> = db
+            .query_row(
+                "SELECT project, reason, retired_at FROM retired_webhook_secrets WHERE connection = ?1 AND secret_hash = ?2",
+                params![connection, hash],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .ok()
+            .flatten();
+        if let Some((project, reason, at)) = retired {
+            let when = ago(now_ms() - at);
+            return Some(if reason == "unwatched" {
+                format!(
+                    "the secret in this hook's URL is that of {project}'s watch, which was removed {when} (unwatched); delete this hook from {project}'s webhook settings, or watch {project} again"
+                )
+            } else {
+                format!(
+                    "the secret in this hook's URL is an old one of {project}'s watch, replaced {when} when {project} was watched again; the provider still sends with the old secret from a stale hook or a redelivery: watch {project} again to repair its hook, or delete the stale one"
+                )
+            });
+        }
+        let elsewhere: Option<(String, String)> = db
+            .query_row(
+                "SELECT connection, project FROM watched_projects WHERE connection != ?1 AND (secret_hash = ?2 OR pending_secret_hash = ?2) LIMIT 1",
+                params![connection, hash],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .ok()
+            .flatten();
+        elsewhere.map(|(other, project)| {
+            format!(
+                "the secret in this hook's URL belongs to connection `{other}`'s watch of {project}, but the URL names connection `{connection}`; correct the hook's URL"
+            )
+        })
+    }
+}
+
+/// `3 minutes ago`, `2 days ago`: when a secret stopped working, in words.
+fn ago(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    let (n, unit) = match s {
+        0..60 => return "just now".to_string(),
+        60..3600 => (s / 60, "minute"),
+        3600..86400 => (s / 3600, "hour"),
+        _ => (s / 86400, "day"),
+    };
+    format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
 }
 
 impl Service {
