@@ -1,6 +1,8 @@
-//! `exlogare-host analyze [--json] FILE...`: the lead wires the host's subcommand to [`run`].
+//! `exlogare-host analyze [--json] FILE...`: the lead wires the host's subcommand to [`run`];
+//! [`run_with_baseline`] is the same against a passing log of the same job
+//! (`--baseline PASSING.log`).
 
-use crate::{JobMeta, Report, analyze_reader};
+use crate::{Fingerprint, JobMeta, Report, analyze_reader, analyze_reader_with_baseline};
 use anyhow::Context;
 use std::io::Write;
 use std::path::PathBuf;
@@ -8,7 +10,25 @@ use std::path::PathBuf;
 /// Analyses each file; with `json`, one JSON object per file, one per line (a single file
 /// gives exactly one object); otherwise a report for a person, with the excerpt.
 pub fn run(files: &[PathBuf], json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+    run_with_baseline(files, json, None, out)
+}
+
+/// [`run`], each file compared with `baseline`, the log of a green run of the same job: lines
+/// it also printed are not taken as the cause, and the report says so (`comparison`).
+pub fn run_with_baseline(
+    files: &[PathBuf],
+    json: bool,
+    baseline: Option<&std::path::Path>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     anyhow::ensure!(!files.is_empty(), "analyze: no log file given");
+    let green = baseline
+        .map(|p| {
+            let f = std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?;
+            Fingerprint::from_reader(std::io::BufReader::with_capacity(1 << 16, f))
+                .with_context(|| format!("reading {}", p.display()))
+        })
+        .transpose()?;
     // Off unless EXLOGARE_MODEL_URL is set (see `model`); one client for every file. A bad
     // URL is an error here, before any file is read, not a `model_error` on each report.
     let model = crate::model::ModelConfig::from_env()
@@ -17,10 +37,11 @@ pub fn run(files: &[PathBuf], json: bool, out: &mut dyn Write) -> anyhow::Result
         .context("EXLOGARE_MODEL_URL")?;
     for (i, path) in files.iter().enumerate() {
         let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-        let mut report = analyze_reader(
-            std::io::BufReader::with_capacity(1 << 16, f),
-            JobMeta::default(),
-        )
+        let reader = std::io::BufReader::with_capacity(1 << 16, f);
+        let mut report = match &green {
+            Some(g) => analyze_reader_with_baseline(reader, JobMeta::default(), g.clone()),
+            None => analyze_reader(reader, JobMeta::default()),
+        }
         .with_context(|| format!("reading {}", path.display()))?;
         if let Some(model) = &model {
             model.enrich(&mut report);
@@ -57,6 +78,22 @@ fn write_human(path: &std::path::Path, r: &Report, out: &mut dyn Write) -> anyho
         "confidence: {:.2}   signature: {}",
         r.confidence, r.signature
     )?;
+    if let Some(c) = &r.comparison {
+        writeln!(
+            out,
+            "compared with the green run ({} lines): {} failure lines it also printed set aside, {} lines new; {}",
+            c.green_lines,
+            c.demoted,
+            c.new_lines,
+            match c.outcome {
+                "first_new_lines" => "no rule matched, the excerpt is the first new lines",
+                "no_new_failure_line" => {
+                    "no new line looks like a failure, so the log was analysed alone"
+                }
+                _ => "the decisive line is new",
+            }
+        )?;
+    }
     if !r.located {
         writeln!(
             out,

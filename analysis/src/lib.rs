@@ -32,11 +32,13 @@
 //! last three sub-commands of a command. Memory is thus a constant times the line cap,
 //! whatever the log size.
 
+pub mod baseline;
 pub mod cli;
 pub mod model;
 pub mod redact;
 pub mod rules;
 
+pub use baseline::Fingerprint;
 pub use redact::redact;
 pub use rules::Category;
 
@@ -71,6 +73,8 @@ const BLANK_STOP: usize = 3;
 /// Weight of a rule that knows a tool's format (a diagnostic, a failed test, a crash), as
 /// opposed to generic failure words.
 const STRONG: u8 = 4;
+/// Lines kept of the first run of lines new against the green run, per command.
+const NEW_BLOCK_LINES: usize = 15;
 
 /// What the CI system knows about the job.
 #[derive(Debug, Clone, Default)]
@@ -117,6 +121,27 @@ pub struct Report {
     /// Why the configured model step gave nothing; the deterministic report stands.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model_error: Option<String>,
+    /// How the log was compared with the job's last green run; absent when there was none
+    /// (the analysis then works on the failing log alone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<Comparison>,
+}
+
+/// What the comparison with the last green run did (see [`baseline`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// Non-blank lines of the green log that were fingerprinted.
+    pub green_lines: u64,
+    /// Failure-looking lines of this log that the green run also printed, and so were not
+    /// taken as the cause.
+    pub demoted: u64,
+    /// Lines of this log that the green run did not print.
+    pub new_lines: u64,
+    /// What the comparison decided: `new_failure_line` (the decisive line is one the green run
+    /// did not print), `first_new_lines` (no rule matched anywhere; the excerpt is the failed
+    /// command's first new lines), or `no_new_failure_line` (every failure-looking line was in
+    /// the green run too, so the comparison cannot tell and the log was analysed alone).
+    pub outcome: &'static str,
 }
 
 type NumLine = (u64, String);
@@ -214,6 +239,9 @@ struct Command {
     /// Commands of after-failure/cleanup sections cannot be the failed one.
     post: bool,
     end_line: u64,
+    /// The first lines new against the green run (at most NEW_BLOCK_LINES), shown when no
+    /// rule finds the failure.
+    new_block: Vec<NumLine>,
 }
 
 impl Command {
@@ -230,6 +258,7 @@ impl Command {
             section,
             post,
             end_line: 0,
+            new_block: Vec::new(),
         }
     }
     fn new_segment(&mut self, start_line: u64, name: Option<String>) {
@@ -405,6 +434,13 @@ pub struct Analyzer {
     global: VecDeque<(u64, Verdict)>,
     lines: u64,
     job_failed: bool,
+    /// The job's last green run, when the caller has one.
+    baseline: Option<Fingerprint>,
+    demoted: u64,
+    new_lines: u64,
+    /// With a baseline, the same analysis without it, fed the same lines: its report stands
+    /// when nothing new looks like a failure.
+    plain: Option<Box<Analyzer>>,
 }
 
 impl Analyzer {
@@ -424,11 +460,30 @@ impl Analyzer {
             global: VecDeque::new(),
             lines: 0,
             job_failed: false,
+            baseline: None,
+            demoted: 0,
+            new_lines: 0,
+            plain: None,
         }
+    }
+
+    /// Compares with the job's last green run: a failure line that the green run also printed
+    /// is not taken as the cause, and when no rule matches, the excerpt is the failed
+    /// command's first lines that the green run did not print.
+    /// When every failure-looking line was also in the green run, the comparison cannot tell
+    /// what failed: the report is then the one of the log alone (`outcome` says so).
+    pub fn with_baseline(meta: JobMeta, green: Fingerprint) -> Self {
+        let mut a = Analyzer::new(meta.clone());
+        a.baseline = Some(green);
+        a.plain = Some(Box::new(Analyzer::new(meta)));
+        a
     }
 
     /// One normalized line (from logtext) with its 1-based number in the original log.
     pub fn push_line(&mut self, source_line: u64, text: &str) {
+        if let Some(p) = self.plain.as_mut() {
+            p.push_line(source_line, text);
+        }
         self.lines = self.lines.max(source_line);
         let text = cut(text, MAX_LINE_BYTES);
         let t = strip_timestamp(text);
@@ -501,10 +556,36 @@ impl Analyzer {
             }
         }
 
-        let verdict = self
+        let mut verdict = self
             .rules
             .classify(strip_clock(t))
             .filter(|v| v.kind != Kind::Ignore);
+        if let Some(green) = &self.baseline {
+            match green.contains(t) {
+                Some(true) if verdict.is_some() => {
+                    // The green run printed it too, and passed: not the cause.
+                    self.demoted += 1;
+                    verdict = None;
+                }
+                Some(false) => {
+                    self.new_lines += 1;
+                    let block = &mut self.cur.new_block;
+                    if !self.cur.post
+                        && block.len() < NEW_BLOCK_LINES
+                        && (!block.is_empty() || !is_boilerplate(t))
+                    {
+                        block.push((source_line, text.to_owned()));
+                    }
+                }
+                _ => {
+                    // A run of new lines goes on across old lines in between, up to the cap.
+                    let block = &mut self.cur.new_block;
+                    if !block.is_empty() && block.len() < NEW_BLOCK_LINES && !self.cur.post {
+                        block.push((source_line, text.to_owned()));
+                    }
+                }
+            }
+        }
         if let Some(ls) = self.last_strong.as_mut().filter(|c| c.open) {
             ls.lines.push((source_line, text.to_owned()));
             ls.open = false;
@@ -544,6 +625,7 @@ impl Analyzer {
     pub fn retained_lines(&self) -> usize {
         let cmd_lines = |c: &Command| {
             c.tail.lines.len()
+                + c.new_block.len()
                 + c.segments
                     .iter()
                     .chain(c.evicted.as_ref())
@@ -565,10 +647,14 @@ impl Analyzer {
         .sum::<usize>()
             + self.pre.lines.len()
             + self.last_strong.as_ref().map_or(0, |c| c.lines.len())
+            + self.plain.as_ref().map_or(0, |p| p.retained_lines())
     }
 
     /// A CI step (GitLab section, Travis fold, GitHub group) starts or ends.
     pub fn step(&mut self, edge: Edge, name: &str, source_line: u64) {
+        if let Some(p) = self.plain.as_mut() {
+            p.step(edge, name, source_line);
+        }
         let p = patterns();
         match edge {
             Edge::Start => {
@@ -723,6 +809,27 @@ impl Analyzer {
     }
 
     pub fn finish(mut self) -> Report {
+        let plain = self.plain.take();
+        let compared = self.finish_one();
+        let Some(plain) = plain else { return compared };
+        if compared.decisive_line.is_some() {
+            return compared;
+        }
+        // Nothing new looks like a failure: the log alone says more, when it says anything.
+        let alone = plain.finish_one();
+        if compared.located && !alone.located {
+            return compared;
+        }
+        Report {
+            comparison: compared.comparison.map(|c| Comparison {
+                outcome: "no_new_failure_line",
+                ..c
+            }),
+            ..alone
+        }
+    }
+
+    fn finish_one(mut self) -> Report {
         let at_end = std::mem::replace(&mut self.cur, Command::new(0, None, None, false));
         let failed = self
             .failed
@@ -742,11 +849,21 @@ impl Analyzer {
 
     fn build_report(&self, cmd: Command) -> Report {
         let chosen = choose(&cmd);
+        // No rule matched, but the green run says which lines are new: show those.
+        let new_range = chosen
+            .is_none()
+            .then(|| {
+                let b = &cmd.new_block;
+                let last = b.iter().rposition(|(_, t)| !is_blank(t))?;
+                Some((b.first()?.0, b[last].0))
+            })
+            .flatten();
         let (range, decisive, located) = match &chosen {
             Some((seg, cand)) => {
                 let (s, e) = window(cand, seg);
                 (Some((s, e)), Some(*cand), true)
             }
+            None if new_range.is_some() => (new_range, None, true),
             None => (tail_range(&cmd), None, false),
         };
         let mut ranges: Vec<(u64, u64)> = range.into_iter().collect();
@@ -771,6 +888,7 @@ impl Analyzer {
                 .flatten()
                 .chain(others.iter().flat_map(|c| c.lines.iter()))
                 .chain(cmd.segments.iter().flat_map(|s| s.head.iter()))
+                .chain(cmd.new_block.iter())
                 .chain(cmd.tail.lines.iter());
             let mut seen = std::collections::BTreeMap::new();
             for (n, t) in sources {
@@ -788,7 +906,22 @@ impl Analyzer {
             })
             .collect();
 
-        let (category, category_rule) = self.categorize(&cmd, decisive, &excerpt_lines);
+        let (category, category_rule) = if new_range.is_some() {
+            let hint = cmd.name().and_then(|n| category_from_command(&n));
+            (
+                hint.map_or(Category::Unknown, |(c, _)| c),
+                format!(
+                    "no failure line found; the excerpt is the first lines new against the green run{}",
+                    hint.map(|(c, why)| format!(
+                        "; the command looks like a {why}: {}",
+                        c.as_str()
+                    ))
+                    .unwrap_or_default()
+                ),
+            )
+        } else {
+            self.categorize(&cmd, decisive, &excerpt_lines)
+        };
         // The CI system's name for the failed command; else the sub-command that holds the
         // decisive line (not merely the last one that ran).
         let failing_step = cmd
@@ -798,8 +931,16 @@ impl Analyzer {
             .or_else(|| cmd.name())
             .or_else(|| cmd.section.clone())
             .map(|s| redact(&s));
-        let decisive_text =
-            decisive.map(|c| redact(strip_timestamp(&c.lines[c.anchor_idx].1).trim()));
+        let decisive_text = decisive
+            .map(|c| redact(strip_timestamp(&c.lines[c.anchor_idx].1).trim()))
+            .or_else(|| {
+                new_range.and_then(|(s, _)| {
+                    cmd.new_block
+                        .iter()
+                        .find(|(n, t)| *n >= s && !is_blank(t))
+                        .map(|(_, t)| redact(strip_timestamp(t).trim()))
+                })
+            });
         // The subject (file:line, test, package) is looked for from the decisive line on: the
         // lead lines above it may hold an unrelated location.
         let from = decisive.map_or(0, |c| c.anchor);
@@ -828,6 +969,7 @@ impl Analyzer {
         };
         let signature = signature(category, &sig_lines);
         let confidence = match decisive {
+            None if new_range.is_some() => 0.4,
             None => 0.1,
             Some(c) => {
                 let base: f32 = match c.verdict.weight {
@@ -867,6 +1009,16 @@ impl Analyzer {
             model_explanation: None,
             model: None,
             model_error: None,
+            comparison: self.baseline.as_ref().map(|g| Comparison {
+                green_lines: g.lines,
+                demoted: self.demoted,
+                new_lines: self.new_lines,
+                outcome: if new_range.is_some() {
+                    "first_new_lines"
+                } else {
+                    "new_failure_line"
+                },
+            }),
         }
     }
 
@@ -1349,9 +1501,21 @@ pub fn signature(category: Category, lines: &[&str]) -> String {
 }
 
 /// Raw log bytes of any CI system -> report (uses logtext::Normalizer internally).
-pub fn analyze_reader(mut r: impl Read, meta: JobMeta) -> std::io::Result<Report> {
+pub fn analyze_reader(r: impl Read, meta: JobMeta) -> std::io::Result<Report> {
+    analyze_with(r, Analyzer::new(meta))
+}
+
+/// [`analyze_reader`] against the job's last green run (see [`baseline`]).
+pub fn analyze_reader_with_baseline(
+    r: impl Read,
+    meta: JobMeta,
+    green: Fingerprint,
+) -> std::io::Result<Report> {
+    analyze_with(r, Analyzer::with_baseline(meta, green))
+}
+
+fn analyze_with(mut r: impl Read, mut an: Analyzer) -> std::io::Result<Report> {
     let mut norm = Normalizer::new(MAX_LINE_BYTES);
-    let mut an = Analyzer::new(meta);
     let mut buf = vec![0u8; 256 * 1024];
     // Lines are lent, not collected: a plain line is analysed straight from the read buffer.
     let mut feed = |l: exlogare_logtext::LineRef<'_>| {

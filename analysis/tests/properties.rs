@@ -7,7 +7,9 @@
 //! Case counts are modest so the file runs in a few seconds; `PROPTEST_CASES=5000 cargo test
 //! -p exlogare-analysis --test properties` runs a longer search.
 
-use exlogare_analysis::{JobMeta, Report, analyze_reader};
+use exlogare_analysis::{
+    Fingerprint, JobMeta, Report, analyze_reader, analyze_reader_with_baseline,
+};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use std::io::Read;
@@ -245,6 +247,18 @@ proptest! {
     fn generated_logs_stay_inside_the_log(bytes in log()) {
         let r = analyze(&bytes);
         check_lines(&bytes, &r)?;
+    }
+
+    /// Compared with a generated green run (issue 12): no panic, line numbers inside the log,
+    /// and the green run's bytes never leak into the failing log's excerpt numbering.
+    #[test]
+    fn comparison_with_a_green_run_stays_inside_the_log(green in log(), bytes in log()) {
+        let fp = Fingerprint::from_reader(&green[..]).expect("reading a slice cannot fail");
+        let fp = Fingerprint::from_bytes(&fp.to_bytes()).expect("round trip");
+        let r = analyze_reader_with_baseline(&bytes[..], JobMeta::default(), fp)
+            .expect("reading a slice cannot fail");
+        check_lines(&bytes, &r)?;
+        prop_assert!(r.comparison.is_some());
     }
 
     /// The same bytes read in random-size chunks give the same report.
