@@ -770,17 +770,30 @@ fn a_cloud_and_a_self_hosted_connection_side_by_side_keep_separate_tokens_and_se
 id = "onprem"
 provider = "gitflic"
 web_base = "{base}"
-api_base = "{base}/rest-api"
-oauth_base = "{base}"
 allow_private = true
-{client}"#,
+{client}
+[[routes]]
+connection = "onprem"
+notifiers = ["team-slack"]
+"#,
         base = onprem.base,
         client = oauth_client(CLIENT_ID, &world.dir.path().join("client-secret")),
     );
-    // The self-hosted REST base is `{base}/rest-api`: serve it by stripping the prefix.
+    // Only the instance's address is configured: the plugin derives its REST root
+    // `{base}/rest-api`, and its OAuth root `{base}`, whose token endpoints live under
+    // `{base}/oauth/api/token/…` (the cloud's are on oauth.gitflic.ru without that prefix).
+    // The fake serves the recorded REST exchanges under that prefix.
+    let (plain, under) = (
+        format!("{}/project/", onprem.base),
+        format!("{}/rest-api/project/", onprem.base),
+    );
     onprem.with(|s| {
         for e in &mut s.inner.exchanges {
             e.path = format!("/rest-api{}", e.path);
+            // Absolute links in its answers (an artifact's `downloadUrl`) are under it too.
+            if let Ok(text) = std::str::from_utf8(&e.reply.body) {
+                e.reply.body = text.replace(&plain, &under).into_bytes();
+            }
         }
     });
     let host = world.host_with_tail(&extra);
@@ -840,8 +853,49 @@ allow_private = true
     assert!(
         views
             .iter()
-            .any(|v| v["api_base"] == format!("{}/rest-api", onprem.base)),
-        "{body}"
+            .any(|v| v["api_base"] == format!("{}/rest-api", onprem.base)
+                && v["oauth_base"] == onprem.base),
+        "the roots derived from the instance's address: {body}"
+    );
+
+    // A failure on the self-hosted instance goes end to end: its watch secret, its REST root,
+    // its own token, one message.
+    let text =
+        std::fs::read_to_string(gitflic_fixtures().join("failed-job-trace/bodies/delivery.json"))
+            .unwrap();
+    let resp = host
+        .webhook("gitflic", "onprem", wo.secret.expose(), text.clone())
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 202);
+    let queued: Value = resp.json().unwrap();
+    host.wait_state(queued["delivery"].as_i64().unwrap(), "done");
+    assert_eq!(world.slack.posted().len(), 1);
+    assert!(
+        onprem.requests().iter().any(|r| r.method == "GET"
+            && r.path() == "/rest-api/project/acme/payments-api/cicd/pipeline"),
+        "the REST calls go to the derived root"
+    );
+    assert!(
+        onprem
+            .requests()
+            .iter()
+            .any(|r| r.path() == "/oauth/api/token/access"),
+        "the code was exchanged under the instance's /oauth"
+    );
+    // The self-hosted watch's secret sent to the cloud connection's URL: told whose it is.
+    let resp = host
+        .webhook("gitflic", "cloud", wo.secret.expose(), text)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    let refused: Value = resp.json().unwrap();
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("belongs to connection `onprem`'s watch of acme/payments-api"),
+        "{refused}"
     );
     world.gitflic.assert_clean();
     onprem.assert_clean();

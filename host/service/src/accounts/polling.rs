@@ -164,7 +164,7 @@ impl Service {
                         rl.message
                     ))
                 }
-                Ok(Err(e)) => Err(format!("{e:?}")),
+                Ok(Err(e)) => Err(crate::pipeline::provider_error_words(&e)),
                 Err(e) => Err(format!("{e:#}")),
             };
             let result = match listed {

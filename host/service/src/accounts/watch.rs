@@ -219,7 +219,12 @@ impl Service {
             Err(e) => e.downcast_ref::<PluginFault>().is_some(),
         };
         let registered = attempt.and_then(|r| {
-            r.map_err(|e| anyhow::anyhow!("registering the webhook on {project} failed: {e:?}"))
+            r.map_err(|e| {
+                anyhow::anyhow!(
+                    "registering the webhook on {project} failed: {}",
+                    crate::pipeline::provider_error_words(&e)
+                )
+            })
         });
         let reg = match registered {
             Ok(reg) => reg,
@@ -345,7 +350,10 @@ impl Service {
             let pref = project_ref(project)?;
             match self.provider_call(c, |ctx| plugin.remove_webhook(ctx, &c.conn, &pref, &id))? {
                 Ok(()) | Err(types::ProviderError::NotFound(_)) => {}
-                Err(e) => anyhow::bail!("removing the webhook from {project} failed: {e:?}"),
+                Err(e) => anyhow::bail!(
+                    "removing the webhook from {project} failed: {}",
+                    crate::pipeline::provider_error_words(&e)
+                ),
             }
         }
         {
@@ -486,7 +494,12 @@ impl Service {
                 .provider_call(c, |ctx| {
                     plugin.list_projects(ctx, &c.conn, search.as_deref(), cursor.as_deref())
                 })?
-                .map_err(|e| anyhow::anyhow!("listing projects failed: {e:?}"))?;
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "listing projects failed: {}",
+                        crate::pipeline::provider_error_words(&e)
+                    )
+                })?;
             out.extend(page.projects);
             match page.next_cursor {
                 Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
