@@ -298,3 +298,103 @@ fn an_unauthenticated_sender_never_reads_plugin_or_trap_text() {
     );
     assert!(text.contains("nothing was stored, retry later"), "{text}");
 }
+
+#[test]
+fn a_body_that_trickles_gets_408_and_frees_its_connection() {
+    use std::io::{Read, Write};
+    let world = World::new();
+    let host = world.host("body_read_timeout_ms = 300", r#"mode = "ok""#);
+    let addr = host.base.trim_start_matches("http://").to_string();
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    // Headers promise 1000 bytes; one arrives, then nothing.
+    write!(
+        stream,
+        "POST /api/integrations/gitflic/webhook/cloud HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{"
+    )
+    .unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&answer).contains("body_read_timeout_ms") {
+        let n = stream
+            .read(&mut buf)
+            .expect("an answer before the read timeout");
+        assert!(
+            n > 0,
+            "closed without an answer: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    // The endpoint still serves.
+    let a = host.send("gitflic", "cloud", SECRET);
+    assert_eq!(a.status, 202, "{}", a.json);
+}
+
+#[test]
+fn the_token_less_admin_api_refuses_what_another_site_would_send() {
+    let world = World::new();
+    let host = world.host("", r#"mode = "ok""#);
+    assert!(
+        host.service.admin_token.is_none(),
+        "the open loopback default"
+    );
+    let url = format!("{}/api/connections", host.base);
+    let new = r#"{"id": "planted", "provider": "gitflic", "web_base": "https://gitflic.ru"}"#;
+
+    // A cross-site form post: text/plain needs no preflight.
+    let resp = host
+        .client
+        .post(&url)
+        .header("content-type", "text/plain")
+        .body(new)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 415, "{}", resp.text().unwrap());
+
+    // DNS rebinding: the page's own name, now resolving to this host.
+    let resp = host
+        .client
+        .get(&url)
+        .header("host", "evil.example:8080")
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 421, "{}", resp.text().unwrap());
+
+    // Another site's page, JSON and all.
+    let resp = host
+        .client
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("origin", "http://evil.example")
+        .body(new)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 403, "{}", resp.text().unwrap());
+    assert!(
+        host.service.connection("planted").is_none(),
+        "nothing was added"
+    );
+
+    // This host's own page and the CLI pass.
+    let resp = host
+        .client
+        .get(&url)
+        .header("origin", host.base.as_str())
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200, "{}", resp.text().unwrap());
+    let resp = host.client.get(&url).send().unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    // The webhook endpoint is not an admin endpoint: no Host rule there.
+    let resp = host
+        .webhook("gitflic", "cloud", SECRET, delivery_body())
+        .header("host", "gitflic-proxy.example")
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 202);
+}

@@ -54,6 +54,9 @@ pub struct ServerConfig {
     /// with `Retry-After` without running any plugin. Below the engine's instance pool, so a
     /// flood of deliveries cannot take every instance (nor count against a plugin).
     pub max_concurrent_verifications: u32,
+    /// How long a webhook sender may take to send its body once its headers are in; a slower
+    /// one gets 408, so trickling senders cannot hold connections.
+    pub body_read_timeout_ms: u64,
 }
 
 /// The most [`ServerConfig::max_concurrent_verifications`] may be: half the engine's
@@ -70,6 +73,7 @@ impl Default for ServerConfig {
             admin_token_file: None,
             public_url: None,
             max_concurrent_verifications: 16,
+            body_read_timeout_ms: 10_000,
         }
     }
 }
@@ -406,6 +410,12 @@ impl Config {
         if !(1..=MAX_CONCURRENT_VERIFICATIONS).contains(&v) {
             anyhow::bail!(
                 "[server] max_concurrent_verifications = {v}: must be 1 to {MAX_CONCURRENT_VERIFICATIONS} (half the plugin instance pool, so deliveries cannot take it all)"
+            );
+        }
+        if !(1..=120_000).contains(&self.server.body_read_timeout_ms) {
+            anyhow::bail!(
+                "[server] body_read_timeout_ms = {}: must be 1 to 120000 (a webhook body is small; a slow sender should not hold a connection longer)",
+                self.server.body_read_timeout_ms
             );
         }
         let mut ids = std::collections::BTreeSet::new();

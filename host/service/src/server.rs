@@ -9,12 +9,19 @@
 //!   `Retry-After` without running any plugin, which is host capacity, never a plugin fault;
 //! - refusals carry fixed phrases, never a plugin's or a trap's text (which is the plugin's to
 //!   choose, and may hold what it was given).
+//!
+//! The admin endpoints (`/api/connections…`, `/api/deliveries…`, OAuth start) may be open
+//! without a token on loopback, where any web page the operator visits can aim a request at
+//! them; [`admin_guard`] refuses what a browser would send on another site's behalf: a `Host`
+//! that is not this host (DNS rebinding), an `Origin` of another site, and a body that is not
+//! declared `application/json` (a cross-site `text/plain` form post needs no preflight).
 
 use crate::metrics::UNKNOWN_PROVIDER;
 use crate::service::Service;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Extension, Path, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -55,7 +62,106 @@ pub fn router(service: Arc<Service>) -> Router {
         .merge(crate::accounts::http::routes())
         .merge(crate::parked_http::routes())
         .layer(DefaultBodyLimit::max(hard_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            service.clone(),
+            admin_guard,
+        ))
         .with_state(service)
+}
+
+/// Whether `path` is an admin endpoint (the OAuth callback is not: the provider sends the
+/// browser there, and it is bound to the state that start issued).
+fn is_admin_path(path: &str) -> bool {
+    path.starts_with("/api/connections")
+        || path.starts_with("/api/deliveries")
+        || (path.starts_with("/api/integrations/") && path.contains("/oauth/start/"))
+}
+
+/// The host name of a `Host` value or an origin's authority, without port or IPv6 brackets.
+fn host_name(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+}
+
+/// A host name this service answers admin requests for: an IP address (no page can rebind a
+/// literal address to itself), `localhost`, the listen address's name, or the public URL's.
+fn is_our_host(service: &Service, name: &str) -> bool {
+    let server = &service.config.server;
+    name.parse::<std::net::IpAddr>().is_ok()
+        || name.eq_ignore_ascii_case("localhost")
+        || name.eq_ignore_ascii_case(host_name(&server.listen))
+        || server
+            .public_url
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok())
+            .and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_string()))
+            .is_some_and(|h| name.eq_ignore_ascii_case(&h))
+}
+
+/// Refuses, on the admin endpoints only, what a browser sends on another site's behalf; see
+/// the module's documentation. With or without an admin token.
+pub async fn admin_guard(
+    State(service): State<Arc<Service>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if !is_admin_path(req.uri().path()) {
+        return next.run(req).await;
+    }
+    let refuse = |status: StatusCode, error: String| {
+        (status, Json(json!({ "error": error }))).into_response()
+    };
+    let headers = req.headers();
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !is_our_host(&service, host_name(host)) {
+        return refuse(
+            StatusCode::MISDIRECTED_REQUEST,
+            "the admin API answers only requests addressed to this host (by IP address, localhost, the listen address or [server] public_url); this one names another host, as a page on another site would after rebinding its name to this address".into(),
+        );
+    }
+    if let Some(origin) = headers.get(axum::http::header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("");
+        let authority = origin
+            .split_once("://")
+            .map(|(_, rest)| rest.trim_end_matches('/'))
+            .unwrap_or("");
+        let public_origin = service
+            .config
+            .server
+            .public_url
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok())
+            .map(|u| u.origin().ascii_serialization());
+        let same_site = !authority.is_empty() && authority.eq_ignore_ascii_case(host);
+        if !same_site && public_origin.as_deref() != Some(origin) {
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "the admin API refuses requests a page of another site sends (its Origin is neither this host nor [server] public_url); use the CLI, or a page served by this host".into(),
+            );
+        }
+    }
+    let has_body = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim() != "0")
+        || headers.contains_key(axum::http::header::TRANSFER_ENCODING);
+    let json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
+    if has_body && !json {
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the admin API reads JSON bodies only: send `Content-Type: application/json`".into(),
+        );
+    }
+    next.run(req).await
 }
 
 async fn webhook(
@@ -64,7 +170,7 @@ async fn webhook(
     Path((provider, connection)): Path<(String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    request: Request,
 ) -> Response {
     if service.plugins.get(&provider).is_none() {
         service.metrics.delivery(UNKNOWN_PROVIDER, "http_404");
@@ -81,6 +187,28 @@ async fn webhook(
         };
         return (StatusCode::NOT_FOUND, Json(json!({ "error": error }))).into_response();
     }
+    // Read here, after the cheap checks and under a deadline: a sender that trickles its body
+    // holds a connection for `body_read_timeout_ms` at most.
+    let read_timeout = Duration::from_millis(service.config.server.body_read_timeout_ms);
+    let body = match tokio::time::timeout(
+        read_timeout,
+        <Bytes as axum::extract::FromRequest<()>>::from_request(request, &()),
+    )
+    .await
+    {
+        Err(_) => {
+            service.metrics.delivery(&provider, "http_408");
+            return (
+                StatusCode::REQUEST_TIMEOUT,
+                Json(json!({ "error": format!(
+                    "the body did not arrive within {} ms ([server] body_read_timeout_ms); nothing was stored, send it again",
+                    read_timeout.as_millis()
+                ) })),
+            )
+                .into_response();
+        }
+        Ok(read) => read,
+    };
     let body = match body {
         Ok(b) => b,
         Err(rejection) => {
