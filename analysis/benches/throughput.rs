@@ -3,10 +3,12 @@
 //!
 //! Run: `CARGO_TARGET_DIR=/tmp/t-analysis cargo bench -p exlogare-analysis --bench throughput`
 //! (set `EXLOGARE_BENCH_MB` to change the size). Besides criterion's report it prints one
-//! summary line with both rates and their ratio, each the best of three timed runs.
+//! summary line with both rates and their ratio, each the best of three timed runs, and one
+//! line for the comparison with a green run (issue 12): fingerprinting a passing log of the same
+//! job (the same generated steps without the failing test run), then the analysis against it.
 
 use criterion::{Criterion, Throughput, criterion_group};
-use exlogare_analysis::{JobMeta, analyze_reader};
+use exlogare_analysis::{Fingerprint, JobMeta, analyze_reader, analyze_reader_with_baseline};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,7 +24,7 @@ fn size_mb() -> usize {
 /// A Travis-style log: folds, `$ cmd` echoes, compiler and test output with colours, progress
 /// bars redrawn with `\r`, warnings and harmless lines that mention "error", and a failing test
 /// run at the end. Deterministic (a small LCG), so runs compare.
-fn generate(path: &Path, target_bytes: usize) -> std::io::Result<()> {
+fn generate(path: &Path, target_bytes: usize, failing: bool) -> std::io::Result<()> {
     let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
     let mut rnd = move || {
@@ -94,27 +96,36 @@ fn generate(path: &Path, target_bytes: usize) -> std::io::Result<()> {
         written += chunk.len();
         w.write_all(chunk.as_bytes())?;
     }
+    if !failing {
+        w.write_all(b"$ cargo test --all\n   Compiling app v0.1.0\nrunning 12 tests\ntest result: ok. 12 passed; 0 failed; 0 ignored\n\nThe command \"cargo test --all\" exited with 0.\n\nDone. Your build exited with 0.\n")?;
+        return w.flush();
+    }
     w.write_all(
         b"$ cargo test --all\n   Compiling app v0.1.0\nrunning 12 tests\ntest parse::empty ... FAILED\n\nfailures:\n\n---- parse::empty stdout ----\nthread 'parse::empty' panicked at src/parse.rs:42:9:\nassertion failed: out.is_ok()\n\nfailures:\n    parse::empty\n\ntest result: FAILED. 11 passed; 1 failed; 0 ignored\n\nThe command \"cargo test --all\" exited with 101.\n\nDone. Your build exited with 1.\n",
     )?;
     w.flush()
 }
 
-fn log_path() -> PathBuf {
+fn log_path(failing: bool) -> PathBuf {
     let dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
-    dir.join(format!("exlogare-bench-{}mb.log", size_mb()))
+    let green = if failing { "" } else { "-green" };
+    dir.join(format!("exlogare-bench-{}mb{green}.log", size_mb()))
 }
 
 fn ensure_log() -> PathBuf {
-    let path = log_path();
+    ensure(true)
+}
+
+fn ensure(failing: bool) -> PathBuf {
+    let path = log_path(failing);
     let want = size_mb() * 1_000_000;
     if std::fs::metadata(&path)
         .map(|m| (m.len() as usize) < want)
         .unwrap_or(true)
     {
-        generate(&path, want).expect("generating the benchmark log");
+        generate(&path, want, failing).expect("generating the benchmark log");
     }
     path
 }
@@ -179,6 +190,26 @@ fn summary() {
         mbps(theirs),
         theirs.as_secs_f64(),
         ours.as_secs_f64() / theirs.as_secs_f64()
+    );
+    let green = ensure(false);
+    let fingerprint =
+        || Fingerprint::from_reader(std::fs::File::open(&green).expect("open green log")).unwrap();
+    let fp = fingerprint();
+    let fp_time = best_of_3(|| {
+        fingerprint();
+    });
+    let with = best_of_3(|| {
+        let f = std::fs::File::open(&path).expect("open log");
+        let r = analyze_reader_with_baseline(f, JobMeta::default(), fp.clone()).expect("analyze");
+        assert!(r.located, "the generated failure must be found");
+    });
+    println!(
+        "summary: with a green run: fingerprint {:.0} MB/s ({:.2} s, {} hashes), analyze_reader_with_baseline {:.0} MB/s ({:.2} s)",
+        mbps(fp_time),
+        fp_time.as_secs_f64(),
+        fp.len(),
+        mbps(with),
+        with.as_secs_f64()
     );
 }
 
