@@ -12,6 +12,7 @@
 pub mod accounts;
 pub mod config;
 pub mod metrics;
+pub mod outcome;
 pub mod parked_http;
 pub mod pipeline;
 pub mod reachability;

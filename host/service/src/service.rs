@@ -9,6 +9,7 @@
 
 use crate::config::{Config, ConnectionConfig, resolve_secret};
 use crate::metrics::Metrics;
+use crate::outcome::Outcome;
 use crate::pipeline::{FailureAnalysis, LogProblem, LogWords, PipelineError, analyze_failure};
 use crate::storage::{Delivery, Enqueued, NewDelivery, Store, idem_key, now_ms};
 use exlogare_notify::{self as notify, AlertProblem, FailureMessage, Notifier};
@@ -600,12 +601,10 @@ impl Service {
                  retry it with `exlogare-host parked` once the cause is fixed",
                 d.attempts
             );
-            self.metrics.analysis("parked");
-            self.park(&d, &reason)?;
+            self.settle(&d, Outcome::park(reason))?;
             return Ok(true);
         }
-        let processed =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.process(d.clone())));
+        let processed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.process(&d)));
         let processed = match processed {
             Ok(r) => r,
             Err(payload) => {
@@ -616,8 +615,7 @@ impl Service {
                     panic_text(payload.as_ref())
                 );
                 self.metrics.worker_panic();
-                self.metrics.analysis("parked");
-                self.park(&d, &reason)?;
+                self.settle(&d, Outcome::park(reason))?;
                 return Ok(true);
             }
         };
@@ -626,7 +624,7 @@ impl Service {
             // last attempt) like any other failure. Receipts already recorded keep a retry
             // from posting twice.
             tracing::error!(delivery = d.id, "processing failed: {e:#}");
-            if let Err(again) = self.retry_or_park(&d, &format!("{e:#}"), 0) {
+            if let Err(again) = self.settle(&d, Outcome::retry(format!("{e:#}"))) {
                 tracing::error!(
                     delivery = d.id,
                     "could not reschedule; the next start requeues it: {again:#}"
@@ -638,126 +636,95 @@ impl Service {
 
     /// When the connection's request budget has no room, the delivery waits for it without
     /// spending an attempt (a budget is not a failure: parking it would lose the report; the
-    /// poller will not bring it back, having already seen the pipeline). True when deferred.
-    fn defer_for_budget(&self, d: &Delivery, c: &ConnectionRuntime) -> anyhow::Result<bool> {
-        let Some(wait) = c
+    /// poller will not bring it back, having already seen the pipeline).
+    fn budget_deferral(&self, c: &ConnectionRuntime) -> Option<Outcome> {
+        let wait = c
             .budget
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .wait_for_room(now_ms())
-        else {
-            return Ok(false);
-        };
-        let reason = format!(
-            "waiting {} s for room in connection `{}`'s request budget",
-            (wait + 999) / 1000,
-            c.config.id
-        );
-        self.defer(d, &reason, now_ms() + wait)?;
-        self.metrics.analysis("deferred_budget");
-        Ok(true)
+            .wait_for_room(now_ms())?;
+        Some(Outcome::Defer {
+            reason: format!(
+                "waiting {} s for room in connection `{}`'s request budget",
+                (wait + 999) / 1000,
+                c.config.id
+            ),
+            until_ms: now_ms() + wait,
+            metric: "deferred_budget",
+        })
     }
 
-    pub(crate) fn retry_or_park(
+    /// Writes the decision about `d` (outcome.rs); the message to post for a report.
+    pub(crate) fn settle(
         &self,
         d: &Delivery,
-        error: &str,
-        at_least_ms: u64,
-    ) -> anyhow::Result<()> {
-        if d.attempts >= self.config.worker.max_attempts {
-            self.metrics.analysis("parked");
-            self.park(
-                d,
-                &format!("gave up after {} attempts: {error}", d.attempts),
-            )?;
-        } else {
-            let wait = self.config.worker.backoff_ms(d.attempts).max(at_least_ms);
-            tracing::info!(
-                delivery = d.id, connection = %d.connection, project = %d.project, pipeline = %d.pipeline,
-                "retrying in {} s (attempt {} of {} failed): {}", wait.div_ceil(1000), d.attempts, self.config.worker.max_attempts, error
-            );
-            self.store
-                .retry_later(d.id, error, now_ms() + wait as i64)?;
+        outcome: Outcome,
+    ) -> anyhow::Result<Option<FailureMessage>> {
+        Ok(crate::outcome::record(
+            &self.store,
+            &self.metrics,
+            &self.config.worker,
+            d,
+            outcome,
+        )?)
+    }
+
+    fn process(&self, d: &Delivery) -> anyhow::Result<()> {
+        // A stored report means the analysis is done and only notifications are left.
+        if let Some(json) = self.store.report(d.id)? {
+            return self.notify(d, &serde_json::from_str::<FailureMessage>(&json)?);
+        }
+        let outcome = self.analysis_outcome(d)?;
+        if let Some(message) = self.settle(d, outcome)? {
+            self.notify(d, &message)?;
         }
         Ok(())
     }
 
-    // Every change of a delivery's state goes through these (or `retry_or_park`), so the log
-    // tells each delivery's story: one `info` line per change, warnings for parking. Reasons
-    // carry no secrets: they are what the stored `last_error` says.
-
-    pub(crate) fn park(&self, d: &Delivery, reason: &str) -> anyhow::Result<()> {
-        tracing::warn!(delivery = d.id, connection = %d.connection, project = %d.project, pipeline = %d.pipeline, "parked: {reason}");
-        self.store.park(d.id, reason)?;
-        Ok(())
-    }
-
-    fn defer(&self, d: &Delivery, reason: &str, until_ms: i64) -> anyhow::Result<()> {
-        tracing::info!(delivery = d.id, connection = %d.connection, project = %d.project, pipeline = %d.pipeline, "deferred: {reason}");
-        self.store.defer(d.id, reason, until_ms)?;
-        Ok(())
-    }
-
-    fn complete(&self, d: &Delivery, note: Option<&str>) -> anyhow::Result<()> {
-        tracing::info!(delivery = d.id, connection = %d.connection, project = %d.project, pipeline = %d.pipeline, "done{}", note.map(|n| format!(": {n}")).unwrap_or_default());
-        self.store.complete(d.id, note)?;
-        Ok(())
-    }
-
-    fn process(&self, d: Delivery) -> anyhow::Result<()> {
+    /// What the analysis of `d` comes to: its connection and plugin, the budget, then the
+    /// provider's answers.
+    fn analysis_outcome(&self, d: &Delivery) -> anyhow::Result<Outcome> {
         let Some(c) = self.connection(&d.connection) else {
             if let Some(why) = self.unusable_reason(&d.connection) {
                 // Waits for the operator (restore the key, reinstall the plugin) without spending attempts.
-                self.defer(
-                    &d,
-                    &format!("connection `{}` cannot be used now: {why}", d.connection),
-                    now_ms() + 5 * 60_000,
-                )?;
-                return Ok(());
+                return Ok(Outcome::Defer {
+                    reason: format!("connection `{}` cannot be used now: {why}", d.connection),
+                    until_ms: now_ms() + 5 * 60_000,
+                    metric: "deferred_connection",
+                });
             }
-            self.park(
-                &d,
-                &format!("connection `{}` is no longer configured", d.connection),
-            )?;
-            return Ok(());
+            return Ok(Outcome::park(format!(
+                "connection `{}` is no longer configured",
+                d.connection
+            )));
         };
-        let c = &*c;
         let Some(plugin) = self.plugins.get(&d.provider) else {
-            self.park(
-                &d,
-                &format!("provider plugin `{}` is not loaded", d.provider),
-            )?;
-            return Ok(());
+            return Ok(Outcome::park(format!(
+                "provider plugin `{}` is not loaded",
+                d.provider
+            )));
         };
-        let message = match self.store.report(d.id)? {
-            Some(json) => serde_json::from_str::<FailureMessage>(&json)?,
-            None if self.defer_for_budget(&d, c)? => return Ok(()),
-            None => match self.analyse(&d, c, plugin)? {
-                Some(m) => m,
-                None => return Ok(()),
-            },
-        };
-        self.notify(&d, &message)
+        if let Some(wait) = self.budget_deferral(&c) {
+            return Ok(wait);
+        }
+        self.analyse(d, &c, plugin)
     }
 
-    /// Runs the analysis and stores its message; `None` when the delivery was rescheduled,
-    /// parked or found to duplicate another.
+    /// Runs the analysis: the message to post, or why there is none yet.
     fn analyse(
         &self,
         d: &Delivery,
         c: &ConnectionRuntime,
         plugin: &LoadedPlugin,
-    ) -> anyhow::Result<Option<FailureMessage>> {
+    ) -> anyhow::Result<Outcome> {
         let event: provider::FailureEvent = match serde_json::from_str(&d.event_json) {
             Ok(e) => e,
-            Err(e) => {
-                self.park(d, &format!("stored event does not parse: {e}"))?;
-                return Ok(None);
-            }
+            Err(e) => return Ok(Outcome::park(format!("stored event does not parse: {e}"))),
         };
         // An OAuth connection's token comes from the token store (accounts/service.rs).
-        let Some(token) = self.delivery_token(d, c)? else {
-            return Ok(None);
+        let token = match self.delivery_token(c)? {
+            Ok(token) => token,
+            Err(outcome) => return Ok(outcome),
         };
         let ctx = |sink| self.ctx_with_token(c, sink, token.as_ref());
         let started = std::time::Instant::now();
@@ -769,8 +736,9 @@ impl Service {
         ) = (&token, &result)
         {
             // One refresh, then one retry; a failed refresh parks the delivery.
-            let Some(fresh) = self.refresh_after_rejected_call(d, c, rejected, m)? else {
-                return Ok(None);
+            let fresh = match self.refresh_after_rejected_call(c, rejected, m)? {
+                Ok(fresh) => fresh,
+                Err(outcome) => return Ok(outcome),
             };
             let ctx = |sink| self.ctx_with_token(c, sink, Some(&fresh));
             result = analyze_failure(plugin, &ctx, &c.conn, &event)
@@ -778,7 +746,7 @@ impl Service {
         }
         self.metrics
             .plugin_call(&d.provider, "analyze-failure", started.elapsed());
-        let message = match result {
+        Ok(match result {
             Ok(mut analysis) => {
                 // The pipeline's names as the provider resolved them: another delivery that
                 // knew it by another name (its UUID, or nothing) makes this one a duplicate.
@@ -787,8 +755,9 @@ impl Service {
                     .map(|name| idem_key(&d.provider, &d.connection, &d.project, name))
                     .collect();
                 if let Some(other) = self.store.rekey(d.id, &keys)? {
-                    self.complete(d, Some(&format!("duplicate of delivery {other}")))?;
-                    return Ok(None);
+                    return Ok(Outcome::Done {
+                        note: Some(format!("duplicate of delivery {other}")),
+                    });
                 }
                 // A log the provider failed to serve is worth another attempt, like any other
                 // step; only the last attempt posts the message without it, saying for how long
@@ -810,13 +779,11 @@ impl Service {
                         if let LogProblem::Fault(_) = problem {
                             self.metrics.plugin_fault(&d.provider, "log_extraction");
                         }
-                        self.retry_or_park(
-                            d,
-                            &format!("reading a job's log: {problem}"),
-                            problem.retry_after_ms(),
-                        )?;
                         self.alert_if_unreachable(c);
-                        return Ok(None);
+                        return Ok(Outcome::Retry {
+                            reason: format!("reading a job's log: {problem}"),
+                            at_least_ms: problem.retry_after_ms(),
+                        });
                     }
                     words.budget_spent = budget_spent;
                     if !budget_spent {
@@ -832,8 +799,12 @@ impl Service {
                 if let Some(model) = &self.model {
                     crate::pipeline::explain_with_model(&mut analysis, model);
                 }
-                self.metrics.analysis("reported");
-                crate::pipeline::failure_message(&d.provider, &d.connection, &analysis, &words)
+                Outcome::Report(crate::pipeline::failure_message(
+                    &d.provider,
+                    &d.connection,
+                    &analysis,
+                    &words,
+                ))
             }
             // The call never ran (no room on the host) or the plugin's breaker is open: not
             // this delivery's doing, so it waits without spending an attempt, and a breaker
@@ -846,14 +817,15 @@ impl Service {
                 } else {
                     self.config.worker.backoff_max_ms.min(60_000)
                 };
-                self.metrics.analysis("deferred_plugin");
-                self.defer(d, &fault.to_string(), now_ms() + wait as i64)?;
-                return Ok(None);
+                Outcome::Defer {
+                    reason: fault.to_string(),
+                    until_ms: now_ms() + wait as i64,
+                    metric: "deferred_plugin",
+                }
             }
             Err(PipelineError::Fault(fault)) => {
                 self.observe_fault(&d.provider, &fault);
-                self.retry_or_park(d, &fault.to_string(), 0)?;
-                return Ok(None);
+                Outcome::retry(fault.to_string())
             }
             Err(PipelineError::Provider(err)) => match err {
                 types::ProviderError::CredentialsRejected(m) => {
@@ -861,40 +833,38 @@ impl Service {
                         .lock()
                         .unwrap_or_else(|p| p.into_inner()) = Some(m.clone());
                     self.note_credentials_rejected(c, &m);
-                    self.park(
-                        d,
-                        &format!(
-                            "credentials rejected ({m}); reconnect connection `{}`",
-                            d.connection
-                        ),
-                    )?;
-                    self.metrics.analysis("parked");
-                    return Ok(None);
+                    Outcome::park(format!(
+                        "credentials rejected ({m}); reconnect connection `{}`",
+                        d.connection
+                    ))
                 }
-                types::ProviderError::RateLimited(rl) => {
-                    let wait = rl.retry_after_secs.map(|s| s as u64 * 1000).unwrap_or(0);
-                    self.retry_or_park(d, &format!("rate limited: {}", rl.message), wait)?;
-                    return Ok(None);
-                }
-                // The budget ran out mid-analysis (its refusal reaches the plugin as a transport error).
-                types::ProviderError::Transient(_) if self.defer_for_budget(d, c)? => {
-                    return Ok(None);
-                }
+                types::ProviderError::RateLimited(rl) => Outcome::Retry {
+                    reason: format!("rate limited: {}", rl.message),
+                    at_least_ms: rl.retry_after_secs.map(|s| s as u64 * 1000).unwrap_or(0),
+                },
                 types::ProviderError::Transient(m) => {
-                    self.retry_or_park(d, &m, 0)?;
+                    // The budget ran out mid-analysis (its refusal reaches the plugin as a
+                    // transport error): wait for it rather than spend an attempt.
+                    if let Some(wait) = self.budget_deferral(c) {
+                        return Ok(wait);
+                    }
                     self.alert_if_unreachable(c);
-                    return Ok(None);
+                    Outcome::retry(m)
                 }
                 types::ProviderError::NotFound(m) => {
                     self.metrics.analysis("not_found");
-                    not_found_message(d, c, &event, &m, &plugin.info.display_name)
+                    Outcome::Report(not_found_message(
+                        d,
+                        c,
+                        &event,
+                        &m,
+                        &plugin.info.display_name,
+                    ))
                 }
                 types::ProviderError::InvalidInput(i) => {
-                    self.park(d, &format!("invalid {}: {}", i.field, i.message))?;
-                    return Ok(None);
+                    Outcome::park(format!("invalid {}: {}", i.field, i.message))
                 }
                 types::ProviderError::Denied(m) => {
-                    self.park(d, &format!("denied by the sandbox: {m}"))?;
                     // The policy refusing the connection's own API (a private address without
                     // `allow_private`) stops every delivery of it: the team hears once.
                     let refused = c
@@ -909,13 +879,10 @@ impl Service {
                             &format!("{}: {why}", c.conn.api_base),
                         );
                     }
-                    return Ok(None);
+                    Outcome::park(format!("denied by the sandbox: {m}"))
                 }
             },
-        };
-        self.store
-            .save_report(d.id, &serde_json::to_string(&message)?)?;
-        Ok(Some(message))
+        })
     }
 
     /// One chat alert when the connection's provider has stopped answering (reachability.rs).
@@ -970,12 +937,14 @@ impl Service {
                 }
             }
         }
-        match transient {
-            Some((error, wait)) => {
-                self.retry_or_park(d, &format!("notification: {error}"), wait)?
-            }
-            None => self.complete(d, None)?,
-        }
+        let outcome = match transient {
+            Some((error, wait)) => Outcome::Retry {
+                reason: format!("notification: {error}"),
+                at_least_ms: wait,
+            },
+            None => Outcome::Done { note: None },
+        };
+        self.settle(d, outcome)?;
         Ok(())
     }
 }

@@ -20,8 +20,9 @@ use super::tokens::{
     ConnectionStatus, RefreshError, RefreshPolicy, TokenError, TokenManager, TokenSet,
 };
 use crate::config::Config;
+use crate::outcome::Outcome;
 use crate::service::{ConnectionRuntime, Service};
-use crate::storage::{Delivery, now_ms};
+use crate::storage::now_ms;
 use exlogare_runtime::call_state::LogSink;
 use exlogare_runtime::http::Secret;
 use exlogare_runtime::plugin::CallContext;
@@ -249,83 +250,61 @@ impl Service {
             .unwrap_or_else(|p| p.into_inner()) = Some(reason.to_string());
     }
 
-    /// The worker's token step. `Some(None)`: a static-token connection; `Some(Some(t))`: use
-    /// `t`; `None`: the delivery was parked or rescheduled here.
+    /// The worker's token step: `Ok(None)` for a static-token connection, `Ok(Some(t))` to use
+    /// `t`, or what becomes of the delivery when there is no usable token.
     pub(crate) fn delivery_token(
         &self,
-        d: &Delivery,
         c: &ConnectionRuntime,
-    ) -> anyhow::Result<Option<Option<Secret>>> {
+    ) -> anyhow::Result<Result<Option<Secret>, Outcome>> {
         if !Self::is_token_managed(c) {
-            return Ok(Some(None));
+            return Ok(Ok(None));
         }
         match self.connection_token(c) {
-            Ok(t) => Ok(Some(Some(t))),
-            Err(e) => {
-                self.token_failure(d, c, e)?;
-                Ok(None)
-            }
+            Ok(t) => Ok(Ok(Some(t))),
+            Err(e) => Ok(Err(self.token_failure(c, e)?)),
         }
     }
 
-    /// The provider rejected `rejected` during an analysis: refresh once. `None`: the delivery
-    /// was parked (refresh refused → needs reconnection) or rescheduled (refresh unavailable).
+    /// The provider rejected `rejected` during an analysis: refresh once, or what becomes of
+    /// the delivery (parked when the refresh is refused, retried when it is unavailable).
     pub(crate) fn refresh_after_rejected_call(
         &self,
-        d: &Delivery,
         c: &ConnectionRuntime,
         rejected: &Secret,
         why: &str,
-    ) -> anyhow::Result<Option<Secret>> {
+    ) -> anyhow::Result<Result<Secret, Outcome>> {
         match self.refresh_rejected_token(c, rejected) {
-            Ok(t) => Ok(Some(t)),
+            Ok(t) => Ok(Ok(t)),
             Err(e) => {
                 tracing::warn!(
                     connection = c.config.id.as_str(),
                     "the provider rejected the token ({why}) and the refresh failed: {e}"
                 );
-                self.token_failure(d, c, e)?;
-                Ok(None)
+                Ok(Err(self.token_failure(c, e)?))
             }
         }
     }
 
-    fn token_failure(
-        &self,
-        d: &Delivery,
-        c: &ConnectionRuntime,
-        e: TokenError,
-    ) -> anyhow::Result<()> {
-        match &e {
-            TokenError::NeedsReconnection { reason, .. } => {
-                Self::set_needs_reconnection(c, reason);
-                self.alert_needs_reconnection(&c.config.id, reason);
-                self.park(
-                    d,
-                    &format!("connection `{}` needs reconnection: {reason}", c.config.id),
-                )?;
-                self.metrics.analysis("parked");
-            }
+    fn token_failure(&self, c: &ConnectionRuntime, e: TokenError) -> anyhow::Result<Outcome> {
+        let needs_reconnection = |reason: &str| {
+            Self::set_needs_reconnection(c, reason);
+            self.alert_needs_reconnection(&c.config.id, reason);
+            Outcome::park(format!(
+                "connection `{}` needs reconnection: {reason}",
+                c.config.id
+            ))
+        };
+        Ok(match &e {
+            TokenError::NeedsReconnection { reason, .. } => needs_reconnection(reason),
             TokenError::NotConnected(_) => {
-                let reason = "never connected: go through OAuth first";
-                Self::set_needs_reconnection(c, reason);
-                self.alert_needs_reconnection(&c.config.id, reason);
-                self.park(
-                    d,
-                    &format!("connection `{}` needs reconnection: {reason}", c.config.id),
-                )?;
-                self.metrics.analysis("parked");
+                needs_reconnection("never connected: go through OAuth first")
             }
             TokenError::RefreshUnavailable { reason, .. } => {
-                self.retry_or_park(d, &format!("token refresh unavailable: {reason}"), 0)?
+                Outcome::retry(format!("token refresh unavailable: {reason}"))
             }
-            TokenError::Crypto(_) => {
-                self.park(d, &e.to_string())?;
-                self.metrics.analysis("parked");
-            }
+            TokenError::Crypto(_) => Outcome::park(e.to_string()),
             TokenError::Storage(m) => anyhow::bail!("token storage: {m}"),
-        }
-        Ok(())
+        })
     }
 
     /// The provider rejected a freshly refreshed token too: the stored connection needs reconnection.
