@@ -469,7 +469,7 @@ pub static RULES: &[Rule] = &[
         K::Header,
         5,
         Some(C::TestFailure),
-        r"(?i)^\s*(=+ FAILURES =+|=+ ERRORS =+|Failures:\s*$|Failed tests:|Tests in error:|There (was|were) \d+ (failures?|errors?):|FAILURES!|Summary of all failing tests|Offenses:\s*$|\d+ failing\s*$|Failed examples:|failures:\s*$|^(\s*\d+\) )?(Failure|Error):$)",
+        r"(?i)^\s*(=+ FAILURES =+|=+ ERRORS =+|Failures:\s*$|Failed tests:|Tests in error:|There (was|were) \d+ (failures?|errors?):|FAILURES!|Summary of all failing tests|Errors and Failures:|Errors, Failures and Warnings\s*$|Offenses:\s*$|\d+ failing\s*$|Failed examples:|failures:\s*$|^(\s*\d+\) )?(Failure|Error):$)",
         "=================================== FAILURES ==================================="
     ),
     rule!(
@@ -497,6 +497,40 @@ pub static RULES: &[Rule] = &[
         // line starts with `==PID==`; the first line of each error names its kind.
         r"^==\d+== (Invalid (read|write|free)|Conditional jump or move depends|Use of uninitialised value|Syscall param|Mismatched free|Source and destination overlap|\d[\d,]* bytes in [\d,]+ blocks are definitely lost)",
         "==4312== Invalid read of size 4"
+    ),
+    rule!(
+        "data-race",
+        K::Error,
+        5,
+        Some(C::TestFailure),
+        // The Go race detector and ThreadSanitizer open each report with `WARNING: DATA RACE`
+        // / `WARNING: ThreadSanitizer: data race` (Go's "Data Race Detector" article, the TSan
+        // wiki); it fails the test run, so it overrides the warning rule (see `overrides`).
+        r"^(==\d+==)?WARNING: (DATA RACE|ThreadSanitizer: )",
+        "WARNING: DATA RACE"
+    ),
+    rule!(
+        "unity-fail",
+        K::Error,
+        5,
+        Some(C::TestFailure),
+        // Unity (ThrowTheSwitch, C): `file:line:test_name:FAIL: message` (unity.c,
+        // UnityTestResultsFailBegin).
+        r"^\S+:\d+:\w+:FAIL\b",
+        "test/test_list.c:41:test_list_get:FAIL: Expected 3 Was 2"
+    ),
+    rule!(
+        "build-configuration-error",
+        K::Error,
+        5,
+        Some(C::Configuration),
+        concat!(
+            // autoconf's AC_MSG_ERROR prints `configure: error: MSG` (autoconf manual).
+            r"^configure: error: ",
+            // Meson: `meson.build:12:0: ERROR: msg` (its mlog); qmake: `Project ERROR: msg`.
+            r"|^\S+:\d+:\d+: ERROR: |^Project ERROR: ",
+        ),
+        "configure: error: C compiler cannot create executables"
     ),
     rule!(
         "cargo-test-output",
@@ -632,7 +666,7 @@ pub static RULES: &[Rule] = &[
         5,
         Some(C::DependencyResolution),
         concat!(
-            r"(?i)(could not (find|resolve|transfer) (artifact|dependenc|all dependencies)|could not resolve dependencies|requirements could not be resolved|no matching (distribution|version|package)|unable to (resolve|find) (a )?(dependency|package|version)|version solving failed|\bERESOLVE\b|\bE404\b|npm ERR! 404|npm ERR! notarget|couldn't find (any versions|package)|could not find gem|could not find a version that satisfies|unsatisfiable|conflicting (dependencies|requirements)|failed to (download|fetch|load) (package|dependenc|artifact|crate)|failed to select a version|cannot satisfy|unmet dependencies|has no installation candidate|Unable to locate package|gem::(missingspec|conflict)|Bundler could not find|pod install.*(error|fail)|Could not find module|no such package",
+            r"(?i)(could not (find|resolve|transfer) (artifact|dependenc|all dependencies)|could not resolve dependencies|requirements could not be resolved|no matching (distribution|version|package)|unable to (resolve|find) (a )?(dependency|package|version)|version solving failed|\bERESOLVE\b|\bE404\b|npm ERR! 404|npm ERR! notarget|couldn't find (any versions|package)|could not find gem|could not find a version that satisfies|unsatisfiable|conflicting (dependencies|requirements)|failed to (download|fetch|load) (package|dependenc|artifact|crate)|failed to select a version|cannot satisfy|unmet dependencies|has no installation candidate|Unable to locate package|gem::(missingspec|conflict)|Bundler could not find|pod install.*(error|fail)|Could not find module|no such package|was not found in the pkg-config search path|No package '[^']+' found",
             // ru: apt "Unable to locate package %s" → "Невозможно найти пакет %s" and "The
             // following packages have unmet dependencies:" → "Следующие пакеты имеют
             // неудовлетворённые зависимости:" (Debian apt po/ru.po); NuGet NU1101/NU1102
@@ -983,6 +1017,10 @@ static KEYWORDS: &[&str] = &[
     "- sc",
     "^ sc",
     "<<< ",
+    "data race",
+    "threadsanitizer",
+    "pkg-config",
+    "no package",
     "invalid read",
     "invalid write",
     "invalid free",
@@ -1191,7 +1229,10 @@ fn has_location(line: &str) -> bool {
 /// surefire's `<<< FAILURE!` on a line that says `Errors: 0`, cargo's `error: could not
 /// compile` summary that rustc-error would take for a diagnostic.
 fn overrides(i: usize) -> bool {
-    matches!(RULES[i].name, "surefire-failure" | "cargo-summary")
+    matches!(
+        RULES[i].name,
+        "surefire-failure" | "cargo-summary" | "data-race"
+    )
 }
 
 fn is_generic(i: usize) -> bool {
@@ -1417,6 +1458,33 @@ mod tests {
                 "lint",
             ),
             ("[src/list.c:41]: (error) Memory leak: p", "lint"),
+            ("WARNING: DATA RACE", "data-race"),
+            (
+                "==4312==WARNING: ThreadSanitizer: data race (pid=4312)",
+                "data-race",
+            ),
+            (
+                "test/test_list.c:41:test_list_get:FAIL: Expected 3 Was 2",
+                "unity-fail",
+            ),
+            (
+                "configure: error: Package requirements (glib-2.0 >= 2.40) were not met:",
+                "build-configuration-error",
+            ),
+            (
+                "meson.build:12:0: ERROR: Dependency \"glib-2.0\" not found",
+                "build-configuration-error",
+            ),
+            (
+                "Project ERROR: Unknown module(s) in QT: webkitwidgets",
+                "build-configuration-error",
+            ),
+            (
+                "Package libxml-2.0 was not found in the pkg-config search path.",
+                "dependency-resolution",
+            ),
+            ("No package 'gtk+-3.0' found", "dependency-resolution"),
+            ("Errors, Failures and Warnings", "test-failures-heading"),
         ] {
             let v = rs
                 .classify(line)

@@ -6,8 +6,9 @@
 //! must find it.
 //!
 //! Each case names the lines a reader would point at (the "chunk"): the decisive line must be
-//! one of them, and the excerpt must hold the chunk's first lines (up to 10 non-blank, as the
-//! LogChunks M1 metric counts them), within the 25-line excerpt.
+//! one of them (or the runner's failure heading right above them), and the excerpt must hold
+//! the chunk's first lines (up to 10 non-blank, as the LogChunks M1 metric counts them), within
+//! the 25-line excerpt.
 
 use exlogare_analysis::{JobMeta, analyze_reader};
 use std::path::PathBuf;
@@ -16,7 +17,7 @@ struct Case {
     file: &'static str,
     /// The labelled chunk, 1-based inclusive.
     chunk: (u64, u64),
-    /// Where the decisive line must be (a sub-range of the chunk).
+    /// Where the decisive line must be: in the chunk, or a failure heading just above it.
     decisive: (u64, u64),
     /// Where the format comes from.
     source: &'static str,
@@ -74,7 +75,25 @@ const CASES: &[Case] = &[
         (15, 16),
         "gometalinter: `file.go:line:col:severity: msg (linter)` (its README)",
     ),
+    c(
+        "go_race.log",
+        (16, 24),
+        (16, 17),
+        "go test -race: `WARNING: DATA RACE` and both stacks, before the test's `--- FAIL:` (Go's Data Race Detector article)",
+    ),
     // C and C++
+    c(
+        "autoconf.log",
+        (20, 22),
+        (20, 20),
+        "autoconf: `configure: error: MSG` (AC_MSG_ERROR, autoconf manual)",
+    ),
+    c(
+        "unity.log",
+        (18, 18),
+        (18, 18),
+        "Unity: `file:line:test:FAIL: msg` (unity.c, UnityTestResultsFailBegin)",
+    ),
     c(
         "gcc_make.log",
         (17, 20),
@@ -146,7 +165,7 @@ const CASES: &[Case] = &[
     c(
         "nunit.log",
         (23, 26),
-        (23, 23),
+        (21, 23),
         "NUnit 3 console: `1) Failed : Name`, `Expected:` / `But was:`",
     ),
     // Haskell
