@@ -70,6 +70,12 @@ const CASES: &[Case] = &[
         "go vet: `# pkg` then `file.go:line:col: msg` (cmd/vet)",
     ),
     c(
+        "go_vet_old.log",
+        (17, 17),
+        (17, 17),
+        "go vet before Go 1.10: `file.go:line: msg`, no column",
+    ),
+    c(
         "gometalinter.log",
         (15, 16),
         (15, 16),
@@ -82,6 +88,12 @@ const CASES: &[Case] = &[
         "go test -race: `WARNING: DATA RACE` and both stacks, before the test's `--- FAIL:` (Go's Data Race Detector article)",
     ),
     // C and C++
+    c(
+        "gcc_linker.log",
+        (16, 17),
+        (17, 17),
+        "GNU ld through gcc: `obj: In function`, `undefined reference to`, then collect2's summary",
+    ),
     c(
         "autoconf.log",
         (20, 22),
@@ -307,6 +319,12 @@ const CASES: &[Case] = &[
         (19, 26),
         (19, 26),
         "ExUnit: `1) test name (Module)`, `Assertion with == failed`",
+    ),
+    c(
+        "ocaml.log",
+        (16, 17),
+        (16, 17),
+        "OCaml: `File \"x.ml\", line 12, characters 4-9:` then `Error: msg` (the OCaml manual)",
     ),
     c(
         "shellcheck.log",
