@@ -398,3 +398,86 @@ fn the_token_less_admin_api_refuses_what_another_site_would_send() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 202);
 }
+
+/// The host's router served through `server::edge` with small limits, on its own runtime.
+fn edge_server(
+    host: &Host,
+    limits: &str,
+) -> (
+    tokio::runtime::Runtime,
+    String,
+    std::sync::Arc<tokio::sync::Semaphore>,
+) {
+    let server: exlogare_service::config::ServerConfig = toml::from_str(limits).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let _guard = rt.enter();
+    let edge = exlogare_service::server::edge(listener, &server);
+    let free = edge.free_slots();
+    let app = exlogare_service::server::router(host.service.clone());
+    rt.spawn(async move { axum::serve(edge, app).await });
+    (rt, addr, free)
+}
+
+/// Reads until the peer closes (or resets) the connection; what it sent meanwhile.
+fn read_to_close(stream: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("the server kept the connection open: {e}"),
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[test]
+fn trickled_headers_and_silent_connections_are_closed_and_connections_are_capped() {
+    use std::io::Write;
+    let world = World::new();
+    let host = world.host("", r#"mode = "ok""#);
+    let (_rt, addr, free) = edge_server(
+        &host,
+        "max_connections = 2\nheader_read_timeout_ms = 300\nidle_timeout_ms = 1500",
+    );
+
+    // A head trickled a line every 100 ms: never idle for 1.5 s, so only the 300 ms header
+    // deadline can close it, and it does before the head is complete (100 lines).
+    let mut trickle = std::net::TcpStream::connect(&addr).unwrap();
+    write!(trickle, "GET /healthz HTTP/1.1\r\nHost: {addr}\r\n").unwrap();
+    let mut lines = 0;
+    while writeln!(trickle, "X-Pad-{lines}: 1\r").is_ok() {
+        lines += 1;
+        assert!(lines < 100, "a head trickled for 10 s was never cut off");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    eprintln!("the trickled head was cut off after {lines} lines");
+
+    // Two silent connections take both slots; a third waits until one is closed for idling.
+    let mut a = std::net::TcpStream::connect(&addr).unwrap();
+    let _b = std::net::TcpStream::connect(&addr).unwrap();
+    running::wait_until("both slots taken", || free.available_permits() == 0);
+    let mut c = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        c,
+        "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    assert_eq!(read_to_close(&mut a), "", "the silent connection is closed");
+    let answer = read_to_close(&mut c);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}

@@ -57,6 +57,14 @@ pub struct ServerConfig {
     /// How long a webhook sender may take to send its body once its headers are in; a slower
     /// one gets 408, so trickling senders cannot hold connections.
     pub body_read_timeout_ms: u64,
+    /// Connections open at once (`server::edge`); the next waits in the kernel's backlog.
+    pub max_connections: u32,
+    /// A request's head (request line and headers) must arrive whole within this of its
+    /// first byte, else the connection is closed: a client that trickles headers holds it
+    /// no longer.
+    pub header_read_timeout_ms: u64,
+    /// A connection that sends nothing for this long is closed (keep-alive included).
+    pub idle_timeout_ms: u64,
 }
 
 /// The most [`ServerConfig::max_concurrent_verifications`] may be: half the engine's
@@ -74,6 +82,9 @@ impl Default for ServerConfig {
             public_url: None,
             max_concurrent_verifications: 16,
             body_read_timeout_ms: 10_000,
+            max_connections: 512,
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
         }
     }
 }
@@ -416,6 +427,14 @@ impl Config {
             anyhow::bail!(
                 "[server] body_read_timeout_ms = {}: must be 1 to 120000 (a webhook body is small; a slow sender should not hold a connection longer)",
                 self.server.body_read_timeout_ms
+            );
+        }
+        if self.server.max_connections == 0
+            || self.server.header_read_timeout_ms == 0
+            || self.server.idle_timeout_ms == 0
+        {
+            anyhow::bail!(
+                "[server] max_connections, header_read_timeout_ms and idle_timeout_ms must be at least 1: each bounds what slow or many clients can hold"
             );
         }
         let mut ids = std::collections::BTreeSet::new();

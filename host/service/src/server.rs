@@ -403,3 +403,199 @@ async fn metrics(State(service): State<Arc<Service>>) -> Response {
     )
         .into_response()
 }
+
+/// Limits at the connection level, for `axum::serve(edge(listener, &config.server), router)`:
+/// at most `max_connections` open at once (the next waits in the kernel's backlog), a request
+/// head that must arrive whole within `header_read_timeout_ms` of its first byte, and a
+/// connection that sends nothing for `idle_timeout_ms` closed. A slow client holds one
+/// connection for a bounded time, and all of them together at most `max_connections`.
+pub fn edge(listener: tokio::net::TcpListener, server: &crate::config::ServerConfig) -> Edge {
+    Edge {
+        inner: listener,
+        slots: Arc::new(Semaphore::new(server.max_connections as usize)),
+        header_timeout: Duration::from_millis(server.header_read_timeout_ms),
+        idle_timeout: Duration::from_millis(server.idle_timeout_ms),
+    }
+}
+
+/// A listener under [`edge`]'s limits.
+pub struct Edge {
+    inner: tokio::net::TcpListener,
+    slots: Arc<Semaphore>,
+    header_timeout: Duration,
+    idle_timeout: Duration,
+}
+
+impl Edge {
+    /// Connections that may still open now (`max_connections` minus those open).
+    pub fn free_slots(&self) -> Arc<Semaphore> {
+        self.slots.clone()
+    }
+}
+
+impl axum::serve::Listener for Edge {
+    type Io = EdgeIo;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let slot = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the connection semaphore is never closed");
+        let (io, addr) = axum::serve::Listener::accept(&mut self.inner).await;
+        let now = tokio::time::Instant::now();
+        (
+            EdgeIo {
+                io,
+                _slot: slot,
+                header_timeout: self.header_timeout,
+                idle_timeout: self.idle_timeout,
+                head: Head::Waiting,
+                tail: [0; 3],
+                last_read: now,
+                timer: Box::pin(tokio::time::sleep_until(now + self.idle_timeout)),
+            },
+            addr,
+        )
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+/// Where a connection is in its current request.
+#[derive(Clone, Copy, PartialEq)]
+enum Head {
+    /// Between requests: only the idle timeout applies.
+    Waiting,
+    /// The head's first byte came at this instant; `\r\n\r\n` must follow in time.
+    Reading(tokio::time::Instant),
+    /// The head is in; the body is the handler's business (`body_read_timeout_ms`).
+    Done,
+}
+
+/// A connection under [`edge`]'s limits; gives its slot back when dropped.
+pub struct EdgeIo {
+    io: tokio::net::TcpStream,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+    header_timeout: Duration,
+    idle_timeout: Duration,
+    head: Head,
+    /// The last bytes read while in a head, to find `\r\n\r\n` across reads.
+    tail: [u8; 3],
+    last_read: tokio::time::Instant,
+    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl EdgeIo {
+    fn deadline(&self) -> (tokio::time::Instant, &'static str) {
+        let idle = (self.last_read + self.idle_timeout, "idle");
+        match self.head {
+            Head::Reading(since) => {
+                let head = (since + self.header_timeout, "header");
+                if head.0 < idle.0 { head } else { idle }
+            }
+            _ => idle,
+        }
+    }
+
+    /// Follows the request head through the bytes just read.
+    fn saw(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.last_read = tokio::time::Instant::now();
+        if self.head == Head::Waiting {
+            self.head = Head::Reading(self.last_read);
+            self.tail = [0; 3];
+        }
+        if let Head::Reading(_) = self.head {
+            let mut window = self.tail.to_vec();
+            window.extend_from_slice(bytes);
+            if window.windows(4).any(|w| w == b"\r\n\r\n") {
+                self.head = Head::Done;
+            } else {
+                let n = window.len();
+                self.tail.copy_from_slice(&window[n - 3..]);
+            }
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for EdgeIo {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        let before = buf.filled().len();
+        match std::pin::Pin::new(&mut self.io).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                let fresh = buf.filled()[before..].to_vec();
+                self.saw(&fresh);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => {
+                let (deadline, which) = self.deadline();
+                if self.timer.deadline() != deadline {
+                    self.timer.as_mut().reset(deadline);
+                }
+                match self.timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("the client took too long ({which} timeout); connection closed"),
+                    ))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for EdgeIo {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        // An answer is going out: the next bytes read begin the next request's head.
+        if self.head == Head::Done {
+            self.head = Head::Waiting;
+        }
+        std::pin::Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if self.head == Head::Done {
+            self.head = Head::Waiting;
+        }
+        std::pin::Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
