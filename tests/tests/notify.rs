@@ -229,6 +229,11 @@ fn matrix_puts_m_room_message_with_bearer_and_formatted_body() {
         req.target
     );
     let p = &fake.posted()[0];
+    assert_eq!(
+        p["m.mentions"],
+        json!({}),
+        "intentional mentions, none: the message pings nobody"
+    );
     let body = p["body"].as_str().unwrap();
     let html = p["formatted_body"].as_str().unwrap();
     assert!(
@@ -323,7 +328,8 @@ fn hostile_text_is_escaped_on_every_platform() {
     assert!(
         code_shown.contains(SCRIPT)
             && code_shown.contains("a && b; x < y > z")
-            && code_shown.contains("<!channel> @here &amp; &lt;"),
+            // A word joiner after `@` (invisible): the text reads the same and pings nobody.
+            && code_shown.contains("<!channel> @\u{2060}here &amp; &lt;"),
         "{code_shown}"
     );
     let all: String = shown
@@ -939,6 +945,7 @@ fn message_is_built_from_an_analysis_and_round_trips_as_json() {
             },
         ],
         requests: 3,
+        jobs_not_analysed: 0,
     };
     let msg = exlogare_service::pipeline::failure_message(
         "gitflic",
@@ -996,6 +1003,34 @@ fn message_is_built_from_an_analysis_and_round_trips_as_json() {
         "jobs": [{"name": "j", "category": "unknown"}]});
     let m: FailureMessage = serde_json::from_value(minimal).unwrap();
     assert_eq!((m.status.as_str(), m.jobs[0].located), ("failed", true));
+
+    // A plugin's links must be pages of the connection's instance; more failed jobs than one
+    // analysis reads are counted in a note.
+    let mut hostile = analysis;
+    hostile.details.deep_link = "https://gitflic.ru@evil.example/phish".into();
+    hostile.jobs[0].job.web_url = Some("https://evil.example/job/1".into());
+    hostile.jobs_not_analysed = 9_980;
+    let words = exlogare_service::pipeline::LogWords {
+        provider_name: "GitFlic".into(),
+        web_base: Some("https://gitflic.ru".into()),
+        ..Default::default()
+    };
+    let msg = exlogare_service::pipeline::failure_message("gitflic", "c", &hostile, &words);
+    assert_eq!(
+        msg.deep_link, "https://gitflic.ru",
+        "the instance, not the phishing page"
+    );
+    assert_eq!(msg.jobs[0].web_url, None);
+    assert_eq!(
+        msg.jobs[1].web_url.as_deref(),
+        Some("https://gitflic.ru/job/2")
+    );
+    let note = msg.note.unwrap();
+    assert!(
+        note.contains("pointed outside https://gitflic.ru")
+            && note.contains("9980 more failed jobs were not analysed"),
+        "{note}"
+    );
 }
 
 // ---- Connection alerts ("needs reconnection") ------------------------------------------------

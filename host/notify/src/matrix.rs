@@ -103,6 +103,8 @@ impl MatrixNotifier {
             "body": body,
             "format": "org.matrix.custom.html",
             "formatted_body": formatted,
+            // Intentional mentions, none: whatever the text says, the message pings nobody.
+            "m.mentions": {},
         });
         let req = self
             .http

@@ -35,14 +35,37 @@ fn escape(s: &str, quotes: bool) -> String {
 
 /// Control characters (other than tab) shown as U+FFFD: they have no business in a chat message
 /// and some APIs refuse them. Tabs become spaces so code blocks keep their columns roughly.
+/// Bidirectional overrides and isolates are dropped: a plugin or a log could use them to make
+/// a link or a file name read differently from what it is. A word joiner goes after every `@`
+/// that starts a word, so `@room`, `@channel`, `@everyone` or `@user` in a log or a plugin's
+/// text reads the same and pings nobody (Matrix clients without intentional mentions,
+/// Telegram's mention entities).
 pub(crate) fn clean(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '\t' => ' ',
-            c if c.is_control() => '\u{FFFD}',
-            c => c,
-        })
-        .collect()
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\t' => out.push(' '),
+            c if is_bidi_control(c) => {}
+            c if c.is_control() => out.push('\u{FFFD}'),
+            '@' => {
+                out.push('@');
+                if chars
+                    .peek()
+                    .is_some_and(|n| n.is_alphanumeric() || *n == '_')
+                {
+                    out.push('\u{2060}');
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Embeddings, overrides, isolates and marks that reorder text (Unicode's bidi controls).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
 }
 
 /// One line of at most `max` characters (newlines become spaces), `…` when cut.
@@ -178,6 +201,23 @@ pub(crate) fn fit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clean_drops_reordering_marks_keeps_text_and_defuses_mentions() {
+        // "invoice\u{202E}fdp.exe" shows as "invoiceexe.pdf" where overrides work.
+        assert_eq!(clean("invoice\u{202E}fdp.exe"), "invoicefdp.exe");
+        assert_eq!(clean("a\u{2066}b\u{2069}c\u{200F}d"), "abcd");
+        assert_eq!(clean("x\u{1b}[2Jy\u{7}"), "x\u{FFFD}[2Jy\u{FFFD}");
+        assert_eq!(
+            clean("@room hi @channel"),
+            "@\u{2060}room hi @\u{2060}channel"
+        );
+        assert_eq!(
+            clean("a @ b, me@example.com"),
+            "a @ b, me@\u{2060}example.com"
+        );
+        assert_eq!(clean("Ошибка сборки\tok"), "Ошибка сборки ok");
+    }
 
     #[test]
     fn fit_keeps_room_for_the_note_and_cuts_a_lone_long_line() {

@@ -86,7 +86,14 @@ pub struct FailureAnalysis {
     pub details: provider::FailureDetails,
     pub jobs: Vec<JobAnalysis>,
     pub requests: usize,
+    /// Failed jobs past [`MAX_JOBS_ANALYSED`], not read.
+    pub jobs_not_analysed: usize,
 }
+
+/// Failed jobs whose logs one analysis reads: each is a plugin call of up to the sandbox's
+/// deadline, so a pipeline (or a plugin) with thousands of failed jobs cannot hold a worker
+/// for hours; the message says how many more there were.
+pub const MAX_JOBS_ANALYSED: usize = 20;
 
 impl FailureAnalysis {
     /// The first job log that a later attempt may still read (see [`LogProblem::is_transient`]).
@@ -188,6 +195,8 @@ pub struct LogWords {
     /// The connection's request budget ran out during the analysis: a missing log is ours to
     /// explain, not the provider's failure.
     pub budget_spent: bool,
+    /// The connection's web root: links the plugin gives must lie under it.
+    pub web_base: Option<String>,
 }
 
 impl Default for LogWords {
@@ -196,6 +205,7 @@ impl Default for LogWords {
             provider_name: "the provider".to_owned(),
             failing_for: None,
             budget_spent: false,
+            web_base: None,
         }
     }
 }
@@ -334,7 +344,7 @@ pub fn analyze_failure(
     let mut requests = out.transcript.len();
     let details = out.value.map_err(PipelineError::Provider)?;
     let mut jobs = Vec::new();
-    for job in &details.failed_jobs {
+    for job in details.failed_jobs.iter().take(MAX_JOBS_ANALYSED) {
         let sink = Box::new(AnalysisSink::new(job));
         let analysis =
             match plugin.extract_job_log(ctx(Some(sink)), conn, &details.pipeline.project, job) {
@@ -362,10 +372,12 @@ pub fn analyze_failure(
             };
         jobs.push(analysis);
     }
+    let jobs_not_analysed = details.failed_jobs.len().saturating_sub(MAX_JOBS_ANALYSED);
     Ok(FailureAnalysis {
         details,
         jobs,
         requests,
+        jobs_not_analysed,
     })
 }
 
@@ -419,7 +431,12 @@ pub fn failure_message(
                 located: false,
                 excerpt: Vec::new(),
                 log_unavailable: unavailable,
-                web_url: j.job.web_url.clone(),
+                web_url: j.job.web_url.clone().filter(|u| {
+                    words
+                        .web_base
+                        .as_deref()
+                        .is_none_or(|b| is_under_web_base(u, b))
+                }),
             };
             if let Some(r) = &j.report {
                 m.failing_step = r.failing_step.clone();
@@ -433,6 +450,28 @@ pub fn failure_message(
             m
         })
         .collect();
+    let mut notes = Vec::new();
+    let deep_link = match &words.web_base {
+        Some(base) if !is_under_web_base(&analysis.details.deep_link, base) => {
+            notes.push(format!(
+                "the {} plugin's link to this pipeline pointed outside {base}, so it is not shown",
+                words.provider_name
+            ));
+            base.clone()
+        }
+        _ => analysis.details.deep_link.clone(),
+    };
+    if analysis.jobs_not_analysed > 0 {
+        notes.push(format!(
+            "{} more failed job{} not analysed (at most {MAX_JOBS_ANALYSED} per pipeline)",
+            analysis.jobs_not_analysed,
+            if analysis.jobs_not_analysed == 1 {
+                " was"
+            } else {
+                "s were"
+            }
+        ));
+    }
     FailureMessage {
         provider: provider.to_owned(),
         connection: connection.to_owned(),
@@ -444,10 +483,32 @@ pub fn failure_message(
         },
         git_ref: p.git_ref.clone(),
         commit_sha: p.commit_sha.clone(),
-        deep_link: analysis.details.deep_link.clone(),
+        deep_link,
         jobs,
-        note: None,
+        note: (!notes.is_empty()).then(|| notes.join("; ")),
     }
+}
+
+/// Whether `link` is a page of the instance at `web_base`: same scheme, host and port, no
+/// user name or password (`https://gitflic.ru@evil.example/` is evil.example), and a path at
+/// or under the base's. A plugin's links become buttons in chat: one elsewhere would be a
+/// phishing link in the team's channel.
+pub fn is_under_web_base(link: &str, web_base: &str) -> bool {
+    let (Ok(link), Ok(base)) = (url::Url::parse(link), url::Url::parse(web_base)) else {
+        return false;
+    };
+    let base_path = base.path().trim_end_matches('/');
+    link.scheme() == base.scheme()
+        && link.username().is_empty()
+        && link.password().is_none()
+        && link.host_str().map(str::to_ascii_lowercase)
+            == base.host_str().map(str::to_ascii_lowercase)
+        && link.port_or_known_default() == base.port_or_known_default()
+        && (link.path() == base_path
+            || link
+                .path()
+                .strip_prefix(base_path)
+                .is_some_and(|rest| rest.starts_with('/')))
 }
 
 /// `#1287`, the provider's id when the pipeline has no number, or what stands for neither.
@@ -464,6 +525,39 @@ mod tests {
     use super::*;
     use types::ProviderError as E;
 
+    #[test]
+    fn links_must_be_pages_of_the_connections_instance() {
+        let cloud = "https://gitflic.ru";
+        assert!(is_under_web_base(
+            "https://gitflic.ru/project/acme/api/ci-cd/pipeline/7",
+            cloud
+        ));
+        assert!(is_under_web_base("https://GITFLIC.ru:443/project/x", cloud));
+        for evil in [
+            "https://evil.example/phish",
+            "https://gitflic.ru@evil.example/phish",
+            "https://user:pw@gitflic.ru/project/x",
+            "https://gitflic.ru.evil.example/project/x",
+            "http://gitflic.ru/project/x",
+            "https://gitflic.ru:8443/project/x",
+            "javascript:alert(1)",
+            "not a url",
+        ] {
+            assert!(!is_under_web_base(evil, cloud), "{evil}");
+        }
+        let onprem = "https://git.example.com/gitflic/";
+        assert!(is_under_web_base(
+            "https://git.example.com/gitflic/project/x",
+            onprem
+        ));
+        assert!(is_under_web_base("https://git.example.com/gitflic", onprem));
+        assert!(!is_under_web_base(
+            "https://git.example.com/gitflicker/project/x",
+            onprem
+        ));
+        assert!(!is_under_web_base("https://git.example.com/other", onprem));
+    }
+
     const NPE: &str = "GET https://api.gitflic.ru/project/acme/payments-api/cicd/job/5521/artifact/0d2d/download answered 500: java.lang.NullPointerException: Cannot invoke \"ru.gitflic.cicd.domain.PipelineJob.getStage()\" because \"job\" is null at ru.gitflic.cicd.rest.PipelineJobRestController.toModel(PipelineJobRestController.java:142) at java.base/java.util.stream.ReferencePipeline$3$1.accept(ReferencePipeline.java:197)";
 
     fn gitflic(failing_for: Option<u64>) -> LogWords {
@@ -471,6 +565,7 @@ mod tests {
             provider_name: "GitFlic".into(),
             failing_for: failing_for.map(Duration::from_secs),
             budget_spent: false,
+            web_base: None,
         }
     }
 

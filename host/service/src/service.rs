@@ -764,6 +764,7 @@ impl Service {
                 // the provider kept failing.
                 let mut words = LogWords {
                     provider_name: plugin.info.display_name.clone(),
+                    web_base: Some(c.conn.web_base.clone()),
                     ..LogWords::default()
                 };
                 if let Some(problem) = analysis.transient_log_problem() {

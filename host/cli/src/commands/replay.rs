@@ -59,8 +59,12 @@ pub struct ReplayReport {
 }
 
 impl ReplayReport {
-    pub fn render(&self) -> &str {
-        &self.text
+    /// The report for a terminal: everything in it that came from the plugin or the log
+    /// (names, messages, excerpts) is the plugin's to choose, so control characters (escape
+    /// sequences that clear the screen or forge hyperlinks) show as U+FFFD and bidirectional
+    /// overrides are dropped.
+    pub fn render(&self) -> String {
+        terminal_safe(&self.text)
     }
 
     /// True when the failure was analysed (every failed job got a report).
@@ -123,7 +127,12 @@ pub fn replay(plugin: &LoadedPlugin, dir: &Path) -> anyhow::Result<ReplayReport>
             });
         }
         Err(rejection) => {
-            writeln!(out, "delivery   REJECTED: {rejection:?}")?;
+            let (kind, why) = match rejection {
+                provider::WebhookRejection::Malformed(m) => ("malformed", m),
+                provider::WebhookRejection::SecretMissing(m) => ("no secret", m),
+                provider::WebhookRejection::SecretMismatch(m) => ("secret mismatch", m),
+            };
+            writeln!(out, "delivery   REJECTED ({kind}): {why}")?;
             return Ok(ReplayReport {
                 text: out,
                 ok: false,
@@ -153,6 +162,7 @@ pub fn replay(plugin: &LoadedPlugin, dir: &Path) -> anyhow::Result<ReplayReport>
     let ok = render_analysis(&mut out, &analysis)?;
     let words = LogWords {
         provider_name: plugin.info.display_name.clone(),
+        web_base: Some(env.conn.web_base.clone()),
         ..LogWords::default()
     };
     let message = failure_message(&plugin.info.id, &env.name, &analysis, &words);
@@ -248,4 +258,27 @@ fn render_analysis(out: &mut String, a: &FailureAnalysis) -> anyhow::Result<bool
         )?;
     }
     Ok(ok)
+}
+
+/// `text` with control characters other than newline and tab shown as U+FFFD and the
+/// bidirectional controls dropped (see [`ReplayReport::render`]).
+fn terminal_safe(text: &str) -> String {
+    text.chars()
+        .filter(|c| !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}'))
+        .map(|c| if c.is_control() && c != '\n' && c != '\t' { '\u{FFFD}' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod terminal_tests {
+    #[test]
+    fn plugin_text_cannot_drive_the_terminal() {
+        let hostile = "job \u{1b}]8;;https://evil.example\u{7}click\u{1b}]8;;\u{7} \u{1b}[2J\u{202E}gpj.exe\nnext\tline";
+        let shown = super::terminal_safe(hostile);
+        assert!(
+            !shown.contains('\u{1b}') && !shown.contains('\u{7}') && !shown.contains('\u{202E}'),
+            "{shown:?}"
+        );
+        assert!(shown.ends_with("gpj.exe\nnext\tline"), "{shown:?}");
+    }
 }
