@@ -920,6 +920,55 @@ fn rejected_credentials_park_the_delivery_and_flag_the_connection() {
 }
 
 #[test]
+fn secrets_a_provider_or_plugin_echoes_back_reach_no_row_room_or_answer() {
+    // A provider (or a plugin passing its words on) that puts the connection's secrets in an
+    // error body, as they are, without any credential-like shape: synthetic, on the
+    // token-rejected scenario's recorded 403.
+    let world = World::new(&["token-rejected"]);
+    let echo = format!(
+        "{{\"status\":403,\"error\":\"token {ACCESS_TOKEN} is not valid for client {CLIENT_SECRET}; hook {WEBHOOK_SECRET}\"}}"
+    );
+    world.gitflic.answer_first(Exchange::new(
+        "GET",
+        "/project/acme/payments-api/cicd/pipeline?page=0&size=20",
+        reply(403, echo).header("content-type", "application/json"),
+    ));
+    let host = world.host(Opts::default());
+    let id = queued_id(&host.deliver("token-rejected", "delivery.json"));
+    let d = host.wait_state(id, "parked");
+    let flag = host
+        .service
+        .connection("cloud")
+        .unwrap()
+        .needs_reconnection
+        .lock()
+        .unwrap()
+        .clone()
+        .unwrap_or_default();
+    let (_, _, metrics) = host.get("/metrics");
+    let mut seen = vec![
+        ("last_error", d.last_error.clone().unwrap_or_default()),
+        ("needs_reconnection", flag.clone()),
+        ("metrics", metrics),
+    ];
+    for (platform, fake) in world.chats() {
+        for post in fake.posted() {
+            seen.push((platform, post.to_string()));
+        }
+    }
+    assert!(
+        d.last_error.unwrap().contains("is not valid for client"),
+        "the words stay"
+    );
+    for (place, text) in &seen {
+        for secret in [ACCESS_TOKEN, CLIENT_SECRET, WEBHOOK_SECRET] {
+            assert!(!text.contains(secret), "{place} carries a secret: {text}");
+        }
+    }
+    assert_eq!(world.posted_counts(), [1, 1, 1], "the rooms still hear why");
+}
+
+#[test]
 fn a_notifier_answering_500_once_is_retried_and_each_room_gets_one_message() {
     let world = World::new(&["failed-job-trace"]);
     world

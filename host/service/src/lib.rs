@@ -16,6 +16,7 @@ pub mod outcome;
 pub mod parked_http;
 pub mod pipeline;
 pub mod reachability;
+pub mod scrub;
 pub mod recording;
 pub mod server;
 pub mod service;

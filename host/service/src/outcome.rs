@@ -47,6 +47,55 @@ impl Outcome {
             reason: reason.into(),
         }
     }
+
+    /// The outcome with every text in it passed through `scrub` (scrub.rs): the reasons that
+    /// become `last_error`, and the message's words that reach chat; the log's own lines
+    /// (excerpt, summary: already redacted by the analysis) through `log_line`, which only
+    /// takes out the connection's secrets and leaves the line as the log has it.
+    pub fn scrubbed(
+        self,
+        scrub: &dyn Fn(&str) -> String,
+        log_line: &dyn Fn(&str) -> String,
+    ) -> Outcome {
+        match self {
+            Outcome::Report(mut m) => {
+                m.note = m.note.as_deref().map(scrub);
+                for job in &mut m.jobs {
+                    job.name = scrub(&job.name);
+                    job.stage = job.stage.as_deref().map(scrub);
+                    job.failing_step = job.failing_step.as_deref().map(scrub);
+                    job.summary = log_line(&job.summary);
+                    job.log_unavailable = job.log_unavailable.as_deref().map(scrub);
+                    for (_, line) in &mut job.excerpt {
+                        *line = log_line(line);
+                    }
+                }
+                Outcome::Report(m)
+            }
+            Outcome::Retry {
+                reason,
+                at_least_ms,
+            } => Outcome::Retry {
+                reason: scrub(&reason),
+                at_least_ms,
+            },
+            Outcome::Defer {
+                reason,
+                until_ms,
+                metric,
+            } => Outcome::Defer {
+                reason: scrub(&reason),
+                until_ms,
+                metric,
+            },
+            Outcome::Park { reason } => Outcome::Park {
+                reason: scrub(&reason),
+            },
+            Outcome::Done { note } => Outcome::Done {
+                note: note.as_deref().map(scrub),
+            },
+        }
+    }
 }
 
 /// Applies `outcome` to the claimed delivery `d`. Returns the message to post for a

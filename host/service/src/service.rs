@@ -45,6 +45,21 @@ pub struct ConnectionRuntime {
     pub reach: Arc<crate::reachability::Reachability>,
 }
 
+impl ConnectionRuntime {
+    /// The secrets this host holds for the connection (scrub.rs keeps them out of plugin text).
+    pub fn secrets(&self) -> Vec<&str> {
+        [
+            self.credentials.access_token.as_ref(),
+            self.credentials.client_secret.as_ref(),
+            self.webhook_secret.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(Secret::expose)
+        .collect()
+    }
+}
+
 pub struct Service {
     pub config: Config,
     pub store: Store,
@@ -468,8 +483,8 @@ impl Service {
         match out.value {
             Err(provider::WebhookRejection::Malformed(m)) => WebhookReply::new(400, json!({ "status": "malformed", "error": m })),
             Err(provider::WebhookRejection::SecretMissing(m)) => {
-                // The plugin's words say where it looked; a hostile plugin must not echo the secret.
-                let m = m.replace(secret.expose(), "[secret]");
+                // The plugin's words say where it looked; a hostile plugin must not echo a secret.
+                let m = crate::scrub::scrub(&m, &[&c.secrets()[..], &[secret.expose()]].concat());
                 let why = format!(
                     "the delivery carries no secret where the {} plugin looks for one ({}); the hook at the provider must be given the secret this host expects",
                     plugin.info.display_name,
@@ -478,7 +493,7 @@ impl Service {
                 WebhookReply::new(401, json!({ "status": "unauthorized", "error": why }))
             }
             Err(provider::WebhookRejection::SecretMismatch(m)) => {
-                let m = m.replace(secret.expose(), "[secret]");
+                let m = crate::scrub::scrub(&m, &[&c.secrets()[..], &[secret.expose()]].concat());
                 let why = self.secret_refusal(connection_id, raw_query, watched.as_ref().map(|(_, p)| p.as_str()), &m);
                 tracing::info!(connection = connection_id, provider = provider_id, "delivery refused: {why}");
                 WebhookReply::new(401, json!({ "status": "unauthorized", "error": why }))
@@ -728,6 +743,8 @@ impl Service {
         };
         let ctx = |sink| self.ctx_with_token(c, sink, token.as_ref());
         let started = std::time::Instant::now();
+        // Every token the plugin was handed: none may come back in its words.
+        let mut tokens: Vec<Secret> = token.iter().cloned().collect();
         let mut result =
             analyze_failure(plugin, &ctx, &c.conn, &event).and_then(rejected_log_is_rejected_call);
         if let (
@@ -743,147 +760,159 @@ impl Service {
             let ctx = |sink| self.ctx_with_token(c, sink, Some(&fresh));
             result = analyze_failure(plugin, &ctx, &c.conn, &event)
                 .and_then(rejected_log_is_rejected_call);
+            tokens.push(fresh);
         }
         self.metrics
             .plugin_call(&d.provider, "analyze-failure", started.elapsed());
-        Ok(match result {
-            Ok(mut analysis) => {
-                // The pipeline's names as the provider resolved them: another delivery that
-                // knew it by another name (its UUID, or nothing) makes this one a duplicate.
-                let keys: Vec<String> = pipeline_names(&analysis.details.pipeline.reference)
-                    .iter()
-                    .map(|name| idem_key(&d.provider, &d.connection, &d.project, name))
-                    .collect();
-                if let Some(other) = self.store.rekey(d.id, &keys)? {
-                    return Ok(Outcome::Done {
-                        note: Some(format!("duplicate of delivery {other}")),
-                    });
-                }
-                // A log the provider failed to serve is worth another attempt, like any other
-                // step; only the last attempt posts the message without it, saying for how long
-                // the provider kept failing.
-                let mut words = LogWords {
-                    provider_name: plugin.info.display_name.clone(),
-                    web_base: Some(c.conn.web_base.clone()),
-                    ..LogWords::default()
-                };
-                if let Some(problem) = analysis.transient_log_problem() {
-                    // A budget spent mid-analysis is not waited out: the same analysis would
-                    // spend it again. The team hears now, with what was read.
-                    let budget_spent = c
-                        .budget
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .wait_for_room(now_ms())
-                        .is_some();
-                    if !budget_spent && d.attempts < self.config.worker.max_attempts {
-                        if let LogProblem::Fault(_) = problem {
-                            self.metrics.plugin_fault(&d.provider, "log_extraction");
-                        }
-                        self.alert_if_unreachable(c);
-                        return Ok(Outcome::Retry {
-                            reason: format!("reading a job's log: {problem}"),
-                            at_least_ms: problem.retry_after_ms(),
+        let mut secrets = c.secrets();
+        secrets.extend(tokens.iter().map(Secret::expose));
+        let scrub = |text: &str| crate::scrub::scrub(text, &secrets);
+        // The plugin's words (its errors, the provider's it passes on, names in the message)
+        // are scrubbed once, here, whatever branch they take.
+        let outcome = (|| -> anyhow::Result<Outcome> {
+            Ok(match result {
+                Ok(mut analysis) => {
+                    // The pipeline's names as the provider resolved them: another delivery that
+                    // knew it by another name (its UUID, or nothing) makes this one a duplicate.
+                    let keys: Vec<String> = pipeline_names(&analysis.details.pipeline.reference)
+                        .iter()
+                        .map(|name| idem_key(&d.provider, &d.connection, &d.project, name))
+                        .collect();
+                    if let Some(other) = self.store.rekey(d.id, &keys)? {
+                        return Ok(Outcome::Done {
+                            note: Some(format!("duplicate of delivery {other}")),
                         });
                     }
-                    words.budget_spent = budget_spent;
-                    if !budget_spent {
-                        words.failing_for = Some(std::time::Duration::from_millis(
-                            now_ms().saturating_sub(d.received_at).max(0) as u64,
-                        ));
+                    // A log the provider failed to serve is worth another attempt, like any other
+                    // step; only the last attempt posts the message without it, saying for how long
+                    // the provider kept failing.
+                    let mut words = LogWords {
+                        provider_name: plugin.info.display_name.clone(),
+                        web_base: Some(c.conn.web_base.clone()),
+                        ..LogWords::default()
+                    };
+                    if let Some(problem) = analysis.transient_log_problem() {
+                        // A budget spent mid-analysis is not waited out: the same analysis would
+                        // spend it again. The team hears now, with what was read.
+                        let budget_spent = c
+                            .budget
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .wait_for_room(now_ms())
+                            .is_some();
+                        if !budget_spent && d.attempts < self.config.worker.max_attempts {
+                            if let LogProblem::Fault(_) = problem {
+                                self.metrics.plugin_fault(&d.provider, "log_extraction");
+                            }
+                            self.alert_if_unreachable(c);
+                            return Ok(Outcome::Retry {
+                                reason: format!("reading a job's log: {problem}"),
+                                at_least_ms: problem.retry_after_ms(),
+                            });
+                        }
+                        words.budget_spent = budget_spent;
+                        if !budget_spent {
+                            words.failing_for = Some(std::time::Duration::from_millis(
+                                now_ms().saturating_sub(d.received_at).max(0) as u64,
+                            ));
+                        }
+                        tracing::warn!(delivery = d.id, project = %d.project, pipeline = %d.pipeline, attempts = d.attempts, "posting without a job log after the last attempt: {problem}");
                     }
-                    tracing::warn!(delivery = d.id, project = %d.project, pipeline = %d.pipeline, attempts = d.attempts, "posting without a job log after the last attempt: {problem}");
-                }
-                // The provider answered and the host let its requests through.
-                self.clear_connection_alert(&d.connection, AlertProblem::Unreachable);
-                self.clear_connection_alert(&d.connection, AlertProblem::EgressRefused);
-                if let Some(model) = &self.model {
-                    crate::pipeline::explain_with_model(&mut analysis, model);
-                }
-                Outcome::Report(crate::pipeline::failure_message(
-                    &d.provider,
-                    &d.connection,
-                    &analysis,
-                    &words,
-                ))
-            }
-            // The call never ran (no room on the host) or the plugin's breaker is open: not
-            // this delivery's doing, so it waits without spending an attempt, and a breaker
-            // that stays open for a while cannot use up its attempts and park it.
-            Err(PipelineError::Fault(fault))
-                if fault.is_host_capacity() || matches!(fault, PluginFault::Disabled(_)) =>
-            {
-                let wait = if fault.is_host_capacity() {
-                    self.config.worker.backoff_base_ms
-                } else {
-                    self.config.worker.backoff_max_ms.min(60_000)
-                };
-                Outcome::Defer {
-                    reason: fault.to_string(),
-                    until_ms: now_ms() + wait as i64,
-                    metric: "deferred_plugin",
-                }
-            }
-            Err(PipelineError::Fault(fault)) => {
-                self.observe_fault(&d.provider, &fault);
-                Outcome::retry(fault.to_string())
-            }
-            Err(PipelineError::Provider(err)) => match err {
-                types::ProviderError::CredentialsRejected(m) => {
-                    *c.needs_reconnection
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner()) = Some(m.clone());
-                    self.note_credentials_rejected(c, &m);
-                    Outcome::park(format!(
-                        "credentials rejected ({m}); reconnect connection `{}`",
-                        d.connection
+                    // The provider answered and the host let its requests through.
+                    self.clear_connection_alert(&d.connection, AlertProblem::Unreachable);
+                    self.clear_connection_alert(&d.connection, AlertProblem::EgressRefused);
+                    if let Some(model) = &self.model {
+                        crate::pipeline::explain_with_model(&mut analysis, model);
+                    }
+                    Outcome::Report(crate::pipeline::failure_message(
+                        &d.provider,
+                        &d.connection,
+                        &analysis,
+                        &words,
                     ))
                 }
-                types::ProviderError::RateLimited(rl) => Outcome::Retry {
-                    reason: format!("rate limited: {}", rl.message),
-                    at_least_ms: rl.retry_after_secs.map(|s| s as u64 * 1000).unwrap_or(0),
+                // The call never ran (no room on the host) or the plugin's breaker is open: not
+                // this delivery's doing, so it waits without spending an attempt, and a breaker
+                // that stays open for a while cannot use up its attempts and park it.
+                Err(PipelineError::Fault(fault))
+                    if fault.is_host_capacity() || matches!(fault, PluginFault::Disabled(_)) =>
+                {
+                    let wait = if fault.is_host_capacity() {
+                        self.config.worker.backoff_base_ms
+                    } else {
+                        self.config.worker.backoff_max_ms.min(60_000)
+                    };
+                    Outcome::Defer {
+                        reason: fault.to_string(),
+                        until_ms: now_ms() + wait as i64,
+                        metric: "deferred_plugin",
+                    }
+                }
+                Err(PipelineError::Fault(fault)) => {
+                    self.observe_fault(&d.provider, &fault);
+                    Outcome::retry(fault.to_string())
+                }
+                Err(PipelineError::Provider(err)) => match err {
+                    types::ProviderError::CredentialsRejected(m) => {
+                        let m = scrub(&m);
+                        *c.needs_reconnection
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner()) = Some(m.clone());
+                        self.note_credentials_rejected(c, &m);
+                        Outcome::park(format!(
+                            "credentials rejected ({m}); reconnect connection `{}`",
+                            d.connection
+                        ))
+                    }
+                    types::ProviderError::RateLimited(rl) => Outcome::Retry {
+                        reason: format!("rate limited: {}", rl.message),
+                        at_least_ms: rl.retry_after_secs.map(|s| s as u64 * 1000).unwrap_or(0),
+                    },
+                    types::ProviderError::Transient(m) => {
+                        // The budget ran out mid-analysis (its refusal reaches the plugin as a
+                        // transport error): wait for it rather than spend an attempt.
+                        if let Some(wait) = self.budget_deferral(c) {
+                            return Ok(wait);
+                        }
+                        self.alert_if_unreachable(c);
+                        Outcome::retry(m)
+                    }
+                    types::ProviderError::NotFound(m) => {
+                        self.metrics.analysis("not_found");
+                        Outcome::Report(not_found_message(
+                            d,
+                            c,
+                            &event,
+                            &m,
+                            &plugin.info.display_name,
+                        ))
+                    }
+                    types::ProviderError::InvalidInput(i) => {
+                        Outcome::park(format!("invalid {}: {}", i.field, i.message))
+                    }
+                    types::ProviderError::Denied(m) => {
+                        // The policy refusing the connection's own API (a private address without
+                        // `allow_private`) stops every delivery of it: the team hears once.
+                        let refused = c
+                            .policy
+                            .check_url(&c.conn.api_base)
+                            .err()
+                            .or_else(|| c.reach.refused());
+                        if let Some(why) = refused {
+                            self.alert_connection_problem(
+                                &d.connection,
+                                AlertProblem::EgressRefused,
+                                &format!("{}: {why}", c.conn.api_base),
+                            );
+                        }
+                        Outcome::park(format!("denied by the sandbox: {m}"))
+                    }
                 },
-                types::ProviderError::Transient(m) => {
-                    // The budget ran out mid-analysis (its refusal reaches the plugin as a
-                    // transport error): wait for it rather than spend an attempt.
-                    if let Some(wait) = self.budget_deferral(c) {
-                        return Ok(wait);
-                    }
-                    self.alert_if_unreachable(c);
-                    Outcome::retry(m)
-                }
-                types::ProviderError::NotFound(m) => {
-                    self.metrics.analysis("not_found");
-                    Outcome::Report(not_found_message(
-                        d,
-                        c,
-                        &event,
-                        &m,
-                        &plugin.info.display_name,
-                    ))
-                }
-                types::ProviderError::InvalidInput(i) => {
-                    Outcome::park(format!("invalid {}: {}", i.field, i.message))
-                }
-                types::ProviderError::Denied(m) => {
-                    // The policy refusing the connection's own API (a private address without
-                    // `allow_private`) stops every delivery of it: the team hears once.
-                    let refused = c
-                        .policy
-                        .check_url(&c.conn.api_base)
-                        .err()
-                        .or_else(|| c.reach.refused());
-                    if let Some(why) = refused {
-                        self.alert_connection_problem(
-                            &d.connection,
-                            AlertProblem::EgressRefused,
-                            &format!("{}: {why}", c.conn.api_base),
-                        );
-                    }
-                    Outcome::park(format!("denied by the sandbox: {m}"))
-                }
-            },
-        })
+            })
+        })()?;
+        Ok(outcome.scrubbed(&scrub, &|line: &str| {
+            crate::scrub::without_secrets(line, &secrets)
+        }))
     }
 
     /// One chat alert when the connection's provider has stopped answering (reachability.rs).

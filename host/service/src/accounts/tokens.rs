@@ -599,6 +599,8 @@ impl TokenManager {
                 Ok(new.access_token)
             }
             Err(RefreshError::Rejected(why)) => {
+                // The plugin held both tokens for this call: neither may come back in its words.
+                let why = crate::scrub::scrub(&why, &[refresh_token.expose(), row.access.expose()]);
                 let reason = format!("the provider refused to refresh the token: {why}");
                 let marked = store.db().execute(
                     "UPDATE account_tokens SET status = 'needs_reconnection', last_error = ?2, updated_at = ?3 WHERE connection = ?1 AND refresh_token IS ?4",
@@ -618,6 +620,7 @@ impl TokenManager {
                 })
             }
             Err(RefreshError::Unavailable(why)) => {
+                let why = crate::scrub::scrub(&why, &[refresh_token.expose(), row.access.expose()]);
                 store.db().execute(
                     "UPDATE account_tokens SET last_error = ?2, updated_at = ?3 WHERE connection = ?1",
                     params![connection, format!("refresh failed, will retry: {why}"), now],
