@@ -138,6 +138,76 @@ pub fn retry_after_secs(value: Option<&str>, now_ms: i64) -> Option<u32> {
     Some(secs.min(u32::MAX as i64) as u32)
 }
 
+/// Seconds until a rate limit resets, from the headers of a throttled answer: `Retry-After`
+/// (seconds or an HTTP date), else `RateLimit-Reset` / `X-RateLimit-Reset`. The reset header is
+/// a delta in seconds in the IETF draft but a Unix time on GitLab and GitHub, so a value past
+/// 1e9 (2001) is read as a Unix time and counted from `now_ms`.
+pub fn rate_limit_wait(headers: &[(String, String)], now_ms: i64) -> Option<u32> {
+    if let Some(secs) = retry_after_secs(header(headers, "retry-after"), now_ms) {
+        return Some(secs);
+    }
+    let reset =
+        header(headers, "ratelimit-reset").or_else(|| header(headers, "x-ratelimit-reset"))?;
+    let n: u64 = reset.trim().parse().ok()?;
+    let secs = if n >= 1_000_000_000 {
+        (n as i64).saturating_sub(now_ms.div_euclid(1000)).max(0) as u64
+    } else {
+        n
+    };
+    Some(secs.min(u32::MAX as u64) as u32)
+}
+
+/// The URL of a `Link` header's relation (RFC 8288), e.g. `rel="next"` for the next page:
+/// `<https://h/api?page=2>; rel="next", <…>; rel="last"`. Relation names match in any case, and
+/// a link with several relations (`rel="next last"`) counts for each.
+pub fn link_rel(headers: &[(String, String)], rel: &str) -> Option<String> {
+    headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("link"))
+        .flat_map(|(_, v)| split_links(v))
+        .find_map(|(target, params)| {
+            let has = params.split(';').any(|p| {
+                let Some((k, v)) = p.split_once('=') else {
+                    return false;
+                };
+                k.trim().eq_ignore_ascii_case("rel")
+                    && v.trim()
+                        .trim_matches('"')
+                        .split_whitespace()
+                        .any(|r| r.eq_ignore_ascii_case(rel))
+            });
+            has.then(|| target.to_string())
+        })
+}
+
+/// `<target>; params` pieces of one `Link` value; commas inside `<…>` belong to the target.
+fn split_links(value: &str) -> Vec<(&str, &str)> {
+    let mut out = Vec::new();
+    let mut rest = value;
+    while let Some(open) = rest.find('<') {
+        let Some(close) = rest[open..].find('>').map(|i| open + i) else {
+            break;
+        };
+        let target = &rest[open + 1..close];
+        let after = &rest[close + 1..];
+        let end = after
+            .find('<')
+            .map_or(after.len(), |i| after[..i].rfind(',').unwrap_or(i));
+        out.push((target.trim(), after[..end].trim_start_matches(';')));
+        rest = &after[end..];
+    }
+    out
+}
+
+/// `k=v&k=v` in `application/x-www-form-urlencoded` form (OAuth token requests).
+pub fn form_encode(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 /// Maps a response that is not a success. `field` names the input most likely at fault when
 /// the provider refuses the request itself (another 4xx).
 pub fn status_error(
@@ -160,7 +230,7 @@ pub fn status_error(
         401 | 403 => ProviderError::CredentialsRejected(msg),
         404 | 410 => ProviderError::NotFound(msg),
         429 => ProviderError::RateLimited(RateLimit {
-            retry_after_secs: retry_after_secs(header(headers, "retry-after"), now_ms),
+            retry_after_secs: rate_limit_wait(headers, now_ms),
             message: msg,
         }),
         500..=599 => ProviderError::Transient(msg),
@@ -275,6 +345,54 @@ impl<'a, H: Host> Api<'a, H> {
             credential,
         };
         self.send(req, field)
+    }
+
+    /// A request with an optional JSON body (`PUT`, `DELETE`, …); only 2xx comes back.
+    pub fn send_json(
+        &self,
+        method: Method,
+        url: String,
+        body: Option<&Value>,
+        credential: Option<Credential>,
+        field: &str,
+    ) -> Result<Response, ProviderError> {
+        let mut headers = vec![("accept".into(), "application/json".into())];
+        if body.is_some() {
+            headers.push(("content-type".into(), "application/json".into()));
+        }
+        self.send(
+            Request {
+                method,
+                url,
+                headers,
+                body: body.map(|b| b.to_string().into_bytes()),
+                credential,
+            },
+            field,
+        )
+    }
+}
+
+/// A `POST` of form fields ([`form_encode`]) asking for JSON back: the shape of an OAuth 2
+/// token request (RFC 6749 §4.1.3, §6). The response is returned whatever its status: a token
+/// endpoint's refusals (`invalid_grant`) are the provider's to map.
+pub fn form_request(
+    url: String,
+    pairs: &[(&str, &str)],
+    credential: Option<Credential>,
+) -> Request {
+    Request {
+        method: Method::Post,
+        url,
+        headers: vec![
+            ("accept".into(), "application/json".into()),
+            (
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            ),
+        ],
+        body: Some(form_encode(pairs).into_bytes()),
+        credential,
     }
 }
 
@@ -423,6 +541,98 @@ mod tests {
         );
         assert!(
             matches!(map(302, &[], ""), ProviderError::InvalidInput(i) if i.field == "connection.api-base")
+        );
+    }
+
+    #[test]
+    fn rate_limit_wait_from_retry_after_or_reset() {
+        let now = 1_795_168_800_000; // 2026-11-20T10:00:00Z
+        let h = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            rate_limit_wait(
+                &h(&[("Retry-After", "7"), ("RateLimit-Reset", "1795168900")]),
+                now
+            ),
+            Some(7)
+        );
+        // GitLab: a Unix time.
+        assert_eq!(
+            rate_limit_wait(&h(&[("RateLimit-Reset", "1795168830")]), now),
+            Some(30)
+        );
+        assert_eq!(
+            rate_limit_wait(&h(&[("ratelimit-reset", "1795160000")]), now),
+            Some(0)
+        );
+        // The IETF draft: a delta.
+        assert_eq!(
+            rate_limit_wait(&h(&[("X-RateLimit-Reset", "45")]), now),
+            Some(45)
+        );
+        assert_eq!(
+            rate_limit_wait(&h(&[("RateLimit-Reset", "soon")]), now),
+            None
+        );
+        assert_eq!(rate_limit_wait(&h(&[]), now), None);
+        match status_error(
+            Method::Get,
+            "https://h/x",
+            429,
+            &h(&[("RateLimit-Reset", "1795168860")]),
+            b"Retry later",
+            "f",
+            now,
+        ) {
+            ProviderError::RateLimited(r) => assert_eq!(r.retry_after_secs, Some(60)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn link_relations() {
+        let h = |v: &str| vec![("Link".to_string(), v.to_string())];
+        let gitlab = r#"<https://gitlab.example.com/api/v4/projects?membership=true&page=2&per_page=2>; rel="next", <https://gitlab.example.com/api/v4/projects?membership=true&page=1&per_page=2>; rel="first", <https://gitlab.example.com/api/v4/projects?membership=true&page=3&per_page=2>; rel="last""#;
+        assert_eq!(
+            link_rel(&h(gitlab), "next").as_deref(),
+            Some("https://gitlab.example.com/api/v4/projects?membership=true&page=2&per_page=2")
+        );
+        assert_eq!(
+            link_rel(&h(gitlab), "LAST").as_deref(),
+            Some("https://gitlab.example.com/api/v4/projects?membership=true&page=3&per_page=2")
+        );
+        assert_eq!(link_rel(&h(gitlab), "prev"), None);
+        assert_eq!(
+            link_rel(&h("<https://h/a?x=1,2>;rel=\"next last\""), "last").as_deref(),
+            Some("https://h/a?x=1,2")
+        );
+        assert_eq!(link_rel(&h("garbage"), "next"), None);
+        assert_eq!(link_rel(&[], "next"), None);
+    }
+
+    #[test]
+    fn forms_are_encoded() {
+        assert_eq!(
+            form_encode(&[
+                ("grant_type", "authorization_code"),
+                ("redirect_uri", "https://x/cb?a=1")
+            ]),
+            "grant_type=authorization_code&redirect_uri=https%3A%2F%2Fx%2Fcb%3Fa%3D1"
+        );
+        let r = form_request(
+            "https://h/oauth/token".into(),
+            &[("code", "c d")],
+            Some(Credential::ClientBasic),
+        );
+        assert_eq!(r.body.as_deref(), Some(&b"code=c%20d"[..]));
+        assert!(
+            r.headers
+                .iter()
+                .any(|(k, v)| k == "content-type" && v == "application/x-www-form-urlencoded")
         );
     }
 

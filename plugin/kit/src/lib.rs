@@ -16,6 +16,7 @@
 //! - [`logstream`]: a log body streamed through `exlogare-logtext` into the host's log sink in
 //!   bounded chunks;
 //! - [`time`]: ISO-8601 timestamps and HTTP dates to epoch milliseconds;
+//! - [`webroot`]: the web address a user types, read strictly, for `endpoints.defaults`;
 //! - [`testing`] (feature `fake`): a scripted host for unit tests, and heap accounting.
 //!
 //! Provider knowledge (URL shapes, field names, webhook envelopes, OAuth endpoints, quirks)
@@ -62,6 +63,7 @@ pub mod logstream;
 pub mod paging;
 pub mod secret;
 pub mod time;
+pub mod webroot;
 
 pub use host::{BodyReader, Host};
 
