@@ -39,6 +39,9 @@ pub struct Scenario {
 pub struct SecretsSpec {
     pub webhook_secret: Option<String>,
     pub access_token: Option<String>,
+    /// The scheme the plugin asks the host to put before the access token
+    /// (`access-token("<scheme>")`): `token` (the default, GitFlic's), `Bearer` (GitLab's).
+    pub access_token_scheme: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
     pub redirect_url: Option<String>,
@@ -315,7 +318,11 @@ impl ScenarioEnv {
             None => Clock::Fixed(0),
         };
         let secrets = &scenario.secrets;
-        let expected_access = secrets.access_token.as_ref().map(|t| format!("token {t}"));
+        let scheme = secrets.access_token_scheme.as_deref().unwrap_or("token");
+        let expected_access = secrets
+            .access_token
+            .as_ref()
+            .map(|t| format!("{scheme} {t}"));
         let expected_basic = match (&secrets.client_id, &secrets.client_secret) {
             (Some(id), Some(s)) => Some(format!(
                 "Basic {}",
