@@ -1,0 +1,101 @@
+//! The WASI component: the exported `provider` and `endpoints` interfaces delegating to the
+//! library, on the kit's [`Imports`]. Nothing GitLab-specific lives here.
+
+use exlogare_kit::{EndpointsGuest, Imports, ProviderGuest as Guest};
+
+use crate::{
+    Connection, FailureDetails, FailureEvent, Job, LogSource, OauthClient, PipelineSummary,
+    ProjectPage, ProjectRef, ProviderError, ProviderInfo, Registration, TokenSet, User, Webhook,
+    WebhookDelivery, WebhookOutcome, WebhookRejection, WebhookSpec,
+};
+struct Component;
+
+impl Guest for Component {
+    fn describe() -> ProviderInfo {
+        crate::describe()
+    }
+    fn verify_webhook(
+        conn: Connection,
+        delivery: WebhookDelivery,
+        expected_secret: String,
+    ) -> Result<WebhookOutcome, WebhookRejection> {
+        crate::webhook::verify(&conn, &delivery, &expected_secret)
+    }
+    fn authorize_url(
+        conn: Connection,
+        client: OauthClient,
+        state: String,
+    ) -> Result<String, ProviderError> {
+        crate::oauth::authorize_url(&conn, &client, &state)
+    }
+    fn exchange_code(
+        conn: Connection,
+        client: OauthClient,
+        code: String,
+    ) -> Result<TokenSet, ProviderError> {
+        crate::oauth::exchange_code(&Imports, &conn, &client, &code)
+    }
+    fn refresh_token(
+        conn: Connection,
+        client: OauthClient,
+        refresh_token: String,
+    ) -> Result<TokenSet, ProviderError> {
+        crate::oauth::refresh_token(&Imports, &conn, &client, &refresh_token)
+    }
+    fn current_user(conn: Connection) -> Result<User, ProviderError> {
+        crate::oauth::current_user(&Imports, &conn)
+    }
+    fn list_projects(
+        conn: Connection,
+        search: Option<String>,
+        cursor: Option<String>,
+    ) -> Result<ProjectPage, ProviderError> {
+        crate::projects::list_projects(&Imports, &conn, search.as_deref(), cursor.as_deref())
+    }
+    fn list_webhooks(conn: Connection, project: ProjectRef) -> Result<Vec<Webhook>, ProviderError> {
+        crate::hooks::list_webhooks(&Imports, &conn, &project)
+    }
+    fn register_webhook(
+        conn: Connection,
+        project: ProjectRef,
+        spec: WebhookSpec,
+    ) -> Result<Registration, ProviderError> {
+        crate::hooks::register_webhook(&Imports, &conn, &project, &spec)
+    }
+    fn remove_webhook(
+        conn: Connection,
+        project: ProjectRef,
+        webhook_id: String,
+    ) -> Result<(), ProviderError> {
+        crate::hooks::remove_webhook(&Imports, &conn, &project, &webhook_id)
+    }
+    fn list_pipelines(
+        conn: Connection,
+        project: ProjectRef,
+        above: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<PipelineSummary>, ProviderError> {
+        crate::pipelines::list_pipelines(&Imports, &conn, &project, above, limit)
+    }
+    fn get_failure_details(
+        conn: Connection,
+        event: FailureEvent,
+    ) -> Result<FailureDetails, ProviderError> {
+        crate::failure::get_failure_details(&Imports, &conn, &event)
+    }
+    fn extract_job_log(
+        conn: Connection,
+        project: ProjectRef,
+        job: Job,
+    ) -> Result<LogSource, ProviderError> {
+        crate::joblog::extract_job_log(&Imports, &conn, &project, &job)
+    }
+}
+
+impl EndpointsGuest for Component {
+    fn defaults(web_base: String) -> Result<Connection, ProviderError> {
+        crate::endpoints::defaults(&web_base)
+    }
+}
+
+exlogare_kit::export!(Component);
