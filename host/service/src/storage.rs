@@ -95,7 +95,17 @@ pub(crate) fn add_aliases(db: &Connection, id: i64, keys: &[String]) -> rusqlite
 }
 
 pub fn idem_key(provider: &str, connection: &str, project: &str, pipeline: &str) -> String {
-    format!("{provider}|{connection}|{project}|{pipeline}")
+    // `|` separates the fields, so inside one it is escaped (and `%`, the escape): a project
+    // `a|b` with pipeline `c` and a project `a` with pipeline `b|c` stay two failures. Fields
+    // without either character read as before, so stored keys keep matching.
+    let field = |s: &str| s.replace('%', "%25").replace('|', "%7C");
+    format!(
+        "{}|{}|{}|{}",
+        field(provider),
+        field(connection),
+        field(project),
+        field(pipeline)
+    )
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -635,6 +645,22 @@ mod tests {
         assert_eq!(
             s.enqueue(&delivery("body:abc"), 10).unwrap(),
             Enqueued::Duplicate(b)
+        );
+    }
+
+    #[test]
+    fn fields_holding_the_separator_do_not_collide() {
+        assert_eq!(
+            idem_key("gitflic", "cloud", "acme/app", "42"),
+            "gitflic|cloud|acme/app|42"
+        );
+        assert_ne!(
+            idem_key("p", "c", "a|b", "c"),
+            idem_key("p", "c", "a", "b|c")
+        );
+        assert_ne!(
+            idem_key("p", "c", "a%7Cb", "c"),
+            idem_key("p", "c", "a|b", "c")
         );
     }
 

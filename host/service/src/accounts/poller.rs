@@ -62,7 +62,7 @@ pub fn watermark(
             |r| r.get(0),
         )
         .optional()?;
-    Ok(w.map(|w| w as u64))
+    Ok(w.map(|w| u64::try_from(w).unwrap_or(0)))
 }
 
 /// Forgets a project's watermark (it is no longer watched).
@@ -105,7 +105,7 @@ pub fn poll_project(
             |r| r.get::<_, i64>(0),
         )
         .optional()?
-        .map(|w| w as u64);
+        .map(|w| u64::try_from(w).unwrap_or(0));
     let mut out = PollOutcome {
         watermark_before: before,
         ..Default::default()
@@ -191,7 +191,9 @@ pub fn poll_project(
     tx.execute(
         "INSERT INTO poll_watermarks (connection, project, watermark, polled_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (connection, project) DO UPDATE SET watermark = excluded.watermark, polled_at = excluded.polled_at",
-        params![target.connection, project, new_mark as i64, now],
+        // Numbers past i64::MAX (a hostile or broken listing) are stored as the highest the
+        // column holds rather than wrapping to a negative watermark that re-polls everything.
+        params![target.connection, project, i64::try_from(new_mark).unwrap_or(i64::MAX), now],
     )?;
     tx.commit()?;
     out.watermark = new_mark;
@@ -240,6 +242,19 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap()
+    }
+
+    #[test]
+    fn a_number_past_what_the_column_holds_does_not_wrap_the_watermark() {
+        let s = Store::open_in_memory().unwrap();
+        poll_project(&s, &target(), &[p(u64::MAX, Failed)], 10, NOW).unwrap();
+        assert_eq!(
+            watermark(&s, "cloud", "acme/app").unwrap(),
+            Some(i64::MAX as u64),
+            "not negative, so not every pipeline again"
+        );
+        let again = poll_project(&s, &target(), &[p(7, Failed)], 10, NOW).unwrap();
+        assert!(again.enqueued.is_empty());
     }
 
     #[test]
