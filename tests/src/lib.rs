@@ -48,3 +48,8 @@ pub fn component(package: &str) -> PathBuf {
 pub fn gitflic_component() -> PathBuf {
     component("exlogare-gitflic")
 }
+
+/// The built GitLab plugin (`plugin/gitlab`), the second provider on the same contract.
+pub fn gitlab_component() -> PathBuf {
+    component("exlogare-gitlab")
+}
