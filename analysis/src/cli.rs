@@ -87,8 +87,8 @@ fn write_human(path: &std::path::Path, r: &Report, out: &mut dyn Write) -> anyho
             c.new_lines,
             match c.outcome {
                 "first_new_lines" => "no rule matched, the excerpt is the first new lines",
-                "no_new_failure_line" => {
-                    "no new line looks like a failure, so the log was analysed alone"
+                "nothing_new" => {
+                    "the failed command printed nothing new, so the log was analysed alone"
                 }
                 _ => "the decisive line is new",
             }

@@ -138,9 +138,9 @@ pub struct Comparison {
     /// Lines of this log that the green run did not print.
     pub new_lines: u64,
     /// What the comparison decided: `new_failure_line` (the decisive line is one the green run
-    /// did not print), `first_new_lines` (no rule matched anywhere; the excerpt is the failed
-    /// command's first new lines), or `no_new_failure_line` (every failure-looking line was in
-    /// the green run too, so the comparison cannot tell and the log was analysed alone).
+    /// did not print), `first_new_lines` (no new line matched a rule; the excerpt is the failed
+    /// command's first new lines), or `nothing_new` (the failed command printed nothing the
+    /// green run did not, so the comparison cannot tell and the log was analysed alone).
     pub outcome: &'static str,
 }
 
@@ -470,8 +470,8 @@ impl Analyzer {
     /// Compares with the job's last green run: a failure line that the green run also printed
     /// is not taken as the cause, and when no rule matches, the excerpt is the failed
     /// command's first lines that the green run did not print.
-    /// When every failure-looking line was also in the green run, the comparison cannot tell
-    /// what failed: the report is then the one of the log alone (`outcome` says so).
+    /// When the failed command printed nothing new, the comparison cannot tell what failed:
+    /// the report is then the one of the log alone (`outcome` says so).
     pub fn with_baseline(meta: JobMeta, green: Fingerprint) -> Self {
         let mut a = Analyzer::new(meta.clone());
         a.baseline = Some(green);
@@ -812,17 +812,17 @@ impl Analyzer {
         let plain = self.plain.take();
         let compared = self.finish_one();
         let Some(plain) = plain else { return compared };
-        if compared.decisive_line.is_some() {
+        // A new failure line decided, or no rule matched a new line but the failed command
+        // printed new lines: the green run says where to look.
+        if compared.located {
             return compared;
         }
-        // Nothing new looks like a failure: the log alone says more, when it says anything.
+        // The failed command printed nothing new: the comparison cannot tell, the log alone
+        // says more.
         let alone = plain.finish_one();
-        if compared.located && !alone.located {
-            return compared;
-        }
         Report {
             comparison: compared.comparison.map(|c| Comparison {
-                outcome: "no_new_failure_line",
+                outcome: "nothing_new",
                 ..c
             }),
             ..alone
@@ -1134,6 +1134,14 @@ impl Analyzer {
         }
         let mut best: Option<(u8, Category, &'static str, u64)> = None;
         for (n, t) in excerpt {
+            // A line the green run printed too did not fail it: it says nothing of the category.
+            if self
+                .baseline
+                .as_ref()
+                .is_some_and(|g| g.contains(t) == Some(true))
+            {
+                continue;
+            }
             for (cat, w, name) in self.rules.categories(strip_timestamp(t)) {
                 if best.is_none_or(|b| w > b.0) {
                     best = Some((w, cat, name, *n));

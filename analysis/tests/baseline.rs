@@ -1,6 +1,6 @@
 //! Comparison with the job's last green run (issue 12, item 2): a failure-looking line that the
-//! green run printed too is not the cause; when no rule matches, the first new lines are shown;
-//! when nothing new looks like a failure, the log is analysed alone and the report says so.
+//! green run printed too is not the cause; when no new line matches a rule, the first new lines
+//! are shown; when nothing is new, the log is analysed alone and the report says so.
 
 use exlogare_analysis::{Fingerprint, JobMeta, analyze_reader, analyze_reader_with_baseline};
 
@@ -118,7 +118,7 @@ The command \"./scripts/check-dist.sh\" exited with 1.
 }
 
 #[test]
-fn when_every_failure_line_was_in_the_green_run_the_log_is_analysed_alone() {
+fn when_nothing_is_new_the_log_is_analysed_alone() {
     // The green log is the red one: nothing is new, so the comparison cannot tell.
     let r =
         analyze_reader_with_baseline(RED_CARGO.as_bytes(), JobMeta::default(), green(RED_CARGO))
@@ -126,7 +126,7 @@ fn when_every_failure_line_was_in_the_green_run_the_log_is_analysed_alone() {
     let alone = analyze_reader(RED_CARGO.as_bytes(), JobMeta::default()).unwrap();
     assert_eq!(r.decisive_line, alone.decisive_line);
     assert_eq!(r.excerpt, alone.excerpt);
-    assert_eq!(r.comparison.unwrap().outcome, "no_new_failure_line");
+    assert_eq!(r.comparison.unwrap().outcome, "nothing_new");
 }
 
 #[test]
@@ -139,4 +139,75 @@ fn an_empty_or_foreign_green_run_changes_nothing_but_the_note() {
     assert_eq!(r.excerpt, alone.excerpt);
     let c = r.comparison.unwrap();
     assert_eq!((c.green_lines, c.demoted), (0, 0));
+}
+
+/// Pairs of real tool output produced on the development machine by
+/// `tests/data/pairs/make_pairs.sh NAME green|red` (gcc through make, Python unittest with a
+/// logged and recovered error, a node script that reports a missing optional file, cargo test
+/// with a should_panic test and a passing test that prints `error:`): (name, what the decisive
+/// line says alone, what the line the comparison shows says, outcome). Texts, not line
+/// numbers: libtest's threads print in any order.
+const PAIRS: &[(&str, &str, &str, &str)] = &[
+    // The compiler error is new and already decisive alone: the comparison changes nothing.
+    (
+        "c_build",
+        "error: expected",
+        "error: expected",
+        "new_failure_line",
+    ),
+    // Alone, the recovered `ERROR: connection refused` of a passing test comes first.
+    (
+        "py_unittest",
+        "connection refused",
+        "test_parse",
+        "new_failure_line",
+    ),
+    // Alone, the missing optional file; the real failure matches no rule.
+    (
+        "node_script",
+        "ENOENT",
+        "checksum mismatch",
+        "first_new_lines",
+    ),
+    // Alone, the passing test's `error:` line; with the green run, the failing test's panic.
+    (
+        "cargo_test",
+        "simulated warning",
+        "'tests::number'",
+        "new_failure_line",
+    ),
+];
+
+fn line(log: &[u8], n: u64) -> String {
+    let l = log
+        .split(|&b| b == b'\n')
+        .nth(n as usize - 1)
+        .unwrap_or_default();
+    String::from_utf8_lossy(l).into_owned()
+}
+
+#[test]
+fn real_tool_pairs_point_at_the_new_failure() {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/pairs");
+    for &(name, alone_says, green_says, outcome) in PAIRS {
+        let red = std::fs::read(dir.join(format!("{name}.red.log"))).unwrap();
+        let green_log = std::fs::read(dir.join(format!("{name}.green.log"))).unwrap();
+        let alone = analyze_reader(&red[..], JobMeta::default()).unwrap();
+        let d = alone.decisive_line.expect("decisive alone");
+        assert!(
+            line(&red, d).contains(alone_says),
+            "{name} alone: {}",
+            line(&red, d)
+        );
+        let fp = Fingerprint::from_reader(&green_log[..]).unwrap();
+        let r = analyze_reader_with_baseline(&red[..], JobMeta::default(), fp).unwrap();
+        let c = r.comparison.as_ref().expect("comparison");
+        assert_eq!(c.outcome, outcome, "{name}: {c:?}");
+        let shown = r.decisive_line.unwrap_or(r.excerpt[0].start_line);
+        assert!(
+            line(&red, shown).contains(green_says),
+            "{name}: {}",
+            line(&red, shown)
+        );
+    }
 }
