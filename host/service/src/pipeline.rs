@@ -95,6 +95,12 @@ pub struct FailureAnalysis {
 /// for hours; the message says how many more there were.
 pub const MAX_JOBS_ANALYSED: usize = 20;
 
+/// Wall-clock time one analysis may spend reading job logs before it stops taking up more:
+/// with the per-connection cap on running deliveries (`Service::running_cap_per_connection`)
+/// it bounds how long a slow plugin holds a worker. Jobs not started by then are counted in
+/// the message's note.
+pub const MAX_ANALYSIS_TIME: Duration = Duration::from_secs(120);
+
 impl FailureAnalysis {
     /// The first job log that a later attempt may still read (see [`LogProblem::is_transient`]).
     pub fn transient_log_problem(&self) -> Option<&LogProblem> {
@@ -344,7 +350,11 @@ pub fn analyze_failure(
     let mut requests = out.transcript.len();
     let details = out.value.map_err(PipelineError::Provider)?;
     let mut jobs = Vec::new();
+    let started = std::time::Instant::now();
     for job in details.failed_jobs.iter().take(MAX_JOBS_ANALYSED) {
+        if started.elapsed() >= MAX_ANALYSIS_TIME {
+            break;
+        }
         let sink = Box::new(AnalysisSink::new(job));
         let analysis =
             match plugin.extract_job_log(ctx(Some(sink)), conn, &details.pipeline.project, job) {
@@ -372,7 +382,7 @@ pub fn analyze_failure(
             };
         jobs.push(analysis);
     }
-    let jobs_not_analysed = details.failed_jobs.len().saturating_sub(MAX_JOBS_ANALYSED);
+    let jobs_not_analysed = details.failed_jobs.len().saturating_sub(jobs.len());
     Ok(FailureAnalysis {
         details,
         jobs,
@@ -463,13 +473,14 @@ pub fn failure_message(
     };
     if analysis.jobs_not_analysed > 0 {
         notes.push(format!(
-            "{} more failed job{} not analysed (at most {MAX_JOBS_ANALYSED} per pipeline)",
+            "{} more failed job{} not analysed (at most {MAX_JOBS_ANALYSED} per pipeline, read within {} s)",
             analysis.jobs_not_analysed,
             if analysis.jobs_not_analysed == 1 {
                 " was"
             } else {
                 "s were"
-            }
+            },
+            MAX_ANALYSIS_TIME.as_secs()
         ));
     }
     FailureMessage {

@@ -601,9 +601,27 @@ impl Service {
         }
     }
 
+    /// How many deliveries of one connection may run at once: with another connection
+    /// configured, one worker is always left to the others, so a connection whose deliveries
+    /// are slow (a looping plugin, a stalling provider) cannot hold back everyone's failures.
+    fn running_cap_per_connection(&self) -> u32 {
+        let connections = self.connections.read().map(|c| c.len()).unwrap_or(1);
+        if connections > 1 {
+            u32::try_from(self.config.worker.threads)
+                .unwrap_or(u32::MAX)
+                .saturating_sub(1)
+                .max(1)
+        } else {
+            u32::MAX
+        }
+    }
+
     /// Claims and processes one due delivery; false when there was none.
     pub fn process_next(&self) -> anyhow::Result<bool> {
-        let Some(d) = self.store.claim_due(now_ms())? else {
+        let Some(d) = self
+            .store
+            .claim_due_fairly(now_ms(), self.running_cap_per_connection())?
+        else {
             return Ok(false);
         };
         // Each claim counts an attempt and a restart does not give it back, so a delivery that

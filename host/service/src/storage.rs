@@ -276,13 +276,28 @@ impl Store {
 
     /// Takes the next due delivery and marks it running.
     pub fn claim_due(&self, now: i64) -> Result<Option<Delivery>> {
+        self.claim_due_fairly(now, u32::MAX)
+    }
+
+    /// Takes the next due delivery of a connection with fewer than `max_running` deliveries
+    /// running, the connections with the fewest first, and marks it running. So one
+    /// connection whose deliveries are slow (a plugin that spins, a provider that stalls)
+    /// cannot hold every worker while another connection's failures wait.
+    pub fn claim_due_fairly(&self, now: i64, max_running: u32) -> Result<Option<Delivery>> {
         let db = self.db();
         let sql = format!(
             "UPDATE deliveries SET state = 'running', attempts = attempts + 1, updated_at = ?1
-             WHERE id = (SELECT id FROM deliveries WHERE state = 'queued' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT 1)
+             WHERE id = (
+                 SELECT d.id FROM deliveries d
+                 LEFT JOIN (SELECT connection, COUNT(*) AS n FROM deliveries WHERE state = 'running' GROUP BY connection) r
+                        ON r.connection = d.connection
+                 WHERE d.state = 'queued' AND d.next_attempt_at <= ?1 AND COALESCE(r.n, 0) < ?2
+                 ORDER BY COALESCE(r.n, 0), d.next_attempt_at, d.id LIMIT 1)
              RETURNING {DELIVERY_COLUMNS}"
         );
-        Ok(db.query_row(&sql, [now], delivery_row).optional()?)
+        Ok(db
+            .query_row(&sql, params![now, max_running], delivery_row)
+            .optional()?)
     }
 
     /// After a restart: what was running when the process stopped goes back to the queue.
@@ -646,6 +661,33 @@ mod tests {
             s.enqueue(&delivery("body:abc"), 10).unwrap(),
             Enqueued::Duplicate(b)
         );
+    }
+
+    #[test]
+    fn a_connection_with_work_running_yields_to_one_without() {
+        let s = Store::open_in_memory().unwrap();
+        let on = |connection: &str, pipeline: &str| NewDelivery {
+            connection: connection.into(),
+            ..delivery(pipeline)
+        };
+        for p in ["1", "2", "3"] {
+            s.enqueue(&on("slow", p), 10).unwrap();
+        }
+        s.enqueue(&on("gitflic", "9"), 10).unwrap();
+        let now = now_ms() + 1;
+        let first = s.claim_due_fairly(now, 1).unwrap().unwrap();
+        assert_eq!(first.connection, "slow", "the oldest first");
+        let second = s.claim_due_fairly(now, 1).unwrap().unwrap();
+        assert_eq!(second.connection, "gitflic", "not the slow one's second");
+        assert!(
+            s.claim_due_fairly(now, 1).unwrap().is_none(),
+            "the slow connection's cap holds"
+        );
+        // Without a cap, the fewest running first still.
+        s.enqueue(&on("other", "5"), 10).unwrap();
+        let third = s.claim_due_fairly(now + 1, u32::MAX).unwrap().unwrap();
+        assert_eq!(third.connection, "other");
+        assert_eq!(s.claim_due(now + 1).unwrap().unwrap().connection, "slow");
     }
 
     #[test]
