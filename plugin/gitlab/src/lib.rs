@@ -51,6 +51,9 @@ mod fake {
 
 // The joblog test measures the heap of a whole extraction.
 #[cfg(test)]
+mod fixture_replay;
+
+#[cfg(test)]
 #[global_allocator]
 static ALLOC: exlogare_kit::testing::alloc::Counting = exlogare_kit::testing::alloc::Counting;
 
