@@ -181,11 +181,60 @@ pub fn resolve_roots(
             ));
         }
     };
+    // A plugin derives roots from the address the user typed; one that names another site
+    // would send the connection's token and client secret there. Overrides are the admin's.
+    let typed = if web_base.trim().is_empty() {
+        web.as_str()
+    } else {
+        web_base
+    };
+    for (field, value, overridden) in [
+        ("web_base", web.as_str(), false),
+        ("api_base", api.as_str(), api_override.is_some()),
+        ("oauth_base", oauth.as_str(), oauth_override.is_some()),
+    ] {
+        if !overridden && !value.is_empty() && !same_site(value, typed) {
+            return Err(refuse(
+                400,
+                format!(
+                    "the {provider} plugin derived {field} {value}, which is not on the site of {typed}; if that is really where it is, give {field} explicitly"
+                ),
+            ));
+        }
+    }
     Ok((
         web,
         api_override.map(trimmed).unwrap_or(api),
         oauth_override.map(trimmed).unwrap_or(oauth),
     ))
+}
+
+/// Whether two URLs are on one site: the same registrable domain by the public-suffix list
+/// (`api.gitflic.ru` and `gitflic.ru`; not `gitflic.ru.evil.example`, nor two customers of
+/// one hosting suffix), or the same host when it has none (an IP address, `localhost`).
+pub fn same_site(a: &str, b: &str) -> bool {
+    let host = |u: &str| {
+        url::Url::parse(u.trim()).ok().and_then(|u| {
+            u.host_str()
+                .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+        })
+    };
+    let (Some(a), Some(b)) = (host(a), host(b)) else {
+        return false;
+    };
+    if a.parse::<std::net::IpAddr>().is_ok()
+        || a.trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok()
+    {
+        return a == b;
+    }
+    let site = |h: &str| {
+        psl::domain(h.as_bytes())
+            .and_then(|d| std::str::from_utf8(d.as_bytes()).ok().map(str::to_string))
+            .unwrap_or_else(|| h.to_string())
+    };
+    a == b || site(&a) == site(&b)
 }
 
 /// An override root must be a plain http(s) origin with an optional path: credentials would be
@@ -679,4 +728,39 @@ pub struct RemovedConnection {
     pub unwatched: Vec<String>,
     /// Hooks left at the provider (removal with force), with why.
     pub hooks_left: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_site;
+
+    #[test]
+    fn a_site_is_a_registrable_domain_or_an_exact_address() {
+        for (a, b) in [
+            ("https://api.gitflic.ru", "https://gitflic.ru"),
+            ("https://oauth.gitflic.ru/", "https://GitFlic.ru/"),
+            (
+                "https://git.example.com/gitflic/rest-api",
+                "https://git.example.com/gitflic",
+            ),
+            (
+                "https://sso.corp.example.co.uk",
+                "https://git.corp.example.co.uk",
+            ),
+            ("http://127.0.0.1:8080/rest-api", "http://127.0.0.1:8080"),
+            ("http://localhost:3000/api", "http://localhost:3000"),
+        ] {
+            assert!(same_site(a, b), "{a} and {b}");
+        }
+        for (a, b) in [
+            ("https://evil.example", "https://gitflic.ru"),
+            ("https://gitflic.ru.evil.example", "https://gitflic.ru"),
+            ("https://other.co.uk", "https://gitflic.co.uk"),
+            ("https://attacker.github.io", "https://victim.github.io"),
+            ("http://10.0.0.1", "http://127.0.0.1"),
+            ("not a url", "https://gitflic.ru"),
+        ] {
+            assert!(!same_site(a, b), "{a} and {b}");
+        }
+    }
 }
