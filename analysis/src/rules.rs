@@ -790,6 +790,17 @@ pub static RULES: &[Rule] = &[
         "src/app.js:3:7: E501 line too long (82 > 79 characters)"
     ),
     rule!(
+        "awesome-bot-issues",
+        K::Header,
+        5,
+        Some(C::LintQuality),
+        // awesome_bot (the link checker of many awesome-* lists) lists the links that failed
+        // under `Issues :-(`, then `> Links` and `> Dupes` (dkhamsing/awesome_bot,
+        // lib/awesome_bot/cli.rb); links it accepts are listed above, some with errors.
+        r"^Issues :-\(\s*$",
+        "Issues :-("
+    ),
+    rule!(
         "lint-summary",
         K::Cascade,
         3,
@@ -1017,6 +1028,7 @@ static KEYWORDS: &[&str] = &[
     "- sc",
     "^ sc",
     "<<< ",
+    "issues :-(",
     "data race",
     "threadsanitizer",
     "pkg-config",
