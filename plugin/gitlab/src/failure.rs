@@ -7,7 +7,7 @@ use serde_json::Value;
 use exlogare_kit::invalid_input as invalid;
 
 use crate::api::{Api, bearer, get_list, project_id};
-use crate::model::{GlJob, GlPipeline, run_status, timestamp};
+use crate::model::{GlBridge, GlJob, GlPipeline, run_status, timestamp};
 use crate::{
     Connection, FailureDetails, FailureEvent, Host, Job, Pipeline, PipelineRef, ProjectRef,
     ProviderError, RunStatus,
@@ -60,6 +60,11 @@ pub fn get_failure_details<H: Host>(
         .filter(|j| include_allowed || !j.allow_failure.unwrap_or(false))
         .filter_map(to_job)
         .collect();
+    let failed_jobs = if failed_jobs.is_empty() && status == RunStatus::Failed {
+        downstream_failures(&api, &pid, project, pl.project_id, id)?
+    } else {
+        failed_jobs
+    };
     let deep_link = pipeline_url(&conn.web_base, project, id);
     let mut project_ref = project.clone();
     if project_ref.id.is_none() {
@@ -219,6 +224,71 @@ fn failed_jobs<H: Host>(api: &Api<H>, pid: &str, id: u64) -> Result<Vec<GlJob>, 
     Ok(all)
 }
 
+/// Trigger jobs followed for a pipeline that failed in its child pipelines.
+const MAX_BRIDGES: usize = 5;
+
+/// A pipeline that failed with no failed job of its own failed in a downstream pipeline: its
+/// failed trigger job (a bridge) started a child pipeline whose jobs failed (ref §6: bridges are
+/// not in the job list, and `downstream_pipeline.id` is where the jobs are). The failed jobs of
+/// each failed child of the same project are this pipeline's failed jobs, so their logs are read
+/// under the same project. A downstream pipeline of another project is left out (its jobs' logs
+/// are under that project, which the failure does not name), and so is a grandchild.
+fn downstream_failures<H: Host>(
+    api: &Api<H>,
+    pid: &str,
+    project: &ProjectRef,
+    project_id: Option<u64>,
+    id: u64,
+) -> Result<Vec<Job>, ProviderError> {
+    let listed = get_list(
+        api,
+        &["projects", pid, "pipelines", &id.to_string(), "bridges"],
+        &[("scope[]", "failed")],
+        1,
+        100,
+        "event.pipeline",
+    )?;
+    let bridges = listed.page.typed::<GlBridge>(&api.conn.api_base)?.items;
+    let own_path = format!("/{}/{}/-/pipelines/", project.owner, project.name);
+    let mut jobs = Vec::new();
+    for b in bridges
+        .iter()
+        .filter(|b| run_status(b.status.as_deref(), &Value::Null) == RunStatus::Failed)
+        .filter(|b| !b.allow_failure.unwrap_or(false))
+        .take(MAX_BRIDGES)
+    {
+        let Some(down) = &b.downstream_pipeline else {
+            continue;
+        };
+        let Some(child) = down.id else { continue };
+        let same_project = match (down.project_id, project_id) {
+            (Some(a), Some(b)) => a == b,
+            _ => down
+                .web_url
+                .as_deref()
+                .is_some_and(|u| u.contains(&own_path)),
+        };
+        if !same_project {
+            api.host.log(
+                crate::Level::Info,
+                &format!(
+                    "trigger job {} of pipeline {id} started pipeline {child} in another project; its jobs are not read",
+                    b.name.as_deref().unwrap_or("?")
+                ),
+            );
+            continue;
+        }
+        jobs.extend(
+            failed_jobs(api, pid, child)?
+                .into_iter()
+                .filter(|j| run_status(j.status.as_deref(), &Value::Null) == RunStatus::Failed)
+                .filter(|j| !j.allow_failure.unwrap_or(false))
+                .filter_map(to_job),
+        );
+    }
+    Ok(jobs)
+}
+
 fn to_job(j: GlJob) -> Option<Job> {
     Some(Job {
         id: j.id?.to_string(),
@@ -373,6 +443,39 @@ mod tests {
         bad.pipeline.id = Some("9b1c2d3e".into());
         assert!(
             matches!(get_failure_details(&host, &conn(), &bad), Err(ProviderError::InvalidInput(i)) if i.field == "event.pipeline.id")
+        );
+    }
+
+    #[test]
+    fn a_pipeline_failed_by_its_child_reports_the_childs_failed_jobs() {
+        let host = FakeHost::new();
+        host.on_json(Method::Get, PIPELINE, 200, pipeline("failed"));
+        host.on_json(Method::Get, JOBS, 200, json!([]));
+        host.on_json(Method::Get, "https://gitlab.com/api/v4/projects/1/pipelines/31/bridges?scope%5B%5D=failed&page=1&per_page=100", 200, json!([
+            {"id": 40, "name": "trigger-docs", "status": "failed", "allow_failure": false,
+             "downstream_pipeline": {"id": 32, "project_id": 1, "status": "failed", "web_url": "https://gitlab.com/gitlab-org/gitlab-test/-/pipelines/32"}},
+            {"id": 41, "name": "trigger-other", "status": "failed", "allow_failure": false,
+             "downstream_pipeline": {"id": 99, "project_id": 2, "status": "failed"}}
+        ]));
+        host.on_json(Method::Get, &JOBS.replace("/31/", "/32/"), 200, jobs());
+        let d = get_failure_details(&host, &conn(), &event()).unwrap();
+        assert_eq!(
+            d.failed_jobs
+                .iter()
+                .map(|j| j.id.as_str())
+                .collect::<Vec<_>>(),
+            ["7"]
+        );
+        assert_eq!(
+            d.deep_link,
+            "https://gitlab.com/gitlab-org/gitlab-test/-/pipelines/31"
+        );
+        assert_eq!(host.unused(), 0);
+        assert!(
+            host.logs
+                .borrow()
+                .iter()
+                .any(|(_, m)| m.contains("another project"))
         );
     }
 

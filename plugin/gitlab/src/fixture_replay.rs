@@ -280,7 +280,12 @@ fn run(path: &Path) -> Vec<String> {
                 let r = crate::failure::get_failure_details(&host, &conn, &ev);
                 if let Ok(d) = &r {
                     failed = d.failed_jobs.clone();
-                    event = Some(ev);
+                    // As the host does: the logs are read under the project the details name
+                    // (with the numeric id GitLab's answer gave), not the event's.
+                    event = Some(FailureEvent {
+                        project: d.pipeline.project.clone(),
+                        ..ev
+                    });
                 }
                 kind(&r)
             }
@@ -457,6 +462,7 @@ fn every_scenario_replays_with_its_expected_outcome_kinds() {
         ("self-managed", &["pipeline-failed", "ok", "ok", "ok"]),
         ("current-user", &["ok"]),
         ("huge-trace", &["pipeline-failed", "ok"]),
+        ("child-pipeline-failed", &["ok", "ok"]),
     ];
     let mut on_disk: Vec<String> = std::fs::read_dir(dir())
         .unwrap()

@@ -55,6 +55,30 @@ pub struct GlJob {
     pub web_url: Option<String>,
 }
 
+/// A trigger job (`GET /projects/:id/pipelines/:id/bridges`, ref §6): the job that started a
+/// downstream (child or multi-project) pipeline, and that pipeline.
+#[derive(Deserialize, Default, Debug)]
+pub struct GlBridge {
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub status: Option<String>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub allow_failure: Option<bool>,
+    #[serde(default)]
+    pub downstream_pipeline: Option<GlDownstream>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+pub struct GlDownstream {
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub id: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub project_id: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub web_url: Option<String>,
+}
+
 /// A project (`GET /projects`, ref §6).
 #[derive(Deserialize, Default, Debug)]
 pub struct GlProject {
