@@ -790,6 +790,17 @@ pub static RULES: &[Rule] = &[
         "src/app.js:3:7: E501 line too long (82 > 79 characters)"
     ),
     rule!(
+        "libxml2-error",
+        K::Error,
+        5,
+        Some(C::LintQuality),
+        // libxml2's messages (xmllint, xsltproc and every tool on the library):
+        // `file:line: [element x: ]<domain> error : msg` (libxml2 error.c,
+        // xmlReportError), the failing document line and a caret follow.
+        r"^\S+:\d+: (element \S+: )?(parser|validity|namespace|Schemas parser|Schemas validity|XInclude|I/O) error : ",
+        "../xml/erl_parse.xml:72: element name: validity error : Element marker is not declared"
+    ),
+    rule!(
         "awesome-bot-issues",
         K::Header,
         5,
@@ -1497,6 +1508,10 @@ mod tests {
             ),
             ("No package 'gtk+-3.0' found", "dependency-resolution"),
             ("Errors, Failures and Warnings", "test-failures-heading"),
+            (
+                "doc.xml:3: parser error : Opening and ending tag mismatch: a line 1 and b",
+                "libxml2-error",
+            ),
         ] {
             let v = rs
                 .classify(line)
