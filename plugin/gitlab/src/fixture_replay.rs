@@ -453,6 +453,7 @@ fn every_scenario_replays_with_its_expected_outcome_kinds() {
         ("register-webhook-created", &["created"]),
         ("register-webhook-reused", &["reused"]),
         ("register-webhook-repaired", &["repaired"]),
+        ("register-webhook-disabled-replaced", &["repaired"]),
         ("list-and-remove-webhook", &["ok", "ok", "ok"]),
         ("pipelines-above-watermark", &["ok:3", "ok:3"]),
         ("pipelines-above-watermark-two-pages", &["ok:5"]),

@@ -188,9 +188,12 @@ pub fn register_webhook<H: Host>(
             && h.events() == events
             && h.active()
     });
-    let keep = exact.unwrap_or(0);
+    // Kept: the matching hook, else the first enabled one of ours, repaired in place. A hook
+    // GitLab disabled after failed deliveries is replaced instead: only a test delivery answered
+    // 2xx enables it again (ref §1), and a new hook starts enabled.
+    let keep = exact.or_else(|| ours.iter().position(GlHook::active));
     for (i, h) in ours.iter().enumerate() {
-        if i != keep {
+        if Some(i) != keep {
             remove_webhook(host, conn, p, &h.id.expect("filtered above").to_string())?;
         }
     }
@@ -200,7 +203,7 @@ pub fn register_webhook<H: Host>(
         ));
     }
     let body = hook_body(spec, &events);
-    match ours.first() {
+    match keep.map(|i| &ours[i]) {
         Some(h) => {
             let id = h.id.expect("filtered above").to_string();
             let resp = api.send_json(
@@ -234,12 +237,12 @@ pub fn register_webhook<H: Host>(
                     ),
                 )
             })?;
-            Ok(Registration::Created(answered(
-                &resp.body,
-                &id.to_string(),
-                spec,
-                &events,
-            )))
+            let hook = answered(&resp.body, &id.to_string(), spec, &events);
+            Ok(if ours.is_empty() {
+                Registration::Created(hook)
+            } else {
+                Registration::Repaired(hook)
+            })
         }
     }
 }
@@ -372,6 +375,32 @@ mod tests {
         let put = host.requests.borrow()[1].clone();
         let sent: Value = serde_json::from_slice(put.body.as_deref().unwrap()).unwrap();
         assert_eq!(sent["token"], "glwh-7Qv2xN5kLs9");
+    }
+
+    #[test]
+    fn a_hook_gitlab_disabled_is_replaced() {
+        let host = FakeHost::new();
+        let mut off = hook(4, URL, true);
+        off["alert_status"] = json!("disabled");
+        host.on_json(Method::Get, LIST, 200, json!([off]));
+        host.on(
+            Method::Delete,
+            "https://gitlab.com/api/v4/projects/1/hooks/4",
+            204,
+            "",
+        );
+        host.on_json(
+            Method::Post,
+            "https://gitlab.com/api/v4/projects/1/hooks",
+            201,
+            hook(5, URL, true),
+        );
+        let r = register_webhook(&host, &conn(), &project(), &spec()).unwrap();
+        assert!(
+            matches!(r, Registration::Repaired(ref w) if w.id == "5" && w.active),
+            "{r:?}"
+        );
+        assert_eq!(host.unused(), 0);
     }
 
     #[test]
