@@ -790,6 +790,17 @@ pub static RULES: &[Rule] = &[
         "src/app.js:3:7: E501 line too long (82 > 79 characters)"
     ),
     rule!(
+        "lint-rule-id",
+        K::Error,
+        4,
+        Some(C::LintQuality),
+        // Linters that end a finding with its rule id in parentheses: ESLint's unix-like and
+        // standard's formatters, `file:line[:col][:] message (plugin/rule-id)`; the id holds a
+        // `-` or `/` (`no-unused-vars`, `prettier/prettier`).
+        r"^\s*\S+\.\w+:\d+(:\d+)?:? .+ \([\w@]+[/-][\w@/-]*\)\s*$",
+        "src/grammar-registry.js:1 Replace `\"grim\"` with `'grim'` (prettier/prettier)"
+    ),
+    rule!(
         "libxml2-error",
         K::Error,
         5,
@@ -1511,6 +1522,10 @@ mod tests {
             (
                 "doc.xml:3: parser error : Opening and ending tag mismatch: a line 1 and b",
                 "libxml2-error",
+            ),
+            (
+                "  /src/app.js:12:5: 'x' is assigned a value but never used. (no-unused-vars)",
+                "lint-rule-id",
             ),
         ] {
             let v = rs
