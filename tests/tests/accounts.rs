@@ -19,6 +19,7 @@ mod running;
 use accounts_world::*;
 use exlogare_conformance_tests::gitflic_fixtures;
 use exlogare_runtime::http::Secret;
+use exlogare_service::accounts::budget::Purpose;
 use exlogare_service::accounts::poller;
 use exlogare_service::accounts::polling::{Poller, PollerOptions};
 use exlogare_service::accounts::tokens::ConnectionStatus;
@@ -740,6 +741,26 @@ fn a_lost_webhook_is_caught_by_polling_and_analysed_once() {
     });
     poller.stop();
     assert_eq!(world.slack.posted().len(), 1);
+    // The poller's requests (one pipeline list per poll) are spent as polling, the analysis's
+    // and the watch's as the webhook path: the poll interval is planned from that split.
+    let polled = world.gitflic.with(|st| st.inner.pipeline_lists);
+    let (poll_spent, other_spent) = {
+        let c = s.connection("cloud").unwrap();
+        let mut b = c.budget.lock().unwrap();
+        (
+            b.used_by(Purpose::Poll, now_ms()),
+            b.used_by(Purpose::Other, now_ms()),
+        )
+    };
+    assert_eq!(
+        poll_spent + 1,
+        polled,
+        "every pipeline list but the analysis's own (its failure details) is a poll"
+    );
+    assert!(
+        other_spent >= 2,
+        "the watch and the analysis: {other_spent}"
+    );
     let v = host.connection_view();
     assert!(v["calls_used_this_hour"].as_u64().unwrap() <= 36000);
     assert_eq!(

@@ -25,7 +25,7 @@ mod running;
 
 use accounts_world::*;
 use exlogare_conformance_tests::gitflic_fixtures;
-use exlogare_service::accounts::budget::{self, Purpose};
+use exlogare_service::accounts::budget::Purpose;
 use exlogare_service::accounts::poller;
 use exlogare_service::accounts::polling::{Poller, PollerOptions};
 use exlogare_service::accounts::tokens::ConnectionStatus;
@@ -318,9 +318,11 @@ fn the_poll_interval_follows_what_the_webhook_path_spent() {
     );
     let c = s.connection("cloud").unwrap();
     // Polling's own calls do not shrink its share.
-    budget::spending_for(Purpose::Poll, || {
-        c.budget.lock().unwrap().record(1000, now_ms())
-    });
+    c.budget
+        .lock()
+        .unwrap()
+        .try_spend_for(Purpose::Poll, 1000, now_ms())
+        .unwrap();
     assert_eq!(
         s.poll_interval_of("cloud", Duration::ZERO),
         Some(Duration::from_millis(1250))

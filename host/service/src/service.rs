@@ -34,7 +34,7 @@ pub struct ConnectionRuntime {
     pub credentials: Credentials,
     pub webhook_secret: Option<Secret>,
     /// Set when the provider rejected the credentials: the user must reconnect.
-    pub needs_reconnection: Mutex<Option<String>>,
+    pub needs_reconnection: Arc<Mutex<Option<String>>>,
     /// Provider requests in the last hour (every path); see accounts/service.rs `BudgetedBackend`.
     pub budget: Arc<Mutex<crate::accounts::budget::RequestBudget>>,
     /// For a connection added at run time, the `updated_at` of its stored row (a change
@@ -43,9 +43,36 @@ pub struct ConnectionRuntime {
     /// What its requests met lately (reachability.rs): an unreachable provider or a refusing
     /// egress policy is one chat alert, not a silent run of parked deliveries.
     pub reach: Arc<crate::reachability::Reachability>,
+    /// The metered backend under the budget, for [`ConnectionRuntime::for_polling`].
+    metered: Arc<dyn HttpBackend>,
 }
 
 impl ConnectionRuntime {
+    /// The same connection for a polling round: its calls spend the budget as polling
+    /// (accounts/budget.rs plans the poll interval from what the webhook path leaves) and are
+    /// counted in `spent`. Everything else (the flag, the budget, reachability) is shared.
+    pub fn for_polling(&self, spent: Arc<std::sync::atomic::AtomicU32>) -> ConnectionRuntime {
+        ConnectionRuntime {
+            config: self.config.clone(),
+            conn: self.conn.clone(),
+            policy: self.policy.clone(),
+            backend: crate::accounts::service::BudgetedBackend::wrap_for(
+                self.metered.clone(),
+                &self.config.id,
+                self.budget.clone(),
+                crate::accounts::budget::Purpose::Poll,
+                Some(spent),
+            ),
+            credentials: self.credentials.clone(),
+            webhook_secret: self.webhook_secret.clone(),
+            needs_reconnection: self.needs_reconnection.clone(),
+            budget: self.budget.clone(),
+            stored_version: self.stored_version,
+            reach: self.reach.clone(),
+            metered: self.metered.clone(),
+        }
+    }
+
     /// The secrets this host holds for the connection (scrub.rs keeps them out of plugin text).
     pub fn secrets(&self) -> Vec<&str> {
         [
@@ -316,14 +343,14 @@ impl Service {
         // The budget outside the meter: a request the budget refuses never reaches the
         // network, so it is neither counted as a provider request nor taken as an outage.
         let reach = Arc::new(crate::reachability::Reachability::default());
-        let metered = Arc::new(MeteredBackend {
+        let metered: Arc<dyn HttpBackend> = Arc::new(MeteredBackend {
             inner: Arc::new(backend),
             provider: c.provider.clone(),
             metrics: metrics.clone(),
             reach: reach.clone(),
         });
         let backend =
-            crate::accounts::service::BudgetedBackend::wrap(metered, &c.id, budget.clone());
+            crate::accounts::service::BudgetedBackend::wrap(metered.clone(), &c.id, budget.clone());
         Ok(ConnectionRuntime {
             config: c.clone(),
             conn: spec.connection(),
@@ -332,9 +359,10 @@ impl Service {
             reach,
             credentials,
             webhook_secret,
-            needs_reconnection: Mutex::new(None),
+            needs_reconnection: Arc::new(Mutex::new(None)),
             budget,
             stored_version,
+            metered,
         })
     }
 

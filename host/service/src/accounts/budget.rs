@@ -15,7 +15,6 @@
 
 use crate::storage::Store;
 use rusqlite::{TransactionBehavior, params};
-use std::cell::Cell;
 use std::path::Path;
 use std::time::Duration;
 
@@ -41,49 +40,6 @@ impl Purpose {
             Purpose::Other => "other",
         }
     }
-}
-
-thread_local! {
-    static PURPOSE: Cell<Purpose> = const { Cell::new(Purpose::Other) };
-    /// Calls spent on this thread inside the innermost [`spend_counted`].
-    static SPENT: Cell<u32> = const { Cell::new(0) };
-}
-
-/// Runs `f` with the calls it makes on this thread counted as `purpose`. Plugin calls are
-/// synchronous on the calling thread, so every request of the plugin call inside `f` reaches
-/// [`BudgetedBackend`](super::service::BudgetedBackend) on this thread.
-pub fn spending_for<T>(purpose: Purpose, f: impl FnOnce() -> T) -> T {
-    spend_counted(purpose, f).0
-}
-
-/// [`spending_for`], also returning how many calls `f` spent (from any budget) on this thread.
-pub fn spend_counted<T>(purpose: Purpose, f: impl FnOnce() -> T) -> (T, u32) {
-    struct Scope {
-        purpose: Purpose,
-        outer_spent: u32,
-    }
-    impl Drop for Scope {
-        fn drop(&mut self) {
-            PURPOSE.with(|p| p.set(self.purpose));
-            // The enclosing scope counts this scope's calls too.
-            SPENT.with(|s| s.set(self.outer_spent.saturating_add(s.get())));
-        }
-    }
-    let _scope = Scope {
-        purpose: PURPOSE.with(|p| p.replace(purpose)),
-        outer_spent: SPENT.with(|s| s.replace(0)),
-    };
-    let out = f();
-    (out, SPENT.with(Cell::get))
-}
-
-fn count_spent(n: u32) {
-    SPENT.with(|s| s.set(s.get().saturating_add(n)));
-}
-
-/// The purpose calls on this thread are counted as now (default [`Purpose::Other`]).
-pub fn current_purpose() -> Purpose {
-    PURPOSE.with(Cell::get)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -246,11 +202,15 @@ impl RequestBudget {
         Ok(())
     }
 
-    /// Spends `n` calls (counted as this thread's [`current_purpose`]) if they fit; otherwise
-    /// spends nothing and says when they would fit. Check and spend are one IMMEDIATE
-    /// transaction: two processes can never both take the last call.
+    /// [`RequestBudget::try_spend_for`] the webhook path (everything but polling).
     pub fn try_spend(&mut self, n: u32, now: i64) -> Result<(), BudgetError> {
-        let purpose = current_purpose();
+        self.try_spend_for(Purpose::Other, n, now)
+    }
+
+    /// Spends `n` calls counted as `purpose` if they fit; otherwise spends nothing and says when
+    /// they would fit. Check and spend are one IMMEDIATE transaction: two processes can never
+    /// both take the last call.
+    pub fn try_spend_for(&mut self, purpose: Purpose, n: u32, now: i64) -> Result<(), BudgetError> {
         let mut db = self.store.db();
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let first = self.first_bucket(now);
@@ -274,7 +234,6 @@ impl RequestBudget {
             }
             tx.commit()?;
             self.last_used = used + n;
-            count_spent(n);
             return Ok(());
         }
         let retry_after_ms = self.retry_after_ms(&buckets, n, now);
@@ -325,9 +284,8 @@ impl RequestBudget {
 
     /// Records calls that happened regardless, even over the limit, so the others back off.
     pub fn record(&mut self, n: u32, now: i64) {
-        count_spent(n);
         if n > 0
-            && let Err(e) = self.add(&self.store.db(), current_purpose(), n, now)
+            && let Err(e) = self.add(&self.store.db(), Purpose::Other, n, now)
         {
             tracing::warn!(
                 connection = self.connection.as_str(),
@@ -469,12 +427,7 @@ mod tests {
     fn spends_are_counted_by_purpose() {
         let mut b = RequestBudget::new(100);
         b.try_spend(3, 0).unwrap();
-        spending_for(Purpose::Poll, || b.try_spend(5, 1_000)).unwrap();
-        assert_eq!(
-            current_purpose(),
-            Purpose::Other,
-            "restored after the closure"
-        );
+        b.try_spend_for(Purpose::Poll, 5, 1_000).unwrap();
         b.try_spend(1, 2_000).unwrap();
         assert_eq!(
             (
@@ -484,19 +437,6 @@ mod tests {
             ),
             (9, 5, 4)
         );
-        // Calls are counted per scope, and an inner scope's count adds to the outer one's.
-        let ((inner, ()), outer) = spend_counted(Purpose::Other, || {
-            b.record(2, 4_000);
-            let inner = spend_counted(Purpose::Poll, || b.try_spend(3, 4_000).unwrap()).1;
-            (inner, b.try_spend(0, 4_000).unwrap())
-        });
-        assert_eq!((inner, outer), (3, 5));
-        assert_eq!(b.used_by(Purpose::Poll, 5_000), 8);
-        // Restored even when the closure panics.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            spending_for(Purpose::Poll, || panic!("boom"))
-        }));
-        assert_eq!(current_purpose(), Purpose::Other);
     }
 
     #[test]

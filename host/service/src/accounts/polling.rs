@@ -86,8 +86,9 @@ impl Service {
     /// Errors of one project are returned in its slot and do not stop the others, except a
     /// 429, which ends the round (see the module docs).
     pub fn poll_connection(&self, connection: &str) -> anyhow::Result<PollRound> {
-        let (round, calls) = budget::spend_counted(Purpose::Poll, || self.poll_round(connection));
-        let mut round = round?;
+        let spent = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let mut round = self.poll_round(connection, &spent)?;
+        let calls = spent.load(std::sync::atomic::Ordering::Relaxed);
         round.calls = calls;
         // A complete round tells what one poll costs (GitFlic may need a second page), which
         // the interval is planned with.
@@ -103,11 +104,16 @@ impl Service {
         Ok(round)
     }
 
-    fn poll_round(&self, connection: &str) -> anyhow::Result<PollRound> {
+    fn poll_round(
+        &self,
+        connection: &str,
+        spent: &Arc<std::sync::atomic::AtomicU32>,
+    ) -> anyhow::Result<PollRound> {
         let c = self
             .connection(connection)
-            .ok_or_else(|| anyhow::anyhow!("no connection `{connection}`"))?;
-        let c = &*c;
+            .ok_or_else(|| anyhow::anyhow!("no connection `{connection}`"))?
+            .for_polling(spent.clone());
+        let c = &c;
         let plugin = self.plugins.get(&c.config.provider).ok_or_else(|| {
             anyhow::anyhow!("provider plugin `{}` is not loaded", c.config.provider)
         })?;

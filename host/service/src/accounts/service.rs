@@ -558,23 +558,41 @@ mod tests {
 
 /// Counts every provider request of a connection in its [`RequestBudget`] and refuses one that
 /// would go past it (a transport error, so the caller retries later) — the budget is never
-/// exceeded, whichever path (webhook analysis, OAuth, polling) spends it.
+/// exceeded, whichever path (webhook analysis, OAuth, polling) spends it. Each wrapper spends
+/// for one [`Purpose`]: the connection's own backend for the webhook path, the one
+/// [`ConnectionRuntime::for_polling`] builds for a polling round, which also counts its calls.
 pub struct BudgetedBackend {
     inner: std::sync::Arc<dyn exlogare_runtime::http::HttpBackend>,
     connection: String,
     budget: std::sync::Arc<std::sync::Mutex<RequestBudget>>,
+    purpose: Purpose,
+    spent: Option<std::sync::Arc<std::sync::atomic::AtomicU32>>,
 }
 
 impl BudgetedBackend {
+    /// The webhook path's backend ([`Purpose::Other`]).
     pub fn wrap(
         inner: std::sync::Arc<dyn exlogare_runtime::http::HttpBackend>,
         connection: &str,
         budget: std::sync::Arc<std::sync::Mutex<RequestBudget>>,
     ) -> std::sync::Arc<dyn exlogare_runtime::http::HttpBackend> {
+        Self::wrap_for(inner, connection, budget, Purpose::Other, None)
+    }
+
+    /// A backend spending for `purpose`, adding each spent call to `spent` when given.
+    pub fn wrap_for(
+        inner: std::sync::Arc<dyn exlogare_runtime::http::HttpBackend>,
+        connection: &str,
+        budget: std::sync::Arc<std::sync::Mutex<RequestBudget>>,
+        purpose: Purpose,
+        spent: Option<std::sync::Arc<std::sync::atomic::AtomicU32>>,
+    ) -> std::sync::Arc<dyn exlogare_runtime::http::HttpBackend> {
         std::sync::Arc::new(Self {
             inner,
             connection: connection.into(),
             budget,
+            purpose,
+            spent,
         })
     }
 }
@@ -589,18 +607,21 @@ impl exlogare_runtime::http::HttpBackend for BudgetedBackend {
             .budget
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .try_spend(1, now_ms());
+            .try_spend_for(self.purpose, 1, now_ms());
         if let Err(e) = spent {
             return Err(exlogare_runtime::http::BackendError::Transport(format!(
                 "connection `{}`: {e}",
                 self.connection
             )));
         }
+        if let Some(counter) = &self.spent {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         self.inner.send(req, deadline)
     }
 }
 
-use super::budget::RequestBudget;
+use super::budget::{Purpose, RequestBudget};
 
 /// One line of `GET /api/connections` / `exlogare-host connections`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
