@@ -12,6 +12,7 @@ use exlogare_runtime::engine::{EngineOptions, HostEngine};
 use exlogare_runtime::limits::SandboxLimits;
 use exlogare_runtime::plugin::{CallContext, LoadedPlugin, PluginRuntime};
 use exlogare_runtime::wit::ContractLine;
+use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 fn runtime() -> &'static PluginRuntime {
@@ -163,4 +164,75 @@ fn both_providers_load_side_by_side_in_one_host() {
             "https://gitlab.com/api/v4"
         );
     }
+}
+
+/// The GitLab half of the CI instruction budget (`tests/fuel.rs` holds GitFlic's): every scenario
+/// on a fuel-metered engine, each within +20 % of `fixtures/gitlab/fuel-baseline.json`, which
+/// also records what a call costs (verify, one log extraction) for comparing the providers.
+/// Re-bless after an intended change: `EXLOGARE_BLESS_FUEL=1 cargo test -p
+/// exlogare-conformance-tests --test gitlab_conformance gitlab_fuel`.
+#[test]
+fn gitlab_fuel_stays_within_its_baseline() {
+    let engine = Arc::new(
+        HostEngine::new(&EngineOptions {
+            pooling: false,
+            consume_fuel: true,
+            ..Default::default()
+        })
+        .expect("engine"),
+    );
+    let plugin = PluginRuntime::new(engine, None)
+        .expect("runtime")
+        .load(&gitlab_component(), SandboxLimits::default())
+        .expect("the GitLab plugin loads");
+    let root = workspace_root().join("fixtures/gitlab");
+    let mut dirs: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("scenario.toml").is_file())
+        .collect();
+    dirs.sort();
+    let mut measured: BTreeMap<String, u64> = BTreeMap::new();
+    for dir in &dirs {
+        let run = run_scenario(&plugin, dir).expect("scenario runs");
+        assert!(
+            run.violations.is_empty(),
+            "{}: {:?}",
+            run.name,
+            run.violations
+        );
+        let fuel = run.fuel_consumed.expect("fuel on a fuel engine");
+        eprintln!("{:<40} {fuel:>13} fuel  {:?}", run.name, run.step_fuel);
+        measured.insert(run.name, fuel);
+    }
+    let path = root.join("fuel-baseline.json");
+    if std::env::var_os("EXLOGARE_BLESS_FUEL").is_some_and(|v| v == "1") {
+        std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&measured).unwrap() + "\n",
+        )
+        .unwrap();
+        return;
+    }
+    let baseline: BTreeMap<String, u64> = serde_json::from_str(
+        &std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("no baseline at {} ({e}); bless it", path.display())),
+    )
+    .unwrap();
+    let over: Vec<String> = measured
+        .iter()
+        .filter_map(|(name, &fuel)| match baseline.get(name) {
+            None => Some(format!("{name}: {fuel} fuel, not in the baseline")),
+            Some(&base) if fuel as u128 * 100 > base as u128 * 120 => Some(format!(
+                "{name}: {fuel} fuel against a baseline of {base}, over the +20 % budget"
+            )),
+            Some(_) => None,
+        })
+        .collect();
+    assert!(
+        over.is_empty(),
+        "GitLab scenarios over their fuel budget in {}:\n  {}\nIf the extra work is intended, re-bless (see this test's documentation).",
+        path.display(),
+        over.join("\n  ")
+    );
 }
