@@ -883,10 +883,12 @@ impl Service {
                 Err(PipelineError::Fault(fault))
                     if fault.is_host_capacity() || matches!(fault, PluginFault::Disabled(_)) =>
                 {
-                    let wait = if fault.is_host_capacity() {
-                        self.config.worker.backoff_base_ms
-                    } else {
-                        self.config.worker.backoff_max_ms.min(60_000)
+                    // An open breaker says when it lets a trial call through: come back then.
+                    let wait = match plugin.breaker() {
+                        exlogare_runtime::plugin::BreakerState::Open {
+                            reenables_in_secs, ..
+                        } if !fault.is_host_capacity() => reenables_in_secs.max(1) * 1000,
+                        _ => self.config.worker.backoff_base_ms.max(1000),
                     };
                     Outcome::Defer {
                         reason: fault.to_string(),
