@@ -367,11 +367,11 @@ fn http_grace(budget: Duration) -> Duration {
     (budget / 10).min(Duration::from_secs(2))
 }
 
-/// `text` on one line, control characters (terminal escapes included) removed, cut at `max`
-/// characters: guest text that ends up in a log line or a fault.
+/// `text` on one line, control characters (terminal escapes included) and bidi overrides
+/// removed, cut at `max` characters: guest text that ends up in a log line or a fault.
 fn one_line(text: &str, max: usize) -> String {
     let line = text
-        .split(|c: char| c.is_control())
+        .split(|c: char| c.is_control() || is_bidi_control(c))
         .filter(|s| !s.trim().is_empty())
         .map(str::trim)
         .collect::<Vec<_>>()
@@ -380,6 +380,11 @@ fn one_line(text: &str, max: usize) -> String {
         Some((cut, _)) => format!("{}…", &line[..cut]),
         None => line,
     }
+}
+
+/// The characters that reorder text for display (U+202E shows `exe.txt` as `txt.exe`).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 enum Words {
@@ -1076,5 +1081,34 @@ impl PluginSet {
 
     pub fn get(&self, id: &str) -> Option<&Arc<LoadedPlugin>> {
         self.plugins.get(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_text_is_one_bounded_line_without_escapes_or_bidi_overrides() {
+        let text = "first\n\u{1b}]8;;https://evil.example\u{7}link\u{202E}txt.exe\r\nlast";
+        assert_eq!(
+            one_line(text, 300),
+            "first ]8;;https://evil.example link txt.exe last"
+        );
+        assert_eq!(one_line("abcdef", 3), "abc…");
+    }
+
+    #[test]
+    fn a_rust_panic_message_is_found_in_the_stderr_tail() {
+        let tail = b"noise\nthread '<unnamed>' panicked at src/lib.rs:10:5:\nmisbehave: asked to trap\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
+        assert!(
+            matches!(stderr_words(tail), Some(Words::Panic(m)) if m == "misbehave: asked to trap")
+        );
+        let old = b"thread 'main' panicked at 'boom', src/main.rs:2:5";
+        assert!(matches!(stderr_words(old), Some(Words::Panic(m)) if m.starts_with("'boom'")));
+        assert!(
+            matches!(stderr_words(b"started\nfailed here\n"), Some(Words::LastLine(l)) if l == "failed here")
+        );
+        assert!(stderr_words(b"").is_none());
     }
 }
