@@ -15,6 +15,10 @@ pub struct Analyze {
     /// failing_step) instead of text
     #[arg(long)]
     pub json: bool,
+    /// The log of a green run of the same job: lines it also printed are not taken as the
+    /// cause, and the report says so (`comparison`)
+    #[arg(long, value_name = "PASSING.log")]
+    pub baseline: Option<PathBuf>,
     /// The log files to analyse
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
@@ -23,6 +27,11 @@ pub struct Analyze {
 pub fn run(args: &Analyze) -> anyhow::Result<ExitCode> {
     // No engine: analysis is plain host code, and the scorer runs this once per log.
     let stdout = std::io::stdout();
-    exlogare_analysis::cli::run(&args.files, args.json, &mut stdout.lock())?;
+    exlogare_analysis::cli::run_with_baseline(
+        &args.files,
+        args.json,
+        args.baseline.as_deref(),
+        &mut stdout.lock(),
+    )?;
     Ok(ExitCode::SUCCESS)
 }
