@@ -147,6 +147,51 @@ fn a_plugin_that_loops_forever_gets_503_nothing_stored_and_is_disabled_after_rep
     );
     assert_eq!(host.stored(), 1, "no fault stored anything");
 
+    // The operator sees the open breaker and why, and switches it back on after a fix.
+    let plugins: Value = host
+        .client
+        .get(format!("{}/api/plugins", host.base))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let misbehave = plugins["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "misbehave")
+        .cloned()
+        .unwrap();
+    assert_eq!(misbehave["breaker"]["state"], "open", "{plugins}");
+    assert!(misbehave["breaker"]["reenables_in_secs"].as_u64().unwrap() > 0);
+    assert!(
+        plugins["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["id"] == "gitflic" && p["breaker"]["state"] == "closed"),
+        "{plugins}"
+    );
+    let reset = host
+        .client
+        .post(format!("{}/api/plugins/misbehave/breaker/reset", host.base))
+        .send()
+        .unwrap();
+    assert_eq!(reset.status().as_u16(), 200);
+    let missing = host
+        .client
+        .post(format!("{}/api/plugins/nope/breaker/reset", host.base))
+        .send()
+        .unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+    // The next delivery runs the plugin again (and it still loops: the fault, not "disabled").
+    let (status, body) = host.deliver("misbehave", "bad");
+    assert_eq!(status, 503);
+    assert!(
+        !error_of(&body).to_lowercase().contains("disabled"),
+        "the breaker was reset: {body}"
+    );
+
     // The faults are counted for the operator.
     let metrics = host
         .client

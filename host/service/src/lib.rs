@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod outcome;
 pub mod parked_http;
 pub mod pipeline;
+pub mod plugins_http;
 pub mod reachability;
 pub mod recording;
 pub mod scrub;

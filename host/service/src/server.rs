@@ -10,7 +10,7 @@
 //! - refusals carry fixed phrases, never a plugin's or a trap's text (which is the plugin's to
 //!   choose, and may hold what it was given).
 //!
-//! The admin endpoints (`/api/connections…`, `/api/deliveries…`, OAuth start) may be open
+//! The admin endpoints (`/api/connections…`, `/api/deliveries…`, `/api/plugins…`, OAuth start) may be open
 //! without a token on loopback, where any web page the operator visits can aim a request at
 //! them; [`admin_guard`] refuses what a browser would send on another site's behalf: a `Host`
 //! that is not this host (DNS rebinding), an `Origin` of another site, and a body that is not
@@ -61,6 +61,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/metrics", get(metrics))
         .merge(crate::accounts::http::routes())
         .merge(crate::parked_http::routes())
+        .merge(crate::plugins_http::routes())
         .layer(DefaultBodyLimit::max(hard_limit))
         .layer(axum::middleware::from_fn_with_state(
             service.clone(),
@@ -74,6 +75,7 @@ pub fn router(service: Arc<Service>) -> Router {
 fn is_admin_path(path: &str) -> bool {
     path.starts_with("/api/connections")
         || path.starts_with("/api/deliveries")
+        || path.starts_with("/api/plugins")
         || (path.starts_with("/api/integrations/") && path.contains("/oauth/start/"))
 }
 

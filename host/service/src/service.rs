@@ -490,7 +490,10 @@ impl Service {
         ) {
             Ok(out) => out,
             Err(fault) => {
-                self.observe_fault(provider_id, &fault);
+                // No room on the host is not the plugin's fault, and not shown as one.
+                if !fault.is_host_capacity() {
+                    self.observe_fault(provider_id, &fault);
+                }
                 let status = if matches!(fault, PluginFault::InputTooLarge { .. }) {
                     413
                 } else {
@@ -503,6 +506,9 @@ impl Service {
                     ),
                 );
                 reply.body["status"] = json!("plugin_fault");
+                // server.rs answers the sender with the fixed phrase of this kind (and a
+                // Retry-After when the host was busy); the full text stays in the log.
+                reply.body["fault"] = json!(fault.kind());
                 return reply;
             }
         };
@@ -511,19 +517,20 @@ impl Service {
         match out.value {
             Err(provider::WebhookRejection::Malformed(m)) => WebhookReply::new(400, json!({ "status": "malformed", "error": m })),
             Err(provider::WebhookRejection::SecretMissing(m)) => {
-                // The plugin's words say where it looked; a hostile plugin must not echo a secret.
+                // The plugin's words (where it looked) go to the log only: the sender has not
+                // authenticated, and a hostile plugin could put anything in them.
                 let m = crate::scrub::scrub(&m, &[&c.secrets()[..], &[secret.expose()]].concat());
+                tracing::info!(connection = connection_id, provider = provider_id, "delivery refused, no secret: {}", crate::pipeline::bounded_line(&m, 200));
                 let why = format!(
-                    "the delivery carries no secret where the {} plugin looks for one ({}); the hook at the provider must be given the secret this host expects",
-                    plugin.info.display_name,
-                    crate::pipeline::bounded_line(&m, 200)
+                    "the delivery carries no secret where the {} plugin looks for one; the hook at the provider must be given the secret this host expects",
+                    plugin.info.display_name
                 );
                 WebhookReply::new(401, json!({ "status": "unauthorized", "error": why }))
             }
             Err(provider::WebhookRejection::SecretMismatch(m)) => {
                 let m = crate::scrub::scrub(&m, &[&c.secrets()[..], &[secret.expose()]].concat());
-                let why = self.secret_refusal(connection_id, raw_query, watched.as_ref().map(|(_, p)| p.as_str()), &m);
-                tracing::info!(connection = connection_id, provider = provider_id, "delivery refused: {why}");
+                let why = self.secret_refusal(connection_id, raw_query, watched.as_ref().map(|(_, p)| p.as_str()));
+                tracing::info!(connection = connection_id, provider = provider_id, "delivery refused: {why} (the plugin: {})", crate::pipeline::bounded_line(&m, 200));
                 WebhookReply::new(401, json!({ "status": "unauthorized", "error": why }))
             }
             Ok(provider::WebhookOutcome::Ping(m)) => WebhookReply::new(200, json!({ "status": "ping", "message": m })),
@@ -538,27 +545,25 @@ impl Service {
         }
     }
 
-    /// Why a delivery's secret was refused, in terms of this host's watches: the plugin said
-    /// where it looked (`plugin_says`, which names no secret value); the watch bookkeeping says
-    /// whose secret it was and what happened to it.
+    /// Why a delivery's secret was refused, in this host's own words (the sender has not
+    /// authenticated: no plugin text): the watch bookkeeping says whose secret it was and what
+    /// happened to it.
     fn secret_refusal(
         &self,
         connection_id: &str,
         raw_query: Option<&str>,
         watched_project: Option<&str>,
-        plugin_says: &str,
     ) -> String {
-        let where_ = crate::pipeline::bounded_line(plugin_says, 200);
         if let Some(project) = watched_project {
             return format!(
-                "the secret in this hook's URL is {project}'s watch secret, but the delivery's other secret does not match it ({where_}); the hook at the provider has a different secret than its URL: watch {project} again to repair it"
+                "the secret in this hook's URL is {project}'s watch secret, but the delivery's other secret does not match it; the hook at the provider has a different secret than its URL: watch {project} again to repair it"
             );
         }
         if let Some(why) = self.refused_secret_reason(connection_id, raw_query) {
             return why;
         }
         format!(
-            "the delivery's secret does not match connection `{connection_id}`'s webhook secret nor any watched project's ({where_}); check the secret configured on the hook, or watch the project again to get a fresh one"
+            "the delivery's secret does not match connection `{connection_id}`'s webhook secret nor any watched project's; check the secret configured on the hook, or watch the project again to get a fresh one"
         )
     }
 

@@ -71,6 +71,8 @@ impl RunningHost {
             .unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let app = exlogare_service::server::router(service.clone());
+        // As `serve` does: the listener under the server's connection limits.
+        let listener = exlogare_service::server::edge(listener, &service.config.server);
         rt.spawn(async move { axum::serve(listener, app).await });
         let workers = start_workers.then(|| Workers::start(service.clone()));
         let mut client = reqwest::blocking::Client::builder()

@@ -46,6 +46,8 @@ pub fn run(args: &Serve) -> anyhow::Result<ExitCode> {
             "exlogare-host listening on http://{}",
             listener.local_addr()?
         );
+        // The listener's limits (connection cap, header and idle deadlines): server::edge.
+        let listener = exlogare_service::server::edge(listener, &service.config.server);
         axum::serve(listener, exlogare_service::server::router(service.clone()))
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
