@@ -26,17 +26,17 @@
 //! address itself) is `invalid-input` on field `web-base`. Messages never repeat credentials,
 //! a query or a fragment: they may hold secrets and end up in logs.
 
-use crate::{Connection, InvalidInput, ProviderError};
+use crate::{Connection, ProviderError};
+// The strict reading of a typed address is the kit's (plugin/kit/src/webroot.rs); the rules
+// below are GitFlic's.
+use exlogare_kit::webroot::{invalid, parse};
 
 pub const CLOUD_WEB: &str = "https://gitflic.ru";
 pub const CLOUD_API: &str = "https://api.gitflic.ru";
 pub const CLOUD_OAUTH: &str = "https://oauth.gitflic.ru";
 
 /// The field every refusal names.
-pub const FIELD: &str = "web-base";
-
-/// Longer than any real address; keeps messages and work bounded.
-const MAX_LEN: usize = 2048;
+pub use exlogare_kit::webroot::FIELD;
 
 /// `web-base` → the connection it means: normalized web root, derived REST and OAuth roots,
 /// no options.
@@ -82,216 +82,23 @@ pub fn defaults(web_base: &str) -> Result<Connection, ProviderError> {
                 "OAuth"
             }
         ))),
+        // The REST address pasted for the web one: its root is derived, never typed.
+        _ if base
+            .segments()
+            .last()
+            .is_some_and(|last| last.eq_ignore_ascii_case("rest-api")) =>
+        {
+            Err(invalid(format!(
+                "`{}` is the REST address; give the web address (without /rest-api), the REST one is derived from it",
+                base.url()
+            )))
+        }
         _ => {
-            let port = base.port.map(|p| format!(":{p}")).unwrap_or_default();
-            let web = format!("{}://{}{port}{}", base.scheme, base.host, base.path);
+            let web = base.url();
             // REST under the instance, OAuth on the instance itself.
             Ok(connection(web.clone(), format!("{web}/rest-api"), web))
         }
     }
-}
-
-/// An address split into the parts the rules look at, already normalized.
-#[derive(Debug)]
-struct WebBase {
-    scheme: &'static str,
-    /// Lower case, no trailing dot; an IPv6 literal keeps its brackets.
-    host: String,
-    /// `None` for the scheme's default port.
-    port: Option<u16>,
-    /// `""` or `/seg/seg` without a trailing slash.
-    path: String,
-}
-
-fn invalid(message: impl Into<String>) -> ProviderError {
-    ProviderError::InvalidInput(InvalidInput {
-        field: FIELD.into(),
-        message: message.into(),
-    })
-}
-
-/// The input as a message may show it: no query or fragment, no user info, at most 200 chars.
-fn shown(s: &str) -> String {
-    let s = s.split(['?', '#']).next().unwrap_or("");
-    let s = match s.split_once("://") {
-        Some((scheme, rest)) => {
-            let end = rest.find('/').unwrap_or(rest.len());
-            match rest[..end].rfind('@') {
-                Some(at) => format!("{scheme}://…@{}", &rest[at + 1..]),
-                None => s.to_string(),
-            }
-        }
-        None => s.to_string(),
-    };
-    if s.chars().count() > 200 {
-        s.chars().take(200).chain(['…']).collect()
-    } else {
-        s
-    }
-}
-
-fn parse(input: &str) -> Result<WebBase, ProviderError> {
-    let s = input.trim();
-    if s.is_empty() {
-        return Err(invalid(format!(
-            "the web address is empty; GitFlic cloud is {CLOUD_WEB}, a self-hosted instance is its own address (https://git.example.com)"
-        )));
-    }
-    if s.len() > MAX_LEN {
-        return Err(invalid(format!(
-            "the web address is {} bytes, over the {MAX_LEN}-byte limit",
-            s.len()
-        )));
-    }
-    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(invalid(format!(
-            "`{}` contains whitespace or control characters",
-            shown(s)
-        )));
-    }
-    let Some((scheme, rest)) = s.split_once("://") else {
-        return Err(invalid(format!(
-            "`{}` is not an absolute http(s) URL; write it with its scheme (https://…)",
-            shown(s)
-        )));
-    };
-    let scheme = match scheme.to_ascii_lowercase().as_str() {
-        "https" => "https",
-        "http" => "http",
-        _ => {
-            return Err(invalid(format!(
-                "`{}` is not an http or https URL",
-                shown(s)
-            )));
-        }
-    };
-    if rest.contains(['?', '#']) {
-        return Err(invalid(format!(
-            "`{}` has a query or fragment; give only the address of the web UI root",
-            shown(s)
-        )));
-    }
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    if authority.contains('@') {
-        return Err(invalid(
-            "the address carries credentials (user@ or user:password@); leave them out, the host adds credentials itself",
-        ));
-    }
-    let (host, port) = split_host_port(authority, s)?;
-    let port = port.filter(|p| !matches!((scheme, *p), ("https", 443) | ("http", 80)));
-    Ok(WebBase {
-        scheme,
-        host,
-        port,
-        path: normalize_path(path, s)?,
-    })
-}
-
-fn split_host_port(authority: &str, whole: &str) -> Result<(String, Option<u16>), ProviderError> {
-    let no_host = || invalid(format!("`{}` has no host", shown(whole)));
-    let (host, port) = if let Some(inner) = authority.strip_prefix('[') {
-        let (v6, after) = inner.split_once(']').ok_or_else(|| {
-            invalid(format!(
-                "`{}` opens an IPv6 address with `[` and never closes it",
-                shown(whole)
-            ))
-        })?;
-        if !v6.contains(':')
-            || !v6
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.'))
-        {
-            return Err(invalid(format!("`[{v6}]` is not an IPv6 address")));
-        }
-        let port = match after {
-            "" => None,
-            p => Some(p.strip_prefix(':').ok_or_else(|| {
-                invalid(format!(
-                    "`{}` has text after its IPv6 address",
-                    shown(whole)
-                ))
-            })?),
-        };
-        (format!("[{}]", v6.to_ascii_lowercase()), port)
-    } else {
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        };
-        let host = host.strip_suffix('.').unwrap_or(host);
-        if host.is_empty() {
-            return Err(no_host());
-        }
-        if !host.is_ascii() {
-            return Err(invalid(format!(
-                "write the host `{host}` in its ASCII (punycode, xn--…) form"
-            )));
-        }
-        let label_ok = |l: &str| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
-        };
-        if host.len() > 253 || !host.split('.').all(label_ok) {
-            return Err(invalid(format!("`{host}` is not a host name")));
-        }
-        (host.to_ascii_lowercase(), port)
-    };
-    let port = match port {
-        None => None,
-        Some(p) => match p.parse::<u16>() {
-            Ok(n) if n > 0 && p.bytes().all(|b| b.is_ascii_digit()) => Some(n),
-            _ => return Err(invalid(format!("`{p}` is not a port (1-65535)"))),
-        },
-    };
-    Ok((host, port))
-}
-
-/// `/a/b/` → `/a/b`; `""` and `/` → `""`. Refuses empty, `.` and `..` segments, characters
-/// a URL path cannot hold as they are, and the REST address's own `/rest-api` at the end.
-fn normalize_path(path: &str, whole: &str) -> Result<String, ProviderError> {
-    let path = path.trim_end_matches('/');
-    if path.is_empty() {
-        return Ok(String::new());
-    }
-    // RFC 3986 pchar: unreserved, sub-delims, `:`, `@`, and `%XX`.
-    let pchar = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@%".contains(&b);
-    let segments: Vec<&str> = path[1..].split('/').collect();
-    for seg in &segments {
-        if seg.is_empty() || *seg == "." || *seg == ".." {
-            return Err(invalid(format!(
-                "`{}` has an empty, `.` or `..` path segment",
-                shown(whole)
-            )));
-        }
-        if !seg.bytes().all(pchar) || !percent_escapes_ok(seg) {
-            return Err(invalid(format!(
-                "the path segment `{seg}` holds characters a URL cannot carry as they are; percent-encode them"
-            )));
-        }
-    }
-    if segments
-        .last()
-        .is_some_and(|last| last.eq_ignore_ascii_case("rest-api"))
-    {
-        return Err(invalid(format!(
-            "`{}` is the REST address; give the web address (without /rest-api), the REST one is derived from it",
-            shown(whole)
-        )));
-    }
-    Ok(path.to_string())
-}
-
-fn percent_escapes_ok(seg: &str) -> bool {
-    let b = seg.as_bytes();
-    b.iter().enumerate().all(|(i, &c)| {
-        c != b'%'
-            || (b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
-                && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
-    })
 }
 
 #[cfg(test)]
