@@ -198,15 +198,32 @@ enum AddrClass {
     Forbidden(&'static str),
 }
 
-/// IPv4-mapped IPv6 (`::ffff:127.0.0.1`) must be judged as the IPv4 it carries.
+/// An IPv6 address that carries an IPv4 one must be judged as that IPv4: IPv4-mapped
+/// (`::ffff:127.0.0.1`), IPv4-compatible (`::127.0.0.1`, deprecated but still routed by some
+/// stacks), NAT64 (`64:ff9b::/96` and the local-use `64:ff9b:1::/48`, whose translator reaches
+/// the embedded address) and 6to4 (`2002:AABB:CCDD::/48`, whose relay reaches AA.BB.CC.DD).
+/// Otherwise `http://[64:ff9b::a9fe:a9fe]/` would reach the cloud metadata service.
 fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(v6),
-        },
-        v4 => v4,
+    let IpAddr::V6(v6) = ip else {
+        return ip;
+    };
+    let seg = v6.segments();
+    let o = v6.octets();
+    let tail = || Ipv4Addr::new(o[12], o[13], o[14], o[15]);
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return IpAddr::V4(v4);
     }
+    // IPv4-compatible: 96 zero bits; `::` and `::1` are IPv6's own.
+    if seg[..6] == [0; 6] && !(seg[6] == 0 && seg[7] <= 1) {
+        return IpAddr::V4(tail());
+    }
+    if seg[0] == 0x0064 && seg[1] == 0xff9b && (seg[2..6] == [0; 4] || seg[2] == 0x0001) {
+        return IpAddr::V4(tail());
+    }
+    if seg[0] == 0x2002 {
+        return IpAddr::V4(Ipv4Addr::new(o[2], o[3], o[4], o[5]));
+    }
+    ip
 }
 
 fn classify(ip: IpAddr) -> AddrClass {
@@ -252,7 +269,9 @@ fn classify_v6(ip: Ipv6Addr) -> AddrClass {
     } else if seg[0] == 0xfd00 && seg[1] == 0x0ec2 {
         // AWS's IPv6 instance metadata endpoint fd00:ec2::254 sits inside the ULA range.
         AddrClass::Forbidden("a cloud metadata endpoint")
-    } else if (seg[0] & 0xfe00) == 0xfc00 {
+    } else if (seg[0] & 0xfe00) == 0xfc00 || (seg[0] & 0xffc0) == 0xfec0 {
+        // Unique local fc00::/7, and the deprecated site-local fec0::/10 still honoured by
+        // some networks: private, not public.
         AddrClass::Private
     } else {
         AddrClass::Public
@@ -266,6 +285,34 @@ fn clip(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_addresses_that_carry_an_ipv4_one_are_judged_as_it() {
+        let class = |s: &str| classify(canonical(s.parse().unwrap()));
+        for (addr, expected) in [
+            ("::ffff:127.0.0.1", AddrClass::Loopback),
+            ("::127.0.0.1", AddrClass::Loopback),
+            ("::10.0.0.1", AddrClass::Private),
+            (
+                "64:ff9b::a9fe:a9fe",
+                AddrClass::Forbidden("link-local (cloud metadata lives here)"),
+            ),
+            ("64:ff9b::7f00:1", AddrClass::Loopback),
+            ("64:ff9b:1::c0a8:101", AddrClass::Private),
+            (
+                "2002:a9fe:a9fe::1",
+                AddrClass::Forbidden("link-local (cloud metadata lives here)"),
+            ),
+            ("2002:c0a8:0101::1", AddrClass::Private),
+            ("fec0::1", AddrClass::Private),
+            ("::1", AddrClass::Loopback),
+            ("::", AddrClass::Forbidden("unspecified")),
+            ("64:ff9b::5db8:d822", AddrClass::Public),
+            ("2a00:1450:4001:80b::200e", AddrClass::Public),
+        ] {
+            assert_eq!(class(addr), expected, "{addr}");
+        }
+    }
 
     fn policy(allow_private: bool) -> EgressPolicy {
         EgressPolicy {

@@ -280,7 +280,11 @@ impl HttpGate {
                         self.permit_wait,
                         by_call_deadline,
                     );
-                    tracing::warn!(url = %allowed.url, "plugin request refused: {note}");
+                    // Origin and path only: a query may hold an OAuth code or a secret.
+                    tracing::warn!(
+                        url = %format!("{}{}", allowed.origin, allowed.url.path()),
+                        "plugin request refused: {note}"
+                    );
                     Refused {
                         error: GateError::Timeout,
                         note: Some(note),
