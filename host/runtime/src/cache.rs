@@ -75,7 +75,7 @@ impl CompileCache {
         let mac_path = self.dir.join(format!("{key}.mac"));
         let mut outcome = CacheOutcome::Miss;
         if let (Ok(bytes), Ok(mac)) = (fs::read(&artifact), fs::read(&mac_path)) {
-            if self.verify(&bytes, &mac) {
+            if self.verify(&key, &bytes, &mac) {
                 // SAFETY: the bytes carry a MAC under a key only this host holds, so they are
                 // an artifact this host's `precompile_component` produced for this engine.
                 match unsafe { Component::deserialize(engine, &bytes) } {
@@ -97,20 +97,27 @@ impl CompileCache {
         let component =
             unsafe { Component::deserialize(engine, &compiled) }.map_err(anyhow::Error::from)?;
         write_atomic(&artifact, &compiled)?;
-        write_atomic(&mac_path, &self.sign(&compiled))?;
+        write_atomic(&mac_path, &self.sign(&key, &compiled))?;
         Ok((component, outcome))
     }
 
-    fn sign(&self, bytes: &[u8]) -> Vec<u8> {
+    /// The MAC covers the entry's key (which wasm, which engine) as well as the artifact, so
+    /// a signed artifact copied over another entry's files is refused, not run for the wrong
+    /// plugin.
+    fn mac(&self, entry: &str, bytes: &[u8]) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(entry.as_bytes());
+        mac.update(&[0]);
         mac.update(bytes);
-        mac.finalize().into_bytes().to_vec()
+        mac
     }
 
-    fn verify(&self, bytes: &[u8], tag: &[u8]) -> bool {
-        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
-        mac.update(bytes);
-        mac.verify_slice(tag).is_ok()
+    fn sign(&self, entry: &str, bytes: &[u8]) -> Vec<u8> {
+        self.mac(entry, bytes).finalize().into_bytes().to_vec()
+    }
+
+    fn verify(&self, entry: &str, bytes: &[u8], tag: &[u8]) -> bool {
+        self.mac(entry, bytes).verify_slice(tag).is_ok()
     }
 
     pub fn dir(&self) -> &Path {
@@ -182,6 +189,38 @@ mod tests {
         assert!(
             foreign.is_err(),
             "a fuel engine must not run code compiled without fuel checks"
+        );
+    }
+
+    #[test]
+    fn a_signed_artifact_moved_to_another_entry_is_refused() {
+        // Two components that differ (a custom section), so two entries of one engine.
+        let other: &[u8] = b"\0asm\x0d\x00\x01\x00\x00\x04\x03abc";
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CompileCache::open(dir.path()).unwrap();
+        let e = engine(false);
+        cache.load_or_compile(&e.engine, EMPTY_COMPONENT).unwrap();
+        cache.load_or_compile(&e.engine, other).unwrap();
+        let (a, b) = (
+            CompileCache::entry_key(&e.engine, EMPTY_COMPONENT),
+            CompileCache::entry_key(&e.engine, other),
+        );
+        for ext in ["cwasm", "mac"] {
+            std::fs::copy(
+                dir.path().join(format!("{a}.{ext}")),
+                dir.path().join(format!("{b}.{ext}")),
+            )
+            .unwrap();
+        }
+        let (_, outcome) = cache.load_or_compile(&e.engine, other).unwrap();
+        assert!(
+            matches!(&outcome, CacheOutcome::Rejected(why) if why.contains("MAC")),
+            "{outcome:?}"
+        );
+        // Compiled again and signed for its own entry: the next load hits.
+        assert_eq!(
+            cache.load_or_compile(&e.engine, other).unwrap().1,
+            CacheOutcome::Hit
         );
     }
 
