@@ -39,8 +39,6 @@ use sha2::{Digest, Sha256};
 
 /// A `sending` claim older than this is taken as abandoned and may be sent again.
 pub const CLAIM_LEASE_MS: i64 = 5 * 60 * 1000;
-/// The longest reason stored with an episode (characters); the renderers cut further.
-const MAX_STORED_REASON: usize = 2000;
 
 /// One episode and what each notifier did with it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -314,25 +312,9 @@ impl Service {
 }
 
 /// The reason as stored: this connection's own secrets and anything credential-shaped masked,
-/// at most [`MAX_STORED_REASON`] characters.
+/// bounded (scrub.rs, the same treatment every plugin text gets).
 fn stored_reason(c: &ConnectionRuntime, reason: &str) -> String {
-    let mut r = reason.to_string();
-    for secret in [
-        c.credentials.access_token.as_ref(),
-        c.credentials.client_secret.as_ref(),
-        c.webhook_secret.as_ref(),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        if secret.expose().len() >= 4 {
-            r = r.replace(secret.expose(), "***");
-        }
-    }
-    notify::alert::mask_credentials(&r)
-        .chars()
-        .take(MAX_STORED_REASON)
-        .collect()
+    crate::scrub::scrub(reason, &c.secrets())
 }
 
 /// `static:` and 16 hex digits of SHA-256(connection, token): changes when the token does,
