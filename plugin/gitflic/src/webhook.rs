@@ -22,10 +22,12 @@
 use serde_json::{Map, Value};
 
 use crate::model::{value_string, value_u64};
+// Values shown in rejection messages are read the kit's way (plugin/kit/src/json.rs).
 use crate::{
     Connection, FailureEvent, PipelineRef, ProjectRef, WebhookDelivery, WebhookOutcome,
     WebhookRejection,
 };
+use exlogare_kit::json::{kind, shown};
 
 pub const SECRET_HEADER: &str = "gitflic-webhook-secret";
 pub const SECRET_QUERY: &str = "secret";
@@ -131,7 +133,7 @@ pub fn verify(
                 project
                     .and_then(|p| text(p, &["projectid", "id"]))
                     .or_else(|| text(&env, &["projectid"]))
-                    .map(|id| shorten(&id))
+                    .map(|id| shown(&id))
             };
             // Looked for only without a name: the common ping stays as cheap as before.
             Ok(WebhookOutcome::Ping(match name {
@@ -149,30 +151,6 @@ pub fn verify(
         other => Ok(WebhookOutcome::Ignored(format!(
             "event {other} does not start an analysis (only PIPELINE_FAIL does, and PIPELINE_WARNING when analyze_warnings is \"true\")"
         ))),
-    }
-}
-
-/// A body value as a message may show it: one line, at most 64 characters.
-fn shorten(s: &str) -> String {
-    let one_line: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if one_line.chars().count() > 64 {
-        one_line.chars().take(64).chain(['…']).collect()
-    } else {
-        one_line
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
     }
 }
 

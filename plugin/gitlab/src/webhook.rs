@@ -26,6 +26,8 @@
 use serde_json::{Map, Value};
 
 use exlogare_kit::json::{value_string, value_u64};
+// Values shown in rejection messages are read the kit's way (plugin/kit/src/json.rs).
+use exlogare_kit::json::{kind, shown};
 
 use crate::{
     Connection, FailureEvent, PipelineRef, ProjectRef, WebhookDelivery, WebhookOutcome,
@@ -89,30 +91,6 @@ fn malformed(msg: impl Into<String>) -> WebhookRejection {
     WebhookRejection::Malformed(msg.into())
 }
 
-/// A value from the delivery as a message may show it: one line, at most 64 characters.
-fn shorten(s: &str) -> String {
-    let one_line: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if one_line.chars().count() > 64 {
-        one_line.chars().take(64).chain(['…']).collect()
-    } else {
-        one_line
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
 pub fn verify(
     _conn: &Connection,
     delivery: &WebhookDelivery,
@@ -130,7 +108,7 @@ pub fn verify(
     {
         return Ok(WebhookOutcome::Ignored(format!(
             "GitLab event `{}` does not start an analysis (only Pipeline Hook deliveries of failed pipelines do)",
-            shorten(event)
+            shown(event)
         )));
     }
 
@@ -138,7 +116,7 @@ pub fn verify(
         if delivery.body.iter().all(u8::is_ascii_whitespace) {
             malformed("the body is empty, not a GitLab Pipeline Hook")
         } else {
-            malformed(format!("the body is not JSON: {}", shorten(&e.to_string())))
+            malformed(format!("the body is not JSON: {}", shown(&e.to_string())))
         }
     })?;
     let Value::Object(env) = body else {
@@ -164,7 +142,7 @@ pub fn verify(
         // but harmless: nothing that is not a pipeline starts an analysis.
         return Ok(WebhookOutcome::Ignored(format!(
             "GitLab object_kind `{}` does not start an analysis (only failed pipelines do)",
-            shorten(&object_kind)
+            shown(&object_kind)
         )));
     }
     let attrs = env
@@ -190,13 +168,13 @@ pub fn verify(
     if is_test_delivery(attrs) {
         return Ok(WebhookOutcome::Ping(format!(
             "GitLab test delivery (Pipeline Hook) of {what}, status {}",
-            shorten(&status)
+            shown(&status)
         )));
     }
     if !status.eq_ignore_ascii_case("failed") {
         return Ok(WebhookOutcome::Ignored(format!(
             "{what} is {}: only failed pipelines start an analysis",
-            shorten(&status)
+            shown(&status)
         )));
     }
     Ok(WebhookOutcome::PipelineFailed(event))
@@ -227,7 +205,7 @@ fn failure_event(
     let (owner, name) = crate::api::split_path(&path).ok_or_else(|| {
         malformed(format!(
             "`project.path_with_namespace` is `{}`, not `namespace/project`",
-            shorten(&path)
+            shown(&path)
         ))
     })?;
     let number = |key: &str| -> Result<Option<u64>, WebhookRejection> {
@@ -236,7 +214,7 @@ fn failure_event(
             Some(v) => value_u64(v).map(Some).ok_or_else(|| {
                 malformed(format!(
                     "`object_attributes.{key}` is {}, not a non-negative integer",
-                    shorten(&v.to_string())
+                    shown(&v.to_string())
                 ))
             }),
         }

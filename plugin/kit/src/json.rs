@@ -102,9 +102,45 @@ fn epoch_number(n: u64) -> Timestamp {
     }
 }
 
+/// A value from a delivery or an answer as a message may show it: control characters as
+/// spaces, at most 64 characters (cut on a character, never inside one), `…` when cut.
+pub fn shown(s: &str) -> String {
+    let one_line: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if one_line.chars().count() > 64 {
+        one_line.chars().take(64).chain(['…']).collect()
+    } else {
+        one_line
+    }
+}
+
+/// What JSON type `v` is, for a message saying what came instead of what was expected.
+pub fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shown_values_are_one_line_and_cut_on_characters() {
+        assert_eq!(shown("a\nb\tc"), "a b c");
+        let long = "Ж".repeat(100);
+        let cut = shown(&long);
+        assert_eq!(cut.chars().count(), 65);
+        assert!(cut.ends_with('…'));
+        assert_eq!(kind(&serde_json::json!([1])), "array");
+    }
     use serde_json::json;
 
     const MSK: i32 = 3 * 3600;
