@@ -222,6 +222,24 @@ impl Host {
         )
     }
 
+    /// The failed-job-trace delivery with its `pipeline` object replaced (another pipeline, or
+    /// the same one named another way), the secret in the query only.
+    fn deliver_pipeline(&self, pipeline: Value) -> Answer {
+        let mut body: Value =
+            serde_json::from_slice(&fixture_body("failed-job-trace", "delivery.json")).unwrap();
+        body["pipeline"] = pipeline;
+        self.post(
+            &format!("{ENDPOINT}?secret={WEBHOOK_SECRET}"),
+            &[("content-type", "application/json")],
+            serde_json::to_vec(&body).unwrap(),
+        )
+    }
+
+    /// The stored report (the message as JSON) of delivery `id`.
+    fn report(&self, id: i64) -> Value {
+        serde_json::from_str(&self.service.store.report(id).unwrap().unwrap()).unwrap()
+    }
+
     fn get(&self, path: &str) -> (u16, String, String) {
         let resp = self
             .client
@@ -675,18 +693,11 @@ fn the_same_failure_delivered_twice_is_analysed_once_and_posted_once_per_room() 
 
     // A redelivery that names the pipeline only by its UUID, or only by its number, is still
     // the same failure (GitFlic's release notes: key on the UUID as well as the localId).
-    let mut body: Value =
-        serde_json::from_slice(&fixture_body("failed-job-trace", "delivery.json")).unwrap();
     for pipeline in [
         json!({ "id": "12798c04-3b8d-5445-a590-6c80448d7e4a" }),
         json!({ "local_id": 1287 }),
     ] {
-        body["pipeline"] = pipeline;
-        let again = host.post(
-            &format!("{ENDPOINT}?secret={WEBHOOK_SECRET}"),
-            &[("content-type", "application/json")],
-            serde_json::to_vec(&body).unwrap(),
-        );
+        let again = host.deliver_pipeline(pipeline);
         assert_eq!(
             (
                 again.status,
@@ -1268,19 +1279,10 @@ fn expired_logs_end_in_a_message_that_says_so() {
     // The artifact-expired scenario has no delivery body: the failed-job-trace one, aimed at #1284.
     let world = World::new(&["artifact-expired"]);
     let host = world.host(Opts::default());
-    let mut body: Value =
-        serde_json::from_slice(&fixture_body("failed-job-trace", "delivery.json")).unwrap();
-    body["pipeline"] = json!({ "local_id": "1284", "ref": "main" });
-    let a = host.post(
-        &format!("{ENDPOINT}?secret={WEBHOOK_SECRET}"),
-        &[("content-type", "application/json")],
-        serde_json::to_vec(&body).unwrap(),
-    );
-    let id = queued_id(&a);
+    let id = queued_id(&host.deliver_pipeline(json!({ "local_id": "1284", "ref": "main" })));
     host.wait_state(id, "done");
 
-    let report: Value =
-        serde_json::from_str(&host.service.store.report(id).unwrap().unwrap()).unwrap();
+    let report = host.report(id);
     let jobs = report["jobs"].as_array().unwrap();
     assert_eq!(jobs.len(), 2, "{report}");
     for j in jobs {
@@ -1311,19 +1313,10 @@ fn expired_logs_end_in_a_message_that_says_so() {
 fn a_deleted_pipeline_ends_in_a_message_that_says_so_without_a_made_up_job() {
     let world = World::new(&["pipeline-deleted"]);
     let host = world.host(Opts::default());
-    let mut body: Value =
-        serde_json::from_slice(&fixture_body("failed-job-trace", "delivery.json")).unwrap();
-    body["pipeline"] = json!({ "local_id": "1284", "ref": "main" });
-    let a = host.post(
-        &format!("{ENDPOINT}?secret={WEBHOOK_SECRET}"),
-        &[("content-type", "application/json")],
-        serde_json::to_vec(&body).unwrap(),
-    );
-    let id = queued_id(&a);
+    let id = queued_id(&host.deliver_pipeline(json!({ "local_id": "1284", "ref": "main" })));
     host.wait_state(id, "done");
 
-    let report: Value =
-        serde_json::from_str(&host.service.store.report(id).unwrap().unwrap()).unwrap();
+    let report = host.report(id);
     assert_eq!(report["pipeline"], "#1284", "{report}");
     assert_eq!(
         report["jobs"],

@@ -382,8 +382,9 @@ fn one_line(text: &str, max: usize) -> String {
     }
 }
 
-/// The characters that reorder text for display (U+202E shows `exe.txt` as `txt.exe`).
-fn is_bidi_control(c: char) -> bool {
+/// The characters that reorder text for display (U+202E shows `exe.txt` as `txt.exe`); the
+/// CLI's `replay` drops them from what it prints too.
+pub fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 

@@ -264,8 +264,14 @@ fn render_analysis(out: &mut String, a: &FailureAnalysis) -> anyhow::Result<bool
 /// bidirectional controls dropped (see [`ReplayReport::render`]).
 fn terminal_safe(text: &str) -> String {
     text.chars()
-        .filter(|c| !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}'))
-        .map(|c| if c.is_control() && c != '\n' && c != '\t' { '\u{FFFD}' } else { c })
+        .filter(|&c| !exlogare_runtime::plugin::is_bidi_control(c))
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
