@@ -5,7 +5,7 @@
 //! the next.
 
 use crate::http::gate::HttpGate;
-use crate::wit::v0_1::sink_types::LogChunk;
+use crate::log_sink::LogSink;
 use std::sync::{Arc, Mutex};
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
@@ -13,14 +13,6 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::limits::SandboxLimits;
-
-/// Where extracted log chunks go during an `extract-job-log` call.
-pub trait LogSink: Send {
-    /// An error stops the plugin's extraction (it returns it as `denied`).
-    fn emit(&mut self, chunk: LogChunk) -> Result<(), String>;
-    /// Lets the caller take its concrete sink back after the call.
-    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any>;
-}
 
 /// The plugin's notion of "now".
 #[derive(Debug, Clone, Copy)]
@@ -53,6 +45,10 @@ pub struct CallState {
     log_used: u64,
     log_cap: u64,
     log_dropped: u64,
+    sink_text_used: u64,
+    sink_text_cap: u64,
+    /// Whether `log-sink.emit` was refused for the text cap (`log_text_bytes`).
+    pub(crate) sink_text_cut: bool,
     /// stdout and stderr share one capture and one cap.
     pub(crate) stdout: CapturedOutput,
 }
@@ -101,6 +97,9 @@ impl CallState {
             log_used: 0,
             log_cap: limits.log_bytes,
             log_dropped: 0,
+            sink_text_used: 0,
+            sink_text_cap: limits.log_text_bytes,
+            sink_text_cut: false,
             stdout,
         }
     }
@@ -126,6 +125,20 @@ impl CallState {
     /// Bytes of plugin log messages dropped over the cap.
     pub fn log_dropped(&self) -> u64 {
         self.log_dropped
+    }
+
+    /// Counts `bytes` of extracted text against the call's cap; past it the chunk is refused
+    /// whole, in words the plugin can pass on.
+    pub(crate) fn admit_sink_text(&mut self, bytes: u64) -> Result<(), String> {
+        if self.sink_text_used.saturating_add(bytes) > self.sink_text_cap {
+            self.sink_text_cut = true;
+            return Err(format!(
+                "this host analyses at most {} bytes of text per job log (sandbox `log_text_bytes`); stop reading",
+                self.sink_text_cap
+            ));
+        }
+        self.sink_text_used += bytes;
+        Ok(())
     }
 
     pub fn take_sink(&mut self) -> Option<Box<dyn LogSink>> {

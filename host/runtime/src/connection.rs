@@ -3,8 +3,8 @@
 //! built. Shared by the service's config and the conformance scenarios, so both describe a
 //! connection the same way.
 
+use crate::contract;
 use crate::egress::{EgressPolicy, Origin};
-use crate::wit::v0_1::types;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -24,8 +24,8 @@ pub struct ConnectionSpec {
 }
 
 impl ConnectionSpec {
-    pub fn connection(&self) -> types::Connection {
-        types::Connection {
+    pub fn connection(&self) -> contract::Connection {
+        contract::Connection {
             web_base: self.web_base.clone(),
             api_base: self.api_base.clone(),
             oauth_base: self.oauth_base.clone(),

@@ -9,15 +9,20 @@
 //!   [`connection`]: a connection's roots and options as the contract and the policy see them.
 //! - [`http`]: the gate that enforces both on every request, and the live / record / replay backends.
 //! - [`engine`], [`cache`]: the shared wasmtime engine and the host-signed compile cache.
-//! - [`wit`]: contract lines, import surface, bindings; [`call_state`]: what one call owns.
+//! - [`contract`]: the provider contract in host types, what every caller above speaks;
+//!   [`wit`]: contract lines, import surface, the generated bindings and their adapters (the
+//!   only module that names them); [`call_state`]: what one call owns; [`log_sink`]: where an
+//!   extracted log goes, in host types.
 //! - [`plugin`]: loading, instantiating per call, trap handling, the circuit breaker.
 
 pub mod cache;
 pub mod call_state;
 pub mod connection;
+pub mod contract;
 pub mod egress;
 pub mod engine;
 pub mod http;
 pub mod limits;
+pub mod log_sink;
 pub mod plugin;
 pub mod wit;

@@ -40,6 +40,11 @@ pub struct SandboxLimits {
     pub stdio_bytes: u64,
     /// Bytes of `log` import messages kept per call.
     pub log_bytes: u64,
+    /// Text (the lines' bytes) one call may hand `log-sink.emit`: what the analysis of one job
+    /// reads at most. Past it `emit` answers an error (the plugin stops reading) and the job's
+    /// message says the log was read only in part. A plugin that makes up lines without reading
+    /// anything cannot keep the analysis busy for its whole deadline.
+    pub log_text_bytes: u64,
     /// Size of the `.wasm` file accepted at load.
     pub component_bytes: u64,
     /// Bytes of input (webhook body etc.) handed to one call.
@@ -80,6 +85,7 @@ impl Default for SandboxLimits {
             stream_read_bytes: 256 << 10,
             stdio_bytes: 64 << 10,
             log_bytes: 64 << 10,
+            log_text_bytes: 256 << 20,
             component_bytes: 10 << 20,
             input_bytes: 1 << 20,
             table_elements: 20_000,
@@ -114,9 +120,25 @@ impl SandboxLimits {
         Duration::from_millis(self.call_slot_wait_ms)
     }
 
+    /// The limits a fault names, in the words and setting names the faults use, for
+    /// `exlogare-host inspect`: an operator reading "ran past its deadline" sees which one.
+    pub fn summary(&self) -> String {
+        format!(
+            "deadline {} ms a call (call_timeout_ms), memory {} (memory_bytes), {} requests a call (requests_per_call), {} calls at once (concurrent_calls), {} copied by the host a call (host_copy_bytes), {} of log text a job (log_text_bytes), switched off after {} faults in a row within {} s (max_consecutive_traps, trap_window_secs)",
+            self.call_timeout_ms,
+            size(self.memory_bytes),
+            self.requests_per_call,
+            self.concurrent_calls,
+            size(self.host_copy_bytes),
+            size(self.log_text_bytes),
+            self.max_consecutive_traps,
+            self.trap_window_secs,
+        )
+    }
+
     /// Refuses settings that would switch a limit off or exceed what the engine reserves.
     pub fn validate(&self) -> Result<(), String> {
-        let nonzero: [(&str, u64); 12] = [
+        let nonzero: [(&str, u64); 13] = [
             ("memory_bytes", self.memory_bytes),
             ("call_timeout_ms", self.call_timeout_ms),
             ("requests_per_call", self.requests_per_call as u64),
@@ -129,6 +151,7 @@ impl SandboxLimits {
             ("max_consecutive_traps", self.max_consecutive_traps as u64),
             ("concurrent_calls", self.concurrent_calls as u64),
             ("host_copy_bytes", self.host_copy_bytes),
+            ("log_text_bytes", self.log_text_bytes),
         ];
         for (name, value) in nonzero {
             if value == 0 {
@@ -160,9 +183,40 @@ impl SandboxLimits {
     }
 }
 
+/// Bytes as a person writes them: whole MiB or KiB when exact, else bytes.
+fn size(bytes: u64) -> String {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else if bytes >= 1 << 10 && bytes.is_multiple_of(1 << 10) {
+        format!("{} KiB", bytes >> 10)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_summary_names_each_limit_by_its_setting() {
+        let l: SandboxLimits = toml::from_str(
+            "memory_bytes = 1500000\nhost_copy_bytes = 5242880\nconcurrent_calls = 3",
+        )
+        .unwrap();
+        let s = l.summary();
+        for part in [
+            "deadline 30000 ms a call (call_timeout_ms)",
+            "memory 1500000 bytes (memory_bytes)",
+            "3 calls at once (concurrent_calls)",
+            "5 MiB copied by the host a call (host_copy_bytes)",
+            "256 MiB of log text a job (log_text_bytes)",
+            "after 5 faults in a row within 300 s",
+        ] {
+            assert!(s.contains(part), "{part:?} in {s}");
+        }
+        assert_eq!(size(64 << 10), "64 KiB");
+    }
 
     #[test]
     fn defaults_are_valid_and_match_the_design() {

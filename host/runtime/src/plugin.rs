@@ -15,15 +15,19 @@
 //! to one a plugin lacks answers `Ok(None)` without instantiating anything.
 
 use crate::cache::{CacheOutcome, CompileCache};
-use crate::call_state::{CallState, Clock, LogSink};
+use crate::call_state::{CallState, Clock};
+use crate::contract::{
+    Connection, FailureDetails, FailureEvent, Job, LogSource, OauthClient, PipelineSummary,
+    ProjectPage, ProjectRef, ProviderError, ProviderInfo, Registration, TokenSet, User, Webhook,
+    WebhookDelivery, WebhookOutcome, WebhookRejection, WebhookSpec,
+};
 use crate::egress::EgressPolicy;
 use crate::engine::HostEngine;
 use crate::http::HttpBackend;
 use crate::http::gate::{Credentials, ExchangeRecord, GateLimits, HttpGate, HttpPermits};
 use crate::limits::SandboxLimits;
-use crate::wit::v0_1::{
-    CiProvider, CiProviderIndices, ENDPOINTS_EXPORT, endpoints, provider, types,
-};
+use crate::log_sink::LogSink;
+use crate::wit::v0_1::Exports;
 use crate::wit::{self, ContractLine};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -152,6 +156,11 @@ pub struct CallOutput<R> {
     pub stdio: Vec<u8>,
     pub stdio_dropped: u64,
     pub sink: Option<Box<dyn LogSink>>,
+    /// The sink refused text over the call's cap (`log_text_bytes`): the log was read in part.
+    pub log_text_cut: bool,
+    /// A request of the call was refused by the connection's request budget, and how long
+    /// until it has room: whatever the plugin answered after it, the cause is the budget.
+    pub over_budget: Option<Duration>,
     pub elapsed: Duration,
     /// The largest linear memory the guest reached during the call.
     pub peak_memory_bytes: u64,
@@ -224,32 +233,23 @@ impl PluginRuntime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| fail(format!("it does not link: {e:#}")))?;
-        let indices = CiProviderIndices::new(&pre)
-            .map_err(|e| fail(format!("its exports do not match the contract: {e:#}")))?;
-        // Optional exports: absent is fine; present but malformed is refused (below, typed).
-        let endpoints = match component.get_export_index(None, ENDPOINTS_EXPORT) {
-            None => None,
-            Some(_) => Some(endpoints::GuestIndices::new(&pre).map_err(|e| {
-                fail(format!(
-                    "its `{ENDPOINTS_EXPORT}` export does not match the contract: {e:#}"
-                ))
-            })?),
-        };
+        // Optional exports: absent is fine; present but malformed is refused (here, or
+        // typed in the `describe` instance below).
+        let guest = Exports::probe(&component, &pre).map_err(fail)?;
         let mut plugin = LoadedPlugin {
             path: path.to_path_buf(),
             line,
             imports,
             exports,
             cache,
-            info: types::ProviderInfo {
+            info: ProviderInfo {
                 id: String::new(),
                 display_name: String::new(),
                 contract_version: String::new(),
                 capabilities: vec![],
             },
             pre,
-            indices,
-            endpoints,
+            guest,
             engine: self.engine.clone(),
             http_permits: HttpPermits::new(limits.http_concurrency),
             call_slots: CallSlots::new(slot_count(&self.engine, limits.concurrent_calls, 1)),
@@ -260,34 +260,22 @@ impl PluginRuntime {
         // plugin whose `endpoints` has another shape is refused now, not on its first use.
         let (info, mismatch) = plugin
             .run(CallContext::offline(), |store, instance| {
-                let mismatch = match &plugin.endpoints {
-                    Some(endpoints) => endpoints
-                        .load(&mut *store, instance)
-                        .err()
-                        .map(|e| format!("{e:#}")),
-                    None => None,
-                };
-                let info = plugin
-                    .indices
-                    .load(&mut *store, instance)?
-                    .exlogare_ci_provider()
-                    .call_describe(store)?;
+                let mismatch = plugin.guest.check_optional(&mut *store, instance);
+                let info = plugin.guest.describe(store, instance)?;
                 Ok((info, mismatch))
             })
             .map(|o| o.value)
             .map_err(|e| fail(format!("`describe` failed: {e}")))?;
         if let Some(e) = mismatch {
-            return Err(fail(format!(
-                "its `{ENDPOINTS_EXPORT}` export does not match the contract: {e}"
-            )));
+            return Err(fail(e));
         }
         validate_info(&info).map_err(fail)?;
         let advertised = info.capabilities.iter().any(|c| c == "endpoints");
-        if advertised != plugin.endpoints.is_some() {
+        if advertised != plugin.guest.has_endpoints() {
             tracing::warn!(
                 plugin = %info.id,
                 advertised,
-                exported = plugin.endpoints.is_some(),
+                exported = plugin.guest.has_endpoints(),
                 "`describe().capabilities` and the exports disagree about `endpoints`; the exports decide"
             );
         }
@@ -416,7 +404,7 @@ fn stderr_words(stderr_tail: &[u8]) -> Option<Words> {
     Some(Words::LastLine(one_line(last, 300)))
 }
 
-fn validate_info(info: &types::ProviderInfo) -> Result<(), String> {
+fn validate_info(info: &ProviderInfo) -> Result<(), String> {
     if info.id.is_empty()
         || !info
             .id
@@ -452,11 +440,10 @@ pub struct LoadedPlugin {
     pub imports: Vec<String>,
     pub exports: Vec<String>,
     pub cache: CacheOutcome,
-    pub info: types::ProviderInfo,
+    pub info: ProviderInfo,
     pre: InstancePre<CallState>,
-    indices: CiProviderIndices,
-    /// The optional `endpoints` export, probed at load; `None` when the plugin lacks it.
-    endpoints: Option<endpoints::GuestIndices>,
+    /// Its exports, found at load (the optional `endpoints` among them), called in host types.
+    guest: Exports,
     engine: Arc<HostEngine>,
     limits: SandboxLimits,
     /// Slots for open HTTP requests (`http_concurrency`), shared by every call of this plugin
@@ -477,7 +464,7 @@ fn slot_count(engine: &HostEngine, concurrent_calls: u32, plugins: usize) -> u32
     }
 }
 
-type ProviderResult<T> = Result<T, types::ProviderError>;
+type ProviderResult<T> = Result<T, ProviderError>;
 
 impl LoadedPlugin {
     pub fn id(&self) -> &str {
@@ -509,8 +496,7 @@ impl LoadedPlugin {
             cache: self.cache.clone(),
             info: self.info.clone(),
             pre: self.pre.clone(),
-            indices: self.indices.clone(),
-            endpoints: self.endpoints.clone(),
+            guest: self.guest.clone(),
             engine: self.engine.clone(),
             http_permits: HttpPermits::new(limits.http_concurrency),
             call_slots: CallSlots::new(slot_count(&self.engine, limits.concurrent_calls, 1)),
@@ -549,19 +535,7 @@ impl LoadedPlugin {
 
     /// Whether the plugin exports the optional `endpoints` interface (probed at load).
     pub fn supports_endpoints(&self) -> bool {
-        self.endpoints.is_some()
-    }
-
-    /// Runs `f` against a fresh instance under the sandbox limits.
-    pub fn call<R>(
-        &self,
-        ctx: CallContext,
-        f: impl FnOnce(&CiProvider, &mut Store<CallState>) -> wasmtime::Result<R>,
-    ) -> Result<CallOutput<R>, PluginFault> {
-        self.run(ctx, |store, instance| {
-            let provider = self.indices.load(&mut *store, instance)?;
-            f(&provider, store)
-        })
+        self.guest.has_endpoints()
     }
 
     /// Runs `f` against a fresh instance under the sandbox limits: the breaker, the deadline,
@@ -673,6 +647,8 @@ impl LoadedPlugin {
                     transcript: data.http.take_transcript(),
                     stdio,
                     stdio_dropped,
+                    log_text_cut: data.sink_text_cut,
+                    over_budget: data.http.over_budget(),
                     sink: data.take_sink(),
                     elapsed,
                     peak_memory_bytes: data.limits.peak_memory_bytes(),
@@ -788,11 +764,13 @@ impl LoadedPlugin {
         Ok(())
     }
 
-    pub fn describe(&self) -> Result<types::ProviderInfo, PluginFault> {
-        self.call(CallContext::offline(), |p, s| {
-            p.exlogare_ci_provider().call_describe(s)
-        })
-        .map(|o| o.value)
+    pub fn describe(&self) -> Result<ProviderInfo, PluginFault> {
+        self.describe_in(CallContext::offline()).map(|o| o.value)
+    }
+
+    /// `describe` under a caller's context (the conformance kit records what the call did).
+    pub fn describe_in(&self, ctx: CallContext) -> Result<CallOutput<ProviderInfo>, PluginFault> {
+        self.run(ctx, |s, i| self.guest.describe(s, i))
     }
 
     /// The optional `endpoints.defaults` (contract 0.1.1): the connection a user means by the
@@ -805,27 +783,22 @@ impl LoadedPlugin {
         &self,
         ctx: CallContext,
         web_base: &str,
-    ) -> Result<Option<CallOutput<ProviderResult<types::Connection>>>, PluginFault> {
-        let Some(endpoints) = &self.endpoints else {
+    ) -> Result<Option<CallOutput<ProviderResult<Connection>>>, PluginFault> {
+        if !self.guest.has_endpoints() {
             return Ok(None);
-        };
+        }
         self.check_input(web_base.len())?;
-        self.run(ctx, |store, instance| {
-            endpoints
-                .load(&mut *store, instance)?
-                .call_defaults(store, web_base)
-        })
-        .map(Some)
+        self.run(ctx, |s, i| self.guest.defaults(s, i, web_base))
+            .map(Some)
     }
 
     pub fn verify_webhook(
         &self,
         ctx: CallContext,
-        conn: &types::Connection,
-        delivery: &provider::WebhookDelivery,
+        conn: &Connection,
+        delivery: &WebhookDelivery,
         expected_secret: &str,
-    ) -> Result<CallOutput<Result<provider::WebhookOutcome, provider::WebhookRejection>>, PluginFault>
-    {
+    ) -> Result<CallOutput<Result<WebhookOutcome, WebhookRejection>>, PluginFault> {
         let size = delivery.body.len()
             + delivery
                 .headers
@@ -834,153 +807,137 @@ impl LoadedPlugin {
                 .map(|(k, v)| k.len() + v.len())
                 .sum::<usize>();
         self.check_input(size)?;
-        self.call(ctx, |p, s| {
-            p.exlogare_ci_provider()
-                .call_verify_webhook(s, conn, delivery, expected_secret)
+        self.run(ctx, |s, i| {
+            self.guest
+                .verify_webhook(s, i, conn, delivery, expected_secret)
         })
     }
 
     pub fn authorize_url(
         &self,
         ctx: CallContext,
-        conn: &types::Connection,
-        client: &provider::OauthClient,
+        conn: &Connection,
+        client: &OauthClient,
         state: &str,
     ) -> Result<CallOutput<ProviderResult<String>>, PluginFault> {
-        self.call(ctx, |p, s| {
-            p.exlogare_ci_provider()
-                .call_authorize_url(s, conn, client, state)
+        self.run(ctx, |s, i| {
+            self.guest.authorize_url(s, i, conn, client, state)
         })
     }
 
     pub fn exchange_code(
         &self,
         ctx: CallContext,
-        conn: &types::Connection,
-        client: &provider::OauthClient,
+        conn: &Connection,
+        client: &OauthClient,
         code: &str,
-    ) -> Result<CallOutput<ProviderResult<provider::TokenSet>>, PluginFault> {
+    ) -> Result<CallOutput<ProviderResult<TokenSet>>, PluginFault> {
         self.check_input(code.len())?;
-        self.call(ctx, |p, s| {
-            p.exlogare_ci_provider()
-                .call_exchange_code(s, conn, client, code)
+        self.run(ctx, |s, i| {
+            self.guest.exchange_code(s, i, conn, client, code)
         })
     }
 
     pub fn refresh_token(
         &self,
         ctx: CallContext,
-        conn: &types::Connection,
-        client: &provider::OauthClient,
+        conn: &Connection,
+        client: &OauthClient,
         refresh_token: &str,
-    ) -> Result<CallOutput<ProviderResult<provider::TokenSet>>, PluginFault> {
-        self.call(ctx, |p, s| {
-            p.exlogare_ci_provider()
-                .call_refresh_token(s, conn, client, refresh_token)
+    ) -> Result<CallOutput<ProviderResult<TokenSet>>, PluginFault> {
+        self.run(ctx, |s, i| {
+            self.guest.refresh_token(s, i, conn, client, refresh_token)
         })
     }
 
     pub fn current_user(
         &self,
         ctx: CallContext,
-        conn: &types::Connection,
-    ) -> Result<CallOutput<ProviderResult<provider::User>>, PluginFault> {
-        self.call(ctx, |p, s| {
-            p.exlogare_ci_provider().call_current_user(s, conn)
-        })
+        conn: &Connection,
+    ) -> Result<CallOutput<ProviderResult<User>>, PluginFault> {
+        self.run(ctx, |s, i| self.guest.current_user(s, i, conn))
     }
 
     pub fn list_projects(
         &self,
         ctx: CallContext,
-        conn: &types::Connection,
+        conn: &Connection,
         search: Option<&str>,
         cursor: Option<&str>,
-    ) -> Result<CallOutput<ProviderResult<provider::ProjectPage>>, PluginFault> {
-        self.call(ctx, |p, s| {
-            p.exlogare_ci_provider()
-                .call_list_projects(s, conn, search, cursor)
+    ) -> Result<CallOutput<ProviderResult<ProjectPage>>, PluginFault> {
+        self.run(ctx, |s, i| {
+            self.guest.list_projects(s, i, conn, search, cursor)
         })
     }
 
     pub fn list_webhooks(
         &self,
         ctx: CallContext,
-        conn: &types::Connection,
-        project: &types::ProjectRef,
-    ) -> Result<CallOutput<ProviderResult<Vec<provider::Webhook>>>, PluginFault> {
-        self.call(ctx, |p, s| {
-            p.exlogare_ci_provider()
-                .call_list_webhooks(s, conn, project)
-        })
+        conn: &Connection,
+        project: &ProjectRef,
+    ) -> Result<CallOutput<ProviderResult<Vec<Webhook>>>, PluginFault> {
+        self.run(ctx, |s, i| self.guest.list_webhooks(s, i, conn, project))
     }
 
     pub fn register_webhook(
         &self,
         ctx: CallContext,
-        conn: &types::Connection,
-        project: &types::ProjectRef,
-        spec: &provider::WebhookSpec,
-    ) -> Result<CallOutput<ProviderResult<provider::Registration>>, PluginFault> {
-        self.call(ctx, |p, s| {
-            p.exlogare_ci_provider()
-                .call_register_webhook(s, conn, project, spec)
+        conn: &Connection,
+        project: &ProjectRef,
+        spec: &WebhookSpec,
+    ) -> Result<CallOutput<ProviderResult<Registration>>, PluginFault> {
+        self.run(ctx, |s, i| {
+            self.guest.register_webhook(s, i, conn, project, spec)
         })
     }
 
     pub fn remove_webhook(
         &self,
         ctx: CallContext,
-        conn: &types::Connection,
-        project: &types::ProjectRef,
+        conn: &Connection,
+        project: &ProjectRef,
         webhook_id: &str,
     ) -> Result<CallOutput<ProviderResult<()>>, PluginFault> {
-        self.call(ctx, |p, s| {
-            p.exlogare_ci_provider()
-                .call_remove_webhook(s, conn, project, webhook_id)
+        self.run(ctx, |s, i| {
+            self.guest.remove_webhook(s, i, conn, project, webhook_id)
         })
     }
 
     pub fn list_pipelines(
         &self,
         ctx: CallContext,
-        conn: &types::Connection,
-        project: &types::ProjectRef,
+        conn: &Connection,
+        project: &ProjectRef,
         above: Option<u64>,
         limit: u32,
-    ) -> Result<CallOutput<ProviderResult<Vec<provider::PipelineSummary>>>, PluginFault> {
-        self.call(ctx, |p, s| {
-            p.exlogare_ci_provider()
-                .call_list_pipelines(s, conn, project, above, limit)
+    ) -> Result<CallOutput<ProviderResult<Vec<PipelineSummary>>>, PluginFault> {
+        self.run(ctx, |s, i| {
+            self.guest.list_pipelines(s, i, conn, project, above, limit)
         })
     }
 
     pub fn failure_details(
         &self,
         ctx: CallContext,
-        conn: &types::Connection,
-        event: &provider::FailureEvent,
-    ) -> Result<CallOutput<ProviderResult<provider::FailureDetails>>, PluginFault> {
-        self.call(ctx, |p, s| {
-            p.exlogare_ci_provider()
-                .call_get_failure_details(s, conn, event)
-        })
+        conn: &Connection,
+        event: &FailureEvent,
+    ) -> Result<CallOutput<ProviderResult<FailureDetails>>, PluginFault> {
+        self.run(ctx, |s, i| self.guest.failure_details(s, i, conn, event))
     }
 
     /// `ctx.sink` receives the log; it comes back in the output.
     pub fn extract_job_log(
         &self,
         ctx: CallContext,
-        conn: &types::Connection,
-        project: &types::ProjectRef,
-        job: &types::Job,
-    ) -> Result<CallOutput<ProviderResult<provider::LogSource>>, PluginFault> {
+        conn: &Connection,
+        project: &ProjectRef,
+        job: &Job,
+    ) -> Result<CallOutput<ProviderResult<LogSource>>, PluginFault> {
         if ctx.sink.is_none() {
             return Err(PluginFault::Host("extract-job-log needs a log sink".into()));
         }
-        self.call(ctx, |p, s| {
-            p.exlogare_ci_provider()
-                .call_extract_job_log(s, conn, project, job)
+        self.run(ctx, |s, i| {
+            self.guest.extract_job_log(s, i, conn, project, job)
         })
     }
 }

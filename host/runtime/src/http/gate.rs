@@ -91,6 +91,8 @@ pub struct HttpGate {
     permit_wait: Duration,
     used: u32,
     transcript: Vec<ExchangeRecord>,
+    /// The longest wait of any request the connection's budget refused in this call.
+    over_budget: Option<u64>,
 }
 
 impl HttpGate {
@@ -114,6 +116,7 @@ impl HttpGate {
             permit_wait: defaults.http_wait(),
             used: 0,
             transcript: Vec::new(),
+            over_budget: None,
         }
     }
 
@@ -126,6 +129,12 @@ impl HttpGate {
 
     pub fn transcript(&self) -> &[ExchangeRecord] {
         &self.transcript
+    }
+
+    /// When a request of this call was refused by the connection's request budget: how long
+    /// until it has room (the longest such wait), for the caller to wait it out.
+    pub fn over_budget(&self) -> Option<Duration> {
+        self.over_budget.map(Duration::from_millis)
     }
 
     pub fn take_transcript(&mut self) -> Vec<ExchangeRecord> {
@@ -310,6 +319,13 @@ impl HttpGate {
                 BackendError::Timeout => GateError::Timeout,
                 BackendError::Transport(m) => GateError::Transport(m),
                 BackendError::Denied(m) => GateError::Denied(m),
+                BackendError::OverBudget {
+                    message,
+                    retry_after_ms,
+                } => {
+                    self.over_budget = Some(self.over_budget.unwrap_or(0).max(retry_after_ms));
+                    GateError::Transport(message)
+                }
             })?;
         Ok((resp, permit))
     }

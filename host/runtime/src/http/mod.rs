@@ -88,6 +88,14 @@ pub enum BackendError {
     Transport(String),
     /// The backend's own policy step refused (a name resolved to a forbidden address).
     Denied(String),
+    /// The host's request budget for the connection has no room: nothing was sent. The plugin
+    /// sees a transport error (the contract has no word for it); the host reads this from the
+    /// call's output ([`gate::HttpGate::over_budget`]) instead of asking the budget again.
+    OverBudget {
+        message: String,
+        /// When the budget has room again.
+        retry_after_ms: u64,
+    },
 }
 
 /// Moves bytes for the gate. Implementations must respect `deadline` for everything they

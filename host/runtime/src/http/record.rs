@@ -303,6 +303,7 @@ fn describe(e: &BackendError) -> String {
         BackendError::Timeout => "timeout".into(),
         BackendError::Transport(m) => format!("transport: {m}"),
         BackendError::Denied(m) => format!("denied: {m}"),
+        BackendError::OverBudget { message, .. } => format!("over budget: {message}"),
     }
 }
 

@@ -1,7 +1,10 @@
-//! Bindings for the `exlogare:ci@0.1.x` line and the host side of its imports.
+//! Bindings for the `exlogare:ci@0.1.x` line, the host side of its imports, and the adapter
+//! between its generated types and the host's [`contract`] types ([`Exports`]). Nothing
+//! outside this file names a generated type.
 //!
-//! A later breaking line (`0.2`) gets a sibling file with its own `bindgen!` and an adapter
-//! into these types, as Zed's `wasm_host/wit/since_vX.rs` does; patch releases (`0.1.y`) need
+//! A later breaking line (`0.2`) gets a sibling file with its own `bindgen!` and its own
+//! adapter into the same [`contract`] types, as Zed's `wasm_host/wit/since_vX.rs` do; the
+//! service, the CLI and the conformance kit do not change. Patch releases (`0.1.y`) need
 //! nothing for what they keep, since wasmtime's linker and export lookup match them
 //! semver-compatibly (`provider@0.1.0` answers a lookup of `provider@0.1.1`).
 //!
@@ -10,8 +13,10 @@
 //! ([`ENDPOINTS_EXPORT`]) and plugins without it load as before.
 
 use crate::call_state::CallState;
+use crate::contract;
 use crate::http::gate::{GateError, GateRequest, RequestedCredential, StreamBody};
-use wasmtime::component::Resource;
+use wasmtime::Store;
+use wasmtime::component::{Component, Instance, InstancePre, Resource};
 
 wasmtime::component::bindgen!({
     path: "../../wit",
@@ -22,9 +27,9 @@ wasmtime::component::bindgen!({
 
 pub use exlogare::ci::http as http_types;
 pub use exlogare::ci::log_sink as sink_types;
-pub use exlogare::ci::types;
-pub use exports::exlogare::ci::provider;
-pub use optional::exports::exlogare::ci::endpoints;
+use exlogare::ci::types;
+use exports::exlogare::ci::provider;
+use optional::exports::exlogare::ci::endpoints;
 
 /// The contract version this host implements.
 pub const CONTRACT_VERSION: &str = "0.1.1";
@@ -153,10 +158,39 @@ impl exlogare::ci::clock::Host for CallState {
 
 impl sink_types::Host for CallState {
     fn emit(&mut self, chunk: sink_types::LogChunk) -> Result<(), String> {
+        let chunk = host_chunk(chunk);
+        self.admit_sink_text(chunk.text_bytes())?;
         match self.sink.as_mut() {
             Some(sink) => sink.emit(chunk),
             None => Err("this call has no log sink; extract-job-log must be called through the host's extract API".into()),
         }
+    }
+}
+
+/// Moves a guest's chunk into the host's types (the strings are moved, not copied).
+fn host_chunk(chunk: sink_types::LogChunk) -> crate::log_sink::LogChunk {
+    use crate::log_sink as host;
+    host::LogChunk {
+        lines: chunk
+            .lines
+            .into_iter()
+            .map(|l| host::LogLine {
+                source_line: l.source_line,
+                text: l.text,
+            })
+            .collect(),
+        steps: chunk
+            .steps
+            .into_iter()
+            .map(|s| host::StepBoundary {
+                edge: match s.edge {
+                    sink_types::StepEdge::Start => host::StepEdge::Start,
+                    sink_types::StepEdge::End => host::StepEdge::End,
+                },
+                name: s.name,
+                source_line: s.source_line,
+            })
+            .collect(),
     }
 }
 
@@ -165,4 +199,491 @@ impl exlogare::ci::types::Host for CallState {}
 /// Adds this line's imports to a linker.
 pub fn add_to_linker(linker: &mut wasmtime::component::Linker<CallState>) -> wasmtime::Result<()> {
     CiProvider::add_to_linker::<CallState, wasmtime::component::HasSelf<CallState>>(linker, |s| s)
+}
+
+// ---- Between these bindings and the host's `contract` types ---------------------------------
+
+/// A move from one side's type to the other's, field by field. Only this file names both sides,
+/// so a later contract line writes its own impls and nothing above the runtime changes.
+trait Adapt<T> {
+    fn adapt(self) -> T;
+}
+
+macro_rules! adapt_as_is {
+    ($($t:ty),*) => {$(
+        impl Adapt<$t> for $t {
+            fn adapt(self) -> $t {
+                self
+            }
+        }
+    )*};
+}
+adapt_as_is!(String, bool, u8, u32, u64, i64);
+
+impl<A: Adapt<B>, B> Adapt<Option<B>> for Option<A> {
+    fn adapt(self) -> Option<B> {
+        self.map(Adapt::adapt)
+    }
+}
+
+impl<A: Adapt<B>, B> Adapt<Vec<B>> for Vec<A> {
+    fn adapt(self) -> Vec<B> {
+        self.into_iter().map(Adapt::adapt).collect()
+    }
+}
+
+impl Adapt<(String, String)> for (String, String) {
+    fn adapt(self) -> (String, String) {
+        self
+    }
+}
+
+/// Records: the same fields on both sides.
+macro_rules! adapt_record {
+    ($wit:ident :: $wname:ident <=> $host:ident { $($field:ident),* $(,)? }) => {
+        impl Adapt<contract::$host> for $wit::$wname {
+            fn adapt(self) -> contract::$host {
+                contract::$host { $($field: self.$field.adapt()),* }
+            }
+        }
+        impl Adapt<$wit::$wname> for contract::$host {
+            fn adapt(self) -> $wit::$wname {
+                $wit::$wname { $($field: self.$field.adapt()),* }
+            }
+        }
+    };
+}
+
+/// Variants whose cases each carry one value, and enums whose cases carry none.
+macro_rules! adapt_cases {
+    ($wit:ident :: $wname:ident <=> $host:ident { $($case:ident($_x:tt)),* $(,)? }) => {
+        impl Adapt<contract::$host> for $wit::$wname {
+            fn adapt(self) -> contract::$host {
+                match self { $($wit::$wname::$case(v) => contract::$host::$case(v.adapt())),* }
+            }
+        }
+        impl Adapt<$wit::$wname> for contract::$host {
+            fn adapt(self) -> $wit::$wname {
+                match self { $(contract::$host::$case(v) => $wit::$wname::$case(v.adapt())),* }
+            }
+        }
+    };
+    ($wit:ident :: $wname:ident <=> $host:ident { $($case:ident),* $(,)? }) => {
+        impl Adapt<contract::$host> for $wit::$wname {
+            fn adapt(self) -> contract::$host {
+                match self { $($wit::$wname::$case => contract::$host::$case),* }
+            }
+        }
+        impl Adapt<$wit::$wname> for contract::$host {
+            fn adapt(self) -> $wit::$wname {
+                match self { $(contract::$host::$case => $wit::$wname::$case),* }
+            }
+        }
+    };
+}
+
+adapt_record!(types::Connection <=> Connection { web_base, api_base, oauth_base, options });
+adapt_record!(types::ProviderInfo <=> ProviderInfo { id, display_name, contract_version, capabilities });
+adapt_record!(types::InvalidInput <=> InvalidInput { field, message });
+adapt_record!(types::RateLimit <=> RateLimit { retry_after_secs, message });
+adapt_cases!(types::ProviderError <=> ProviderError {
+    CredentialsRejected(_), NotFound(_), RateLimited(_), Transient(_), InvalidInput(_), Denied(_)
+});
+adapt_record!(types::ProjectRef <=> ProjectRef { owner, name, id });
+adapt_record!(types::Project <=> Project { reference, title, web_url, private, default_branch });
+adapt_cases!(types::RunStatus <=> RunStatus {
+    Created, Pending, Running, Success, Failed, Canceled, Skipped, Manual, Warning, Unknown
+});
+adapt_record!(types::PipelineRef <=> PipelineRef { id, number });
+adapt_record!(types::Pipeline <=> Pipeline {
+    project, reference, status, git_ref, commit_sha, source, created_at, finished_at, web_url
+});
+adapt_record!(types::Job <=> Job {
+    id, name, stage, status, allow_failure, started_at, finished_at, web_url
+});
+adapt_record!(provider::WebhookDelivery <=> WebhookDelivery { query, headers, body });
+adapt_record!(provider::FailureEvent <=> FailureEvent { project, pipeline, event, git_ref, commit_sha });
+adapt_cases!(provider::WebhookOutcome <=> WebhookOutcome { PipelineFailed(_), Ping(_), Ignored(_) });
+adapt_cases!(provider::WebhookRejection <=> WebhookRejection {
+    Malformed(_), SecretMissing(_), SecretMismatch(_)
+});
+adapt_record!(provider::OauthClient <=> OauthClient { client_id, redirect_url, scopes });
+adapt_record!(provider::TokenSet <=> TokenSet { access_token, refresh_token, expires_at });
+adapt_record!(provider::User <=> User { id, username, display_name });
+adapt_record!(provider::ProjectPage <=> ProjectPage { projects, next_cursor });
+adapt_record!(provider::WebhookSpec <=> WebhookSpec { url, secret, events });
+adapt_record!(provider::Webhook <=> Webhook { id, url, events, active });
+adapt_cases!(provider::Registration <=> Registration { Created(_), Reused(_), Repaired(_) });
+adapt_record!(provider::PipelineSummary <=> PipelineSummary { reference, status, git_ref, created_at });
+adapt_record!(provider::FailureDetails <=> FailureDetails { pipeline, failed_jobs, deep_link });
+adapt_record!(provider::LogSource <=> LogSource { name, url, bytes, lines });
+
+impl Adapt<()> for () {
+    fn adapt(self) {}
+}
+
+impl<A: Adapt<B>, B, E: Adapt<F>, F> Adapt<Result<B, F>> for Result<A, E> {
+    fn adapt(self) -> Result<B, F> {
+        match self {
+            Ok(v) => Ok(v.adapt()),
+            Err(e) => Err(e.adapt()),
+        }
+    }
+}
+
+/// A host value as this line's bindings take it (the callers keep theirs).
+fn to_wit<H: Clone + Adapt<W>, W>(value: &H) -> W {
+    value.clone().adapt()
+}
+
+type Answer<T> = wasmtime::Result<Result<T, contract::ProviderError>>;
+
+/// What a component of this line exports, found once at load: `provider`, and `endpoints`
+/// when present. Every call goes through here and speaks [`contract`] types, so
+/// `plugin.rs` never names a binding.
+#[derive(Clone)]
+pub struct Exports {
+    provider: CiProviderIndices,
+    endpoints: Option<endpoints::GuestIndices>,
+}
+
+impl Exports {
+    /// Finds the exports in a linked component. `Err` names what does not match the contract;
+    /// an absent optional export is fine, a present one of another shape is not.
+    pub fn probe(component: &Component, pre: &InstancePre<CallState>) -> Result<Self, String> {
+        let provider = CiProviderIndices::new(pre)
+            .map_err(|e| format!("its exports do not match the contract: {e:#}"))?;
+        let endpoints = match component.get_export_index(None, ENDPOINTS_EXPORT) {
+            None => None,
+            Some(_) => Some(endpoints::GuestIndices::new(pre).map_err(|e| {
+                format!("its `{ENDPOINTS_EXPORT}` export does not match the contract: {e:#}")
+            })?),
+        };
+        Ok(Self {
+            provider,
+            endpoints,
+        })
+    }
+
+    pub fn has_endpoints(&self) -> bool {
+        self.endpoints.is_some()
+    }
+
+    /// Type-checks the optional exports found against this instance: the mismatch, if any,
+    /// in words.
+    pub fn check_optional(
+        &self,
+        store: &mut Store<CallState>,
+        instance: &Instance,
+    ) -> Option<String> {
+        let endpoints = self.endpoints.as_ref()?;
+        endpoints
+            .load(store, instance)
+            .err()
+            .map(|e| format!("its `{ENDPOINTS_EXPORT}` export does not match the contract: {e:#}"))
+    }
+
+    fn provider(
+        &self,
+        store: &mut Store<CallState>,
+        instance: &Instance,
+    ) -> wasmtime::Result<CiProvider> {
+        self.provider.load(store, instance)
+    }
+
+    pub fn describe(
+        &self,
+        store: &mut Store<CallState>,
+        instance: &Instance,
+    ) -> wasmtime::Result<contract::ProviderInfo> {
+        let p = self.provider(store, instance)?;
+        Ok(p.exlogare_ci_provider().call_describe(store)?.adapt())
+    }
+
+    /// `endpoints.defaults`; ask [`Exports::has_endpoints`] first.
+    pub fn defaults(
+        &self,
+        store: &mut Store<CallState>,
+        instance: &Instance,
+        web_base: &str,
+    ) -> Answer<contract::Connection> {
+        let Some(endpoints) = &self.endpoints else {
+            wasmtime::bail!("the plugin does not export `{ENDPOINTS_EXPORT}`");
+        };
+        let guest = endpoints.load(&mut *store, instance)?;
+        Ok(guest.call_defaults(store, web_base)?.adapt())
+    }
+
+    pub fn verify_webhook(
+        &self,
+        store: &mut Store<CallState>,
+        instance: &Instance,
+        conn: &contract::Connection,
+        delivery: &contract::WebhookDelivery,
+        expected_secret: &str,
+    ) -> wasmtime::Result<Result<contract::WebhookOutcome, contract::WebhookRejection>> {
+        let (conn, delivery) = (to_wit(conn), to_wit(delivery));
+        let p = self.provider(store, instance)?;
+        Ok(p.exlogare_ci_provider()
+            .call_verify_webhook(store, &conn, &delivery, expected_secret)?
+            .adapt())
+    }
+
+    pub fn authorize_url(
+        &self,
+        store: &mut Store<CallState>,
+        instance: &Instance,
+        conn: &contract::Connection,
+        client: &contract::OauthClient,
+        state: &str,
+    ) -> Answer<String> {
+        let (conn, client) = (to_wit(conn), to_wit(client));
+        let p = self.provider(store, instance)?;
+        Ok(p.exlogare_ci_provider()
+            .call_authorize_url(store, &conn, &client, state)?
+            .adapt())
+    }
+
+    pub fn exchange_code(
+        &self,
+        store: &mut Store<CallState>,
+        instance: &Instance,
+        conn: &contract::Connection,
+        client: &contract::OauthClient,
+        code: &str,
+    ) -> Answer<contract::TokenSet> {
+        let (conn, client) = (to_wit(conn), to_wit(client));
+        let p = self.provider(store, instance)?;
+        Ok(p.exlogare_ci_provider()
+            .call_exchange_code(store, &conn, &client, code)?
+            .adapt())
+    }
+
+    pub fn refresh_token(
+        &self,
+        store: &mut Store<CallState>,
+        instance: &Instance,
+        conn: &contract::Connection,
+        client: &contract::OauthClient,
+        refresh_token: &str,
+    ) -> Answer<contract::TokenSet> {
+        let (conn, client) = (to_wit(conn), to_wit(client));
+        let p = self.provider(store, instance)?;
+        Ok(p.exlogare_ci_provider()
+            .call_refresh_token(store, &conn, &client, refresh_token)?
+            .adapt())
+    }
+
+    pub fn current_user(
+        &self,
+        store: &mut Store<CallState>,
+        instance: &Instance,
+        conn: &contract::Connection,
+    ) -> Answer<contract::User> {
+        let conn = to_wit(conn);
+        let p = self.provider(store, instance)?;
+        Ok(p.exlogare_ci_provider()
+            .call_current_user(store, &conn)?
+            .adapt())
+    }
+
+    pub fn list_projects(
+        &self,
+        store: &mut Store<CallState>,
+        instance: &Instance,
+        conn: &contract::Connection,
+        search: Option<&str>,
+        cursor: Option<&str>,
+    ) -> Answer<contract::ProjectPage> {
+        let conn = to_wit(conn);
+        let p = self.provider(store, instance)?;
+        Ok(p.exlogare_ci_provider()
+            .call_list_projects(store, &conn, search, cursor)?
+            .adapt())
+    }
+
+    pub fn list_webhooks(
+        &self,
+        store: &mut Store<CallState>,
+        instance: &Instance,
+        conn: &contract::Connection,
+        project: &contract::ProjectRef,
+    ) -> Answer<Vec<contract::Webhook>> {
+        let (conn, project) = (to_wit(conn), to_wit(project));
+        let p = self.provider(store, instance)?;
+        Ok(p.exlogare_ci_provider()
+            .call_list_webhooks(store, &conn, &project)?
+            .adapt())
+    }
+
+    pub fn register_webhook(
+        &self,
+        store: &mut Store<CallState>,
+        instance: &Instance,
+        conn: &contract::Connection,
+        project: &contract::ProjectRef,
+        spec: &contract::WebhookSpec,
+    ) -> Answer<contract::Registration> {
+        let (conn, project, spec) = (to_wit(conn), to_wit(project), to_wit(spec));
+        let p = self.provider(store, instance)?;
+        Ok(p.exlogare_ci_provider()
+            .call_register_webhook(store, &conn, &project, &spec)?
+            .adapt())
+    }
+
+    pub fn remove_webhook(
+        &self,
+        store: &mut Store<CallState>,
+        instance: &Instance,
+        conn: &contract::Connection,
+        project: &contract::ProjectRef,
+        webhook_id: &str,
+    ) -> Answer<()> {
+        let (conn, project) = (to_wit(conn), to_wit(project));
+        let p = self.provider(store, instance)?;
+        Ok(p.exlogare_ci_provider()
+            .call_remove_webhook(store, &conn, &project, webhook_id)?
+            .adapt())
+    }
+
+    pub fn list_pipelines(
+        &self,
+        store: &mut Store<CallState>,
+        instance: &Instance,
+        conn: &contract::Connection,
+        project: &contract::ProjectRef,
+        above: Option<u64>,
+        limit: u32,
+    ) -> Answer<Vec<contract::PipelineSummary>> {
+        let (conn, project) = (to_wit(conn), to_wit(project));
+        let p = self.provider(store, instance)?;
+        Ok(p.exlogare_ci_provider()
+            .call_list_pipelines(store, &conn, &project, above, limit)?
+            .adapt())
+    }
+
+    pub fn failure_details(
+        &self,
+        store: &mut Store<CallState>,
+        instance: &Instance,
+        conn: &contract::Connection,
+        event: &contract::FailureEvent,
+    ) -> Answer<contract::FailureDetails> {
+        let (conn, event) = (to_wit(conn), to_wit(event));
+        let p = self.provider(store, instance)?;
+        Ok(p.exlogare_ci_provider()
+            .call_get_failure_details(store, &conn, &event)?
+            .adapt())
+    }
+
+    pub fn extract_job_log(
+        &self,
+        store: &mut Store<CallState>,
+        instance: &Instance,
+        conn: &contract::Connection,
+        project: &contract::ProjectRef,
+        job: &contract::Job,
+    ) -> Answer<contract::LogSource> {
+        let (conn, project, job) = (to_wit(conn), to_wit(project), to_wit(job));
+        let p = self.provider(store, instance)?;
+        Ok(p.exlogare_ci_provider()
+            .call_extract_job_log(store, &conn, &project, &job)?
+            .adapt())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> contract::FailureEvent {
+        contract::FailureEvent {
+            project: contract::ProjectRef {
+                owner: "acme".into(),
+                name: "app".into(),
+                id: Some("0f3c".into()),
+            },
+            pipeline: contract::PipelineRef {
+                id: None,
+                number: Some(42),
+            },
+            event: "PIPELINE_FAIL".into(),
+            git_ref: Some("main".into()),
+            commit_sha: None,
+        }
+    }
+
+    fn details() -> contract::FailureDetails {
+        let event = event();
+        contract::FailureDetails {
+            pipeline: contract::Pipeline {
+                project: event.project,
+                reference: event.pipeline,
+                status: contract::RunStatus::Warning,
+                git_ref: Some("main".into()),
+                commit_sha: Some("abc".into()),
+                source: Some("push".into()),
+                created_at: Some(1_700_000_000_000),
+                finished_at: None,
+                web_url: "https://gitflic.ru/project/acme/app/cicd/pipeline/42".into(),
+            },
+            failed_jobs: vec![contract::Job {
+                id: "7".into(),
+                name: "тесты".into(),
+                stage: None,
+                status: contract::RunStatus::Failed,
+                allow_failure: true,
+                started_at: None,
+                finished_at: Some(-1),
+                web_url: None,
+            }],
+            deep_link: "https://gitflic.ru/project/acme/app".into(),
+        }
+    }
+
+    /// Every field survives the trip through the bindings and back: a field the adapter
+    /// forgot or swapped would change the value.
+    #[test]
+    fn host_values_survive_the_bindings_both_ways() {
+        let wit: provider::FailureDetails = details().adapt();
+        let back: contract::FailureDetails = wit.adapt();
+        assert_eq!(back, details());
+
+        let errors = [
+            contract::ProviderError::RateLimited(contract::RateLimit {
+                retry_after_secs: Some(30),
+                message: "slow down".into(),
+            }),
+            contract::ProviderError::InvalidInput(contract::InvalidInput {
+                field: "web-base".into(),
+                message: "not an address".into(),
+            }),
+            contract::ProviderError::Denied("egress".into()),
+        ];
+        for e in errors {
+            let wit: types::ProviderError = e.clone().adapt();
+            assert_eq!(Adapt::<contract::ProviderError>::adapt(wit), e);
+        }
+        let answer: Result<contract::WebhookOutcome, contract::WebhookRejection> =
+            Ok(contract::WebhookOutcome::PipelineFailed(event()));
+        let wit: Result<provider::WebhookOutcome, provider::WebhookRejection> =
+            answer.clone().adapt();
+        let back: Result<contract::WebhookOutcome, contract::WebhookRejection> = wit.adapt();
+        assert_eq!(back, answer);
+    }
+
+    /// Stored deliveries and recorded scenarios hold these values as JSON written when the
+    /// service used the 0.1 bindings directly: the host types read and write the same text.
+    #[test]
+    fn host_types_serialize_as_the_bindings_did() {
+        let host = serde_json::to_value(details()).unwrap();
+        let wit: provider::FailureDetails = details().adapt();
+        assert_eq!(host, serde_json::to_value(&wit).unwrap());
+
+        let stored = r#"{"project":{"owner":"acme","name":"app","id":null},"pipeline":{"id":null,"number":7},"event":"PIPELINE_FAIL","git_ref":null,"commit_sha":null}"#;
+        let host: contract::FailureEvent = serde_json::from_str(stored).unwrap();
+        let wit: provider::FailureEvent = serde_json::from_str(stored).unwrap();
+        assert_eq!(host, wit.adapt());
+        assert_eq!(serde_json::to_string(&host).unwrap(), stored);
+    }
 }
