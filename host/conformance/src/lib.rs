@@ -5,15 +5,16 @@
 //! request goes through the real gate (policy, credentials, budget) before the replay backend.
 
 use base64::Engine as _;
-use exlogare_runtime::call_state::{Clock, LogSink};
+use exlogare_runtime::call_state::Clock;
 pub use exlogare_runtime::connection::ConnectionSpec;
+use exlogare_runtime::contract;
 use exlogare_runtime::egress::EgressPolicy;
 use exlogare_runtime::http::Secret;
 use exlogare_runtime::http::gate::{Credentials, ExchangeRecord};
 use exlogare_runtime::http::replay::ReplayBackend;
 use exlogare_runtime::limits::SandboxLimits;
+use exlogare_runtime::log_sink::{self, LogSink};
 use exlogare_runtime::plugin::{CallContext, CallOutput, LoadedPlugin, PluginFault};
-use exlogare_runtime::wit::v0_1::{provider, sink_types, types};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -58,8 +59,8 @@ impl SecretsSpec {
         }
     }
 
-    fn oauth_client(&self) -> provider::OauthClient {
-        provider::OauthClient {
+    fn oauth_client(&self) -> contract::OauthClient {
+        contract::OauthClient {
             client_id: self.client_id.clone().unwrap_or_default(),
             redirect_url: self.redirect_url.clone().unwrap_or_default(),
             scopes: self.scopes.clone(),
@@ -76,8 +77,8 @@ pub struct ProjectSpec {
 }
 
 impl ProjectSpec {
-    fn reference(&self) -> types::ProjectRef {
-        types::ProjectRef {
+    fn reference(&self) -> contract::ProjectRef {
+        contract::ProjectRef {
             owner: self.owner.clone(),
             name: self.name.clone(),
             id: self.id.clone(),
@@ -226,7 +227,7 @@ impl CollectingSink {
 }
 
 impl LogSink for CollectingSink {
-    fn emit(&mut self, chunk: sink_types::LogChunk) -> Result<(), String> {
+    fn emit(&mut self, chunk: log_sink::LogChunk) -> Result<(), String> {
         self.chunks += 1;
         for line in chunk.lines {
             if line.source_line <= self.last_source_line {
@@ -296,7 +297,7 @@ pub struct ScenarioEnv {
     pub name: String,
     pub dir: PathBuf,
     pub scenario: Scenario,
-    pub conn: types::Connection,
+    pub conn: contract::Connection,
     pub policy: EgressPolicy,
     pub backend: Arc<ReplayBackend>,
     pub clock: Clock,
@@ -372,14 +373,14 @@ impl ScenarioEnv {
         headers: &BTreeMap<String, String>,
         body: &Option<String>,
         body_file: &Option<String>,
-    ) -> anyhow::Result<provider::WebhookDelivery> {
+    ) -> anyhow::Result<contract::WebhookDelivery> {
         let body = match (body, body_file) {
             (Some(b), _) => b.clone().into_bytes(),
             (None, Some(f)) => std::fs::read(self.dir.join(f))
                 .map_err(|e| anyhow::anyhow!("{}: body_file {f}: {e}", self.name))?,
             (None, None) => Vec::new(),
         };
-        Ok(provider::WebhookDelivery {
+        Ok(contract::WebhookDelivery {
             query: url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
                 .into_owned()
                 .collect(),
@@ -406,9 +407,9 @@ pub fn run_scenario(plugin: &LoadedPlugin, dir: &Path) -> anyhow::Result<Scenari
     let mut fuel_consumed: Option<u64> = None;
     let mut step_fuel = Vec::new();
     let mut steps_out = Vec::new();
-    let mut last_event: Option<provider::FailureEvent> = None;
-    let mut last_jobs: Vec<types::Job> = Vec::new();
-    let mut last_project: Option<types::ProjectRef> = None;
+    let mut last_event: Option<contract::FailureEvent> = None;
+    let mut last_jobs: Vec<contract::Job> = Vec::new();
+    let mut last_project: Option<contract::ProjectRef> = None;
 
     for step in &scenario.steps {
         let mut http = Vec::new();
@@ -424,9 +425,7 @@ pub fn run_scenario(plugin: &LoadedPlugin, dir: &Path) -> anyhow::Result<Scenari
         };
         let result: Value = match step {
             // `describe()` itself, with the output kept for its fuel.
-            Step::Describe => match plugin.call(CallContext::offline(), |p, s| {
-                p.exlogare_ci_provider().call_describe(s)
-            }) {
+            Step::Describe => match plugin.describe_in(CallContext::offline()) {
                 Ok(out) => {
                     record(&out.transcript, out.fuel_consumed);
                     json!({ "ok": out.value })
@@ -448,7 +447,7 @@ pub fn run_scenario(plugin: &LoadedPlugin, dir: &Path) -> anyhow::Result<Scenari
                 match plugin.verify_webhook(ctx(None), conn, &delivery, &secret) {
                     Ok(out) => {
                         record(&out.transcript, out.fuel_consumed);
-                        if let Ok(provider::WebhookOutcome::PipelineFailed(ev)) = &out.value {
+                        if let Ok(contract::WebhookOutcome::PipelineFailed(ev)) = &out.value {
                             last_event = Some(ev.clone());
                         }
                         result_json(&out.value)
@@ -458,13 +457,13 @@ pub fn run_scenario(plugin: &LoadedPlugin, dir: &Path) -> anyhow::Result<Scenari
             }
             Step::FailureDetails { event } => {
                 let event = match event {
-                    Some(e) => Some(provider::FailureEvent {
-                        project: types::ProjectRef {
+                    Some(e) => Some(contract::FailureEvent {
+                        project: contract::ProjectRef {
                             owner: e.owner.clone(),
                             name: e.name.clone(),
                             id: None,
                         },
-                        pipeline: types::PipelineRef {
+                        pipeline: contract::PipelineRef {
                             id: e.pipeline_id.clone(),
                             number: e.pipeline_number,
                         },
@@ -490,7 +489,7 @@ pub fn run_scenario(plugin: &LoadedPlugin, dir: &Path) -> anyhow::Result<Scenari
                 }
             }
             Step::ExtractJobLogs { jobs } => {
-                let selected: Vec<types::Job> = match jobs {
+                let selected: Vec<contract::Job> = match jobs {
                     Some(ids) => ids.iter().map(|id| placeholder_job(id)).collect(),
                     None => last_jobs.clone(),
                 };
@@ -586,7 +585,7 @@ pub fn run_scenario(plugin: &LoadedPlugin, dir: &Path) -> anyhow::Result<Scenari
                 url,
                 events,
             } => {
-                let spec = provider::WebhookSpec {
+                let spec = contract::WebhookSpec {
                     url: url.clone(),
                     secret: secrets.webhook_secret.clone().unwrap_or_default(),
                     events: events.clone(),
@@ -636,7 +635,7 @@ pub fn run_scenario(plugin: &LoadedPlugin, dir: &Path) -> anyhow::Result<Scenari
 }
 
 fn call_json<T: serde::Serialize>(
-    r: Result<CallOutput<Result<T, types::ProviderError>>, PluginFault>,
+    r: Result<CallOutput<Result<T, contract::ProviderError>>, PluginFault>,
     record: &mut impl FnMut(&[ExchangeRecord], Option<u64>),
 ) -> Value {
     match r {
@@ -648,12 +647,12 @@ fn call_json<T: serde::Serialize>(
     }
 }
 
-fn placeholder_job(id: &str) -> types::Job {
-    types::Job {
+fn placeholder_job(id: &str) -> contract::Job {
+    contract::Job {
         id: id.to_string(),
         name: format!("job {id}"),
         stage: None,
-        status: types::RunStatus::Failed,
+        status: contract::RunStatus::Failed,
         allow_failure: false,
         started_at: None,
         finished_at: None,

@@ -5,9 +5,9 @@
 
 use exlogare_analysis::{Analyzer, JobMeta, Report};
 use exlogare_notify::{FailureMessage, JobMessage};
-use exlogare_runtime::call_state::LogSink;
+use exlogare_runtime::contract;
+use exlogare_runtime::log_sink::{self, LogSink};
 use exlogare_runtime::plugin::{CallContext, LoadedPlugin, PluginFault};
-use exlogare_runtime::wit::v0_1::{provider, sink_types, types};
 use std::time::Duration;
 
 /// Feeds extracted chunks straight into the analyzer.
@@ -18,7 +18,7 @@ pub struct AnalysisSink {
 }
 
 impl AnalysisSink {
-    pub fn new(job: &types::Job) -> Self {
+    pub fn new(job: &contract::Job) -> Self {
         let meta = JobMeta {
             job_name: Some(job.name.clone()),
             stage: job.stage.clone(),
@@ -39,7 +39,7 @@ impl AnalysisSink {
 }
 
 impl LogSink for AnalysisSink {
-    fn emit(&mut self, chunk: sink_types::LogChunk) -> Result<(), String> {
+    fn emit(&mut self, chunk: log_sink::LogChunk) -> Result<(), String> {
         let analyzer = self
             .analyzer
             .as_mut()
@@ -65,25 +65,29 @@ impl LogSink for AnalysisSink {
     }
 }
 
-fn edge(e: sink_types::StepEdge) -> exlogare_logtext::Edge {
+fn edge(e: log_sink::StepEdge) -> exlogare_logtext::Edge {
     match e {
-        sink_types::StepEdge::Start => exlogare_logtext::Edge::Start,
-        sink_types::StepEdge::End => exlogare_logtext::Edge::End,
+        log_sink::StepEdge::Start => exlogare_logtext::Edge::Start,
+        log_sink::StepEdge::End => exlogare_logtext::Edge::End,
     }
 }
 
 /// What happened to one failed job.
 pub struct JobAnalysis {
-    pub job: types::Job,
+    pub job: contract::Job,
     /// The log the plugin read, or why it could not.
-    pub source: Result<provider::LogSource, LogProblem>,
+    pub source: Result<contract::LogSource, LogProblem>,
     pub report: Option<Report>,
+    /// The host stopped taking the log's text at the sandbox's cap (`log_text_bytes`).
+    pub text_cut_at: Option<u64>,
+    /// The connection's request budget refused a request of this job's log.
+    pub over_budget: Option<Duration>,
     pub elapsed: Duration,
     pub peak_memory_bytes: u64,
 }
 
 pub struct FailureAnalysis {
-    pub details: provider::FailureDetails,
+    pub details: contract::FailureDetails,
     pub jobs: Vec<JobAnalysis>,
     pub requests: usize,
     /// Failed jobs past [`MAX_JOBS_ANALYSED`], not read.
@@ -108,13 +112,19 @@ impl FailureAnalysis {
             .iter()
             .find_map(|j| j.source.as_ref().err().filter(|p| p.is_transient()))
     }
+
+    /// Whether the request budget refused a log read (the longest wait for room): the
+    /// problem reading it is the budget's, and another attempt now would spend it again.
+    pub fn over_budget(&self) -> Option<Duration> {
+        self.jobs.iter().filter_map(|j| j.over_budget).max()
+    }
 }
 
 /// Why a job's log could not be read, or was read only in part.
 #[derive(Debug, Clone)]
 pub enum LogProblem {
     /// The provider's answer, as the plugin classified it.
-    Provider(types::ProviderError),
+    Provider(contract::ProviderError),
     /// The plugin trapped, ran out of time or memory, or was switched off.
     Fault(String),
 }
@@ -127,7 +137,7 @@ impl LogProblem {
             self,
             LogProblem::Fault(_)
                 | LogProblem::Provider(
-                    types::ProviderError::Transient(_) | types::ProviderError::RateLimited(_)
+                    contract::ProviderError::Transient(_) | contract::ProviderError::RateLimited(_)
                 )
         )
     }
@@ -135,7 +145,7 @@ impl LogProblem {
     /// How long the provider asked to wait, when it did.
     pub fn retry_after_ms(&self) -> u64 {
         match self {
-            LogProblem::Provider(types::ProviderError::RateLimited(rl)) => {
+            LogProblem::Provider(contract::ProviderError::RateLimited(rl)) => {
                 rl.retry_after_secs.map_or(0, |s| u64::from(s) * 1000)
             }
             _ => 0,
@@ -154,8 +164,8 @@ impl std::fmt::Display for LogProblem {
 }
 
 /// A provider error in words (never the type's debug text), one bounded line.
-pub fn provider_error_words(e: &types::ProviderError) -> String {
-    use types::ProviderError as E;
+pub fn provider_error_words(e: &contract::ProviderError) -> String {
+    use contract::ProviderError as E;
     match e {
         E::CredentialsRejected(m) => format!("credentials rejected: {}", bounded_line(m, 300)),
         E::NotFound(m) => format!("not found: {}", bounded_line(m, 300)),
@@ -218,7 +228,7 @@ impl Default for LogWords {
 
 /// Why a job's log is missing from the message, as a sentence for the team.
 pub fn log_unavailable_text(problem: &LogProblem, words: &LogWords) -> String {
-    use types::ProviderError as E;
+    use contract::ProviderError as E;
     let p = &words.provider_name;
     let detail = |m: &str| provider_detail(m);
     if words.budget_spent
@@ -334,7 +344,11 @@ fn spell_duration(d: Duration) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     #[error("{}", provider_error_words(.0))]
-    Provider(types::ProviderError),
+    Provider(contract::ProviderError),
+    /// The connection's request budget refused a request the call needed (whatever the plugin
+    /// made of the refusal): the delivery waits `.0` for room, it is not the provider's doing.
+    #[error("the connection's request budget is spent; room again in {} s", .0.as_secs().max(1))]
+    OverBudget(Duration),
     #[error(transparent)]
     Fault(#[from] PluginFault),
 }
@@ -343,12 +357,16 @@ pub enum PipelineError {
 pub fn analyze_failure(
     plugin: &LoadedPlugin,
     ctx: &dyn Fn(Option<Box<dyn LogSink>>) -> CallContext,
-    conn: &types::Connection,
-    event: &provider::FailureEvent,
+    conn: &contract::Connection,
+    event: &contract::FailureEvent,
 ) -> Result<FailureAnalysis, PipelineError> {
     let out = plugin.failure_details(ctx(None), conn, event)?;
     let mut requests = out.transcript.len();
-    let details = out.value.map_err(PipelineError::Provider)?;
+    let details = match (out.value, out.over_budget) {
+        (Ok(details), _) => details,
+        (Err(_), Some(wait)) => return Err(PipelineError::OverBudget(wait)),
+        (Err(e), None) => return Err(PipelineError::Provider(e)),
+    };
     let mut jobs = Vec::new();
     let started = std::time::Instant::now();
     for job in details.failed_jobs.iter().take(MAX_JOBS_ANALYSED) {
@@ -368,6 +386,8 @@ pub fn analyze_failure(
                         job: job.clone(),
                         source: out.value.map_err(LogProblem::Provider),
                         report,
+                        text_cut_at: out.log_text_cut.then(|| plugin.limits().log_text_bytes),
+                        over_budget: out.over_budget,
                         elapsed: out.elapsed,
                         peak_memory_bytes: out.peak_memory_bytes,
                     }
@@ -376,6 +396,8 @@ pub fn analyze_failure(
                     job: job.clone(),
                     source: Err(LogProblem::Fault(fault.to_string())),
                     report: None,
+                    text_cut_at: None,
+                    over_budget: None,
                     elapsed: Duration::ZERO,
                     peak_memory_bytes: 0,
                 },
@@ -422,6 +444,11 @@ pub fn failure_message(
         .iter()
         .map(|j| {
             let unavailable = match (&j.source, &j.report) {
+                // The host's own words: the plugin's error after a refused chunk is a consequence.
+                (_, Some(_)) if j.text_cut_at.is_some() => Some(format!(
+                    "the log was read only in part: its text passed this host's cap of {} MiB per job (sandbox `log_text_bytes`), and what came after was not analysed",
+                    j.text_cut_at.unwrap_or(0) >> 20
+                )),
                 (Err(e), None) => Some(log_unavailable_text(e, words)),
                 (Err(e), Some(_)) => Some(format!(
                     "the log was read only in part: {}",
@@ -489,7 +516,7 @@ pub fn failure_message(
         project: format!("{}/{}", p.project.owner, p.project.name),
         pipeline: pipeline_label(&p.reference),
         status: match p.status {
-            types::RunStatus::Warning => "warning".to_owned(),
+            contract::RunStatus::Warning => "warning".to_owned(),
             _ => "failed".to_owned(),
         },
         git_ref: p.git_ref.clone(),
@@ -523,7 +550,7 @@ pub fn is_under_web_base(link: &str, web_base: &str) -> bool {
 }
 
 /// `#1287`, the provider's id when the pipeline has no number, or what stands for neither.
-pub fn pipeline_label(p: &types::PipelineRef) -> String {
+pub fn pipeline_label(p: &contract::PipelineRef) -> String {
     match (&p.number, &p.id) {
         (Some(n), _) => format!("#{n}"),
         (None, Some(id)) => id.clone(),
@@ -534,7 +561,7 @@ pub fn pipeline_label(p: &types::PipelineRef) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use types::ProviderError as E;
+    use contract::ProviderError as E;
 
     #[test]
     fn links_must_be_pages_of_the_connections_instance() {
@@ -667,7 +694,7 @@ mod tests {
     fn only_failures_a_retry_can_mend_are_transient() {
         assert!(LogProblem::Provider(E::Transient("x".into())).is_transient());
         assert!(LogProblem::Fault("x".into()).is_transient());
-        let rl = LogProblem::Provider(E::RateLimited(types::RateLimit {
+        let rl = LogProblem::Provider(E::RateLimited(contract::RateLimit {
             retry_after_secs: Some(30),
             message: "slow".into(),
         }));

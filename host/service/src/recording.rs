@@ -12,8 +12,8 @@
 use crate::accounts::watch::project_ref;
 use crate::service::Service;
 use exlogare_conformance::CollectingSink;
+use exlogare_runtime::contract;
 use exlogare_runtime::http::record::{RecordBackend, RecordSummary, quote};
-use exlogare_runtime::wit::v0_1::{provider, types};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -30,8 +30,8 @@ pub struct Recorded {
     pub summary: RecordSummary,
 }
 
-fn provider_failure(what: &str, e: &types::ProviderError) -> anyhow::Error {
-    anyhow::anyhow!("{what}: {}", crate::accounts::service::describe(e))
+fn provider_failure(what: &str, e: &contract::ProviderError) -> anyhow::Error {
+    anyhow::anyhow!("{what}: {}", crate::provider_words::describe(e))
 }
 
 impl Service {
@@ -63,7 +63,7 @@ impl Service {
             None
         };
         let recorder = Arc::new(RecordBackend::new(c.backend.clone(), out)?);
-        let ctx = |sink: Option<Box<dyn exlogare_runtime::call_state::LogSink>>| {
+        let ctx = |sink: Option<Box<dyn exlogare_runtime::log_sink::LogSink>>| {
             let mut ctx = self.ctx_with_token(&c, sink, token.as_ref());
             ctx.backend = recorder.clone();
             ctx
@@ -83,14 +83,14 @@ impl Service {
                 ));
                 listed
                     .iter()
-                    .find(|p| p.status == types::RunStatus::Failed)
+                    .find(|p| p.status == contract::RunStatus::Failed)
                     .and_then(|p| p.reference.number)
                     .ok_or_else(|| anyhow::anyhow!("no failed pipeline among the newest {SEARCH_NEWEST} of {project}; name one with --pipeline"))?
             }
         };
-        let event = provider::FailureEvent {
+        let event = contract::FailureEvent {
             project: project_ref.clone(),
-            pipeline: types::PipelineRef {
+            pipeline: contract::PipelineRef {
                 id: None,
                 number: Some(number),
             },
@@ -141,7 +141,7 @@ impl Service {
 /// The scenario around the recorded exchanges. The secrets are placeholders: the record
 /// backend wrote the credential kind, not its value, so any value replays.
 fn scenario_text(
-    conn: &types::Connection,
+    conn: &contract::Connection,
     allow_private: bool,
     project: &str,
     pipeline: u64,

@@ -13,14 +13,15 @@ use crate::outcome::Outcome;
 use crate::pipeline::{FailureAnalysis, LogProblem, LogWords, PipelineError, analyze_failure};
 use crate::storage::{Delivery, Enqueued, NewDelivery, Store, idem_key, now_ms};
 use exlogare_notify::{self as notify, AlertProblem, FailureMessage, Notifier};
-use exlogare_runtime::call_state::{Clock, LogSink};
+use exlogare_runtime::call_state::Clock;
+use exlogare_runtime::contract;
 use exlogare_runtime::egress::EgressPolicy;
 use exlogare_runtime::engine::{EngineOptions, HostEngine};
 use exlogare_runtime::http::gate::Credentials;
 use exlogare_runtime::http::live::{LiveBackend, LiveOptions};
 use exlogare_runtime::http::{HttpBackend, Secret};
+use exlogare_runtime::log_sink::LogSink;
 use exlogare_runtime::plugin::{CallContext, LoadedPlugin, PluginFault, PluginRuntime, PluginSet};
-use exlogare_runtime::wit::v0_1::{provider, types};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -28,7 +29,7 @@ use std::sync::{Arc, Mutex, RwLock};
 /// What one configured connection needs at run time.
 pub struct ConnectionRuntime {
     pub config: ConnectionConfig,
-    pub conn: types::Connection,
+    pub conn: contract::Connection,
     pub policy: EgressPolicy,
     pub backend: Arc<dyn HttpBackend>,
     pub credentials: Credentials,
@@ -56,7 +57,7 @@ impl ConnectionRuntime {
             config: self.config.clone(),
             conn: self.conn.clone(),
             policy: self.policy.clone(),
-            backend: crate::accounts::service::BudgetedBackend::wrap_for(
+            backend: crate::accounts::budget::BudgetedBackend::wrap_for(
                 self.metered.clone(),
                 &self.config.id,
                 self.budget.clone(),
@@ -101,7 +102,7 @@ pub struct Service {
     pub notifiers: BTreeMap<String, Box<dyn Notifier>>,
     pub metrics: Arc<Metrics>,
     /// OAuth-managed connections' tokens; `None` when no connection uses OAuth.
-    pub accounts: Option<crate::accounts::service::Accounts>,
+    pub accounts: Option<crate::accounts::tokens::Accounts>,
     /// Opens the admin endpoints; `None` leaves them open (dev setups).
     pub admin_token: Option<Secret>,
     /// The optional model step (`[analysis] model_url`), built once at start-up with its key
@@ -205,7 +206,7 @@ impl Service {
                     c.provider
                 );
             }
-            crate::accounts::connections::complete_config_roots(&plugins, c)?;
+            crate::accounts::stored_connections::complete_config_roots(&plugins, c)?;
         }
         for c in &config.connections {
             connections.insert(
@@ -218,7 +219,7 @@ impl Service {
             let built = n.build().map_err(|e| anyhow::anyhow!("{e}"))?;
             notifiers.insert(n.name.clone(), built);
         }
-        let accounts = crate::accounts::service::Accounts::for_config_with(&config, key)?;
+        let accounts = crate::accounts::tokens::Accounts::for_config_with(&config, key)?;
         let store = Store::open(&config.storage.path)?;
         let admin_token = resolve_secret(
             "admin token ([server] admin_token_*)",
@@ -350,7 +351,7 @@ impl Service {
             reach: reach.clone(),
         });
         let backend =
-            crate::accounts::service::BudgetedBackend::wrap(metered.clone(), &c.id, budget.clone());
+            crate::accounts::budget::BudgetedBackend::wrap(metered.clone(), &c.id, budget.clone());
         Ok(ConnectionRuntime {
             config: c.clone(),
             conn: spec.connection(),
@@ -472,22 +473,26 @@ impl Service {
             });
             return WebhookReply::new(401, json!({ "status": "unauthorized", "error": why }));
         };
-        let delivery = provider::WebhookDelivery {
-            query: url::form_urlencoded::parse(raw_query.unwrap_or("").as_bytes())
+        // The plugin compares against a stand-in and never holds the secret itself
+        // (secret_stand_in.rs).
+        let stand_in = crate::secret_stand_in::fresh_stand_in();
+        let masked = crate::secret_stand_in::mask(
+            url::form_urlencoded::parse(raw_query.unwrap_or("").as_bytes())
                 .into_owned()
                 .collect(),
-            headers: headers
+            headers
                 .into_iter()
                 .map(|(k, v)| (k.to_ascii_lowercase(), v))
                 .collect(),
+            secret.expose(),
+            &stand_in,
+        );
+        let delivery = contract::WebhookDelivery {
+            query: masked.query,
+            headers: masked.headers,
             body: body.to_vec(),
         };
-        let out = match plugin.verify_webhook(
-            self.ctx(c, None),
-            &c.conn,
-            &delivery,
-            secret.expose(),
-        ) {
+        let out = match plugin.verify_webhook(self.ctx(c, None), &c.conn, &delivery, &stand_in) {
             Ok(out) => out,
             Err(fault) => {
                 // No room on the host is not the plugin's fault, and not shown as one.
@@ -514,12 +519,27 @@ impl Service {
         };
         self.metrics
             .plugin_call(provider_id, "verify-webhook", out.elapsed);
+        if out.value.is_ok() && !masked.presented {
+            // An acceptance the secret does not back: the plugin did not compare, or lied.
+            tracing::warn!(
+                connection = connection_id,
+                provider = provider_id,
+                "the {provider_id} plugin accepted a delivery that presents no secret this host expects; refused"
+            );
+            let why = format!(
+                "the delivery carries no secret this host expects in its headers or query; the hook at the provider must be given the secret of connection `{connection_id}` or of the watched project"
+            );
+            return WebhookReply::new(401, json!({ "status": "unauthorized", "error": why }));
+        }
+        // The plugin never held these, but a sender can put them in a body the plugin quotes.
+        let known = [&c.secrets()[..], &[secret.expose()]].concat();
         match out.value {
-            Err(provider::WebhookRejection::Malformed(m)) => WebhookReply::new(400, json!({ "status": "malformed", "error": m })),
-            Err(provider::WebhookRejection::SecretMissing(m)) => {
+            // server.rs answers the sender with a fixed phrase; these words are the operator's.
+            Err(contract::WebhookRejection::Malformed(m)) => WebhookReply::new(400, json!({ "status": "malformed", "error": crate::scrub::scrub(&m, &known) })),
+            Err(contract::WebhookRejection::SecretMissing(m)) => {
                 // The plugin's words (where it looked) go to the log only: the sender has not
                 // authenticated, and a hostile plugin could put anything in them.
-                let m = crate::scrub::scrub(&m, &[&c.secrets()[..], &[secret.expose()]].concat());
+                let m = crate::scrub::scrub(&m, &known);
                 tracing::info!(connection = connection_id, provider = provider_id, "delivery refused, no secret: {}", crate::pipeline::bounded_line(&m, 200));
                 let why = format!(
                     "the delivery carries no secret where the {} plugin looks for one; the hook at the provider must be given the secret this host expects",
@@ -527,21 +547,21 @@ impl Service {
                 );
                 WebhookReply::new(401, json!({ "status": "unauthorized", "error": why }))
             }
-            Err(provider::WebhookRejection::SecretMismatch(m)) => {
-                let m = crate::scrub::scrub(&m, &[&c.secrets()[..], &[secret.expose()]].concat());
+            Err(contract::WebhookRejection::SecretMismatch(m)) => {
+                let m = crate::scrub::scrub(&m, &known);
                 let why = self.secret_refusal(connection_id, raw_query, watched.as_ref().map(|(_, p)| p.as_str()));
                 tracing::info!(connection = connection_id, provider = provider_id, "delivery refused: {why} (the plugin: {})", crate::pipeline::bounded_line(&m, 200));
                 WebhookReply::new(401, json!({ "status": "unauthorized", "error": why }))
             }
-            Ok(provider::WebhookOutcome::Ping(m)) => WebhookReply::new(200, json!({ "status": "ping", "message": m })),
-            Ok(provider::WebhookOutcome::Ignored(m)) => WebhookReply::new(200, json!({ "status": "ignored", "reason": m })),
-            Ok(provider::WebhookOutcome::PipelineFailed(event))
+            Ok(contract::WebhookOutcome::Ping(m)) => WebhookReply::new(200, json!({ "status": "ping", "message": crate::scrub::scrub(&m, &known) })),
+            Ok(contract::WebhookOutcome::Ignored(m)) => WebhookReply::new(200, json!({ "status": "ignored", "reason": crate::scrub::scrub(&m, &known) })),
+            Ok(contract::WebhookOutcome::PipelineFailed(event))
                 // GitFlic aliases are case-insensitive; the watch was typed by a person.
                 if watched.as_ref().is_some_and(|(_, p)| !p.eq_ignore_ascii_case(&format!("{}/{}", event.project.owner, event.project.name))) =>
             {
                 WebhookReply::new(401, json!({ "status": "unauthorized", "error": "this secret belongs to another project's webhook" }))
             }
-            Ok(provider::WebhookOutcome::PipelineFailed(event)) => self.enqueue_failure(provider_id, connection_id, &event, body, "webhook"),
+            Ok(contract::WebhookOutcome::PipelineFailed(event)) => self.enqueue_failure(provider_id, connection_id, &event, body, "webhook"),
         }
     }
 
@@ -572,7 +592,7 @@ impl Service {
         &self,
         provider_id: &str,
         connection_id: &str,
-        event: &provider::FailureEvent,
+        event: &contract::FailureEvent,
         body: &[u8],
         source: &'static str,
     ) -> WebhookReply {
@@ -783,7 +803,7 @@ impl Service {
         c: &ConnectionRuntime,
         plugin: &LoadedPlugin,
     ) -> anyhow::Result<Outcome> {
-        let event: provider::FailureEvent = match serde_json::from_str(&d.event_json) {
+        let event: contract::FailureEvent = match serde_json::from_str(&d.event_json) {
             Ok(e) => e,
             Err(e) => return Ok(Outcome::park(format!("stored event does not parse: {e}"))),
         };
@@ -800,7 +820,7 @@ impl Service {
             analyze_failure(plugin, &ctx, &c.conn, &event).and_then(rejected_log_is_rejected_call);
         if let (
             Some(rejected),
-            Err(PipelineError::Provider(types::ProviderError::CredentialsRejected(m))),
+            Err(PipelineError::Provider(contract::ProviderError::CredentialsRejected(m))),
         ) = (&token, &result)
         {
             // One refresh, then one retry; a failed refresh parks the delivery.
@@ -845,12 +865,7 @@ impl Service {
                     if let Some(problem) = analysis.transient_log_problem() {
                         // A budget spent mid-analysis is not waited out: the same analysis would
                         // spend it again. The team hears now, with what was read.
-                        let budget_spent = c
-                            .budget
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .wait_for_room(now_ms())
-                            .is_some();
+                        let budget_spent = analysis.over_budget().is_some();
                         if !budget_spent && d.attempts < self.config.worker.max_attempts {
                             if let LogProblem::Fault(_) = problem {
                                 self.metrics.plugin_fault(&d.provider, "log_extraction");
@@ -905,8 +920,15 @@ impl Service {
                     self.observe_fault(&d.provider, &fault);
                     Outcome::retry(fault.to_string())
                 }
+                // A budget is not a failure: the delivery waits for room without spending an
+                // attempt (parking it would lose the report; the poller has seen the pipeline).
+                Err(e @ PipelineError::OverBudget(wait)) => Outcome::Defer {
+                    reason: format!("connection `{}`: {e}", c.config.id),
+                    until_ms: now_ms() + wait.as_millis().max(1000) as i64,
+                    metric: "deferred_budget",
+                },
                 Err(PipelineError::Provider(err)) => match err {
-                    types::ProviderError::CredentialsRejected(m) => {
+                    contract::ProviderError::CredentialsRejected(m) => {
                         let m = scrub(&m);
                         *c.needs_reconnection
                             .lock()
@@ -917,20 +939,15 @@ impl Service {
                             d.connection
                         ))
                     }
-                    types::ProviderError::RateLimited(rl) => Outcome::Retry {
+                    contract::ProviderError::RateLimited(rl) => Outcome::Retry {
                         reason: format!("rate limited: {}", rl.message),
                         at_least_ms: rl.retry_after_secs.map(|s| s as u64 * 1000).unwrap_or(0),
                     },
-                    types::ProviderError::Transient(m) => {
-                        // The budget ran out mid-analysis (its refusal reaches the plugin as a
-                        // transport error): wait for it rather than spend an attempt.
-                        if let Some(wait) = self.budget_deferral(c) {
-                            return Ok(wait);
-                        }
+                    contract::ProviderError::Transient(m) => {
                         self.alert_if_unreachable(c);
                         Outcome::retry(m)
                     }
-                    types::ProviderError::NotFound(m) => {
+                    contract::ProviderError::NotFound(m) => {
                         self.metrics.analysis("not_found");
                         Outcome::Report(not_found_message(
                             d,
@@ -940,10 +957,10 @@ impl Service {
                             &plugin.info.display_name,
                         ))
                     }
-                    types::ProviderError::InvalidInput(i) => {
+                    contract::ProviderError::InvalidInput(i) => {
                         Outcome::park(format!("invalid {}: {}", i.field, i.message))
                     }
-                    types::ProviderError::Denied(m) => {
+                    contract::ProviderError::Denied(m) => {
                         // The policy refusing the connection's own API (a private address without
                         // `allow_private`) stops every delivery of it: the team hears once.
                         let refused = c
@@ -1055,6 +1072,8 @@ impl HttpBackend for MeteredBackend {
             Err(BackendError::Timeout) => ("timeout".into(), Seen::NoAnswer("timed out")),
             Err(BackendError::Transport(m)) => ("transport".into(), Seen::NoAnswer(m)),
             Err(BackendError::Denied(m)) => ("denied".into(), Seen::Refused(m)),
+            // Refused before the network (the budget wraps the meter): no request, no answer.
+            Err(BackendError::OverBudget { .. }) => return result,
         };
         self.reach.record(seen, crate::storage::now_ms());
         self.metrics.provider_request(&self.provider, &status);
@@ -1066,12 +1085,14 @@ impl HttpBackend for MeteredBackend {
 /// like a refused failure-details call (one refresh and retry, then reconnection), not posted.
 fn rejected_log_is_rejected_call(a: FailureAnalysis) -> Result<FailureAnalysis, PipelineError> {
     let rejected = a.jobs.iter().find_map(|j| match &j.source {
-        Err(LogProblem::Provider(types::ProviderError::CredentialsRejected(m))) => Some(m.clone()),
+        Err(LogProblem::Provider(contract::ProviderError::CredentialsRejected(m))) => {
+            Some(m.clone())
+        }
         _ => None,
     });
     match rejected {
         Some(m) => Err(PipelineError::Provider(
-            types::ProviderError::CredentialsRejected(m),
+            contract::ProviderError::CredentialsRejected(m),
         )),
         None => Ok(a),
     }
@@ -1093,7 +1114,7 @@ pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// The names of a failure's pipeline, the one it is stored under first: its number (what the
 /// poller and the provider's list know), then its id (a UUID on GitFlic) when known too.
-pub fn pipeline_names(p: &types::PipelineRef) -> Vec<String> {
+pub fn pipeline_names(p: &contract::PipelineRef) -> Vec<String> {
     p.number
         .map(|n| n.to_string())
         .into_iter()
@@ -1106,7 +1127,7 @@ pub fn pipeline_names(p: &types::PipelineRef) -> Vec<String> {
 fn not_found_message(
     d: &Delivery,
     c: &ConnectionRuntime,
-    event: &provider::FailureEvent,
+    event: &contract::FailureEvent,
     why: &str,
     provider_name: &str,
 ) -> FailureMessage {

@@ -13,7 +13,7 @@
 //!
 //! `now` (ms since the epoch) is passed in by the caller; the window lives in the database.
 
-use crate::storage::Store;
+use crate::storage::{Store, now_ms};
 use rusqlite::{TransactionBehavior, params};
 use std::path::Path;
 use std::time::Duration;
@@ -372,6 +372,82 @@ pub fn poll_interval(plan: &PollPlan) -> Option<Duration> {
     // Rounds per hour = share / per_round, so interval = hour × per_round / share (rounded up).
     let ms = (HOUR_MS as u64 * per_round).div_ceil(share);
     Some(Duration::from_millis(ms).max(plan.min_interval))
+}
+
+/// Counts every provider request of a connection in its [`RequestBudget`] and refuses one that
+/// would go past it (a transport error, so the caller retries later) — the budget is never
+/// exceeded, whichever path (webhook analysis, OAuth, polling) spends it. Each wrapper spends
+/// for one [`Purpose`]: the connection's own backend for the webhook path, the one
+/// `ConnectionRuntime::for_polling` (service.rs) builds for a polling round, which also counts its calls.
+pub struct BudgetedBackend {
+    inner: std::sync::Arc<dyn exlogare_runtime::http::HttpBackend>,
+    connection: String,
+    budget: std::sync::Arc<std::sync::Mutex<RequestBudget>>,
+    purpose: Purpose,
+    spent: Option<std::sync::Arc<std::sync::atomic::AtomicU32>>,
+}
+
+impl BudgetedBackend {
+    /// The webhook path's backend ([`Purpose::Other`]).
+    pub fn wrap(
+        inner: std::sync::Arc<dyn exlogare_runtime::http::HttpBackend>,
+        connection: &str,
+        budget: std::sync::Arc<std::sync::Mutex<RequestBudget>>,
+    ) -> std::sync::Arc<dyn exlogare_runtime::http::HttpBackend> {
+        Self::wrap_for(inner, connection, budget, Purpose::Other, None)
+    }
+
+    /// A backend spending for `purpose`, adding each spent call to `spent` when given.
+    pub fn wrap_for(
+        inner: std::sync::Arc<dyn exlogare_runtime::http::HttpBackend>,
+        connection: &str,
+        budget: std::sync::Arc<std::sync::Mutex<RequestBudget>>,
+        purpose: Purpose,
+        spent: Option<std::sync::Arc<std::sync::atomic::AtomicU32>>,
+    ) -> std::sync::Arc<dyn exlogare_runtime::http::HttpBackend> {
+        std::sync::Arc::new(Self {
+            inner,
+            connection: connection.into(),
+            budget,
+            purpose,
+            spent,
+        })
+    }
+}
+
+impl exlogare_runtime::http::HttpBackend for BudgetedBackend {
+    fn send(
+        &self,
+        req: &exlogare_runtime::http::OutboundRequest,
+        deadline: std::time::Instant,
+    ) -> Result<exlogare_runtime::http::BackendResponse, exlogare_runtime::http::BackendError> {
+        let spent = self
+            .budget
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .try_spend_for(self.purpose, 1, now_ms());
+        match spent {
+            Ok(()) => {}
+            // Typed, so the delivery flow learns it from the call's output (`over_budget`).
+            Err(BudgetError::Exceeded(e)) => {
+                return Err(exlogare_runtime::http::BackendError::OverBudget {
+                    message: format!("connection `{}`: {e}", self.connection),
+                    retry_after_ms: e.retry_after_ms.max(0) as u64,
+                });
+            }
+            // Unknown room is no room we can wait for: a transport error, retried like one.
+            Err(e @ BudgetError::Storage(_)) => {
+                return Err(exlogare_runtime::http::BackendError::Transport(format!(
+                    "connection `{}`: {e}",
+                    self.connection
+                )));
+            }
+        }
+        if let Some(counter) = &self.spent {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.inner.send(req, deadline)
+    }
 }
 
 #[cfg(test)]

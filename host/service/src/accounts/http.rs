@@ -15,7 +15,7 @@
 //!
 //! Every endpoint here but the OAuth callback needs the admin token when one is configured.
 
-use super::connections::NewConnection;
+use super::stored_connections::NewConnection;
 use super::tokens::TokenError;
 use crate::service::Service;
 use axum::body::Bytes;

@@ -9,17 +9,21 @@
 //! - [`tokens`]: the encrypted token store and [`tokens::TokenManager`] (single-flight refresh).
 //! - [`oauth_state`]: single-use, expiring OAuth `state` values.
 //! - [`budget`]: the sliding-window request budget and the poll interval it allows.
-//! - [`connections`]: connections added at run time (CLI, HTTP API), stored with sealed secrets.
+//! - [`stored_connections`]: the stored connections table and the roots a connection may have;
+//!   [`connections`]: the running connections built on it, added and removed at run time (CLI,
+//!   HTTP API); [`connection_view`]: what the API and the CLI show of each.
 //! - [`poller`]: per-project watermarks and enqueueing polled failures (same idempotency key as webhooks).
 
 pub mod alerts;
 pub mod budget;
+pub mod connection_view;
 pub mod connections;
+pub mod credentials;
 pub mod crypto;
 pub mod http;
 pub mod oauth_state;
 pub mod poller;
 pub mod polling;
-pub mod service;
+pub mod stored_connections;
 pub mod tokens;
 pub mod watch;

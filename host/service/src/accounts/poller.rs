@@ -12,7 +12,7 @@
 //!   stored because the queue was full.
 
 use crate::storage::{StorageError, Store, idem_key};
-use exlogare_runtime::wit::v0_1::{provider, types};
+use exlogare_runtime::contract;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 /// Which project a poll is about.
@@ -20,7 +20,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 pub struct PollTarget {
     pub provider: String,
     pub connection: String,
-    pub project: types::ProjectRef,
+    pub project: contract::ProjectRef,
     /// The provider's failure event name put in the stored event (GitFlic: `PIPELINE_FAIL`).
     pub event_name: String,
 }
@@ -73,10 +73,10 @@ pub fn forget(store: &Store, connection: &str, project: &str) -> Result<bool, St
     )? > 0)
 }
 
-fn in_progress(s: types::RunStatus) -> bool {
+fn in_progress(s: contract::RunStatus) -> bool {
     matches!(
         s,
-        types::RunStatus::Created | types::RunStatus::Pending | types::RunStatus::Running
+        contract::RunStatus::Created | contract::RunStatus::Pending | contract::RunStatus::Running
     )
 }
 
@@ -85,12 +85,12 @@ fn in_progress(s: types::RunStatus) -> bool {
 pub fn poll_project(
     store: &Store,
     target: &PollTarget,
-    pipelines: &[provider::PipelineSummary],
+    pipelines: &[contract::PipelineSummary],
     max_queued: u64,
     now: i64,
 ) -> Result<PollOutcome, StorageError> {
     let project = target.project_key();
-    let mut numbered: Vec<(u64, &provider::PipelineSummary)> = pipelines
+    let mut numbered: Vec<(u64, &contract::PipelineSummary)> = pipelines
         .iter()
         .filter_map(|p| p.reference.number.map(|n| (n, p)))
         .collect();
@@ -128,7 +128,7 @@ pub fn poll_project(
                     }
                     continue;
                 }
-                if p.status == types::RunStatus::Failed {
+                if p.status == contract::RunStatus::Failed {
                     // Its number, and its UUID when listed: a webhook may have named either.
                     let keys: Vec<String> = std::iter::once(n.to_string())
                         .chain(p.reference.id.clone().filter(|id| !id.is_empty()))
@@ -157,7 +157,7 @@ pub fn poll_project(
                             out.queue_full = true;
                             break;
                         }
-                        let event = provider::FailureEvent {
+                        let event = contract::FailureEvent {
                             project: target.project.clone(),
                             pipeline: p.reference.clone(),
                             event: target.event_name.clone(),
@@ -204,7 +204,7 @@ pub fn poll_project(
 mod tests {
     use super::*;
     use crate::storage::{Enqueued, NewDelivery};
-    use types::RunStatus::*;
+    use contract::RunStatus::*;
 
     const NOW: i64 = 1_700_000_000_000;
 
@@ -212,7 +212,7 @@ mod tests {
         PollTarget {
             provider: "gitflic".into(),
             connection: "cloud".into(),
-            project: types::ProjectRef {
+            project: contract::ProjectRef {
                 owner: "acme".into(),
                 name: "app".into(),
                 id: None,
@@ -221,9 +221,9 @@ mod tests {
         }
     }
 
-    fn p(n: u64, status: types::RunStatus) -> provider::PipelineSummary {
-        provider::PipelineSummary {
-            reference: types::PipelineRef {
+    fn p(n: u64, status: contract::RunStatus) -> contract::PipelineSummary {
+        contract::PipelineSummary {
+            reference: contract::PipelineRef {
                 id: Some(format!("uuid-{n}")),
                 number: Some(n),
             },
@@ -274,7 +274,7 @@ mod tests {
         assert!(by_source(&s).is_empty());
         // A project without pipelines yet starts at 0, so its very first pipeline is seen.
         let empty = PollTarget {
-            project: types::ProjectRef {
+            project: contract::ProjectRef {
                 owner: "acme".into(),
                 name: "new".into(),
                 id: None,
@@ -309,7 +309,7 @@ mod tests {
         assert_eq!(by_source(&s), [("7".to_string(), "poll".to_string())]);
         let d = s.claim_due(NOW).unwrap().unwrap();
         assert_eq!(d.idem_key, "gitflic|cloud|acme/app|7");
-        let event: provider::FailureEvent = serde_json::from_str(&d.event_json).unwrap();
+        let event: contract::FailureEvent = serde_json::from_str(&d.event_json).unwrap();
         assert_eq!(
             (
                 event.pipeline.number,

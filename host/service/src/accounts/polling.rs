@@ -21,7 +21,7 @@ use super::poller::{self, PollOutcome, PollTarget};
 use super::watch::WATCH_EVENT;
 use crate::service::Service;
 use crate::storage::now_ms;
-use exlogare_runtime::wit::v0_1::types;
+use exlogare_runtime::contract;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -147,7 +147,7 @@ impl Service {
             let target = PollTarget {
                 provider: c.config.provider.clone(),
                 connection: connection.to_string(),
-                project: exlogare_runtime::wit::v0_1::types::ProjectRef {
+                project: exlogare_runtime::contract::ProjectRef {
                     owner: owner.into(),
                     name: name.into(),
                     id: None,
@@ -159,7 +159,7 @@ impl Service {
                 plugin.list_pipelines(ctx, &c.conn, &target.project, above, POLL_LIMIT)
             }) {
                 Ok(Ok(pipelines)) => Ok(pipelines),
-                Ok(Err(types::ProviderError::RateLimited(rl))) => {
+                Ok(Err(contract::ProviderError::RateLimited(rl))) => {
                     let wait = rl
                         .retry_after_secs
                         .map_or(RATE_LIMIT_WAIT, |s| Duration::from_secs(s.into()));

@@ -26,6 +26,7 @@
 //!   no further refresh is tried until the user reconnects ([`TokenManager::save_tokens`]).
 
 use super::crypto::{CryptoError, TokenCipher};
+use crate::config::Config;
 use crate::storage::Store;
 use exlogare_runtime::http::Secret;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
@@ -661,6 +662,66 @@ fn parse_status(s: &str) -> ConnectionStatus {
     }
 }
 
+/// What the service keeps for OAuth-managed connections.
+#[derive(Debug)]
+pub struct Accounts {
+    pub tokens: TokenManager,
+}
+
+impl Accounts {
+    /// `None` when no connection uses OAuth. Fails (at start-up) when one does and the token
+    /// key is missing or malformed, or its settings contradict each other.
+    pub fn for_config(config: &Config) -> anyhow::Result<Option<Self>> {
+        Self::for_config_with(config, TokenCipher::from_environment)
+    }
+
+    /// [`Accounts::for_config`] with the key source given (the environment, in production).
+    pub fn for_config_with(
+        config: &Config,
+        key: impl FnOnce() -> Result<TokenCipher, CryptoError>,
+    ) -> anyhow::Result<Option<Self>> {
+        let managed: Vec<_> = config
+            .connections
+            .iter()
+            .filter(|c| c.oauth.is_some())
+            .collect();
+        if managed.is_empty() {
+            // Without OAuth in the config file the key is optional: with it, connections can be
+            // added at run time (their secrets are sealed with it); a malformed one still stops the start.
+            return match key() {
+                Ok(cipher) => Ok(Some(Self::new(cipher))),
+                Err(CryptoError::KeyMissing) => Ok(None),
+                Err(e) => Err(anyhow::anyhow!("{e}")),
+            };
+        }
+        for c in &managed {
+            if c.client_id.as_deref().is_none_or(str::is_empty) {
+                anyhow::bail!("connection `{}` uses OAuth but has no client_id", c.id);
+            }
+            if c.access_token_env.is_some() || c.access_token_file.is_some() {
+                anyhow::bail!(
+                    "connection `{}` uses OAuth, so its access token comes from the token store: remove access_token_env / access_token_file",
+                    c.id
+                );
+            }
+        }
+        let ids: Vec<&str> = managed.iter().map(|c| c.id.as_str()).collect();
+        let cipher = key().map_err(|e| {
+            anyhow::anyhow!(
+                "connection(s) {} use OAuth, whose tokens are stored encrypted: {e}",
+                ids.join(", ")
+            )
+        })?;
+        Ok(Some(Self::new(cipher)))
+    }
+
+    pub fn new(cipher: TokenCipher) -> Self {
+        Self {
+            tokens: TokenManager::new(cipher, RefreshPolicy::default()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1265,5 +1326,64 @@ mod tests {
         ));
         assert!(m.remove(&s, "onprem").unwrap());
         assert_eq!(m.status(&s, "onprem").unwrap(), None);
+    }
+
+    /// `Accounts`: what start-up requires of OAuth connections.
+    mod accounts {
+        use super::super::*;
+
+        fn config(oauth: bool, token_file: bool) -> Config {
+            let text = format!(
+                "[[connections]]\nid = \"cloud\"\nprovider = \"gitflic\"\nweb_base = \"https://gitflic.ru\"\napi_base = \"https://api.gitflic.ru\"\noauth_base = \"https://oauth.gitflic.ru\"\nclient_id = \"c\"\n{}{}",
+                if token_file {
+                    "access_token_file = \"/x\"\n"
+                } else {
+                    ""
+                },
+                if oauth {
+                    "[connections.oauth]\nredirect_url = \"https://exlogare.example/cb\"\n"
+                } else {
+                    ""
+                },
+            );
+            toml::from_str(&text).unwrap()
+        }
+
+        #[test]
+        fn a_missing_key_stops_start_up_only_when_a_connection_uses_oauth() {
+            let missing = || Err(CryptoError::KeyMissing);
+            assert!(
+                Accounts::for_config_with(&config(false, true), missing)
+                    .unwrap()
+                    .is_none()
+            );
+            let err = Accounts::for_config_with(&config(true, false), missing)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("cloud")
+                    && err.contains("EXLOGARE_TOKEN_KEY")
+                    && err.contains("EXLOGARE_TOKEN_KEY_FILE"),
+                "{err}"
+            );
+            let key = || Ok(TokenCipher::from_key(TokenCipher::random_key()));
+            assert!(
+                Accounts::for_config_with(&config(true, false), key)
+                    .unwrap()
+                    .is_some()
+            );
+            let err = Accounts::for_config_with(&config(true, true), key)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("remove access_token_env / access_token_file"),
+                "{err}"
+            );
+            let c = config(true, false);
+            assert_eq!(
+                c.connections[0].oauth.as_ref().unwrap().scopes,
+                ["PROJECT_READ", "PROJECT_WRITE", "USER_READ", "PROJECT_EDIT"]
+            );
+        }
     }
 }

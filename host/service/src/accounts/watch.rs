@@ -26,9 +26,9 @@
 
 use crate::service::{ConnectionRuntime, Service};
 use crate::storage::now_ms;
+use exlogare_runtime::contract;
 use exlogare_runtime::http::Secret;
 use exlogare_runtime::plugin::{CallContext, CallOutput, PluginFault};
-use exlogare_runtime::wit::v0_1::{provider, types};
 use rand::RngCore;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
@@ -89,10 +89,10 @@ fn retire_secrets(
 }
 
 /// `owner/name` as the provider's project reference.
-pub(crate) fn project_ref(project: &str) -> anyhow::Result<types::ProjectRef> {
+pub(crate) fn project_ref(project: &str) -> anyhow::Result<contract::ProjectRef> {
     match project.split_once('/') {
         Some((o, n)) if !o.is_empty() && !n.is_empty() && !n.contains('/') => {
-            Ok(types::ProjectRef {
+            Ok(contract::ProjectRef {
                 owner: o.into(),
                 name: n.into(),
                 id: None,
@@ -108,14 +108,16 @@ impl Service {
     pub fn provider_call<T>(
         &self,
         c: &ConnectionRuntime,
-        call: impl Fn(CallContext) -> Result<CallOutput<Result<T, types::ProviderError>>, PluginFault>,
-    ) -> anyhow::Result<Result<T, types::ProviderError>> {
+        call: impl Fn(
+            CallContext,
+        ) -> Result<CallOutput<Result<T, contract::ProviderError>>, PluginFault>,
+    ) -> anyhow::Result<Result<T, contract::ProviderError>> {
         if !Self::is_token_managed(c) {
             return Ok(call(self.ctx(c, None))?.value);
         }
         let token = self.connection_token(c)?;
         match call(self.ctx_with_token(c, None, Some(&token)))?.value {
-            Err(types::ProviderError::CredentialsRejected(_)) => {
+            Err(contract::ProviderError::CredentialsRejected(_)) => {
                 let fresh = self.refresh_rejected_token(c, &token)?;
                 Ok(call(self.ctx_with_token(c, None, Some(&fresh)))?.value)
             }
@@ -204,7 +206,7 @@ impl Service {
             !exists
         };
         // 2. Registration; deliveries with either secret are accepted meanwhile.
-        let spec = provider::WebhookSpec {
+        let spec = contract::WebhookSpec {
             url: url.clone(),
             secret: secret.expose().to_string(),
             events: vec![WATCH_EVENT.to_string()],
@@ -214,7 +216,7 @@ impl Service {
         // A timeout, a 5xx or a plugin fault may come after the provider applied the new secret:
         // then both secrets stay accepted (the hook has one of them) until the next watch.
         let may_have_landed = match &attempt {
-            Ok(Err(types::ProviderError::Transient(_))) => true,
+            Ok(Err(contract::ProviderError::Transient(_))) => true,
             Ok(_) => false,
             Err(e) => e.downcast_ref::<PluginFault>().is_some(),
         };
@@ -263,9 +265,9 @@ impl Service {
             }
         };
         let (registration, webhook_id) = match reg {
-            provider::Registration::Created(h) => ("created".to_string(), Some(h.id)),
-            provider::Registration::Reused(h) => ("reused".to_string(), Some(h.id)),
-            provider::Registration::Repaired(h) => ("repaired".to_string(), Some(h.id)),
+            contract::Registration::Created(h) => ("created".to_string(), Some(h.id)),
+            contract::Registration::Reused(h) => ("reused".to_string(), Some(h.id)),
+            contract::Registration::Repaired(h) => ("repaired".to_string(), Some(h.id)),
         };
         // 3a. The new secret replaces the old one — unless a later watch of the same project
         // has put its own secret in flight meanwhile (it finishes the rotation).
@@ -349,7 +351,7 @@ impl Service {
             })?;
             let pref = project_ref(project)?;
             match self.provider_call(c, |ctx| plugin.remove_webhook(ctx, &c.conn, &pref, &id))? {
-                Ok(()) | Err(types::ProviderError::NotFound(_)) => {}
+                Ok(()) | Err(contract::ProviderError::NotFound(_)) => {}
                 Err(e) => anyhow::bail!(
                     "removing the webhook from {project} failed: {}",
                     crate::pipeline::provider_error_words(&e)
@@ -477,7 +479,7 @@ impl Service {
         &self,
         connection: &str,
         search: Option<&str>,
-    ) -> anyhow::Result<Vec<types::Project>> {
+    ) -> anyhow::Result<Vec<contract::Project>> {
         const MAX_PAGES: usize = 200;
         let c = self
             .connection(connection)
