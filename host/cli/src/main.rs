@@ -30,6 +30,7 @@ const GROUPS: &[(&str, &[&str])] = &[
             "watch",
             "reports",
             "parked",
+            "plugins",
         ],
     ),
     (
@@ -49,6 +50,7 @@ enum Command {
     Watch(watch::Watch),
     Reports(reports::Reports),
     Parked(parked::Parked),
+    Plugins(plugins::Plugins),
     Inspect(inspect::Inspect),
     Conformance(conformance::Conformance),
     Record(record::Record),
@@ -69,6 +71,7 @@ fn main() -> ExitCode {
         Command::Watch(args) => watch::run(args),
         Command::Reports(args) => reports::run(args),
         Command::Parked(args) => parked::run(args),
+        Command::Plugins(args) => plugins::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Conformance(args) => conformance::run(args),
         Command::Record(args) => record::run(args),

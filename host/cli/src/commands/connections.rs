@@ -1,8 +1,8 @@
 //! `exlogare-host connections [show|add|remove]`: the connections to CI providers.
 
 use clap::{Args, Subcommand};
-use exlogare_service::accounts::connections::NewConnection;
-use exlogare_service::accounts::service::{ConnectionView, offline_views};
+use exlogare_service::accounts::connection_view::{ConnectionView, offline_views};
+use exlogare_service::accounts::stored_connections::NewConnection;
 use exlogare_service::config::{Config, resolve_secret};
 use exlogare_service::service::Service;
 use exlogare_service::storage::Store;

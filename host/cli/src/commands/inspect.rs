@@ -8,8 +8,9 @@ use std::process::ExitCode;
 
 /// Loads plugins side by side and reports what each is, or why it is refused.
 ///
-/// For each: its id and name, contract version, capabilities, and whether it came from the
-/// compile cache. Exits 1 when any was refused.
+/// For each: its id and name, contract version, capabilities, whether it came from the compile
+/// cache, and the sandbox limits its faults would name. A plugin refused at load is shown with
+/// the reason, a fault in its `describe` included. Exits 1 when any was refused.
 #[derive(Args)]
 pub struct Inspect {
     /// Load every *.wasm in this directory
@@ -36,6 +37,12 @@ pub fn run(args: &Inspect) -> anyhow::Result<ExitCode> {
             p.info.capabilities.join(", "),
             p.path.display(),
             p.cache
+        );
+        // What a fault of this plugin would name (plugin.rs words them by these settings).
+        let (slots, _) = p.call_slots();
+        println!(
+            "  limits: {}; {slots} call slots here (its share of the engine's pool)",
+            p.limits().summary()
         );
     }
     for e in &errors {

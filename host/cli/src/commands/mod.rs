@@ -6,6 +6,7 @@ pub mod conformance;
 pub mod connections;
 pub mod inspect;
 pub mod parked;
+pub mod plugins;
 pub mod projects;
 pub mod record;
 pub mod replay;

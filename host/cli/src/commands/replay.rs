@@ -7,8 +7,8 @@
 use super::Sandbox;
 use clap::Args;
 use exlogare_conformance::{ScenarioEnv, Step};
+use exlogare_runtime::contract;
 use exlogare_runtime::plugin::LoadedPlugin;
-use exlogare_runtime::wit::v0_1::provider;
 use exlogare_service::pipeline::{
     FailureAnalysis, LogWords, analyze_failure, failure_message, pipeline_label,
 };
@@ -118,7 +118,7 @@ pub fn replay(plugin: &LoadedPlugin, dir: &Path) -> anyhow::Result<ReplayReport>
         .unwrap_or_default();
     let verified = plugin.verify_webhook(env.ctx(None), &env.conn, &delivery, &secret)?;
     let event = match verified.value {
-        Ok(provider::WebhookOutcome::PipelineFailed(event)) => event,
+        Ok(contract::WebhookOutcome::PipelineFailed(event)) => event,
         Ok(other) => {
             writeln!(out, "delivery   accepted, nothing to analyse: {other:?}")?;
             return Ok(ReplayReport {
@@ -128,9 +128,9 @@ pub fn replay(plugin: &LoadedPlugin, dir: &Path) -> anyhow::Result<ReplayReport>
         }
         Err(rejection) => {
             let (kind, why) = match rejection {
-                provider::WebhookRejection::Malformed(m) => ("malformed", m),
-                provider::WebhookRejection::SecretMissing(m) => ("no secret", m),
-                provider::WebhookRejection::SecretMismatch(m) => ("secret mismatch", m),
+                contract::WebhookRejection::Malformed(m) => ("malformed", m),
+                contract::WebhookRejection::SecretMissing(m) => ("no secret", m),
+                contract::WebhookRejection::SecretMismatch(m) => ("secret mismatch", m),
             };
             writeln!(out, "delivery   REJECTED ({kind}): {why}")?;
             return Ok(ReplayReport {
