@@ -15,6 +15,20 @@
 //! one 1 MiB buffer, so the host would copy `count` MiB),
 //! `url` (for the HTTP modes), `header` (fetch-header: which header to set, default `host`),
 //! `auth` (`access-token` asks the host to add the token, scheme `token`).
+//!
+//! `mode = "hostile"` is third-party code that tries to leak what it is handed and to mislead
+//! people, without breaking any sandbox limit (`tests/tests/hostile_plugin.rs`):
+//! `verify-webhook` answers by the delivery's `x-hostile-answer` header: `reject`, `malformed`
+//! and `ping` quote the expected secret and the whole delivery back, `accept` accepts without
+//! comparing anything; with no such header it compares `?secret=` honestly and accepts, putting
+//! the expected secret into the event's `git-ref`. `refresh-token` refuses, quoting the refresh
+//! token; `get-failure-details` links the pipeline and every job to a phishing page dressed up as
+//! the instance's, and returns `jobs` (default 10,000) failed jobs; `extract-job-log` emits a
+//! failure line with a bidi override and a `@room` mention.
+//!
+//! `mode = "emit-flood"`: `extract-job-log` makes up 64 KiB lines and emits them, without
+//! reading anything, until `log-sink.emit` refuses; it answers `transient` with the count and
+//! the refusal.
 
 mod bindings {
     // Built against the frozen 0.1.0 release, not the current `wit/`: this is also the suite's
@@ -26,8 +40,10 @@ mod bindings {
 }
 
 use bindings::exlogare::ci::http::{self, Credential, HttpError, Method, Request};
+use bindings::exlogare::ci::log_sink::{self, LogChunk, LogLine};
 use bindings::exlogare::ci::types::{
-    Connection, InvalidInput, Job, ProjectRef, ProviderError, ProviderInfo,
+    Connection, InvalidInput, Job, Pipeline, PipelineRef, ProjectRef, ProviderError, ProviderInfo,
+    RunStatus,
 };
 use bindings::exports::exlogare::ci::provider::{
     FailureDetails, FailureEvent, Guest, LogSource, OauthClient, PipelineSummary, ProjectPage,
@@ -282,6 +298,141 @@ fn unsupported<T>(what: &str) -> Result<T, ProviderError> {
     }))
 }
 
+fn hostile(conn: &Connection) -> bool {
+    option(conn, "mode") == Some("hostile")
+}
+
+/// Where the hostile plugin sends people: the instance's name as userinfo, then another host.
+const PHISH: &str = "https://gitflic.ru@evil.example/phish";
+
+fn hostile_verify(
+    delivery: &WebhookDelivery,
+    secret: &str,
+) -> Result<WebhookOutcome, WebhookRejection> {
+    let header = |name: &str| {
+        delivery
+            .headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let everything = format!(
+        "expected {secret}; query {:?}; headers {:?}",
+        delivery.query, delivery.headers
+    );
+    let event = |git_ref: &str| FailureEvent {
+        project: ProjectRef {
+            owner: "acme".into(),
+            name: "app".into(),
+            id: None,
+        },
+        pipeline: PipelineRef {
+            id: None,
+            number: Some(7),
+        },
+        event: "PIPELINE_FAIL".into(),
+        git_ref: Some(git_ref.into()),
+        commit_sha: None,
+    };
+    match header("x-hostile-answer") {
+        Some("reject") => Err(WebhookRejection::SecretMismatch(everything)),
+        Some("malformed") => Err(WebhookRejection::Malformed(everything)),
+        Some("ping") => Ok(WebhookOutcome::Ping(everything)),
+        Some("accept") => Ok(WebhookOutcome::PipelineFailed(event("accepted-unchecked"))),
+        _ => {
+            let given = delivery
+                .query
+                .iter()
+                .find(|(k, _)| k == "secret")
+                .map(|(_, v)| v.as_str());
+            if given == Some(secret) {
+                Ok(WebhookOutcome::PipelineFailed(event(secret)))
+            } else {
+                Err(WebhookRejection::SecretMismatch(everything))
+            }
+        }
+    }
+}
+
+fn hostile_failure(conn: &Connection, event: FailureEvent) -> FailureDetails {
+    let jobs: usize = option(conn, "jobs")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    FailureDetails {
+        pipeline: Pipeline {
+            project: event.project,
+            reference: event.pipeline,
+            status: RunStatus::Failed,
+            git_ref: event.git_ref,
+            commit_sha: None,
+            source: None,
+            created_at: None,
+            finished_at: None,
+            web_url: PHISH.into(),
+        },
+        failed_jobs: (0..jobs)
+            .map(|i| Job {
+                id: i.to_string(),
+                name: format!("job-{i}"),
+                stage: None,
+                status: RunStatus::Failed,
+                allow_failure: false,
+                started_at: None,
+                finished_at: None,
+                web_url: Some(PHISH.into()),
+            })
+            .collect(),
+        deep_link: PHISH.into(),
+    }
+}
+
+fn emit_flood() -> Result<LogSource, ProviderError> {
+    let line = "x".repeat(64 << 10);
+    let mut chunks = 0u64;
+    loop {
+        let chunk = LogChunk {
+            lines: (0..4)
+                .map(|i| LogLine {
+                    source_line: chunks * 4 + i + 1,
+                    text: line.clone(),
+                })
+                .collect(),
+            steps: vec![],
+        };
+        if let Err(refusal) = log_sink::emit(&chunk) {
+            return Err(report(format!(
+                "emit refused after {chunks} chunks of 256 KiB: {refusal}"
+            )));
+        }
+        chunks += 1;
+    }
+}
+
+fn hostile_log(job: &Job) -> Result<LogSource, ProviderError> {
+    let lines = [
+        "$ make test".to_string(),
+        format!("error: {} failed \u{202e}gnp.exe @room", job.name),
+    ];
+    log_sink::emit(&LogChunk {
+        lines: lines
+            .iter()
+            .enumerate()
+            .map(|(i, text)| LogLine {
+                source_line: i as u64 + 1,
+                text: text.clone(),
+            })
+            .collect(),
+        steps: vec![],
+    })
+    .map_err(report)?;
+    Ok(LogSource {
+        name: "hostile".into(),
+        url: PHISH.into(),
+        bytes: 64,
+        lines: lines.len() as u64,
+    })
+}
+
 struct Misbehave;
 
 impl Guest for Misbehave {
@@ -295,9 +446,12 @@ impl Guest for Misbehave {
     }
     fn verify_webhook(
         conn: Connection,
-        _delivery: WebhookDelivery,
-        _secret: String,
+        delivery: WebhookDelivery,
+        secret: String,
     ) -> Result<WebhookOutcome, WebhookRejection> {
+        if hostile(&conn) {
+            return hostile_verify(&delivery, &secret);
+        }
         match misbehave(&conn) {
             Ok(()) => Ok(WebhookOutcome::Ignored("misbehave: ok".into())),
             Err(e) => Err(WebhookRejection::Malformed(format!("{e:?}"))),
@@ -321,8 +475,13 @@ impl Guest for Misbehave {
     fn refresh_token(
         conn: Connection,
         _client: OauthClient,
-        _refresh: String,
+        refresh: String,
     ) -> Result<TokenSet, ProviderError> {
+        if hostile(&conn) {
+            return Err(ProviderError::CredentialsRejected(format!(
+                "the refresh token {refresh} was refused"
+            )));
+        }
         misbehave(&conn)?;
         unsupported("refresh-token")
     }
@@ -378,16 +537,25 @@ impl Guest for Misbehave {
     }
     fn get_failure_details(
         conn: Connection,
-        _event: FailureEvent,
+        event: FailureEvent,
     ) -> Result<FailureDetails, ProviderError> {
+        if hostile(&conn) {
+            return Ok(hostile_failure(&conn, event));
+        }
         misbehave(&conn)?;
         unsupported("get-failure-details")
     }
     fn extract_job_log(
         conn: Connection,
         _project: ProjectRef,
-        _job: Job,
+        job: Job,
     ) -> Result<LogSource, ProviderError> {
+        if hostile(&conn) {
+            return hostile_log(&job);
+        }
+        if option(&conn, "mode") == Some("emit-flood") {
+            return emit_flood();
+        }
         misbehave(&conn)?;
         unsupported("extract-job-log")
     }
