@@ -7,14 +7,15 @@
 
 use exlogare_conformance::ScenarioEnv;
 use exlogare_conformance_tests::{component, workspace_root};
-use exlogare_runtime::call_state::{Clock, LogSink};
+use exlogare_runtime::call_state::Clock;
+use exlogare_runtime::contract as htypes;
 use exlogare_runtime::egress::{EgressPolicy, Origin};
 use exlogare_runtime::engine::{EngineOptions, HostEngine};
 use exlogare_runtime::http::gate::Credentials;
 use exlogare_runtime::http::replay::{ExchangeFile, GeneratedLog, ReplayBackend};
 use exlogare_runtime::limits::SandboxLimits;
+use exlogare_runtime::log_sink::{self, LogSink};
 use exlogare_runtime::plugin::{CallContext, LoadedPlugin, PluginRuntime};
-use exlogare_runtime::wit::v0_1::{sink_types, types as htypes};
 use std::cell::Cell;
 use std::io::Read;
 use std::sync::Arc;
@@ -118,7 +119,7 @@ impl exlogare_gitflic::Host for NativeHost {
 struct CountingSink(u64);
 
 impl LogSink for CountingSink {
-    fn emit(&mut self, chunk: sink_types::LogChunk) -> Result<(), String> {
+    fn emit(&mut self, chunk: log_sink::LogChunk) -> Result<(), String> {
         self.0 += chunk.lines.len() as u64;
         Ok(())
     }
@@ -171,7 +172,7 @@ fn main() {
         headers: headers.clone(),
         body: body.clone(),
     };
-    let host_delivery = exlogare_runtime::wit::v0_1::provider::WebhookDelivery {
+    let host_delivery = exlogare_runtime::contract::WebhookDelivery {
         query,
         headers,
         body,

@@ -20,7 +20,7 @@ mod running;
 
 use accounts_world::{key_and_cache, oauth_gitflic_for};
 use config_text::*;
-use exlogare_service::accounts::connections::NewConnection;
+use exlogare_service::accounts::stored_connections::NewConnection;
 use exlogare_service::config::Config;
 use exlogare_service::service::Service;
 use gitflic_oauth::*;

@@ -7,10 +7,10 @@
 mod support;
 
 use exlogare_conformance_tests::component;
+use exlogare_runtime::contract::{Connection, ProviderError};
 use exlogare_runtime::limits::SandboxLimits;
 use exlogare_runtime::plugin::{CallContext, LoadedPlugin, PluginFault};
 use exlogare_runtime::wit::ContractLine;
-use exlogare_runtime::wit::v0_1::types::{Connection, ProviderError};
 use std::sync::OnceLock;
 
 fn gitflic() -> &'static LoadedPlugin {

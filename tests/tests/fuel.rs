@@ -15,10 +15,10 @@
 
 use exlogare_conformance::{ScenarioRun, run_scenario};
 use exlogare_conformance_tests::{component, workspace_root};
+use exlogare_runtime::contract::Connection;
 use exlogare_runtime::engine::{EngineOptions, HostEngine};
 use exlogare_runtime::limits::SandboxLimits;
 use exlogare_runtime::plugin::{CallContext, LoadedPlugin, PluginFault, PluginRuntime};
-use exlogare_runtime::wit::v0_1::types::Connection;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -10,9 +10,9 @@
 
 mod support;
 
+use exlogare_runtime::contract::ProviderError;
 use exlogare_runtime::limits::SandboxLimits;
 use exlogare_runtime::plugin::{LoadedPlugin, PluginFault};
-use exlogare_runtime::wit::v0_1::types::ProviderError;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::mpsc;

@@ -869,18 +869,18 @@ fn inline_secrets_and_misplaced_fields_are_refused_without_echoing_the_secret() 
 
 #[test]
 fn message_is_built_from_an_analysis_and_round_trips_as_json() {
-    use exlogare_runtime::wit::v0_1::{provider, types};
+    use exlogare_runtime::contract;
     use exlogare_service::pipeline::{FailureAnalysis, JobAnalysis};
-    let project = types::ProjectRef {
+    let project = contract::ProjectRef {
         owner: "acme".into(),
         name: "payments-api".into(),
         id: None,
     };
-    let job = |id: &str, name: &str| types::Job {
+    let job = |id: &str, name: &str| contract::Job {
         id: id.into(),
         name: name.into(),
         stage: Some("test".into()),
-        status: types::RunStatus::Failed,
+        status: contract::RunStatus::Failed,
         allow_failure: false,
         started_at: None,
         finished_at: None,
@@ -911,11 +911,11 @@ fn message_is_built_from_an_analysis_and_round_trips_as_json() {
     let report = analyzer.finish();
     let expected = report.clone();
     let analysis = FailureAnalysis {
-        details: provider::FailureDetails {
-            pipeline: types::Pipeline {
+        details: contract::FailureDetails {
+            pipeline: contract::Pipeline {
                 project: project.clone(),
-                reference: types::PipelineRef { id: Some("uuid".into()), number: Some(1287) },
-                status: types::RunStatus::Failed,
+                reference: contract::PipelineRef { id: Some("uuid".into()), number: Some(1287) },
+                status: contract::RunStatus::Failed,
                 git_ref: Some("main".into()),
                 commit_sha: Some("bd7315127a".into()),
                 source: None,
@@ -929,17 +929,21 @@ fn message_is_built_from_an_analysis_and_round_trips_as_json() {
         jobs: vec![
             JobAnalysis {
                 job: job("1", "unit"),
-                source: Ok(provider::LogSource { name: "job.log".into(), url: "u".into(), bytes: 1, lines: 40 }),
+                source: Ok(contract::LogSource { name: "job.log".into(), url: "u".into(), bytes: 1, lines: 40 }),
                 report: Some(report),
+                text_cut_at: None,
+                over_budget: None,
                 elapsed: Duration::ZERO,
                 peak_memory_bytes: 0,
             },
             JobAnalysis {
                 job: job("2", "e2e"),
-                source: Err(exlogare_service::pipeline::LogProblem::Provider(types::ProviderError::NotFound(
+                source: Err(exlogare_service::pipeline::LogProblem::Provider(contract::ProviderError::NotFound(
                     "GET https://api.gitflic.ru/project/acme/payments-api/cicd/job/2/artifact/a/download answered 404: the job's log artifact expired".into(),
                 ))),
                 report: None,
+                text_cut_at: None,
+                over_budget: None,
                 elapsed: Duration::ZERO,
                 peak_memory_bytes: 0,
             },
@@ -1031,6 +1035,22 @@ fn message_is_built_from_an_analysis_and_round_trips_as_json() {
             && note.contains("9980 more failed jobs were not analysed"),
         "{note}"
     );
+
+    // A log whose text passed the per-job cap says so in the host's words, whatever the
+    // plugin answered after the refused chunk.
+    let mut cut = hostile;
+    cut.jobs[0].text_cut_at = Some(256 << 20);
+    cut.jobs[0].source = Err(exlogare_service::pipeline::LogProblem::Provider(
+        contract::ProviderError::Transient("emit refused".into()),
+    ));
+    let msg = exlogare_service::pipeline::failure_message("gitflic", "c", &cut, &words);
+    assert_eq!(
+        msg.jobs[0].log_unavailable.as_deref(),
+        Some(
+            "the log was read only in part: its text passed this host's cap of 256 MiB per job (sandbox `log_text_bytes`), and what came after was not analysed"
+        )
+    );
+    assert!(!msg.jobs[0].excerpt.is_empty(), "what was read is analysed");
 }
 
 // ---- Connection alerts ("needs reconnection") ------------------------------------------------

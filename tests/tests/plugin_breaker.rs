@@ -17,7 +17,6 @@ mod running;
 
 use config_text::*;
 use exlogare_conformance_tests::{component, gitflic_component};
-use exlogare_runtime::wit::v0_1::{provider, types};
 use exlogare_service::storage::now_ms;
 use running::RunningHost as Host;
 
@@ -58,20 +57,7 @@ webhook_secret_file = {:?}
         );
     let host = Host::start(&write_config(d, &text), false, false);
     let s = &host.service;
-    let event = provider::FailureEvent {
-        project: types::ProjectRef {
-            owner: "acme".into(),
-            name: "app".into(),
-            id: None,
-        },
-        pipeline: types::PipelineRef {
-            id: None,
-            number: Some(7),
-        },
-        event: "PIPELINE_FAIL".into(),
-        git_ref: None,
-        commit_sha: None,
-    };
+    let event = running::failed_pipeline("acme", "app", 7);
     let stored = s.enqueue_failure("misbehave", "bad", &event, b"{}", "webhook");
     let id = stored.body["delivery"].as_i64().expect("stored");
 

@@ -7,12 +7,12 @@
 
 use exlogare_conformance_tests::{component, gitflic_component};
 use exlogare_runtime::call_state::Clock;
+use exlogare_runtime::contract::Connection;
 use exlogare_runtime::egress::{EgressPolicy, Origin};
 use exlogare_runtime::engine::{EngineOptions, HostEngine};
 use exlogare_runtime::http::gate::Credentials;
 use exlogare_runtime::limits::SandboxLimits;
 use exlogare_runtime::plugin::{BreakerState, CallContext, PluginFault, PluginRuntime, PluginSet};
-use exlogare_runtime::wit::v0_1::types::Connection;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

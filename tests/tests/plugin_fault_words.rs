@@ -213,3 +213,58 @@ fn two_components_claiming_one_id_are_both_refused_and_one_file_named_twice_load
     assert!(errors.is_empty(), "{errors:?}");
     assert!(set.get("misbehave").is_some());
 }
+
+/// Counts what reaches the sink.
+struct CountingSink(u64);
+
+impl exlogare_runtime::log_sink::LogSink for CountingSink {
+    fn emit(&mut self, chunk: exlogare_runtime::log_sink::LogChunk) -> Result<(), String> {
+        self.0 += chunk.text_bytes();
+        Ok(())
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
+    }
+}
+
+#[test]
+fn a_plugin_making_up_log_text_is_stopped_at_the_per_job_cap() {
+    // The plugin reads nothing and emits 256 KiB chunks until the sink refuses.
+    let limits = SandboxLimits {
+        log_text_bytes: 1 << 20,
+        ..SandboxLimits::default()
+    };
+    let plugin = misbehave(limits);
+    let mut ctx = offline();
+    ctx.sink = Some(Box::new(CountingSink(0)));
+    let job = exlogare_runtime::contract::Job {
+        id: "1".into(),
+        name: "unit".into(),
+        stage: None,
+        status: exlogare_runtime::contract::RunStatus::Failed,
+        allow_failure: false,
+        started_at: None,
+        finished_at: None,
+        web_url: None,
+    };
+    let project = exlogare_runtime::contract::ProjectRef {
+        owner: "acme".into(),
+        name: "app".into(),
+        id: None,
+    };
+    let out = plugin
+        .extract_job_log(ctx, &connection("emit-flood", &[]), &project, &job)
+        .expect("a refusal the plugin sees, not a fault");
+    assert!(out.log_text_cut, "the call says the log was cut");
+    let taken = out
+        .sink
+        .and_then(|s| s.into_any().downcast::<CountingSink>().ok())
+        .map(|s| s.0)
+        .unwrap();
+    assert_eq!(taken, 1 << 20, "four 256 KiB chunks, then nothing");
+    let said = format!("{:?}", out.value.unwrap_err());
+    assert!(
+        said.contains("after 4 chunks") && said.contains("log_text_bytes"),
+        "the plugin was told why: {said}"
+    );
+}

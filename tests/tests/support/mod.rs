@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use exlogare_runtime::call_state::Clock;
+use exlogare_runtime::contract::{Connection, ProviderError};
 use exlogare_runtime::egress::{EgressPolicy, Origin};
 use exlogare_runtime::engine::{EngineOptions, HostEngine};
 use exlogare_runtime::http::HttpBackend;
@@ -12,7 +13,6 @@ use exlogare_runtime::http::gate::Credentials;
 use exlogare_runtime::http::live::{LiveBackend, LiveOptions};
 use exlogare_runtime::limits::SandboxLimits;
 use exlogare_runtime::plugin::{CallContext, LoadedPlugin, PluginRuntime};
-use exlogare_runtime::wit::v0_1::types::{Connection, ProviderError};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{IpAddr, TcpListener, TcpStream};

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+use exlogare_runtime::contract;
 use exlogare_service::config::Config;
 use exlogare_service::service::Service;
 use exlogare_service::storage::Delivery;
@@ -150,5 +151,24 @@ impl RunningHost {
 impl Drop for RunningHost {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A failed pipeline by number, as a webhook or the poller reports one, for tests that
+/// enqueue a failure without a provider in front.
+pub fn failed_pipeline(owner: &str, name: &str, number: u64) -> contract::FailureEvent {
+    contract::FailureEvent {
+        project: contract::ProjectRef {
+            owner: owner.into(),
+            name: name.into(),
+            id: None,
+        },
+        pipeline: contract::PipelineRef {
+            id: None,
+            number: Some(number),
+        },
+        event: "PIPELINE_FAIL".into(),
+        git_ref: None,
+        commit_sha: None,
     }
 }
