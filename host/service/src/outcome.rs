@@ -1,7 +1,7 @@
 //! What processing one delivery decided, and the one place that writes it.
 //!
 //! The worker's steps (`service.rs`: the connection, the token, the analysis, the
-//! notifications; `accounts/service.rs`: the token's failures) each return an [`Outcome`]
+//! notifications; `accounts/credentials.rs`: the token's failures) each return an [`Outcome`]
 //! instead of writing the delivery's state themselves; [`record`] applies it: one storage
 //! write, one log line, one metric per decision. So a delivery's story reads from one
 //! function, and a new way to end (a new backend for the queue, a new metric) changes one

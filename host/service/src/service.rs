@@ -36,7 +36,7 @@ pub struct ConnectionRuntime {
     pub webhook_secret: Option<Secret>,
     /// Set when the provider rejected the credentials: the user must reconnect.
     pub needs_reconnection: Arc<Mutex<Option<String>>>,
-    /// Provider requests in the last hour (every path); see accounts/service.rs `BudgetedBackend`.
+    /// Provider requests in the last hour (every path); see accounts/budget.rs `BudgetedBackend`.
     pub budget: Arc<Mutex<crate::accounts::budget::RequestBudget>>,
     /// For a connection added at run time, the `updated_at` of its stored row (a change
     /// rebuilds the runtime); `None` for one from the config file.
@@ -807,7 +807,7 @@ impl Service {
             Ok(e) => e,
             Err(e) => return Ok(Outcome::park(format!("stored event does not parse: {e}"))),
         };
-        // An OAuth connection's token comes from the token store (accounts/service.rs).
+        // An OAuth connection's token comes from the token store (accounts/tokens.rs, through accounts/credentials.rs).
         let token = match self.delivery_token(c)? {
             Ok(token) => token,
             Err(outcome) => return Ok(outcome),

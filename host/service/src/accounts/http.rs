@@ -1,5 +1,5 @@
 //! HTTP for accounts: the OAuth start and callback endpoints, mapped onto
-//! [`Service::oauth_start`] / [`Service::oauth_callback`] (accounts/service.rs).
+//! [`Service::oauth_start`] / [`Service::oauth_callback`] (accounts/credentials.rs).
 //!
 //! - `GET /api/integrations/{provider}/oauth/start/{connection}` → 302 to the authorize URL.
 //! - `POST /api/integrations/{provider}/oauth/callback` with JSON `{code, state}` (GitFlic's
