@@ -11,6 +11,7 @@
 
 pub mod accounts;
 pub mod config;
+pub mod group_commit;
 pub mod metrics;
 pub mod outcome;
 pub mod parked_http;
@@ -20,7 +21,6 @@ pub mod provider_words;
 pub mod reachability;
 pub mod recording;
 pub mod scrub;
-pub mod secret_stand_in;
 pub mod server;
 pub mod service;
 pub mod storage;

@@ -5,6 +5,7 @@
 //! `running` back in the queue, so nothing acknowledged is ever lost. Migrations are the SQL
 //! files in `host/migrations/`, applied in order and tracked with `PRAGMA user_version`.
 
+use crate::group_commit::GroupCommit;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
 use std::sync::Mutex;
@@ -138,6 +139,47 @@ pub struct Delivery {
 
 pub struct Store {
     db: Mutex<Connection>,
+    /// Concurrent enqueues share one transaction (and one fsync): group_commit.rs.
+    enqueues: GroupCommit<(NewDelivery, u64), Result<Enqueued>>,
+}
+
+/// One enqueue inside the caller's transaction (storage.rs `Store::enqueue_batch`).
+fn enqueue_in(db: &Connection, d: &NewDelivery, max_queued: u64) -> Result<Enqueued> {
+    let keys = d.idem_keys();
+    let mut stored = None;
+    for key in &keys {
+        if let Some(id) = holder_of(db, key)? {
+            stored = Some(id);
+            break;
+        }
+    }
+    if let Some(id) = stored {
+        // What this sighting knows of the pipeline's names, the stored one learns.
+        add_aliases(db, id, &keys)?;
+        let resumed = resume_parked(db, id)?;
+        return Ok(if resumed {
+            Enqueued::Resumed(id)
+        } else {
+            Enqueued::Duplicate(id)
+        });
+    }
+    let depth: u64 = db.query_row(
+        "SELECT COUNT(*) FROM deliveries WHERE state IN ('queued', 'running')",
+        [],
+        |r| r.get(0),
+    )?;
+    if depth >= max_queued {
+        return Ok(Enqueued::QueueFull(depth));
+    }
+    let now = now_ms();
+    db.execute(
+            "INSERT INTO deliveries (idem_key, provider, connection, project, pipeline, event_json, source, state, next_attempt_at, received_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?8, ?8)",
+            params![keys[0], d.provider, d.connection, d.project, d.pipeline, d.event_json, d.source, now],
+        )?;
+    let id = db.last_insert_rowid();
+    add_aliases(db, id, &keys[1..])?;
+    Ok(Enqueued::Stored(id))
 }
 
 /// Queues a parked delivery again with fresh attempts; false when it was not parked.
@@ -224,7 +266,10 @@ impl Store {
             tx.pragma_update(None, "user_version", i + 1)?;
             tx.commit()?;
         }
-        Ok(Self { db: Mutex::new(db) })
+        Ok(Self {
+            db: Mutex::new(db),
+            enqueues: GroupCommit::default(),
+        })
     }
 
     pub(crate) fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -232,46 +277,52 @@ impl Store {
     }
 
     /// Stores a delivery unless the same failure is already stored or the queue is full.
+    /// Returns once the delivery is committed; concurrent callers share the transaction.
     pub fn enqueue(&self, d: &NewDelivery, max_queued: u64) -> Result<Enqueued> {
+        self.enqueues.submit(
+            (d.clone(), max_queued),
+            |batch| self.enqueue_batch(&batch),
+            || {
+                Err(StorageError(
+                    "the batch this delivery was stored in failed; it was not stored".into(),
+                ))
+            },
+        )
+    }
+
+    /// One transaction for a batch of enqueues, each in its own savepoint: one that fails is
+    /// rolled back alone and answered with its error; the others commit together.
+    fn enqueue_batch(&self, batch: &[(NewDelivery, u64)]) -> Vec<Result<Enqueued>> {
         let mut db = self.db();
-        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let keys = d.idem_keys();
-        let mut stored = None;
-        for key in &keys {
-            if let Some(id) = holder_of(&tx, key)? {
-                stored = Some(id);
-                break;
+        let mut tx = match db.transaction_with_behavior(TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            Err(e) => {
+                return batch
+                    .iter()
+                    .map(|_| Err(StorageError(e.to_string())))
+                    .collect();
             }
-        }
-        if let Some(id) = stored {
-            // What this sighting knows of the pipeline's names, the stored one learns.
-            add_aliases(&tx, id, &keys)?;
-            let resumed = resume_parked(&tx, id)?;
-            tx.commit()?;
-            return Ok(if resumed {
-                Enqueued::Resumed(id)
-            } else {
-                Enqueued::Duplicate(id)
+        };
+        let mut answers = Vec::with_capacity(batch.len());
+        for (d, max_queued) in batch {
+            let answer = tx.savepoint().map_err(StorageError::from).and_then(|sp| {
+                let answer = enqueue_in(&sp, d, *max_queued)?;
+                sp.commit()?;
+                Ok(answer)
             });
+            answers.push(answer);
         }
-        let depth: u64 = tx.query_row(
-            "SELECT COUNT(*) FROM deliveries WHERE state IN ('queued', 'running')",
-            [],
-            |r| r.get(0),
-        )?;
-        if depth >= max_queued {
-            return Ok(Enqueued::QueueFull(depth));
+        match tx.commit() {
+            Ok(()) => answers,
+            Err(e) => batch
+                .iter()
+                .map(|_| {
+                    Err(StorageError(format!(
+                        "the deliveries could not be committed: {e}"
+                    )))
+                })
+                .collect(),
         }
-        let now = now_ms();
-        tx.execute(
-            "INSERT INTO deliveries (idem_key, provider, connection, project, pipeline, event_json, source, state, next_attempt_at, received_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?8, ?8)",
-            params![keys[0], d.provider, d.connection, d.project, d.pipeline, d.event_json, d.source, now],
-        )?;
-        let id = tx.last_insert_rowid();
-        add_aliases(&tx, id, &keys[1..])?;
-        tx.commit()?;
-        Ok(Enqueued::Stored(id))
     }
 
     /// Takes the next due delivery and marks it running.
