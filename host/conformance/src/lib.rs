@@ -15,6 +15,7 @@ use exlogare_runtime::http::replay::ReplayBackend;
 use exlogare_runtime::limits::SandboxLimits;
 use exlogare_runtime::log_sink::{self, LogSink};
 use exlogare_runtime::plugin::{CallContext, CallOutput, LoadedPlugin, PluginFault};
+use exlogare_runtime::secret_stand_in;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -352,6 +353,13 @@ impl ScenarioEnv {
             credentials: self.scenario.secrets.credentials(),
             clock: self.clock,
             sink,
+            redact: self
+                .scenario
+                .secrets
+                .webhook_secret
+                .iter()
+                .map(Secret::new)
+                .collect(),
         }
     }
 
@@ -444,7 +452,10 @@ pub fn run_scenario(plugin: &LoadedPlugin, dir: &Path) -> anyhow::Result<Scenari
                     .clone()
                     .or_else(|| secrets.webhook_secret.clone())
                     .unwrap_or_default();
-                match plugin.verify_webhook(ctx(None), conn, &delivery, &secret) {
+                // As the service does: the plugin compares a stand-in, never the secret.
+                let stand_in = secret_stand_in::fixed_stand_in(&secret);
+                let delivery = secret_stand_in::masked_delivery(&delivery, &secret, &stand_in);
+                match plugin.verify_webhook(ctx(None), conn, &delivery, &stand_in) {
                     Ok(out) => {
                         record(&out.transcript, out.fuel_consumed);
                         if let Ok(contract::WebhookOutcome::PipelineFailed(ev)) = &out.value {

@@ -45,10 +45,10 @@ pub struct CallState {
     log_used: u64,
     log_cap: u64,
     log_dropped: u64,
-    sink_text_used: u64,
-    sink_text_cap: u64,
-    /// Whether `log-sink.emit` was refused for the text cap (`log_text_bytes`).
-    pub(crate) sink_text_cut: bool,
+    /// The log text this call's `extract-job-log` may still emit (`log_text_bytes`).
+    pub(crate) sink_text: TextAllowance,
+    /// Secrets kept out of what the plugin logs or prints (`CallContext::redact`).
+    redact: Vec<String>,
     /// stdout and stderr share one capture and one cap.
     pub(crate) stdout: CapturedOutput,
 }
@@ -60,6 +60,7 @@ impl CallState {
         http: HttpGate,
         sink: Option<Box<dyn LogSink>>,
         clock: Clock,
+        redact: Vec<String>,
     ) -> Self {
         let stdout = CapturedOutput::new(limits.stdio_bytes as usize);
         // No preopens, no environment, no arguments, no sockets, no name lookup: the only way
@@ -97,9 +98,8 @@ impl CallState {
             log_used: 0,
             log_cap: limits.log_bytes,
             log_dropped: 0,
-            sink_text_used: 0,
-            sink_text_cap: limits.log_text_bytes,
-            sink_text_cut: false,
+            sink_text: TextAllowance::new(limits.log_text_bytes),
+            redact,
             stdout,
         }
     }
@@ -112,6 +112,7 @@ impl CallState {
             return;
         }
         self.log_used += len;
+        let message = self.without_secrets(message);
         let plugin = self.plugin_id.as_str();
         match level {
             tracing::Level::ERROR => tracing::error!(plugin, "{message}"),
@@ -122,27 +123,60 @@ impl CallState {
         }
     }
 
+    fn without_secrets(&self, text: &str) -> String {
+        let secrets: Vec<&str> = self.redact.iter().map(String::as_str).collect();
+        crate::secret_text::without_secrets(text, &secrets)
+    }
+
+    /// The end of what the guest wrote to stderr (a panic message), secrets replaced: it is
+    /// quoted in the fault, which the host logs.
+    pub(crate) fn stderr_tail_redacted(&self) -> Vec<u8> {
+        let tail = self.stdout.stderr_tail();
+        self.without_secrets(&String::from_utf8_lossy(&tail))
+            .into_bytes()
+    }
+
     /// Bytes of plugin log messages dropped over the cap.
     pub fn log_dropped(&self) -> u64 {
         self.log_dropped
     }
 
-    /// Counts `bytes` of extracted text against the call's cap; past it the chunk is refused
-    /// whole, in words the plugin can pass on.
-    pub(crate) fn admit_sink_text(&mut self, bytes: u64) -> Result<(), String> {
-        if self.sink_text_used.saturating_add(bytes) > self.sink_text_cap {
-            self.sink_text_cut = true;
-            return Err(format!(
-                "this host analyses at most {} bytes of text per job log (sandbox `log_text_bytes`); stop reading",
-                self.sink_text_cap
-            ));
-        }
-        self.sink_text_used += bytes;
-        Ok(())
-    }
-
     pub fn take_sink(&mut self) -> Option<Box<dyn LogSink>> {
         self.sink.take()
+    }
+}
+
+/// The per-job cap on emitted log text (`log_text_bytes`), counted as chunks arrive.
+#[derive(Debug)]
+pub(crate) struct TextAllowance {
+    used: u64,
+    cap: u64,
+    /// A chunk was refused; every later one is too.
+    pub(crate) cut: bool,
+}
+
+impl TextAllowance {
+    fn new(cap: u64) -> Self {
+        Self {
+            used: 0,
+            cap,
+            cut: false,
+        }
+    }
+
+    /// Counts `bytes` of extracted text; past the cap the chunk is refused whole, in words the
+    /// plugin can pass on, and so is every later chunk: the analysis read the log up to the
+    /// cut, and a smaller chunk after it would leave a gap nobody is told about.
+    pub(crate) fn admit(&mut self, bytes: u64) -> Result<(), String> {
+        if self.cut || self.used.saturating_add(bytes) > self.cap {
+            self.cut = true;
+            return Err(format!(
+                "this host analyses at most {} bytes of text per job log (sandbox `log_text_bytes`); stop reading",
+                self.cap
+            ));
+        }
+        self.used += bytes;
+        Ok(())
     }
 }
 
@@ -344,6 +378,19 @@ impl tokio::io::AsyncWrite for CapturedOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_past_the_cap_is_refused_and_so_is_everything_after() {
+        let mut allowance = TextAllowance::new(100);
+        assert!(allowance.admit(60).is_ok());
+        let refused = allowance.admit(60).unwrap_err();
+        assert!(
+            refused.contains("100 bytes") && refused.contains("log_text_bytes"),
+            "{refused}"
+        );
+        assert!(allowance.admit(1).is_err(), "a smaller chunk after the cut");
+        assert!(allowance.cut);
+    }
 
     #[test]
     fn output_over_the_cap_is_dropped_and_counted() {

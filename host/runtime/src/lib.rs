@@ -13,7 +13,10 @@
 //!   [`wit`]: contract lines, import surface, the generated bindings and their adapters (the
 //!   only module that names them); [`call_state`]: what one call owns; [`log_sink`]: where an
 //!   extracted log goes, in host types.
-//! - [`plugin`]: loading, instantiating per call, trap handling, the circuit breaker.
+//! - [`plugin`]: loading, instantiating per call, trap handling, the circuit breaker;
+//!   [`secret_text`]: secrets out of what a plugin logs or prints; [`secret_stand_in`]: what
+//!   `verify-webhook` compares instead of the webhook secret (the service and the conformance
+//!   kit both hand plugins the stand-in).
 
 pub mod cache;
 pub mod call_state;
@@ -25,4 +28,6 @@ pub mod http;
 pub mod limits;
 pub mod log_sink;
 pub mod plugin;
+pub mod secret_stand_in;
+pub mod secret_text;
 pub mod wit;

@@ -184,7 +184,7 @@ impl SandboxLimits {
 }
 
 /// Bytes as a person writes them: whole MiB or KiB when exact, else bytes.
-fn size(bytes: u64) -> String {
+pub fn size(bytes: u64) -> String {
     if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
         format!("{} MiB", bytes >> 20)
     } else if bytes >= 1 << 10 && bytes.is_multiple_of(1 << 10) {

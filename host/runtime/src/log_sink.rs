@@ -27,6 +27,9 @@ pub struct StepBoundary {
     pub source_line: u64,
 }
 
+/// What a step boundary costs against the per-job cap besides its name: about a line's worth.
+const STEP_COST: u64 = 64;
+
 /// What one `log-sink.emit` carries.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct LogChunk {
@@ -35,9 +38,17 @@ pub struct LogChunk {
 }
 
 impl LogChunk {
-    /// The bytes of text the chunk carries, as the per-job cap (`log_text_bytes`) counts them.
+    /// What the chunk costs against the per-job cap (`log_text_bytes`): each line's text and
+    /// its line break, each step's name and a fixed cost per step, so empty lines or step
+    /// markers alone cannot keep the analysis busy for free.
     pub fn text_bytes(&self) -> u64 {
-        self.lines.iter().map(|l| l.text.len() as u64).sum()
+        let lines: u64 = self.lines.iter().map(|l| l.text.len() as u64 + 1).sum();
+        let steps: u64 = self
+            .steps
+            .iter()
+            .map(|s| s.name.len() as u64 + STEP_COST)
+            .sum();
+        lines + steps
     }
 }
 
@@ -47,4 +58,33 @@ pub trait LogSink: Send {
     fn emit(&mut self, chunk: LogChunk) -> Result<(), String>;
     /// Lets the caller take its concrete sink back after the call.
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_lines_and_step_markers_count_against_the_cap() {
+        let empty = LogChunk {
+            lines: vec![
+                LogLine {
+                    source_line: 1,
+                    text: String::new(),
+                };
+                1000
+            ],
+            steps: vec![],
+        };
+        assert_eq!(empty.text_bytes(), 1000);
+        let steps = LogChunk {
+            lines: vec![],
+            steps: vec![StepBoundary {
+                edge: StepEdge::Start,
+                name: "build".into(),
+                source_line: 1,
+            }],
+        };
+        assert_eq!(steps.text_bytes(), 5 + STEP_COST);
+    }
 }

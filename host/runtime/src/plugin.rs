@@ -23,8 +23,8 @@ use crate::contract::{
 };
 use crate::egress::EgressPolicy;
 use crate::engine::HostEngine;
-use crate::http::HttpBackend;
 use crate::http::gate::{Credentials, ExchangeRecord, GateLimits, HttpGate, HttpPermits};
+use crate::http::{HttpBackend, Secret};
 use crate::limits::SandboxLimits;
 use crate::log_sink::LogSink;
 use crate::wit::v0_1::Exports;
@@ -123,6 +123,11 @@ pub struct CallContext {
     pub credentials: Credentials,
     pub clock: Clock,
     pub sink: Option<Box<dyn LogSink>>,
+    /// Secrets besides `credentials` that the plugin may be handed or may find (the
+    /// connection's webhook secret, a refresh token, a watch's secret): replaced by `***` in
+    /// what the plugin logs and in its stderr quoted in a fault, so they never reach the
+    /// host's log through it.
+    pub redact: Vec<Secret>,
 }
 
 impl CallContext {
@@ -145,6 +150,7 @@ impl CallContext {
             credentials: Credentials::default(),
             clock: Clock::System,
             sink: None,
+            redact: vec![],
         }
     }
 }
@@ -583,6 +589,13 @@ impl LoadedPlugin {
         };
         let started = Instant::now();
         let budget = self.limits.call_timeout();
+        let redact = ctx
+            .redact
+            .iter()
+            .chain(&ctx.credentials.access_token)
+            .chain(&ctx.credentials.client_secret)
+            .map(|s| s.expose().to_string())
+            .collect::<Vec<String>>();
         let gate = HttpGate::new(
             ctx.policy,
             ctx.backend,
@@ -606,6 +619,7 @@ impl LoadedPlugin {
             gate,
             ctx.sink,
             ctx.clock,
+            redact,
         );
         let mut store = Store::new(&self.engine.engine, state);
         // wasmtime's per-call copy limit: what the guest may hand the host in one host call or
@@ -647,7 +661,7 @@ impl LoadedPlugin {
                     transcript: data.http.take_transcript(),
                     stdio,
                     stdio_dropped,
-                    log_text_cut: data.sink_text_cut,
+                    log_text_cut: data.sink_text.cut,
                     over_budget: data.http.over_budget(),
                     sink: data.take_sink(),
                     elapsed,
@@ -656,7 +670,7 @@ impl LoadedPlugin {
                 })
             }
             Err(err) => {
-                let stderr = store.data().stdout.stderr_tail();
+                let stderr = store.data().stderr_tail_redacted();
                 let fault = self.classify(&err, &stderr);
                 if fault.is_host_capacity() {
                     tracing::warn!(plugin = self.id_or_loading(), %fault, "call refused");

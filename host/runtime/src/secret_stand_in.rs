@@ -14,7 +14,9 @@
 //! and `Authorization`, GitLab's `X-Gitlab-Token`, and the `?secret=` this host puts on the hooks
 //! it registers), and wit/README.md makes it the contract's rule.
 
+use crate::contract::WebhookDelivery;
 use rand::RngCore;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// A delivery's query and headers with the real secret swapped for the stand-in.
@@ -31,6 +33,37 @@ pub fn fresh_stand_in() -> String {
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
+}
+
+/// A stand-in that is the same on every run, for recorded scenarios (the conformance kit,
+/// `replay`): their goldens stay stable, and the plugin still compares what production hands
+/// it. An empty secret stays empty: there is nothing to stand in for.
+pub fn fixed_stand_in(secret: &str) -> String {
+    if secret.is_empty() {
+        return String::new();
+    }
+    let digest = Sha256::digest(format!("exlogare stand-in\0{secret}").as_bytes());
+    hex::encode(&digest[..16])
+}
+
+/// `delivery` as a plugin sees it in production: every place presenting `secret` carries
+/// `stand_in` instead.
+pub fn masked_delivery(
+    delivery: &WebhookDelivery,
+    secret: &str,
+    stand_in: &str,
+) -> WebhookDelivery {
+    let m = mask(
+        delivery.query.clone(),
+        delivery.headers.clone(),
+        secret,
+        stand_in,
+    );
+    WebhookDelivery {
+        query: m.query,
+        headers: m.headers,
+        body: delivery.body.clone(),
+    }
 }
 
 /// Swaps `secret` for `stand_in` in every header and query value that presents it. An empty
@@ -95,8 +128,11 @@ fn swapped(value: &str, secret: &str, stand_in: &str) -> Option<String> {
     found.then_some(out)
 }
 
+/// Compares digests in constant time: the time taken says nothing of the secret, its length
+/// included (a length check first would).
 fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+    let (a, b) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
+    bool::from(a.as_slice().ct_eq(b.as_slice()))
 }
 
 #[cfg(test)]
@@ -110,6 +146,29 @@ mod tests {
     }
 
     const SECRET: &str = "wh-7Hq2-секрет";
+
+    /// Recorded scenarios hand plugins a stand-in too, the same on every run.
+    #[test]
+    fn a_scenario_s_stand_in_is_stable_and_is_not_the_secret() {
+        let a = fixed_stand_in(SECRET);
+        assert_eq!(a, fixed_stand_in(SECRET));
+        assert_eq!(a.len(), 32);
+        assert!(!a.contains("wh-7Hq2"));
+        assert_ne!(a, fixed_stand_in("other"));
+        assert_eq!(fixed_stand_in(""), "");
+        let delivery = WebhookDelivery {
+            query: pairs(&[("secret", SECRET)]),
+            headers: pairs(&[("authorization", &format!("token {SECRET}"))]),
+            body: b"{}".to_vec(),
+        };
+        let seen = masked_delivery(&delivery, SECRET, &a);
+        assert_eq!(seen.query, pairs(&[("secret", &a)]));
+        assert_eq!(
+            seen.headers,
+            pairs(&[("authorization", &format!("token {a}"))])
+        );
+        assert_eq!(seen.body, delivery.body);
+    }
 
     #[test]
     fn every_place_that_presents_the_secret_gets_the_stand_in_and_nothing_else_changes() {

@@ -83,3 +83,33 @@ impl Sandbox {
         Ok(limits)
     }
 }
+
+/// `text` with control characters other than newline and tab shown as U+FFFD and the
+/// bidirectional controls dropped: plugin text printed to an operator's terminal (replay,
+/// plugins) cannot move the cursor, clear the screen, hide a link or reverse a line.
+pub(crate) fn terminal_safe(text: &str) -> String {
+    text.chars()
+        .filter(|&c| !exlogare_runtime::plugin::is_bidi_control(c))
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn plugin_text_cannot_drive_the_terminal() {
+        let hostile = "job \u{1b}]8;;https://evil.example\u{7}click\u{1b}]8;;\u{7} \u{1b}[2J\u{202E}gpj.exe\nnext\tline";
+        let shown = super::terminal_safe(hostile);
+        assert!(
+            !shown.contains('\u{1b}') && !shown.contains('\u{7}') && !shown.contains('\u{202E}'),
+            "{shown:?}"
+        );
+        assert!(shown.ends_with("gpj.exe\nnext\tline"), "{shown:?}");
+    }
+}

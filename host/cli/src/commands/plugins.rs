@@ -5,7 +5,7 @@
 //! `POST /api/plugins/{id}/breaker/reset`, host/service/src/plugins_http.rs) with the config's
 //! admin token.
 
-use super::ConfigFile;
+use super::{ConfigFile, terminal_safe};
 use clap::Args;
 use serde_json::Value;
 use std::process::ExitCode;
@@ -40,6 +40,13 @@ pub fn run(args: &Plugins) -> anyhow::Result<ExitCode> {
     let client = reqwest::blocking::Client::builder()
         .timeout(std::time::Duration::from_secs(10))
         .build()?;
+    if let Some(id) = &args.reset
+        && !is_plugin_id(id)
+    {
+        anyhow::bail!(
+            "`{id}` is not a plugin id (lowercase letters, digits and `-`); `exlogare-host plugins --config ...` lists them"
+        );
+    }
     let request = match &args.reset {
         Some(id) => client.post(format!("{base}/api/plugins/{id}/breaker/reset")),
         None => client.get(format!("{base}/api/plugins")),
@@ -66,12 +73,13 @@ pub fn run(args: &Plugins) -> anyhow::Result<ExitCode> {
         ),
         None => {
             for p in body["plugins"].as_array().into_iter().flatten() {
+                // What a plugin says of itself reaches the operator's terminal: made safe.
                 println!(
                     "{} ({} contract {}): breaker {}; {} of {} call slots in use",
-                    p["id"].as_str().unwrap_or("?"),
-                    p["name"].as_str().unwrap_or("?"),
-                    p["contract"].as_str().unwrap_or("?"),
-                    breaker_words(&p["breaker"]),
+                    terminal_safe(p["id"].as_str().unwrap_or("?")),
+                    terminal_safe(p["name"].as_str().unwrap_or("?")),
+                    terminal_safe(p["contract"].as_str().unwrap_or("?")),
+                    terminal_safe(&breaker_words(&p["breaker"])),
                     p["calls_running"],
                     p["call_slots"],
                 );
@@ -79,6 +87,14 @@ pub fn run(args: &Plugins) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A provider id as plugins declare them (`gitflic`), so it can stand in a URL path as it is.
+fn is_plugin_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// `127.0.0.1:8080` for a host listening on every address (`0.0.0.0:8080`, `[::]:8080`).
@@ -125,5 +141,14 @@ mod tests {
         );
         let closed = serde_json::json!({"state": "closed", "recent_faults": 2});
         assert_eq!(breaker_words(&closed), "closed, 2 recent faults");
+    }
+
+    /// `--reset` puts the id into a URL path: only what a plugin id may be gets there.
+    #[test]
+    fn only_plugin_ids_are_reset() {
+        assert!(is_plugin_id("gitflic") && is_plugin_id("gitlab-2"));
+        for bad in ["", "../admin", "a/b", "GitFlic", "x?y=1", "a b"] {
+            assert!(!is_plugin_id(bad), "{bad}");
+        }
     }
 }

@@ -4,11 +4,12 @@
 //! failed jobs and streams their logs from the recorded traffic (through the same sandbox and
 //! egress gate as production), and the analyzer turns each log into a root-cause report.
 
-use super::Sandbox;
+use super::{Sandbox, terminal_safe};
 use clap::Args;
 use exlogare_conformance::{ScenarioEnv, Step};
 use exlogare_runtime::contract;
 use exlogare_runtime::plugin::LoadedPlugin;
+use exlogare_runtime::secret_stand_in;
 use exlogare_service::pipeline::{
     FailureAnalysis, LogWords, analyze_failure, failure_message, pipeline_label,
 };
@@ -116,7 +117,10 @@ pub fn replay(plugin: &LoadedPlugin, dir: &Path) -> anyhow::Result<ReplayReport>
         .clone()
         .or_else(|| env.scenario.secrets.webhook_secret.clone())
         .unwrap_or_default();
-    let verified = plugin.verify_webhook(env.ctx(None), &env.conn, &delivery, &secret)?;
+    // As the service does: the plugin compares a stand-in, never the secret.
+    let stand_in = secret_stand_in::fixed_stand_in(&secret);
+    let delivery = secret_stand_in::masked_delivery(&delivery, &secret, &stand_in);
+    let verified = plugin.verify_webhook(env.ctx(None), &env.conn, &delivery, &stand_in)?;
     let event = match verified.value {
         Ok(contract::WebhookOutcome::PipelineFailed(event)) => event,
         Ok(other) => {
@@ -258,33 +262,4 @@ fn render_analysis(out: &mut String, a: &FailureAnalysis) -> anyhow::Result<bool
         )?;
     }
     Ok(ok)
-}
-
-/// `text` with control characters other than newline and tab shown as U+FFFD and the
-/// bidirectional controls dropped (see [`ReplayReport::render`]).
-fn terminal_safe(text: &str) -> String {
-    text.chars()
-        .filter(|&c| !exlogare_runtime::plugin::is_bidi_control(c))
-        .map(|c| {
-            if c.is_control() && c != '\n' && c != '\t' {
-                '\u{FFFD}'
-            } else {
-                c
-            }
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod terminal_tests {
-    #[test]
-    fn plugin_text_cannot_drive_the_terminal() {
-        let hostile = "job \u{1b}]8;;https://evil.example\u{7}click\u{1b}]8;;\u{7} \u{1b}[2J\u{202E}gpj.exe\nnext\tline";
-        let shown = super::terminal_safe(hostile);
-        assert!(
-            !shown.contains('\u{1b}') && !shown.contains('\u{7}') && !shown.contains('\u{202E}'),
-            "{shown:?}"
-        );
-        assert!(shown.ends_with("gpj.exe\nnext\tline"), "{shown:?}");
-    }
 }

@@ -159,7 +159,7 @@ impl exlogare::ci::clock::Host for CallState {
 impl sink_types::Host for CallState {
     fn emit(&mut self, chunk: sink_types::LogChunk) -> Result<(), String> {
         let chunk = host_chunk(chunk);
-        self.admit_sink_text(chunk.text_bytes())?;
+        self.sink_text.admit(chunk.text_bytes())?;
         match self.sink.as_mut() {
             Some(sink) => sink.emit(chunk),
             None => Err("this call has no log sink; extract-job-log must be called through the host's extract API".into()),
