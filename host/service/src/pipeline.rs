@@ -108,8 +108,11 @@ pub const MAX_ANALYSIS_TIME: Duration = Duration::from_secs(120);
 impl FailureAnalysis {
     /// The first job log that a later attempt may still read (see [`LogProblem::is_transient`]).
     pub fn transient_log_problem(&self) -> Option<&LogProblem> {
+        // A job cut at the text cap is not retried: another attempt would read the same text
+        // up to the same cap, and whatever the plugin said after the cut is its consequence.
         self.jobs
             .iter()
+            .filter(|j| j.text_cut_at.is_none())
             .find_map(|j| j.source.as_ref().err().filter(|p| p.is_transient()))
     }
 
@@ -346,9 +349,10 @@ pub enum PipelineError {
     #[error("{}", provider_error_words(.0))]
     Provider(contract::ProviderError),
     /// The connection's request budget refused a request the call needed (whatever the plugin
-    /// made of the refusal): the delivery waits `.0` for room, it is not the provider's doing.
-    #[error("the connection's request budget is spent; room again in {} s", .0.as_secs().max(1))]
-    OverBudget(Duration),
+    /// made of the refusal): room again in `wait`, it is not the provider's doing. `spent`:
+    /// the requests the call made before the refusal, which say whether waiting can help.
+    #[error("the connection's request budget is spent; room again in {} s", .wait.as_secs().max(1))]
+    OverBudget { wait: Duration, spent: usize },
     #[error(transparent)]
     Fault(#[from] PluginFault),
 }
@@ -364,7 +368,12 @@ pub fn analyze_failure(
     let mut requests = out.transcript.len();
     let details = match (out.value, out.over_budget) {
         (Ok(details), _) => details,
-        (Err(_), Some(wait)) => return Err(PipelineError::OverBudget(wait)),
+        (Err(_), Some(wait)) => {
+            return Err(PipelineError::OverBudget {
+                wait,
+                spent: requests,
+            });
+        }
         (Err(e), None) => return Err(PipelineError::Provider(e)),
     };
     let mut jobs = Vec::new();
@@ -444,10 +453,11 @@ pub fn failure_message(
         .iter()
         .map(|j| {
             let unavailable = match (&j.source, &j.report) {
-                // The host's own words: the plugin's error after a refused chunk is a consequence.
-                (_, Some(_)) if j.text_cut_at.is_some() => Some(format!(
-                    "the log was read only in part: its text passed this host's cap of {} MiB per job (sandbox `log_text_bytes`), and what came after was not analysed",
-                    j.text_cut_at.unwrap_or(0) >> 20
+                // The host's own words, whatever the plugin answered after the refused chunk
+                // (its error is a consequence; an Ok would read as "empty").
+                _ if j.text_cut_at.is_some() => Some(format!(
+                    "the log was read only in part: its text passed this host's cap of {} per job (sandbox `log_text_bytes`), and what came after was not analysed",
+                    exlogare_runtime::limits::size(j.text_cut_at.unwrap_or(0))
                 )),
                 (Err(e), None) => Some(log_unavailable_text(e, words)),
                 (Err(e), Some(_)) => Some(format!(

@@ -12,10 +12,6 @@ use exlogare_notify::alert::mask_credentials;
 /// The longest plugin text kept (characters): enough for any error a person reads.
 pub const MAX_PLUGIN_TEXT_CHARS: usize = 2000;
 
-/// Secrets shorter than this are not searched for: replacing `ab` everywhere would mangle text
-/// and such a secret is no secret.
-const MIN_SECRET_CHARS: usize = 4;
-
 /// `text` with each of `secrets` replaced by `***`, credential shapes masked, at most
 /// [`MAX_PLUGIN_TEXT_CHARS`] characters.
 pub fn scrub(text: &str, secrets: &[&str]) -> String {
@@ -28,20 +24,7 @@ pub fn scrub(text: &str, secrets: &[&str]) -> String {
 
 /// `text` with each of `secrets` replaced by `***` and nothing else changed: for a log's own
 /// lines, which the analysis has redacted already and which must read as the log has them.
-pub fn without_secrets(text: &str, secrets: &[&str]) -> String {
-    let mut out = text.to_string();
-    // Longest first: a secret that contains another is replaced whole.
-    let mut secrets: Vec<&str> = secrets
-        .iter()
-        .copied()
-        .filter(|s| s.chars().count() >= MIN_SECRET_CHARS)
-        .collect();
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    for s in secrets {
-        out = out.replace(s, "***");
-    }
-    out
-}
+pub use exlogare_runtime::secret_text::without_secrets;
 
 #[cfg(test)]
 mod tests {

@@ -374,6 +374,7 @@ impl Service {
             credentials: c.credentials.clone(),
             clock: Clock::System,
             sink,
+            redact: c.secrets().into_iter().map(Secret::new).collect(),
         }
     }
 
@@ -474,9 +475,9 @@ impl Service {
             return WebhookReply::new(401, json!({ "status": "unauthorized", "error": why }));
         };
         // The plugin compares against a stand-in and never holds the secret itself
-        // (secret_stand_in.rs).
-        let stand_in = crate::secret_stand_in::fresh_stand_in();
-        let masked = crate::secret_stand_in::mask(
+        // (host/runtime/src/secret_stand_in.rs).
+        let stand_in = exlogare_runtime::secret_stand_in::fresh_stand_in();
+        let masked = exlogare_runtime::secret_stand_in::mask(
             url::form_urlencoded::parse(raw_query.unwrap_or("").as_bytes())
                 .into_owned()
                 .collect(),
@@ -920,13 +921,9 @@ impl Service {
                     self.observe_fault(&d.provider, &fault);
                     Outcome::retry(fault.to_string())
                 }
-                // A budget is not a failure: the delivery waits for room without spending an
-                // attempt (parking it would lose the report; the poller has seen the pipeline).
-                Err(e @ PipelineError::OverBudget(wait)) => Outcome::Defer {
-                    reason: format!("connection `{}`: {e}", c.config.id),
-                    until_ms: now_ms() + wait.as_millis().max(1000) as i64,
-                    metric: "deferred_budget",
-                },
+                Err(e @ PipelineError::OverBudget { wait, spent }) => {
+                    budget_outcome(&e, wait, spent, c)
+                }
                 Err(PipelineError::Provider(err)) => match err {
                     contract::ProviderError::CredentialsRejected(m) => {
                         let m = scrub(&m);
@@ -1145,5 +1142,37 @@ fn not_found_message(
             "{provider_name} no longer has this pipeline or its jobs, so its logs could not be analysed ({})",
             crate::pipeline::provider_detail(why)
         )),
+    }
+}
+
+/// What a budget refusal of the failure's details makes of the delivery. A budget is not a
+/// failure: usually the delivery waits for room without spending an attempt (parking it would
+/// lose the report). But a call that spent the whole hourly budget and still needed more will
+/// never fit: it is parked with what to change. One that spent half of it spends an attempt
+/// with the wait, so a pipeline too costly for the budget ends parked instead of coming back
+/// every hour to spend it all again.
+fn budget_outcome(
+    e: &PipelineError,
+    wait: std::time::Duration,
+    spent: usize,
+    c: &ConnectionRuntime,
+) -> Outcome {
+    let limit = c.budget.lock().unwrap_or_else(|p| p.into_inner()).limit() as usize;
+    let id = &c.config.id;
+    if spent >= limit {
+        return Outcome::park(format!(
+            "connection `{id}`: reading this pipeline took all {limit} provider requests its budget allows in an hour and needed more; raise `calls_per_hour`, then `exlogare-host parked --retry`"
+        ));
+    }
+    if spent.saturating_mul(2) >= limit {
+        return Outcome::Retry {
+            reason: format!("connection `{id}`: {e} (this pipeline alone used {spent} of {limit})"),
+            at_least_ms: wait.as_millis().max(1000) as u64,
+        };
+    }
+    Outcome::Defer {
+        reason: format!("connection `{id}`: {e}"),
+        until_ms: now_ms() + wait.as_millis().max(1000) as i64,
+        metric: "deferred_budget",
     }
 }

@@ -125,13 +125,11 @@ impl Service {
                 c.config.provider
             )));
         };
+        // The refresh token is the plugin's to send, not to log.
+        let mut ctx = self.ctx(c, None);
+        ctx.redact.push(refresh.clone());
         let out = plugin
-            .refresh_token(
-                self.ctx(c, None),
-                &c.conn,
-                &self.oauth_client(c),
-                refresh.expose(),
-            )
+            .refresh_token(ctx, &c.conn, &self.oauth_client(c), refresh.expose())
             .map_err(|fault| RefreshError::Unavailable(format!("the plugin faulted: {fault}")))?;
         match out.value {
             Ok(t) => Ok(token_set(t)),

@@ -211,8 +211,11 @@ impl Service {
             secret: secret.expose().to_string(),
             events: vec![WATCH_EVENT.to_string()],
         };
-        let attempt =
-            self.provider_call(c, |ctx| plugin.register_webhook(ctx, &c.conn, &pref, &spec));
+        // The watch's secret is the plugin's to register, not to log.
+        let attempt = self.provider_call(c, |mut ctx| {
+            ctx.redact.push(secret.clone());
+            plugin.register_webhook(ctx, &c.conn, &pref, &spec)
+        });
         // A timeout, a 5xx or a plugin fault may come after the provider applied the new secret:
         // then both secrets stay accepted (the hook has one of them) until the next watch.
         let may_have_landed = match &attempt {
