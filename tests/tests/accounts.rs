@@ -370,6 +370,29 @@ fn the_call_budget_is_never_exceeded() {
     world.gitflic.assert_clean();
 }
 
+/// A pipeline whose details alone need more requests than the hour allows will never fit:
+/// waiting for room would come back every hour, spend the whole budget and be refused again.
+/// It is parked at once, saying what to change, and the budget is never exceeded.
+#[test]
+fn a_pipeline_needing_more_than_the_whole_budget_is_parked_with_what_to_change() {
+    let world = World::new();
+    let host = world.host_with("calls_per_hour = 1");
+    host.seed_tokens("gf-at-0", "gf-rt-0", now_ms() + 20 * DAY_MS);
+    let id = host.deliver_failure();
+    let d = host.wait_state(id, "parked");
+    let why = d.last_error.unwrap_or_default();
+    assert!(
+        why.contains("took all 1 provider requests") && why.contains("calls_per_hour"),
+        "{why}"
+    );
+    assert_eq!(
+        world.gitflic.requests().len(),
+        1,
+        "never more than the budget"
+    );
+    assert!(world.slack.posted().is_empty());
+}
+
 #[test]
 fn a_rejected_token_is_refreshed_once_and_the_analysis_retried() {
     let world = World::new();

@@ -3,12 +3,12 @@
 //! sandbox limit (the misbehaving test plugin's `hostile` mode, tests/plugins/misbehave).
 //!
 //! It quotes the expected webhook secret and the whole delivery back in every answer, accepts
-//! deliveries without comparing anything, refuses a refresh quoting the refresh token, links the
-//! pipeline and its jobs to a phishing page dressed up as the instance's, returns 10,000 failed
-//! jobs, and prints a right-to-left override and an `@room` mention into the log. What each
+//! deliveries without comparing anything, refuses a refresh quoting the refresh token (and logs
+//! it), links the pipeline and its jobs to a phishing page dressed up as the instance's, returns
+//! 10,000 failed jobs, and prints a right-to-left override and an `@room` mention into the log. What each
 //! gets:
-//! - the plugin never holds the webhook secret: it compares a per-delivery stand-in
-//!   (host/service/src/secret_stand_in.rs), so nothing it says can carry the secret;
+//! - `verify-webhook` never holds the webhook secret: it compares a per-delivery stand-in
+//!   (host/runtime/src/secret_stand_in.rs), so nothing it says can carry the secret;
 //! - an acceptance of a delivery that presents no secret is refused with 401, nothing stored;
 //! - senders read the host's fixed words, never the plugin's;
 //! - the refresh token it quotes is scrubbed from the stored error, the flag, the alert;
@@ -36,6 +36,7 @@ use serde_json::Value;
 use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
+use tracing_subscriber::prelude::*;
 
 const WEBHOOK_SECRET: &str = "wh-hostile-9Zq3Lm7X";
 const CLIENT_SECRET: &str = "client-secret-hostile-41";
@@ -49,10 +50,21 @@ fn captured_log() -> Arc<Mutex<Vec<u8>>> {
     LOG.get_or_init(|| {
         let buffer = Arc::new(Mutex::new(Vec::new()));
         let sink = buffer.clone();
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || Capture(sink.clone()))
+        // Everything the host and the HTTP stack log, at every level; not the compiler's own
+        // trace (in a workspace build tracing-subscriber also bridges the `log` crate, and
+        // Cranelift tracing every function it compiles made a delivery miss its wait).
+        tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(move || Capture(sink.clone()))
+                    .with_filter(tracing_subscriber::filter::filter_fn(|m| {
+                        let t = m.target();
+                        !(t.starts_with("cranelift")
+                            || t.starts_with("wasmtime")
+                            || t.starts_with("regalloc"))
+                    })),
+            )
             .init();
         buffer
     })

@@ -1,8 +1,9 @@
 //! No two modules of a crate depend on each other, directly or around a longer loop: each module
 //! can be read, tested and changed from its imports down (issue 9). A module depends on another
 //! when its code (comments and its own `#[cfg(test)]` tail left out) names it by
-//! `crate::<path>` or, for a sibling, `super::<name>`. A module's own children are not counted:
-//! `mod` declarations are where a folder's modules live, not a dependency.
+//! `crate::<path>` or relative to an ancestor (`super::<name>`, `super::super::<path>`), in a
+//! path or inside a grouped `use` (`use crate::{a::X, b}`). A module's own children are not
+//! counted: `mod` declarations are where a folder's modules live, not a dependency.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -50,10 +51,64 @@ fn modules(src: &Path) -> BTreeMap<String, String> {
                 .filter(|l| !l.trim_start().starts_with("//"))
                 .collect::<Vec<_>>()
                 .join("\n");
-            out.insert(name, code);
+            // Grouped imports name their modules only in pieces: add each whole path.
+            let flat: Vec<String> = use_trees(&code).iter().flat_map(|t| flatten(t)).collect();
+            out.insert(name, format!("{code}\n{}", flat.join("\n")));
         }
     }
     out
+}
+
+/// The trees of the `use` items in `code` (`crate::{a, b::{c, d}}`): a line that starts with
+/// `use` (after its visibility) up to the `;`, over as many lines as it takes.
+fn use_trees(code: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    for line in code.split_inclusive('\n') {
+        let start = offset;
+        offset += line.len();
+        let trimmed = line.trim_start();
+        let rest = ["pub(crate) ", "pub(super) ", "pub ", ""]
+            .iter()
+            .find_map(|vis| trimmed.strip_prefix(vis)?.strip_prefix("use "));
+        let Some(rest) = rest else { continue };
+        let from = start + (line.len() - rest.len());
+        if let Some(end) = code[from..].find(';') {
+            out.push(code[from..from + end].trim().to_string());
+        }
+    }
+    out
+}
+
+/// `crate::{a::X, b::{c, d as e}}` → `crate::a::X`, `crate::b::c`, `crate::b::d`.
+fn flatten(tree: &str) -> Vec<String> {
+    let tree = tree.trim();
+    let (open, close) = match (tree.find('{'), tree.rfind('}')) {
+        (Some(open), Some(close)) if open < close => (open, close),
+        _ => return vec![tree.split(" as ").next().unwrap_or(tree).trim().to_string()],
+    };
+    let prefix = &tree[..open];
+    let mut parts = Vec::new();
+    let (mut depth, mut from) = (0, open + 1);
+    for (i, c) in tree[open + 1..close].char_indices() {
+        let i = open + 1 + i;
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&tree[from..i]);
+                from = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&tree[from..close]);
+    parts
+        .into_iter()
+        .filter(|p| !p.trim().is_empty())
+        .flat_map(flatten)
+        .map(|p| format!("{prefix}{p}"))
+        .collect()
 }
 
 /// Whether `code` names `path` as a whole path segment sequence (`crate::a::b`, not `crate::a::bc`).
@@ -74,10 +129,17 @@ fn edges(mods: &BTreeMap<String, String>) -> BTreeMap<&str, BTreeSet<&str>> {
             if a == b || b.starts_with(&format!("{a}::")) {
                 continue;
             }
-            let parent_of = |m: &str| m.rsplit_once("::").map(|(p, _)| p.to_string());
-            let sibling = parent_of(a).is_some() && parent_of(a) == parent_of(b);
-            let by_super =
-                sibling && names(code, &format!("super::{}", b.rsplit("::").next().unwrap()));
+            // `super::` once per level up to the ancestor that also holds `b`.
+            let segments: Vec<&str> = a.split("::").collect();
+            let by_super = (1..=segments.len()).any(|up| {
+                let ancestor = segments[..segments.len() - up].join("::");
+                let rel = if ancestor.is_empty() {
+                    Some(b.as_str())
+                } else {
+                    b.strip_prefix(&format!("{ancestor}::"))
+                };
+                rel.is_some_and(|rel| names(code, &format!("{}{rel}", "super::".repeat(up))))
+            });
             if names(code, &format!("crate::{b}")) || by_super {
                 set.insert(b.as_str());
             }
@@ -152,10 +214,47 @@ fn a_loop_is_seen() {
         ("p::q".to_string(), "use super::r;".to_string()),
         ("p::r".to_string(), "use super::q::Y;".to_string()),
         ("ab".to_string(), "use crate::abc;".to_string()),
+        // Grouped, nested and renamed imports; a module two levels down naming its uncle.
+        (
+            "e".to_string(),
+            "pub(crate) use crate::{f::{Z as W, self}, ab};".to_string(),
+        ),
+        (
+            "f".to_string(),
+            "#[allow(unused)]\nuse crate::{e};".to_string(),
+        ),
+        ("x::w".to_string(), "use super::{y::z::T};".to_string()),
+        ("x::y".to_string(), String::new()),
+        ("x::y::z".to_string(), "use super::super::w::V;".to_string()),
     ]
-    .into();
+    .into_iter()
+    .map(|(name, code)| {
+        let flat: Vec<String> = use_trees(&code).iter().flat_map(|t| flatten(t)).collect();
+        (name, format!("{code}\n{}", flat.join("\n")))
+    })
+    .collect();
     let mut l = loops(&edges(&mods));
     l.iter_mut().for_each(|c| c.sort());
     l.sort();
-    assert_eq!(l, vec![vec!["a", "b", "c"], vec!["p::q", "p::r"]]);
+    assert_eq!(
+        l,
+        vec![
+            vec!["a", "b", "c"],
+            vec!["e", "f"],
+            vec!["p::q", "p::r"],
+            vec!["x::w", "x::y::z"]
+        ]
+    );
+}
+
+#[test]
+fn grouped_imports_are_read_as_whole_paths() {
+    assert_eq!(
+        flatten("crate::{a::X, b::{c, d as e}, f}"),
+        ["crate::a::X", "crate::b::c", "crate::b::d", "crate::f"]
+    );
+    assert_eq!(
+        use_trees("#[cfg(x)]\npub(crate) use crate::{a, b};\nlet user = 1;\n\"to use {x}\";"),
+        ["crate::{a, b}"]
+    );
 }

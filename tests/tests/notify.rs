@@ -1051,6 +1051,25 @@ fn message_is_built_from_an_analysis_and_round_trips_as_json() {
         )
     );
     assert!(!msg.jobs[0].excerpt.is_empty(), "what was read is analysed");
+    assert!(
+        cut.transient_log_problem().is_none(),
+        "a cut log is not read again: another attempt would stop at the same cap"
+    );
+
+    // Cut before anything was analysed, under a cap that is no whole MiB: still the host's
+    // words, with the cap as set.
+    cut.jobs[0].report = None;
+    cut.jobs[0].text_cut_at = Some(300 << 10);
+    let msg = exlogare_service::pipeline::failure_message("gitflic", "c", &cut, &words);
+    assert!(
+        msg.jobs[0]
+            .log_unavailable
+            .as_deref()
+            .unwrap()
+            .contains("cap of 300 KiB per job"),
+        "{:?}",
+        msg.jobs[0].log_unavailable
+    );
 }
 
 // ---- Connection alerts ("needs reconnection") ------------------------------------------------

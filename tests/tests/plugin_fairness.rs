@@ -29,6 +29,7 @@ fn offline() -> CallContext {
         credentials: Credentials::default(),
         clock: Clock::System,
         sink: None,
+        redact: vec![],
     }
 }
 

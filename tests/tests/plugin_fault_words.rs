@@ -229,9 +229,10 @@ impl exlogare_runtime::log_sink::LogSink for CountingSink {
 
 #[test]
 fn a_plugin_making_up_log_text_is_stopped_at_the_per_job_cap() {
-    // The plugin reads nothing and emits 256 KiB chunks until the sink refuses.
+    // The plugin reads nothing and emits chunks of four 64 KiB lines until the sink refuses.
+    // Each chunk counts 256 KiB and 4 line breaks: four fit under this cap, the fifth not.
     let limits = SandboxLimits {
-        log_text_bytes: 1 << 20,
+        log_text_bytes: (1 << 20) + 16,
         ..SandboxLimits::default()
     };
     let plugin = misbehave(limits);
@@ -261,7 +262,11 @@ fn a_plugin_making_up_log_text_is_stopped_at_the_per_job_cap() {
         .and_then(|s| s.into_any().downcast::<CountingSink>().ok())
         .map(|s| s.0)
         .unwrap();
-    assert_eq!(taken, 1 << 20, "four 256 KiB chunks, then nothing");
+    assert_eq!(
+        taken,
+        (1 << 20) + 16,
+        "four chunks (256 KiB of text and 4 line breaks each), then nothing"
+    );
     let said = format!("{:?}", out.value.unwrap_err());
     assert!(
         said.contains("after 4 chunks") && said.contains("log_text_bytes"),

@@ -91,6 +91,7 @@ pub fn ctx(policy: EgressPolicy, backend: Arc<dyn HttpBackend>) -> CallContext {
         credentials: Credentials::default(),
         clock: Clock::System,
         sink: None,
+        redact: vec![],
     }
 }
 

@@ -22,7 +22,7 @@
 //! and `ping` quote the expected secret and the whole delivery back, `accept` accepts without
 //! comparing anything; with no such header it compares `?secret=` honestly and accepts, putting
 //! the expected secret into the event's `git-ref`. `refresh-token` refuses, quoting the refresh
-//! token; `get-failure-details` links the pipeline and every job to a phishing page dressed up as
+//! token, and logs it (log import and stderr); `get-failure-details` links the pipeline and every job to a phishing page dressed up as
 //! the instance's, and returns `jobs` (default 10,000) failed jobs; `extract-job-log` emits a
 //! failure line with a bidi override and a `@room` mention.
 //!
@@ -40,6 +40,7 @@ mod bindings {
 }
 
 use bindings::exlogare::ci::http::{self, Credential, HttpError, Method, Request};
+use bindings::exlogare::ci::log::{self as plugin_log, Level};
 use bindings::exlogare::ci::log_sink::{self, LogChunk, LogLine};
 use bindings::exlogare::ci::types::{
     Connection, InvalidInput, Job, Pipeline, PipelineRef, ProjectRef, ProviderError, ProviderInfo,
@@ -478,6 +479,9 @@ impl Guest for Misbehave {
         refresh: String,
     ) -> Result<TokenSet, ProviderError> {
         if hostile(&conn) {
+            // Into the host's log, and into stderr for a later fault to quote.
+            plugin_log::log(Level::Warn, &format!("refreshing with {refresh}"));
+            eprintln!("refresh token: {refresh}");
             return Err(ProviderError::CredentialsRejected(format!(
                 "the refresh token {refresh} was refused"
             )));
