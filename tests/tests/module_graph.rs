@@ -51,12 +51,16 @@ fn modules(src: &Path) -> BTreeMap<String, String> {
                 .filter(|l| !l.trim_start().starts_with("//"))
                 .collect::<Vec<_>>()
                 .join("\n");
-            // Grouped imports name their modules only in pieces: add each whole path.
-            let flat: Vec<String> = use_trees(&code).iter().flat_map(|t| flatten(t)).collect();
-            out.insert(name, format!("{code}\n{}", flat.join("\n")));
+            out.insert(name, with_whole_paths(&code));
         }
     }
     out
+}
+
+/// `code` and, after it, each path its grouped imports name only in pieces, whole.
+fn with_whole_paths(code: &str) -> String {
+    let flat: Vec<String> = use_trees(code).iter().flat_map(|t| flatten(t)).collect();
+    format!("{code}\n{}", flat.join("\n"))
 }
 
 /// The trees of the `use` items in `code` (`crate::{a, b::{c, d}}`): a line that starts with
@@ -228,10 +232,7 @@ fn a_loop_is_seen() {
         ("x::y::z".to_string(), "use super::super::w::V;".to_string()),
     ]
     .into_iter()
-    .map(|(name, code)| {
-        let flat: Vec<String> = use_trees(&code).iter().flat_map(|t| flatten(t)).collect();
-        (name, format!("{code}\n{}", flat.join("\n")))
-    })
+    .map(|(name, code)| (name, with_whole_paths(&code)))
     .collect();
     let mut l = loops(&edges(&mods));
     l.iter_mut().for_each(|c| c.sort());

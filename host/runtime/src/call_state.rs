@@ -123,16 +123,18 @@ impl CallState {
         }
     }
 
+    fn redacted(&self) -> Vec<&str> {
+        self.redact.iter().map(String::as_str).collect()
+    }
+
     fn without_secrets(&self, text: &str) -> String {
-        let secrets: Vec<&str> = self.redact.iter().map(String::as_str).collect();
-        crate::secret_text::without_secrets(text, &secrets)
+        crate::secret_text::without_secrets(text, &self.redacted())
     }
 
     /// The end of what the guest wrote to stderr (a panic message), secrets replaced: it is
     /// quoted in the fault, which the host logs.
     pub(crate) fn stderr_tail_redacted(&self) -> Vec<u8> {
-        let tail = self.stdout.stderr_tail();
-        self.without_secrets(&String::from_utf8_lossy(&tail))
+        crate::secret_text::bytes_without_secrets(&self.stdout.stderr_tail(), &self.redacted())
             .into_bytes()
     }
 

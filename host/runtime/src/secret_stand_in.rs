@@ -75,16 +75,20 @@ pub fn mask(
     stand_in: &str,
 ) -> Masked {
     let mut presented = false;
+    // Hashed once per delivery; each value and word is hashed once to compare with it.
+    let secret = (!secret.is_empty()).then(|| Sha256::digest(secret.as_bytes()));
     let mut swap = |pairs: Vec<(String, String)>| -> Vec<(String, String)> {
         pairs
             .into_iter()
-            .map(|(k, v)| match swapped(&v, secret, stand_in) {
-                Some(v) => {
-                    presented = true;
-                    (k, v)
-                }
-                None => (k, v),
-            })
+            .map(
+                |(k, v)| match secret.as_ref().and_then(|s| swapped(&v, s, stand_in)) {
+                    Some(v) => {
+                        presented = true;
+                        (k, v)
+                    }
+                    None => (k, v),
+                },
+            )
             .collect()
     };
     let query = swap(query);
@@ -99,10 +103,7 @@ pub fn mask(
 /// `value` with the secret replaced, when it is the whole value or one of its words (split at
 /// ASCII whitespace and commas, as `Authorization: Bearer …` or a list header writes them);
 /// `None` when it does not present the secret. Each comparison is constant-time.
-fn swapped(value: &str, secret: &str, stand_in: &str) -> Option<String> {
-    if secret.is_empty() {
-        return None;
-    }
+fn swapped(value: &str, secret: &Digest256, stand_in: &str) -> Option<String> {
     if same(value, secret) {
         return Some(stand_in.to_string());
     }
@@ -128,11 +129,16 @@ fn swapped(value: &str, secret: &str, stand_in: &str) -> Option<String> {
     found.then_some(out)
 }
 
+type Digest256 = sha2::digest::Output<Sha256>;
+
 /// Compares digests in constant time: the time taken says nothing of the secret, its length
 /// included (a length check first would).
-fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
-    bool::from(a.as_slice().ct_eq(b.as_slice()))
+fn same(candidate: &str, secret: &Digest256) -> bool {
+    bool::from(
+        Sha256::digest(candidate.as_bytes())
+            .as_slice()
+            .ct_eq(secret.as_slice()),
+    )
 }
 
 #[cfg(test)]
