@@ -228,3 +228,22 @@ pub struct LogSource {
     pub bytes: u64,
     pub lines: u64,
 }
+
+/// The last passing run of a job (`green-runs`, since 0.1.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GreenJob {
+    pub pipeline: PipelineRef,
+    pub job: Job,
+    pub git_ref: Option<String>,
+}
+
+/// What `last-green-job` found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GreenRun {
+    /// A passing run newer than the one the host named as known.
+    Found(GreenJob),
+    /// The run the host named as known is still the newest passing one.
+    Unchanged,
+    /// No passing run within the plugin's search bound; what was searched, in words.
+    None(String),
+}

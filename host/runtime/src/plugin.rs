@@ -11,15 +11,15 @@
 //! not count. Each plugin has its own call slots (`concurrent_calls`, shared out of the pool
 //! by [`PluginSet::load`]), so a plugin that loops fills only its own.
 //!
-//! Optional exports (0.1.1: `endpoints`) are probed once at load and kept on the plugin; a call
+//! Optional exports (0.1.1: `endpoints`, 0.1.2: `green-runs`) are probed once at load and kept on the plugin; a call
 //! to one a plugin lacks answers `Ok(None)` without instantiating anything.
 
 use crate::cache::{CacheOutcome, CompileCache};
 use crate::call_state::{CallState, Clock};
 use crate::contract::{
-    Connection, FailureDetails, FailureEvent, Job, LogSource, OauthClient, PipelineSummary,
-    ProjectPage, ProjectRef, ProviderError, ProviderInfo, Registration, TokenSet, User, Webhook,
-    WebhookDelivery, WebhookOutcome, WebhookRejection, WebhookSpec,
+    Connection, FailureDetails, FailureEvent, GreenRun, Job, LogSource, OauthClient,
+    PipelineSummary, ProjectPage, ProjectRef, ProviderError, ProviderInfo, Registration, TokenSet,
+    User, Webhook, WebhookDelivery, WebhookOutcome, WebhookRejection, WebhookSpec,
 };
 use crate::egress::EgressPolicy;
 use crate::engine::HostEngine;
@@ -276,14 +276,19 @@ impl PluginRuntime {
             return Err(fail(e));
         }
         validate_info(&info).map_err(fail)?;
-        let advertised = info.capabilities.iter().any(|c| c == "endpoints");
-        if advertised != plugin.guest.has_endpoints() {
-            tracing::warn!(
-                plugin = %info.id,
-                advertised,
-                exported = plugin.guest.has_endpoints(),
-                "`describe().capabilities` and the exports disagree about `endpoints`; the exports decide"
-            );
+        for (name, exported) in [
+            ("endpoints", plugin.guest.has_endpoints()),
+            ("green-runs", plugin.guest.has_green_runs()),
+        ] {
+            let advertised = info.capabilities.iter().any(|c| c == name);
+            if advertised != exported {
+                tracing::warn!(
+                    plugin = %info.id,
+                    advertised,
+                    exported,
+                    "`describe().capabilities` and the exports disagree about `{name}`; the exports decide"
+                );
+            }
         }
         plugin.info = info;
         Ok(plugin)
@@ -542,6 +547,11 @@ impl LoadedPlugin {
     /// Whether the plugin exports the optional `endpoints` interface (probed at load).
     pub fn supports_endpoints(&self) -> bool {
         self.guest.has_endpoints()
+    }
+
+    /// Whether the plugin exports the optional `green-runs` interface (probed at load).
+    pub fn supports_green_runs(&self) -> bool {
+        self.guest.has_green_runs()
     }
 
     /// Runs `f` against a fresh instance under the sandbox limits: the breaker, the deadline,
@@ -804,6 +814,32 @@ impl LoadedPlugin {
         self.check_input(web_base.len())?;
         self.run(ctx, |s, i| self.guest.defaults(s, i, web_base))
             .map(Some)
+    }
+
+    /// The optional `green-runs.last-green-job` (contract 0.1.2): the newest passing run of the
+    /// job named `job_name` on `git_ref` (else the default branch), in a pipeline numbered below
+    /// `before`; `Unchanged` when it is still the run numbered `known`. `Ok(None)` when the
+    /// plugin does not export `green-runs`: the analysis then reads the failing log alone.
+    #[allow(clippy::too_many_arguments)]
+    pub fn last_green_job(
+        &self,
+        ctx: CallContext,
+        conn: &Connection,
+        project: &ProjectRef,
+        job_name: &str,
+        git_ref: Option<&str>,
+        before: Option<u64>,
+        known: Option<u64>,
+    ) -> Result<Option<CallOutput<ProviderResult<GreenRun>>>, PluginFault> {
+        if !self.guest.has_green_runs() {
+            return Ok(None);
+        }
+        self.check_input(job_name.len() + git_ref.map_or(0, str::len))?;
+        self.run(ctx, |s, i| {
+            self.guest
+                .last_green_job(s, i, conn, project, job_name, git_ref, before, known)
+        })
+        .map(Some)
     }
 
     pub fn verify_webhook(

@@ -23,7 +23,8 @@ pub const PROVIDER_INTERFACE: &str = "exlogare:ci/provider";
 /// Interfaces of our own package a plugin may export besides `provider`, which the host probes
 /// for at load and calls when present (wit/README.md, "Versioning rules").
 /// `endpoints` (since 0.1.1): a connection's API and OAuth roots from its web address.
-pub const OPTIONAL_EXPORTS: &[&str] = &["endpoints"];
+/// `green-runs` (since 0.1.2): a job's last passing run, to compare a failing log with.
+pub const OPTIONAL_EXPORTS: &[&str] = &["endpoints", "green-runs"];
 
 /// Interfaces of our own package the host provides (any `0.1.y`).
 const OWN_IMPORTS: &[&str] = &["types", "http", "log", "clock", "log-sink"];

@@ -8,9 +8,9 @@
 //! nothing for what they keep, since wasmtime's linker and export lookup match them
 //! semver-compatibly (`provider@0.1.0` answers a lookup of `provider@0.1.1`).
 //!
-//! Optional exports a patch adds (0.1.1: `endpoints`) are bound separately, from their own world,
-//! and only their per-interface indices are used: the host probes each at load
-//! ([`ENDPOINTS_EXPORT`]) and plugins without it load as before.
+//! Optional exports a patch adds (0.1.1: `endpoints`, 0.1.2: `green-runs`) are bound separately,
+//! from their own world, and only their per-interface indices are used: the host probes each at
+//! load ([`ENDPOINTS_EXPORT`], [`GREEN_RUNS_EXPORT`]) and plugins without them load as before.
 
 use crate::call_state::CallState;
 use crate::contract;
@@ -29,21 +29,25 @@ pub use exlogare::ci::http as http_types;
 pub use exlogare::ci::log_sink as sink_types;
 use exlogare::ci::types;
 use exports::exlogare::ci::provider;
-use optional::exports::exlogare::ci::endpoints;
+use optional::exports::exlogare::ci::{endpoints, green_runs};
 
 /// The contract version this host implements.
-pub const CONTRACT_VERSION: &str = "0.1.1";
+pub const CONTRACT_VERSION: &str = "0.1.2";
 
 /// The optional `endpoints` export (since 0.1.1), as the host looks it up.
 pub const ENDPOINTS_EXPORT: &str = "exlogare:ci/endpoints@0.1.1";
 
-/// Bindings of `ci-provider-with-endpoints`, for its `endpoints` export only. Every import and
-/// shared type is the one above (`with`), so `endpoints.defaults` returns [`types::Connection`].
-/// The world-level `CiProviderWithEndpoints` is not used: it would require the optional export.
+/// The optional `green-runs` export (since 0.1.2), as the host looks it up.
+pub const GREEN_RUNS_EXPORT: &str = "exlogare:ci/green-runs@0.1.2";
+
+/// Bindings of `ci-provider-full`, for its optional exports only (`endpoints`, `green-runs`).
+/// Every import and shared type is the one above (`with`), so `endpoints.defaults` returns
+/// [`types::Connection`]. The world-level `CiProviderFull` is not used: it would require the
+/// optional exports.
 mod optional {
     wasmtime::component::bindgen!({
         path: "../../wit",
-        world: "ci-provider-with-endpoints",
+        world: "ci-provider-full",
         with: {
             "exlogare:ci/types": crate::wit::v0_1::exlogare::ci::types,
             "exlogare:ci/http": crate::wit::v0_1::exlogare::ci::http,
@@ -317,6 +321,28 @@ adapt_cases!(provider::Registration <=> Registration { Created(_), Reused(_), Re
 adapt_record!(provider::PipelineSummary <=> PipelineSummary { reference, status, git_ref, created_at });
 adapt_record!(provider::FailureDetails <=> FailureDetails { pipeline, failed_jobs, deep_link });
 adapt_record!(provider::LogSource <=> LogSource { name, url, bytes, lines });
+adapt_record!(green_runs::GreenJob <=> GreenJob { pipeline, job, git_ref });
+
+/// A variant with a unit case beside valued ones, which `adapt_cases!` does not cover.
+impl Adapt<contract::GreenRun> for green_runs::GreenRun {
+    fn adapt(self) -> contract::GreenRun {
+        match self {
+            green_runs::GreenRun::Found(j) => contract::GreenRun::Found(j.adapt()),
+            green_runs::GreenRun::Unchanged => contract::GreenRun::Unchanged,
+            green_runs::GreenRun::None(why) => contract::GreenRun::None(why),
+        }
+    }
+}
+
+impl Adapt<green_runs::GreenRun> for contract::GreenRun {
+    fn adapt(self) -> green_runs::GreenRun {
+        match self {
+            contract::GreenRun::Found(j) => green_runs::GreenRun::Found(j.adapt()),
+            contract::GreenRun::Unchanged => green_runs::GreenRun::Unchanged,
+            contract::GreenRun::None(why) => green_runs::GreenRun::None(why),
+        }
+    }
+}
 
 impl Adapt<()> for () {
     fn adapt(self) {}
@@ -338,13 +364,14 @@ fn to_wit<H: Clone + Adapt<W>, W>(value: &H) -> W {
 
 type Answer<T> = wasmtime::Result<Result<T, contract::ProviderError>>;
 
-/// What a component of this line exports, found once at load: `provider`, and `endpoints`
-/// when present. Every call goes through here and speaks [`contract`] types, so
+/// What a component of this line exports, found once at load: `provider`, and `endpoints` and
+/// `green-runs` when present. Every call goes through here and speaks [`contract`] types, so
 /// `plugin.rs` never names a binding.
 #[derive(Clone)]
 pub struct Exports {
     provider: CiProviderIndices,
     endpoints: Option<endpoints::GuestIndices>,
+    green_runs: Option<green_runs::GuestIndices>,
 }
 
 impl Exports {
@@ -359,14 +386,25 @@ impl Exports {
                 format!("its `{ENDPOINTS_EXPORT}` export does not match the contract: {e:#}")
             })?),
         };
+        let green_runs = match component.get_export_index(None, GREEN_RUNS_EXPORT) {
+            None => None,
+            Some(_) => Some(green_runs::GuestIndices::new(pre).map_err(|e| {
+                format!("its `{GREEN_RUNS_EXPORT}` export does not match the contract: {e:#}")
+            })?),
+        };
         Ok(Self {
             provider,
             endpoints,
+            green_runs,
         })
     }
 
     pub fn has_endpoints(&self) -> bool {
         self.endpoints.is_some()
+    }
+
+    pub fn has_green_runs(&self) -> bool {
+        self.green_runs.is_some()
     }
 
     /// Type-checks the optional exports found against this instance: the mismatch, if any,
@@ -376,11 +414,18 @@ impl Exports {
         store: &mut Store<CallState>,
         instance: &Instance,
     ) -> Option<String> {
-        let endpoints = self.endpoints.as_ref()?;
-        endpoints
+        if let Some(endpoints) = &self.endpoints
+            && let Err(e) = endpoints.load(&mut *store, instance)
+        {
+            return Some(format!(
+                "its `{ENDPOINTS_EXPORT}` export does not match the contract: {e:#}"
+            ));
+        }
+        let green_runs = self.green_runs.as_ref()?;
+        green_runs
             .load(store, instance)
             .err()
-            .map(|e| format!("its `{ENDPOINTS_EXPORT}` export does not match the contract: {e:#}"))
+            .map(|e| format!("its `{GREEN_RUNS_EXPORT}` export does not match the contract: {e:#}"))
     }
 
     fn provider(
@@ -412,6 +457,29 @@ impl Exports {
         };
         let guest = endpoints.load(&mut *store, instance)?;
         Ok(guest.call_defaults(store, web_base)?.adapt())
+    }
+
+    /// `green-runs.last-green-job`; ask [`Exports::has_green_runs`] first.
+    #[allow(clippy::too_many_arguments)]
+    pub fn last_green_job(
+        &self,
+        store: &mut Store<CallState>,
+        instance: &Instance,
+        conn: &contract::Connection,
+        project: &contract::ProjectRef,
+        job_name: &str,
+        git_ref: Option<&str>,
+        before: Option<u64>,
+        known: Option<u64>,
+    ) -> Answer<contract::GreenRun> {
+        let Some(green_runs) = &self.green_runs else {
+            wasmtime::bail!("the plugin does not export `{GREEN_RUNS_EXPORT}`");
+        };
+        let (conn, project) = (to_wit(conn), to_wit(project));
+        let guest = green_runs.load(&mut *store, instance)?;
+        Ok(guest
+            .call_last_green_job(store, &conn, &project, job_name, git_ref, before, known)?
+            .adapt())
     }
 
     pub fn verify_webhook(
@@ -648,6 +716,21 @@ mod tests {
         let wit: provider::FailureDetails = details().adapt();
         let back: contract::FailureDetails = wit.adapt();
         assert_eq!(back, details());
+
+        let d = details();
+        for run in [
+            contract::GreenRun::Found(contract::GreenJob {
+                pipeline: d.pipeline.reference.clone(),
+                job: d.failed_jobs[0].clone(),
+                git_ref: Some("main".into()),
+            }),
+            contract::GreenRun::Unchanged,
+            contract::GreenRun::None("no passing run of `build` on `main`".into()),
+        ] {
+            let wit: green_runs::GreenRun = run.clone().adapt();
+            let back: contract::GreenRun = wit.adapt();
+            assert_eq!(back, run);
+        }
 
         let errors = [
             contract::ProviderError::RateLimited(contract::RateLimit {
