@@ -58,7 +58,7 @@ pub fn get_failure_details<H: Host>(
                     ),
                 })
             })?;
-            let jobs = jobs_of(&api, project, number)?;
+            let jobs = jobs_of(&api, project, number, JOB_PAGES, "event.pipeline")?;
             (pl, jobs)
         }
     };
@@ -126,14 +126,14 @@ fn by_number<H: Host>(
     let (owner, name) = (&project.owner, &project.name);
     let why = match find_by_number(api, project, n, FIND_PAGES_BY_NUMBER)? {
         Search::Found(pl) => {
-            let jobs = jobs_of(api, project, n)?;
+            let jobs = jobs_of(api, project, n, JOB_PAGES, "event.pipeline")?;
             return Ok((*pl, jobs));
         }
         Search::Absent(why) => why,
         Search::NotListedYet { newest } => format!("the newest pipeline listed is #{newest}"),
         Search::GaveUp { requests } => format!("{requests} pages of the list did not reach it"),
     };
-    let jobs = match jobs_of(api, project, n) {
+    let jobs = match jobs_of(api, project, n, JOB_PAGES, "event.pipeline") {
         Ok(jobs) if !jobs.is_empty() => jobs,
         Ok(_) | Err(ProviderError::NotFound(_)) => {
             return Err(ProviderError::NotFound(format!(
@@ -190,15 +190,18 @@ fn by_walk<H: Host>(
     })
 }
 
-/// The jobs of pipeline `number`, every page up to `JOB_PAGES`.
-fn jobs_of<H: Host>(
+/// The jobs of pipeline `number`, pages of 100 up to `max_pages` (one request each); a 4xx
+/// other than 401/403/404/429 is `invalid-input` on `field`.
+pub(crate) fn jobs_of<H: Host>(
     api: &Api<H>,
     project: &ProjectRef,
     number: u64,
+    max_pages: u32,
+    field: &str,
 ) -> Result<Vec<RestJob>, ProviderError> {
     let mut jobs: Vec<RestJob> = Vec::new();
     let number_s = number.to_string();
-    for page in 0..JOB_PAGES {
+    for page in 0..max_pages {
         let got: Page<RestJob> = api.get_page(
             &[
                 "project",
@@ -213,7 +216,7 @@ fn jobs_of<H: Host>(
             "restPipelineJobModelList",
             page,
             JOB_PAGE_SIZE,
-            "event.pipeline",
+            field,
         )?;
         jobs.extend(got.items);
         if got.last {
@@ -223,8 +226,9 @@ fn jobs_of<H: Host>(
     Ok(jobs)
 }
 
-/// A job is addressed by its project-wide `localId`; one without it cannot be fetched.
-fn to_job(j: RestJob, offset: i32) -> Option<Job> {
+/// A job is addressed by its project-wide `localId`; one without it cannot be fetched. The
+/// same shape for a failed job and a passing one (`green_runs.rs`): `extract-job-log` takes both.
+pub(crate) fn to_job(j: RestJob, offset: i32) -> Option<Job> {
     let id = j.local_id?.to_string();
     Some(Job {
         name: j.name.unwrap_or_else(|| format!("job {id}")),

@@ -3,9 +3,10 @@
 //! The GitFlic logic is an ordinary library on the provider kit (`exlogare-kit`), generic over
 //! [`Host`] (HTTP, log, clock, log sink), so it runs natively (unit tests with the kit's fake
 //! host, a benchmark) and, through `component.rs`, as a WASI component of the world
-//! `exlogare:ci/ci-provider-with-endpoints@0.1.1`: the required
-//! `provider` interface plus the optional `endpoints` one ([`endpoints::defaults`]: a
-//! connection's REST and OAuth roots from its web address). What the code knows about GitFlic comes
+//! `exlogare:ci/ci-provider-full@0.1.2`: the required `provider` interface plus the optional
+//! `endpoints` one ([`endpoints::defaults`]: a connection's REST and OAuth roots from its web
+//! address) and `green-runs` ([`green_runs::last_green_job`]: the newest passing run of a job,
+//! within a bound of 5 requests). What the code knows about GitFlic comes
 //! from `shared/reference/gitflic-api.md`; where a rule rests on a single public client or on
 //! the announcement rather than GitFlic's documentation, the code says so at that rule.
 //!
@@ -29,6 +30,7 @@ pub use exlogare_kit::{
 pub mod api;
 pub mod endpoints;
 pub mod failure;
+pub mod green_runs;
 pub mod hooks;
 pub mod joblog;
 pub mod links;
@@ -79,6 +81,7 @@ pub fn describe() -> ProviderInfo {
             "polling",
             "job-log",
             "endpoints",
+            "green-runs",
         ]
         .map(String::from)
         .to_vec(),
