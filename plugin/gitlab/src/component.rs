@@ -1,7 +1,7 @@
-//! The WASI component: the exported `provider` and `endpoints` interfaces delegating to the
-//! library, on the kit's [`Imports`]. Nothing GitLab-specific lives here.
+//! The WASI component: the exported `provider`, `endpoints` and `green-runs` interfaces
+//! (world `ci-provider-full@0.1.2`) delegating to the library, on the kit's [`Imports`]. Nothing GitLab-specific lives here.
 
-use exlogare_kit::{EndpointsGuest, Imports, ProviderGuest as Guest};
+use exlogare_kit::{EndpointsGuest, GreenRun, GreenRunsGuest, Imports, ProviderGuest as Guest};
 
 use crate::{
     Connection, FailureDetails, FailureEvent, Job, LogSource, OauthClient, PipelineSummary,
@@ -95,6 +95,27 @@ impl Guest for Component {
 impl EndpointsGuest for Component {
     fn defaults(web_base: String) -> Result<Connection, ProviderError> {
         crate::endpoints::defaults(&web_base)
+    }
+}
+
+impl GreenRunsGuest for Component {
+    fn last_green_job(
+        conn: Connection,
+        project: ProjectRef,
+        job_name: String,
+        git_ref: Option<String>,
+        before: Option<u64>,
+        known: Option<u64>,
+    ) -> Result<GreenRun, ProviderError> {
+        crate::green_runs::last_green_job(
+            &Imports,
+            &conn,
+            &project,
+            &job_name,
+            git_ref.as_deref(),
+            before,
+            known,
+        )
     }
 }
 

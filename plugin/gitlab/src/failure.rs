@@ -289,7 +289,9 @@ fn downstream_failures<H: Host>(
     Ok(jobs)
 }
 
-fn to_job(j: GlJob) -> Option<Job> {
+/// A job as `extract-job-log` takes it (its global `id`): the same shape for a failed job and a
+/// passing one (`green_runs.rs`).
+pub(crate) fn to_job(j: GlJob) -> Option<Job> {
     Some(Job {
         id: j.id?.to_string(),
         name: j.name.unwrap_or_else(|| "job".into()),

@@ -4,7 +4,9 @@
 //! (`exlogare-kit`) and the README's "Writing a provider", nothing else of this repository. The
 //! GitLab logic is an ordinary library generic over [`Host`], so it runs natively (unit tests on
 //! the kit's fake host) and, through `component.rs`, as a WASI component of the world
-//! `exlogare:ci/ci-provider-with-endpoints@0.1.1`.
+//! `exlogare:ci/ci-provider-full@0.1.2`: the required `provider` interface plus the optional
+//! `endpoints` ([`endpoints::defaults`]) and `green-runs` ([`green_runs::last_green_job`]: the
+//! newest passing run of a job, within a bound of 5 requests).
 //!
 //! What the code knows about GitLab comes from `shared/reference/gitlab-api.md` (GitLab's docs
 //! and source, with client libraries where the docs are silent); the section is cited at each
@@ -28,6 +30,7 @@ pub use exlogare_kit::{
 pub mod api;
 pub mod endpoints;
 pub mod failure;
+pub mod green_runs;
 pub mod hooks;
 pub mod joblog;
 pub mod model;
@@ -71,6 +74,7 @@ pub fn describe() -> ProviderInfo {
             "polling",
             "job-log",
             "endpoints",
+            "green-runs",
         ]
         .map(String::from)
         .to_vec(),
