@@ -13,6 +13,7 @@ use crate::{
     Connection, Credential, FailureEvent, Job, Method, OauthClient, PipelineRef, ProjectRef,
     ProviderError, Registration, WebhookDelivery, WebhookOutcome, WebhookRejection, WebhookSpec,
 };
+use exlogare_kit::GreenRun;
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/gitflic")
@@ -260,7 +261,25 @@ fn run(path: &Path) -> Vec<String> {
             }
             "extract-job-logs" => {
                 let project = event.as_ref().unwrap().project.clone();
-                failed
+                // `jobs = ["17"]` names the jobs (a failed one and its green run, say); without
+                // it, every failed job of the last failure-details step.
+                let named: Vec<Job> = step
+                    .get("jobs")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|id| Job {
+                        id: id.as_str().unwrap().into(),
+                        name: "job".into(),
+                        stage: None,
+                        status: crate::RunStatus::Failed,
+                        allow_failure: false,
+                        started_at: None,
+                        finished_at: None,
+                        web_url: None,
+                    })
+                    .collect();
+                if named.is_empty() { &failed } else { &named }
                     .iter()
                     .map(|j| kind(&crate::joblog::extract_job_log(&host, &conn, &project, j)))
                     .collect::<Vec<_>>()
@@ -330,6 +349,26 @@ fn run(path: &Path) -> Vec<String> {
                     limit,
                 ) {
                     Ok(v) => format!("ok:{}", v.len()),
+                    Err(e) => err_kind(&e).into(),
+                }
+            }
+            "last-green-job" => {
+                let int = |k: &str| step.get(k).and_then(Value::as_integer).map(|n| n as u64);
+                match crate::green_runs::last_green_job(
+                    &host,
+                    &conn,
+                    &project_of(step),
+                    s(step, "job_name"),
+                    step.get("git_ref").and_then(Value::as_str),
+                    int("before"),
+                    int("known"),
+                ) {
+                    Ok(GreenRun::Found(g)) => format!(
+                        "found:{}",
+                        g.pipeline.number.map_or("?".into(), |n| n.to_string())
+                    ),
+                    Ok(GreenRun::Unchanged) => "unchanged".into(),
+                    Ok(GreenRun::None(_)) => "none".into(),
                     Err(e) => err_kind(&e).into(),
                 }
             }
@@ -413,6 +452,14 @@ fn every_scenario_replays_with_its_expected_outcome_kinds() {
         ("register-webhook-repaired", &["repaired"]),
         ("list-and-remove-webhook", &["ok", "ok", "not-found"]),
         ("pipelines-above-watermark", &["ok:8", "ok:3"]),
+        ("green-run-found", &["found:1286"]),
+        ("green-run-unchanged", &["unchanged", "found:1286"]),
+        ("green-run-none", &["none"]),
+        ("green-run-default-branch", &["found:1283"]),
+        (
+            "green-run-compared",
+            &["pipeline-failed", "ok", "found:1290", "ok,ok"],
+        ),
     ];
     let mut on_disk: Vec<String> = std::fs::read_dir(dir())
         .unwrap()

@@ -13,6 +13,7 @@ use crate::{
     Connection, Credential, FailureEvent, Job, Method, OauthClient, PipelineRef, ProjectRef,
     ProviderError, Registration, WebhookDelivery, WebhookOutcome, WebhookRejection, WebhookSpec,
 };
+use exlogare_kit::GreenRun;
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/gitlab")
@@ -392,6 +393,26 @@ fn run(path: &Path) -> Vec<String> {
                     Err(e) => err_kind(&e).into(),
                 }
             }
+            "last-green-job" => {
+                let int = |k: &str| step.get(k).and_then(Value::as_integer).map(|n| n as u64);
+                match crate::green_runs::last_green_job(
+                    &host,
+                    &conn,
+                    &project_of(step),
+                    s(step, "job_name"),
+                    step.get("git_ref").and_then(Value::as_str),
+                    int("before"),
+                    int("known"),
+                ) {
+                    Ok(GreenRun::Found(g)) => format!(
+                        "found:{}",
+                        g.pipeline.number.map_or("?".into(), |n| n.to_string())
+                    ),
+                    Ok(GreenRun::Unchanged) => "unchanged".into(),
+                    Ok(GreenRun::None(_)) => "none".into(),
+                    Err(e) => err_kind(&e).into(),
+                }
+            }
             other => panic!("unknown op {other}"),
         };
         out.push(label);
@@ -464,6 +485,8 @@ fn every_scenario_replays_with_its_expected_outcome_kinds() {
         ("current-user", &["ok"]),
         ("huge-trace", &["pipeline-failed", "ok"]),
         ("child-pipeline-failed", &["ok", "ok"]),
+        ("green-run-found", &["found:286", "unchanged"]),
+        ("green-run-default-branch", &["found:286"]),
     ];
     let mut on_disk: Vec<String> = std::fs::read_dir(dir())
         .unwrap()
