@@ -138,5 +138,8 @@ fn job_fixed(job: &JobMessage) -> String {
     if let Some(why) = &job.log_unavailable {
         o.push_str(&format!("\n⚠ Log unavailable: {}", one_line(why, 300)));
     }
+    if let Some(mode) = &job.comparison {
+        o.push_str(&format!("\n{}", one_line(mode, 200)));
+    }
     o
 }

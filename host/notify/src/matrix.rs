@@ -282,6 +282,9 @@ fn job_fixed(job: &JobMessage) -> String {
             html(&one_line(why, 300))
         ));
     }
+    if let Some(mode) = &job.comparison {
+        o.push_str(&format!("<br><em>{}</em>", html(&one_line(mode, 200))));
+    }
     o.push_str("</p>");
     o
 }

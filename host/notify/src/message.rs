@@ -68,6 +68,11 @@ pub struct JobMessage {
     /// The job's page, when the provider gave one.
     #[serde(default)]
     pub web_url: Option<String>,
+    /// How the log was read: against the job's last green run ("compared with the last green
+    /// run #1286 on main") or alone, and why ("no green run to compare with: …"). Absent when
+    /// the provider cannot look green runs up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<String>,
 }
 
 fn yes() -> bool {

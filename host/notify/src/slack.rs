@@ -245,6 +245,9 @@ fn job_blocks(job: &JobMessage) -> Vec<Value> {
             mrkdwn(&one_line(why, 500))
         ));
     }
+    if let Some(mode) = &job.comparison {
+        notes.push(format!(":mag: {}", mrkdwn(&one_line(mode, 300))));
+    }
     if !notes.is_empty() {
         blocks.push(json!({ "type": "section", "text": { "type": "mrkdwn", "text": clip_escaped(&notes.join("\n"), SECTION_TEXT_MAX) } }));
     }

@@ -315,6 +315,12 @@ fn job_fixed(job: &JobMessage) -> Out {
             .text(" ")
             .text(&one_line(why, 300));
     }
+    if let Some(mode) = &job.comparison {
+        o.text("\n")
+            .tag("<i>")
+            .text(&one_line(mode, 200))
+            .tag("</i>");
+    }
     o
 }
 
