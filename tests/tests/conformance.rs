@@ -59,12 +59,31 @@ fn the_component_exports_the_versioned_provider_interface() {
         plugin
             .exports
             .iter()
-            .any(|e| e == "exlogare:ci/provider@0.1.1"),
+            .any(|e| e == "exlogare:ci/provider@0.1.2"),
         "exports: {:?}",
         plugin.exports
     );
     assert_eq!(plugin.info.id, "gitflic");
-    assert_eq!(plugin.info.contract_version, "0.1.1");
+    assert_eq!(plugin.info.contract_version, "0.1.2");
+    // The optional `green-runs` (0.1.2): exported, and listed where people read it.
+    assert!(
+        plugin.supports_green_runs(),
+        "exports: {:?}",
+        plugin.exports
+    );
+    assert!(
+        plugin
+            .exports
+            .iter()
+            .any(|e| e == "exlogare:ci/green-runs@0.1.2"),
+        "exports: {:?}",
+        plugin.exports
+    );
+    assert!(
+        plugin.info.capabilities.iter().any(|c| c == "green-runs"),
+        "capabilities: {:?}",
+        plugin.info.capabilities
+    );
     for import in &plugin.imports {
         assert!(
             import.starts_with("exlogare:ci/") || import.starts_with("wasi:"),

@@ -1,6 +1,6 @@
 //! The optional `exlogare:ci/endpoints` interface (contract 0.1.1) through the host: the GitFlic
 //! component derives a connection's REST and OAuth roots from its web address, and a plugin of
-//! the 0.1.0 line, which cannot export it, still loads on this 0.1.1 host and answers `None`.
+//! the 0.1.0 line, which cannot export it, still loads on this 0.1.2 host and answers `None` (for `green-runs` too).
 //!
 //! Needs both components: cargo build -p exlogare-gitflic -p exlogare-test-misbehave --target wasm32-wasip2 --profile plugin
 
@@ -44,7 +44,7 @@ fn the_gitflic_component_exports_endpoints_and_says_so() {
         plugin
             .exports
             .iter()
-            .any(|e| e == "exlogare:ci/endpoints@0.1.1"),
+            .any(|e| e == "exlogare:ci/endpoints@0.1.2"),
         "exports: {:?}",
         plugin.exports
     );
@@ -163,7 +163,7 @@ fn an_oversized_address_is_refused_by_the_host_before_the_plugin_runs() {
 }
 
 #[test]
-fn a_plugin_of_the_0_1_0_line_loads_on_this_host_and_has_no_endpoints() {
+fn a_plugin_of_the_0_1_0_line_loads_on_this_host_without_the_optional_exports() {
     let plugin = support::misbehave(SandboxLimits::default());
     assert_eq!(plugin.line, ContractLine::V0_1);
     assert_eq!(plugin.info.contract_version, "0.1.0");
@@ -190,7 +190,29 @@ fn a_plugin_of_the_0_1_0_line_loads_on_this_host_and_has_no_endpoints() {
             .unwrap()
             .is_none()
     );
-    // And its required interface still works through the 0.1.1 bindings.
+    // Nor `green-runs` (0.1.2): the host asks nothing, instantiates nothing, and the
+    // analysis of its failures reads the failing log alone.
+    assert!(!plugin.supports_green_runs());
+    let project = exlogare_runtime::contract::ProjectRef {
+        owner: "acme".into(),
+        name: "api".into(),
+        id: None,
+    };
+    assert!(
+        plugin
+            .last_green_job(
+                support::offline(),
+                &support::connection("ok", &[]),
+                &project,
+                "build",
+                Some("main"),
+                Some(7),
+                None
+            )
+            .unwrap()
+            .is_none()
+    );
+    // And its required interface still works through the 0.1.2 bindings.
     let out = plugin
         .current_user(support::offline(), &support::connection("ok", &[]))
         .unwrap();

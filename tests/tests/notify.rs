@@ -16,6 +16,7 @@ use exlogare_notify::{
     NotifierConfig, NotifierKind, NotifyError, RouteConfig, console::ConsoleNotifier, matrix,
     route, route_connection,
 };
+use exlogare_service::green_run::Mode;
 use fakes::{
     ChatFake, MX_ROOM, MX_TOKEN, Reply, SLACK_PATH, TG_TOKEN, matrix_fake, parse_html,
     parse_mrkdwn, reply, slack_fake, telegram_fake, u16len,
@@ -80,6 +81,7 @@ fn job(name: &str, excerpt: Vec<(u64, String)>) -> JobMessage {
         excerpt,
         log_unavailable: None,
         web_url: None,
+        comparison: Some("compared with the last green run #1286 on main".into()),
     }
 }
 
@@ -118,6 +120,9 @@ fn hostile() -> FailureMessage {
     m.jobs[0].name = "build <img src=x> & test".into();
     m.jobs[0].summary = format!("{SCRIPT} & `rm -rf` <!channel> <https://evil.example|click>");
     m.jobs[0].failing_step = Some("echo `date` && make".into());
+    m.jobs[0].comparison = Some(format!(
+        "compared with the last green run #1 on feature/<x>&y {SCRIPT}"
+    ));
     m.jobs[0].excerpt = vec![
         (10, SCRIPT.into()),
         (11, "a && b; x < y > z".into()),
@@ -172,6 +177,7 @@ fn slack_posts_block_kit_with_fields_excerpt_button_and_fallback() {
         "*Category*",
         "compilation, 90% confidence",
         "Compilation failed",
+        ":mag: compared with the last green run #1286 on main",
         "193 | error[E0308]: mismatched types",
         "```",
     ] {
@@ -212,6 +218,10 @@ fn telegram_sends_html_with_pre_excerpt_and_link() {
         text.contains("Step: <code>cargo build --locked --all-targets</code>"),
         "{text}"
     );
+    assert!(
+        text.contains("<i>compared with the last green run #1286 on main</i>"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -246,6 +256,11 @@ fn matrix_puts_m_room_message_with_bearer_and_formatted_body() {
         "{html}"
     );
     assert!(html.contains("<a href=\"https://gitflic.ru/project/acme/payments-api/ci-cd/pipeline/1287\">Open pipeline</a>"), "{html}");
+    assert!(
+        html.contains("<br><em>compared with the last green run #1286 on main</em>"),
+        "{html}"
+    );
+    assert!(body.contains("compared with the last green run #1286 on main"));
 }
 
 #[derive(Clone, Default)]
@@ -283,6 +298,7 @@ fn console_prints_the_message_as_it_would_appear() {
         "  193 | error[E0308]: mismatched types",
         "deploy [compile] — not analysed",
         "⚠ Log unavailable: not found: the artifact expired",
+        "\ncompared with the last green run #1286 on main",
     ] {
         assert!(text.contains(needle), "{needle} missing:\n{text}");
     }
@@ -935,6 +951,9 @@ fn message_is_built_from_an_analysis_and_round_trips_as_json() {
                 over_budget: None,
                 elapsed: Duration::ZERO,
                 peak_memory_bytes: 0,
+                comparison: Some(Mode::NoGreenRun(
+                    "no passing run of `unit` on `main` among the 40 newest pipelines".into(),
+                )),
             },
             JobAnalysis {
                 job: job("2", "e2e"),
@@ -946,6 +965,10 @@ fn message_is_built_from_an_analysis_and_round_trips_as_json() {
                 over_budget: None,
                 elapsed: Duration::ZERO,
                 peak_memory_bytes: 0,
+                comparison: Some(Mode::Compared {
+                    label: "#1286".into(),
+                    git_ref: Some("main".into()),
+                }),
             },
         ],
         requests: 3,
@@ -974,6 +997,14 @@ fn message_is_built_from_an_analysis_and_round_trips_as_json() {
     );
     let unit = &msg.jobs[0];
     assert_eq!(unit.category, expected.category.as_str());
+    assert_eq!(
+        unit.comparison.as_deref(),
+        Some(
+            "no green run to compare with (no passing run of `unit` on `main` among the 40 newest pipelines)"
+        )
+    );
+    // A job without a report says why its log is missing, not what it was compared with.
+    assert_eq!(msg.jobs[1].comparison, None);
     assert_eq!(
         (&unit.summary, &unit.signature, &unit.failing_step),
         (

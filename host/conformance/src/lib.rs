@@ -152,6 +152,15 @@ pub enum Step {
         above: Option<u64>,
         limit: Option<u32>,
     },
+    /// The optional `green-runs.last-green-job` (contract 0.1.2); a plugin without the export
+    /// answers `{"not_exported": "green-runs"}`.
+    LastGreenJob {
+        project: ProjectSpec,
+        job_name: String,
+        git_ref: Option<String>,
+        before: Option<u64>,
+        known: Option<u64>,
+    },
 }
 
 impl Step {
@@ -170,6 +179,7 @@ impl Step {
             Step::RegisterWebhook { .. } => "register-webhook",
             Step::RemoveWebhook { .. } => "remove-webhook",
             Step::ListPipelines { .. } => "list-pipelines",
+            Step::LastGreenJob { .. } => "last-green-job",
         }
     }
 }
@@ -627,6 +637,25 @@ pub fn run_scenario(plugin: &LoadedPlugin, dir: &Path) -> anyhow::Result<Scenari
                 ),
                 &mut record,
             ),
+            Step::LastGreenJob {
+                project,
+                job_name,
+                git_ref,
+                before,
+                known,
+            } => match plugin.last_green_job(
+                ctx(None),
+                conn,
+                &project.reference(),
+                job_name,
+                git_ref.as_deref(),
+                *before,
+                *known,
+            ) {
+                Ok(None) => json!({ "not_exported": "green-runs" }),
+                Ok(Some(out)) => call_json(Ok(out), &mut record),
+                Err(f) => call_json::<contract::GreenRun>(Err(f), &mut record),
+            },
         };
         steps_out.push(json!({ "op": step.op(), "result": result, "http": http }));
         if let Some(used) = fuel {

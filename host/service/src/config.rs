@@ -272,6 +272,15 @@ pub struct ConnectionConfig {
     /// Provider requests per hour this connection may make (all paths together); default 250,
     /// half of the GitFlic cloud's 500/hour. A request past it is refused before it is sent.
     pub calls_per_hour: Option<u32>,
+    /// Compare each failing log with the same job's last green run, where the provider plugin
+    /// can find one (`green-runs`, green_run.rs): a few more requests on a job's first failure,
+    /// none on a repeated one. Default on; `false` reads failing logs alone.
+    #[serde(default = "default_true")]
+    pub compare_green_runs: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// A connection's OAuth client settings; the client id and secret are `client_id` / `client_secret_*`.

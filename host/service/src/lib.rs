@@ -4,13 +4,16 @@
 //!
 //! - [`config`]: the service's TOML; [`storage`]: the SQLite queue, reports and receipts.
 //! - [`service`]: what a webhook delivery gets and what a worker does with a stored one;
-//!   [`pipeline`]: from a failure event to reports and the message to post.
+//!   [`pipeline`]: from a failure event to reports and the message to post; [`green_run`]: the
+//!   job's last green run to compare with, kept by [`green_store`].
 //! - [`server`]: HTTP onto the service ([`parked_http`]: parked deliveries, retried); [`worker`]: the supervised worker threads;
 //!   [`metrics`]: what `/metrics` shows.
 //! - [`accounts`]: per-connection state; [`recording`]: a real failure recorded as a fixture.
 
 pub mod accounts;
 pub mod config;
+pub mod green_run;
+pub mod green_store;
 pub mod group_commit;
 pub mod metrics;
 pub mod outcome;

@@ -3,7 +3,8 @@
 //! The plugin finds the failed jobs and streams their logs; the host's analyzer reads the
 //! stream as it arrives, so a job log never sits whole in host memory either.
 
-use exlogare_analysis::{Analyzer, JobMeta, Report};
+use crate::green_run::{GreenLookup, Mode};
+use exlogare_analysis::{Analyzer, Fingerprint, JobMeta, Report};
 use exlogare_notify::{FailureMessage, JobMessage};
 use exlogare_runtime::contract;
 use exlogare_runtime::log_sink::{self, LogSink};
@@ -19,12 +20,21 @@ pub struct AnalysisSink {
 
 impl AnalysisSink {
     pub fn new(job: &contract::Job) -> Self {
+        Self::against(job, None)
+    }
+
+    /// Compares with the job's last green run when there is a fingerprint of it.
+    pub fn against(job: &contract::Job, green: Option<Fingerprint>) -> Self {
         let meta = JobMeta {
             job_name: Some(job.name.clone()),
             stage: job.stage.clone(),
         };
+        let analyzer = match green {
+            Some(fp) => Analyzer::with_baseline(meta, fp),
+            None => Analyzer::new(meta),
+        };
         Self {
-            analyzer: Some(Analyzer::new(meta)),
+            analyzer: Some(analyzer),
             lines: 0,
             report: None,
         }
@@ -84,6 +94,9 @@ pub struct JobAnalysis {
     pub over_budget: Option<Duration>,
     pub elapsed: Duration,
     pub peak_memory_bytes: u64,
+    /// How the log was read against the job's last green run; `None` when the plugin cannot
+    /// look green runs up (or the caller did not ask).
+    pub comparison: Option<Mode>,
 }
 
 pub struct FailureAnalysis {
@@ -357,12 +370,14 @@ pub enum PipelineError {
     Fault(#[from] PluginFault),
 }
 
-/// Failure details, then every failed job's log through the analyzer.
+/// Failure details, then every failed job's log through the analyzer; with `green`, each
+/// job against its last green run where the plugin finds one (green_run.rs).
 pub fn analyze_failure(
     plugin: &LoadedPlugin,
     ctx: &dyn Fn(Option<Box<dyn LogSink>>) -> CallContext,
     conn: &contract::Connection,
     event: &contract::FailureEvent,
+    green: Option<&GreenLookup<'_>>,
 ) -> Result<FailureAnalysis, PipelineError> {
     let out = plugin.failure_details(ctx(None), conn, event)?;
     let mut requests = out.transcript.len();
@@ -378,11 +393,24 @@ pub fn analyze_failure(
     };
     let mut jobs = Vec::new();
     let started = std::time::Instant::now();
-    for job in details.failed_jobs.iter().take(MAX_JOBS_ANALYSED) {
+    for (index, job) in details
+        .failed_jobs
+        .iter()
+        .take(MAX_JOBS_ANALYSED)
+        .enumerate()
+    {
         if started.elapsed() >= MAX_ANALYSIS_TIME {
             break;
         }
-        let sink = Box::new(AnalysisSink::new(job));
+        let (fingerprint, comparison) = match green {
+            Some(g) => {
+                let b = g.baseline(plugin, ctx, conn, &details.pipeline, job, index);
+                requests += b.requests;
+                (b.fingerprint, b.mode)
+            }
+            None => (None, None),
+        };
+        let sink = Box::new(AnalysisSink::against(job, fingerprint));
         let analysis =
             match plugin.extract_job_log(ctx(Some(sink)), conn, &details.pipeline.project, job) {
                 Ok(out) => {
@@ -399,6 +427,7 @@ pub fn analyze_failure(
                         over_budget: out.over_budget,
                         elapsed: out.elapsed,
                         peak_memory_bytes: out.peak_memory_bytes,
+                        comparison,
                     }
                 }
                 Err(fault) => JobAnalysis {
@@ -409,6 +438,7 @@ pub fn analyze_failure(
                     over_budget: None,
                     elapsed: Duration::ZERO,
                     peak_memory_bytes: 0,
+                    comparison,
                 },
             };
         jobs.push(analysis);
@@ -483,6 +513,15 @@ pub fn failure_message(
                         .web_base
                         .as_deref()
                         .is_none_or(|b| is_under_web_base(u, b))
+                }),
+                // Said only when a report was made: a missing log says enough on its own.
+                comparison: j.report.as_ref().and(j.comparison.as_ref()).map(|mode| {
+                    let outcome = j
+                        .report
+                        .as_ref()
+                        .and_then(|r| r.comparison.as_ref())
+                        .map(|c| c.outcome);
+                    mode.line(outcome)
                 }),
             };
             if let Some(r) = &j.report {

@@ -815,10 +815,23 @@ impl Service {
         };
         let ctx = |sink| self.ctx_with_token(c, sink, token.as_ref());
         let started = std::time::Instant::now();
+        let now = now_ms();
+        let green = crate::green_run::GreenLookup {
+            store: &self.store,
+            connection_id: &c.config.id,
+            budget_left: Some(
+                c.budget
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remaining(now),
+            ),
+            now,
+        };
+        let compare = c.config.compare_green_runs;
         // Every token the plugin was handed: none may come back in its words.
         let mut tokens: Vec<Secret> = token.iter().cloned().collect();
-        let mut result =
-            analyze_failure(plugin, &ctx, &c.conn, &event).and_then(rejected_log_is_rejected_call);
+        let mut result = analyze_failure(plugin, &ctx, &c.conn, &event, compare.then_some(&green))
+            .and_then(rejected_log_is_rejected_call);
         if let (
             Some(rejected),
             Err(PipelineError::Provider(contract::ProviderError::CredentialsRejected(m))),
@@ -830,7 +843,7 @@ impl Service {
                 Err(outcome) => return Ok(outcome),
             };
             let ctx = |sink| self.ctx_with_token(c, sink, Some(&fresh));
-            result = analyze_failure(plugin, &ctx, &c.conn, &event)
+            result = analyze_failure(plugin, &ctx, &c.conn, &event, compare.then_some(&green))
                 .and_then(rejected_log_is_rejected_call);
             tokens.push(fresh);
         }

@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0007_delivery_aliases.sql"),
     include_str!("../migrations/0008_retired_webhook_secrets.sql"),
     include_str!("../migrations/0009_connection_alert_kinds.sql"),
+    include_str!("../migrations/0010_green_fingerprints.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -117,8 +117,15 @@ pub fn head(dir: &Path, server_fields: &str, worker: &Worker, cache: &Path) -> S
 
 /// A GitFlic `[[connections]]` table whose API and OAuth server are a fake at `api` (on
 /// 127.0.0.1, so private addresses are allowed) and whose links point at gitflic.ru; `fields`
-/// (credentials, options; whole lines) complete it.
+/// (credentials, options; whole lines) complete it. The comparison with green runs is off
+/// unless `fields` sets it: these worlds serve a failure's recorded traffic alone, and the
+/// comparison's own requests are tested in `green_run.rs`.
 pub fn gitflic_connection(id: &str, api: &str, fields: &str) -> String {
+    let compare = if fields.contains("compare_green_runs") {
+        ""
+    } else {
+        "compare_green_runs = false"
+    };
     format!(
         r#"
 [[connections]]
@@ -128,6 +135,7 @@ web_base = "https://gitflic.ru"
 api_base = "{api}"
 oauth_base = "{api}"
 allow_private = true
+{compare}
 {fields}
 "#
     )

@@ -243,6 +243,7 @@ fn act(config_path: &Path, json: bool, action: &Action) -> anyhow::Result<ExitCo
                 ca_pem,
                 allow_private: *allow_private,
                 calls_per_hour: *calls_per_hour,
+                compare_green_runs: None,
                 options: Default::default(),
             };
             let v = service

@@ -153,7 +153,7 @@ pub fn replay(plugin: &LoadedPlugin, dir: &Path) -> anyhow::Result<ReplayReport>
         verified.elapsed.as_micros()
     )?;
     let ctx = |sink| env.ctx(sink);
-    let analysis = match analyze_failure(plugin, &ctx, &env.conn, &event) {
+    let analysis = match analyze_failure(plugin, &ctx, &env.conn, &event, None) {
         Ok(a) => a,
         Err(e) => {
             writeln!(out, "failure    could not be analysed: {e}")?;

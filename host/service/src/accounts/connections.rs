@@ -299,6 +299,7 @@ impl Service {
                     .unwrap_or_else(crate::config::default_scopes),
             }),
             calls_per_hour: n.calls_per_hour,
+            compare_green_runs: n.compare_green_runs.unwrap_or(true),
         };
         if config.calls_per_hour == Some(0) {
             return Err(refuse(400, "calls_per_hour must be at least 1"));
@@ -428,6 +429,7 @@ impl Service {
         let cleanup = [
             "DELETE FROM watched_projects WHERE connection = ?1",
             "DELETE FROM poll_watermarks WHERE connection = ?1",
+            "DELETE FROM green_fingerprints WHERE connection = ?1",
             "DELETE FROM oauth_states WHERE connection = ?1",
             "DELETE FROM account_tokens WHERE connection = ?1",
             "DELETE FROM token_refresh_leases WHERE connection = ?1",

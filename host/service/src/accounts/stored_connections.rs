@@ -40,6 +40,8 @@ pub struct NewConnection {
     #[serde(default)]
     pub allow_private: bool,
     pub calls_per_hour: Option<u32>,
+    /// Compare a failing log with the job's last green run (default on; green_run.rs).
+    pub compare_green_runs: Option<bool>,
     #[serde(default)]
     pub options: BTreeMap<String, String>,
 }
