@@ -299,10 +299,13 @@ mod tests {
     }
 
     #[test]
-    fn the_bindings_probe_the_export_this_host_knows() {
+    fn the_bindings_probe_the_exports_this_host_knows() {
         let (base, version) = split_version(v0_1::ENDPOINTS_EXPORT);
         assert_eq!(base.strip_prefix("exlogare:ci/"), Some(OPTIONAL_EXPORTS[0]));
         assert_eq!(version, Some((0, 1, 1)));
-        assert_eq!(v0_1::CONTRACT_VERSION, "0.1.1");
+        let (base, version) = split_version(v0_1::GREEN_RUNS_EXPORT);
+        assert_eq!(base.strip_prefix("exlogare:ci/"), Some(OPTIONAL_EXPORTS[1]));
+        assert_eq!(version, Some((0, 1, 2)));
+        assert_eq!(v0_1::CONTRACT_VERSION, "0.1.2");
     }
 }
