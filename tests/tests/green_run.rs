@@ -230,6 +230,26 @@ fn a_failure_is_compared_with_the_last_green_run_and_its_excerpt_is_the_new_line
     );
     assert!(stored.fingerprint.is_some());
     world.gitflic.assert_clean();
+
+    // Operators see it counted: one job compared after a lookup (its time in
+    // plugin_call_seconds{op="green-run"}).
+    let metrics = host.metrics_text();
+    // What the lookup cost, printed for the record (time is never asserted).
+    for line in metrics
+        .lines()
+        .filter(|l| l.starts_with("exlogare_plugin_call_seconds_sum") && l.contains("gitflic"))
+    {
+        eprintln!("{line}");
+    }
+    assert!(
+        metrics.contains(r#"exlogare_green_runs_total{outcome="compared",source="lookup"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains(r#"exlogare_plugin_call_seconds_count{provider="gitflic",op="green-run"} 1"#),
+        "{metrics}"
+    );
 }
 
 #[test]
@@ -253,6 +273,11 @@ fn a_repeated_failure_of_the_job_reads_no_green_log_again() {
         .map(|r| r.target.clone())
         .collect();
     assert_eq!(world.calls(GREEN_LOG), 1, "{second:#?}");
+    let metrics = host.metrics_text();
+    assert!(
+        metrics.contains(r#"exlogare_green_runs_total{outcome="compared",source="stored"} 1"#),
+        "{metrics}"
+    );
     assert_eq!(
         second,
         [

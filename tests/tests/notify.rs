@@ -954,6 +954,7 @@ fn message_is_built_from_an_analysis_and_round_trips_as_json() {
                 comparison: Some(Mode::NoGreenRun(
                     "no passing run of `unit` on `main` among the 40 newest pipelines".into(),
                 )),
+                green_cost: Default::default(),
             },
             JobAnalysis {
                 job: job("2", "e2e"),
@@ -969,6 +970,7 @@ fn message_is_built_from_an_analysis_and_round_trips_as_json() {
                     label: "#1286".into(),
                     git_ref: Some("main".into()),
                 }),
+                green_cost: Default::default(),
             },
         ],
         requests: 3,

@@ -86,6 +86,15 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// For metrics: `compared`, `no_green_run`, `not_compared`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Mode::Compared { .. } => "compared",
+            Mode::NoGreenRun(_) => "no_green_run",
+            Mode::NotCompared(_) => "not_compared",
+        }
+    }
+
     /// The message's line. `outcome` is the analysis's `comparison.outcome` when it compared.
     pub fn line(&self, outcome: Option<&str>) -> String {
         match self {
@@ -187,6 +196,14 @@ pub struct Baseline {
     pub fingerprint: Option<Fingerprint>,
     pub mode: Option<Mode>,
     pub requests: usize,
+}
+
+/// What one job's comparison cost: provider requests, and the wall time of the lookup and the
+/// green log's read (zero for a stored answer).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GreenCost {
+    pub requests: usize,
+    pub elapsed: std::time::Duration,
 }
 
 /// Everything a lookup needs besides the job: the plugin and its call context, the store,

@@ -62,6 +62,7 @@ pub struct Metrics {
     provider_requests: Family<Labels, Counter>,
     notifications: Family<Labels, Counter>,
     analyses: Family<Labels, Counter>,
+    green_runs: Family<Labels, Counter>,
     token_refreshes: Family<Labels, Counter>,
     connection_state: Family<Labels, Gauge>,
     connection_calls: Family<Labels, Gauge>,
@@ -153,6 +154,12 @@ impl Metrics {
         );
         let analyses = Family::<Labels, Counter>::default();
         registry.register("analyses", "Finished analyses by outcome", analyses.clone());
+        let green_runs = Family::<Labels, Counter>::default();
+        registry.register(
+            "green_runs",
+            "Failed jobs by how their log was read against the job's last green run (compared, no_green_run, not_compared) and whether that took provider requests (lookup) or none (stored)",
+            green_runs.clone(),
+        );
         let token_refreshes = Family::<Labels, Counter>::default();
         registry.register(
             "token_refreshes",
@@ -213,6 +220,7 @@ impl Metrics {
             provider_requests,
             notifications,
             analyses,
+            green_runs,
             token_refreshes,
             connection_state,
             connection_calls,
@@ -270,6 +278,17 @@ impl Metrics {
     pub fn analysis(&self, outcome: &str) {
         self.analyses
             .get_or_create(&vec![("outcome", outcome.into())])
+            .inc();
+    }
+
+    /// One failed job's comparison with its last green run: `outcome` as
+    /// `green_run::Mode::kind` says it, `source` `lookup` (it asked the provider) or `stored`.
+    pub fn green_run(&self, outcome: &str, source: &str) {
+        self.green_runs
+            .get_or_create(&vec![
+                ("outcome", outcome.into()),
+                ("source", source.into()),
+            ])
             .inc();
     }
 

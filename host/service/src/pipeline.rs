@@ -3,7 +3,7 @@
 //! The plugin finds the failed jobs and streams their logs; the host's analyzer reads the
 //! stream as it arrives, so a job log never sits whole in host memory either.
 
-use crate::green_run::{GreenLookup, Mode};
+use crate::green_run::{GreenCost, GreenLookup, Mode};
 use exlogare_analysis::{Analyzer, Fingerprint, JobMeta, Report};
 use exlogare_notify::{FailureMessage, JobMessage};
 use exlogare_runtime::contract;
@@ -97,6 +97,8 @@ pub struct JobAnalysis {
     /// How the log was read against the job's last green run; `None` when the plugin cannot
     /// look green runs up (or the caller did not ask).
     pub comparison: Option<Mode>,
+    /// What finding and reading the green run cost.
+    pub green_cost: GreenCost,
 }
 
 pub struct FailureAnalysis {
@@ -402,13 +404,18 @@ pub fn analyze_failure(
         if started.elapsed() >= MAX_ANALYSIS_TIME {
             break;
         }
-        let (fingerprint, comparison) = match green {
+        let looked_up = std::time::Instant::now();
+        let (fingerprint, comparison, green_cost) = match green {
             Some(g) => {
                 let b = g.baseline(plugin, ctx, conn, &details.pipeline, job, index);
                 requests += b.requests;
-                (b.fingerprint, b.mode)
+                let cost = GreenCost {
+                    requests: b.requests,
+                    elapsed: looked_up.elapsed(),
+                };
+                (b.fingerprint, b.mode, cost)
             }
-            None => (None, None),
+            None => (None, None, GreenCost::default()),
         };
         let sink = Box::new(AnalysisSink::against(job, fingerprint));
         let analysis =
@@ -428,6 +435,7 @@ pub fn analyze_failure(
                         elapsed: out.elapsed,
                         peak_memory_bytes: out.peak_memory_bytes,
                         comparison,
+                        green_cost,
                     }
                 }
                 Err(fault) => JobAnalysis {
@@ -439,6 +447,7 @@ pub fn analyze_failure(
                     elapsed: Duration::ZERO,
                     peak_memory_bytes: 0,
                     comparison,
+                    green_cost,
                 },
             };
         jobs.push(analysis);

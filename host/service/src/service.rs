@@ -849,6 +849,25 @@ impl Service {
         }
         self.metrics
             .plugin_call(&d.provider, "analyze-failure", started.elapsed());
+        if let Ok(analysis) = &result {
+            for job in &analysis.jobs {
+                let Some(mode) = &job.comparison else {
+                    continue;
+                };
+                let cost = job.green_cost;
+                let source = if cost.requests > 0 {
+                    "lookup"
+                } else {
+                    "stored"
+                };
+                self.metrics.green_run(mode.kind(), source);
+                if cost.requests > 0 {
+                    self.metrics
+                        .plugin_call(&d.provider, "green-run", cost.elapsed);
+                }
+                tracing::info!(delivery = d.id, job = %job.job.name, outcome = mode.kind(), requests = cost.requests, elapsed_ms = cost.elapsed.as_millis() as u64, "green run");
+            }
+        }
         let mut secrets = c.secrets();
         secrets.extend(tokens.iter().map(Secret::expose));
         let scrub = |text: &str| crate::scrub::scrub(text, &secrets);

@@ -110,6 +110,17 @@ impl RunningHost {
             .body(body)
     }
 
+    /// What `/metrics` shows now.
+    pub fn metrics_text(&self) -> String {
+        let resp = self
+            .client
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "/metrics answers");
+        resp.text().unwrap()
+    }
+
     pub fn delivery(&self, id: i64) -> Delivery {
         self.service
             .store
