@@ -363,6 +363,27 @@ fn strip_clock(t: &str) -> &str {
     t.get(i..).map_or(t, str::trim_start)
 }
 
+/// The message of a line for the rules: without a clock-time prefix, nor the package prefix
+/// that Stack (2.x) puts before each line of a package's build (`mypkg> src/A.hs:3:7: error:`).
+fn message(t: &str) -> &str {
+    let t = strip_clock(t);
+    let b = t.as_bytes();
+    if b.first().is_some_and(u8::is_ascii_alphabetic) {
+        let n = b
+            .iter()
+            .take(80)
+            .position(|&c| !(c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.'));
+        if let Some(n) = n
+            && b[n] == b'>'
+            && matches!(b.get(n + 1), Some(b' ') | None)
+        {
+            // ASCII up to `n + 1`, so a char boundary.
+            return t.get(n + 1..).map_or(t, str::trim_start);
+        }
+    }
+    t
+}
+
 /// Removes the timestamp that GitHub (and GitLab with timestamps on) put before every line.
 fn strip_timestamp(t: &str) -> &str {
     let b = t.as_bytes();
@@ -538,7 +559,10 @@ impl Analyzer {
             self.pre.push(source_line, text);
             return;
         }
-        if let Some(c) = matches!(first, b'$' | b'[' | b'>')
+        // Gradle's `> Task :x FAILED` closes the task whose output is above it (Gradle 4 prints
+        // the header again with the outcome): not a new sub-command.
+        let task_outcome = first == b'>' && t.trim_end().ends_with(" FAILED");
+        if let Some(c) = (matches!(first, b'$' | b'[' | b'>') && !task_outcome)
             .then(|| p.command_echo.captures(t))
             .flatten()
         {
@@ -558,7 +582,7 @@ impl Analyzer {
 
         let mut verdict = self
             .rules
-            .classify(strip_clock(t))
+            .classify(message(t))
             .filter(|v| v.kind != Kind::Ignore);
         if let Some(green) = &self.baseline {
             match green.contains(t) {
@@ -1356,7 +1380,14 @@ fn window(c: &Candidate, seg: &Segment) -> (u64, u64) {
             continue;
         }
         blanks = 0;
-        if rs.classify(strip_clock(ts)).is_some_and(ends_block) && c.verdict.kind != Kind::Cascade {
+        if let Some(v) = rs.classify(message(ts)).filter(|v| ends_block(*v))
+            && c.verdict.kind != Kind::Cascade
+        {
+            // The linker's closing line (`collect2: error: ld returned 1 exit status`) ends
+            // its own message: it is shown, make's and npm's epilogues are not.
+            if RULES[v.rule].name == "linker-cascade" && i - start < MAX_EXCERPT_LINES {
+                end = i;
+            }
             break;
         }
         if i - start + 1 > MAX_EXCERPT_LINES {

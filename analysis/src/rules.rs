@@ -135,8 +135,19 @@ pub static RULES: &[Rule] = &[
         None,
         // gcc ru "warning: " → "предупреждение: " (gcc-mirror/gcc gcc/po/ru.po). One `\W{0,3}`
         // for both languages: each copy of a Unicode class grows the set's automaton.
-        r"(?i)^\W{0,3}(warn(ing)?\b|npm warn|deprecat|предупреждение\b)|\bdeprecat(ed|ion)\b|DeprecationWarning",
+        r"(?i)^\W{0,3}(warn(ing)?\b|npm warn|deprecat|предупреждение\b)",
         "npm WARN deprecated request@2.88.0"
+    ),
+    rule!(
+        "deprecation",
+        K::Ignore,
+        0,
+        None,
+        // A deprecation notice inside a line. Soft (see `soft_ignore`): a compiler's own
+        // diagnostic that mentions it (`x.c:3:5: error: 'f' is deprecated
+        // [-Werror=deprecated-declarations]`) is still an error.
+        r"(?i)\bdeprecat(ed|ion)\b|DeprecationWarning",
+        "(node:1234) DeprecationWarning: Buffer() is deprecated due to security and usability issues."
     ),
     rule!(
         "info-log-line",
@@ -343,7 +354,8 @@ pub static RULES: &[Rule] = &[
         // Undefined control sequence.`, `! Missing $ inserted.`, LaTeX's `! LaTeX Error:`,
         // `! Package x Error:`), followed by `l.12 ...`; with -file-line-error it prints
         // `file.tex:12: ` instead. The prefilter passes lines that start with `! `.
-        r"^! ((LaTeX|Package \S+|Class \S+) Error|[A-Z][^!]{2,120}\.\s*$|Emergency stop)|^\S+\.(tex|sty|cls|ltx|dtx|bib):\d+: [A-Z]",
+        // LaTeX3 packages raise theirs as `! fontspec error: "font-not-found"`.
+        r"^! ((LaTeX|Package \S+|Class \S+) Error|[A-Z][^!]{2,120}\.\s*$|Emergency stop|[\w-]+ error: )|^\S+\.(tex|sty|cls|ltx|dtx|bib):\d+: [A-Z]",
         "! Undefined control sequence."
     ),
     rule!(
@@ -538,7 +550,8 @@ pub static RULES: &[Rule] = &[
         5,
         Some(C::TestFailure),
         // libtest prints the captured output of each failed test under this heading.
-        r"^---- \S+ stdout ----\s*$",
+        // rustc's compiletest names its tests with the mode and a path: `---- [ui] ui/x.rs stdout ----`.
+        r"^---- .+ stdout ----\s*$",
         "---- tests::parse_number stdout ----"
     ),
     rule!(
@@ -568,6 +581,76 @@ pub static RULES: &[Rule] = &[
         // match.
         r"^\s*Failed\s+[\w`<>+-]+(\.[\w`<>+-]+)+(\(.*\))?\s*(\[[^\]]*\])?\s*$",
         "Failed   Project.Tests.ParserTests.ParsesNumber"
+    ),
+    rule!(
+        "xunit-fail",
+        K::Error,
+        5,
+        Some(C::TestFailure),
+        // xUnit.net's console and VSTest adapters: `    Ns.Class.Method [FAIL]`, the message and
+        // stack trace indented below (xunit/xunit, DefaultRunnerReporterMessageHandler), the
+        // adapter's lines prefixed with `[xUnit.net 00:00:01.09]`.
+        r"^(\[xUnit\.net [\d:.]+\])?\s+[\w`<>+.,-]+(\(.*\))? \[FAIL\]\s*$",
+        "    Project.Tests.ParserFacts.Parses_negative_numbers [FAIL]"
+    ),
+    rule!(
+        "gradle-test-failed",
+        K::Error,
+        5,
+        Some(C::TestFailure),
+        // Gradle's test logging: `com.x.FooTest > parses lists FAILED`, the exception indented
+        // below (TestEventLogger); a test's own `STANDARD_ERROR` output above it is not a failure.
+        r"^\S+ > .+ FAILED\s*$",
+        "io.example.ParserTest > parsesNestedLists FAILED"
+    ),
+    rule!(
+        "gradle-task-failed",
+        K::Cascade,
+        2,
+        None,
+        // Gradle's task header with the task's outcome (`> Task :compileJava FAILED`; before
+        // Gradle 4, `:compileJava FAILED`): the task's own output says why (see `overrides`).
+        r"^(> Task )?:[\w:.-]*\w FAILED\s*$",
+        "> Task :compileJava FAILED"
+    ),
+    rule!(
+        "xctest-failed",
+        K::Error,
+        5,
+        Some(C::TestFailure),
+        // XCTest (xcodebuild test, swift test): `Test Case '-[Class test]' failed (0.004
+        // seconds).`, after the assertion's `file:line: error:` line.
+        r"^Test Case '.+' failed \(",
+        "Test Case '-[EXRequestTests testParsesError]' failed (0.004 seconds)."
+    ),
+    rule!(
+        "checkstyle-error",
+        K::Error,
+        5,
+        Some(C::LintQuality),
+        // Checkstyle through Ant or Gradle: `[ant:checkstyle] [ERROR] File.java:41:5: msg [Check]`.
+        r"^\[ant:checkstyle\] \[ERROR\] \S",
+        "[ant:checkstyle] [ERROR] /src/main/java/io/example/Parser.java:41:5: 'if' is not followed by whitespace. [WhitespaceAround]"
+    ),
+    rule!(
+        "cocoapods-validation-error",
+        K::Error,
+        5,
+        None,
+        // `pod lib lint` / `pod spec lint` results: `    - ERROR | [iOS] xcodebuild: msg` (WARN
+        // and NOTE lines alike; CocoaPods Pod::Validator).
+        r"^\s*- ERROR \| ",
+        "    - ERROR | [iOS] xcodebuild:  Example/EXRequest.m:57:14: error: use of undeclared identifier 'sesion'"
+    ),
+    rule!(
+        "rebar3-summary",
+        K::Cascade,
+        2,
+        None,
+        // rebar3's closing lines after the tests' or dialyzer's own report (`===> ` is its
+        // message prefix).
+        r"^===> (Warnings occur+ed running dialyzer|Error running tests|Failures occur+ed running tests|Some tests failed)",
+        "===> Warnings occured running dialyzer: 1"
     ),
     rule!(
         "surefire-failure",
@@ -667,6 +750,13 @@ pub static RULES: &[Rule] = &[
         Some(C::DependencyResolution),
         concat!(
             r"(?i)(could not (find|resolve|transfer) (artifact|dependenc|all dependencies)|could not resolve dependencies|requirements could not be resolved|no matching (distribution|version|package)|unable to (resolve|find) (a )?(dependency|package|version)|version solving failed|\bERESOLVE\b|\bE404\b|npm ERR! 404|npm ERR! notarget|couldn't find (any versions|package)|could not find gem|could not find a version that satisfies|unsatisfiable|conflicting (dependencies|requirements)|failed to (download|fetch|load) (package|dependenc|artifact|crate)|failed to select a version|cannot satisfy|unmet dependencies|has no installation candidate|Unable to locate package|gem::(missingspec|conflict)|Bundler could not find|pod install.*(error|fail)|Could not find module|no such package|was not found in the pkg-config search path|No package '[^']+' found",
+            // The go command (`go get`, `go build`): `cannot find package "x" in any of:`,
+            // `package x: unrecognized import path "x"`, modules' `unknown revision` and
+            // `verifying x: checksum mismatch`; CocoaPods' `could not find compatible versions for pod`.
+            r"|cannot find package \x22|unrecognized import path|can't load package|unknown revision v?\d|verifying \S+: checksum mismatch|error loading module requirements|could not find compatible versions for pod",
+            // dep (`Solving failure: No versions of x met constraints:`) and TeX Live's
+            // tlmgr (`tlmgr install: package x not present in repository.`).
+            r"|^Solving failure:|package \S+ not present in repository",
             // ru: apt "Unable to locate package %s" → "Невозможно найти пакет %s" and "The
             // following packages have unmet dependencies:" → "Следующие пакеты имеют
             // неудовлетворённые зависимости:" (Debian apt po/ru.po); NuGet NU1101/NU1102
@@ -727,7 +817,9 @@ pub static RULES: &[Rule] = &[
         5,
         Some(C::OutOfResources),
         concat!(
-            r"(?i)(out of memory|cannot allocate memory|\boom[- ]?kill|java\.lang\.OutOfMemoryError|heap out of memory|memory exhausted|std::bad_alloc|no space left on device|disk quota exceeded|exit code 137\b|\bkilled\s*$|^Killed\b|resource temporarily unavailable|too many open files",
+            // gcc's driver when the kernel killed the compiler (`c++: internal compiler error:
+            // Killed (program cc1plus)`; gcc 7+: `fatal error: Killed signal terminated program`).
+            r"(?i)(internal compiler error: Killed|Killed signal terminated program|out of memory|cannot allocate memory|\boom[- ]?kill|java\.lang\.OutOfMemoryError|heap out of memory|memory exhausted|std::bad_alloc|no space left on device|disk quota exceeded|exit code 137\b|\bkilled\s*$|^Killed\b|resource temporarily unavailable|too many open files",
             // ru errno texts (glibc po/ru.po): "Cannot allocate memory" → "Невозможно выделить
             // память", "No space left on device" → "На устройстве не осталось свободного места",
             // "Disk quota exceeded" → "Превышена дисковая квота", "Too many open files" →
@@ -735,6 +827,17 @@ pub static RULES: &[Rule] = &[
             r"|невозможно выделить память|на устройстве не осталось свободного места|превышена дисковая квота|слишком много открытых файлов|^Убито?\b)",
         ),
         "FATAL ERROR: Ineffective mark-compacts near heap limit Allocation failed - JavaScript heap out of memory"
+    ),
+    rule!(
+        "compiler-crash",
+        K::Error,
+        5,
+        Some(C::Compilation),
+        // A compiler that crashed (gcc's `internal compiler error: Segmentation fault`, clang's
+        // `error: unable to execute command`); when the kernel killed it, `out-of-resources`
+        // (listed first) decides.
+        r"internal compiler error|unable to execute command: ",
+        "src/scene.cpp:41:1: internal compiler error: Segmentation fault"
     ),
     rule!(
         "cancelled",
@@ -831,6 +934,17 @@ pub static RULES: &[Rule] = &[
         "129 files inspected, 3 offenses detected"
     ),
     // --- generic failure words, weaker than the formats above
+    rule!(
+        "tool-error",
+        K::Error,
+        4,
+        None,
+        // A tool that names itself before its error (`tidy error: x.rs:12: line longer than 100
+        // chars`, `lint error: ...`): a lower-case name, a space, `error:`. `clang: error:`
+        // (with a colon) is the linker's summary, `linker-cascade`.
+        r"^[a-z][\w+-]* (fatal )?error: \S",
+        "tidy error: /checkout/src/lib.rs:1203: line longer than 100 chars"
+    ),
     rule!(
         "error-level-prefix",
         K::Error,
@@ -1062,6 +1176,8 @@ static KEYWORDS: &[&str] = &[
     "uninitialised",
     "syscall param",
     "definitely lost",
+    "dialyzer",
+    "not present",
 ];
 
 /// The Russian words of the rules above (stems, lower case), as tools print them on `ru_RU`
@@ -1180,6 +1296,7 @@ impl RuleSet {
         // The generic failure-word rules only speak when no rule that knows the format does:
         // `error Command failed with exit code 1` is a cascade line, not an error message.
         let specific = matches.iter().any(|i| !is_generic(i));
+        let diagnostic = matches.iter().any(is_diagnostic);
         if let Some(i) = matches.iter().find(|&i| overrides(i)) {
             let r = &RULES[i];
             return Some(Verdict {
@@ -1190,7 +1307,7 @@ impl RuleSet {
             });
         }
         for i in matches.iter() {
-            if specific && is_generic(i) {
+            if (specific && is_generic(i)) || (diagnostic && soft_ignore(i)) {
                 continue;
             }
             let r = &RULES[i];
@@ -1223,7 +1340,11 @@ impl RuleSet {
             return Vec::new();
         }
         let m = self.set.matches(line);
-        if m.iter().any(|i| RULES[i].kind == Kind::Ignore) && !m.iter().any(overrides) {
+        let diagnostic = m.iter().any(is_diagnostic);
+        if m.iter()
+            .any(|i| RULES[i].kind == Kind::Ignore && !(diagnostic && soft_ignore(i)))
+            && !m.iter().any(overrides)
+        {
             return Vec::new();
         }
         m.iter()
@@ -1265,8 +1386,27 @@ fn has_location(line: &str) -> bool {
 fn overrides(i: usize) -> bool {
     matches!(
         RULES[i].name,
-        "surefire-failure" | "cargo-summary" | "data-race"
+        "surefire-failure"
+            | "cargo-summary"
+            | "data-race"
+            | "gradle-task-failed"
+            | "maven-gradle-summary"
     )
+}
+
+/// Ignore rules about words inside a line (an identifier such as `error.c` or `error_code`, a
+/// deprecation notice): they keep the generic failure words off such lines, but a line that a
+/// tool's own diagnostic format decides (`src/error.c:12:5: error: ...`, `x.m:48: error: ...
+/// (error.code) ...`) stays a failure.
+fn soft_ignore(i: usize) -> bool {
+    matches!(RULES[i].name, "error-word-in-name" | "deprecation")
+}
+
+/// A rule that knows a tool's failure format (a diagnostic, a failed test's heading) well enough
+/// to outweigh a soft ignore.
+fn is_diagnostic(i: usize) -> bool {
+    let r = &RULES[i];
+    matches!(r.kind, Kind::Error | Kind::Header) && r.weight >= 5 && !is_generic(i)
 }
 
 fn is_generic(i: usize) -> bool {
@@ -1527,6 +1667,94 @@ mod tests {
                 "  /src/app.js:12:5: 'x' is assigned a value but never used. (no-unused-vars)",
                 "lint-rule-id",
             ),
+            // xUnit.net console and its VSTest adapter (xunit/xunit reporters)
+            (
+                "    Project.Tests.ParserFacts.Parses_negative_numbers [FAIL]",
+                "xunit-fail",
+            ),
+            (
+                "[xUnit.net 00:00:01.0912340]     Project.Tests.RouteTests.Matches(path: \"/a/\") [FAIL]",
+                "xunit-fail",
+            ),
+            // Gradle test logging and Checkstyle through Gradle
+            (
+                "io.example.ParserTest > parses nested lists FAILED",
+                "gradle-test-failed",
+            ),
+            (
+                "[ant:checkstyle] [ERROR] /src/Parser.java:88: Line is longer than 120 characters (found 131). [LineLength]",
+                "checkstyle-error",
+            ),
+            // XCTest on Linux names the test without brackets
+            (
+                "Test Case 'ParserTests.testNumber' failed (0.001 seconds)",
+                "xctest-failed",
+            ),
+            // CocoaPods' validator and its resolver
+            (
+                "    - ERROR | [iOS] xcodebuild: Returned an unsuccessful exit code.",
+                "cocoapods-validation-error",
+            ),
+            (
+                "[!] CocoaPods could not find compatible versions for pod \"AFNetworking\":",
+                "dependency-resolution",
+            ),
+            // libtest names: compiletest's `[mode] path`
+            (
+                "---- [ui] ui/borrowck/borrowck-move-error.rs stdout ----",
+                "cargo-test-output",
+            ),
+            // the go command's and dep's dependency errors, tlmgr's missing package
+            (
+                "package golang.org/x/sys/unix: unrecognized import path \"golang.org/x/sys/unix\" (https fetch: Get https://golang.org/x/sys/unix?go-get=1: dial tcp: i/o timeout)",
+                "dependency-resolution",
+            ),
+            (
+                "go: github.com/example/lib@v1.4.2: unknown revision v1.4.2",
+                "dependency-resolution",
+            ),
+            (
+                "Solving failure: No versions of github.com/pkg/errors met constraints:",
+                "dependency-resolution",
+            ),
+            (
+                "tlmgr install: package moderncvx not present in repository.",
+                "dependency-resolution",
+            ),
+            // LaTeX3 packages' errors
+            ("! fontspec error: \"font-not-found\"", "tex-error"),
+            // a tool that names itself before `error:`
+            (
+                "tidy error: /checkout/src/librustc/ty/context.rs:1203: line longer than 100 chars",
+                "tool-error",
+            ),
+            // gcc crashed, or was killed for memory
+            (
+                "src/scene.cpp:41:1: internal compiler error: Segmentation fault",
+                "compiler-crash",
+            ),
+            (
+                "c++: internal compiler error: Killed (program cc1plus)",
+                "out-of-resources",
+            ),
+            (
+                "g++: fatal error: Killed signal terminated program cc1plus",
+                "out-of-resources",
+            ),
+            // a diagnostic that mentions an identifier with `error` in it, or a deprecation,
+            // is still the diagnostic (the soft ignores give way)
+            (
+                "/Users/ci/Tests/EXRequestTests.m:48: error: -[EXRequestTests testParsesError] : ((error.code) equal to (404)) failed",
+                "compiler-file-line-error",
+            ),
+            (
+                "src/error.c:12:5: error: 'len' undeclared",
+                "compiler-file-line-error",
+            ),
+            (
+                "src/tls.c:40:3: error: 'SSL_library_init' is deprecated [-Werror=deprecated-declarations]",
+                "compiler-file-line-error",
+            ),
         ] {
             let v = rs
                 .classify(line)
@@ -1550,6 +1778,15 @@ mod tests {
             "not ok 4 - unicode names # TODO not implemented",
             // a compiler warning with a CS code
             "Parser.cs(41,17): warning CS0168: The variable 'e' is declared but never used",
+            // a file named after errors and a deprecation notice, with only a failure word
+            "  CC       src/error.c",
+            "npm notice: the request module is deprecated, install failed handlers are ignored",
+            // xUnit's skipped test; Gradle's passing test and a test's own stderr
+            "    Project.Tests.ErrorFacts.Reports_error_position [SKIP]",
+            "io.example.ParserTest > parsesLists PASSED",
+            "io.example.ObservableTest > testZipErrorHandling STANDARD_ERROR",
+            // CocoaPods' warnings and notes
+            "    - WARN  | xcodebuild:  Example/EXRequest.m:22:9: warning: 'UIAlertView' is deprecated",
         ] {
             let v = rs.classify(line);
             assert!(

@@ -119,6 +119,25 @@ fn timestamps_and_clock_prefixes_do_not_hide_rules() {
     );
     assert_eq!(strip_clock("12:34:56.789 ERROR x"), "ERROR x");
     assert_eq!(strip_clock("12 apples"), "12 apples");
+    // Stack 2 prefixes a package's build lines with `pkg> ` (commercialhaskell/stack,
+    // `Stack.Build.Execute`): the rules see GHC's own line.
+    assert_eq!(
+        message("my-pkg> src/A.hs:3:7: error:"),
+        "src/A.hs:3:7: error:"
+    );
+    assert_eq!(message("my-pkg>"), "");
+    assert_eq!(message("> Task :test"), "> Task :test");
+    assert_eq!(message("a > b"), "a > b");
+    assert_eq!(message("x>=1 error"), "x>=1 error");
+}
+
+/// The package prefix as a rule sees it: GHC's error behind `pkg> ` decides like the bare line.
+#[test]
+fn stack_package_prefix_does_not_hide_ghc_errors() {
+    let log = "$ stack build\nproj> [1 of 3] Compiling A\nproj> /src/A.hs:3:7: error:\nproj>     Variable not in scope: x\nThe command \"stack build\" exited with 1.\n";
+    let r = analyze_reader(log.as_bytes(), JobMeta::default()).unwrap();
+    assert_eq!(r.decisive_line, Some(3));
+    assert_eq!(r.category, Category::Compilation);
 }
 
 #[test]
@@ -218,6 +237,8 @@ fn prefix_strippers_never_cut_inside_a_character() {
                 let Some(s) = line.get(..cut) else { continue };
                 let _ = strip_clock(strip_timestamp(s));
                 let _ = strip_timestamp(strip_clock(s));
+                let _ = message(s);
+                let _ = message(&format!("pkg> {s}"));
             }
         }
     }
