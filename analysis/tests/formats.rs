@@ -9,6 +9,10 @@
 //! one of them (or the runner's failure heading right above them), and the excerpt must hold
 //! the chunk's first lines (up to 10 non-blank, as the LogChunks M1 metric counts them), within
 //! the 25-line excerpt.
+//!
+//! The second half of the list holds busier logs of the same languages (the tool's progress
+//! lines, warnings, passing tests that log error words above the failure; summaries and
+//! cascades below it), written the same way.
 
 use exlogare_analysis::{JobMeta, analyze_reader};
 use std::path::PathBuf;
@@ -337,6 +341,343 @@ const CASES: &[Case] = &[
         (23, 26),
         (21, 23),
         "PHPUnit: `There was 1 failure:`, `1) Class::method`",
+    ), // The second set (issue 12, item 1): the same languages in busier logs, as their tools print
+    // them on a CI runner: warnings, passing tests that log error words and earlier noise above
+    // the failure, the tool's summaries and cascades below it; and formats the first set lacked.
+    // Go, in a busier log
+    c(
+        "go_dep_solving.log",
+        (15, 17),
+        (15, 15),
+        "dep ensure: `Solving failure: No versions of x met constraints:` and one line per version (golang/dep)",
+    ),
+    c(
+        "go_get_missing.log",
+        (17, 19),
+        (17, 17),
+        "go get/build: `file.go:9:2: cannot find package \"x\" in any of:` and the GOROOT/GOPATH candidates (cmd/go, GOPATH mode)",
+    ),
+    c(
+        "go_mod_unknown_revision.log",
+        (16, 17),
+        (16, 16),
+        "go modules: `go: x@v1.4.2: unknown revision v1.4.2`, `go: error loading module requirements` (Go 1.11)",
+    ),
+    c(
+        "go_test_timeout.log",
+        (16, 20),
+        (16, 16),
+        "go test: `panic: test timed out after 10m0s` and the goroutine dump (testing.(*M).startAlarm)",
+    ),
+    c(
+        "go_testify_quiet.log",
+        (19, 25),
+        (19, 19),
+        "go test -race ./... with testify: `--- FAIL:` then tab-indented `Error Trace:`/`Error:` (stretchr/testify assert.Fail), passing packages' log lines with `[ERROR]` above",
+    ),
+    c(
+        "go_unrecognized_import.log",
+        (17, 17),
+        (17, 17),
+        "go get: `package x: unrecognized import path \"x\" (https fetch: ...)` (cmd/go, vcs.go)",
+    ),
+    c(
+        "go_verbose_subtest.log",
+        (26, 30),
+        (26, 26),
+        "go test -v: the parent's `--- FAIL:` above its subtests' `    --- FAIL: T/case` (testing package, t.Run), passing tests' logs with error words above",
+    ),
+    // C, in a busier log
+    c(
+        "c_automake_check.log",
+        (20, 20),
+        (20, 20),
+        "automake parallel test harness: `FAIL: name`, the `Testsuite summary` with `# FAIL:  1` (automake manual, 15.2.3)",
+    ),
+    c(
+        "c_clang_error.log",
+        (22, 25),
+        (22, 22),
+        "clang through CMake's Makefiles: `[ 30%] Building C object`, `file.c:210:3: error:`, `1 error generated.`",
+    ),
+    c(
+        "c_fatal_include.log",
+        (17, 20),
+        (17, 17),
+        "gcc: `file.c:12:10: fatal error: x.h: No such file or directory`, `compilation terminated.` (automake silent rules `  CC  x.o`)",
+    ),
+    c(
+        "c_gcc_warnings_then_error.log",
+        (22, 25),
+        (23, 23),
+        "gcc through recursive make: warnings with carets before the first `error:`, make's `recipe for target` and `*** [x] Error 1` cascade",
+    ),
+    c(
+        "c_ld_newstyle.log",
+        (17, 20),
+        (18, 18),
+        "GNU ld 2.30+: `/usr/bin/ld: x.o: in function `main':` (lower case `in`), make 4.2's `*** [Makefile:12: app] Error 1`",
+    ),
+    c(
+        "c_ld_undefined.log",
+        (18, 21),
+        (19, 19),
+        "GNU ld before 2.30: `x.o: In function `main':`, `undefined reference to`, collect2's `ld returned 1 exit status` closing the message",
+    ),
+    // C++, in a busier log
+    c(
+        "cpp_gtest_ctest.log",
+        (19, 29),
+        (19, 19),
+        "ctest --output-on-failure: `2/3 Test #2: name ...***Failed` followed by the googletest output of that test",
+    ),
+    c(
+        "cpp_gtest_direct.log",
+        (21, 24),
+        (21, 21),
+        "googletest run directly: `file.cc:88: Failure`, `Value of:`/`Actual:`/`Expected:` then `[  FAILED  ] Suite.Name`",
+    ),
+    c(
+        "cpp_ice_killed.log",
+        (18, 21),
+        (18, 18),
+        "g++ killed by the kernel: `c++: internal compiler error: Killed (program cc1plus)`, gcc's bug-report lines, make's cascade",
+    ),
+    // Rust, in a busier log
+    c(
+        "rust_cargo_build_warnings.log",
+        (27, 34),
+        (27, 27),
+        "cargo build: rustc warnings with ` --> file:line:col` before `error[E0308]: mismatched types`, then cargo's `aborting`/`Could not compile` cascade",
+    ),
+    c(
+        "rust_cargo_test_panic.log",
+        (29, 33),
+        (27, 30),
+        "cargo test: `test x ... FAILED`, `failures:`, `---- name stdout ----`, `panicked at 'assertion failed: `(left == right)`'` (libtest)",
+    ),
+    c(
+        "rust_clippy.log",
+        (16, 25),
+        (16, 16),
+        "cargo clippy -- -D warnings: a lint as `error: msg`, ` --> file`, `= note: -D clippy::x implied by -D warnings`",
+    ),
+    c(
+        "rust_compiletest_ui.log",
+        (25, 34),
+        (23, 25),
+        "compiletest (rustc's test suite runner on libtest): `---- [ui] ui/x.rs stdout ----` with a space in the test name, the stderr diff",
+    ),
+    c(
+        "rust_rustfmt_check.log",
+        (15, 20),
+        (15, 15),
+        "cargo fmt -- --check: `Diff in /path/x.rs at line 12:` and the diff (rustfmt's check mode)",
+    ),
+    c(
+        "rust_tidy.log",
+        (18, 19),
+        (18, 18),
+        "a tool that names itself before `error:` (`tidy error: file:line: msg`), then a build driver's `expected success, got: exit code: 1`",
+    ),
+    // C#, in a busier log
+    c(
+        "cs_dotnet_test.log",
+        (26, 31),
+        (26, 26),
+        "dotnet test with the xUnit adapter: `[xUnit.net 00:00:01.09]     Ns.Class.Method [FAIL]` before vstest's `Failed   Ns.Class.Method` repeat",
+    ),
+    c(
+        "cs_msbuild_mono.log",
+        (26, 26),
+        (26, 26),
+        "msbuild on Mono: `File.cs(118,42): error CS1002: ; expected [proj]` in CoreCompile, then `Build FAILED.` repeating warnings and errors",
+    ),
+    c(
+        "cs_nuget_restore.log",
+        (16, 16),
+        (16, 16),
+        "dotnet restore: `proj.csproj : error NU1101: Unable to find package X.` (NuGet error codes)",
+    ),
+    c(
+        "cs_nunit3.log",
+        (27, 30),
+        (25, 27),
+        "nunit3-console: `Errors, Failures and Warnings`, `1) Failed : Ns.Class.Method`, `Expected:`/`But was:`",
+    ),
+    c(
+        "cs_xunit_console.log",
+        (19, 24),
+        (19, 19),
+        "xunit.console: `    Ns.Class.Method [FAIL]`, `Assert.Equal() Failure`, `Expected:`/`Actual:`, `Stack Trace:`",
+    ),
+    // Haskell, in a busier log
+    c(
+        "hs_hspec.log",
+        (27, 30),
+        (25, 28),
+        "hspec through cabal test: `Failures:`, `  test/X.hs:21:`, `  1) Module item`, `expected:`/`but got:`, `Test suite spec: FAIL`",
+    ),
+    c(
+        "hs_stack2_prefixed.log",
+        (21, 27),
+        (22, 22),
+        "stack 2: every line of a package's build prefixed with `pkg> `, GHC's `file.hs:33:7: error:` behind it",
+    ),
+    c(
+        "hs_stack_build.log",
+        (31, 37),
+        (31, 31),
+        "stack build (GHC 8.2): warnings with source spans, `/abs/path/File.hs:57:22: error:` with `•` bullets, stack's `--  While building package` epilogue",
+    ),
+    // Erlang, in a busier log
+    c(
+        "erl_dialyzer.log",
+        (25, 26),
+        (25, 27),
+        "rebar3 dialyzer: the file name, `  32: The call ...` under it, `===> Warnings occured running dialyzer: 1` closing (rebar_prv_dialyzer)",
+    ),
+    c(
+        "erl_erlangmk_ct.log",
+        (29, 30),
+        (29, 29),
+        "erlang.mk's ct_run: `SUITE:case failed on line 57`, `Reason: {badmatch,...}` between `- - -` rules, `*** FAILED test case 3 of 5 ***`",
+    ),
+    c(
+        "erl_rebar3_compile.log",
+        (19, 20),
+        (19, 19),
+        "rebar3 compile: erlc's `src/x.erl:44: variable 'Reqq' is unbound` after `===> Compiling x`",
+    ),
+    c(
+        "erl_rebar3_ct.log",
+        (20, 26),
+        (20, 20),
+        "rebar3 ct: `%%% SUITE ==> case: FAILED` and the reason term, `Failed 1 tests. Passed 3 tests.`",
+    ),
+    c(
+        "erl_rebar3_eunit.log",
+        (21, 25),
+        (19, 21),
+        "rebar3 eunit: `Failures:`, `  1) mod:test/0: module 'x'`, `Failure/Error: ?assertEqual(...)`, `expected:`/`got:`",
+    ),
+    // TeX, in a busier log
+    c(
+        "tex_fontspec.log",
+        (29, 38),
+        (29, 29),
+        "xelatex with fontspec (LaTeX3 msg module): `! fontspec error: \"font-not-found\"`, the `! ` continuation lines, `l.12`",
+    ),
+    c(
+        "tex_make_multiple.log",
+        (32, 37),
+        (32, 32),
+        "pdflatex through make: `! Missing $ inserted.`, `<inserted text>`, `l.17`, the same error again at `! Emergency stop.`",
+    ),
+    c(
+        "tex_missing_sty.log",
+        (27, 31),
+        (27, 27),
+        "xelatex: `! LaTeX Error: File `x.sty' not found.`, `Enter file name:`, `! Emergency stop.`, `==> Fatal error occurred`",
+    ),
+    c(
+        "tex_tlmgr.log",
+        (17, 18),
+        (17, 17),
+        "tlmgr install: `tlmgr install: package x not present in repository.` (TeX Live's tlmgr)",
+    ),
+    c(
+        "tex_undefined_cs.log",
+        (49, 52),
+        (49, 49),
+        "latexmk + pdfTeX: file-open parentheses, `Overfull \\hbox`, `LaTeX Warning:` before `! Undefined control sequence.` and `l.42`, latexmk's error summary",
+    ),
+    // VimL, in a busier log
+    c(
+        "vim_flake8.log",
+        (16, 17),
+        (16, 16),
+        "flake8 over a plugin's Python side: `file.py:41:80: E501 line too long`",
+    ),
+    c(
+        "vim_python_nose.log",
+        (21, 30),
+        (20, 21),
+        "a plugin's Python tests under nose: `FAIL: ycm.tests.x_test.Name_test` under `=====`, the traceback and a PyHamcrest `Expected:`",
+    ),
+    c(
+        "vim_themis.log",
+        (17, 23),
+        (17, 17),
+        "vim-themis spec reporter: `[✖] title`, the function and line, `The equal values were expected`",
+    ),
+    c(
+        "vim_vader.log",
+        (24, 27),
+        (24, 24),
+        "vader.vim over three suites: `(3/20) [EXECUTE] (X) Expected:` with `Got:`, `Success/Total: 19/20`",
+    ),
+    c(
+        "vim_vint.log",
+        (15, 17),
+        (15, 15),
+        "vint: `file.vim:41:5: Undefined variable: l:count (see :help E121)` (vint's default formatter)",
+    ),
+    c(
+        "vim_vspec.log",
+        (26, 27),
+        (26, 26),
+        "vim-vspec through vim-flavor and prove: TAP `not ok 2 - x`, `# Expected ... but got`, prove's summary, rake's `Command failed`",
+    ),
+    // Java, in a busier log
+    c(
+        "java_checkstyle.log",
+        (17, 18),
+        (17, 17),
+        "Gradle's checkstyle plugin: `[ant:checkstyle] [ERROR] File.java:41:5: msg [Check]`, `Checkstyle rule violations were found`",
+    ),
+    c(
+        "java_gradle_compile.log",
+        (18, 23),
+        (18, 18),
+        "Gradle 4: javac's `File.java:57: error: cannot find symbol` under `> Task :compileJava`, then `> Task :compileJava FAILED` and `* What went wrong:`",
+    ),
+    c(
+        "java_gradle_test.log",
+        (25, 30),
+        (25, 25),
+        "Gradle test logging: `Class > test FAILED` and the exception, a passing test's `STANDARD_ERROR` exception above it",
+    ),
+    c(
+        "java_maven_surefire.log",
+        (29, 33),
+        (29, 29),
+        "Maven surefire 2.20: `[ERROR] Tests run: ... <<< FAILURE! - in Class`, the test's `<<< FAILURE!`, the assertion, `[ERROR] Failures:` summary",
+    ),
+    // Objective-C, in a busier log
+    c(
+        "objc_pod_install.log",
+        (17, 22),
+        (17, 17),
+        "pod install: `[!] CocoaPods could not find compatible versions for pod \"X\":` and the requirement tree (Molinillo)",
+    ),
+    c(
+        "objc_pod_lint.log",
+        (17, 18),
+        (17, 17),
+        "pod lib lint: `    - ERROR | [iOS] xcodebuild: ...`, `[!] X did not pass validation, due to 1 error.` (CocoaPods validator)",
+    ),
+    c(
+        "objc_xcodebuild_raw_test.log",
+        (21, 22),
+        (21, 21),
+        "raw xcodebuild test: `file.m:48: error: -[Class test] : ((error.code) equal to (404)) failed`, `Test Case '-[Class test]' failed (0.004 seconds).`",
+    ),
+    c(
+        "objc_xcpretty_compile.log",
+        (24, 26),
+        (24, 24),
+        "xcodebuild | xcpretty: `⚠️` warnings, `❌  file.m:57:14: msg`, `** BUILD FAILED **`, `The following build commands failed:`",
     ),
 ];
 
