@@ -426,7 +426,7 @@ pub static RULES: &[Rule] = &[
         K::Error,
         4,
         None,
-        r"^\s*(\w+(\.|::))*\w*(Error|Exception|Failure)(\s*:|$)|^Exception in thread|^\s*Caused by: |^\s*Uncaught \w+|^\s*\*\* \(\w+(\.\w+)*Error\)",
+        r"^\s*(\w+(\.|::))*\w*(Error|Exception|Failure)(\s*:|$)|^Exception in thread|^\s*Caused by: |^\s*Uncaught \w+|^\s*\*\* \(\w+(\.\w+)*Error\)|^(\S+: )?(\*\* )?exception (error|exit|throw): ",
         "ValueError: invalid literal for int() with base 10: 'x'"
     ),
     rule!(
@@ -460,6 +460,10 @@ pub static RULES: &[Rule] = &[
         None,
         concat!(
             r"(?i)(segmentation fault|core dumped|(signal|caught|received|killed by|terminated by)\W{1,3}SIG(SEGV|ABRT|BUS|ILL)\b|\(SIG(SEGV|ABRT)\)|abort trap|illegal instruction|stack overflow|AddressSanitizer|ERROR: \w*Sanitizer|^Crash dump is being written to|init terminating in do_boot|Kernel pid terminated",
+            // glibc's malloc checks and stack protector abort with `*** Error in `./x':
+            // double free or corruption` / `*** stack smashing detected ***` (malloc.c,
+            // debug/fortify_fail.c).
+            r"|^\*\*\* Error in `|double free or corruption|stack smashing detected|malloc\(\): (memory corruption|corrupted)|free\(\): invalid (pointer|size)",
             // ru: "Segmentation fault" → "Ошибка сегментирования" (glibc po/ru.po, strsignal)
             // and "Ошибка сегментации" (bminor/bash po/ru.po); bash " (core dumped)" →
             // " (образ памяти сброшен на диск)".
@@ -543,6 +547,42 @@ pub static RULES: &[Rule] = &[
             r"|^\S+:\d+:\d+: ERROR: |^Project ERROR: ",
         ),
         "configure: error: C compiler cannot create executables"
+    ),
+    rule!(
+        "c-test-framework-failure",
+        K::Error,
+        5,
+        Some(C::TestFailure),
+        concat!(
+            // Check (libcheck): `tests/check_x.c:12:F:core:test_x:0: Assertion 'x' failed`
+            // (F failure, E error; its srunner text output).
+            r"^\S+:\d+:[FE]:[^:\s]+:[^:\s]+:\d+: ",
+            // CUnit's basic interface: `Suite x, Test y had failures:`.
+            r"|^\s*Suite [^,]+, Test .+ had failures:",
+            // doctest: `test.cpp:12: ERROR: CHECK( x == 1 ) is NOT correct!`.
+            r"|^\S+(:\d+:|\(\d+\):) (FATAL )?ERROR: (CHECK|REQUIRE)",
+            // Qt Test: `FAIL!  : TestClass::method() Compared values are not the same`.
+            r"|^FAIL!\s+: ",
+        ),
+        "tests/check_list.c:41:F:core:test_list_get:0: Assertion 'n == 3' failed"
+    ),
+    rule!(
+        "hlint-hint",
+        K::Error,
+        4,
+        Some(C::LintQuality),
+        // HLint: `src/X.hs:12:5-20: Error: Redundant do`, then `Found:`/`Perhaps:`; it ends with
+        // `3 hints` and fails when there is any. GHC itself never says `Error:`.
+        r"^\S+\.l?hs:\d+:\d+(-\d+)?: Error: \S",
+        "src/Project/Eval.hs:57:22-30: Error: Redundant do"
+    ),
+    rule!(
+        "hlint-summary",
+        K::Cascade,
+        2,
+        Some(C::LintQuality),
+        r"^[1-9]\d* hints?\s*$",
+        "3 hints"
     ),
     rule!(
         "cargo-test-output",
@@ -757,6 +797,10 @@ pub static RULES: &[Rule] = &[
             // dep (`Solving failure: No versions of x met constraints:`) and TeX Live's
             // tlmgr (`tlmgr install: package x not present in repository.`).
             r"|^Solving failure:|package \S+ not present in repository",
+            // rebar3 (`===> Package not found in registry: x`, `===> Failed to fetch and copy
+            // dep: x`) and Stack (`While constructing the build plan, the following exceptions
+            // were encountered:`).
+            r"|Package not found in registry|Failed to fetch and copy dep|while constructing the build plan",
             // ru: apt "Unable to locate package %s" → "Невозможно найти пакет %s" and "The
             // following packages have unmet dependencies:" → "Следующие пакеты имеют
             // неудовлетворённые зависимости:" (Debian apt po/ru.po); NuGet NU1101/NU1102
@@ -939,10 +983,11 @@ pub static RULES: &[Rule] = &[
         K::Error,
         4,
         None,
-        // A tool that names itself before its error (`tidy error: x.rs:12: line longer than 100
-        // chars`, `lint error: ...`): a lower-case name, a space, `error:`. `clang: error:`
-        // (with a colon) is the linker's summary, `linker-cascade`.
-        r"^[a-z][\w+-]* (fatal )?error: \S",
+        // A tool that names itself before its error: `tidy error: x.rs:12: line longer than 100
+        // chars`, `xcodebuild: error: Unable to find a destination`, `gcc: error: x.c: No such
+        // file or directory`. The linker's summary (`clang: error: linker command failed`,
+        // `collect2: error: ld returned 1`) stays a cascade (see `overrides`).
+        r"^[a-z][\w+-]* (fatal )?error: \S|^[A-Za-z][\w.+-]*: (fatal )?error: \S",
         "tidy error: /checkout/src/lib.rs:1203: line longer than 100 chars"
     ),
     rule!(
@@ -1178,6 +1223,14 @@ static KEYWORDS: &[&str] = &[
     "definitely lost",
     "dialyzer",
     "not present",
+    "smashing",
+    "corruption",
+    "invalid pointer",
+    "invalid size",
+    "registry",
+    "build plan",
+    "had failures",
+    " hint",
 ];
 
 /// The Russian words of the rules above (stems, lower case), as tools print them on `ru_RU`
@@ -1391,6 +1444,7 @@ fn overrides(i: usize) -> bool {
             | "data-race"
             | "gradle-task-failed"
             | "maven-gradle-summary"
+            | "linker-cascade"
     )
 }
 
@@ -1755,6 +1809,70 @@ mod tests {
                 "src/tls.c:40:3: error: 'SSL_library_init' is deprecated [-Werror=deprecated-declarations]",
                 "compiler-file-line-error",
             ),
+            // C and C++ test frameworks: Check, CUnit, doctest, Qt Test
+            (
+                "check_list.c:41:F:core:test_list_get:0: Assertion 'n == 3' failed",
+                "c-test-framework-failure",
+            ),
+            (
+                "Suite list_suite, Test test_append had failures:",
+                "c-test-framework-failure",
+            ),
+            (
+                "tests/vector.cpp:37: ERROR: CHECK( v.size() == 4 ) is NOT correct!",
+                "c-test-framework-failure",
+            ),
+            (
+                "FAIL!  : TestParser::parseNumber() Compared values are not the same",
+                "c-test-framework-failure",
+            ),
+            // glibc's abort messages
+            (
+                "*** Error in `./build/run_tests': double free or corruption (fasttop): 0x0000000001c3e030 ***",
+                "crash-signal",
+            ),
+            (
+                "*** stack smashing detected ***: ./app terminated",
+                "crash-signal",
+            ),
+            // Erlang's uncaught exceptions (escript, the shell)
+            (
+                "escript: exception error: undefined function rebar3:main/1",
+                "exception-line",
+            ),
+            (
+                "** exception error: no match of right hand side value {error,closed}",
+                "exception-line",
+            ),
+            // rebar3 and Stack dependency errors
+            (
+                "===> Package not found in registry: cowlibx-2.6.0.",
+                "dependency-resolution",
+            ),
+            (
+                "Error: While constructing the build plan, the following exceptions were encountered:",
+                "dependency-resolution",
+            ),
+            // HLint
+            (
+                "src/Project/Eval.hs:57:22-30: Error: Redundant do",
+                "hlint-hint",
+            ),
+            ("2 hints", "hlint-summary"),
+            // a tool that names itself with a colon
+            (
+                "xcodebuild: error: Unable to find a destination matching the provided destination specifier:",
+                "tool-error",
+            ),
+            // the linker's summary stays a cascade although it says `tool: error:`
+            (
+                "clang: error: linker command failed with exit code 1 (use -v to see invocation)",
+                "linker-cascade",
+            ),
+            (
+                "collect2: error: ld returned 1 exit status",
+                "linker-cascade",
+            ),
         ] {
             let v = rs
                 .classify(line)
@@ -1785,6 +1903,9 @@ mod tests {
             "    Project.Tests.ErrorFacts.Reports_error_position [SKIP]",
             "io.example.ParserTest > parsesLists PASSED",
             "io.example.ObservableTest > testZipErrorHandling STANDARD_ERROR",
+            // Qt Test's passing line, a GHC 7 warning with its text (not HLint's `Error:`)
+            "PASS   : TestParser::parseEmpty()",
+            "src/Parse.hs:94:10: Warning: Defined but not used: `x'",
             // CocoaPods' warnings and notes
             "    - WARN  | xcodebuild:  Example/EXRequest.m:22:9: warning: 'UIAlertView' is deprecated",
         ] {

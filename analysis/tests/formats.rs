@@ -679,6 +679,61 @@ const CASES: &[Case] = &[
         (24, 24),
         "xcodebuild | xcpretty: `⚠️` warnings, `❌  file.m:57:14: msg`, `** BUILD FAILED **`, `The following build commands failed:`",
     ),
+    // C, C++, Erlang, Haskell and Objective-C formats the first two sets lacked
+    c(
+        "c_check_framework.log",
+        (22, 22),
+        (22, 22),
+        "Check (libcheck) under automake: `75%: Checks: 4, Failures: 1`, `file.c:41:F:suite:test:0: Assertion ... failed` (srunner output)",
+    ),
+    c(
+        "c_glibc_double_free.log",
+        (18, 22),
+        (18, 18),
+        "glibc's malloc check: `*** Error in `./x': double free or corruption (fasttop): 0x... ***` and its backtrace (malloc.c), make's `Aborted (core dumped)`",
+    ),
+    c(
+        "cpp_doctest.log",
+        (18, 23),
+        (21, 21),
+        "doctest: the test case's file:line and `TEST CASE:`, `file.cpp:37: ERROR: CHECK( ... ) is NOT correct!`, `values:`",
+    ),
+    c(
+        "cpp_qtest.log",
+        (20, 23),
+        (20, 20),
+        "Qt Test: `FAIL!  : Class::method() Compared values are not the same`, `Actual`/`Expected`, `Loc: [file(57)]`",
+    ),
+    c(
+        "erl_escript_exception.log",
+        (16, 20),
+        (16, 16),
+        "escript: `escript: exception error: undefined function m:f/1` and its `in function`/`in call from` lines",
+    ),
+    c(
+        "erl_rebar3_registry.log",
+        (17, 17),
+        (17, 17),
+        "rebar3: `===> Package not found in registry: x-2.6.0.` (rebar_app_utils)",
+    ),
+    c(
+        "hs_hlint.log",
+        (15, 20),
+        (15, 15),
+        "HLint: `file.hs:57:22-30: Error: Redundant do`, `Found:`/`Perhaps:`, `2 hints` (hlint's default output)",
+    ),
+    c(
+        "hs_stack_build_plan.log",
+        (16, 22),
+        (16, 16),
+        "stack: `Error: While constructing the build plan, the following exceptions were encountered:` and the version conflict",
+    ),
+    c(
+        "objc_xcodebuild_destination.log",
+        (17, 20),
+        (17, 17),
+        "xcodebuild: `xcodebuild: error: Unable to find a destination matching the provided destination specifier:` and the specifier",
+    ),
 ];
 
 #[test]
