@@ -813,6 +813,7 @@ fn a_cloud_and_a_self_hosted_connection_side_by_side_keep_separate_tokens_and_se
 [[connections]]
 id = "onprem"
 provider = "gitflic"
+compare_green_runs = false
 web_base = "{base}"
 allow_private = true
 {client}

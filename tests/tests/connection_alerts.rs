@@ -41,6 +41,7 @@ fn host(dir: &std::path::Path, slack: &ChatFake, api: &str, allow_private: bool)
 [[connections]]
 id = "cloud"
 provider = "gitflic"
+compare_green_runs = false
 web_base = "https://gitflic.ru"
 api_base = "{api}"
 oauth_base = "{api}"

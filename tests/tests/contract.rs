@@ -185,7 +185,7 @@ fn every_frozen_release_declares_its_own_version_and_the_current_one_is_frozen()
 }
 
 #[test]
-fn the_optional_world_is_ci_provider_plus_endpoints() {
+fn the_optional_worlds_add_only_their_exports() {
     let mut resolve = Resolve::default();
     let pkg = load_as(&mut resolve, &workspace_root().join("wit"), "next", |t| t);
     let names = |world: &str, exports: bool| -> Vec<String> {
@@ -215,6 +215,29 @@ fn the_optional_world_is_ci_provider_plus_endpoints() {
         names("ci-provider", false),
         "the same imports"
     );
+    assert_eq!(
+        names("ci-provider-full", true),
+        [
+            format!("{base}endpoints{version}"),
+            format!("{base}green-runs{version}"),
+            format!("{base}provider{version}")
+        ]
+    );
+    assert_eq!(
+        names("ci-provider-full", false),
+        names("ci-provider", false),
+        "the same imports"
+    );
+}
+
+#[test]
+fn the_check_catches_a_changed_green_runs_interface() {
+    // Plugins built against 0.1.2 export `last-green-job` with this signature.
+    let result = check(&release("0.1.2"), |t| {
+        t.replace("known: option<u64>)", "known: option<u64>, limit: u32)")
+    });
+    let err = result.expect_err("changing an optional export's signature must be flagged");
+    assert!(format!("{err:#}").contains("ci-provider-full"), "{err:#}");
 }
 
 #[test]
@@ -236,11 +259,9 @@ fn the_check_catches_a_changed_optional_interface() {
 
 #[test]
 fn the_check_catches_a_removed_optional_world() {
+    // Renamed wherever it is named (`ci-provider-full` includes it since 0.1.2).
     let result = check(&release("0.1.1"), |t| {
-        t.replace(
-            "world ci-provider-with-endpoints {",
-            "world ci-provider-with-extras {",
-        )
+        t.replace("ci-provider-with-endpoints", "ci-provider-with-extras")
     });
     let err = result.expect_err("a released world must stay");
     assert!(

@@ -43,6 +43,7 @@ const OTHER: &str = r#"
 [[connections]]
 id = "other"
 provider = "gitflic"
+compare_green_runs = false
 web_base = "http://127.0.0.1:9"
 api_base = "http://127.0.0.1:9"
 oauth_base = "http://127.0.0.1:9"

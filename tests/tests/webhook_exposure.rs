@@ -45,6 +45,7 @@ call_timeout_ms = 5000
 [[connections]]
 id = "cloud"
 provider = "gitflic"
+compare_green_runs = false
 web_base = "https://gitflic.ru"
 api_base = "https://api.gitflic.ru"
 oauth_base = "https://oauth.gitflic.ru"

@@ -115,11 +115,11 @@ impl Mode {
             }
             Mode::NoGreenRun(why) => format!(
                 "no green run to compare with ({})",
-                crate::pipeline::bounded_line(why, 160)
+                crate::provider_words::bounded_line(why, 160)
             ),
             Mode::NotCompared(why) => format!(
                 "not compared with a green run: {}",
-                crate::pipeline::bounded_line(why, 200)
+                crate::provider_words::bounded_line(why, 200)
             ),
         }
     }
@@ -292,7 +292,7 @@ impl GreenLookup<'_> {
                     stored,
                     format!(
                         "looking it up failed: {}",
-                        crate::pipeline::provider_error_words(&e)
+                        crate::provider_words::provider_error_words(&e)
                     ),
                     requests,
                 );
@@ -345,7 +345,7 @@ impl GreenLookup<'_> {
             &pipeline.project,
             &green.job,
         );
-        let label = crate::pipeline::pipeline_label(&green.pipeline);
+        let label = crate::provider_words::pipeline_label(&green.pipeline);
         let out = match read {
             Ok(out) => out,
             Err(fault) => {
@@ -363,7 +363,7 @@ impl GreenLookup<'_> {
             )),
             (Err(e), None, _) => Some(format!(
                 "reading the green run {label}'s log failed: {}",
-                crate::pipeline::provider_error_words(e)
+                crate::provider_words::provider_error_words(e)
             )),
             // A green log cut at the host's cap would make every later line look new.
             (Ok(_), None, true) => Some(format!(

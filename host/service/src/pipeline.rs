@@ -4,6 +4,7 @@
 //! stream as it arrives, so a job log never sits whole in host memory either.
 
 use crate::green_run::{GreenCost, GreenLookup, Mode};
+pub use crate::provider_words::{bounded_line, pipeline_label, provider_error_words};
 use exlogare_analysis::{Analyzer, Fingerprint, JobMeta, Report};
 use exlogare_notify::{FailureMessage, JobMessage};
 use exlogare_runtime::contract;
@@ -178,44 +179,6 @@ impl std::fmt::Display for LogProblem {
             LogProblem::Provider(e) => write!(f, "{}", provider_error_words(e)),
             LogProblem::Fault(m) => write!(f, "the plugin failed: {}", bounded_line(m, 300)),
         }
-    }
-}
-
-/// A provider error in words (never the type's debug text), one bounded line.
-pub fn provider_error_words(e: &contract::ProviderError) -> String {
-    use contract::ProviderError as E;
-    match e {
-        E::CredentialsRejected(m) => format!("credentials rejected: {}", bounded_line(m, 300)),
-        E::NotFound(m) => format!("not found: {}", bounded_line(m, 300)),
-        E::RateLimited(rl) => match rl.retry_after_secs {
-            Some(s) => format!("rate limited for {s} s: {}", bounded_line(&rl.message, 300)),
-            None => format!("rate limited: {}", bounded_line(&rl.message, 300)),
-        },
-        E::Transient(m) => format!("temporary failure: {}", bounded_line(m, 300)),
-        E::InvalidInput(i) => format!("invalid {}: {}", i.field, bounded_line(&i.message, 300)),
-        E::Denied(m) => format!("denied by the sandbox: {}", bounded_line(m, 300)),
-    }
-}
-
-/// `text` on one line, cut before a Java stack trace (` at pkg.Class.method(File.java:1)`)
-/// and at `max` characters: provider error bodies can be whole stack dumps.
-pub fn bounded_line(text: &str, max: usize) -> String {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let mut kept: Vec<&str> = Vec::new();
-    for (i, w) in words.iter().enumerate() {
-        let frame = *w == "at"
-            && words
-                .get(i + 1)
-                .is_some_and(|n| n.contains('.') && n.contains('(') && !n.starts_with('('));
-        if frame {
-            break;
-        }
-        kept.push(w);
-    }
-    let line = kept.join(" ");
-    match line.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", line[..cut].trim_end()),
-        None => line,
     }
 }
 
@@ -605,15 +568,6 @@ pub fn is_under_web_base(link: &str, web_base: &str) -> bool {
                 .path()
                 .strip_prefix(base_path)
                 .is_some_and(|rest| rest.starts_with('/')))
-}
-
-/// `#1287`, the provider's id when the pipeline has no number, or what stands for neither.
-pub fn pipeline_label(p: &contract::PipelineRef) -> String {
-    match (&p.number, &p.id) {
-        (Some(n), _) => format!("#{n}"),
-        (None, Some(id)) => id.clone(),
-        (None, None) => "(newest failed)".into(),
-    }
 }
 
 #[cfg(test)]
