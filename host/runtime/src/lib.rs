@@ -14,6 +14,7 @@
 //!   only module that names them); [`call_state`]: what one call owns; [`log_sink`]: where an
 //!   extracted log goes, in host types.
 //! - [`plugin`]: loading, instantiating per call, trap handling, the circuit breaker;
+//!   [`live_plugins`]: the served set, replaced while the host runs (reload);
 //!   [`secret_text`]: secrets out of what a plugin logs or prints; [`secret_stand_in`]: what
 //!   `verify-webhook` compares instead of the webhook secret (the service and the conformance
 //!   kit both hand plugins the stand-in).
@@ -26,6 +27,7 @@ pub mod egress;
 pub mod engine;
 pub mod http;
 pub mod limits;
+pub mod live_plugins;
 pub mod log_sink;
 pub mod plugin;
 pub mod secret_stand_in;

@@ -993,7 +993,7 @@ impl LoadedPlugin {
 }
 
 /// Every plugin the host runs, by provider id.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct PluginSet {
     pub plugins: std::collections::BTreeMap<String, Arc<LoadedPlugin>>,
 }

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod outcome;
 pub mod parked_http;
 pub mod pipeline;
+pub mod plugin_reload;
 pub mod plugins_http;
 pub mod provider_words;
 pub mod reachability;

@@ -63,6 +63,8 @@ pub struct Metrics {
     notifications: Family<Labels, Counter>,
     analyses: Family<Labels, Counter>,
     green_runs: Family<Labels, Counter>,
+    plugin_reloads: Family<Labels, Counter>,
+    plugin_files_refused: Gauge,
     token_refreshes: Family<Labels, Counter>,
     connection_state: Family<Labels, Gauge>,
     connection_calls: Family<Labels, Gauge>,
@@ -160,6 +162,18 @@ impl Metrics {
             "Failed jobs by how their log was read against the job's last green run (compared, no_green_run, not_compared) and whether that took provider requests (lookup) or none (stored)",
             green_runs.clone(),
         );
+        let plugin_reloads = Family::<Labels, Counter>::default();
+        registry.register(
+            "plugin_reloads",
+            "Reloads of the plugins folder by outcome (clean, or with_refusals: a component did not load and its earlier version kept serving)",
+            plugin_reloads.clone(),
+        );
+        let plugin_files_refused = Gauge::default();
+        registry.register(
+            "plugin_files_refused",
+            "Component files the last reload refused (0 when all loaded)",
+            plugin_files_refused.clone(),
+        );
         let token_refreshes = Family::<Labels, Counter>::default();
         registry.register(
             "token_refreshes",
@@ -221,6 +235,8 @@ impl Metrics {
             notifications,
             analyses,
             green_runs,
+            plugin_reloads,
+            plugin_files_refused,
             token_refreshes,
             connection_state,
             connection_calls,
@@ -290,6 +306,19 @@ impl Metrics {
                 ("source", source.into()),
             ])
             .inc();
+    }
+
+    /// One reload of the plugins folder (plugin_reload.rs).
+    pub fn plugin_reload(&self, report: &exlogare_runtime::live_plugins::ReloadReport) {
+        let outcome = if report.has_refusals() {
+            "with_refusals"
+        } else {
+            "clean"
+        };
+        self.plugin_reloads
+            .get_or_create(&vec![("outcome", outcome.into())])
+            .inc();
+        self.plugin_files_refused.set(report.refused.len() as i64);
     }
 
     pub fn worker_panic(&self) {

@@ -6,6 +6,9 @@
 //!   recent_faults} | {state: "open", reason, reenables_in_secs}, calls_running, call_slots}]}`.
 //! - `POST /api/plugins/{id}/breaker/reset` → 200 `{status: "closed", plugin}`; 404 for a plugin
 //!   that is not loaded. The breaker forgets its recent faults; the next call runs.
+//! - `POST /api/plugins/reload` → the plugins folder loaded again (plugin_reload.rs): 200
+//!   `{status: "reloaded", report: {added, replaced, unchanged, kept, refused}, plugins}`, or 422
+//!   with `status: "refused"` when a component did not load (its earlier version serves on).
 //!
 //! Each needs the admin token when one is configured, like the connection endpoints. The
 //! breaker lives in the serving process, so this is the way to reach it (a CLI command on
@@ -26,6 +29,31 @@ pub fn routes() -> Router<Arc<Service>> {
     Router::new()
         .route("/api/plugins", get(list))
         .route("/api/plugins/{id}/breaker/reset", post(reset))
+        .route("/api/plugins/reload", post(reload))
+}
+
+/// `POST /api/plugins/reload`: 200 with what changed, or 422 with the same report when a
+/// component was refused (the earlier versions keep serving; the reasons say what to fix).
+async fn reload(
+    State(service): State<Arc<Service>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    admin(service, &headers, query.as_deref(), move |service| {
+        let report = service.reload_plugins();
+        let status = if report.has_refusals() {
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            axum::http::StatusCode::OK
+        };
+        let body = json!({
+            "status": if report.has_refusals() { "refused" } else { "reloaded" },
+            "report": report,
+            "plugins": service.plugins.ids(),
+        });
+        (status, Json(body)).into_response()
+    })
+    .await
 }
 
 fn breaker(state: BreakerState) -> Value {
@@ -51,8 +79,8 @@ async fn list(
     RawQuery(query): RawQuery,
 ) -> Response {
     admin(service, &headers, query.as_deref(), move |service| {
-        let plugins: Vec<Value> = service
-            .plugins
+        let served = service.plugins.snapshot();
+        let plugins: Vec<Value> = served
             .plugins
             .iter()
             .map(|(id, p)| {
@@ -61,13 +89,16 @@ async fn list(
                     "id": id,
                     "name": p.info.display_name,
                     "contract": p.info.contract_version,
+                    "file": p.path.display().to_string(),
+                    "sha256": service.plugins.digest(id),
                     "breaker": breaker(p.breaker()),
                     "calls_running": running,
                     "call_slots": slots,
                 })
             })
             .collect();
-        Json(json!({ "plugins": plugins })).into_response()
+        Json(json!({ "plugins": plugins, "last_reload": service.plugins.last_reload() }))
+            .into_response()
     })
     .await
 }
@@ -80,7 +111,7 @@ async fn reset(
 ) -> Response {
     admin(service, &headers, query.as_deref(), move |service| {
         let Some(plugin) = service.plugins.get(&id) else {
-            let loaded: Vec<&str> = service.plugins.plugins.keys().map(String::as_str).collect();
+            let loaded = service.plugins.ids();
             return error(
                 404,
                 format!(

@@ -347,7 +347,7 @@ async fn healthz(State(service): State<Arc<Service>>) -> Response {
     match read {
         Ok(Ok((depth, connections))) => Json(json!({
             "status": "ok",
-            "providers": service.plugins.plugins.keys().collect::<Vec<_>>(),
+            "providers": service.plugins.ids(),
             "connections": connections,
             "queue_depth": depth,
         }))
@@ -375,8 +375,8 @@ async fn metrics(State(service): State<Arc<Service>>) -> Response {
                 calls_per_hour: v.calls_per_hour,
             })
             .collect();
-        let plugins: Vec<_> = service
-            .plugins
+        let served = service.plugins.snapshot();
+        let plugins: Vec<_> = served
             .plugins
             .iter()
             .map(|(id, p)| {

@@ -20,8 +20,9 @@ use exlogare_runtime::engine::{EngineOptions, HostEngine};
 use exlogare_runtime::http::gate::Credentials;
 use exlogare_runtime::http::live::{LiveBackend, LiveOptions};
 use exlogare_runtime::http::{HttpBackend, Secret};
+use exlogare_runtime::live_plugins::LivePlugins;
 use exlogare_runtime::log_sink::LogSink;
-use exlogare_runtime::plugin::{CallContext, LoadedPlugin, PluginFault, PluginRuntime, PluginSet};
+use exlogare_runtime::plugin::{CallContext, LoadedPlugin, PluginFault, PluginRuntime};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -91,7 +92,8 @@ impl ConnectionRuntime {
 pub struct Service {
     pub config: Config,
     pub store: Store,
-    pub plugins: PluginSet,
+    /// The served plugins; `reload_plugins` swaps in what changed in the plugins folder.
+    pub plugins: LivePlugins,
     /// Config-file connections plus those added at run time (accounts/connections.rs); read
     /// through [`Service::connection`], which notices additions and removals made by another
     /// process on the same database.
@@ -180,8 +182,8 @@ impl Service {
             None => None,
         };
         let runtime = PluginRuntime::new(engine, cache)?;
-        let (plugins, errors) = PluginSet::load(
-            &runtime,
+        let (plugins, errors) = LivePlugins::load(
+            runtime,
             config.plugins.dir.as_deref(),
             &config.plugins.files,
             &config.sandbox,
@@ -189,7 +191,7 @@ impl Service {
         for e in &errors {
             tracing::error!("{e}");
         }
-        if plugins.plugins.is_empty() {
+        if plugins.is_empty() {
             anyhow::bail!(
                 "no provider plugin loaded ({} refused); set [plugins] dir or files",
                 errors.len()
@@ -206,7 +208,7 @@ impl Service {
                     c.provider
                 );
             }
-            crate::accounts::stored_connections::complete_config_roots(&plugins, c)?;
+            crate::accounts::stored_connections::complete_config_roots(&plugins.snapshot(), c)?;
         }
         for c in &config.connections {
             connections.insert(
@@ -794,7 +796,7 @@ impl Service {
         if let Some(wait) = self.budget_deferral(&c) {
             return Ok(wait);
         }
-        self.analyse(d, &c, plugin)
+        self.analyse(d, &c, &plugin)
     }
 
     /// Runs the analysis: the message to post, or why there is none yet.

@@ -22,8 +22,13 @@ pub struct Plugins {
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
     /// Close this plugin's breaker (its id, e.g. gitflic): the next call runs
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", conflicts_with = "reload")]
     pub reset: Option<String>,
+    /// Load the plugins folder again (like SIGHUP): added and replaced providers serve from
+    /// their next call; a component that does not load leaves the earlier version serving, and
+    /// this exits 1 with why
+    #[arg(long)]
+    pub reload: bool,
 }
 
 pub fn run(args: &Plugins) -> anyhow::Result<ExitCode> {
@@ -47,9 +52,13 @@ pub fn run(args: &Plugins) -> anyhow::Result<ExitCode> {
             "`{id}` is not a plugin id (lowercase letters, digits and `-`); `exlogare-host plugins --config ...` lists them"
         );
     }
-    let request = match &args.reset {
-        Some(id) => client.post(format!("{base}/api/plugins/{id}/breaker/reset")),
-        None => client.get(format!("{base}/api/plugins")),
+    let request = match (&args.reset, args.reload) {
+        (Some(id), _) => client.post(format!("{base}/api/plugins/{id}/breaker/reset")),
+        // Loading compiles each changed component: give it longer than a listing.
+        (None, true) => client
+            .post(format!("{base}/api/plugins/reload"))
+            .timeout(std::time::Duration::from_secs(300)),
+        (None, false) => client.get(format!("{base}/api/plugins")),
     };
     let request = match &token {
         Some(t) => request.bearer_auth(t.expose()),
@@ -62,6 +71,14 @@ pub fn run(args: &Plugins) -> anyhow::Result<ExitCode> {
     })?;
     let status = response.status();
     let body: Value = response.json().unwrap_or(Value::Null);
+    if args.reload && body["report"].is_object() {
+        print_reload(&body["report"]);
+        return Ok(if status.is_success() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
+    }
     if !status.is_success() {
         let why = body["error"].as_str().unwrap_or("no reason given");
         anyhow::bail!("the host at {base} answered {status}: {why}");
@@ -87,6 +104,42 @@ pub fn run(args: &Plugins) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a reload did, a line per change; file paths and reasons are the host's words, made safe.
+fn print_reload(report: &Value) {
+    let ids = |k: &str| -> Vec<String> {
+        report[k]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(terminal_safe))
+            .collect()
+    };
+    for (label, key) in [
+        ("added", "added"),
+        ("replaced", "replaced"),
+        ("unchanged", "unchanged"),
+    ] {
+        let list = ids(key);
+        if !list.is_empty() {
+            println!("{label}: {}", list.join(", "));
+        }
+    }
+    for k in report["kept"].as_array().into_iter().flatten() {
+        println!(
+            "kept {}: {}",
+            terminal_safe(k["id"].as_str().unwrap_or("?")),
+            terminal_safe(k["reason"].as_str().unwrap_or("?"))
+        );
+    }
+    for r in report["refused"].as_array().into_iter().flatten() {
+        println!(
+            "refused {}: {}",
+            terminal_safe(r["path"].as_str().unwrap_or("?")),
+            terminal_safe(r["reason"].as_str().unwrap_or("?"))
+        );
+    }
 }
 
 /// A provider id as plugins declare them (`gitflic`), so it can stand in a URL path as it is.

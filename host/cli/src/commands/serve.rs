@@ -13,6 +13,10 @@ use std::sync::Arc;
 /// Listens at [server] listen and stops on Ctrl-C; deliveries left in flight are resumed at the
 /// next start. Beyond loopback it refuses to start without an admin token.
 ///
+/// SIGHUP (or `POST /api/plugins/reload`, `exlogare-host plugins --reload`) loads the plugins
+/// folder again: added and replaced providers serve from the next call, calls in flight finish
+/// on their version, and a component that does not load leaves the earlier one serving.
+///
 /// Logging goes to stderr at `info` by default. EXLOGARE_LOG or RUST_LOG (EXLOGARE_LOG wins)
 /// take a tracing filter, e.g. EXLOGARE_LOG=debug or EXLOGARE_LOG=warn,exlogare_service=debug.
 #[derive(Args)]
@@ -48,6 +52,7 @@ pub fn run(args: &Serve) -> anyhow::Result<ExitCode> {
         );
         // The listener's limits (connection cap, header and idle deadlines): server::edge.
         let listener = exlogare_service::server::edge(listener, &service.config.server);
+        reload_on_sighup(service.clone());
         axum::serve(listener, exlogare_service::server::router(service.clone()))
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
@@ -60,3 +65,28 @@ pub fn run(args: &Serve) -> anyhow::Result<ExitCode> {
     poller.stop();
     result.map(|_| ExitCode::SUCCESS)
 }
+
+/// Each SIGHUP reloads the plugins folder, on a blocking thread (it compiles).
+#[cfg(unix)]
+fn reload_on_sighup(service: Arc<Service>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(
+                "cannot listen for SIGHUP ({e}); reload plugins with POST /api/plugins/reload"
+            );
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the plugins folder");
+            let service = service.clone();
+            let _ = tokio::task::spawn_blocking(move || service.reload_plugins()).await;
+        }
+    });
+}
+
+#[cfg(not(unix))]
+fn reload_on_sighup(_service: Arc<Service>) {}

@@ -193,7 +193,7 @@ impl Service {
         n: &NewConnection,
     ) -> Result<(String, String, String), ConnectionRefusal> {
         resolve_roots(
-            &self.plugins,
+            &self.plugins.snapshot(),
             &n.provider,
             &n.web_base,
             n.api_base.as_deref(),
