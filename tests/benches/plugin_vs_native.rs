@@ -1,6 +1,6 @@
-//! Plugin vs native: the same GitFlic code, run natively and as a sandboxed component through
-//! the host, on the same inputs, measured in one run so the ratio is meaningful on a noisy
-//! machine. Prints numbers; asserts nothing about speed.
+//! Plugin vs native: the same provider code (GitFlic, then GitLab), run natively and as a
+//! sandboxed component through the host, on the same inputs, measured in one run so the ratio
+//! is meaningful on a noisy machine. Prints numbers; asserts nothing about speed.
 //!
 //! `cargo bench -p exlogare-conformance-tests --bench plugin_vs_native` (after the component is
 //! built: `./x bench` does both).
@@ -70,6 +70,7 @@ impl exlogare_gitflic::BodyReader for NativeBody {
     }
 }
 
+/// The kit's `Host`, which both providers take: one native host serves either.
 impl exlogare_gitflic::Host for NativeHost {
     type Body = NativeBody;
 
@@ -77,6 +78,7 @@ impl exlogare_gitflic::Host for NativeHost {
         &self,
         req: &exlogare_gitflic::Request,
     ) -> Result<exlogare_gitflic::Response, exlogare_gitflic::HttpError> {
+        // GitFlic lists the job's artifacts before streaming the trace; GitLab streams at once.
         assert!(
             req.url.ends_with("/artifacts"),
             "unexpected request {}",
@@ -129,24 +131,103 @@ impl LogSink for CountingSink {
     }
 }
 
-fn load() -> (LoadedPlugin, Allocator) {
+/// Both components, loaded side by side in one host.
+fn load() -> (LoadedPlugin, LoadedPlugin, Allocator) {
     let engine = Arc::new(HostEngine::new(&EngineOptions::default()).expect("engine"));
     let allocator = engine.allocator;
     let rt = PluginRuntime::new(engine, None).expect("runtime");
-    (
-        rt.load(&component("exlogare-gitflic"), SandboxLimits::default())
-            .expect("plugin loads"),
-        allocator,
-    )
+    let load = |package: &str| {
+        rt.load(&component(package), SandboxLimits::default())
+            .expect("plugin loads")
+    };
+    (load("exlogare-gitflic"), load("exlogare-gitlab"), allocator)
+}
+
+/// What each component weighs on disk.
+fn sizes() {
+    for package in ["exlogare-gitflic", "exlogare-gitlab"] {
+        let path = component(package);
+        let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        println!(
+            "{:<38} {:>10.1} KiB   {}",
+            format!("component size, {package}"),
+            bytes as f64 / 1024.0,
+            path.display()
+        );
+    }
+}
+
+/// The sandboxed side of a log extraction: a replay of `exchanges` (the generated log among
+/// them), `extract-job-log` of `job` in a fresh instance. Median time and plugin memory peak.
+fn sandboxed_extract(
+    plugin: &LoadedPlugin,
+    conn: &htypes::Connection,
+    exchanges: &str,
+    token_scheme: &str,
+    project: &htypes::ProjectRef,
+    job: &htypes::Job,
+) -> (Duration, u64) {
+    let exchanges: ExchangeFile = toml::from_str(exchanges).unwrap();
+    let backend = Arc::new(ReplayBackend::new(
+        &workspace_root(),
+        exchanges,
+        Some(format!("{token_scheme} t")),
+        None,
+    ));
+    let policy = EgressPolicy {
+        api: Origin::parse(&conn.api_base).unwrap(),
+        oauth: Origin::parse(&conn.oauth_base).unwrap(),
+        extra: vec![],
+        allow_private: false,
+    };
+    let mut peak = 0;
+    let time = median(5, || {
+        let ctx = CallContext {
+            policy: policy.clone(),
+            backend: backend.clone(),
+            credentials: Credentials {
+                access_token: Some(exlogare_runtime::http::Secret::new("t")),
+                ..Default::default()
+            },
+            clock: Clock::Fixed(0),
+            sink: Some(Box::new(CountingSink(0))),
+            redact: vec![],
+        };
+        let out = plugin
+            .extract_job_log(ctx, conn, project, job)
+            .expect("call");
+        assert!(out.value.is_ok(), "{:?}", out.value);
+        peak = out.peak_memory_bytes;
+    });
+    assert!(
+        backend.violations().is_empty(),
+        "{:?}",
+        backend.violations()
+    );
+    (time, peak)
+}
+
+fn report_extract(name: &str, log_bytes: u64, native: Duration, plugin: Duration, peak: u64) {
+    let mib = log_bytes as f64 / (1 << 20) as f64;
+    println!(
+        "{:<38} native {:>10.1} MiB/s   plugin {:>10.1} MiB/s   plugin/native time {:>6.2}x   (plugin memory peak {:.1} MiB)",
+        name,
+        mib / native.as_secs_f64(),
+        mib / plugin.as_secs_f64(),
+        plugin.as_secs_f64() / native.as_secs_f64(),
+        peak as f64 / (1 << 20) as f64
+    );
 }
 
 type Allocator = exlogare_runtime::engine::Allocator;
 
 fn main() {
-    let (plugin, allocator) = load();
+    let (plugin, gitlab_plugin, allocator) = load();
     println!(
         "wasmtime 48, allocator {allocator:?}, fresh instance per plugin call; medians of repeated runs"
     );
+    sizes();
+    println!("GitFlic");
 
     // 1. Webhook verification and envelope parsing (the hot path of every delivery).
     let env = ScenarioEnv::prepare(&workspace_root().join("fixtures/gitflic/failed-job-trace"))
@@ -239,7 +320,22 @@ fn main() {
         )
         .expect("native extract");
     });
-    let exchanges: ExchangeFile = toml::from_str(&format!(
+    let host_project = htypes::ProjectRef {
+        owner: "acme".into(),
+        name: "app".into(),
+        id: None,
+    };
+    let host_job = htypes::Job {
+        id: "7".into(),
+        name: "build".into(),
+        stage: None,
+        status: htypes::RunStatus::Failed,
+        allow_failure: false,
+        started_at: None,
+        finished_at: None,
+        web_url: None,
+    };
+    let exchanges = format!(
         r#"
 [[exchange]]
 method = "GET"
@@ -258,24 +354,116 @@ generate = {{ log_bytes = {log_bytes} }}
 times = 1000
 "#,
         String::from_utf8(artifacts).unwrap()
-    ))
-    .unwrap();
-    let backend = Arc::new(ReplayBackend::new(
-        &workspace_root(),
-        exchanges,
-        Some("token t".into()),
-        None,
-    ));
-    let policy = EgressPolicy {
-        api: Origin::parse("https://api.gitflic.ru").unwrap(),
-        oauth: Origin::parse("https://oauth.gitflic.ru").unwrap(),
-        extra: vec![],
-        allow_private: false,
+    );
+    let (sandboxed, peak) = sandboxed_extract(
+        &plugin,
+        &env.conn,
+        &exchanges,
+        "token",
+        &host_project,
+        &host_job,
+    );
+    report_extract(
+        "extract-job-log (16 MiB log)",
+        log_bytes,
+        native,
+        sandboxed,
+        peak,
+    );
+
+    gitlab(&gitlab_plugin, log_bytes);
+}
+
+/// The same two measurements for GitLab: its Pipeline Hook, and its job trace streamed.
+fn gitlab(plugin: &LoadedPlugin, log_bytes: u64) {
+    println!("GitLab");
+    let dir = workspace_root().join("fixtures/gitlab/failed-pipeline-trace");
+    let env = ScenarioEnv::prepare(&dir).expect("scenario");
+    let body = std::fs::read(dir.join("bodies/delivery.json")).unwrap();
+    let secret = env.scenario.secrets.webhook_secret.clone().unwrap();
+    let headers = vec![
+        ("content-type".to_string(), "application/json".to_string()),
+        ("x-gitlab-event".to_string(), "Pipeline Hook".to_string()),
+        ("x-gitlab-token".to_string(), secret.clone()),
+    ];
+    let native_conn = exlogare_gitlab::Connection {
+        web_base: env.conn.web_base.clone(),
+        api_base: env.conn.api_base.clone(),
+        oauth_base: env.conn.oauth_base.clone(),
+        options: env.conn.options.clone(),
     };
+    let native_delivery = exlogare_gitlab::WebhookDelivery {
+        query: vec![],
+        headers: headers.clone(),
+        body: body.clone(),
+    };
+    let host_delivery = htypes::WebhookDelivery {
+        query: vec![],
+        headers,
+        body,
+    };
+    let native = median(2000, || {
+        let out = exlogare_gitlab::webhook::verify(&native_conn, &native_delivery, &secret);
+        assert!(out.is_ok(), "{out:?}");
+    });
+    let sandboxed = median(2000, || {
+        let out = plugin
+            .verify_webhook(env.ctx(None), &env.conn, &host_delivery, &secret)
+            .expect("call");
+        assert!(out.value.is_ok(), "{:?}", out.value);
+    });
+    report(
+        "verify-webhook (Pipeline Hook)",
+        native,
+        sandboxed,
+        "µs",
+        1e6,
+    );
+
+    let native_host = NativeHost {
+        artifacts: Vec::new(),
+        log_bytes,
+        lines: Cell::new(0),
+    };
+    let native_project = exlogare_gitlab::ProjectRef {
+        owner: "acme".into(),
+        name: "app".into(),
+        id: Some("4812".into()),
+    };
+    let native_job = exlogare_gitlab::Job {
+        id: "7".into(),
+        name: "build".into(),
+        stage: None,
+        status: exlogare_gitlab::RunStatus::Failed,
+        allow_failure: false,
+        started_at: None,
+        finished_at: None,
+        web_url: None,
+    };
+    let native = median(5, || {
+        exlogare_gitlab::joblog::extract_job_log(
+            &native_host,
+            &native_conn,
+            &native_project,
+            &native_job,
+        )
+        .expect("native extract");
+    });
+    let exchanges = format!(
+        r#"
+[[exchange]]
+method = "GET"
+url = "https://gitlab.com/api/v4/projects/4812/jobs/7/trace"
+auth = "access-token"
+status = 200
+generate = {{ log_bytes = {log_bytes} }}
+times = 1000
+"#
+    );
     let host_project = htypes::ProjectRef {
         owner: "acme".into(),
         name: "app".into(),
-        id: None,
+        id: Some("4812".into()),
     };
     let host_job = htypes::Job {
         id: "7".into(),
@@ -287,37 +475,19 @@ times = 1000
         finished_at: None,
         web_url: None,
     };
-    let mut peak = 0;
-    let sandboxed = median(5, || {
-        let ctx = CallContext {
-            policy: policy.clone(),
-            backend: backend.clone(),
-            credentials: Credentials {
-                access_token: Some(exlogare_runtime::http::Secret::new("t")),
-                ..Default::default()
-            },
-            clock: Clock::Fixed(0),
-            sink: Some(Box::new(CountingSink(0))),
-            redact: vec![],
-        };
-        let out = plugin
-            .extract_job_log(ctx, &env.conn, &host_project, &host_job)
-            .expect("call");
-        assert!(out.value.is_ok(), "{:?}", out.value);
-        peak = out.peak_memory_bytes;
-    });
-    assert!(
-        backend.violations().is_empty(),
-        "{:?}",
-        backend.violations()
+    let (sandboxed, peak) = sandboxed_extract(
+        plugin,
+        &env.conn,
+        &exchanges,
+        "Bearer",
+        &host_project,
+        &host_job,
     );
-    let mib = log_bytes as f64 / (1 << 20) as f64;
-    println!(
-        "{:<38} native {:>10.1} MiB/s   plugin {:>10.1} MiB/s   plugin/native time {:>6.2}x   (plugin memory peak {:.1} MiB)",
-        "extract-job-log (16 MiB log)",
-        mib / native.as_secs_f64(),
-        mib / sandboxed.as_secs_f64(),
-        sandboxed.as_secs_f64() / native.as_secs_f64(),
-        peak as f64 / (1 << 20) as f64
+    report_extract(
+        "extract-job-log (16 MiB trace)",
+        log_bytes,
+        native,
+        sandboxed,
+        peak,
     );
 }
