@@ -955,6 +955,7 @@ fn message_is_built_from_an_analysis_and_round_trips_as_json() {
                     "no passing run of `unit` on `main` among the 40 newest pipelines".into(),
                 )),
                 green_cost: Default::default(),
+                analysis_time: Duration::ZERO,
             },
             JobAnalysis {
                 job: job("2", "e2e"),
@@ -971,10 +972,12 @@ fn message_is_built_from_an_analysis_and_round_trips_as_json() {
                     git_ref: Some("main".into()),
                 }),
                 green_cost: Default::default(),
+                analysis_time: Duration::ZERO,
             },
         ],
         requests: 3,
         jobs_not_analysed: 0,
+        details_time: Duration::ZERO,
     };
     let msg = exlogare_service::pipeline::failure_message(
         "gitflic",

@@ -28,4 +28,5 @@ pub mod scrub;
 pub mod server;
 pub mod service;
 pub mod storage;
+pub mod wakeup;
 pub mod worker;

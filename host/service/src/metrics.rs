@@ -64,6 +64,7 @@ pub struct Metrics {
     analyses: Family<Labels, Counter>,
     green_runs: Family<Labels, Counter>,
     plugin_reloads: Family<Labels, Counter>,
+    delivery_steps: Family<Labels, Histogram>,
     plugin_files_refused: Gauge,
     token_refreshes: Family<Labels, Counter>,
     connection_state: Family<Labels, Gauge>,
@@ -162,6 +163,16 @@ impl Metrics {
             "Failed jobs by how their log was read against the job's last green run (compared, no_green_run, not_compared) and whether that took provider requests (lookup) or none (stored)",
             green_runs.clone(),
         );
+        let delivery_steps = Family::<Labels, Histogram>::new_with_constructor(|| {
+            Histogram::new([
+                0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0,
+            ])
+        });
+        registry.register(
+            "delivery_step_seconds",
+            "Time per step of a delivery, from webhook to chat: verify, store, queue_wait, failure_details, green_run, extraction, analysis, settle, send",
+            delivery_steps.clone(),
+        );
         let plugin_reloads = Family::<Labels, Counter>::default();
         registry.register(
             "plugin_reloads",
@@ -236,6 +247,7 @@ impl Metrics {
             analyses,
             green_runs,
             plugin_reloads,
+            delivery_steps,
             plugin_files_refused,
             token_refreshes,
             connection_state,
@@ -306,6 +318,13 @@ impl Metrics {
                 ("source", source.into()),
             ])
             .inc();
+    }
+
+    /// One step of a delivery's way from webhook to chat (see `delivery_step_seconds`).
+    pub fn step(&self, step: &str, took: Duration) {
+        self.delivery_steps
+            .get_or_create(&vec![("step", step.into())])
+            .observe(took.as_secs_f64());
     }
 
     /// One reload of the plugins folder (plugin_reload.rs).

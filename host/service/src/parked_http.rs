@@ -76,6 +76,7 @@ async fn retry_one(
         };
         match service.store.retry_parked(id) {
             Ok(true) => {
+                service.wakeup.notify();
                 tracing::info!(delivery = id, project = %current.project, pipeline = %current.pipeline, "queued again by an operator");
                 Json(json!({ "status": "queued", "delivery": id })).into_response()
             }
@@ -97,6 +98,7 @@ async fn retry_all(
         query.as_deref(),
         move |service| match service.store.retry_all_parked() {
             Ok(count) => {
+                service.wakeup.notify();
                 tracing::info!(count, "every parked delivery queued again by an operator");
                 Json(json!({ "status": "queued", "count": count })).into_response()
             }

@@ -17,6 +17,8 @@ pub struct AnalysisSink {
     analyzer: Option<Analyzer>,
     lines: u64,
     report: Option<Report>,
+    /// Time spent analysing (in `emit` and `finish`), apart from the plugin's extraction.
+    analysing: Duration,
 }
 
 impl AnalysisSink {
@@ -38,12 +40,15 @@ impl AnalysisSink {
             analyzer: Some(analyzer),
             lines: 0,
             report: None,
+            analysing: Duration::ZERO,
         }
     }
 
     fn finish(&mut self) -> Option<Report> {
         if let Some(analyzer) = self.analyzer.take() {
+            let started = std::time::Instant::now();
             self.report = Some(analyzer.finish());
+            self.analysing += started.elapsed();
         }
         self.report.clone()
     }
@@ -51,6 +56,7 @@ impl AnalysisSink {
 
 impl LogSink for AnalysisSink {
     fn emit(&mut self, chunk: log_sink::LogChunk) -> Result<(), String> {
+        let started = std::time::Instant::now();
         let analyzer = self
             .analyzer
             .as_mut()
@@ -68,6 +74,7 @@ impl LogSink for AnalysisSink {
         for step in steps {
             analyzer.step(edge(step.edge), &step.name, step.source_line);
         }
+        self.analysing += started.elapsed();
         Ok(())
     }
 
@@ -100,10 +107,14 @@ pub struct JobAnalysis {
     pub comparison: Option<Mode>,
     /// What finding and reading the green run cost.
     pub green_cost: GreenCost,
+    /// Of `elapsed`, the time the host's analysis took on the lines as they came.
+    pub analysis_time: Duration,
 }
 
 pub struct FailureAnalysis {
     pub details: contract::FailureDetails,
+    /// How long `get-failure-details` took (the provider's answers about the pipeline).
+    pub details_time: Duration,
     pub jobs: Vec<JobAnalysis>,
     pub requests: usize,
     /// Failed jobs past [`MAX_JOBS_ANALYSED`], not read.
@@ -345,6 +356,7 @@ pub fn analyze_failure(
     green: Option<&GreenLookup<'_>>,
 ) -> Result<FailureAnalysis, PipelineError> {
     let out = plugin.failure_details(ctx(None), conn, event)?;
+    let details_time = out.elapsed;
     let mut requests = out.transcript.len();
     let details = match (out.value, out.over_budget) {
         (Ok(details), _) => details,
@@ -385,10 +397,15 @@ pub fn analyze_failure(
             match plugin.extract_job_log(ctx(Some(sink)), conn, &details.pipeline.project, job) {
                 Ok(out) => {
                     requests += out.transcript.len();
+                    let mut analysis_time = Duration::ZERO;
                     let report = out
                         .sink
                         .and_then(|s| s.into_any().downcast::<AnalysisSink>().ok())
-                        .and_then(|mut s| if s.lines > 0 { s.finish() } else { None });
+                        .and_then(|mut s| {
+                            let report = if s.lines > 0 { s.finish() } else { None };
+                            analysis_time = s.analysing;
+                            report
+                        });
                     JobAnalysis {
                         job: job.clone(),
                         source: out.value.map_err(LogProblem::Provider),
@@ -399,6 +416,7 @@ pub fn analyze_failure(
                         peak_memory_bytes: out.peak_memory_bytes,
                         comparison,
                         green_cost,
+                        analysis_time,
                     }
                 }
                 Err(fault) => JobAnalysis {
@@ -411,6 +429,7 @@ pub fn analyze_failure(
                     peak_memory_bytes: 0,
                     comparison,
                     green_cost,
+                    analysis_time: Duration::ZERO,
                 },
             };
         jobs.push(analysis);
@@ -418,6 +437,7 @@ pub fn analyze_failure(
     let jobs_not_analysed = details.failed_jobs.len().saturating_sub(jobs.len());
     Ok(FailureAnalysis {
         details,
+        details_time,
         jobs,
         requests,
         jobs_not_analysed,

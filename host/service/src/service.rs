@@ -94,6 +94,8 @@ pub struct Service {
     pub store: Store,
     /// The served plugins; `reload_plugins` swaps in what changed in the plugins folder.
     pub plugins: LivePlugins,
+    /// Wakes idle workers when a delivery is stored (wakeup.rs).
+    pub wakeup: crate::wakeup::Wakeup,
     /// Config-file connections plus those added at run time (accounts/connections.rs); read
     /// through [`Service::connection`], which notices additions and removals made by another
     /// process on the same database.
@@ -233,6 +235,7 @@ impl Service {
             config,
             store,
             plugins,
+            wakeup: Default::default(),
             connections: RwLock::new(connections),
             unusable: RwLock::default(),
             notifiers,
@@ -522,6 +525,7 @@ impl Service {
         };
         self.metrics
             .plugin_call(provider_id, "verify-webhook", out.elapsed);
+        self.metrics.step("verify", out.elapsed);
         if out.value.is_ok() && !masked.presented {
             // An acceptance the secret does not back: the plugin did not compare, or lied.
             tracing::warn!(
@@ -620,8 +624,12 @@ impl Service {
             event_json: serde_json::to_string(event).expect("contract types serialize"),
             source,
         };
-        match self.store.enqueue(&new, self.config.server.max_queued) {
+        let storing = std::time::Instant::now();
+        let stored = self.store.enqueue(&new, self.config.server.max_queued);
+        self.metrics.step("store", storing.elapsed());
+        match stored {
             Ok(Enqueued::Stored(id)) => {
+                self.wakeup.notify();
                 tracing::info!(delivery = id, connection = connection_id, project = %project, pipeline = %pipeline, source, "queued");
                 WebhookReply::new(
                     202,
@@ -629,6 +637,7 @@ impl Service {
                 )
             }
             Ok(Enqueued::Resumed(id)) => {
+                self.wakeup.notify();
                 tracing::info!(delivery = id, connection = connection_id, project = %project, pipeline = %pipeline, source, "queued again (it was parked)");
                 WebhookReply::new(
                     202,
@@ -680,6 +689,12 @@ impl Service {
         else {
             return Ok(false);
         };
+        if d.attempts == 1 {
+            // From the 202 to a worker taking it: the queue's share of the time to message.
+            let waited = now_ms().saturating_sub(d.received_at).max(0) as u64;
+            self.metrics
+                .step("queue_wait", std::time::Duration::from_millis(waited));
+        }
         // Each claim counts an attempt and a restart does not give it back, so a delivery that
         // took the whole process down (an abort, a stack overflow, an OOM kill) every time it
         // ran comes back here with more claims than attempts allowed: it stops here instead of
@@ -764,7 +779,10 @@ impl Service {
             return self.notify(d, &serde_json::from_str::<FailureMessage>(&json)?);
         }
         let outcome = self.analysis_outcome(d)?;
-        if let Some(message) = self.settle(d, outcome)? {
+        let settling = std::time::Instant::now();
+        let message = self.settle(d, outcome)?;
+        self.metrics.step("settle", settling.elapsed());
+        if let Some(message) = message {
             self.notify(d, &message)?;
         }
         Ok(())
@@ -852,6 +870,14 @@ impl Service {
         self.metrics
             .plugin_call(&d.provider, "analyze-failure", started.elapsed());
         if let Ok(analysis) = &result {
+            self.metrics.step("failure_details", analysis.details_time);
+            for job in &analysis.jobs {
+                self.metrics.step("analysis", job.analysis_time);
+                self.metrics.step(
+                    "extraction",
+                    job.elapsed.saturating_sub(job.analysis_time),
+                );
+            }
             for job in &analysis.jobs {
                 let Some(mode) = &job.comparison else {
                     continue;
@@ -867,6 +893,7 @@ impl Service {
                     self.metrics
                         .plugin_call(&d.provider, "green-run", cost.elapsed);
                 }
+                self.metrics.step("green_run", cost.elapsed);
                 tracing::info!(delivery = d.id, job = %job.job.name, outcome = mode.kind(), requests = cost.requests, elapsed_ms = cost.elapsed.as_millis() as u64, "green run");
             }
         }
@@ -1042,7 +1069,10 @@ impl Service {
             };
             // Stable across retries and re-keying, so Matrix's transaction id dedupes a repeated send.
             let key = format!("delivery-{}#{}", d.id, target);
-            match notifier.send(message, &key) {
+            let sending = std::time::Instant::now();
+            let sent = notifier.send(message, &key);
+            self.metrics.step("send", sending.elapsed());
+            match sent {
                 Ok(_) => {
                     self.store.record_notification(d.id, target, "sent", None)?;
                     self.metrics.notification(target, "sent");

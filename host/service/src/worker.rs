@@ -34,9 +34,11 @@ impl Workers {
         let body = move |stop: &AtomicBool| {
             let _alive = Alive::new(&metrics);
             while !stop.load(Ordering::Relaxed) {
+                let seen = service.wakeup.seen();
                 match service.process_next() {
                     Ok(true) => {}
-                    Ok(false) => std::thread::sleep(idle),
+                    // Woken by the next store (wakeup.rs), or after `idle` for retries due.
+                    Ok(false) => service.wakeup.wait_past(seen, idle),
                     Err(e) => {
                         tracing::error!("worker: {e:#}");
                         std::thread::sleep(idle);
