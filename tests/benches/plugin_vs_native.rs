@@ -223,6 +223,34 @@ type Allocator = exlogare_runtime::engine::Allocator;
 
 fn main() {
     let (plugin, gitlab_plugin, allocator) = load();
+    // `-- fixed-cost N`: only N fresh-instance calls of `describe`, for a profiler
+    // (`perf record -g target/release/deps/plugin_vs_native-* fixed-cost 200000`).
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = args.iter().position(|a| a == "fixed-cost") {
+        let n: usize = args
+            .get(i + 1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(100_000);
+        let t = Instant::now();
+        for _ in 0..n {
+            plugin.describe().expect("call");
+        }
+        println!(
+            "{n} calls of describe in fresh instances: {:.2} µs each",
+            t.elapsed().as_secs_f64() * 1e6 / n as f64
+        );
+        let env = ScenarioEnv::prepare(&workspace_root().join("fixtures/gitflic/failed-job-trace"))
+            .expect("scenario");
+        let t = Instant::now();
+        for _ in 0..n {
+            plugin.describe_in(env.ctx(None)).expect("call");
+        }
+        println!(
+            "{n} calls of describe under a scenario's context: {:.2} µs each",
+            t.elapsed().as_secs_f64() * 1e6 / n as f64
+        );
+        return;
+    }
     println!(
         "wasmtime 48, allocator {allocator:?}, fresh instance per plugin call; medians of repeated runs"
     );
