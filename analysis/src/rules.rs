@@ -326,12 +326,22 @@ pub static RULES: &[Rule] = &[
         K::Error,
         5,
         Some(C::Compilation),
-        // The go command's build, vet and `go test` errors: `file.go:12:3: msg` at the line's
-        // start, no `error` word (cmd/compile, cmd/vet; before Go 1.10 vet printed no column).
-        // A test's own `t.Log` lines are indented under `--- FAIL:`, so they do not match.
-        // gometalinter glues the severity on: `file.go:12:1:warning: ... (golint)`.
-        r"^(\.{1,2}/)?[\w.@+/-]*\w\.go:\d+(:\d+)?: ?\S",
+        // The Go compiler's own errors (cmd/compile's messages: `undefined: x`, `cannot use`,
+        // `declared and not used`, `syntax error`, ...) at `file.go:12:3:`, no `error` word.
+        r"^(\.{1,2}/)?[\w.@+/-]*\w\.go:\d+(:\d+)?: (undefined: |cannot use |\S+ declared (and|but) not used|(\S+ )?imported (and|but) not used|syntax error|too (many|few) arguments|not enough arguments|missing return|invalid operation|assignment mismatch|no new variables|\S+ redeclared|cannot find package|.{1,80} has no field or method|can't load package|use of internal package|import cycle not allowed)",
         "store/db.go:41:9: undefined: sqlOpen"
+    ),
+    rule!(
+        "go-diagnostic",
+        K::Error,
+        4,
+        Some(C::Compilation),
+        // Any other `file.go:12:3: msg` at the line's start: vet findings (before Go 1.10 without
+        // a column), golint and gometalinter (`file.go:12:1:warning: ... (golint)`). Weaker than
+        // a failed test: golint prints its hints and exits 0, so they often precede the failure.
+        // A test's own `t.Log` lines are indented under `--- FAIL:`, so they do not match.
+        r"^(\.{1,2}/)?[\w.@+/-]*\w\.go:\d+(:\d+)?: ?\S",
+        "server/conn.go:112: possible formatting directive in Println call"
     ),
     rule!(
         "erlc-error",
@@ -1611,10 +1621,22 @@ mod tests {
             ("store/db.go:41:9: undefined: sqlOpen", "go-compiler-error"),
             (
                 "server/conn.go:112: possible formatting directive in Println call",
-                "go-compiler-error",
+                "go-diagnostic",
             ),
             (
                 "./x.go:12:1:warning: exported function Serve should have comment (golint)",
+                "go-diagnostic",
+            ),
+            (
+                "server/handler.go:12:1: exported function ServeStatus should have comment or be unexported",
+                "go-diagnostic",
+            ),
+            (
+                "./main.go:9:2: \"os\" imported and not used",
+                "go-compiler-error",
+            ),
+            (
+                "api/client.go:57:14: c.Do undefined (type *Client has no field or method Do)",
                 "go-compiler-error",
             ),
             ("src/Parse.hs:42:15:", "ghc-error"),

@@ -734,6 +734,12 @@ const CASES: &[Case] = &[
         (17, 17),
         "xcodebuild: `xcodebuild: error: Unable to find a destination matching the provided destination specifier:` and the specifier",
     ),
+    c(
+        "go_make_golint_then_test.log",
+        (21, 22),
+        (21, 21),
+        "make running golint (its hints, exit status 0: `file.go:12:1: exported function X should have comment`) before go test's `--- FAIL:`",
+    ),
 ];
 
 #[test]
