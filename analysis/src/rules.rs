@@ -664,6 +664,38 @@ pub static RULES: &[Rule] = &[
         "> Task :compileJava FAILED"
     ),
     rule!(
+        "gradle-build-failed",
+        K::Cascade,
+        2,
+        None,
+        // Gradle's closing `FAILURE: Build failed with an exception.` (then `* What went
+        // wrong:`) repeats the failed task; `fail-line` would take its `FAILURE:` for a test's.
+        r"^FAILURE: Build failed with an exception",
+        "FAILURE: Build failed with an exception."
+    ),
+    rule!(
+        "powershell-error-record",
+        K::Cascade,
+        2,
+        None,
+        // PowerShell's error view: the message, `At file:12 char:5`, the code with `~~~`, then
+        // `    + CategoryInfo          : ...` and `+ FullyQualifiedErrorId`; the block above says
+        // what failed.
+        r"^\s*\+ CategoryInfo\s*: ",
+        "    + CategoryInfo          : ObjectNotFound: (x:String) [], CommandNotFoundException"
+    ),
+    rule!(
+        "vim-error",
+        K::Error,
+        5,
+        None,
+        // Vim reports an error in a script as `Error detected while processing function
+        // x[12]..y:` then `line   12:` and `E121: Undefined variable: z` (`:help
+        // error-messages`).
+        r"^Error detected while processing ",
+        "Error detected while processing function example#parse[3]..<SNR>12_lex:"
+    ),
+    rule!(
         "xctest-failed",
         K::Error,
         5,
@@ -1240,6 +1272,7 @@ static KEYWORDS: &[&str] = &[
     "registry",
     "build plan",
     "had failures",
+    "categoryinfo",
     " hint",
 ];
 
@@ -1453,7 +1486,7 @@ fn overrides(i: usize) -> bool {
             | "cargo-summary"
             | "data-race"
             | "gradle-task-failed"
-            | "maven-gradle-summary"
+            | "gradle-build-failed"
             | "linker-cascade"
     )
 }
@@ -1894,6 +1927,25 @@ mod tests {
             (
                 "collect2: error: ld returned 1 exit status",
                 "linker-cascade",
+            ),
+            // Gradle's closing line is a cascade, not a failed test; PowerShell's error record
+            (
+                "FAILURE: Build failed with an exception.",
+                "gradle-build-failed",
+            ),
+            (
+                "    + CategoryInfo          : ObjectNotFound: (x:String) [], CommandNotFoundException",
+                "powershell-error-record",
+            ),
+            // Vim's own error report
+            (
+                "Error detected while processing function example#parse[3]..<SNR>12_lex:",
+                "vim-error",
+            ),
+            // Maven's goal failure that alone says which dependency is missing
+            (
+                "[ERROR] Failed to execute goal on project core: Could not resolve dependencies for project a:core:jar:1.0: Could not find artifact a:parser:jar:1.0 -> [Help 1]",
+                "dependency-resolution",
             ),
         ] {
             let v = rs

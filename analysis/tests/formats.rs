@@ -740,6 +740,24 @@ const CASES: &[Case] = &[
         (21, 21),
         "make running golint (its hints, exit status 0: `file.go:12:1: exported function X should have comment`) before go test's `--- FAIL:`",
     ),
+    c(
+        "cs_powershell_error.log",
+        (17, 20),
+        (17, 21),
+        "PowerShell's error view: `Cmd : The term 'x' is not recognized ...`, `At file:42 char:5`, the `~~~` marker, `+ CategoryInfo`",
+    ),
+    c(
+        "java_maven_dependency.log",
+        (26, 26),
+        (26, 26),
+        "Maven: `[ERROR] Failed to execute goal on project x: Could not resolve dependencies ... Could not find artifact` after `BUILD FAILURE`, the only line that says it",
+    ),
+    c(
+        "vim_error_detected.log",
+        (19, 22),
+        (19, 19),
+        "Vim's own error report in a test run: `Error detected while processing function x[3]..y:`, `line    7:`, `E121: Undefined variable:` (:help error-messages)",
+    ),
 ];
 
 #[test]
