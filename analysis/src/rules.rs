@@ -389,6 +389,27 @@ pub static RULES: &[Rule] = &[
         "CSC : error CS5001: Program does not contain a static 'Main' method suitable for an entry point"
     ),
     rule!(
+        "msbuild-error",
+        K::Error,
+        4,
+        Some(C::Compilation),
+        // MSBuild's own errors without a source location: `MSBUILD : error MSB1009: Project file
+        // does not exist.`, `x.csproj : error MSB4057: The target "y" does not exist` (MSB codes,
+        // dotnet/msbuild Strings.resx); with a location, `msbuild-tsc-error` decides.
+        r"(^|[\s:])error MSB\d{4}\s*:",
+        "MSBUILD : error MSB1009: Project file does not exist."
+    ),
+    rule!(
+        "msbuild-exec-exited",
+        K::Cascade,
+        1,
+        None,
+        // MSB3073: an Exec task's command `exited with code 1`; its own output above says why
+        // (see `overrides`).
+        r"error MSB3073:",
+        "/src/x.csproj(12,5): error MSB3073: The command \"make\" exited with code 2."
+    ),
+    rule!(
         "cargo-summary",
         K::Cascade,
         2,
@@ -1487,6 +1508,7 @@ fn overrides(i: usize) -> bool {
             | "data-race"
             | "gradle-task-failed"
             | "gradle-build-failed"
+            | "msbuild-exec-exited"
             | "linker-cascade"
     )
 }
@@ -1927,6 +1949,15 @@ mod tests {
             (
                 "collect2: error: ld returned 1 exit status",
                 "linker-cascade",
+            ),
+            // MSBuild without a location; its Exec task's exit code is a cascade
+            (
+                "MSBUILD : error MSB1009: Project file does not exist.",
+                "msbuild-error",
+            ),
+            (
+                "/src/x.csproj(12,5): error MSB3073: The command \"make\" exited with code 2.",
+                "msbuild-exec-exited",
             ),
             // Gradle's closing line is a cascade, not a failed test; PowerShell's error record
             (

@@ -758,6 +758,18 @@ const CASES: &[Case] = &[
         (19, 19),
         "Vim's own error report in a test run: `Error detected while processing function x[3]..y:`, `line    7:`, `E121: Undefined variable:` (:help error-messages)",
     ),
+    c(
+        "cs_msbuild_exec.log",
+        (25, 27),
+        (25, 26),
+        "dotnet build running npm through an Exec task: webpack's `ERROR in` and `Module not found`, then MSBuild's `error MSB3073: The command ... exited with code 2.` (a cascade)",
+    ),
+    c(
+        "cs_msbuild_missing_project.log",
+        (18, 19),
+        (18, 18),
+        "msbuild: `MSBUILD : error MSB1009: Project file does not exist.` and `Switch:` (MSBuild's command-line errors)",
+    ),
 ];
 
 #[test]
