@@ -6,6 +6,11 @@
 //!
 //! `cargo bench -p exlogare-conformance-tests --bench ingest [-- DELIVERIES CLIENTS]`
 //! (after the component is built: `./x bench` does both). Defaults: 4,000 deliveries, 16 clients.
+//!
+//! `… --bench ingest -- serve PORT SECONDS` serves the same router (under `serve`'s listener
+//! limits) on 127.0.0.1:PORT for SECONDS with no load of its own, for a load generator from
+//! outside (`tests/benches/wrk_ingest.sh` drives `wrk` with `post.lua`), then prints how many
+//! deliveries it stored.
 
 use exlogare_conformance_tests::{gitflic_component, workspace_root};
 use exlogare_service::config::Config;
@@ -54,10 +59,14 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn main() {
-    let args: Vec<u64> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = raw.iter().position(|a| a == "serve") {
+        let port: u16 = raw.get(i + 1).and_then(|p| p.parse().ok()).unwrap_or(18080);
+        let secs: u64 = raw.get(i + 2).and_then(|s| s.parse().ok()).unwrap_or(30);
+        serve_for_load_generator(port, Duration::from_secs(secs));
+        return;
+    }
+    let args: Vec<u64> = raw.iter().filter_map(|a| a.parse().ok()).collect();
     let deliveries = args.first().copied().unwrap_or(4_000);
     let clients = args.get(1).copied().unwrap_or(16).max(1);
     let dir = tempfile::tempdir().unwrap();
@@ -156,5 +165,32 @@ fn main() {
     assert_eq!(
         stored, accepted,
         "every accepted delivery is stored, and nothing else"
+    );
+}
+
+/// Serves the ingest path for `wrk` (or any client) and reports what was stored.
+fn serve_for_load_generator(port: u16, for_how_long: Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Service::build(config(dir.path())).expect("first start"));
+    let service = Arc::new(Service::build(config(dir.path())).expect("start from the cache"));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind(("127.0.0.1", port)))
+        .unwrap_or_else(|e| panic!("cannot listen on 127.0.0.1:{port}: {e}"));
+    let app = exlogare_service::server::router(service.clone());
+    let listener = exlogare_service::server::edge(listener, &service.config.server);
+    rt.spawn(async move { axum::serve(listener, app).await });
+    println!(
+        "serving on http://127.0.0.1:{port} for {} s (secret {SECRET})",
+        for_how_long.as_secs()
+    );
+    std::thread::sleep(for_how_long);
+    println!(
+        "stored: {} deliveries",
+        service.store.queue_depth().unwrap()
     );
 }
