@@ -143,6 +143,49 @@ fn load() -> (LoadedPlugin, LoadedPlugin, Allocator) {
     (load("exlogare-gitflic"), load("exlogare-gitlab"), allocator)
 }
 
+/// The job both sides extract, `7` (`build`) of acme/app, in the providers' (the kit's) types.
+fn native_target(
+    project_id: Option<&str>,
+) -> (exlogare_gitflic::ProjectRef, exlogare_gitflic::Job) {
+    let project = exlogare_gitflic::ProjectRef {
+        owner: "acme".into(),
+        name: "app".into(),
+        id: project_id.map(String::from),
+    };
+    let job = exlogare_gitflic::Job {
+        id: "7".into(),
+        name: "build".into(),
+        stage: None,
+        status: exlogare_gitflic::RunStatus::Failed,
+        allow_failure: false,
+        started_at: None,
+        finished_at: None,
+        web_url: None,
+    };
+    (project, job)
+}
+
+/// The same job in the host's types.
+fn host_target(project_id: Option<&str>) -> (htypes::ProjectRef, htypes::Job) {
+    let (p, j) = native_target(project_id);
+    let project = htypes::ProjectRef {
+        owner: p.owner,
+        name: p.name,
+        id: p.id,
+    };
+    let job = htypes::Job {
+        id: j.id,
+        name: j.name,
+        stage: j.stage,
+        status: htypes::RunStatus::Failed,
+        allow_failure: j.allow_failure,
+        started_at: j.started_at,
+        finished_at: j.finished_at,
+        web_url: j.web_url,
+    };
+    (project, job)
+}
+
 /// What each component weighs on disk.
 fn sizes() {
     for package in ["exlogare-gitflic", "exlogare-gitlab"] {
@@ -324,21 +367,7 @@ fn main() {
         log_bytes,
         lines: Cell::new(0),
     };
-    let native_project = exlogare_gitflic::ProjectRef {
-        owner: "acme".into(),
-        name: "app".into(),
-        id: None,
-    };
-    let native_job = exlogare_gitflic::Job {
-        id: "7".into(),
-        name: "build".into(),
-        stage: None,
-        status: exlogare_gitflic::RunStatus::Failed,
-        allow_failure: false,
-        started_at: None,
-        finished_at: None,
-        web_url: None,
-    };
+    let (native_project, native_job) = native_target(None);
     let native = median(5, || {
         exlogare_gitflic::joblog::extract_job_log(
             &native_host,
@@ -348,21 +377,7 @@ fn main() {
         )
         .expect("native extract");
     });
-    let host_project = htypes::ProjectRef {
-        owner: "acme".into(),
-        name: "app".into(),
-        id: None,
-    };
-    let host_job = htypes::Job {
-        id: "7".into(),
-        name: "build".into(),
-        stage: None,
-        status: htypes::RunStatus::Failed,
-        allow_failure: false,
-        started_at: None,
-        finished_at: None,
-        web_url: None,
-    };
+    let (host_project, host_job) = host_target(None);
     let exchanges = format!(
         r#"
 [[exchange]]
@@ -453,21 +468,7 @@ fn gitlab(plugin: &LoadedPlugin, log_bytes: u64) {
         log_bytes,
         lines: Cell::new(0),
     };
-    let native_project = exlogare_gitlab::ProjectRef {
-        owner: "acme".into(),
-        name: "app".into(),
-        id: Some("4812".into()),
-    };
-    let native_job = exlogare_gitlab::Job {
-        id: "7".into(),
-        name: "build".into(),
-        stage: None,
-        status: exlogare_gitlab::RunStatus::Failed,
-        allow_failure: false,
-        started_at: None,
-        finished_at: None,
-        web_url: None,
-    };
+    let (native_project, native_job) = native_target(Some("4812"));
     let native = median(5, || {
         exlogare_gitlab::joblog::extract_job_log(
             &native_host,
@@ -488,21 +489,7 @@ generate = {{ log_bytes = {log_bytes} }}
 times = 1000
 "#
     );
-    let host_project = htypes::ProjectRef {
-        owner: "acme".into(),
-        name: "app".into(),
-        id: Some("4812".into()),
-    };
-    let host_job = htypes::Job {
-        id: "7".into(),
-        name: "build".into(),
-        stage: None,
-        status: htypes::RunStatus::Failed,
-        allow_failure: false,
-        started_at: None,
-        finished_at: None,
-        web_url: None,
-    };
+    let (host_project, host_job) = host_target(Some("4812"));
     let (sandboxed, peak) = sandboxed_extract(
         plugin,
         &env.conn,
