@@ -139,6 +139,18 @@ pub static RULES: &[Rule] = &[
         "npm WARN deprecated request@2.88.0"
     ),
     rule!(
+        "compiler-warning",
+        K::Ignore,
+        0,
+        None,
+        // A compiler's warning in the GNU form (gcc, clang, swiftc, GHC 8: `file:12:5: warning:
+        // msg`): its words (`cannot`, `invalid`, `unable to`) are not the failure. Soft (see
+        // `soft_ignore`); with -Werror the compiler says `error:` instead.
+        // gometalinter's `file.go:12:1:warning:` (no space) counts its findings as failures.
+        r"^\s*\S+:\d+(:\d+)?: warning:",
+        "src/net.c:133:9: warning: cannot inline 'closesocket': function body not available"
+    ),
+    rule!(
         "deprecation",
         K::Ignore,
         0,
@@ -1518,7 +1530,10 @@ fn overrides(i: usize) -> bool {
 /// tool's own diagnostic format decides (`src/error.c:12:5: error: ...`, `x.m:48: error: ...
 /// (error.code) ...`) stays a failure.
 fn soft_ignore(i: usize) -> bool {
-    matches!(RULES[i].name, "error-word-in-name" | "deprecation")
+    matches!(
+        RULES[i].name,
+        "error-word-in-name" | "deprecation" | "compiler-warning"
+    )
 }
 
 /// A rule that knows a tool's failure format (a diagnostic, a failed test's heading) well enough
@@ -2011,6 +2026,9 @@ mod tests {
             // Qt Test's passing line, a GHC 7 warning with its text (not HLint's `Error:`)
             "PASS   : TestParser::parseEmpty()",
             "src/Parse.hs:94:10: Warning: Defined but not used: `x'",
+            // compilers' warnings with failure words in them
+            "src/io.cpp:41:22: warning: invalid conversion from 'const char*' to 'char*' [-fpermissive]",
+            "Sources/App.swift:12:9: warning: unable to infer closure type; cannot convert",
             // CocoaPods' warnings and notes
             "    - WARN  | xcodebuild:  Example/EXRequest.m:22:9: warning: 'UIAlertView' is deprecated",
         ] {

@@ -815,3 +815,23 @@ fn tool_formats_are_located_by_their_rules() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// A compiler's warnings (`file:12:5: warning: invalid conversion ...`, `warning: unable to
+/// honour ...`) hold failure words, but they are not why a job failed: when the failure itself
+/// matches no rule (here a test script's diff, the last lines of the command), the warnings
+/// must not stand in for it; the end of the command is shown and the report says it could not
+/// locate the failure. (gcc's diagnostic format: `file:line:column: warning: message`.)
+#[test]
+fn compiler_warnings_do_not_stand_in_for_an_unknown_failure() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/formats");
+    let bytes = std::fs::read(dir.join("cpp_warnings_then_diff.log")).expect("fixture exists");
+    let r = analyze_reader(&bytes[..], JobMeta::default()).expect("analysis");
+    assert_eq!(r.decisive_line, None, "{:?}", r.category_rule);
+    assert!(!r.located);
+    let held: Vec<u64> = r
+        .excerpt
+        .iter()
+        .flat_map(|x| x.start_line..=x.end_line)
+        .collect();
+    assert!((45..=51).all(|i| held.contains(&i)), "{:?}", r.excerpt);
+}
