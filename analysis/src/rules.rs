@@ -340,7 +340,7 @@ pub static RULES: &[Rule] = &[
         Some(C::Compilation),
         // The Go compiler's own errors (cmd/compile's messages: `undefined: x`, `cannot use`,
         // `declared and not used`, `syntax error`, ...) at `file.go:12:3:`, no `error` word.
-        r"^(\.{1,2}/)?[\w.@+/-]*\w\.go:\d+(:\d+)?: (undefined: |cannot use |\S+ declared (and|but) not used|(\S+ )?imported (and|but) not used|syntax error|too (many|few) arguments|not enough arguments|missing return|invalid operation|assignment mismatch|no new variables|\S+ redeclared|cannot find package|.{1,80} has no field or method|can't load package|use of internal package|import cycle not allowed)",
+        r"^(\.{1,2}/)?[\w.@+/-]*\w\.go:\d+(:\d+)?: (undefined: |cannot use |\S+ declared (and|but) not used|(\S+ )?imported (and|but) not used|syntax error|too (many|few) arguments|not enough arguments|missing return|invalid operation|assignment mismatch|no new variables|\S+ redeclared|cannot find package|.* has no field or method|can't load package|use of internal package|import cycle not allowed)",
         "store/db.go:41:9: undefined: sqlOpen"
     ),
     rule!(
