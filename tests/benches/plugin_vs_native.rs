@@ -415,6 +415,127 @@ times = 1000
     );
 
     gitlab(&gitlab_plugin, log_bytes);
+    log_path(&plugin, &env.conn);
+}
+
+/// Issue 16's log path: a generated 100 MB job log from the provider (replayed, streamed, never
+/// held whole) through the plugin's extraction and the host's analysis to a report, against
+/// `grep -c -i error` on the same bytes in a file; and the host's peak resident memory while
+/// it runs (VmHWM, reset before).
+fn log_path(plugin: &LoadedPlugin, conn: &htypes::Connection) {
+    const BYTES: u64 = 100_000_000;
+    println!("Log path");
+    let exchanges = format!(
+        r#"
+[[exchange]]
+method = "GET"
+url = "https://api.gitflic.ru/project/acme/app/cicd/job/7/artifacts"
+auth = "access-token"
+status = 200
+body = '{{"_embedded":{{"restPipelineJobArtifactModelList":[{{"id":"a1","fileName":"job.log","fileType":"trace","downloadUrl":"https://api.gitflic.ru/project/acme/app/cicd/job/7/artifact/a1/download"}}]}}}}'
+
+[[exchange]]
+method = "GET"
+url = "https://api.gitflic.ru/project/acme/app/cicd/job/7/artifact/a1/download"
+auth = "access-token"
+status = 200
+generate = {{ log_bytes = {BYTES} }}
+"#
+    );
+    let backend = Arc::new(ReplayBackend::new(
+        &workspace_root(),
+        toml::from_str(&exchanges).unwrap(),
+        Some("token t".into()),
+        None,
+    ));
+    let (project, job) = host_target(None);
+    let ctx = CallContext {
+        policy: EgressPolicy {
+            api: Origin::parse(&conn.api_base).unwrap(),
+            oauth: Origin::parse(&conn.oauth_base).unwrap(),
+            extra: vec![],
+            allow_private: false,
+        },
+        backend,
+        credentials: Credentials {
+            access_token: Some(exlogare_runtime::http::Secret::new("t")),
+            ..Default::default()
+        },
+        clock: Clock::Fixed(0),
+        sink: Some(Box::new(exlogare_service::pipeline::AnalysisSink::new(
+            &job,
+        ))),
+        redact: vec![],
+    };
+    // The default sandbox (1 GiB a stream, 256 MiB of text a job) takes the whole log.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let rss_before = status_kib("VmRSS");
+    let t = Instant::now();
+    let out = plugin
+        .extract_job_log(ctx, conn, &project, &job)
+        .expect("call");
+    let report = out
+        .sink
+        .and_then(|s| {
+            s.into_any()
+                .downcast::<exlogare_service::pipeline::AnalysisSink>()
+                .ok()
+        })
+        .and_then(|s| s.into_report());
+    let took = t.elapsed();
+    let peak = status_kib("VmHWM");
+    assert!(out.value.is_ok(), "{:?}", out.value);
+    let report = report.expect("a report");
+
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::io::copy(
+        &mut GeneratedLog::new(BYTES),
+        &mut std::fs::File::create(file.path()).unwrap(),
+    )
+    .unwrap();
+    let t = Instant::now();
+    let grep = std::process::Command::new("grep")
+        .args(["-c", "-i", "error"])
+        .arg(file.path())
+        .output()
+        .expect("grep runs");
+    let grep_took = t.elapsed();
+    let mb = BYTES as f64 / 1e6;
+    println!(
+        "{:<38} {:>10.1} MB/s ({:.2} s, {} lines, category {}); grep -c -i error {:.1} MB/s ({} matches): {:.1}x grep's time",
+        "100 MB log: extraction + analysis",
+        mb / took.as_secs_f64(),
+        took.as_secs_f64(),
+        report.lines_seen,
+        report.category.as_str(),
+        mb / grep_took.as_secs_f64(),
+        String::from_utf8_lossy(&grep.stdout).trim(),
+        took.as_secs_f64() / grep_took.as_secs_f64()
+    );
+    println!(
+        "{:<38} host RSS {:.0} MiB before, peak {:.0} MiB during (VmHWM, reset before); plugin memory peak {:.1} MiB",
+        "  memory",
+        rss_before as f64 / 1024.0,
+        peak as f64 / 1024.0,
+        out.peak_memory_bytes as f64 / (1 << 20) as f64
+    );
+}
+
+/// A `/proc/self/status` field in KiB (0 where there is none).
+fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(field)?
+                .trim_start_matches(':')
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
 }
 
 /// The same two measurements for GitLab: its Pipeline Hook, and its job trace streamed.

@@ -44,6 +44,11 @@ impl AnalysisSink {
         }
     }
 
+    /// The report of the lines received, once the plugin has emitted them all.
+    pub fn into_report(mut self) -> Option<Report> {
+        if self.lines > 0 { self.finish() } else { None }
+    }
+
     fn finish(&mut self) -> Option<Report> {
         if let Some(analyzer) = self.analyzer.take() {
             let started = std::time::Instant::now();
