@@ -170,7 +170,7 @@ impl Metrics {
         });
         registry.register(
             "delivery_step_seconds",
-            "Time per step of a delivery, from webhook to chat: verify, store, queue_wait, failure_details, green_run, extraction, analysis, settle, send",
+            "Time per step of a delivery, from webhook to chat: verify, store, queue_wait, failure_details, green_run, extraction, analysis (on its own thread, overlapping extraction), settle, send",
             delivery_steps.clone(),
         );
         let plugin_reloads = Family::<Labels, Counter>::default();

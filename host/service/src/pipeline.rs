@@ -12,14 +12,26 @@ use exlogare_runtime::log_sink::{self, LogSink};
 use exlogare_runtime::plugin::{CallContext, LoadedPlugin, PluginFault};
 use std::time::Duration;
 
-/// Feeds extracted chunks straight into the analyzer.
+/// Feeds extracted chunks to the analyzer, which runs on its own thread: the plugin's
+/// extraction and the host's analysis overlap, so a job takes the slower of the two, not their
+/// sum. The channel holds a few chunks (each bounded by the sandbox), so a log never piles up
+/// in host memory: a plugin that extracts faster than the analysis reads waits in `emit`.
 pub struct AnalysisSink {
-    analyzer: Option<Analyzer>,
+    chunks: Option<std::sync::mpsc::SyncSender<log_sink::LogChunk>>,
+    analysis: Option<std::thread::JoinHandle<Analysed>>,
     lines: u64,
-    report: Option<Report>,
-    /// Time spent analysing (in `emit` and `finish`), apart from the plugin's extraction.
-    analysing: Duration,
+    done: Option<Analysed>,
 }
+
+/// What the analysis thread hands back.
+struct Analysed {
+    report: Option<Report>,
+    /// Time the thread spent analysing, overlapping the extraction.
+    busy: Duration,
+}
+
+/// Chunks waiting for the analysis at most.
+const CHUNKS_IN_FLIGHT: usize = 4;
 
 impl AnalysisSink {
     pub fn new(job: &contract::Job) -> Self {
@@ -32,54 +44,101 @@ impl AnalysisSink {
             job_name: Some(job.name.clone()),
             stage: job.stage.clone(),
         };
-        let analyzer = match green {
+        let mut analyzer = match green {
             Some(fp) => Analyzer::with_baseline(meta, fp),
             None => Analyzer::new(meta),
         };
+        let (chunks, received) =
+            std::sync::mpsc::sync_channel::<log_sink::LogChunk>(CHUNKS_IN_FLIGHT);
+        let analysis = std::thread::Builder::new()
+            .name("analysis".into())
+            .spawn(move || {
+                let mut busy = Duration::ZERO;
+                let mut lines = 0u64;
+                for chunk in received {
+                    let started = std::time::Instant::now();
+                    lines += chunk.lines.len() as u64;
+                    analyse_chunk(&mut analyzer, chunk);
+                    busy += started.elapsed();
+                }
+                let started = std::time::Instant::now();
+                let report = (lines > 0).then(|| analyzer.finish());
+                busy += started.elapsed();
+                Analysed { report, busy }
+            });
+        let (chunks, analysis) = match analysis {
+            Ok(handle) => (Some(chunks), Some(handle)),
+            Err(e) => {
+                tracing::error!("cannot start the analysis thread: {e}");
+                (None, None)
+            }
+        };
         Self {
-            analyzer: Some(analyzer),
+            chunks,
+            analysis,
             lines: 0,
-            report: None,
-            analysing: Duration::ZERO,
+            done: None,
         }
     }
 
     /// The report of the lines received, once the plugin has emitted them all.
     pub fn into_report(mut self) -> Option<Report> {
-        if self.lines > 0 { self.finish() } else { None }
+        self.finish().report.clone()
     }
 
-    fn finish(&mut self) -> Option<Report> {
-        if let Some(analyzer) = self.analyzer.take() {
-            let started = std::time::Instant::now();
-            self.report = Some(analyzer.finish());
-            self.analysing += started.elapsed();
+    /// Closes the stream and waits for the analysis (once).
+    fn finish(&mut self) -> &Analysed {
+        if self.done.is_none() {
+            self.chunks = None;
+            let analysed = match self.analysis.take().map(|h| h.join()) {
+                Some(Ok(a)) => a,
+                Some(Err(payload)) => {
+                    tracing::error!(
+                        "the analysis failed on this log: {}",
+                        crate::provider_words::panic_text(payload.as_ref())
+                    );
+                    Analysed {
+                        report: None,
+                        busy: Duration::ZERO,
+                    }
+                }
+                None => Analysed {
+                    report: None,
+                    busy: Duration::ZERO,
+                },
+            };
+            self.done = Some(analysed);
         }
-        self.report.clone()
+        self.done.as_ref().expect("set above")
+    }
+}
+
+/// One chunk into the analyzer. Lines and step edges arrive as separate lists; they are merged
+/// by source line so a step starts before the lines it holds.
+fn analyse_chunk(analyzer: &mut Analyzer, chunk: log_sink::LogChunk) {
+    let mut steps = chunk.steps.into_iter().peekable();
+    for line in chunk.lines {
+        while let Some(step) = steps.next_if(|s| s.source_line <= line.source_line) {
+            analyzer.step(edge(step.edge), &step.name, step.source_line);
+        }
+        analyzer.push_line(line.source_line, &line.text);
+    }
+    for step in steps {
+        analyzer.step(edge(step.edge), &step.name, step.source_line);
     }
 }
 
 impl LogSink for AnalysisSink {
     fn emit(&mut self, chunk: log_sink::LogChunk) -> Result<(), String> {
-        let started = std::time::Instant::now();
-        let analyzer = self
-            .analyzer
-            .as_mut()
+        let chunks = self
+            .chunks
+            .as_ref()
             .ok_or("the analysis already finished")?;
-        // Lines and step edges arrive as separate lists; merge them by source line so a step
-        // starts before the lines it holds.
-        let mut steps = chunk.steps.into_iter().peekable();
-        for line in chunk.lines {
-            while let Some(step) = steps.next_if(|s| s.source_line <= line.source_line) {
-                analyzer.step(edge(step.edge), &step.name, step.source_line);
-            }
-            analyzer.push_line(line.source_line, &line.text);
-            self.lines += 1;
-        }
-        for step in steps {
-            analyzer.step(edge(step.edge), &step.name, step.source_line);
-        }
-        self.analysing += started.elapsed();
+        let lines = chunk.lines.len() as u64;
+        chunks
+            .send(chunk)
+            .map_err(|_| "the analysis stopped on this log".to_owned())?;
+        self.lines += lines;
         Ok(())
     }
 
@@ -112,7 +171,8 @@ pub struct JobAnalysis {
     pub comparison: Option<Mode>,
     /// What finding and reading the green run cost.
     pub green_cost: GreenCost,
-    /// Of `elapsed`, the time the host's analysis took on the lines as they came.
+    /// The time the host's analysis spent on the lines, on its own thread beside the
+    /// extraction (so it overlaps `elapsed`).
     pub analysis_time: Duration,
 }
 
@@ -407,9 +467,9 @@ pub fn analyze_failure(
                         .sink
                         .and_then(|s| s.into_any().downcast::<AnalysisSink>().ok())
                         .and_then(|mut s| {
-                            let report = if s.lines > 0 { s.finish() } else { None };
-                            analysis_time = s.analysing;
-                            report
+                            let analysed = s.finish();
+                            analysis_time = analysed.busy;
+                            analysed.report.clone()
                         });
                     JobAnalysis {
                         job: job.clone(),

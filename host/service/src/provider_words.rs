@@ -1,6 +1,7 @@
 //! A provider's refusal (`provider-error`) in words a person reads, for the messages the
 //! accounts and recording paths build: the kind first, then the provider's or plugin's text.
-//! Also the bounded one-line forms the analysis path uses (`pipeline.rs`, `green_run.rs`).
+//! Also the bounded one-line forms the analysis path uses (`pipeline.rs`, `green_run.rs`), and
+//! a panic's message in words (a worker's or the analysis thread's).
 
 use exlogare_runtime::contract;
 
@@ -60,5 +61,19 @@ pub fn pipeline_label(p: &contract::PipelineRef) -> String {
         (Some(n), _) => format!("#{n}"),
         (None, Some(id)) => id.clone(),
         (None, None) => "(newest failed)".into(),
+    }
+}
+
+/// The message a panic carried (`panic!("...")` gives a `&str` or a `String`), on one line.
+pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic without a message");
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(300) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line,
     }
 }

@@ -11,6 +11,7 @@ use crate::config::{Config, ConnectionConfig, resolve_secret};
 use crate::metrics::Metrics;
 use crate::outcome::Outcome;
 use crate::pipeline::{FailureAnalysis, LogProblem, LogWords, PipelineError, analyze_failure};
+pub use crate::provider_words::panic_text;
 use crate::storage::{Delivery, Enqueued, NewDelivery, Store, idem_key, now_ms};
 use exlogare_notify::{self as notify, AlertProblem, FailureMessage, Notifier};
 use exlogare_runtime::call_state::Clock;
@@ -872,11 +873,10 @@ impl Service {
         if let Ok(analysis) = &result {
             self.metrics.step("failure_details", analysis.details_time);
             for job in &analysis.jobs {
+                // The analysis runs on its own thread beside the extraction: its time
+                // overlaps the extraction's, which is the call's whole wall time.
                 self.metrics.step("analysis", job.analysis_time);
-                self.metrics.step(
-                    "extraction",
-                    job.elapsed.saturating_sub(job.analysis_time),
-                );
+                self.metrics.step("extraction", job.elapsed);
             }
             for job in &analysis.jobs {
                 let Some(mode) = &job.comparison else {
@@ -1156,20 +1156,6 @@ fn rejected_log_is_rejected_call(a: FailureAnalysis) -> Result<FailureAnalysis, 
             contract::ProviderError::CredentialsRejected(m),
         )),
         None => Ok(a),
-    }
-}
-
-/// The message a panic carried (`panic!("...")` gives a `&str` or a `String`), on one line.
-pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    let text = payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("a panic without a message");
-    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    match line.char_indices().nth(300) {
-        Some((cut, _)) => format!("{}…", &line[..cut]),
-        None => line,
     }
 }
 
