@@ -35,7 +35,7 @@ const GROUPS: &[(&str, &[&str])] = &[
     ),
     (
         "Provider author: build and check a CI-provider plugin",
-        &["inspect", "conformance", "record", "replay"],
+        &["new-provider", "inspect", "conformance", "record", "replay"],
     ),
     ("Analyst: the root-cause analysis alone", &["analyze"]),
 ];
@@ -51,6 +51,7 @@ enum Command {
     Reports(reports::Reports),
     Parked(parked::Parked),
     Plugins(plugins::Plugins),
+    NewProvider(new_provider::NewProvider),
     Inspect(inspect::Inspect),
     Conformance(conformance::Conformance),
     Record(record::Record),
@@ -72,6 +73,7 @@ fn main() -> ExitCode {
         Command::Reports(args) => reports::run(args),
         Command::Parked(args) => parked::run(args),
         Command::Plugins(args) => plugins::run(args),
+        Command::NewProvider(args) => new_provider::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Conformance(args) => conformance::run(args),
         Command::Record(args) => record::run(args),

@@ -5,6 +5,7 @@ pub mod analyze;
 pub mod conformance;
 pub mod connections;
 pub mod inspect;
+pub mod new_provider;
 pub mod parked;
 pub mod plugins;
 pub mod projects;
