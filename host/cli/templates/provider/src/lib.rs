@@ -1,4 +1,4 @@
-//! The __DISPLAY__ CI provider for Exlogare, written on the guest kit (`exlogare-kit`).
+//! The Exlogare provider for __DISPLAY__, written on the guest kit (`exlogare-kit`).
 //!
 //! __DISPLAY__ is the template's fictional JSON CI API; replace what this crate knows about it
 //! (URL shapes in the modules below, field names in [`model`], the webhook envelope and its
