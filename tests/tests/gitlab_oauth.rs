@@ -444,7 +444,6 @@ fn a_failure_is_analysed_with_the_oauth_access_token_as_bearer_and_posted_to_sla
 /// GitFlic's 30-day tokens), so every GitLab analysis starts with a refresh that rotates the
 /// connection's tokens.
 #[test]
-#[ignore = "product bug: the host refreshes a GitLab token before every call (RefreshPolicy refresh_before_ms = 1 day > GitLab's 2 h token lifetime)"]
 fn a_fresh_gitlab_token_is_used_as_is_without_a_refresh_first() {
     failure_analysed_with_the_oauth_token(true);
 }
@@ -526,7 +525,6 @@ fn an_expired_access_token_is_refreshed_once_and_the_rotated_refresh_token_is_st
 /// host refreshes once and retries. With GitLab's 2-hour tokens the host refreshes before the
 /// call (less than a day left), so this 401 path is never taken for GitLab today.
 #[test]
-#[ignore = "product bug: the host refreshes a GitLab token before every call (RefreshPolicy refresh_before_ms = 1 day > GitLab's 2 h token lifetime), so the refresh-after-401 path is never reached"]
 fn a_rejected_access_token_is_refreshed_once_after_the_401() {
     expired_token_refreshed(true);
 }
@@ -715,7 +713,6 @@ fn a_replayed_or_unknown_state_is_refused_and_stores_nothing() {
 /// A GitLab connection whose `[connections.oauth]` names no scopes should ask GitLab for the
 /// GitLab plugin's default (`api`), not for GitFlic's scope names.
 #[test]
-#[ignore = "product bug: config::default_scopes() (GitFlic's PROJECT_READ,...) is applied to every provider's [connections.oauth] without scopes; GitLab answers invalid_scope"]
 fn without_configured_scopes_the_authorize_url_asks_for_gitlabs_default() {
     let world = World::new();
     let host = Host::start(&world.config(""), true, false);

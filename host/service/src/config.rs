@@ -289,15 +289,11 @@ fn default_true() -> bool {
 pub struct OAuthConfig {
     /// Where the provider sends the user back; default `http://{server.listen}/api/integrations/{provider}/oauth/callback`.
     pub redirect_url: Option<String>,
-    #[serde(default = "default_scopes")]
+    /// The scopes to ask for; empty asks for the provider plugin's own default (GitFlic:
+    /// `PROJECT_READ PROJECT_WRITE USER_READ PROJECT_EDIT`; GitLab: `api`): which scopes a
+    /// provider has is its plugin's knowledge, not the host's.
+    #[serde(default)]
     pub scopes: Vec<String>,
-}
-
-pub fn default_scopes() -> Vec<String> {
-    ["PROJECT_READ", "PROJECT_WRITE", "USER_READ", "PROJECT_EDIT"]
-        .into_iter()
-        .map(String::from)
-        .collect()
 }
 
 impl ServerConfig {

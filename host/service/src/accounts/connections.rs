@@ -296,7 +296,7 @@ impl Service {
                 scopes: n
                     .scopes
                     .clone()
-                    .unwrap_or_else(crate::config::default_scopes),
+                    .unwrap_or_default(),
             }),
             calls_per_hour: n.calls_per_hour,
             compare_green_runs: n.compare_green_runs.unwrap_or(true),

@@ -30,7 +30,7 @@ pub struct NewConnection {
     /// OAuth client; with it the connection is completed through OAuth start.
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
-    /// Default: the provider scopes of `[connections.oauth]` (`PROJECT_READ, PROJECT_WRITE, USER_READ, PROJECT_EDIT`).
+    /// Default: none given, so the provider plugin asks for its own default scopes.
     pub scopes: Option<Vec<String>>,
     pub redirect_url: Option<String>,
     /// Instead of OAuth: a personal access token.

@@ -2,7 +2,8 @@
 //! access token.
 //!
 //! - Ahead of expiry: a token with less than [`RefreshPolicy::refresh_before_ms`] left (default one
-//!   day; GitFlic tokens live about 30 days) is refreshed before it is handed out. If that early
+//!   day; GitFlic tokens live about 30 days), or a quarter of its lifetime when that is shorter
+//!   (GitLab's live 2 hours), is refreshed before it is handed out. If that early
 //!   refresh fails for a transient reason, the still-valid token is used.
 //! - On a rejected call: [`TokenManager::refresh_after_rejection`] refreshes once, unless another
 //!   caller already replaced the rejected token (then that newer token is returned).
@@ -150,6 +151,8 @@ struct Row {
     /// only be written over.
     refresh_sealed: Option<Vec<u8>>,
     expires_at: i64,
+    /// When this access token was obtained (its refresh, else the connect).
+    obtained_at: i64,
     status: ConnectionStatus,
     last_error: Option<String>,
 }
@@ -314,12 +317,12 @@ impl TokenManager {
         let raw = store
             .db()
             .query_row(
-                "SELECT access_token, refresh_token, expires_at, status, last_error FROM account_tokens WHERE connection = ?1",
+                "SELECT access_token, refresh_token, expires_at, status, last_error, COALESCE(refreshed_at, connected_at) FROM account_tokens WHERE connection = ?1",
                 [connection],
-                |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Option<Vec<u8>>>(1)?, r.get(2)?, r.get::<_, String>(3)?, r.get(4)?)),
+                |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Option<Vec<u8>>>(1)?, r.get(2)?, r.get::<_, String>(3)?, r.get(4)?, r.get::<_, i64>(5)?)),
             )
             .optional()?;
-        let Some((access, refresh, expires_at, status, last_error)) = raw else {
+        let Some((access, refresh, expires_at, status, last_error, obtained_at)) = raw else {
             return Err(TokenError::NotConnected(connection.into()));
         };
         Ok(Row {
@@ -330,6 +333,7 @@ impl TokenManager {
                 .transpose()?,
             refresh_sealed: refresh,
             expires_at,
+            obtained_at,
             status: parse_status(&status),
             last_error,
         })
@@ -348,8 +352,13 @@ impl TokenManager {
         Ok(())
     }
 
+    /// Fresh while more than `refresh_before_ms` is left, or a quarter of the token's own
+    /// lifetime when that is shorter: a day is right for GitFlic's 30-day tokens, but GitLab's
+    /// live 2 hours and would never count as fresh (every call would refresh first).
     fn fresh(&self, row: &Row, now: i64) -> bool {
-        row.expires_at - now > self.policy.refresh_before_ms
+        let lifetime = (row.expires_at - row.obtained_at).max(0);
+        let margin = self.policy.refresh_before_ms.min(lifetime / 4);
+        row.expires_at - now > margin
     }
 
     /// A valid access token, refreshed first when it is close to expiry. `refresh` is called
@@ -787,10 +796,38 @@ mod tests {
     }
 
     #[test]
+    fn a_short_lived_token_is_fresh_for_the_first_three_quarters_of_its_life() {
+        // GitLab: 2-hour tokens. A day's margin would refresh before every call.
+        let (s, m) = (Store::open_in_memory().unwrap(), manager());
+        let hour = 3_600_000;
+        m.save_tokens(&s, "lab", &set("a1", Some("r1"), NOW + 2 * hour), NOW)
+            .unwrap();
+        assert_eq!(
+            m.access_token(&s, "lab", NOW + hour, never)
+                .unwrap()
+                .expose(),
+            "a1"
+        );
+        // Past three quarters (90 of 120 minutes): refreshed before it is handed out.
+        let t = m
+            .access_token(&s, "lab", NOW + 2 * hour - hour / 4 - 1, |r| {
+                assert_eq!(r.expose(), "r1");
+                Ok(set("a2", Some("r2"), NOW + 4 * hour))
+            })
+            .unwrap();
+        assert_eq!(t.expose(), "a2");
+    }
+
+    #[test]
     fn a_token_close_to_expiry_is_refreshed_and_a_rotated_refresh_token_is_kept() {
         let (s, m) = (Store::open_in_memory().unwrap(), manager());
-        m.save_tokens(&s, "cloud", &set("a1", Some("r1"), NOW + DAY_MS / 2), NOW)
-            .unwrap();
+        m.save_tokens(
+            &s,
+            "cloud",
+            &set("a1", Some("r1"), NOW + DAY_MS / 2),
+            NOW - 29 * DAY_MS,
+        )
+        .unwrap();
         let t = m
             .access_token(&s, "cloud", NOW, |r| {
                 assert_eq!(r.expose(), "r1");
@@ -830,8 +867,13 @@ mod tests {
     fn concurrent_callers_share_exactly_one_refresh() {
         let s = Arc::new(Store::open_in_memory().unwrap());
         let m = Arc::new(manager());
-        m.save_tokens(&s, "cloud", &set("old", Some("r1"), NOW + 60_000), NOW)
-            .unwrap();
+        m.save_tokens(
+            &s,
+            "cloud",
+            &set("old", Some("r1"), NOW + 60_000),
+            NOW - 29 * DAY_MS,
+        )
+        .unwrap();
         let refreshes = Arc::new(AtomicUsize::new(0));
         let threads = 16;
         let barrier = Arc::new(Barrier::new(threads));
@@ -994,8 +1036,13 @@ mod tests {
     #[test]
     fn a_transient_refresh_failure_keeps_a_still_valid_token_and_reports_an_expired_one() {
         let (s, m) = (Store::open_in_memory().unwrap(), manager());
-        m.save_tokens(&s, "cloud", &set("a1", Some("r1"), NOW + 3_600_000), NOW)
-            .unwrap();
+        m.save_tokens(
+            &s,
+            "cloud",
+            &set("a1", Some("r1"), NOW + 3_600_000),
+            NOW - 29 * DAY_MS,
+        )
+        .unwrap();
         let t = m
             .access_token(&s, "cloud", NOW, |_| {
                 Err(RefreshError::Unavailable("503".into()))
@@ -1232,7 +1279,7 @@ mod tests {
             &s,
             "cloud",
             &set("early", Some("r1"), NOW + DAY_MS / 2),
-            NOW,
+            NOW - 29 * DAY_MS,
         )
         .unwrap();
         s.db()
