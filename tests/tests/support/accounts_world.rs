@@ -16,7 +16,6 @@ use crate::running::base64_encode;
 use exlogare_runtime::http::Secret;
 use exlogare_service::accounts::tokens::TokenSet;
 use exlogare_service::service::Service;
-use exlogare_service::storage::now_ms;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
@@ -72,7 +71,9 @@ pub fn cloud_to_slack(dir: &Path) -> String {
     slack_notifier(dir) + "\n[[routes]]\nconnection = \"cloud\"\nnotifiers = [\"team-slack\"]\n"
 }
 
-/// Stores tokens for `cloud` as a finished OAuth flow does (sealed with the binary's key).
+/// Stores tokens for `cloud` as a finished OAuth flow does (sealed with the binary's key), as
+/// GitFlic issues them: valid 30 days, so they were obtained 30 days before `expires_at` (a
+/// token that expires in a minute is an old one, due for its refresh).
 pub fn seed_tokens(s: &Service, access: &str, refresh: &str, expires_at: i64) {
     let set = TokenSet {
         access_token: Secret::new(access),
@@ -83,7 +84,7 @@ pub fn seed_tokens(s: &Service, access: &str, refresh: &str, expires_at: i64) {
         .as_ref()
         .unwrap()
         .tokens
-        .save_tokens(&s.store, "cloud", &set, now_ms())
+        .save_tokens(&s.store, "cloud", &set, expires_at - 30 * 86_400_000)
         .unwrap();
 }
 

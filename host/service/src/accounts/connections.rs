@@ -293,10 +293,7 @@ impl Service {
             client_secret_file: None,
             oauth: oauth.then(|| OAuthConfig {
                 redirect_url: n.redirect_url.clone().filter(|u| !u.trim().is_empty()),
-                scopes: n
-                    .scopes
-                    .clone()
-                    .unwrap_or_default(),
+                scopes: n.scopes.clone().unwrap_or_default(),
             }),
             calls_per_hour: n.calls_per_hour,
             compare_green_runs: n.compare_green_runs.unwrap_or(true),
