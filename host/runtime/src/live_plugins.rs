@@ -20,7 +20,7 @@ use crate::limits::SandboxLimits;
 use crate::plugin::{LoadError, LoadedPlugin, PluginRuntime, PluginSet};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -267,22 +267,22 @@ pub fn file_digest(path: &Path) -> Option<String> {
     Some(digest.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// The ids of a plan by what happens to them, for tests and logs.
-pub fn ids_by_swap(plan: &BTreeMap<String, Swap>, swap: Swap) -> BTreeSet<String> {
-    plan.iter()
-        .filter(|(_, s)| **s == swap)
-        .map(|(id, _)| id.clone())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn ids_by_swap(plan: &BTreeMap<String, Swap>, swap: Swap) -> BTreeSet<String> {
+        plan.iter()
+            .filter(|(_, s)| **s == swap)
+            .map(|(id, _)| id.clone())
             .collect()
     }
 

@@ -556,6 +556,30 @@ mod tests {
         );
     }
 
+    /// The plugin's words reach a chat message: Cyrillic, a 1 MB line, control characters
+    /// and U+FFFD (what invalid UTF-8 became) are cut by whole characters to one bounded line.
+    #[test]
+    fn any_words_from_the_plugin_become_one_bounded_line() {
+        let huge = "ветка «main»: нет зелёного запуска \u{FFFD}\0\n".repeat(30_000);
+        for mode in [
+            Mode::NoGreenRun(huge.clone()),
+            Mode::NotCompared(huge.clone()),
+        ] {
+            let line = mode.line(None);
+            assert!(!line.contains('\n'), "{line}");
+            assert!(line.chars().count() < 260, "{}", line.chars().count());
+            assert!(line.contains('…'), "cut, and says so: {line}");
+        }
+        let label = Mode::Compared {
+            label: "#7".into(),
+            git_ref: Some("фича/ёлка".into()),
+        };
+        assert_eq!(
+            label.line(None),
+            "compared with the last green run #7 on фича/ёлка"
+        );
+    }
+
     #[test]
     fn a_stored_row_gives_its_fingerprint_or_its_reason() {
         let mut fp = Fingerprint::new();

@@ -836,22 +836,24 @@ impl Service {
         };
         let ctx = |sink| self.ctx_with_token(c, sink, token.as_ref());
         let started = std::time::Instant::now();
-        let now = now_ms();
-        let green = crate::green_run::GreenLookup {
-            store: &self.store,
-            connection_id: &c.config.id,
-            budget_left: Some(
-                c.budget
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remaining(now),
-            ),
-            now,
-        };
-        let compare = c.config.compare_green_runs;
+        // The budget is read (a database query) only for a connection that compares.
+        let green = c.config.compare_green_runs.then(|| {
+            let now = now_ms();
+            crate::green_run::GreenLookup {
+                store: &self.store,
+                connection_id: &c.config.id,
+                budget_left: Some(
+                    c.budget
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remaining(now),
+                ),
+                now,
+            }
+        });
         // Every token the plugin was handed: none may come back in its words.
         let mut tokens: Vec<Secret> = token.iter().cloned().collect();
-        let mut result = analyze_failure(plugin, &ctx, &c.conn, &event, compare.then_some(&green))
+        let mut result = analyze_failure(plugin, &ctx, &c.conn, &event, green.as_ref())
             .and_then(rejected_log_is_rejected_call);
         if let (
             Some(rejected),
@@ -864,7 +866,7 @@ impl Service {
                 Err(outcome) => return Ok(outcome),
             };
             let ctx = |sink| self.ctx_with_token(c, sink, Some(&fresh));
-            result = analyze_failure(plugin, &ctx, &c.conn, &event, compare.then_some(&green))
+            result = analyze_failure(plugin, &ctx, &c.conn, &event, green.as_ref())
                 .and_then(rejected_log_is_rejected_call);
             tokens.push(fresh);
         }
