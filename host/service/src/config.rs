@@ -92,13 +92,49 @@ impl Default for ServerConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
+    /// The SQLite file (the default backend: one host).
     pub path: PathBuf,
+    /// A PostgreSQL database shared by several replicas (`postgres://user@host:5432/db`);
+    /// when set, `path` is not used. Its password, if not in the URL, from `password_env` or
+    /// `password_file`, like every other secret.
+    pub url: Option<String>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
         Self {
             path: PathBuf::from("exlogare.db"),
+            url: None,
+            password_env: None,
+            password_file: None,
+        }
+    }
+}
+
+impl StorageConfig {
+    /// Where the database is, its password resolved.
+    pub fn location(&self) -> anyhow::Result<exlogare_storage::Location> {
+        let password = resolve_secret(
+            "PostgreSQL password ([storage] password_*)",
+            &self.password_env,
+            &self.password_file,
+        )?;
+        match self.url.as_deref().map(str::trim) {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(exlogare_storage::Location::Postgres {
+                    url: url.to_string(),
+                    password: password.map(|p| p.expose().to_string()),
+                })
+            }
+            Some(url) => anyhow::bail!(
+                "[storage] url = {url:?}: only PostgreSQL URLs (postgres://user@host:5432/database) go here; for SQLite set `path`"
+            ),
+            None if password.is_some() => anyhow::bail!(
+                "[storage] has a password but no url; the password is for a PostgreSQL url"
+            ),
+            None => Ok(exlogare_storage::Location::SqliteFile(self.path.clone())),
         }
     }
 }
@@ -403,7 +439,12 @@ impl Config {
             self.server.listen = v;
         }
         if let Some(v) = get("EXLOGARE_DB") {
-            self.storage.path = v.into();
+            // A PostgreSQL URL or a SQLite file: the deployment picks the backend.
+            if v.starts_with("postgres://") || v.starts_with("postgresql://") {
+                self.storage.url = Some(v);
+            } else {
+                self.storage.path = v.into();
+            }
         }
         if let Some(v) = get("EXLOGARE_PLUGINS_DIR") {
             self.plugins.dir = Some(v.into());

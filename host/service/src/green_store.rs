@@ -1,36 +1,44 @@
-//! Green-run fingerprints in the service's SQLite database (`migrations/0010_green_fingerprints.sql`):
+//! Green-run fingerprints in the service's database (`migrations/sqlite/0010_green_fingerprints.sql`):
 //! one row per connection, project, job name and ref, replaced by each lookup.
 
 use crate::green_run::{FingerprintStore, GreenKey, StoredGreen};
 use crate::storage::Store;
-use rusqlite::OptionalExtension;
+use exlogare_storage::OptionalExtension;
 
 impl FingerprintStore for Store {
     fn load_green(&self, key: &GreenKey) -> Result<Option<StoredGreen>, String> {
         self.db()
-            .query_row(
-                "SELECT pipeline, label, green_ref, fingerprint, none_reason, checked_at
+            .and_then(|db| {
+                db.query_row(
+                    "SELECT pipeline, label, green_ref, fingerprint, none_reason, checked_at
                  FROM green_fingerprints
                  WHERE connection = ?1 AND project = ?2 AND job_name = ?3 AND git_ref = ?4",
-                rusqlite::params![key.connection, key.project, key.job_name, key.git_ref],
-                |r| {
-                    Ok(StoredGreen {
-                        pipeline: r.get::<_, Option<i64>>(0)?.map(|n| n.max(0) as u64),
-                        label: r.get(1)?,
-                        git_ref: r.get(2)?,
-                        fingerprint: r.get(3)?,
-                        none_reason: r.get(4)?,
-                        checked_at: r.get(5)?,
-                    })
-                },
-            )
-            .optional()
+                    exlogare_storage::params![
+                        key.connection,
+                        key.project,
+                        key.job_name,
+                        key.git_ref
+                    ],
+                    |r| {
+                        Ok(StoredGreen {
+                            pipeline: r.get::<Option<i64>>(0)?.map(|n| n.max(0) as u64),
+                            label: r.get(1)?,
+                            git_ref: r.get(2)?,
+                            fingerprint: r.get(3)?,
+                            none_reason: r.get(4)?,
+                            checked_at: r.get(5)?,
+                        })
+                    },
+                )
+                .optional()
+            })
             .map_err(|e| format!("reading the green run of {}: {e}", key.job_name))
     }
 
     fn save_green(&self, key: &GreenKey, g: &StoredGreen) -> Result<(), String> {
         self.db()
-            .execute(
+            .and_then(|db| {
+                db.execute(
                 "INSERT INTO green_fingerprints
                    (connection, project, job_name, git_ref, pipeline, label, green_ref, fingerprint, none_reason, checked_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
@@ -38,7 +46,7 @@ impl FingerprintStore for Store {
                    pipeline = excluded.pipeline, label = excluded.label, green_ref = excluded.green_ref,
                    fingerprint = excluded.fingerprint, none_reason = excluded.none_reason,
                    checked_at = excluded.checked_at",
-                rusqlite::params![
+                exlogare_storage::params![
                     key.connection,
                     key.project,
                     key.job_name,
@@ -50,7 +58,8 @@ impl FingerprintStore for Store {
                     g.none_reason,
                     g.checked_at,
                 ],
-            )
+                )
+            })
             .map(drop)
             .map_err(|e| format!("storing the green run of {}: {e}", key.job_name))
     }

@@ -213,10 +213,11 @@ impl Service {
             }
             crate::accounts::stored_connections::complete_config_roots(&plugins.snapshot(), c)?;
         }
+        let store = Store::open_at(&config.storage.location()?)?;
         for c in &config.connections {
             connections.insert(
                 c.id.clone(),
-                Arc::new(Self::connection_runtime(c, &metrics, &config.storage.path)?),
+                Arc::new(Self::connection_runtime(c, &metrics, &store)?),
             );
         }
         let mut notifiers = BTreeMap::new();
@@ -225,7 +226,6 @@ impl Service {
             notifiers.insert(n.name.clone(), built);
         }
         let accounts = crate::accounts::tokens::Accounts::for_config_with(&config, key)?;
-        let store = Store::open(&config.storage.path)?;
         let admin_token = resolve_secret(
             "admin token ([server] admin_token_*)",
             &config.server.admin_token_env,
@@ -274,7 +274,7 @@ impl Service {
     fn connection_runtime(
         c: &ConnectionConfig,
         metrics: &Arc<Metrics>,
-        budget_db: &std::path::Path,
+        budget_store: &Store,
     ) -> anyhow::Result<ConnectionRuntime> {
         let webhook_secret = resolve_secret(
             &format!("webhook secret of connection `{}`", c.id),
@@ -300,7 +300,7 @@ impl Service {
             credentials,
             webhook_secret,
             None,
-            Some(budget_db),
+            Some(budget_store),
         )
     }
 
@@ -312,7 +312,7 @@ impl Service {
         credentials: Credentials,
         webhook_secret: Option<Secret>,
         stored_version: Option<i64>,
-        budget_db: Option<&std::path::Path>,
+        budget_store: Option<&Store>,
     ) -> anyhow::Result<ConnectionRuntime> {
         let spec = c.endpoint();
         let policy = spec
@@ -341,9 +341,9 @@ impl Service {
         let calls_per_hour = c
             .calls_per_hour
             .unwrap_or(crate::accounts::budget::DEFAULT_CALLS_PER_HOUR);
-        let budget = Arc::new(Mutex::new(match budget_db {
-            Some(path) => {
-                crate::accounts::budget::RequestBudget::durable(path, &c.id, calls_per_hour)?
+        let budget = Arc::new(Mutex::new(match budget_store {
+            Some(store) => {
+                crate::accounts::budget::RequestBudget::durable(store, &c.id, calls_per_hour)
             }
             None => crate::accounts::budget::RequestBudget::new(calls_per_hour),
         }));

@@ -1,37 +1,42 @@
 //! Durable state of the service: the delivery queue, reports and notification receipts.
 //!
-//! SQLite in WAL mode, one file. A delivery is committed before the webhook is acknowledged,
-//! a worker claims it by flipping its state in one statement, and a restart puts whatever was
-//! `running` back in the queue, so nothing acknowledged is ever lost. Migrations are the SQL
-//! files in `host/migrations/`, applied in order and tracked with `PRAGMA user_version`.
+//! On SQLite (one host) or PostgreSQL (replicas), through `exlogare-storage`. A delivery is
+//! committed before the webhook is acknowledged. A worker claims it in one statement that
+//! also gives it a lease: the claiming process ([`Store::holder`]) renews the leases of what it
+//! is working on ([`Store::renew_leases`], worker.rs), and a delivery whose lease ran out (its
+//! process died) is claimed again by whoever comes next. On SQLite a restart also queues at
+//! once whatever was `running`; on PostgreSQL that would take live work from other replicas,
+//! so only the lease decides there. Migrations are the SQL files in `host/service/migrations/`,
+//! one folder per backend.
 
 use crate::group_commit::GroupCommit;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use exlogare_storage::{Conn, Database, Location, Migrations, OptionalExtension, Row, params};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::Arc;
 
-const MIGRATIONS: &[&str] = &[
-    include_str!("../migrations/0001_deliveries.sql"),
-    include_str!("../migrations/0002_accounts.sql"),
-    include_str!("../migrations/0003_watches.sql"),
-    include_str!("../migrations/0004_connections.sql"),
-    include_str!("../migrations/0005_connection_alerts.sql"),
-    include_str!("../migrations/0006_durable_accounts.sql"),
-    include_str!("../migrations/0007_delivery_aliases.sql"),
-    include_str!("../migrations/0008_retired_webhook_secrets.sql"),
-    include_str!("../migrations/0009_connection_alert_kinds.sql"),
-    include_str!("../migrations/0010_green_fingerprints.sql"),
-];
+pub use exlogare_storage::StorageError;
 
-#[derive(Debug, thiserror::Error)]
-#[error("storage: {0}")]
-pub struct StorageError(String);
+const MIGRATIONS: Migrations = Migrations {
+    sqlite: &[
+        include_str!("../migrations/sqlite/0001_deliveries.sql"),
+        include_str!("../migrations/sqlite/0002_accounts.sql"),
+        include_str!("../migrations/sqlite/0003_watches.sql"),
+        include_str!("../migrations/sqlite/0004_connections.sql"),
+        include_str!("../migrations/sqlite/0005_connection_alerts.sql"),
+        include_str!("../migrations/sqlite/0006_durable_accounts.sql"),
+        include_str!("../migrations/sqlite/0007_delivery_aliases.sql"),
+        include_str!("../migrations/sqlite/0008_retired_webhook_secrets.sql"),
+        include_str!("../migrations/sqlite/0009_connection_alert_kinds.sql"),
+        include_str!("../migrations/sqlite/0010_green_fingerprints.sql"),
+        include_str!("../migrations/sqlite/0011_delivery_leases.sql"),
+    ],
+    postgres: &[include_str!("../migrations/postgres/0001_schema.sql")],
+};
 
-impl From<rusqlite::Error> for StorageError {
-    fn from(e: rusqlite::Error) -> Self {
-        StorageError(e.to_string())
-    }
-}
+/// How long a claimed delivery stays its claimer's without a renewal. The claimer renews every
+/// quarter of it (worker.rs), so only a process that stopped (killed, hung machine, lost
+/// network) lets a lease run out; another replica then takes the delivery over.
+pub const LEASE_MS: i64 = 60_000;
 
 type Result<T> = std::result::Result<T, StorageError>;
 
@@ -73,7 +78,7 @@ impl NewDelivery {
 }
 
 /// The delivery stored under `key`, as its own key or as one of its other names.
-pub(crate) fn holder_of(db: &Connection, key: &str) -> rusqlite::Result<Option<i64>> {
+pub(crate) fn holder_of(db: &Conn<'_>, key: &str) -> Result<Option<i64>> {
     db.query_row(
         "SELECT id FROM deliveries WHERE idem_key = ?1
          UNION ALL SELECT delivery_id FROM delivery_aliases WHERE idem_key = ?1 LIMIT 1",
@@ -84,7 +89,7 @@ pub(crate) fn holder_of(db: &Connection, key: &str) -> rusqlite::Result<Option<i
 }
 
 /// Records `keys` as other names of delivery `id` (those it already has are kept).
-pub(crate) fn add_aliases(db: &Connection, id: i64, keys: &[String]) -> rusqlite::Result<()> {
+pub(crate) fn add_aliases(db: &Conn<'_>, id: i64, keys: &[String]) -> Result<()> {
     for key in keys {
         db.execute(
             "INSERT INTO delivery_aliases (idem_key, delivery_id)
@@ -138,14 +143,20 @@ pub struct Delivery {
     pub received_at: i64,
 }
 
+/// A handle on the service's database; clones share it (one SQLite connection or one
+/// PostgreSQL pool per process, whatever number of connections' budgets use it).
+#[derive(Clone)]
 pub struct Store {
-    db: Mutex<Connection>,
+    db: Arc<Database>,
     /// Concurrent enqueues share one transaction (and one fsync): group_commit.rs.
-    enqueues: GroupCommit<(NewDelivery, u64), Result<Enqueued>>,
+    enqueues: Arc<GroupCommit<(NewDelivery, u64), Result<Enqueued>>>,
+    /// Who this process is in `deliveries.leased_by`: process id and a random part, so a
+    /// restarted process (same pid in a new container) is not taken for its predecessor.
+    holder: Arc<str>,
 }
 
 /// One enqueue inside the caller's transaction (storage.rs `Store::enqueue_batch`).
-fn enqueue_in(db: &Connection, d: &NewDelivery, max_queued: u64) -> Result<Enqueued> {
+fn enqueue_in(db: &Conn<'_>, d: &NewDelivery, max_queued: u64) -> Result<Enqueued> {
     let keys = d.idem_keys();
     let mut stored = None;
     for key in &keys {
@@ -173,29 +184,29 @@ fn enqueue_in(db: &Connection, d: &NewDelivery, max_queued: u64) -> Result<Enque
         return Ok(Enqueued::QueueFull(depth));
     }
     let now = now_ms();
-    db.execute(
+    let id: i64 = db.query_row(
             "INSERT INTO deliveries (idem_key, provider, connection, project, pipeline, event_json, source, state, next_attempt_at, received_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?8, ?8)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?8, ?8) RETURNING id",
             params![keys[0], d.provider, d.connection, d.project, d.pipeline, d.event_json, d.source, now],
+            |r| r.get(0),
         )?;
-    let id = db.last_insert_rowid();
     add_aliases(db, id, &keys[1..])?;
     Ok(Enqueued::Stored(id))
 }
 
 /// Queues a parked delivery again with fresh attempts; false when it was not parked.
-pub(crate) fn resume_parked(db: &Connection, id: i64) -> rusqlite::Result<bool> {
+pub(crate) fn resume_parked(db: &Conn<'_>, id: i64) -> Result<bool> {
     Ok(requeue_parked(db, "resumed after: ", "id = ?2", &id)? == 1)
 }
 
 /// The one way parked deliveries go back to the queue: fresh attempts, due now, the reason
 /// kept behind `why`. `filter` is an SQL condition on `?2`; returns how many were requeued.
 fn requeue_parked(
-    db: &Connection,
+    db: &Conn<'_>,
     why: &str,
     filter: &str,
-    arg: &dyn rusqlite::ToSql,
-) -> rusqlite::Result<usize> {
+    arg: &dyn exlogare_storage::ToSql,
+) -> Result<usize> {
     db.execute(
         &format!(
             "UPDATE deliveries SET state = 'queued', attempts = 0, next_attempt_at = ?1, updated_at = ?1,
@@ -215,7 +226,7 @@ pub fn now_ms() -> i64 {
 
 const DELIVERY_COLUMNS: &str = "id, idem_key, provider, connection, project, pipeline, event_json, source, state, attempts, next_attempt_at, last_error, received_at";
 
-fn delivery_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
+fn delivery_row(r: &Row) -> Result<Delivery> {
     Ok(Delivery {
         id: r.get(0)?,
         idem_key: r.get(1)?,
@@ -234,47 +245,36 @@ fn delivery_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
 }
 
 impl Store {
+    /// The SQLite file at `path` (created with its folder when missing).
     pub fn open(path: &Path) -> Result<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StorageError(format!("cannot create {}: {e}", dir.display())))?;
-        }
-        let db = Connection::open(path)
-            .map_err(|e| StorageError(format!("cannot open {}: {e}", path.display())))?;
-        Self::init(db)
+        Self::open_at(&Location::SqliteFile(path.to_path_buf()))
     }
 
     pub fn open_in_memory() -> Result<Self> {
-        Self::init(Connection::open_in_memory()?)
+        Self::open_at(&Location::SqliteInMemory)
     }
 
-    fn init(mut db: Connection) -> Result<Self> {
-        db.pragma_update(None, "journal_mode", "WAL")?;
-        db.pragma_update(None, "synchronous", "FULL")?;
-        db.pragma_update(None, "foreign_keys", "ON")?;
-        db.busy_timeout(std::time::Duration::from_secs(5))?;
-        let version: usize = db.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if version > MIGRATIONS.len() {
-            return Err(StorageError(format!(
-                "the database is at schema version {version}, newer than this build knows ({}); run a newer exlogare-host",
-                MIGRATIONS.len()
-            )));
-        }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-            let tx = db.transaction()?;
-            tx.execute_batch(sql)
-                .map_err(|e| StorageError(format!("migration {} failed: {e}", i + 1)))?;
-            tx.pragma_update(None, "user_version", i + 1)?;
-            tx.commit()?;
-        }
+    /// The database at `location`, its schema brought up to date.
+    pub fn open_at(location: &Location) -> Result<Self> {
         Ok(Self {
-            db: Mutex::new(db),
-            enqueues: GroupCommit::default(),
+            db: Arc::new(Database::open(location, &MIGRATIONS)?),
+            enqueues: Arc::default(),
+            holder: format!("{}-{:08x}", std::process::id(), rand::random::<u32>()).into(),
         })
     }
 
-    pub(crate) fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.db.lock().unwrap_or_else(|p| p.into_inner())
+    pub(crate) fn db(&self) -> Result<Conn<'_>> {
+        self.db.conn()
+    }
+
+    /// Whether other processes (replicas) may be working on this database right now.
+    pub fn shared_by_replicas(&self) -> bool {
+        self.db.dialect().shared_by_replicas()
+    }
+
+    /// This process's name on the leases it holds.
+    pub fn holder(&self) -> &str {
+        &self.holder
     }
 
     /// Stores a delivery unless the same failure is already stored or the queue is full.
@@ -284,8 +284,8 @@ impl Store {
             (d.clone(), max_queued),
             |batch| self.enqueue_batch(&batch),
             || {
-                Err(StorageError(
-                    "the batch this delivery was stored in failed; it was not stored".into(),
+                Err(StorageError::other(
+                    "the batch this delivery was stored in failed; it was not stored",
                 ))
             },
         )
@@ -294,36 +294,45 @@ impl Store {
     /// One transaction for a batch of enqueues, each in its own savepoint: one that fails is
     /// rolled back alone and answered with its error; the others commit together.
     fn enqueue_batch(&self, batch: &[(NewDelivery, u64)]) -> Vec<Result<Enqueued>> {
-        let mut db = self.db();
-        let mut tx = match db.transaction_with_behavior(TransactionBehavior::Immediate) {
-            Ok(tx) => tx,
-            Err(e) => {
-                return batch
-                    .iter()
-                    .map(|_| Err(StorageError(e.to_string())))
-                    .collect();
-            }
+        // One lock for every enqueue: the duplicate check and the insert must not interleave
+        // with another replica's enqueue of the same failure.
+        let tx = match self.db().and_then(|db| {
+            let answers = {
+                let tx = db.transaction("enqueue deliveries")?;
+                let answers = self.enqueue_each(&tx, batch);
+                tx.commit()?;
+                answers
+            };
+            Ok(answers)
+        }) {
+            Ok(answers) => return answers,
+            Err(e) => e,
         };
+        batch
+            .iter()
+            .map(|_| {
+                Err(StorageError::other(format!(
+                    "the deliveries could not be committed: {tx}"
+                )))
+            })
+            .collect()
+    }
+
+    fn enqueue_each(
+        &self,
+        tx: &exlogare_storage::Tx<'_, '_>,
+        batch: &[(NewDelivery, u64)],
+    ) -> Vec<Result<Enqueued>> {
         let mut answers = Vec::with_capacity(batch.len());
         for (d, max_queued) in batch {
-            let answer = tx.savepoint().map_err(StorageError::from).and_then(|sp| {
+            let answer = tx.savepoint().and_then(|sp| {
                 let answer = enqueue_in(&sp, d, *max_queued)?;
                 sp.commit()?;
                 Ok(answer)
             });
             answers.push(answer);
         }
-        match tx.commit() {
-            Ok(()) => answers,
-            Err(e) => batch
-                .iter()
-                .map(|_| {
-                    Err(StorageError(format!(
-                        "the deliveries could not be committed: {e}"
-                    )))
-                })
-                .collect(),
-        }
+        answers
     }
 
     /// Takes the next due delivery and marks it running.
@@ -336,32 +345,58 @@ impl Store {
     /// connection whose deliveries are slow (a plugin that spins, a provider that stalls)
     /// cannot hold every worker while another connection's failures wait.
     pub fn claim_due_fairly(&self, now: i64, max_running: u32) -> Result<Option<Delivery>> {
-        let db = self.db();
+        let db = self.db()?;
+        // Running with a lease that ran out: its process stopped; the delivery is due again.
         let sql = format!(
-            "UPDATE deliveries SET state = 'running', attempts = attempts + 1, updated_at = ?1
+            "UPDATE deliveries SET state = 'running', attempts = attempts + 1, updated_at = ?1,
+                 lease_until = ?3, leased_by = ?4
              WHERE id = (
                  SELECT d.id FROM deliveries d
                  LEFT JOIN (SELECT connection, COUNT(*) AS n FROM deliveries WHERE state = 'running' GROUP BY connection) r
                         ON r.connection = d.connection
-                 WHERE d.state = 'queued' AND d.next_attempt_at <= ?1 AND COALESCE(r.n, 0) < ?2
-                 ORDER BY COALESCE(r.n, 0), d.next_attempt_at, d.id LIMIT 1)
-             RETURNING {DELIVERY_COLUMNS}"
+                 WHERE ((d.state = 'queued' AND d.next_attempt_at <= ?1)
+                        OR (d.state = 'running' AND d.lease_until < ?1))
+                   AND COALESCE(r.n, 0) < ?2
+                 ORDER BY COALESCE(r.n, 0), d.next_attempt_at, d.id LIMIT 1{})
+             RETURNING {DELIVERY_COLUMNS}",
+            db.dialect().skip_locked("d")
         );
-        Ok(db
-            .query_row(&sql, params![now, max_running], delivery_row)
-            .optional()?)
+        db.query_row(
+            &sql,
+            params![
+                now,
+                max_running,
+                now.saturating_add(LEASE_MS),
+                &*self.holder
+            ],
+            delivery_row,
+        )
+        .optional()
+    }
+
+    /// Extends the leases of every delivery this process is working on; returns how many.
+    pub fn renew_leases(&self) -> Result<usize> {
+        self.db()?.execute(
+            "UPDATE deliveries SET lease_until = ?1 WHERE state = 'running' AND leased_by = ?2",
+            params![now_ms().saturating_add(LEASE_MS), &*self.holder],
+        )
     }
 
     /// After a restart: what was running when the process stopped goes back to the queue.
+    /// Only on a database of one host: with replicas, a running delivery may be another
+    /// replica's live work, and its lease says when it is free.
     pub fn requeue_in_flight(&self) -> Result<usize> {
-        Ok(self.db().execute(
+        if self.shared_by_replicas() {
+            return Ok(0);
+        }
+        self.db()?.execute(
             "UPDATE deliveries SET state = 'queued', updated_at = ?1 WHERE state = 'running'",
             [now_ms()],
-        )?)
+        )
     }
 
     pub fn retry_later(&self, id: i64, error: &str, at: i64) -> Result<()> {
-        self.db().execute(
+        self.db()?.execute(
             "UPDATE deliveries SET state = 'queued', last_error = ?2, next_attempt_at = ?3, updated_at = ?4 WHERE id = ?1",
             params![id, error, at, now_ms()],
         )?;
@@ -371,15 +406,15 @@ impl Store {
     /// Back to the queue without spending the attempt `claim_due` counted: for waits that are
     /// not failures (the connection's request budget is spent until `at`).
     pub fn defer(&self, id: i64, reason: &str, at: i64) -> Result<()> {
-        self.db().execute(
-            "UPDATE deliveries SET state = 'queued', attempts = MAX(attempts - 1, 0), last_error = ?2, next_attempt_at = ?3, updated_at = ?4 WHERE id = ?1",
+        self.db()?.execute(
+            "UPDATE deliveries SET state = 'queued', attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, last_error = ?2, next_attempt_at = ?3, updated_at = ?4 WHERE id = ?1",
             params![id, reason, at, now_ms()],
         )?;
         Ok(())
     }
 
     pub fn park(&self, id: i64, reason: &str) -> Result<()> {
-        self.db().execute(
+        self.db()?.execute(
             "UPDATE deliveries SET state = 'parked', last_error = ?2, updated_at = ?3 WHERE id = ?1",
             params![id, reason, now_ms()],
         )?;
@@ -392,26 +427,26 @@ impl Store {
     pub fn resume_parked_for_reconnection(&self, connection: &str) -> Result<usize> {
         let filter = "connection = ?2 AND (last_error LIKE 'credentials rejected%'
                       OR last_error LIKE 'connection `' || ?2 || '` needs reconnection:%')";
-        Ok(requeue_parked(
-            &self.db(),
+        requeue_parked(
+            &self.db()?,
             "resumed after reconnecting: ",
             filter,
             &connection,
-        )?)
+        )
     }
 
     /// An operator's retry of a parked delivery (fresh attempts); false when it is not parked.
     pub fn retry_parked(&self, id: i64) -> Result<bool> {
-        Ok(resume_parked(&self.db(), id)?)
+        resume_parked(&self.db()?, id)
     }
 
     /// An operator's retry of every parked delivery; returns how many were queued again.
     pub fn retry_all_parked(&self) -> Result<usize> {
-        Ok(requeue_parked(&self.db(), "resumed after: ", "?2 = 1", &1)?)
+        requeue_parked(&self.db()?, "resumed after: ", "?2 = 1", &1)
     }
 
     pub fn complete(&self, id: i64, note: Option<&str>) -> Result<()> {
-        self.db().execute(
+        self.db()?.execute(
             "UPDATE deliveries SET state = 'done', last_error = ?2, updated_at = ?3 WHERE id = ?1",
             params![id, note, now_ms()],
         )?;
@@ -422,8 +457,8 @@ impl Store {
     /// its own key, the rest and its old key stay as other names). Returns the id of another
     /// delivery that already holds one of them (this one is then a duplicate).
     pub fn rekey(&self, id: i64, keys: &[String]) -> Result<Option<i64>> {
-        let mut db = self.db();
-        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let db = self.db()?;
+        let tx = db.transaction("enqueue deliveries")?;
         for key in keys {
             if let Some(other) = holder_of(&tx, key)?.filter(|&other| other != id) {
                 return Ok(Some(other));
@@ -450,7 +485,7 @@ impl Store {
     }
 
     pub fn save_report(&self, id: i64, message_json: &str) -> Result<()> {
-        self.db().execute(
+        self.db()?.execute(
             "INSERT INTO reports (delivery_id, message_json, created_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (delivery_id) DO UPDATE SET message_json = excluded.message_json",
             params![id, message_json, now_ms()],
@@ -459,20 +494,19 @@ impl Store {
     }
 
     pub fn report(&self, id: i64) -> Result<Option<String>> {
-        Ok(self
-            .db()
+        self.db()?
             .query_row(
                 "SELECT message_json FROM reports WHERE delivery_id = ?1",
                 [id],
                 |r| r.get(0),
             )
-            .optional()?)
+            .optional()
     }
 
     /// Whether `target` needs nothing more for this delivery: sent, or refused for good.
     pub fn notification_done(&self, id: i64, target: &str) -> Result<bool> {
         let state: Option<String> = self
-            .db()
+            .db()?
             .query_row(
                 "SELECT state FROM notifications WHERE delivery_id = ?1 AND target = ?2",
                 params![id, target],
@@ -490,7 +524,7 @@ impl Store {
         error: Option<&str>,
     ) -> Result<()> {
         let sent_at = (state == "sent").then(now_ms);
-        self.db().execute(
+        self.db()?.execute(
             "INSERT INTO notifications (delivery_id, target, state, attempts, last_error, sent_at) VALUES (?1, ?2, ?3, 1, ?4, ?5)
              ON CONFLICT (delivery_id, target) DO UPDATE SET state = excluded.state, attempts = attempts + 1,
                  last_error = excluded.last_error, sent_at = COALESCE(excluded.sent_at, sent_at)",
@@ -500,47 +534,40 @@ impl Store {
     }
 
     pub fn deliveries_in(&self, state: &str, limit: u32) -> Result<Vec<Delivery>> {
-        let db = self.db();
-        let mut stmt = db.prepare(&format!(
+        let db = self.db()?;
+        db.query_map(&format!(
             "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = ?1 ORDER BY updated_at DESC LIMIT ?2"
-        ))?;
-        let rows = stmt.query_map(params![state, limit], delivery_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        ), params![state, limit], delivery_row)
     }
 
     pub fn delivery(&self, id: i64) -> Result<Option<Delivery>> {
-        let db = self.db();
-        Ok(db
-            .query_row(
-                &format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1"),
-                [id],
-                delivery_row,
-            )
-            .optional()?)
+        let db = self.db()?;
+        db.query_row(
+            &format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1"),
+            [id],
+            delivery_row,
+        )
+        .optional()
     }
 
     /// Recent reports, newest first: (delivery id, created at, message JSON).
     pub fn recent_reports(&self, limit: u32) -> Result<Vec<(i64, i64, String)>> {
-        let db = self.db();
-        let mut stmt = db.prepare("SELECT delivery_id, created_at, message_json FROM reports ORDER BY created_at DESC, delivery_id DESC LIMIT ?1")?;
-        let rows = stmt.query_map([limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let db = self.db()?;
+        db.query_map("SELECT delivery_id, created_at, message_json FROM reports ORDER BY created_at DESC, delivery_id DESC LIMIT ?1", [limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
     }
 
     pub fn queue_depth(&self) -> Result<u64> {
-        Ok(self.db().query_row(
+        self.db()?.query_row(
             "SELECT COUNT(*) FROM deliveries WHERE state IN ('queued', 'running')",
             [],
             |r| r.get(0),
-        )?)
+        )
     }
 
     /// Sent notifications per target, for tests and the CLI.
     pub fn notifications_of(&self, id: i64) -> Result<Vec<(String, String, u32)>> {
-        let db = self.db();
-        let mut stmt = db.prepare("SELECT target, state, attempts FROM notifications WHERE delivery_id = ?1 ORDER BY target")?;
-        let rows = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let db = self.db()?;
+        db.query_map("SELECT target, state, attempts FROM notifications WHERE delivery_id = ?1 ORDER BY target", [id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
     }
 }
 

@@ -13,10 +13,13 @@ use crate::service::{Service, panic_text};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub struct Workers {
     threads: Supervised,
+    /// Renews the leases of the deliveries the workers hold (storage.rs), so another
+    /// replica on the same database takes one over only when this process stopped.
+    leases: Supervised,
 }
 
 impl Workers {
@@ -31,6 +34,27 @@ impl Workers {
                 metrics.worker_restart();
             }
         };
+        let store = service.store.clone();
+        let keeper = move |stop: &AtomicBool| {
+            let every = Duration::from_millis((crate::storage::LEASE_MS / 4) as u64);
+            let mut renewed: Option<Instant> = None;
+            while !stop.load(Ordering::Relaxed) {
+                if renewed.is_none_or(|at| at.elapsed() >= every) {
+                    if let Err(e) = store.renew_leases() {
+                        tracing::error!("renewing the leases of running deliveries: {e}");
+                    }
+                    renewed = Some(Instant::now());
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        };
+        let leases = Supervised::start(
+            "lease-keeper",
+            1,
+            Duration::from_secs(1),
+            keeper,
+            |name: &str, why: &str| tracing::error!("{name} died ({why}); starting it again"),
+        );
         let body = move |stop: &AtomicBool| {
             let _alive = Alive::new(&metrics);
             while !stop.load(Ordering::Relaxed) {
@@ -54,12 +78,15 @@ impl Workers {
                 body,
                 on_restart,
             ),
+            leases,
         }
     }
 
     /// Lets each worker finish the delivery it is on, then returns.
     pub fn stop(self) {
         self.threads.stop();
+        // Only now: a worker finishing its delivery keeps its lease until it is done.
+        self.leases.stop();
     }
 }
 

@@ -154,7 +154,7 @@ fn list(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let (views, source) = match live {
         Some(v) => (v, format!("from the running host at http://{listen}")),
         None => {
-            let store = Store::open(&config.storage.path)?;
+            let store = Store::open_at(&config.storage.location()?)?;
             (
                 offline_views(&config, &store),
                 format!("from storage (no host answered at http://{listen})"),

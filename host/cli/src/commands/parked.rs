@@ -26,7 +26,7 @@ pub struct Parked {
 }
 
 pub fn run(args: &Parked) -> anyhow::Result<ExitCode> {
-    let store = Store::open(&args.config.load()?.storage.path)?;
+    let store = Store::open_at(&args.config.load()?.storage.location()?)?;
     if let Some(id) = args.retry {
         let Some(d) = store.delivery(id)? else {
             anyhow::bail!("no delivery #{id}; `exlogare-host parked` lists the parked ones")

@@ -23,7 +23,7 @@ pub struct Reports {
 }
 
 pub fn run(args: &Reports) -> anyhow::Result<ExitCode> {
-    let store = Store::open(&args.config.load()?.storage.path)?;
+    let store = Store::open_at(&args.config.load()?.storage.location()?)?;
     let rows = store.recent_reports(args.limit)?;
     if rows.is_empty() {
         println!("no reports yet");

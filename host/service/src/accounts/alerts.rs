@@ -34,7 +34,7 @@ use super::tokens::ConnectionStatus;
 use crate::service::{ConnectionRuntime, Service};
 use crate::storage::now_ms;
 use exlogare_notify::{self as notify, AlertProblem, ConnectionAlert};
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use exlogare_storage::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
 /// A `sending` claim older than this is taken as abandoned and may be sent again.
@@ -101,10 +101,10 @@ impl Service {
     /// The problem is over (connected again, or a delivery got through): the open episode of
     /// that kind is closed, so the next occurrence alerts again.
     pub fn clear_connection_alert(&self, connection: &str, problem: AlertProblem) {
-        let cleared = self.store.db().execute(
+        let cleared = self.store.db().and_then(|db| db.execute(
             "UPDATE connection_alerts SET cleared_at = ?2 WHERE connection = ?1 AND kind = ?3 AND cleared_at IS NULL",
             params![connection, now_ms(), problem.as_str()],
-        );
+        ));
         match cleared {
             Ok(0) => {}
             Ok(_) => tracing::info!(
@@ -122,26 +122,26 @@ impl Service {
 
     /// The connection's episodes, newest first, with each notifier's state.
     pub fn reconnection_alerts(&self, connection: &str) -> anyhow::Result<Vec<AlertRecord>> {
-        let db = self.store.db();
-        let mut st = db.prepare("SELECT id, reason, opened_at, cleared_at, kind FROM connection_alerts WHERE connection = ?1 ORDER BY id DESC")?;
-        let episodes: Vec<(i64, String, i64, Option<i64>, String)> = st
-            .query_map([connection], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        let mut sends = db.prepare("SELECT notifier, state, attempts, last_error FROM connection_alert_sends WHERE alert_id = ?1 ORDER BY notifier")?;
+        let db = self.store.db()?;
+        let episodes: Vec<(i64, String, i64, Option<i64>, String)> = db.query_map(
+            "SELECT id, reason, opened_at, cleared_at, kind FROM connection_alerts WHERE connection = ?1 ORDER BY id DESC",
+            [connection],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )?;
         let mut out = Vec::new();
         for (id, reason, opened_at, cleared_at, kind) in episodes {
-            let s = sends
-                .query_map([id], |r| {
+            let s = db.query_map(
+                "SELECT notifier, state, attempts, last_error FROM connection_alert_sends WHERE alert_id = ?1 ORDER BY notifier",
+                [id],
+                |r| {
                     Ok(AlertSend {
                         notifier: r.get(0)?,
                         state: r.get(1)?,
                         attempts: r.get(2)?,
                         last_error: r.get(3)?,
                     })
-                })?
-                .collect::<rusqlite::Result<_>>()?;
+                },
+            )?;
             out.push(AlertRecord {
                 id,
                 connection: connection.to_string(),
@@ -252,7 +252,7 @@ impl Service {
                     ("failed", Some(e.to_string()))
                 }
             };
-            self.store.db().execute(
+            self.store.db()?.execute(
                 "UPDATE connection_alert_sends SET state = ?3, last_error = ?4, updated_at = ?5 WHERE alert_id = ?1 AND notifier = ?2",
                 params![alert_id, target, state, error, now_ms()],
             )?;
@@ -268,10 +268,10 @@ impl Service {
         problem: AlertProblem,
         generation: &str,
         reason: &str,
-    ) -> rusqlite::Result<(i64, String, i64)> {
+    ) -> exlogare_storage::Result<(i64, String, i64)> {
         let now = now_ms();
-        let mut db = self.store.db();
-        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let db = self.store.db()?;
+        let tx = db.transaction(&format!("alerts:{connection}"))?;
         let open: Option<(i64, String, String, i64)> = tx
             .query_row(
                 "SELECT id, generation, reason, opened_at FROM connection_alerts WHERE connection = ?1 AND kind = ?2 AND cleared_at IS NULL",
@@ -285,11 +285,12 @@ impl Service {
                 if stale.is_some() {
                     tx.execute("UPDATE connection_alerts SET cleared_at = ?2 WHERE connection = ?1 AND kind = ?3 AND cleared_at IS NULL", params![connection, now, problem.as_str()])?;
                 }
-                tx.execute(
-                    "INSERT INTO connection_alerts (connection, generation, reason, opened_at, kind) VALUES (?1, ?2, ?3, ?4, ?5)",
+                let id = tx.query_row(
+                    "INSERT INTO connection_alerts (connection, generation, reason, opened_at, kind) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
                     params![connection, generation, reason, now, problem.as_str()],
+                    |r| r.get(0),
                 )?;
-                (tx.last_insert_rowid(), reason.to_string(), now)
+                (id, reason.to_string(), now)
             }
         };
         tx.commit()?;
@@ -298,9 +299,9 @@ impl Service {
 
     /// Takes the send of `alert_id` to `notifier` unless it was sent, refused for good, or is
     /// being sent (a claim younger than the lease).
-    fn claim_alert_send(&self, alert_id: i64, notifier: &str) -> rusqlite::Result<bool> {
+    fn claim_alert_send(&self, alert_id: i64, notifier: &str) -> exlogare_storage::Result<bool> {
         let now = now_ms();
-        let changed = self.store.db().execute(
+        let changed = self.store.db()?.execute(
             "INSERT INTO connection_alert_sends (alert_id, notifier, state, attempts, updated_at) VALUES (?1, ?2, 'sending', 1, ?3)
              ON CONFLICT (alert_id, notifier) DO UPDATE SET state = 'sending', attempts = attempts + 1, updated_at = excluded.updated_at
              WHERE connection_alert_sends.state = 'pending'

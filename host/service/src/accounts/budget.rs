@@ -14,8 +14,7 @@
 //! `now` (ms since the epoch) is passed in by the caller; the window lives in the database.
 
 use crate::storage::{Store, now_ms};
-use rusqlite::{TransactionBehavior, params};
-use std::path::Path;
+use exlogare_storage::params;
 use std::time::Duration;
 
 pub const DEFAULT_CALLS_PER_HOUR: u32 = 250;
@@ -62,8 +61,8 @@ pub enum BudgetError {
     Storage(String),
 }
 
-impl From<rusqlite::Error> for BudgetError {
-    fn from(e: rusqlite::Error) -> Self {
+impl From<exlogare_storage::StorageError> for BudgetError {
+    fn from(e: exlogare_storage::StorageError) -> Self {
         BudgetError::Storage(e.to_string())
     }
 }
@@ -108,13 +107,10 @@ impl RequestBudget {
         Self::in_store(store, "", limit, window_ms)
     }
 
-    /// `connection`'s budget in the service's database file at `path` (its own handle on the
-    /// file, opened and migrated like the service's): shared with every process using it.
-    pub fn durable(path: &Path, connection: &str, calls_per_hour: u32) -> anyhow::Result<Self> {
-        let store = Store::open(path).map_err(|e| {
-            anyhow::anyhow!("connection `{connection}`: the request budget's database: {e}")
-        })?;
-        Ok(Self::in_store(store, connection, calls_per_hour, HOUR_MS))
+    /// `connection`'s budget in the service's database: shared with every process (and
+    /// replica) using it.
+    pub fn durable(store: &Store, connection: &str, calls_per_hour: u32) -> Self {
+        Self::in_store(store.clone(), connection, calls_per_hour, HOUR_MS)
     }
 
     /// `connection`'s budget kept in `store` with a window of `window_ms`.
@@ -142,12 +138,12 @@ impl RequestBudget {
 
     fn count(
         &self,
-        db: &rusqlite::Connection,
+        db: &exlogare_storage::Conn<'_>,
         purpose: Option<Purpose>,
         now: i64,
-    ) -> rusqlite::Result<u32> {
+    ) -> exlogare_storage::Result<u32> {
         let n: i64 = db.query_row(
-            "SELECT COALESCE(SUM(calls), 0) FROM request_budget WHERE connection = ?1 AND bucket >= ?2 AND (?3 IS NULL OR purpose = ?3)",
+            "SELECT CAST(COALESCE(SUM(calls), 0) AS BIGINT) FROM request_budget WHERE connection = ?1 AND bucket >= ?2 AND (?3 IS NULL OR purpose = ?3)",
             params![self.connection, self.first_bucket(now), purpose.map(Purpose::as_str)],
             |r| r.get(0),
         )?;
@@ -156,7 +152,7 @@ impl RequestBudget {
 
     /// Calls spent in the window ending at `now` (the status page's "calls used this hour").
     pub fn used(&mut self, now: i64) -> u32 {
-        match self.count(&self.store.db(), None, now) {
+        match self.store.db().and_then(|db| self.count(&db, None, now)) {
             Ok(n) => {
                 self.last_used = n;
                 n
@@ -173,7 +169,9 @@ impl RequestBudget {
 
     /// Calls spent for `purpose` in the window ending at `now` (0 when it cannot be read).
     pub fn used_by(&mut self, purpose: Purpose, now: i64) -> u32 {
-        self.count(&self.store.db(), Some(purpose), now)
+        self.store
+            .db()
+            .and_then(|db| self.count(&db, Some(purpose), now))
             .unwrap_or_else(|e| {
                 tracing::warn!(
                     connection = self.connection.as_str(),
@@ -189,11 +187,11 @@ impl RequestBudget {
 
     fn add(
         &self,
-        db: &rusqlite::Connection,
+        db: &exlogare_storage::Conn<'_>,
         purpose: Purpose,
         n: u32,
         now: i64,
-    ) -> rusqlite::Result<()> {
+    ) -> exlogare_storage::Result<()> {
         db.execute(
             "INSERT INTO request_budget (connection, bucket, purpose, calls) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (connection, bucket, purpose) DO UPDATE SET calls = calls + excluded.calls",
@@ -202,31 +200,38 @@ impl RequestBudget {
         Ok(())
     }
 
+    /// Calls per minute bucket from `first` on, oldest first.
+    fn buckets(
+        &self,
+        db: &exlogare_storage::Conn<'_>,
+        first: i64,
+    ) -> exlogare_storage::Result<Vec<(i64, u32)>> {
+        db.query_map(
+            "SELECT bucket, CAST(SUM(calls) AS BIGINT) FROM request_budget WHERE connection = ?1 AND bucket >= ?2 GROUP BY bucket ORDER BY bucket",
+            params![self.connection, first],
+            |r| Ok((r.get::<i64>(0)?, r.get::<u32>(1)?)),
+        )
+    }
+
     /// [`RequestBudget::try_spend_for`] the webhook path (everything but polling).
     pub fn try_spend(&mut self, n: u32, now: i64) -> Result<(), BudgetError> {
         self.try_spend_for(Purpose::Other, n, now)
     }
 
     /// Spends `n` calls counted as `purpose` if they fit; otherwise spends nothing and says when
-    /// they would fit. Check and spend are one IMMEDIATE transaction: two processes can never
-    /// both take the last call.
+    /// they would fit. Check and spend are one transaction under the connection's budget lock: two
+    /// processes (or replicas) can never both take the last call.
     pub fn try_spend_for(&mut self, purpose: Purpose, n: u32, now: i64) -> Result<(), BudgetError> {
-        let mut db = self.store.db();
-        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let db = self.store.db()?;
+        // Named per connection: replicas spending one connection's budget take turns, so
+        // together they never pass `calls_per_hour`.
+        let tx = db.transaction(&format!("budget:{}", self.connection))?;
         let first = self.first_bucket(now);
         tx.execute(
             "DELETE FROM request_budget WHERE connection = ?1 AND bucket < ?2",
             params![self.connection, first],
         )?;
-        let buckets: Vec<(i64, u32)> = {
-            let mut st = tx.prepare(
-                "SELECT bucket, SUM(calls) FROM request_budget WHERE connection = ?1 AND bucket >= ?2 GROUP BY bucket ORDER BY bucket",
-            )?;
-            let rows = st.query_map(params![self.connection, first], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, u32>(1)?))
-            })?;
-            rows.collect::<rusqlite::Result<_>>()?
-        };
+        let buckets = self.buckets(&tx, first)?;
         let used: u32 = buckets.iter().map(|&(_, k)| k).sum();
         if used.saturating_add(n) <= self.limit {
             if n > 0 {
@@ -264,17 +269,11 @@ impl RequestBudget {
     /// `None` while one more call fits; otherwise how long until one does. Spends nothing:
     /// the worker asks before an analysis so a spent budget defers work instead of failing it.
     pub fn wait_for_room(&mut self, now: i64) -> Option<i64> {
-        let read = || -> rusqlite::Result<Vec<(i64, u32)>> {
-            let db = self.store.db();
-            let mut st = db.prepare(
-                "SELECT bucket, SUM(calls) FROM request_budget WHERE connection = ?1 AND bucket >= ?2 GROUP BY bucket ORDER BY bucket",
-            )?;
-            let rows = st.query_map(params![self.connection, self.first_bucket(now)], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, u32>(1)?))
-            })?;
-            rows.collect()
-        };
-        match read() {
+        match self
+            .store
+            .db()
+            .and_then(|db| self.buckets(&db, self.first_bucket(now)))
+        {
             Ok(buckets) if buckets.iter().map(|&(_, k)| k).sum::<u32>() < self.limit => None,
             Ok(buckets) => Some(self.retry_after_ms(&buckets, 1, now)),
             // Unreadable: the spend itself will refuse and say why; do not guess here.
@@ -285,7 +284,10 @@ impl RequestBudget {
     /// Records calls that happened regardless, even over the limit, so the others back off.
     pub fn record(&mut self, n: u32, now: i64) {
         if n > 0
-            && let Err(e) = self.add(&self.store.db(), Purpose::Other, n, now)
+            && let Err(e) = self
+                .store
+                .db()
+                .and_then(|db| self.add(&db, Purpose::Other, n, now))
         {
             tracing::warn!(
                 connection = self.connection.as_str(),
@@ -548,13 +550,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("b.db");
         let now = crate::storage::now_ms();
-        let mut a = RequestBudget::durable(&path, "cloud", 40).unwrap();
+        let mut a = RequestBudget::durable(&Store::open(&path).unwrap(), "cloud", 40);
         a.try_spend(10, now).unwrap();
         drop(a);
         // A restart: the new handle sees the 10 calls.
-        let a = RequestBudget::durable(&path, "cloud", 40).unwrap();
-        let b = RequestBudget::durable(&path, "cloud", 40).unwrap();
-        let mut other = RequestBudget::durable(&path, "onprem", 40).unwrap();
+        let a = RequestBudget::durable(&Store::open(&path).unwrap(), "cloud", 40);
+        let b = RequestBudget::durable(&Store::open(&path).unwrap(), "cloud", 40);
+        let mut other = RequestBudget::durable(&Store::open(&path).unwrap(), "onprem", 40);
         assert_eq!(other.used(now), 0, "per connection");
         let (a, b) = (
             std::sync::Arc::new(std::sync::Mutex::new(a)),

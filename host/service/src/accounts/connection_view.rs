@@ -75,14 +75,15 @@ pub fn offline_views(config: &Config, store: &crate::storage::Store) -> Vec<Conn
                 None
             };
             // The budget is kept in the same database, so the count is known without the host.
-            let used = super::budget::RequestBudget::durable(
-                &config.storage.path,
-                &c.id,
-                c.calls_per_hour
-                    .unwrap_or(super::budget::DEFAULT_CALLS_PER_HOUR),
-            )
-            .ok()
-            .map(|mut b| b.used(now_ms()));
+            let used = Some(
+                super::budget::RequestBudget::durable(
+                    store,
+                    &c.id,
+                    c.calls_per_hour
+                        .unwrap_or(super::budget::DEFAULT_CALLS_PER_HOUR),
+                )
+                .used(now_ms()),
+            );
             let mut v = view(c, st.map(|s| (s.status, s.last_error)), None, used);
             v.origin = origin.into();
             v.watched = watched_in(store, &c.id);
@@ -92,14 +93,15 @@ pub fn offline_views(config: &Config, store: &crate::storage::Store) -> Vec<Conn
 }
 
 fn watched_in(store: &crate::storage::Store, connection: &str) -> Vec<String> {
-    let db = store.db();
-    let Ok(mut st) =
-        db.prepare("SELECT project FROM watched_projects WHERE connection = ?1 ORDER BY project")
-    else {
-        return vec![];
-    };
-    st.query_map([connection], |r| r.get::<_, String>(0))
-        .map(|rows| rows.filter_map(Result::ok).collect())
+    store
+        .db()
+        .and_then(|db| {
+            db.query_map(
+                "SELECT project FROM watched_projects WHERE connection = ?1 ORDER BY project",
+                [connection],
+                |r| r.get::<String>(0),
+            )
+        })
         .unwrap_or_default()
 }
 

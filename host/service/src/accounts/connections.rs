@@ -21,7 +21,7 @@ use crate::service::{ConnectionRuntime, Service};
 use crate::storage::now_ms;
 use exlogare_runtime::http::Secret;
 use exlogare_runtime::http::gate::Credentials;
-use rusqlite::params;
+use exlogare_storage::params;
 use std::sync::Arc;
 
 impl Service {
@@ -161,7 +161,7 @@ impl Service {
             credentials,
             None,
             Some(row.updated_at),
-            Some(&self.config.storage.path),
+            Some(&self.store),
         )?))
     }
 
@@ -312,7 +312,7 @@ impl Service {
         let cipher = accounts.tokens.cipher();
         let now = now_ms();
         let settings = serde_json::to_string(&config).map_err(|e| refuse(500, e.to_string()))?;
-        let inserted = self.store.db().execute(
+        let inserted = self.store.db().and_then(|db| db.execute(
             "INSERT INTO connections (id, provider, settings, client_secret, access_token, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
              ON CONFLICT (id) DO NOTHING",
             params![
@@ -323,7 +323,7 @@ impl Service {
                 access_token.map(|s| cipher.seal(&n.id, "access_token", &s)),
                 now
             ],
-        );
+        ));
         match inserted {
             Ok(1) => {}
             Ok(_) => {
@@ -420,7 +420,7 @@ impl Service {
                 }
             }
         }
-        let db = self.store.db();
+        let db = self.store.db().map_err(|e| refuse(503, e.to_string()))?;
         // The request budget stays: GitFlic's own limit is per account, and a connection added
         // again under this id may be the same account; its rows leave the window within the hour.
         let cleanup = [
@@ -435,7 +435,7 @@ impl Service {
             "DELETE FROM connections WHERE id = ?1",
         ];
         let tx = db
-            .unchecked_transaction()
+            .transaction(&format!("connection:{id}"))
             .map_err(|e| refuse(503, e.to_string()))?;
         for sql in cleanup {
             tx.execute(sql, [id])

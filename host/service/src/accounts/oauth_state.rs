@@ -4,8 +4,8 @@
 
 use crate::storage::Store;
 use base64::Engine as _;
+use exlogare_storage::{OptionalExtension, params};
 use rand::RngCore;
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 
 pub const STATE_TTL_MS: i64 = 10 * 60 * 1000;
@@ -32,8 +32,8 @@ pub enum StateError {
     Storage(String),
 }
 
-impl From<rusqlite::Error> for StateError {
-    fn from(e: rusqlite::Error) -> Self {
+impl From<exlogare_storage::StorageError> for StateError {
+    fn from(e: exlogare_storage::StorageError) -> Self {
         StateError::Storage(e.to_string())
     }
 }
@@ -48,7 +48,7 @@ pub fn issue(store: &Store, connection: &str, now: i64) -> Result<String, StateE
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let state = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let db = store.db();
+    let db = store.db()?;
     db.execute(
         "DELETE FROM oauth_states WHERE created_at < ?1",
         [now - KEEP_USED_MS],
@@ -67,8 +67,8 @@ pub fn take(store: &Store, state: &str, now: i64) -> Result<String, StateError> 
     if state.is_empty() {
         return Err(StateError::Missing);
     }
-    let mut db = store.db();
-    let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let db = store.db()?;
+    let tx = db.transaction("oauth states")?;
     let row: Option<(String, i64, Option<i64>)> = tx
         .query_row(
             "SELECT connection, expires_at, used_at FROM oauth_states WHERE state_hash = ?1",
@@ -123,6 +123,7 @@ mod tests {
         assert_eq!(take(&s, &b, NOW).unwrap(), "cloud");
         let stored: String = s
             .db()
+            .unwrap()
             .query_row("SELECT state_hash FROM oauth_states LIMIT 1", [], |r| {
                 r.get(0)
             })

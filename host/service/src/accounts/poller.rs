@@ -13,7 +13,7 @@
 
 use crate::storage::{StorageError, Store, idem_key};
 use exlogare_runtime::contract;
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use exlogare_storage::{OptionalExtension, params};
 
 /// Which project a poll is about.
 #[derive(Debug, Clone)]
@@ -55,7 +55,7 @@ pub fn watermark(
     project: &str,
 ) -> Result<Option<u64>, StorageError> {
     let w: Option<i64> = store
-        .db()
+        .db()?
         .query_row(
             "SELECT watermark FROM poll_watermarks WHERE connection = ?1 AND project = ?2",
             params![connection, project],
@@ -67,7 +67,7 @@ pub fn watermark(
 
 /// Forgets a project's watermark (it is no longer watched).
 pub fn forget(store: &Store, connection: &str, project: &str) -> Result<bool, StorageError> {
-    Ok(store.db().execute(
+    Ok(store.db()?.execute(
         "DELETE FROM poll_watermarks WHERE connection = ?1 AND project = ?2",
         params![connection, project],
     )? > 0)
@@ -96,13 +96,13 @@ pub fn poll_project(
         .collect();
     numbered.sort_by_key(|&(n, _)| n);
 
-    let mut db = store.db();
-    let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let db = store.db()?;
+    let tx = db.transaction(&format!("poll:{}:{project}", target.connection))?;
     let before: Option<u64> = tx
         .query_row(
             "SELECT watermark FROM poll_watermarks WHERE connection = ?1 AND project = ?2",
             params![target.connection, project],
-            |r| r.get::<_, i64>(0),
+            |r| r.get::<i64>(0),
         )
         .optional()?
         .map(|w| u64::try_from(w).unwrap_or(0));
@@ -164,9 +164,9 @@ pub fn poll_project(
                             git_ref: p.git_ref.clone(),
                             commit_sha: None,
                         };
-                        tx.execute(
+                        let id: i64 = tx.query_row(
                             "INSERT INTO deliveries (idem_key, provider, connection, project, pipeline, event_json, source, state, next_attempt_at, received_at, updated_at)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'poll', 'queued', ?7, ?7, ?7)",
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'poll', 'queued', ?7, ?7, ?7) RETURNING id",
                             params![
                                 keys[0],
                                 target.provider,
@@ -176,8 +176,9 @@ pub fn poll_project(
                                 serde_json::to_string(&event).expect("contract types serialize"),
                                 now
                             ],
+                            |r| r.get(0),
                         )?;
-                        crate::storage::add_aliases(&tx, tx.last_insert_rowid(), &keys[1..])?;
+                        crate::storage::add_aliases(&tx, id, &keys[1..])?;
                         out.enqueued.push(n);
                     }
                 }
@@ -234,13 +235,13 @@ mod tests {
     }
 
     fn by_source(s: &Store) -> Vec<(String, String)> {
-        let db = s.db();
-        let mut st = db
-            .prepare("SELECT pipeline, source FROM deliveries ORDER BY id")
-            .unwrap();
-        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        s.db()
             .unwrap()
-            .collect::<Result<_, _>>()
+            .query_map(
+                "SELECT pipeline, source FROM deliveries ORDER BY id",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .unwrap()
     }
 

@@ -7,7 +7,7 @@
 use crate::config::ConnectionConfig;
 use crate::storage::Store;
 use exlogare_runtime::http::Secret;
-use rusqlite::OptionalExtension;
+use exlogare_storage::OptionalExtension;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -75,9 +75,9 @@ pub(crate) struct StoredRow {
     pub(crate) updated_at: i64,
 }
 
-pub(crate) fn stored_version(store: &Store, id: &str) -> rusqlite::Result<Option<i64>> {
+pub(crate) fn stored_version(store: &Store, id: &str) -> exlogare_storage::Result<Option<i64>> {
     store
-        .db()
+        .db()?
         .query_row(
             "SELECT updated_at FROM connections WHERE id = ?1",
             [id],
@@ -86,9 +86,9 @@ pub(crate) fn stored_version(store: &Store, id: &str) -> rusqlite::Result<Option
         .optional()
 }
 
-pub(crate) fn stored_row(store: &Store, id: &str) -> rusqlite::Result<Option<StoredRow>> {
+pub(crate) fn stored_row(store: &Store, id: &str) -> exlogare_storage::Result<Option<StoredRow>> {
     store
-        .db()
+        .db()?
         .query_row("SELECT settings, client_secret, access_token, updated_at FROM connections WHERE id = ?1", [id], |r| {
             Ok(StoredRow { settings: r.get(0)?, client_secret: r.get(1)?, access_token: r.get(2)?, updated_at: r.get(3)? })
         })
@@ -96,11 +96,12 @@ pub(crate) fn stored_row(store: &Store, id: &str) -> rusqlite::Result<Option<Sto
 }
 
 /// Ids of the stored connections.
-pub fn stored_ids(store: &Store) -> rusqlite::Result<Vec<String>> {
-    let db = store.db();
-    let mut st = db.prepare("SELECT id FROM connections ORDER BY id")?;
-
-    st.query_map([], |r| r.get::<_, String>(0))?.collect()
+pub fn stored_ids(store: &Store) -> exlogare_storage::Result<Vec<String>> {
+    store
+        .db()?
+        .query_map("SELECT id FROM connections ORDER BY id", [], |r| {
+            r.get::<String>(0)
+        })
 }
 
 /// A stored connection's settings, without secrets (for offline status views).

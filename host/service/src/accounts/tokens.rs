@@ -12,7 +12,7 @@
 //!   concurrent callers cause one refresh request.
 //! - One refresh at a time across processes too (`serve` beside `watch`/`projects` on the same
 //!   database): the refresher first takes the connection's row in `token_refresh_leases` in an
-//!   IMMEDIATE transaction ([`LeaseOptions`]). A caller that finds another holder's live lease
+//!   transaction under the connection's token lock ([`LeaseOptions`]). A caller that finds another holder's live lease
 //!   polls the database until the lease is gone or the stored tokens no longer need a refresh,
 //!   then uses them; a lease past its `lease_until` (its holder crashed) is taken over. The wait
 //!   is bounded ([`LeaseOptions::max_wait_ms`]); past it an expired token is a transient
@@ -30,7 +30,7 @@ use super::crypto::{CryptoError, TokenCipher};
 use crate::config::Config;
 use crate::storage::Store;
 use exlogare_runtime::http::Secret;
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use exlogare_storage::{OptionalExtension, params};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -98,8 +98,8 @@ pub enum TokenError {
     Storage(String),
 }
 
-impl From<rusqlite::Error> for TokenError {
-    fn from(e: rusqlite::Error) -> Self {
+impl From<exlogare_storage::StorageError> for TokenError {
+    fn from(e: exlogare_storage::StorageError) -> Self {
         TokenError::Storage(e.to_string())
     }
 }
@@ -245,7 +245,7 @@ impl TokenManager {
             .refresh_token
             .as_ref()
             .map(|r| self.cipher.seal(connection, "refresh", r.expose()));
-        store.db().execute(
+        store.db()?.execute(
             "INSERT INTO account_tokens (connection, access_token, refresh_token, expires_at, status, last_error, connected_at, refreshed_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, 'connected', NULL, ?5, NULL, ?5)
              ON CONFLICT (connection) DO UPDATE SET access_token = excluded.access_token, refresh_token = excluded.refresh_token,
@@ -262,12 +262,12 @@ impl TokenManager {
         store: &Store,
         connection: &str,
     ) -> Result<Option<TokenStatus>, TokenError> {
-        let db = store.db();
+        let db = store.db()?;
         let row = db
             .query_row(
                 "SELECT status, last_error, expires_at, refresh_token IS NOT NULL, connected_at, refreshed_at FROM account_tokens WHERE connection = ?1",
                 [connection],
-                |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+                |r| Ok((r.get::<String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
             )
             .optional()?;
         Ok(row.map(
@@ -286,7 +286,7 @@ impl TokenManager {
 
     /// Forgets the connection's tokens (the connection was removed). True when there were some.
     pub fn remove(&self, store: &Store, connection: &str) -> Result<bool, TokenError> {
-        let db = store.db();
+        let db = store.db()?;
         db.execute(
             "DELETE FROM token_refresh_leases WHERE connection = ?1",
             [connection],
@@ -306,7 +306,7 @@ impl TokenManager {
         reason: &str,
         now: i64,
     ) -> Result<(), TokenError> {
-        store.db().execute(
+        store.db()?.execute(
             "UPDATE account_tokens SET status = 'needs_reconnection', last_error = ?2, updated_at = ?3 WHERE connection = ?1",
             params![connection, reason, now],
         )?;
@@ -315,11 +315,11 @@ impl TokenManager {
 
     fn load(&self, store: &Store, connection: &str) -> Result<Row, TokenError> {
         let raw = store
-            .db()
+            .db()?
             .query_row(
                 "SELECT access_token, refresh_token, expires_at, status, last_error, COALESCE(refreshed_at, connected_at) FROM account_tokens WHERE connection = ?1",
                 [connection],
-                |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Option<Vec<u8>>>(1)?, r.get(2)?, r.get::<_, String>(3)?, r.get(4)?, r.get::<_, i64>(5)?)),
+                |r| Ok((r.get::<Vec<u8>>(0)?, r.get::<Option<Vec<u8>>>(1)?, r.get(2)?, r.get::<String>(3)?, r.get(4)?, r.get::<i64>(5)?)),
             )
             .optional()?;
         let Some((access, refresh, expires_at, status, last_error, obtained_at)) = raw else {
@@ -417,8 +417,8 @@ impl TokenManager {
     /// Takes the connection's lease in the database (or finds another holder's live one).
     fn try_lease(&self, store: &Store, connection: &str) -> Result<Lease, TokenError> {
         let wall = crate::storage::now_ms();
-        let mut db = store.db();
-        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let db = store.db()?;
+        let tx = db.transaction(&format!("tokens:{connection}"))?;
         let current: Option<(String, i64)> = tx
             .query_row(
                 "SELECT holder, lease_until FROM token_refresh_leases WHERE connection = ?1",
@@ -449,10 +449,12 @@ impl TokenManager {
     }
 
     fn release(&self, store: &Store, connection: &str) {
-        if let Err(e) = store.db().execute(
-            "DELETE FROM token_refresh_leases WHERE connection = ?1 AND holder = ?2",
-            params![connection, self.holder],
-        ) {
+        if let Err(e) = store.db().and_then(|db| {
+            db.execute(
+                "DELETE FROM token_refresh_leases WHERE connection = ?1 AND holder = ?2",
+                params![connection, self.holder],
+            )
+        }) {
             // It runs out by itself.
             tracing::warn!(connection, "releasing the token refresh lease: {e}");
         }
@@ -588,15 +590,15 @@ impl TokenManager {
                     .refresh_token
                     .as_ref()
                     .map(|r| self.cipher.seal(connection, "refresh", r.expose()));
-                let mut db = store.db();
-                let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let db = store.db()?;
+                let tx = db.transaction(&format!("tokens:{connection}"))?;
                 // COALESCE keeps the previous refresh token when none was sent; the access
                 // token, a rotated refresh token and the expiry land together or not at all,
                 // and only over the tokens this refresh started from.
                 let written = tx.execute(
                     "UPDATE account_tokens SET access_token = ?2, refresh_token = COALESCE(?3, refresh_token), expires_at = ?4,
                          status = 'connected', last_error = NULL, refreshed_at = ?5, updated_at = ?5
-                     WHERE connection = ?1 AND refresh_token IS ?6",
+                     WHERE connection = ?1 AND refresh_token IS NOT DISTINCT FROM ?6",
                     params![connection, access, rotated, self.expiry(&new, now), now, row.refresh_sealed],
                 )?;
                 tx.commit()?;
@@ -612,8 +614,8 @@ impl TokenManager {
                 // The plugin held both tokens for this call: neither may come back in its words.
                 let why = crate::scrub::scrub(&why, &[refresh_token.expose(), row.access.expose()]);
                 let reason = format!("the provider refused to refresh the token: {why}");
-                let marked = store.db().execute(
-                    "UPDATE account_tokens SET status = 'needs_reconnection', last_error = ?2, updated_at = ?3 WHERE connection = ?1 AND refresh_token IS ?4",
+                let marked = store.db()?.execute(
+                    "UPDATE account_tokens SET status = 'needs_reconnection', last_error = ?2, updated_at = ?3 WHERE connection = ?1 AND refresh_token IS NOT DISTINCT FROM ?4",
                     params![connection, reason, now, row.refresh_sealed],
                 )?;
                 if marked == 0 {
@@ -631,7 +633,7 @@ impl TokenManager {
             }
             Err(RefreshError::Unavailable(why)) => {
                 let why = crate::scrub::scrub(&why, &[refresh_token.expose(), row.access.expose()]);
-                store.db().execute(
+                store.db()?.execute(
                     "UPDATE account_tokens SET last_error = ?2, updated_at = ?3 WHERE connection = ?1",
                     params![connection, format!("refresh failed, will retry: {why}"), now],
                 )?;
@@ -774,6 +776,7 @@ mod tests {
         );
         let (a, r): (Vec<u8>, Vec<u8>) = s
             .db()
+            .unwrap()
             .query_row(
                 "SELECT access_token, refresh_token FROM account_tokens",
                 [],
@@ -1153,6 +1156,7 @@ mod tests {
 
     fn lease_row(s: &Store) -> Option<(String, i64)> {
         s.db()
+            .unwrap()
             .query_row(
                 "SELECT holder, lease_until FROM token_refresh_leases",
                 [],
@@ -1234,6 +1238,7 @@ mod tests {
             .unwrap();
         // Ran out already: taken over at once.
         s.db()
+            .unwrap()
             .execute(
                 "INSERT INTO token_refresh_leases VALUES ('cloud', 'pid 1 #dead', ?1, ?2)",
                 params![wall() - 70_000, wall() - 10_000],
@@ -1246,6 +1251,7 @@ mod tests {
         // Still live: the caller waits until it runs out (the holder never comes back), then refreshes.
         let until = wall() + 400;
         s.db()
+            .unwrap()
             .execute(
                 "INSERT INTO token_refresh_leases VALUES ('cloud', 'pid 1 #dead', ?1, ?2)",
                 params![wall(), until],
@@ -1283,6 +1289,7 @@ mod tests {
         )
         .unwrap();
         s.db()
+            .unwrap()
             .execute(
                 "INSERT INTO token_refresh_leases VALUES ('cloud', 'pid 1 #stuck', ?1, ?2)",
                 params![wall(), wall() + 600_000],
@@ -1364,7 +1371,7 @@ mod tests {
             NOW,
         )
         .unwrap();
-        s.db()
+        s.db().unwrap()
             .execute("UPDATE account_tokens SET access_token = (SELECT access_token FROM account_tokens WHERE connection = 'cloud') WHERE connection = 'onprem'", [])
             .unwrap();
         assert!(matches!(

@@ -29,8 +29,8 @@ use crate::storage::now_ms;
 use exlogare_runtime::contract;
 use exlogare_runtime::http::Secret;
 use exlogare_runtime::plugin::{CallContext, CallOutput, PluginFault};
+use exlogare_storage::{OptionalExtension, params};
 use rand::RngCore;
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 
 /// The event a watch subscribes to.
@@ -62,12 +62,12 @@ const RETIRED_SECRETS_KEPT_MS: i64 = 180 * 24 * 3600 * 1000;
 /// retired for `reason` (`rotated` or `unwatched`), so a delivery still carrying one is told
 /// what happened to it.
 fn retire_secrets(
-    db: &rusqlite::Connection,
+    db: &exlogare_storage::Conn<'_>,
     connection: &str,
     project: &str,
     reason: &str,
     keep: Option<&str>,
-) -> rusqlite::Result<()> {
+) -> exlogare_storage::Result<()> {
     let now = now_ms();
     db.execute(
         "INSERT INTO retired_webhook_secrets (connection, project, secret_hash, reason, retired_at)
@@ -159,8 +159,8 @@ impl Service {
         );
         if print_only {
             // Wired by hand: there is no registration to wait for.
-            retire_secrets(&self.store.db(), connection, project, "rotated", None)?;
-            self.store.db().execute(
+            retire_secrets(&self.store.db()?, connection, project, "rotated", None)?;
+            self.store.db()?.execute(
                 "INSERT INTO watched_projects (connection, project, secret_hash, hook_url, webhook_id, mode, created_at) VALUES (?1, ?2, ?3, ?4, NULL, 'manual', ?5)
                  ON CONFLICT (connection, project) DO UPDATE SET secret_hash = excluded.secret_hash, hook_url = excluded.hook_url,
                      webhook_id = NULL, mode = 'manual', pending_secret_hash = NULL, pending_since = NULL",
@@ -181,8 +181,8 @@ impl Service {
         })?;
         // 1. The new secret is known before the provider can use it.
         let is_new = {
-            let mut db = self.store.db();
-            let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let db = self.store.db()?;
+            let tx = db.transaction(&format!("watch:{connection}:{project}"))?;
             let exists = tx
                 .query_row(
                     "SELECT 1 FROM watched_projects WHERE connection = ?1 AND project = ?2",
@@ -245,7 +245,7 @@ impl Service {
             }
             Err(e) => {
                 // 3b. The old secret stays; the pending one (or the new row) goes.
-                let db = self.store.db();
+                let db = self.store.db()?;
                 let undone = if is_new {
                     db.execute(
                         "DELETE FROM watched_projects WHERE connection = ?1 AND project = ?2 AND mode = 'registering' AND secret_hash = ?3",
@@ -275,8 +275,8 @@ impl Service {
         // 3a. The new secret replaces the old one — unless a later watch of the same project
         // has put its own secret in flight meanwhile (it finishes the rotation).
         let promoted = {
-            let mut db = self.store.db();
-            let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let db = self.store.db()?;
+            let tx = db.transaction(&format!("watch:{connection}:{project}"))?;
             let ours = tx
                 .query_row(
                     "SELECT 1 FROM watched_projects WHERE connection = ?1 AND project = ?2 AND (pending_secret_hash = ?3 OR (pending_secret_hash IS NULL AND secret_hash = ?3))",
@@ -320,7 +320,7 @@ impl Service {
     fn watch_key(&self, connection: &str, project: &str) -> anyhow::Result<String> {
         let existing: Option<String> = self
             .store
-            .db()
+            .db()?
             .query_row(
                 "SELECT project FROM watched_projects WHERE connection = ?1 AND project = ?2 COLLATE NOCASE ORDER BY project = ?2 DESC LIMIT 1",
                 params![connection, project],
@@ -340,7 +340,7 @@ impl Service {
         let project = &self.watch_key(connection, project)?;
         let row: Option<(Option<String>, String)> = self
             .store
-            .db()
+            .db()?
             .query_row("SELECT webhook_id, mode FROM watched_projects WHERE connection = ?1 AND project = ?2", params![connection, project], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
@@ -362,8 +362,8 @@ impl Service {
             }
         }
         {
-            let mut db = self.store.db();
-            let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let db = self.store.db()?;
+            let tx = db.transaction(&format!("watch:{connection}:{project}"))?;
             retire_secrets(&tx, connection, project, "unwatched", None)?;
             tx.execute(
                 "DELETE FROM watched_projects WHERE connection = ?1 AND project = ?2",
@@ -377,14 +377,11 @@ impl Service {
 
     /// The projects watched on `connection`.
     pub fn watched_projects(&self, connection: &str) -> anyhow::Result<Vec<String>> {
-        let db = self.store.db();
-        let mut st = db.prepare(
+        Ok(self.store.db()?.query_map(
             "SELECT project FROM watched_projects WHERE connection = ?1 ORDER BY project",
-        )?;
-        let rows = st
-            .query_map([connection], |r| r.get::<_, String>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+            [connection],
+            |r| r.get::<String>(0),
+        )?)
     }
 
     /// A delivery's `?secret=` that belongs to a watch of `connection` (its current secret, or
@@ -401,6 +398,7 @@ impl Service {
         let project: Option<String> = self
             .store
             .db()
+            .ok()?
             .query_row(
                 "SELECT project FROM watched_projects WHERE connection = ?1 AND (secret_hash = ?2 OR pending_secret_hash = ?2)",
                 params![connection, secret_hash(&given)],
@@ -424,7 +422,7 @@ impl Service {
             .find(|(k, _)| k == "secret")
             .map(|(_, v)| v.into_owned())?;
         let hash = secret_hash(&given);
-        let db = self.store.db();
+        let db = self.store.db().ok()?;
         let retired: Option<(String, String, i64)> = db
             .query_row(
                 "SELECT project, reason, retired_at FROM retired_webhook_secrets WHERE connection = ?1 AND secret_hash = ?2",
