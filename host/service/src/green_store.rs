@@ -71,56 +71,58 @@ mod tests {
 
     #[test]
     fn a_lookup_replaces_the_row_of_its_job_and_ref_only() {
-        let store = Store::open_in_memory().unwrap();
-        let key = |job: &str, r: &str| GreenKey {
-            connection: "gf".into(),
-            project: "acme/api".into(),
-            job_name: job.into(),
-            git_ref: r.into(),
-        };
-        assert_eq!(store.load_green(&key("build", "main")).unwrap(), None);
-        let first = StoredGreen {
-            pipeline: Some(1286),
-            label: "#1286".into(),
-            git_ref: Some("main".into()),
-            fingerprint: Some(vec![1, 2, 3]),
-            none_reason: None,
-            checked_at: 10,
-        };
-        store.save_green(&key("build", "main"), &first).unwrap();
-        store
-            .save_green(
-                &key("сборка", "feature/x"),
-                &StoredGreen {
-                    pipeline: None,
-                    label: String::new(),
-                    git_ref: None,
-                    fingerprint: None,
-                    none_reason: Some("no passing run".into()),
-                    checked_at: 11,
-                },
-            )
-            .unwrap();
-        assert_eq!(
-            store.load_green(&key("build", "main")).unwrap(),
-            Some(first.clone())
-        );
-        let newer = StoredGreen {
-            pipeline: Some(1290),
-            label: "#1290".into(),
-            checked_at: 20,
-            ..first
-        };
-        store.save_green(&key("build", "main"), &newer).unwrap();
-        assert_eq!(
-            store.load_green(&key("build", "main")).unwrap(),
-            Some(newer)
-        );
-        let other = store
-            .load_green(&key("сборка", "feature/x"))
-            .unwrap()
-            .unwrap();
-        assert_eq!(other.none_reason.as_deref(), Some("no passing run"));
-        assert_eq!(store.load_green(&key("build", "feature/x")).unwrap(), None);
+        crate::storage::each_backend("a_lookup_replaces_the_row_of_its_job_and_ref_only", |s| {
+            let store = s;
+            let key = |job: &str, r: &str| GreenKey {
+                connection: "gf".into(),
+                project: "acme/api".into(),
+                job_name: job.into(),
+                git_ref: r.into(),
+            };
+            assert_eq!(store.load_green(&key("build", "main")).unwrap(), None);
+            let first = StoredGreen {
+                pipeline: Some(1286),
+                label: "#1286".into(),
+                git_ref: Some("main".into()),
+                fingerprint: Some(vec![1, 2, 3]),
+                none_reason: None,
+                checked_at: 10,
+            };
+            store.save_green(&key("build", "main"), &first).unwrap();
+            store
+                .save_green(
+                    &key("сборка", "feature/x"),
+                    &StoredGreen {
+                        pipeline: None,
+                        label: String::new(),
+                        git_ref: None,
+                        fingerprint: None,
+                        none_reason: Some("no passing run".into()),
+                        checked_at: 11,
+                    },
+                )
+                .unwrap();
+            assert_eq!(
+                store.load_green(&key("build", "main")).unwrap(),
+                Some(first.clone())
+            );
+            let newer = StoredGreen {
+                pipeline: Some(1290),
+                label: "#1290".into(),
+                checked_at: 20,
+                ..first
+            };
+            store.save_green(&key("build", "main"), &newer).unwrap();
+            assert_eq!(
+                store.load_green(&key("build", "main")).unwrap(),
+                Some(newer)
+            );
+            let other = store
+                .load_green(&key("сборка", "feature/x"))
+                .unwrap()
+                .unwrap();
+            assert_eq!(other.none_reason.as_deref(), Some("no passing run"));
+            assert_eq!(store.load_green(&key("build", "feature/x")).unwrap(), None);
+        });
     }
 }

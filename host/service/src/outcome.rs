@@ -230,44 +230,49 @@ mod tests {
 
     #[test]
     fn a_deferral_gives_the_attempt_back_and_a_report_is_stored_before_it_is_posted() {
-        let (store, metrics) = (Store::open_in_memory().unwrap(), Metrics::default());
-        let d = claimed(&store);
-        let until = now_ms() + 60_000;
-        let wait = Outcome::Defer {
-            reason: "waiting for the budget".into(),
-            until_ms: until,
-            metric: "deferred_budget",
-        };
-        assert_eq!(record(&store, &metrics, &worker(), &d, wait).unwrap(), None);
-        let after = store.delivery(d.id).unwrap().unwrap();
-        assert_eq!((after.state.as_str(), after.attempts), ("queued", 0));
+        crate::storage::each_backend(
+            "a_deferral_gives_the_attempt_back_and_a_report_is_stored_before_it_is_posted",
+            |s| {
+                let (store, metrics) = (s, Metrics::default());
+                let d = claimed(&store);
+                let until = now_ms() + 60_000;
+                let wait = Outcome::Defer {
+                    reason: "waiting for the budget".into(),
+                    until_ms: until,
+                    metric: "deferred_budget",
+                };
+                assert_eq!(record(&store, &metrics, &worker(), &d, wait).unwrap(), None);
+                let after = store.delivery(d.id).unwrap().unwrap();
+                assert_eq!((after.state.as_str(), after.attempts), ("queued", 0));
 
-        let d = store.claim_due(until).unwrap().unwrap();
-        let message: FailureMessage = serde_json::from_value(serde_json::json!({
-            "provider": "gitflic", "connection": "cloud", "project": "acme/app",
-            "pipeline": "#7", "deep_link": "https://gitflic.ru", "jobs": []
-        }))
-        .unwrap();
-        let posted = record(
-            &store,
-            &metrics,
-            &worker(),
-            &d,
-            Outcome::Report(message.clone()),
+                let d = store.claim_due(until).unwrap().unwrap();
+                let message: FailureMessage = serde_json::from_value(serde_json::json!({
+                    "provider": "gitflic", "connection": "cloud", "project": "acme/app",
+                    "pipeline": "#7", "deep_link": "https://gitflic.ru", "jobs": []
+                }))
+                .unwrap();
+                let posted = record(
+                    &store,
+                    &metrics,
+                    &worker(),
+                    &d,
+                    Outcome::Report(message.clone()),
+                );
+                assert_eq!(posted.unwrap(), Some(message));
+                assert!(
+                    store.report(d.id).unwrap().is_some(),
+                    "stored before posting"
+                );
+                record(
+                    &store,
+                    &metrics,
+                    &worker(),
+                    &d,
+                    Outcome::Done { note: None },
+                )
+                .unwrap();
+                assert_eq!(store.delivery(d.id).unwrap().unwrap().state, "done");
+            },
         );
-        assert_eq!(posted.unwrap(), Some(message));
-        assert!(
-            store.report(d.id).unwrap().is_some(),
-            "stored before posting"
-        );
-        record(
-            &store,
-            &metrics,
-            &worker(),
-            &d,
-            Outcome::Done { note: None },
-        )
-        .unwrap();
-        assert_eq!(store.delivery(d.id).unwrap().unwrap().state, "done");
     }
 }

@@ -526,8 +526,8 @@ impl Store {
         let sent_at = (state == "sent").then(now_ms);
         self.db()?.execute(
             "INSERT INTO notifications (delivery_id, target, state, attempts, last_error, sent_at) VALUES (?1, ?2, ?3, 1, ?4, ?5)
-             ON CONFLICT (delivery_id, target) DO UPDATE SET state = excluded.state, attempts = attempts + 1,
-                 last_error = excluded.last_error, sent_at = COALESCE(excluded.sent_at, sent_at)",
+             ON CONFLICT (delivery_id, target) DO UPDATE SET state = excluded.state, attempts = notifications.attempts + 1,
+                 last_error = excluded.last_error, sent_at = COALESCE(excluded.sent_at, notifications.sent_at)",
             params![id, target, state, error, sent_at],
         )?;
         Ok(())
@@ -571,6 +571,17 @@ impl Store {
     }
 }
 
+/// Runs a test on SQLite and on a fresh PostgreSQL database (exlogare_storage::testing).
+#[cfg(test)]
+pub(crate) fn each_backend(test: &str, body: impl Fn(Store)) {
+    eprintln!("{test}: on SQLite");
+    body(Store::open_in_memory().unwrap());
+    if let Some(at) = exlogare_storage::testing::fresh_postgres(test) {
+        eprintln!("{test}: on PostgreSQL");
+        body(Store::open_at(&at).unwrap());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -593,180 +604,298 @@ mod tests {
 
     #[test]
     fn the_same_failure_is_stored_once() {
-        let s = Store::open_in_memory().unwrap();
-        let Enqueued::Stored(id) = s.enqueue(&delivery("42"), 10).unwrap() else {
-            panic!()
-        };
-        assert_eq!(
-            s.enqueue(&delivery("42"), 10).unwrap(),
-            Enqueued::Duplicate(id)
-        );
-        assert!(matches!(
-            s.enqueue(&delivery("43"), 10).unwrap(),
-            Enqueued::Stored(_)
-        ));
+        crate::storage::each_backend("the_same_failure_is_stored_once", |s| {
+            let Enqueued::Stored(id) = s.enqueue(&delivery("42"), 10).unwrap() else {
+                panic!()
+            };
+            assert_eq!(
+                s.enqueue(&delivery("42"), 10).unwrap(),
+                Enqueued::Duplicate(id)
+            );
+            assert!(matches!(
+                s.enqueue(&delivery("43"), 10).unwrap(),
+                Enqueued::Stored(_)
+            ));
+        });
     }
 
     #[test]
     fn a_parked_failure_seen_again_is_queued_again_with_fresh_attempts() {
-        let s = Store::open_in_memory().unwrap();
-        let Enqueued::Stored(id) = s.enqueue(&delivery("42"), 10).unwrap() else {
-            panic!()
-        };
-        let d = s.claim_due(now_ms()).unwrap().unwrap();
-        s.park(d.id, "credentials rejected").unwrap();
-        assert_eq!(
-            s.enqueue(&delivery("42"), 10).unwrap(),
-            Enqueued::Resumed(id)
-        );
-        let again = s.claim_due(now_ms()).unwrap().unwrap();
-        assert_eq!((again.id, again.attempts), (id, 1));
-        assert!(again.last_error.unwrap().contains("credentials rejected"));
-        s.complete(id, None).unwrap();
-        assert_eq!(
-            s.enqueue(&delivery("42"), 10).unwrap(),
-            Enqueued::Duplicate(id),
-            "done stays done"
+        crate::storage::each_backend(
+            "a_parked_failure_seen_again_is_queued_again_with_fresh_attempts",
+            |s| {
+                let Enqueued::Stored(id) = s.enqueue(&delivery("42"), 10).unwrap() else {
+                    panic!()
+                };
+                let d = s.claim_due(now_ms()).unwrap().unwrap();
+                s.park(d.id, "credentials rejected").unwrap();
+                assert_eq!(
+                    s.enqueue(&delivery("42"), 10).unwrap(),
+                    Enqueued::Resumed(id)
+                );
+                let again = s.claim_due(now_ms()).unwrap().unwrap();
+                assert_eq!((again.id, again.attempts), (id, 1));
+                assert!(again.last_error.unwrap().contains("credentials rejected"));
+                s.complete(id, None).unwrap();
+                assert_eq!(
+                    s.enqueue(&delivery("42"), 10).unwrap(),
+                    Enqueued::Duplicate(id),
+                    "done stays done"
+                );
+            },
         );
     }
 
     #[test]
     fn reconnecting_queues_again_only_what_the_credentials_parked() {
-        let s = Store::open_in_memory().unwrap();
-        let mut ids = Vec::new();
-        for (pipeline, reason) in [
-            (
-                "1",
-                "credentials rejected (GET … answered 401: {}); reconnect connection `cloud`",
-            ),
-            (
-                "2",
-                "connection `cloud` needs reconnection: the refresh was refused",
-            ),
-            (
-                "3",
-                "gave up after 6 attempts: temporary failure: timed out",
-            ),
-            (
-                "4",
-                "connection `cloudy` needs reconnection: another connection's words",
-            ),
-        ] {
-            let Enqueued::Stored(id) = s.enqueue(&delivery(pipeline), 10).unwrap() else {
-                panic!()
-            };
-            s.claim_due(now_ms()).unwrap().unwrap();
-            s.park(id, reason).unwrap();
-            ids.push(id);
-        }
-        assert_eq!(s.resume_parked_for_reconnection("cloud").unwrap(), 2);
-        let states: Vec<(String, u32)> = ids
-            .iter()
-            .map(|id| {
-                s.delivery(*id)
-                    .unwrap()
-                    .map(|d| (d.state, d.attempts))
-                    .unwrap()
-            })
-            .collect();
-        assert_eq!(
-            states,
-            [
-                ("queued".into(), 0),
-                ("queued".into(), 0),
-                ("parked".into(), 1),
-                ("parked".into(), 1)
-            ]
-        );
-        assert!(
-            s.retry_parked(ids[2]).unwrap(),
-            "an operator can retry any parked delivery"
-        );
-        assert!(
-            !s.retry_parked(ids[0]).unwrap(),
-            "a queued one is not parked"
+        crate::storage::each_backend(
+            "reconnecting_queues_again_only_what_the_credentials_parked",
+            |s| {
+                let mut ids = Vec::new();
+                for (pipeline, reason) in [
+                    (
+                        "1",
+                        "credentials rejected (GET … answered 401: {}); reconnect connection `cloud`",
+                    ),
+                    (
+                        "2",
+                        "connection `cloud` needs reconnection: the refresh was refused",
+                    ),
+                    (
+                        "3",
+                        "gave up after 6 attempts: temporary failure: timed out",
+                    ),
+                    (
+                        "4",
+                        "connection `cloudy` needs reconnection: another connection's words",
+                    ),
+                ] {
+                    let Enqueued::Stored(id) = s.enqueue(&delivery(pipeline), 10).unwrap() else {
+                        panic!()
+                    };
+                    s.claim_due(now_ms()).unwrap().unwrap();
+                    s.park(id, reason).unwrap();
+                    ids.push(id);
+                }
+                assert_eq!(s.resume_parked_for_reconnection("cloud").unwrap(), 2);
+                let states: Vec<(String, u32)> = ids
+                    .iter()
+                    .map(|id| {
+                        s.delivery(*id)
+                            .unwrap()
+                            .map(|d| (d.state, d.attempts))
+                            .unwrap()
+                    })
+                    .collect();
+                assert_eq!(
+                    states,
+                    [
+                        ("queued".into(), 0),
+                        ("queued".into(), 0),
+                        ("parked".into(), 1),
+                        ("parked".into(), 1)
+                    ]
+                );
+                assert!(
+                    s.retry_parked(ids[2]).unwrap(),
+                    "an operator can retry any parked delivery"
+                );
+                assert!(
+                    !s.retry_parked(ids[0]).unwrap(),
+                    "a queued one is not parked"
+                );
+            },
         );
     }
 
     #[test]
     fn a_full_queue_refuses_new_work() {
-        let s = Store::open_in_memory().unwrap();
-        s.enqueue(&delivery("1"), 2).unwrap();
-        s.enqueue(&delivery("2"), 2).unwrap();
-        assert_eq!(
-            s.enqueue(&delivery("3"), 2).unwrap(),
-            Enqueued::QueueFull(2)
-        );
+        crate::storage::each_backend("a_full_queue_refuses_new_work", |s| {
+            s.enqueue(&delivery("1"), 2).unwrap();
+            s.enqueue(&delivery("2"), 2).unwrap();
+            assert_eq!(
+                s.enqueue(&delivery("3"), 2).unwrap(),
+                Enqueued::QueueFull(2)
+            );
+        });
     }
 
     #[test]
     fn claims_are_exclusive_and_a_restart_requeues_running_work() {
-        let s = Store::open_in_memory().unwrap();
-        s.enqueue(&delivery("1"), 10).unwrap();
-        let d = s.claim_due(now_ms()).unwrap().expect("due");
-        assert_eq!((d.state.as_str(), d.attempts), ("running", 1));
-        assert!(
-            s.claim_due(now_ms()).unwrap().is_none(),
-            "a running delivery is not claimed twice"
+        crate::storage::each_backend(
+            "claims_are_exclusive_and_a_restart_requeues_running_work",
+            |s| {
+                s.enqueue(&delivery("1"), 10).unwrap();
+                let d = s.claim_due(now_ms()).unwrap().expect("due");
+                assert_eq!((d.state.as_str(), d.attempts), ("running", 1));
+                assert!(
+                    s.claim_due(now_ms()).unwrap().is_none(),
+                    "a running delivery is not claimed twice"
+                );
+                if s.shared_by_replicas() {
+                    // Another replica may be working on it: only the lease frees it.
+                    assert_eq!(s.requeue_in_flight().unwrap(), 0);
+                    assert!(s.claim_due(now_ms() + LEASE_MS / 2).unwrap().is_none());
+                    let again = s.claim_due(now_ms() + LEASE_MS + 1_000).unwrap().unwrap();
+                    assert_eq!(again.attempts, 2);
+                } else {
+                    assert_eq!(s.requeue_in_flight().unwrap(), 1);
+                    assert_eq!(s.claim_due(now_ms()).unwrap().unwrap().attempts, 2);
+                }
+            },
         );
-        assert_eq!(s.requeue_in_flight().unwrap(), 1);
-        assert_eq!(s.claim_due(now_ms()).unwrap().unwrap().attempts, 2);
+    }
+
+    /// Two replicas on one PostgreSQL database (each its own pool and lease holder).
+    fn two_replicas(test: &str) -> Option<(Store, Store)> {
+        let at = exlogare_storage::testing::fresh_postgres(test)?;
+        Some((Store::open_at(&at).unwrap(), Store::open_at(&at).unwrap()))
+    }
+
+    #[test]
+    fn a_replica_does_not_take_live_work_before_its_lease_runs_out() {
+        let Some((a, b)) = two_replicas("leases across replicas") else {
+            return;
+        };
+        a.enqueue(&delivery("1"), 10).unwrap();
+        let d = a.claim_due(now_ms()).unwrap().unwrap();
+        // B restarted meanwhile: it must not take A's running work.
+        assert_eq!(b.requeue_in_flight().unwrap(), 0);
+        assert!(b.claim_due(now_ms()).unwrap().is_none());
+        // A is alive and renews; B looks again just before the renewed lease ends.
+        assert_eq!(a.renew_leases().unwrap(), 1);
+        assert!(b.claim_due(now_ms() + LEASE_MS - 5_000).unwrap().is_none());
+        // A stops renewing (killed): once its lease is over, B takes the delivery over.
+        let taken = b.claim_due(now_ms() + LEASE_MS + 5_000).unwrap().unwrap();
+        assert_eq!((taken.id, taken.attempts), (d.id, 2));
+        assert_eq!(a.renew_leases().unwrap(), 0, "no longer A's");
+        assert_eq!(b.renew_leases().unwrap(), 1);
+    }
+
+    #[test]
+    fn replicas_claiming_at_once_never_take_the_same_delivery() {
+        let Some((a, b)) = two_replicas("claims across replicas") else {
+            return;
+        };
+        for i in 0..60 {
+            a.enqueue(&delivery(&i.to_string()), 1_000).unwrap();
+        }
+        let claim_all = |s: Store| {
+            std::thread::spawn(move || {
+                let mut ids = Vec::new();
+                while let Some(d) = s.claim_due(now_ms()).unwrap() {
+                    ids.push(d.id);
+                }
+                ids
+            })
+        };
+        let (ta, tb, tc) = (claim_all(a.clone()), claim_all(b.clone()), claim_all(b));
+        let mut all: Vec<i64> = [ta, tb, tc]
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        all.sort();
+        let before = all.len();
+        all.dedup();
+        assert_eq!((before, all.len()), (60, 60), "each delivery claimed once");
+    }
+
+    #[test]
+    fn the_same_failure_sent_to_two_replicas_at_once_is_stored_once() {
+        let Some((a, b)) = two_replicas("enqueues across replicas") else {
+            return;
+        };
+        let send = |s: Store| {
+            std::thread::spawn(move || {
+                (0..40)
+                    .map(|i| s.enqueue(&delivery(&i.to_string()), 1_000).unwrap())
+                    .collect::<Vec<_>>()
+            })
+        };
+        let (ta, tb) = (send(a.clone()), send(b));
+        let answers: Vec<Enqueued> = ta
+            .join()
+            .unwrap()
+            .into_iter()
+            .chain(tb.join().unwrap())
+            .collect();
+        let stored = answers
+            .iter()
+            .filter(|e| matches!(e, Enqueued::Stored(_)))
+            .count();
+        let duplicates = answers
+            .iter()
+            .filter(|e| matches!(e, Enqueued::Duplicate(_)))
+            .count();
+        assert_eq!((stored, duplicates), (40, 40));
+        assert_eq!(a.queue_depth().unwrap(), 40);
     }
 
     #[test]
     fn a_retry_waits_until_its_time() {
-        let s = Store::open_in_memory().unwrap();
-        s.enqueue(&delivery("1"), 10).unwrap();
-        let d = s.claim_due(now_ms()).unwrap().unwrap();
-        s.retry_later(d.id, "GitFlic 500", now_ms() + 60_000)
-            .unwrap();
-        assert!(s.claim_due(now_ms()).unwrap().is_none());
-        assert!(s.claim_due(now_ms() + 61_000).unwrap().is_some());
+        crate::storage::each_backend("a_retry_waits_until_its_time", |s| {
+            s.enqueue(&delivery("1"), 10).unwrap();
+            let d = s.claim_due(now_ms()).unwrap().unwrap();
+            s.retry_later(d.id, "GitFlic 500", now_ms() + 60_000)
+                .unwrap();
+            assert!(s.claim_due(now_ms()).unwrap().is_none());
+            assert!(s.claim_due(now_ms() + 61_000).unwrap().is_some());
+        });
     }
 
     #[test]
     fn rekeying_onto_an_existing_failure_reports_the_duplicate() {
-        let s = Store::open_in_memory().unwrap();
-        let Enqueued::Stored(a) = s.enqueue(&delivery("42"), 10).unwrap() else {
-            panic!()
-        };
-        let Enqueued::Stored(b) = s.enqueue(&delivery("body:abc"), 10).unwrap() else {
-            panic!()
-        };
-        assert_eq!(s.rekey(b, &[key("42")]).unwrap(), Some(a));
-        assert_eq!(s.rekey(b, &[key("43")]).unwrap(), None);
-        // Its old key stays one of its names: a redelivery of the same body finds it.
-        assert_eq!(
-            s.enqueue(&delivery("body:abc"), 10).unwrap(),
-            Enqueued::Duplicate(b)
+        crate::storage::each_backend(
+            "rekeying_onto_an_existing_failure_reports_the_duplicate",
+            |s| {
+                let Enqueued::Stored(a) = s.enqueue(&delivery("42"), 10).unwrap() else {
+                    panic!()
+                };
+                let Enqueued::Stored(b) = s.enqueue(&delivery("body:abc"), 10).unwrap() else {
+                    panic!()
+                };
+                assert_eq!(s.rekey(b, &[key("42")]).unwrap(), Some(a));
+                assert_eq!(s.rekey(b, &[key("43")]).unwrap(), None);
+                // Its old key stays one of its names: a redelivery of the same body finds it.
+                assert_eq!(
+                    s.enqueue(&delivery("body:abc"), 10).unwrap(),
+                    Enqueued::Duplicate(b)
+                );
+            },
         );
     }
 
     #[test]
     fn a_connection_with_work_running_yields_to_one_without() {
-        let s = Store::open_in_memory().unwrap();
-        let on = |connection: &str, pipeline: &str| NewDelivery {
-            connection: connection.into(),
-            ..delivery(pipeline)
-        };
-        for p in ["1", "2", "3"] {
-            s.enqueue(&on("slow", p), 10).unwrap();
-        }
-        s.enqueue(&on("gitflic", "9"), 10).unwrap();
-        let now = now_ms() + 1;
-        let first = s.claim_due_fairly(now, 1).unwrap().unwrap();
-        assert_eq!(first.connection, "slow", "the oldest first");
-        let second = s.claim_due_fairly(now, 1).unwrap().unwrap();
-        assert_eq!(second.connection, "gitflic", "not the slow one's second");
-        assert!(
-            s.claim_due_fairly(now, 1).unwrap().is_none(),
-            "the slow connection's cap holds"
+        crate::storage::each_backend(
+            "a_connection_with_work_running_yields_to_one_without",
+            |s| {
+                let on = |connection: &str, pipeline: &str| NewDelivery {
+                    connection: connection.into(),
+                    ..delivery(pipeline)
+                };
+                for p in ["1", "2", "3"] {
+                    s.enqueue(&on("slow", p), 10).unwrap();
+                }
+                s.enqueue(&on("gitflic", "9"), 10).unwrap();
+                let now = now_ms() + 1;
+                let first = s.claim_due_fairly(now, 1).unwrap().unwrap();
+                assert_eq!(first.connection, "slow", "the oldest first");
+                let second = s.claim_due_fairly(now, 1).unwrap().unwrap();
+                assert_eq!(second.connection, "gitflic", "not the slow one's second");
+                assert!(
+                    s.claim_due_fairly(now, 1).unwrap().is_none(),
+                    "the slow connection's cap holds"
+                );
+                // Without a cap, the fewest running first still.
+                s.enqueue(&on("other", "5"), 10).unwrap();
+                // Far enough ahead that "other" is due however long its enqueue took.
+                let later = now + 5_000;
+                let third = s.claim_due_fairly(later, u32::MAX).unwrap().unwrap();
+                assert_eq!(third.connection, "other");
+                assert_eq!(s.claim_due(later).unwrap().unwrap().connection, "slow");
+            },
         );
-        // Without a cap, the fewest running first still.
-        s.enqueue(&on("other", "5"), 10).unwrap();
-        let third = s.claim_due_fairly(now + 1, u32::MAX).unwrap().unwrap();
-        assert_eq!(third.connection, "other");
-        assert_eq!(s.claim_due(now + 1).unwrap().unwrap().connection, "slow");
     }
 
     #[test]
@@ -787,71 +916,76 @@ mod tests {
 
     #[test]
     fn a_pipeline_known_by_number_or_by_uuid_is_one_failure() {
-        let s = Store::open_in_memory().unwrap();
-        let mut both = delivery("42");
-        both.also_known_as = vec!["6f1c-uuid".into()];
-        let Enqueued::Stored(a) = s.enqueue(&both, 10).unwrap() else {
-            panic!()
-        };
-        // Only the UUID, only the number, or both again: the same delivery.
-        assert_eq!(
-            s.enqueue(&delivery("6f1c-uuid"), 10).unwrap(),
-            Enqueued::Duplicate(a)
-        );
-        assert_eq!(
-            s.enqueue(&delivery("42"), 10).unwrap(),
-            Enqueued::Duplicate(a)
-        );
-        assert_eq!(s.enqueue(&both, 10).unwrap(), Enqueued::Duplicate(a));
+        crate::storage::each_backend(
+            "a_pipeline_known_by_number_or_by_uuid_is_one_failure",
+            |s| {
+                let mut both = delivery("42");
+                both.also_known_as = vec!["6f1c-uuid".into()];
+                let Enqueued::Stored(a) = s.enqueue(&both, 10).unwrap() else {
+                    panic!()
+                };
+                // Only the UUID, only the number, or both again: the same delivery.
+                assert_eq!(
+                    s.enqueue(&delivery("6f1c-uuid"), 10).unwrap(),
+                    Enqueued::Duplicate(a)
+                );
+                assert_eq!(
+                    s.enqueue(&delivery("42"), 10).unwrap(),
+                    Enqueued::Duplicate(a)
+                );
+                assert_eq!(s.enqueue(&both, 10).unwrap(), Enqueued::Duplicate(a));
 
-        // A UUID-only delivery stored first learns the number from a later sighting...
-        let Enqueued::Stored(b) = s.enqueue(&delivery("9e2a-uuid"), 10).unwrap() else {
-            panic!()
-        };
-        let mut later = delivery("43");
-        later.also_known_as = vec!["9e2a-uuid".into()];
-        assert_eq!(s.enqueue(&later, 10).unwrap(), Enqueued::Duplicate(b));
-        assert_eq!(
-            s.enqueue(&delivery("43"), 10).unwrap(),
-            Enqueued::Duplicate(b)
-        );
+                // A UUID-only delivery stored first learns the number from a later sighting...
+                let Enqueued::Stored(b) = s.enqueue(&delivery("9e2a-uuid"), 10).unwrap() else {
+                    panic!()
+                };
+                let mut later = delivery("43");
+                later.also_known_as = vec!["9e2a-uuid".into()];
+                assert_eq!(s.enqueue(&later, 10).unwrap(), Enqueued::Duplicate(b));
+                assert_eq!(
+                    s.enqueue(&delivery("43"), 10).unwrap(),
+                    Enqueued::Duplicate(b)
+                );
 
-        // ...or from its own analysis (rekey): the UUID stays one of its names.
-        let Enqueued::Stored(c) = s.enqueue(&delivery("77aa-uuid"), 10).unwrap() else {
-            panic!()
-        };
-        assert_eq!(s.rekey(c, &[key("44"), key("77aa-uuid")]).unwrap(), None);
-        assert_eq!(s.delivery(c).unwrap().unwrap().idem_key, key("44"));
-        assert_eq!(
-            s.enqueue(&delivery("44"), 10).unwrap(),
-            Enqueued::Duplicate(c)
+                // ...or from its own analysis (rekey): the UUID stays one of its names.
+                let Enqueued::Stored(c) = s.enqueue(&delivery("77aa-uuid"), 10).unwrap() else {
+                    panic!()
+                };
+                assert_eq!(s.rekey(c, &[key("44"), key("77aa-uuid")]).unwrap(), None);
+                assert_eq!(s.delivery(c).unwrap().unwrap().idem_key, key("44"));
+                assert_eq!(
+                    s.enqueue(&delivery("44"), 10).unwrap(),
+                    Enqueued::Duplicate(c)
+                );
+                assert_eq!(
+                    s.enqueue(&delivery("77aa-uuid"), 10).unwrap(),
+                    Enqueued::Duplicate(c)
+                );
+                // A rekey onto another delivery's other name is a duplicate of it.
+                let Enqueued::Stored(d) = s.enqueue(&delivery("body:x"), 10).unwrap() else {
+                    panic!()
+                };
+                assert_eq!(s.rekey(d, &[key("45"), key("6f1c-uuid")]).unwrap(), Some(a));
+            },
         );
-        assert_eq!(
-            s.enqueue(&delivery("77aa-uuid"), 10).unwrap(),
-            Enqueued::Duplicate(c)
-        );
-        // A rekey onto another delivery's other name is a duplicate of it.
-        let Enqueued::Stored(d) = s.enqueue(&delivery("body:x"), 10).unwrap() else {
-            panic!()
-        };
-        assert_eq!(s.rekey(d, &[key("45"), key("6f1c-uuid")]).unwrap(), Some(a));
     }
 
     #[test]
     fn notification_receipts_survive_retries() {
-        let s = Store::open_in_memory().unwrap();
-        let Enqueued::Stored(id) = s.enqueue(&delivery("1"), 10).unwrap() else {
-            panic!()
-        };
-        s.record_notification(id, "slack", "pending", Some("500"))
-            .unwrap();
-        assert!(!s.notification_done(id, "slack").unwrap());
-        s.record_notification(id, "slack", "sent", None).unwrap();
-        assert!(s.notification_done(id, "slack").unwrap());
-        assert_eq!(
-            s.notifications_of(id).unwrap(),
-            vec![("slack".into(), "sent".into(), 2)]
-        );
+        crate::storage::each_backend("notification_receipts_survive_retries", |s| {
+            let Enqueued::Stored(id) = s.enqueue(&delivery("1"), 10).unwrap() else {
+                panic!()
+            };
+            s.record_notification(id, "slack", "pending", Some("500"))
+                .unwrap();
+            assert!(!s.notification_done(id, "slack").unwrap());
+            s.record_notification(id, "slack", "sent", None).unwrap();
+            assert!(s.notification_done(id, "slack").unwrap());
+            assert_eq!(
+                s.notifications_of(id).unwrap(),
+                vec![("slack".into(), "sent".into(), 2)]
+            );
+        });
     }
 
     #[test]

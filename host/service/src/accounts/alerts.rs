@@ -303,7 +303,7 @@ impl Service {
         let now = now_ms();
         let changed = self.store.db()?.execute(
             "INSERT INTO connection_alert_sends (alert_id, notifier, state, attempts, updated_at) VALUES (?1, ?2, 'sending', 1, ?3)
-             ON CONFLICT (alert_id, notifier) DO UPDATE SET state = 'sending', attempts = attempts + 1, updated_at = excluded.updated_at
+             ON CONFLICT (alert_id, notifier) DO UPDATE SET state = 'sending', attempts = connection_alert_sends.attempts + 1, updated_at = excluded.updated_at
              WHERE connection_alert_sends.state = 'pending'
                 OR (connection_alert_sends.state = 'sending' AND connection_alert_sends.updated_at < ?4)",
             params![alert_id, notifier, now, now - CLAIM_LEASE_MS],

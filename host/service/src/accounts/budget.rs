@@ -143,7 +143,7 @@ impl RequestBudget {
         now: i64,
     ) -> exlogare_storage::Result<u32> {
         let n: i64 = db.query_row(
-            "SELECT CAST(COALESCE(SUM(calls), 0) AS BIGINT) FROM request_budget WHERE connection = ?1 AND bucket >= ?2 AND (?3 IS NULL OR purpose = ?3)",
+            "SELECT CAST(COALESCE(SUM(calls), 0) AS BIGINT) FROM request_budget WHERE connection = ?1 AND bucket >= ?2 AND purpose = COALESCE(?3, purpose)",
             params![self.connection, self.first_bucket(now), purpose.map(Purpose::as_str)],
             |r| r.get(0),
         )?;
@@ -194,7 +194,7 @@ impl RequestBudget {
     ) -> exlogare_storage::Result<()> {
         db.execute(
             "INSERT INTO request_budget (connection, bucket, purpose, calls) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (connection, bucket, purpose) DO UPDATE SET calls = calls + excluded.calls",
+             ON CONFLICT (connection, bucket, purpose) DO UPDATE SET calls = request_budget.calls + excluded.calls",
             params![self.connection, now.div_euclid(self.bucket_ms), purpose.as_str(), n],
         )?;
         Ok(())
@@ -549,21 +549,34 @@ mod tests {
     fn two_budgets_on_one_file_share_the_window_and_survive_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("b.db");
+        two_handles_share_one_window(|| Store::open(&path).unwrap());
+    }
+
+    #[test]
+    fn replicas_on_one_postgres_never_spend_past_the_limit_together() {
+        if let Some(at) = exlogare_storage::testing::fresh_postgres("budget across replicas") {
+            // Each handle its own pool of connections: a replica.
+            two_handles_share_one_window(|| Store::open_at(&at).unwrap());
+        }
+    }
+
+    /// Two processes' handles on one database, four threads each, spending one call at a
+    /// time until refused: exactly the limit is spent, whatever the interleaving.
+    fn two_handles_share_one_window(open: impl Fn() -> Store) {
         let now = crate::storage::now_ms();
-        let mut a = RequestBudget::durable(&Store::open(&path).unwrap(), "cloud", 40);
+        let mut a = RequestBudget::durable(&open(), "cloud", 40);
         a.try_spend(10, now).unwrap();
         drop(a);
         // A restart: the new handle sees the 10 calls.
-        let a = RequestBudget::durable(&Store::open(&path).unwrap(), "cloud", 40);
-        let b = RequestBudget::durable(&Store::open(&path).unwrap(), "cloud", 40);
-        let mut other = RequestBudget::durable(&Store::open(&path).unwrap(), "onprem", 40);
+        let a = RequestBudget::durable(&open(), "cloud", 40);
+        let b = RequestBudget::durable(&open(), "cloud", 40);
+        let mut other = RequestBudget::durable(&open(), "onprem", 40);
         assert_eq!(other.used(now), 0, "per connection");
         let (a, b) = (
             std::sync::Arc::new(std::sync::Mutex::new(a)),
             std::sync::Arc::new(std::sync::Mutex::new(b)),
         );
         assert_eq!(a.lock().unwrap().used(now), 10);
-        // Two "processes", four threads each, spending one call at a time until refused.
         let handles: Vec<_> = (0..8)
             .map(|i| {
                 let budget = if i % 2 == 0 { a.clone() } else { b.clone() };

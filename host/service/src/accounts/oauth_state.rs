@@ -102,95 +102,106 @@ mod tests {
 
     #[test]
     fn a_state_is_random_url_safe_and_works_once_for_its_connection() {
-        let s = Store::open_in_memory().unwrap();
-        let a = issue(&s, "cloud", NOW).unwrap();
-        let b = issue(&s, "cloud", NOW).unwrap();
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 43, "256 bits, base64url without padding");
-        assert!(
-            a.bytes()
-                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        crate::storage::each_backend(
+            "a_state_is_random_url_safe_and_works_once_for_its_connection",
+            |s| {
+                let a = issue(&s, "cloud", NOW).unwrap();
+                let b = issue(&s, "cloud", NOW).unwrap();
+                assert_ne!(a, b);
+                assert_eq!(a.len(), 43, "256 bits, base64url without padding");
+                assert!(
+                    a.bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+                );
+                assert_eq!(take(&s, &a, NOW + 1000).unwrap(), "cloud");
+                let reused = take(&s, &a, NOW + 2000).unwrap_err();
+                assert_eq!(
+                    reused,
+                    StateError::Reused {
+                        connection: "cloud".into()
+                    }
+                );
+                assert!(reused.to_string().contains("already used"));
+                assert_eq!(take(&s, &b, NOW).unwrap(), "cloud");
+                let stored: String = s
+                    .db()
+                    .unwrap()
+                    .query_row("SELECT state_hash FROM oauth_states LIMIT 1", [], |r| {
+                        r.get(0)
+                    })
+                    .unwrap();
+                assert_ne!(stored, a, "only a hash is stored");
+            },
         );
-        assert_eq!(take(&s, &a, NOW + 1000).unwrap(), "cloud");
-        let reused = take(&s, &a, NOW + 2000).unwrap_err();
-        assert_eq!(
-            reused,
-            StateError::Reused {
-                connection: "cloud".into()
-            }
-        );
-        assert!(reused.to_string().contains("already used"));
-        assert_eq!(take(&s, &b, NOW).unwrap(), "cloud");
-        let stored: String = s
-            .db()
-            .unwrap()
-            .query_row("SELECT state_hash FROM oauth_states LIMIT 1", [], |r| {
-                r.get(0)
-            })
-            .unwrap();
-        assert_ne!(stored, a, "only a hash is stored");
     }
 
     #[test]
     fn wrong_expired_and_missing_states_are_refused_with_distinct_messages() {
-        let s = Store::open_in_memory().unwrap();
-        let st = issue(&s, "onprem", NOW).unwrap();
-        let unknown = take(&s, "forged-state", NOW).unwrap_err();
-        assert_eq!(unknown, StateError::Unknown);
-        let expired = take(&s, &st, NOW + STATE_TTL_MS).unwrap_err();
-        assert_eq!(
-            expired,
-            StateError::Expired {
-                connection: "onprem".into()
-            }
+        crate::storage::each_backend(
+            "wrong_expired_and_missing_states_are_refused_with_distinct_messages",
+            |s| {
+                let st = issue(&s, "onprem", NOW).unwrap();
+                let unknown = take(&s, "forged-state", NOW).unwrap_err();
+                assert_eq!(unknown, StateError::Unknown);
+                let expired = take(&s, &st, NOW + STATE_TTL_MS).unwrap_err();
+                assert_eq!(
+                    expired,
+                    StateError::Expired {
+                        connection: "onprem".into()
+                    }
+                );
+                assert_eq!(take(&s, "  ", NOW).unwrap_err(), StateError::Missing);
+                let messages = [
+                    unknown.to_string(),
+                    expired.to_string(),
+                    StateError::Reused {
+                        connection: "onprem".into(),
+                    }
+                    .to_string(),
+                ];
+                assert!(
+                    messages[0].contains("not issued")
+                        && messages[1].contains("expired")
+                        && messages[2].contains("already used")
+                );
+                // Just inside the 10 minutes it is still good.
+                let fresh = issue(&s, "onprem", NOW).unwrap();
+                assert_eq!(take(&s, &fresh, NOW + STATE_TTL_MS - 1).unwrap(), "onprem");
+            },
         );
-        assert_eq!(take(&s, "  ", NOW).unwrap_err(), StateError::Missing);
-        let messages = [
-            unknown.to_string(),
-            expired.to_string(),
-            StateError::Reused {
-                connection: "onprem".into(),
-            }
-            .to_string(),
-        ];
-        assert!(
-            messages[0].contains("not issued")
-                && messages[1].contains("expired")
-                && messages[2].contains("already used")
-        );
-        // Just inside the 10 minutes it is still good.
-        let fresh = issue(&s, "onprem", NOW).unwrap();
-        assert_eq!(take(&s, &fresh, NOW + STATE_TTL_MS - 1).unwrap(), "onprem");
     }
 
     #[test]
     fn old_states_are_purged_on_issue() {
-        let s = Store::open_in_memory().unwrap();
-        let old = issue(&s, "cloud", NOW).unwrap();
-        issue(&s, "cloud", NOW + KEEP_USED_MS + 1).unwrap();
-        assert_eq!(
-            take(&s, &old, NOW + KEEP_USED_MS + 2).unwrap_err(),
-            StateError::Unknown
-        );
+        crate::storage::each_backend("old_states_are_purged_on_issue", |s| {
+            let old = issue(&s, "cloud", NOW).unwrap();
+            issue(&s, "cloud", NOW + KEEP_USED_MS + 1).unwrap();
+            assert_eq!(
+                take(&s, &old, NOW + KEEP_USED_MS + 2).unwrap_err(),
+                StateError::Unknown
+            );
+        });
     }
 
     #[test]
     fn concurrent_callbacks_with_one_state_succeed_once() {
-        let s = Arc::new(Store::open_in_memory().unwrap());
-        let st = issue(&s, "cloud", NOW).unwrap();
-        let handles: Vec<_> = (0..8)
-            .map(|_| {
-                let (s, st) = (s.clone(), st.clone());
-                std::thread::spawn(move || take(&s, &st, NOW + 1))
-            })
-            .collect();
-        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
-        assert!(
-            results
-                .iter()
-                .filter_map(|r| r.as_ref().err())
-                .all(|e| matches!(e, StateError::Reused { .. }))
-        );
+        crate::storage::each_backend("concurrent_callbacks_with_one_state_succeed_once", |s| {
+            let s = Arc::new(s);
+            let st = issue(&s, "cloud", NOW).unwrap();
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let (s, st) = (s.clone(), st.clone());
+                    std::thread::spawn(move || take(&s, &st, NOW + 1))
+                })
+                .collect();
+            let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+            assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+            assert!(
+                results
+                    .iter()
+                    .filter_map(|r| r.as_ref().err())
+                    .all(|e| matches!(e, StateError::Reused { .. }))
+            );
+        });
     }
 }

@@ -247,178 +247,204 @@ mod tests {
 
     #[test]
     fn a_number_past_what_the_column_holds_does_not_wrap_the_watermark() {
-        let s = Store::open_in_memory().unwrap();
-        poll_project(&s, &target(), &[p(u64::MAX, Failed)], 10, NOW).unwrap();
-        assert_eq!(
-            watermark(&s, "cloud", "acme/app").unwrap(),
-            Some(i64::MAX as u64),
-            "not negative, so not every pipeline again"
+        crate::storage::each_backend(
+            "a_number_past_what_the_column_holds_does_not_wrap_the_watermark",
+            |s| {
+                poll_project(&s, &target(), &[p(u64::MAX, Failed)], 10, NOW).unwrap();
+                assert_eq!(
+                    watermark(&s, "cloud", "acme/app").unwrap(),
+                    Some(i64::MAX as u64),
+                    "not negative, so not every pipeline again"
+                );
+                let again = poll_project(&s, &target(), &[p(7, Failed)], 10, NOW).unwrap();
+                assert!(again.enqueued.is_empty());
+            },
         );
-        let again = poll_project(&s, &target(), &[p(7, Failed)], 10, NOW).unwrap();
-        assert!(again.enqueued.is_empty());
     }
 
     #[test]
     fn the_first_poll_sets_the_watermark_without_enqueueing_old_failures() {
-        let s = Store::open_in_memory().unwrap();
-        let out = poll_project(
-            &s,
-            &target(),
-            &[p(12, Failed), p(11, Failed), p(10, Success)],
-            10,
-            NOW,
-        )
-        .unwrap();
-        assert!(out.first_poll);
-        assert_eq!((out.watermark, out.enqueued.len()), (12, 0));
-        assert_eq!(watermark(&s, "cloud", "acme/app").unwrap(), Some(12));
-        assert!(by_source(&s).is_empty());
-        // A project without pipelines yet starts at 0, so its very first pipeline is seen.
-        let empty = PollTarget {
-            project: contract::ProjectRef {
-                owner: "acme".into(),
-                name: "new".into(),
-                id: None,
+        crate::storage::each_backend(
+            "the_first_poll_sets_the_watermark_without_enqueueing_old_failures",
+            |s| {
+                let out = poll_project(
+                    &s,
+                    &target(),
+                    &[p(12, Failed), p(11, Failed), p(10, Success)],
+                    10,
+                    NOW,
+                )
+                .unwrap();
+                assert!(out.first_poll);
+                assert_eq!((out.watermark, out.enqueued.len()), (12, 0));
+                assert_eq!(watermark(&s, "cloud", "acme/app").unwrap(), Some(12));
+                assert!(by_source(&s).is_empty());
+                // A project without pipelines yet starts at 0, so its very first pipeline is seen.
+                let empty = PollTarget {
+                    project: contract::ProjectRef {
+                        owner: "acme".into(),
+                        name: "new".into(),
+                        id: None,
+                    },
+                    ..target()
+                };
+                assert_eq!(poll_project(&s, &empty, &[], 10, NOW).unwrap().watermark, 0);
+                assert_eq!(
+                    poll_project(&s, &empty, &[p(1, Failed)], 10, NOW)
+                        .unwrap()
+                        .enqueued,
+                    [1]
+                );
             },
-            ..target()
-        };
-        assert_eq!(poll_project(&s, &empty, &[], 10, NOW).unwrap().watermark, 0);
-        assert_eq!(
-            poll_project(&s, &empty, &[p(1, Failed)], 10, NOW)
-                .unwrap()
-                .enqueued,
-            [1]
         );
     }
 
     #[test]
     fn a_lost_webhook_is_caught_by_polling_and_the_watermark_advances() {
-        let s = Store::open_in_memory().unwrap();
-        poll_project(&s, &target(), &[p(5, Success)], 10, NOW).unwrap();
-        let out = poll_project(
-            &s,
-            &target(),
-            &[p(8, Success), p(7, Failed), p(6, Canceled)],
-            10,
-            NOW,
-        )
-        .unwrap();
-        assert_eq!(
-            (out.enqueued.clone(), out.watermark, out.watermark_before),
-            (vec![7], 8, Some(5))
+        crate::storage::each_backend(
+            "a_lost_webhook_is_caught_by_polling_and_the_watermark_advances",
+            |s| {
+                poll_project(&s, &target(), &[p(5, Success)], 10, NOW).unwrap();
+                let out = poll_project(
+                    &s,
+                    &target(),
+                    &[p(8, Success), p(7, Failed), p(6, Canceled)],
+                    10,
+                    NOW,
+                )
+                .unwrap();
+                assert_eq!(
+                    (out.enqueued.clone(), out.watermark, out.watermark_before),
+                    (vec![7], 8, Some(5))
+                );
+                assert_eq!(by_source(&s), [("7".to_string(), "poll".to_string())]);
+                let d = s.claim_due(NOW).unwrap().unwrap();
+                assert_eq!(d.idem_key, "gitflic|cloud|acme/app|7");
+                let event: contract::FailureEvent = serde_json::from_str(&d.event_json).unwrap();
+                assert_eq!(
+                    (
+                        event.pipeline.number,
+                        event.event.as_str(),
+                        event.project.name.as_str()
+                    ),
+                    (Some(7), "PIPELINE_FAIL", "app")
+                );
+                // The same listing again (e.g. a retried poll) adds nothing.
+                let again = poll_project(&s, &target(), &[p(7, Failed)], 10, NOW).unwrap();
+                assert!(again.enqueued.is_empty() && again.watermark == 8);
+            },
         );
-        assert_eq!(by_source(&s), [("7".to_string(), "poll".to_string())]);
-        let d = s.claim_due(NOW).unwrap().unwrap();
-        assert_eq!(d.idem_key, "gitflic|cloud|acme/app|7");
-        let event: contract::FailureEvent = serde_json::from_str(&d.event_json).unwrap();
-        assert_eq!(
-            (
-                event.pipeline.number,
-                event.event.as_str(),
-                event.project.name.as_str()
-            ),
-            (Some(7), "PIPELINE_FAIL", "app")
-        );
-        // The same listing again (e.g. a retried poll) adds nothing.
-        let again = poll_project(&s, &target(), &[p(7, Failed)], 10, NOW).unwrap();
-        assert!(again.enqueued.is_empty() && again.watermark == 8);
     }
 
     #[test]
     fn a_failure_seen_by_webhook_and_by_poll_is_stored_once() {
-        let s = Store::open_in_memory().unwrap();
-        poll_project(&s, &target(), &[p(20, Success)], 10, NOW).unwrap();
-        // What Service::enqueue_failure stores for a webhook about pipeline 21.
-        let webhook = NewDelivery {
-            provider: "gitflic".into(),
-            connection: "cloud".into(),
-            project: "acme/app".into(),
-            pipeline: "21".into(),
-            also_known_as: vec![],
-            event_json: "{}".into(),
-            source: "webhook",
-        };
-        let Enqueued::Stored(id) = s.enqueue(&webhook, 10).unwrap() else {
-            panic!()
-        };
-        let out = poll_project(&s, &target(), &[p(22, Failed), p(21, Failed)], 10, NOW).unwrap();
-        assert_eq!((out.duplicates, out.enqueued), (vec![21], vec![22]));
-        // And the other way round: polled first, the webhook is the duplicate.
-        let late = NewDelivery {
-            pipeline: "22".into(),
-            ..webhook
-        };
-        assert!(matches!(
-            s.enqueue(&late, 10).unwrap(),
-            Enqueued::Duplicate(_)
-        ));
-        assert_eq!(
-            by_source(&s),
-            [
-                ("21".to_string(), "webhook".to_string()),
-                ("22".to_string(), "poll".to_string())
-            ]
+        crate::storage::each_backend(
+            "a_failure_seen_by_webhook_and_by_poll_is_stored_once",
+            |s| {
+                poll_project(&s, &target(), &[p(20, Success)], 10, NOW).unwrap();
+                // What Service::enqueue_failure stores for a webhook about pipeline 21.
+                let webhook = NewDelivery {
+                    provider: "gitflic".into(),
+                    connection: "cloud".into(),
+                    project: "acme/app".into(),
+                    pipeline: "21".into(),
+                    also_known_as: vec![],
+                    event_json: "{}".into(),
+                    source: "webhook",
+                };
+                let Enqueued::Stored(id) = s.enqueue(&webhook, 10).unwrap() else {
+                    panic!()
+                };
+                let out =
+                    poll_project(&s, &target(), &[p(22, Failed), p(21, Failed)], 10, NOW).unwrap();
+                assert_eq!((out.duplicates, out.enqueued), (vec![21], vec![22]));
+                // And the other way round: polled first, the webhook is the duplicate.
+                let late = NewDelivery {
+                    pipeline: "22".into(),
+                    ..webhook
+                };
+                assert!(matches!(
+                    s.enqueue(&late, 10).unwrap(),
+                    Enqueued::Duplicate(_)
+                ));
+                assert_eq!(
+                    by_source(&s),
+                    [
+                        ("21".to_string(), "webhook".to_string()),
+                        ("22".to_string(), "poll".to_string())
+                    ]
+                );
+                assert_eq!(s.delivery(id).unwrap().unwrap().source, "webhook");
+            },
         );
-        assert_eq!(s.delivery(id).unwrap().unwrap().source, "webhook");
     }
 
     #[test]
     fn a_pipeline_in_progress_holds_the_watermark_until_it_settles() {
-        let s = Store::open_in_memory().unwrap();
-        poll_project(&s, &target(), &[p(1, Success)], 10, NOW).unwrap();
-        let out = poll_project(
-            &s,
-            &target(),
-            &[p(2, Success), p(3, Running), p(4, Failed)],
-            10,
-            NOW,
-        )
-        .unwrap();
-        assert_eq!(
-            (out.watermark, out.held_by, out.enqueued.clone()),
-            (2, Some(3), vec![4])
-        );
-        let out = poll_project(
-            &s,
-            &target(),
-            &[p(3, Failed), p(4, Failed), p(5, Pending)],
-            10,
-            NOW,
-        )
-        .unwrap();
-        assert_eq!(
-            (
-                out.watermark,
-                out.enqueued.clone(),
-                out.duplicates.clone(),
-                out.held_by
-            ),
-            (4, vec![3], vec![4], Some(5))
+        crate::storage::each_backend(
+            "a_pipeline_in_progress_holds_the_watermark_until_it_settles",
+            |s| {
+                poll_project(&s, &target(), &[p(1, Success)], 10, NOW).unwrap();
+                let out = poll_project(
+                    &s,
+                    &target(),
+                    &[p(2, Success), p(3, Running), p(4, Failed)],
+                    10,
+                    NOW,
+                )
+                .unwrap();
+                assert_eq!(
+                    (out.watermark, out.held_by, out.enqueued.clone()),
+                    (2, Some(3), vec![4])
+                );
+                let out = poll_project(
+                    &s,
+                    &target(),
+                    &[p(3, Failed), p(4, Failed), p(5, Pending)],
+                    10,
+                    NOW,
+                )
+                .unwrap();
+                assert_eq!(
+                    (
+                        out.watermark,
+                        out.enqueued.clone(),
+                        out.duplicates.clone(),
+                        out.held_by
+                    ),
+                    (4, vec![3], vec![4], Some(5))
+                );
+            },
         );
     }
 
     #[test]
     fn a_full_queue_stops_the_watermark_before_the_failure_it_could_not_store() {
-        let s = Store::open_in_memory().unwrap();
-        poll_project(&s, &target(), &[p(1, Success)], 1, NOW).unwrap();
-        let out = poll_project(
-            &s,
-            &target(),
-            &[p(2, Failed), p(3, Success), p(4, Failed), p(5, Success)],
-            1,
-            NOW,
-        )
-        .unwrap();
-        assert!(out.queue_full);
-        assert_eq!((out.enqueued.clone(), out.watermark), (vec![2], 3));
-        s.complete(s.claim_due(NOW).unwrap().unwrap().id, None)
-            .unwrap();
-        let out = poll_project(&s, &target(), &[p(4, Failed), p(5, Success)], 1, NOW).unwrap();
-        assert_eq!(
-            (out.enqueued, out.watermark, out.queue_full),
-            (vec![4], 5, false)
+        crate::storage::each_backend(
+            "a_full_queue_stops_the_watermark_before_the_failure_it_could_not_store",
+            |s| {
+                poll_project(&s, &target(), &[p(1, Success)], 1, NOW).unwrap();
+                let out = poll_project(
+                    &s,
+                    &target(),
+                    &[p(2, Failed), p(3, Success), p(4, Failed), p(5, Success)],
+                    1,
+                    NOW,
+                )
+                .unwrap();
+                assert!(out.queue_full);
+                assert_eq!((out.enqueued.clone(), out.watermark), (vec![2], 3));
+                s.complete(s.claim_due(NOW).unwrap().unwrap().id, None)
+                    .unwrap();
+                let out =
+                    poll_project(&s, &target(), &[p(4, Failed), p(5, Success)], 1, NOW).unwrap();
+                assert_eq!(
+                    (out.enqueued, out.watermark, out.queue_full),
+                    (vec![4], 5, false)
+                );
+                assert!(forget(&s, "cloud", "acme/app").unwrap());
+                assert_eq!(watermark(&s, "cloud", "acme/app").unwrap(), None);
+            },
         );
-        assert!(forget(&s, "cloud", "acme/app").unwrap());
-        assert_eq!(watermark(&s, "cloud", "acme/app").unwrap(), None);
     }
 }

@@ -762,39 +762,44 @@ mod tests {
 
     #[test]
     fn a_fresh_token_is_handed_out_without_a_refresh_and_is_encrypted_at_rest() {
-        let (s, m) = (Store::open_in_memory().unwrap(), manager());
-        m.save_tokens(
-            &s,
-            "cloud",
-            &set("access-1", Some("refresh-1"), NOW + 20 * DAY_MS),
-            NOW,
-        )
-        .unwrap();
-        assert_eq!(
-            m.access_token(&s, "cloud", NOW, never).unwrap().expose(),
-            "access-1"
-        );
-        let (a, r): (Vec<u8>, Vec<u8>) = s
-            .db()
-            .unwrap()
-            .query_row(
-                "SELECT access_token, refresh_token FROM account_tokens",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap();
-        assert!(
-            !String::from_utf8_lossy(&a).contains("access-1")
-                && !String::from_utf8_lossy(&r).contains("refresh-1")
-        );
-        let st = m.status(&s, "cloud").unwrap().unwrap();
-        assert_eq!(
-            (st.status, st.has_refresh_token, st.last_error),
-            (ConnectionStatus::Connected, true, None)
-        );
-        assert_eq!(
-            m.access_token(&s, "other", NOW, never).unwrap_err(),
-            TokenError::NotConnected("other".into())
+        crate::storage::each_backend(
+            "a_fresh_token_is_handed_out_without_a_refresh_and_is_encrypted_at_rest",
+            |s| {
+                let m = manager();
+                m.save_tokens(
+                    &s,
+                    "cloud",
+                    &set("access-1", Some("refresh-1"), NOW + 20 * DAY_MS),
+                    NOW,
+                )
+                .unwrap();
+                assert_eq!(
+                    m.access_token(&s, "cloud", NOW, never).unwrap().expose(),
+                    "access-1"
+                );
+                let (a, r): (Vec<u8>, Vec<u8>) = s
+                    .db()
+                    .unwrap()
+                    .query_row(
+                        "SELECT access_token, refresh_token FROM account_tokens",
+                        [],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .unwrap();
+                assert!(
+                    !String::from_utf8_lossy(&a).contains("access-1")
+                        && !String::from_utf8_lossy(&r).contains("refresh-1")
+                );
+                let st = m.status(&s, "cloud").unwrap().unwrap();
+                assert_eq!(
+                    (st.status, st.has_refresh_token, st.last_error),
+                    (ConnectionStatus::Connected, true, None)
+                );
+                assert_eq!(
+                    m.access_token(&s, "other", NOW, never).unwrap_err(),
+                    TokenError::NotConnected("other".into())
+                );
+            },
         );
     }
 
@@ -823,312 +828,346 @@ mod tests {
 
     #[test]
     fn a_token_close_to_expiry_is_refreshed_and_a_rotated_refresh_token_is_kept() {
-        let (s, m) = (Store::open_in_memory().unwrap(), manager());
-        m.save_tokens(
-            &s,
-            "cloud",
-            &set("a1", Some("r1"), NOW + DAY_MS / 2),
-            NOW - 29 * DAY_MS,
-        )
-        .unwrap();
-        let t = m
-            .access_token(&s, "cloud", NOW, |r| {
-                assert_eq!(r.expose(), "r1");
-                Ok(set("a2", Some("r2"), NOW + 30 * DAY_MS))
-            })
-            .unwrap();
-        assert_eq!(t.expose(), "a2");
-        let st = m.status(&s, "cloud").unwrap().unwrap();
-        assert_eq!(
-            (st.expires_at, st.refreshed_at),
-            (NOW + 30 * DAY_MS, Some(NOW))
+        crate::storage::each_backend(
+            "a_token_close_to_expiry_is_refreshed_and_a_rotated_refresh_token_is_kept",
+            |s| {
+                let m = manager();
+                m.save_tokens(
+                    &s,
+                    "cloud",
+                    &set("a1", Some("r1"), NOW + DAY_MS / 2),
+                    NOW - 29 * DAY_MS,
+                )
+                .unwrap();
+                let t = m
+                    .access_token(&s, "cloud", NOW, |r| {
+                        assert_eq!(r.expose(), "r1");
+                        Ok(set("a2", Some("r2"), NOW + 30 * DAY_MS))
+                    })
+                    .unwrap();
+                assert_eq!(t.expose(), "a2");
+                let st = m.status(&s, "cloud").unwrap().unwrap();
+                assert_eq!(
+                    (st.expires_at, st.refreshed_at),
+                    (NOW + 30 * DAY_MS, Some(NOW))
+                );
+                // The next refresh must present the rotated token; a refresh without one keeps it.
+                m.refresh_after_rejection(&s, "cloud", &Secret::new("a2"), NOW, |r| {
+                    assert_eq!(r.expose(), "r2");
+                    Ok(TokenSet {
+                        access_token: Secret::new("a3"),
+                        refresh_token: None,
+                        expires_at: None,
+                    })
+                })
+                .unwrap();
+                let st = m.status(&s, "cloud").unwrap().unwrap();
+                assert_eq!(
+                    st.expires_at,
+                    NOW + 30 * DAY_MS,
+                    "no expiry given: the default lifetime"
+                );
+                m.refresh_after_rejection(&s, "cloud", &Secret::new("a3"), NOW, |r| {
+                    assert_eq!(r.expose(), "r2");
+                    Ok(set("a4", None, NOW + DAY_MS * 10))
+                })
+                .unwrap();
+            },
         );
-        // The next refresh must present the rotated token; a refresh without one keeps it.
-        m.refresh_after_rejection(&s, "cloud", &Secret::new("a2"), NOW, |r| {
-            assert_eq!(r.expose(), "r2");
-            Ok(TokenSet {
-                access_token: Secret::new("a3"),
-                refresh_token: None,
-                expires_at: None,
-            })
-        })
-        .unwrap();
-        let st = m.status(&s, "cloud").unwrap().unwrap();
-        assert_eq!(
-            st.expires_at,
-            NOW + 30 * DAY_MS,
-            "no expiry given: the default lifetime"
-        );
-        m.refresh_after_rejection(&s, "cloud", &Secret::new("a3"), NOW, |r| {
-            assert_eq!(r.expose(), "r2");
-            Ok(set("a4", None, NOW + DAY_MS * 10))
-        })
-        .unwrap();
     }
 
     #[test]
     fn concurrent_callers_share_exactly_one_refresh() {
-        let s = Arc::new(Store::open_in_memory().unwrap());
-        let m = Arc::new(manager());
-        m.save_tokens(
-            &s,
-            "cloud",
-            &set("old", Some("r1"), NOW + 60_000),
-            NOW - 29 * DAY_MS,
-        )
-        .unwrap();
-        let refreshes = Arc::new(AtomicUsize::new(0));
-        let threads = 16;
-        let barrier = Arc::new(Barrier::new(threads));
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                let (s, m, refreshes, barrier) =
-                    (s.clone(), m.clone(), refreshes.clone(), barrier.clone());
-                std::thread::spawn(move || {
-                    barrier.wait();
-                    m.access_token(&s, "cloud", NOW, |r| {
-                        assert_eq!(r.expose(), "r1");
-                        refreshes.fetch_add(1, Ordering::SeqCst);
-                        // Slow enough that every other thread arrives while it runs.
-                        std::thread::sleep(std::time::Duration::from_millis(100));
-                        Ok(set("new", Some("r2"), NOW + 30 * DAY_MS))
+        crate::storage::each_backend("concurrent_callers_share_exactly_one_refresh", |s| {
+            let s = Arc::new(s);
+            let m = Arc::new(manager());
+            m.save_tokens(
+                &s,
+                "cloud",
+                &set("old", Some("r1"), NOW + 60_000),
+                NOW - 29 * DAY_MS,
+            )
+            .unwrap();
+            let refreshes = Arc::new(AtomicUsize::new(0));
+            let threads = 16;
+            let barrier = Arc::new(Barrier::new(threads));
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    let (s, m, refreshes, barrier) =
+                        (s.clone(), m.clone(), refreshes.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        m.access_token(&s, "cloud", NOW, |r| {
+                            assert_eq!(r.expose(), "r1");
+                            refreshes.fetch_add(1, Ordering::SeqCst);
+                            // Slow enough that every other thread arrives while it runs.
+                            std::thread::sleep(std::time::Duration::from_millis(100));
+                            Ok(set("new", Some("r2"), NOW + 30 * DAY_MS))
+                        })
+                        .unwrap()
+                        .expose()
+                        .to_string()
                     })
-                    .unwrap()
-                    .expose()
-                    .to_string()
                 })
-            })
-            .collect();
-        let tokens: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-        assert_eq!(
-            refreshes.load(Ordering::SeqCst),
-            1,
-            "exactly one refresh request"
-        );
-        assert!(tokens.iter().all(|t| t == "new"), "{tokens:?}");
+                .collect();
+            let tokens: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+            assert_eq!(
+                refreshes.load(Ordering::SeqCst),
+                1,
+                "exactly one refresh request"
+            );
+            assert!(tokens.iter().all(|t| t == "new"), "{tokens:?}");
+        });
     }
 
     #[test]
     fn concurrent_rejections_of_the_same_token_share_one_refresh() {
-        let s = Arc::new(Store::open_in_memory().unwrap());
-        let m = Arc::new(manager());
-        m.save_tokens(
-            &s,
-            "cloud",
-            &set("revoked", Some("r1"), NOW + 20 * DAY_MS),
-            NOW,
-        )
-        .unwrap();
-        let refreshes = Arc::new(AtomicUsize::new(0));
-        let barrier = Arc::new(Barrier::new(8));
-        let handles: Vec<_> = (0..8)
-            .map(|_| {
-                let (s, m, refreshes, barrier) =
-                    (s.clone(), m.clone(), refreshes.clone(), barrier.clone());
-                std::thread::spawn(move || {
-                    let rejected = m.access_token(&s, "cloud", NOW, never).unwrap();
-                    barrier.wait();
-                    m.refresh_after_rejection(&s, "cloud", &rejected, NOW, |_| {
-                        refreshes.fetch_add(1, Ordering::SeqCst);
-                        std::thread::sleep(std::time::Duration::from_millis(50));
-                        Ok(set("fresh", None, NOW + 30 * DAY_MS))
+        crate::storage::each_backend(
+            "concurrent_rejections_of_the_same_token_share_one_refresh",
+            |s| {
+                let s = Arc::new(s);
+                let m = Arc::new(manager());
+                m.save_tokens(
+                    &s,
+                    "cloud",
+                    &set("revoked", Some("r1"), NOW + 20 * DAY_MS),
+                    NOW,
+                )
+                .unwrap();
+                let refreshes = Arc::new(AtomicUsize::new(0));
+                let barrier = Arc::new(Barrier::new(8));
+                let handles: Vec<_> = (0..8)
+                    .map(|_| {
+                        let (s, m, refreshes, barrier) =
+                            (s.clone(), m.clone(), refreshes.clone(), barrier.clone());
+                        std::thread::spawn(move || {
+                            let rejected = m.access_token(&s, "cloud", NOW, never).unwrap();
+                            barrier.wait();
+                            m.refresh_after_rejection(&s, "cloud", &rejected, NOW, |_| {
+                                refreshes.fetch_add(1, Ordering::SeqCst);
+                                std::thread::sleep(std::time::Duration::from_millis(50));
+                                Ok(set("fresh", None, NOW + 30 * DAY_MS))
+                            })
+                            .unwrap()
+                            .expose()
+                            .to_string()
+                        })
                     })
-                    .unwrap()
-                    .expose()
-                    .to_string()
-                })
-            })
-            .collect();
-        let tokens: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-        assert_eq!(refreshes.load(Ordering::SeqCst), 1);
-        assert!(tokens.iter().all(|t| t == "fresh"));
+                    .collect();
+                let tokens: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+                assert_eq!(refreshes.load(Ordering::SeqCst), 1);
+                assert!(tokens.iter().all(|t| t == "fresh"));
+            },
+        );
     }
 
     #[test]
     fn a_reconnect_during_a_refresh_is_not_undone_by_it() {
-        let s = Arc::new(Store::open_in_memory().unwrap());
-        let m = Arc::new(manager());
-        m.save_tokens(&s, "cloud", &set("old", Some("r-revoked"), NOW - 1), NOW)
-            .unwrap();
-        let (started_tx, started_rx) = std::sync::mpsc::channel();
-        let refresher = {
-            let (s, m) = (s.clone(), m.clone());
-            std::thread::spawn(move || {
-                m.access_token(&s, "cloud", NOW, |_| {
-                    started_tx.send(()).unwrap();
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                    Err(RefreshError::Rejected("400 invalid refresh token".into()))
+        crate::storage::each_backend("a_reconnect_during_a_refresh_is_not_undone_by_it", |s| {
+            let s = Arc::new(s);
+            let m = Arc::new(manager());
+            m.save_tokens(&s, "cloud", &set("old", Some("r-revoked"), NOW - 1), NOW)
+                .unwrap();
+            let (started_tx, started_rx) = std::sync::mpsc::channel();
+            let refresher = {
+                let (s, m) = (s.clone(), m.clone());
+                std::thread::spawn(move || {
+                    m.access_token(&s, "cloud", NOW, |_| {
+                        started_tx.send(()).unwrap();
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                        Err(RefreshError::Rejected("400 invalid refresh token".into()))
+                    })
                 })
-            })
-        };
-        started_rx.recv().unwrap();
-        // The user reconnects while the doomed refresh is still in flight.
-        m.save_tokens(
-            &s,
-            "cloud",
-            &set("new", Some("r-new"), NOW + 30 * DAY_MS),
-            NOW,
-        )
-        .unwrap();
-        assert!(
-            refresher.join().unwrap().is_err(),
-            "the refresh itself still fails"
-        );
-        let status = m.status(&s, "cloud").unwrap().unwrap();
-        assert_eq!(
-            status.status,
-            ConnectionStatus::Connected,
-            "the reconnect wins: {status:?}"
-        );
-        let token = m
-            .access_token(&s, "cloud", NOW, |_| {
-                panic!("a fresh token needs no refresh")
-            })
+            };
+            started_rx.recv().unwrap();
+            // The user reconnects while the doomed refresh is still in flight.
+            m.save_tokens(
+                &s,
+                "cloud",
+                &set("new", Some("r-new"), NOW + 30 * DAY_MS),
+                NOW,
+            )
             .unwrap();
-        assert_eq!(token.expose(), "new");
+            assert!(
+                refresher.join().unwrap().is_err(),
+                "the refresh itself still fails"
+            );
+            let status = m.status(&s, "cloud").unwrap().unwrap();
+            assert_eq!(
+                status.status,
+                ConnectionStatus::Connected,
+                "the reconnect wins: {status:?}"
+            );
+            let token = m
+                .access_token(&s, "cloud", NOW, |_| {
+                    panic!("a fresh token needs no refresh")
+                })
+                .unwrap();
+            assert_eq!(token.expose(), "new");
+        });
     }
 
     #[test]
     fn a_refused_refresh_marks_the_connection_and_waiters_do_not_retry_it() {
-        let s = Arc::new(Store::open_in_memory().unwrap());
-        let m = Arc::new(manager());
-        m.save_tokens(&s, "cloud", &set("old", Some("r-revoked"), NOW - 1), NOW)
-            .unwrap();
-        let refreshes = Arc::new(AtomicUsize::new(0));
-        let barrier = Arc::new(Barrier::new(6));
-        let handles: Vec<_> = (0..6)
-            .map(|_| {
-                let (s, m, refreshes, barrier) =
-                    (s.clone(), m.clone(), refreshes.clone(), barrier.clone());
-                std::thread::spawn(move || {
-                    barrier.wait();
-                    m.access_token(&s, "cloud", NOW, |_| {
-                        refreshes.fetch_add(1, Ordering::SeqCst);
-                        std::thread::sleep(std::time::Duration::from_millis(50));
-                        Err(RefreshError::Rejected("400 invalid refresh token".into()))
+        crate::storage::each_backend(
+            "a_refused_refresh_marks_the_connection_and_waiters_do_not_retry_it",
+            |s| {
+                let s = Arc::new(s);
+                let m = Arc::new(manager());
+                m.save_tokens(&s, "cloud", &set("old", Some("r-revoked"), NOW - 1), NOW)
+                    .unwrap();
+                let refreshes = Arc::new(AtomicUsize::new(0));
+                let barrier = Arc::new(Barrier::new(6));
+                let handles: Vec<_> = (0..6)
+                    .map(|_| {
+                        let (s, m, refreshes, barrier) =
+                            (s.clone(), m.clone(), refreshes.clone(), barrier.clone());
+                        std::thread::spawn(move || {
+                            barrier.wait();
+                            m.access_token(&s, "cloud", NOW, |_| {
+                                refreshes.fetch_add(1, Ordering::SeqCst);
+                                std::thread::sleep(std::time::Duration::from_millis(50));
+                                Err(RefreshError::Rejected("400 invalid refresh token".into()))
+                            })
+                        })
                     })
-                })
-            })
-            .collect();
-        for h in handles {
-            let err = h.join().unwrap().unwrap_err();
-            assert!(
-                matches!(&err, TokenError::NeedsReconnection { reason, .. } if reason.contains("invalid refresh token")),
-                "{err}"
-            );
-        }
-        assert_eq!(refreshes.load(Ordering::SeqCst), 1);
-        let st = m.status(&s, "cloud").unwrap().unwrap();
-        assert_eq!(st.status, ConnectionStatus::NeedsReconnection);
-        assert!(st.last_error.unwrap().contains("400 invalid refresh token"));
-        // Reconnecting (a new code exchange) clears it.
-        m.save_tokens(
-            &s,
-            "cloud",
-            &set("again", Some("r3"), NOW + 30 * DAY_MS),
-            NOW,
-        )
-        .unwrap();
-        assert_eq!(
-            m.access_token(&s, "cloud", NOW, never).unwrap().expose(),
-            "again"
+                    .collect();
+                for h in handles {
+                    let err = h.join().unwrap().unwrap_err();
+                    assert!(
+                        matches!(&err, TokenError::NeedsReconnection { reason, .. } if reason.contains("invalid refresh token")),
+                        "{err}"
+                    );
+                }
+                assert_eq!(refreshes.load(Ordering::SeqCst), 1);
+                let st = m.status(&s, "cloud").unwrap().unwrap();
+                assert_eq!(st.status, ConnectionStatus::NeedsReconnection);
+                assert!(st.last_error.unwrap().contains("400 invalid refresh token"));
+                // Reconnecting (a new code exchange) clears it.
+                m.save_tokens(
+                    &s,
+                    "cloud",
+                    &set("again", Some("r3"), NOW + 30 * DAY_MS),
+                    NOW,
+                )
+                .unwrap();
+                assert_eq!(
+                    m.access_token(&s, "cloud", NOW, never).unwrap().expose(),
+                    "again"
+                );
+                assert_eq!(m.status(&s, "cloud").unwrap().unwrap().last_error, None);
+            },
         );
-        assert_eq!(m.status(&s, "cloud").unwrap().unwrap().last_error, None);
     }
 
     #[test]
     fn a_transient_refresh_failure_keeps_a_still_valid_token_and_reports_an_expired_one() {
-        let (s, m) = (Store::open_in_memory().unwrap(), manager());
-        m.save_tokens(
-            &s,
-            "cloud",
-            &set("a1", Some("r1"), NOW + 3_600_000),
-            NOW - 29 * DAY_MS,
-        )
-        .unwrap();
-        let t = m
-            .access_token(&s, "cloud", NOW, |_| {
-                Err(RefreshError::Unavailable("503".into()))
-            })
-            .unwrap();
-        assert_eq!(t.expose(), "a1");
-        let st = m.status(&s, "cloud").unwrap().unwrap();
-        assert_eq!(st.status, ConnectionStatus::Connected);
-        assert!(st.last_error.unwrap().contains("503"));
-        let later = NOW + 2 * 3_600_000;
-        let err = m
-            .access_token(&s, "cloud", later, |_| {
-                Err(RefreshError::Unavailable("timeout".into()))
-            })
-            .unwrap_err();
-        assert!(
-            matches!(err, TokenError::RefreshUnavailable { .. }),
-            "{err}"
+        crate::storage::each_backend(
+            "a_transient_refresh_failure_keeps_a_still_valid_token_and_reports_an_expired_one",
+            |s| {
+                let m = manager();
+                m.save_tokens(
+                    &s,
+                    "cloud",
+                    &set("a1", Some("r1"), NOW + 3_600_000),
+                    NOW - 29 * DAY_MS,
+                )
+                .unwrap();
+                let t = m
+                    .access_token(&s, "cloud", NOW, |_| {
+                        Err(RefreshError::Unavailable("503".into()))
+                    })
+                    .unwrap();
+                assert_eq!(t.expose(), "a1");
+                let st = m.status(&s, "cloud").unwrap().unwrap();
+                assert_eq!(st.status, ConnectionStatus::Connected);
+                assert!(st.last_error.unwrap().contains("503"));
+                let later = NOW + 2 * 3_600_000;
+                let err = m
+                    .access_token(&s, "cloud", later, |_| {
+                        Err(RefreshError::Unavailable("timeout".into()))
+                    })
+                    .unwrap_err();
+                assert!(
+                    matches!(err, TokenError::RefreshUnavailable { .. }),
+                    "{err}"
+                );
+                assert_eq!(
+                    m.status(&s, "cloud").unwrap().unwrap().status,
+                    ConnectionStatus::Connected
+                );
+                // A success afterwards clears the error.
+                m.access_token(&s, "cloud", later, |_| {
+                    Ok(set("a2", None, later + 30 * DAY_MS))
+                })
+                .unwrap();
+                assert_eq!(m.status(&s, "cloud").unwrap().unwrap().last_error, None);
+            },
         );
-        assert_eq!(
-            m.status(&s, "cloud").unwrap().unwrap().status,
-            ConnectionStatus::Connected
-        );
-        // A success afterwards clears the error.
-        m.access_token(&s, "cloud", later, |_| {
-            Ok(set("a2", None, later + 30 * DAY_MS))
-        })
-        .unwrap();
-        assert_eq!(m.status(&s, "cloud").unwrap().unwrap().last_error, None);
     }
 
     #[test]
     fn without_a_refresh_token_an_expired_connection_needs_reconnection() {
-        let (s, m) = (Store::open_in_memory().unwrap(), manager());
-        m.save_tokens(&s, "cloud", &set("a1", None, NOW - 1), NOW)
-            .unwrap();
-        let err = m.access_token(&s, "cloud", NOW, never).unwrap_err();
-        assert!(
-            matches!(&err, TokenError::NeedsReconnection { reason, .. } if reason.contains("no refresh token")),
-            "{err}"
+        crate::storage::each_backend(
+            "without_a_refresh_token_an_expired_connection_needs_reconnection",
+            |s| {
+                let m = manager();
+                m.save_tokens(&s, "cloud", &set("a1", None, NOW - 1), NOW)
+                    .unwrap();
+                let err = m.access_token(&s, "cloud", NOW, never).unwrap_err();
+                assert!(
+                    matches!(&err, TokenError::NeedsReconnection { reason, .. } if reason.contains("no refresh token")),
+                    "{err}"
+                );
+            },
         );
     }
 
     #[test]
     fn a_rejected_call_is_retried_once_with_a_refreshed_token() {
-        let (s, m) = (Store::open_in_memory().unwrap(), manager());
-        m.save_tokens(
-            &s,
-            "cloud",
-            &set("stale", Some("r1"), NOW + 20 * DAY_MS),
-            NOW,
-        )
-        .unwrap();
-        let refresh = |_: &Secret| Ok(set("good", None, NOW + 30 * DAY_MS));
-        let mut seen = vec![];
-        let out = m.with_access_token(&s, "cloud", NOW, refresh, |t| {
-            seen.push(t.expose().to_string());
-            if t.expose() == "good" {
-                Ok("user")
-            } else {
-                Err(CallError::Rejected("401"))
-            }
-        });
-        assert_eq!(out, Ok("user"));
-        assert_eq!(seen, ["stale", "good"]);
-        // Rejected again after the refresh: the second rejection is reported, not refreshed again.
-        let refreshes = AtomicUsize::new(0);
-        let mut calls = 0;
-        let out: Result<(), _> = m.with_access_token(
-            &s,
-            "cloud",
-            NOW,
-            |_: &Secret| {
-                refreshes.fetch_add(1, Ordering::SeqCst);
-                Ok(set("newer", None, NOW + 30 * DAY_MS))
-            },
-            |_| {
-                calls += 1;
-                Err(CallError::Rejected(format!("403 #{calls}")))
+        crate::storage::each_backend(
+            "a_rejected_call_is_retried_once_with_a_refreshed_token",
+            |s| {
+                let m = manager();
+                m.save_tokens(
+                    &s,
+                    "cloud",
+                    &set("stale", Some("r1"), NOW + 20 * DAY_MS),
+                    NOW,
+                )
+                .unwrap();
+                let refresh = |_: &Secret| Ok(set("good", None, NOW + 30 * DAY_MS));
+                let mut seen = vec![];
+                let out = m.with_access_token(&s, "cloud", NOW, refresh, |t| {
+                    seen.push(t.expose().to_string());
+                    if t.expose() == "good" {
+                        Ok("user")
+                    } else {
+                        Err(CallError::Rejected("401"))
+                    }
+                });
+                assert_eq!(out, Ok("user"));
+                assert_eq!(seen, ["stale", "good"]);
+                // Rejected again after the refresh: the second rejection is reported, not refreshed again.
+                let refreshes = AtomicUsize::new(0);
+                let mut calls = 0;
+                let out: Result<(), _> = m.with_access_token(
+                    &s,
+                    "cloud",
+                    NOW,
+                    |_: &Secret| {
+                        refreshes.fetch_add(1, Ordering::SeqCst);
+                        Ok(set("newer", None, NOW + 30 * DAY_MS))
+                    },
+                    |_| {
+                        calls += 1;
+                        Err(CallError::Rejected(format!("403 #{calls}")))
+                    },
+                );
+                assert_eq!(out, Err(CallFailure::Call("403 #2".to_string())));
+                assert_eq!((refreshes.load(Ordering::SeqCst), calls), (1, 2));
             },
         );
-        assert_eq!(out, Err(CallFailure::Call("403 #2".to_string())));
-        assert_eq!((refreshes.load(Ordering::SeqCst), calls), (1, 2));
     }
 
     /// One "process": its store handle and token manager.
@@ -1356,30 +1395,35 @@ mod tests {
 
     #[test]
     fn a_token_sealed_for_one_connection_does_not_open_as_another() {
-        let (s, m) = (Store::open_in_memory().unwrap(), manager());
-        m.save_tokens(
-            &s,
-            "cloud",
-            &set("cloud-token", Some("r"), NOW + 20 * DAY_MS),
-            NOW,
-        )
-        .unwrap();
-        m.save_tokens(
-            &s,
-            "onprem",
-            &set("onprem-token", Some("r"), NOW + 20 * DAY_MS),
-            NOW,
-        )
-        .unwrap();
-        s.db().unwrap()
+        crate::storage::each_backend(
+            "a_token_sealed_for_one_connection_does_not_open_as_another",
+            |s| {
+                let m = manager();
+                m.save_tokens(
+                    &s,
+                    "cloud",
+                    &set("cloud-token", Some("r"), NOW + 20 * DAY_MS),
+                    NOW,
+                )
+                .unwrap();
+                m.save_tokens(
+                    &s,
+                    "onprem",
+                    &set("onprem-token", Some("r"), NOW + 20 * DAY_MS),
+                    NOW,
+                )
+                .unwrap();
+                s.db().unwrap()
             .execute("UPDATE account_tokens SET access_token = (SELECT access_token FROM account_tokens WHERE connection = 'cloud') WHERE connection = 'onprem'", [])
             .unwrap();
-        assert!(matches!(
-            m.access_token(&s, "onprem", NOW, never),
-            Err(TokenError::Crypto(_))
-        ));
-        assert!(m.remove(&s, "onprem").unwrap());
-        assert_eq!(m.status(&s, "onprem").unwrap(), None);
+                assert!(matches!(
+                    m.access_token(&s, "onprem", NOW, never),
+                    Err(TokenError::Crypto(_))
+                ));
+                assert!(m.remove(&s, "onprem").unwrap());
+                assert_eq!(m.status(&s, "onprem").unwrap(), None);
+            },
+        );
     }
 
     /// `Accounts`: what start-up requires of OAuth connections.
