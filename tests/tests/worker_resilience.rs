@@ -20,6 +20,7 @@ mod running;
 use config_text::*;
 use exlogare_conformance_tests::gitflic_fixtures;
 use exlogare_notify::{ConnectionAlert, Delivered, FailureMessage, Notifier, NotifyError};
+use exlogare_service::storage::now_ms;
 use fakes::*;
 use running::{RunningHost as Host, base64_encode};
 
@@ -309,16 +310,19 @@ fn a_delivery_claimed_more_than_max_attempts_times_is_parked_at_claim() {
     let world = World::new(exchanges_for("svc-1", None));
     let mut host = Host::start(&world.config(), false, true);
     let id = deliver(&host, delivery_for("svc-1"));
+    let store = host.service.store.clone();
     for _ in 0..3 {
-        // Claimed, then the process "dies": a restart puts what was running back in the queue.
-        let d = host
-            .service
-            .store
-            .claim_due(i64::MAX)
-            .unwrap()
-            .expect("claimable");
+        // Claimed, then the process "dies": on one host a restart puts what was running back
+        // in the queue; with replicas (PostgreSQL) its lease runs out, unrenewed.
+        let d = store.claim_due(now_ms()).unwrap().expect("claimable");
         assert_eq!(d.id, id);
-        host.service.store.requeue_in_flight().unwrap();
+        if store.shared_by_replicas() {
+            std::thread::sleep(std::time::Duration::from_millis(
+                store.lease_ms() as u64 + 50,
+            ));
+        } else {
+            store.requeue_in_flight().unwrap();
+        }
     }
     host.start_workers();
     let parked = host.wait_state(id, "parked");

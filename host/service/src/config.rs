@@ -100,6 +100,9 @@ pub struct StorageConfig {
     pub url: Option<String>,
     pub password_env: Option<String>,
     pub password_file: Option<PathBuf>,
+    /// How long a claimed delivery stays this process's without a renewal (renewed every
+    /// quarter of it): how soon another replica takes over the work of one that died.
+    pub lease_ms: u64,
 }
 
 impl Default for StorageConfig {
@@ -109,6 +112,7 @@ impl Default for StorageConfig {
             url: None,
             password_env: None,
             password_file: None,
+            lease_ms: crate::storage::DEFAULT_LEASE_MS as u64,
         }
     }
 }
@@ -122,15 +126,14 @@ impl StorageConfig {
             &self.password_file,
         )?;
         match self.url.as_deref().map(str::trim) {
-            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                Ok(exlogare_storage::Location::Postgres {
-                    url: url.to_string(),
-                    password: password.map(|p| p.expose().to_string()),
-                })
-            }
-            Some(url) => anyhow::bail!(
-                "[storage] url = {url:?}: only PostgreSQL URLs (postgres://user@host:5432/database) go here; for SQLite set `path`"
+            Some(url) if url.starts_with("sqlite:") || url.ends_with(".db") => anyhow::bail!(
+                "[storage] url = {url:?}: only PostgreSQL goes here (postgres://user@host:5432/database, or libpq's key=value form); for a SQLite file set `path`"
             ),
+            // A URL or libpq's `host=… dbname=…`: the driver reads both and says what is wrong.
+            Some(url) => Ok(exlogare_storage::Location::Postgres {
+                url: url.to_string(),
+                password: password.map(|p| p.expose().to_string()),
+            }),
             None if password.is_some() => anyhow::bail!(
                 "[storage] has a password but no url; the password is for a PostgreSQL url"
             ),
@@ -458,6 +461,12 @@ impl Config {
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
+        if !(1_000..=3_600_000).contains(&self.storage.lease_ms) {
+            anyhow::bail!(
+                "[storage] lease_ms = {}: must be 1000 to 3600000 (a second to an hour)",
+                self.storage.lease_ms
+            );
+        }
         self.sandbox.validate().map_err(anyhow::Error::msg)?;
         self.analysis.validate()?;
         if self.worker.threads == 0 || self.worker.max_attempts == 0 {

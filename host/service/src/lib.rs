@@ -15,6 +15,7 @@ pub mod config;
 pub mod green_run;
 pub mod green_store;
 pub mod group_commit;
+pub mod in_flight;
 pub mod metrics;
 pub mod outcome;
 pub mod parked_http;

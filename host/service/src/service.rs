@@ -97,6 +97,8 @@ pub struct Service {
     pub plugins: LivePlugins,
     /// Wakes idle workers when a delivery is stored (wakeup.rs).
     pub wakeup: crate::wakeup::Wakeup,
+    /// What the workers are processing: the leases the lease keeper renews (in_flight.rs).
+    pub in_flight: crate::in_flight::InFlight,
     /// Config-file connections plus those added at run time (accounts/connections.rs); read
     /// through [`Service::connection`], which notices additions and removals made by another
     /// process on the same database.
@@ -213,7 +215,8 @@ impl Service {
             }
             crate::accounts::stored_connections::complete_config_roots(&plugins.snapshot(), c)?;
         }
-        let store = Store::open_at(&config.storage.location()?)?;
+        let store =
+            Store::open_at(&config.storage.location()?)?.with_lease_ms(config.storage.lease_ms);
         for c in &config.connections {
             connections.insert(
                 c.id.clone(),
@@ -237,6 +240,7 @@ impl Service {
             store,
             plugins,
             wakeup: Default::default(),
+            in_flight: Default::default(),
             connections: RwLock::new(connections),
             unusable: RwLock::default(),
             notifiers,
@@ -690,6 +694,7 @@ impl Service {
         else {
             return Ok(false);
         };
+        let _renewed = self.in_flight.hold(d.id);
         if d.attempts == 1 {
             // From the 202 to a worker taking it: the queue's share of the time to message.
             let waited = now_ms().saturating_sub(d.received_at).max(0) as u64;

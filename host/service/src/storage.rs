@@ -33,10 +33,10 @@ const MIGRATIONS: Migrations = Migrations {
     postgres: &[include_str!("../migrations/postgres/0001_schema.sql")],
 };
 
-/// How long a claimed delivery stays its claimer's without a renewal. The claimer renews every
+/// How long a claimed delivery stays its claimer's without a renewal, unless `[storage] lease_ms` says otherwise. The claimer renews every
 /// quarter of it (worker.rs), so only a process that stopped (killed, hung machine, lost
 /// network) lets a lease run out; another replica then takes the delivery over.
-pub const LEASE_MS: i64 = 60_000;
+pub const DEFAULT_LEASE_MS: i64 = 60_000;
 
 type Result<T> = std::result::Result<T, StorageError>;
 
@@ -153,6 +153,7 @@ pub struct Store {
     /// Who this process is in `deliveries.leased_by`: process id and a random part, so a
     /// restarted process (same pid in a new container) is not taken for its predecessor.
     holder: Arc<str>,
+    lease_ms: i64,
 }
 
 /// One enqueue inside the caller's transaction (storage.rs `Store::enqueue_batch`).
@@ -260,6 +261,7 @@ impl Store {
             db: Arc::new(Database::open(location, &MIGRATIONS)?),
             enqueues: Arc::default(),
             holder: format!("{}-{:08x}", std::process::id(), rand::random::<u32>()).into(),
+            lease_ms: DEFAULT_LEASE_MS,
         })
     }
 
@@ -270,6 +272,16 @@ impl Store {
     /// Whether other processes (replicas) may be working on this database right now.
     pub fn shared_by_replicas(&self) -> bool {
         self.db.dialect().shared_by_replicas()
+    }
+
+    /// The same database with leases of `ms` milliseconds.
+    pub fn with_lease_ms(mut self, ms: u64) -> Self {
+        self.lease_ms = i64::try_from(ms).unwrap_or(DEFAULT_LEASE_MS);
+        self
+    }
+
+    pub fn lease_ms(&self) -> i64 {
+        self.lease_ms
     }
 
     /// This process's name on the leases it holds.
@@ -366,7 +378,7 @@ impl Store {
             params![
                 now,
                 max_running,
-                now.saturating_add(LEASE_MS),
+                now.saturating_add(self.lease_ms),
                 &*self.holder
             ],
             delivery_row,
@@ -374,12 +386,20 @@ impl Store {
         .optional()
     }
 
-    /// Extends the leases of every delivery this process is working on; returns how many.
-    pub fn renew_leases(&self) -> Result<usize> {
-        self.db()?.execute(
-            "UPDATE deliveries SET lease_until = ?1 WHERE state = 'running' AND leased_by = ?2",
-            params![now_ms().saturating_add(LEASE_MS), &*self.holder],
-        )
+    /// Extends the leases of `ids`, the deliveries this process is working on (in_flight.rs),
+    /// where they are still its own; returns how many.
+    pub fn renew_leases(&self, ids: &[i64]) -> Result<usize> {
+        let db = self.db()?;
+        let until = now_ms().saturating_add(self.lease_ms);
+        let mut renewed = 0;
+        for id in ids {
+            renewed += db.execute(
+                "UPDATE deliveries SET lease_until = ?1
+                 WHERE id = ?2 AND state = 'running' AND leased_by = ?3",
+                params![until, id, &*self.holder],
+            )?;
+        }
+        Ok(renewed)
     }
 
     /// After a restart: what was running when the process stopped goes back to the queue.
@@ -735,8 +755,11 @@ mod tests {
                 if s.shared_by_replicas() {
                     // Another replica may be working on it: only the lease frees it.
                     assert_eq!(s.requeue_in_flight().unwrap(), 0);
-                    assert!(s.claim_due(now_ms() + LEASE_MS / 2).unwrap().is_none());
-                    let again = s.claim_due(now_ms() + LEASE_MS + 1_000).unwrap().unwrap();
+                    assert!(s.claim_due(now_ms() + s.lease_ms() / 2).unwrap().is_none());
+                    let again = s
+                        .claim_due(now_ms() + s.lease_ms() + 1_000)
+                        .unwrap()
+                        .unwrap();
                     assert_eq!(again.attempts, 2);
                 } else {
                     assert_eq!(s.requeue_in_flight().unwrap(), 1);
@@ -763,13 +786,20 @@ mod tests {
         assert_eq!(b.requeue_in_flight().unwrap(), 0);
         assert!(b.claim_due(now_ms()).unwrap().is_none());
         // A is alive and renews; B looks again just before the renewed lease ends.
-        assert_eq!(a.renew_leases().unwrap(), 1);
-        assert!(b.claim_due(now_ms() + LEASE_MS - 5_000).unwrap().is_none());
+        assert_eq!(a.renew_leases(&[d.id]).unwrap(), 1);
+        assert!(
+            b.claim_due(now_ms() + b.lease_ms() - 5_000)
+                .unwrap()
+                .is_none()
+        );
         // A stops renewing (killed): once its lease is over, B takes the delivery over.
-        let taken = b.claim_due(now_ms() + LEASE_MS + 5_000).unwrap().unwrap();
+        let taken = b
+            .claim_due(now_ms() + b.lease_ms() + 5_000)
+            .unwrap()
+            .unwrap();
         assert_eq!((taken.id, taken.attempts), (d.id, 2));
-        assert_eq!(a.renew_leases().unwrap(), 0, "no longer A's");
-        assert_eq!(b.renew_leases().unwrap(), 1);
+        assert_eq!(a.renew_leases(&[d.id]).unwrap(), 0, "no longer A's");
+        assert_eq!(b.renew_leases(&[d.id]).unwrap(), 1);
     }
 
     #[test]

@@ -34,13 +34,14 @@ impl Workers {
                 metrics.worker_restart();
             }
         };
-        let store = service.store.clone();
+        let keeping = service.clone();
         let keeper = move |stop: &AtomicBool| {
-            let every = Duration::from_millis((crate::storage::LEASE_MS / 4) as u64);
+            let store = &keeping.store;
+            let every = Duration::from_millis((store.lease_ms() / 4).max(100) as u64);
             let mut renewed: Option<Instant> = None;
             while !stop.load(Ordering::Relaxed) {
                 if renewed.is_none_or(|at| at.elapsed() >= every) {
-                    if let Err(e) = store.renew_leases() {
+                    if let Err(e) = store.renew_leases(&keeping.in_flight.ids()) {
                         tracing::error!("renewing the leases of running deliveries: {e}");
                     }
                     renewed = Some(Instant::now());

@@ -60,8 +60,24 @@ pub fn admin(dir: &Path) -> String {
 }
 
 /// `[storage]`: the database `exlogare.db` in `dir` (a second service on it is a restart or a CLI).
+/// With `EXLOGARE_TEST_SERVICE_ON=postgres` (`./x test` runs the service suites so a second
+/// time), a fresh PostgreSQL database instead, the same one for every service on `dir`.
 pub fn storage(dir: &Path) -> String {
-    format!("\n[storage]\npath = {:?}\n", dir.join("exlogare.db"))
+    if std::env::var("EXLOGARE_TEST_SERVICE_ON").as_deref() != Ok("postgres") {
+        return format!("\n[storage]\npath = {:?}\n", dir.join("exlogare.db"));
+    }
+    let marker = dir.join("postgres-database");
+    let url = std::fs::read_to_string(&marker).unwrap_or_else(|_| {
+        let at = exlogare_storage::testing::fresh_postgres("a service test on PostgreSQL")
+            .expect("EXLOGARE_TEST_SERVICE_ON=postgres needs EXLOGARE_TEST_POSTGRES");
+        let exlogare_storage::Location::Postgres { url, .. } = at else {
+            unreachable!("fresh_postgres gives a PostgreSQL location")
+        };
+        std::fs::write(&marker, &url).unwrap();
+        url
+    });
+    // Short leases: a test that restarts a host waits for its old leases to run out.
+    format!("\n[storage]\nurl = {url:?}\nlease_ms = 2000\n")
 }
 
 /// `[plugins]`: `files`, compiled into `cache` when one is given.

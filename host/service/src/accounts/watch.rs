@@ -71,11 +71,11 @@ fn retire_secrets(
     let now = now_ms();
     db.execute(
         "INSERT INTO retired_webhook_secrets (connection, project, secret_hash, reason, retired_at)
-         SELECT ?1, ?2, h, ?3, ?4 FROM (
+         SELECT ?1, ?2, h, CAST(?3 AS TEXT), CAST(?4 AS BIGINT) FROM (
              SELECT secret_hash AS h FROM watched_projects WHERE connection = ?1 AND project = ?2
              UNION ALL
              SELECT pending_secret_hash FROM watched_projects
-              WHERE connection = ?1 AND project = ?2 AND pending_secret_hash IS NOT NULL)
+              WHERE connection = ?1 AND project = ?2 AND pending_secret_hash IS NOT NULL) AS held
          WHERE h != COALESCE(?5, '')
          ON CONFLICT (connection, secret_hash) DO UPDATE SET
              project = excluded.project, reason = excluded.reason, retired_at = excluded.retired_at",
@@ -322,7 +322,7 @@ impl Service {
             .store
             .db()?
             .query_row(
-                "SELECT project FROM watched_projects WHERE connection = ?1 AND project = ?2 COLLATE NOCASE ORDER BY project = ?2 DESC LIMIT 1",
+                "SELECT project FROM watched_projects WHERE connection = ?1 AND LOWER(project) = LOWER(?2) ORDER BY project = ?2 DESC LIMIT 1",
                 params![connection, project],
                 |r| r.get(0),
             )
