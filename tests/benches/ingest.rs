@@ -29,8 +29,7 @@ fn config(dir: &std::path::Path) -> Config {
 listen = "127.0.0.1:0"
 max_queued = 1000000
 
-[storage]
-path = {db:?}
+{storage}
 
 [plugins]
 files = [{plugin:?}]
@@ -45,13 +44,22 @@ oauth_base = "https://oauth.gitflic.ru"
 webhook_secret_file = {secret:?}
 access_token_file = {token:?}
 "#,
-        db = dir.join("bench.db"),
+        storage = storage(dir),
         plugin = gitflic_component(),
         cache = dir.join("cache"),
         secret = dir.join("secret"),
         token = dir.join("token"),
     );
     toml::from_str(&text).expect("bench config")
+}
+
+/// The bench's database: SQLite in `dir`, or the PostgreSQL database named by
+/// `EXLOGARE_BENCH_DB` (tests/benches/wrk_replicas.sh starts replicas on one).
+fn storage(dir: &std::path::Path) -> String {
+    match std::env::var("EXLOGARE_BENCH_DB") {
+        Ok(url) => format!("[storage]\nurl = {url:?}"),
+        Err(_) => format!("[storage]\npath = {:?}", dir.join("bench.db")),
+    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

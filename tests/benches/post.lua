@@ -6,12 +6,15 @@ function setup(thread)
   thread:set("tid", #threads + 1)
   table.insert(threads, thread)
 end
+-- `-- OFFSET` after the URL: several wrk processes at once (one per replica,
+-- tests/benches/wrk_replicas.sh) name distinct pipelines.
 function init(args)
   tid = tonumber(wrk.thread:get("tid")) or 1
+  offset = tonumber(args[1]) or 0
 end
 request = function()
   counter = counter + 1
-  local n = tid * 10000000 + counter
+  local n = offset + tid * 10000000 + counter
   local body = '{"action":"PIPELINE_FAIL","project_id":"aa62e838-464f-5c6d-bbbc-9e2dff577e28","project":{"alias":"app","owner_alias":"acme","title":"App"},"pipeline":{"local_id":"' .. n .. '","ref":"main"}}'
   return wrk.format("POST", "/api/integrations/gitflic/webhook/cloud?secret=wh-bench-Qz81Lm2P",
     {["Content-Type"] = "application/json", ["Gitflic-Webhook-Secret"] = "wh-bench-Qz81Lm2P"}, body)

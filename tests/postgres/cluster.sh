@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL cluster for the test suites (`./x test` calls this).
-#   tests/postgres/cluster.sh start   prints the URL for EXLOGARE_TEST_POSTGRES, then the
+#   tests/postgres/cluster.sh start [--durable]
+#                                     prints the URL for EXLOGARE_TEST_POSTGRES, then the
 #                                     cluster's folder on a second line
 #   tests/postgres/cluster.sh stop DIR
 # Installs Debian's postgresql when no server binaries are found. The cluster runs under a
 # non-root user (PostgreSQL refuses root), listens only on a unix socket in its own folder,
-# and skips fsync: its data is thrown away at the end of the run.
+# and skips fsync (its data is thrown away at the end of the run) unless --durable asks for
+# PostgreSQL's defaults, as a benchmark against SQLite's fsync per commit needs.
 set -euo pipefail
 
 find_bin() {
@@ -43,8 +45,10 @@ case "${1:-}" in
     fi
     as_owner "$bin/initdb" -D "$dir/data" -U exlogare -A trust --no-sync -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
       || { cat "$dir/initdb.log" >&2; exit 1; }
+    fast="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    [ "${2:-}" = --durable ] && fast=""
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-      -o "-c listen_addresses='' -c unix_socket_directories='$dir' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400" \
+      -o "-c listen_addresses='' -c unix_socket_directories='$dir' $fast -c max_connections=400" \
       start >&2 || { cat "$dir/server.log" >&2; exit 1; }
     echo "host=$dir user=exlogare dbname=postgres"
     echo "$dir"

@@ -29,8 +29,12 @@ const MIGRATIONS: Migrations = Migrations {
         include_str!("../migrations/sqlite/0009_connection_alert_kinds.sql"),
         include_str!("../migrations/sqlite/0010_green_fingerprints.sql"),
         include_str!("../migrations/sqlite/0011_delivery_leases.sql"),
+        include_str!("../migrations/sqlite/0012_poll_claims.sql"),
     ],
-    postgres: &[include_str!("../migrations/postgres/0001_schema.sql")],
+    postgres: &[
+        include_str!("../migrations/postgres/0001_schema.sql"),
+        include_str!("../migrations/postgres/0002_poll_claims.sql"),
+    ],
 };
 
 /// How long a claimed delivery stays its claimer's without a renewal, unless `[storage] lease_ms` says otherwise. The claimer renews every
@@ -282,6 +286,15 @@ impl Store {
 
     pub fn lease_ms(&self) -> i64 {
         self.lease_ms
+    }
+
+    /// The same database under another holder name: another process, for tests.
+    #[cfg(test)]
+    pub(crate) fn clone_as_another_process(&self) -> Store {
+        Store {
+            holder: format!("{}-other", self.holder).into(),
+            ..self.clone()
+        }
     }
 
     /// This process's name on the leases it holds.

@@ -426,6 +426,7 @@ impl Service {
         let cleanup = [
             "DELETE FROM watched_projects WHERE connection = ?1",
             "DELETE FROM poll_watermarks WHERE connection = ?1",
+            "DELETE FROM poll_claims WHERE connection = ?1",
             "DELETE FROM green_fingerprints WHERE connection = ?1",
             "DELETE FROM oauth_states WHERE connection = ?1",
             "DELETE FROM account_tokens WHERE connection = ?1",

@@ -65,9 +65,33 @@ pub fn watermark(
     Ok(w.map(|w| u64::try_from(w).unwrap_or(0)))
 }
 
+/// Takes (or renews) the poll of `project` for this process until `now + for_ms`, unless another
+/// process holds a claim that has not run out: so replicas on one database poll each project
+/// from one of them at a time. True when this process may poll it now.
+pub fn claim_poll(
+    store: &Store,
+    connection: &str,
+    project: &str,
+    now: i64,
+    for_ms: i64,
+) -> Result<bool, StorageError> {
+    Ok(store.db()?.execute(
+        "INSERT INTO poll_claims (connection, project, holder, claimed_until) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (connection, project) DO UPDATE
+             SET holder = excluded.holder, claimed_until = excluded.claimed_until
+             WHERE poll_claims.holder = excluded.holder OR poll_claims.claimed_until < ?5",
+        params![connection, project, store.holder(), now.saturating_add(for_ms), now],
+    )? == 1)
+}
+
 /// Forgets a project's watermark (it is no longer watched).
 pub fn forget(store: &Store, connection: &str, project: &str) -> Result<bool, StorageError> {
-    Ok(store.db()?.execute(
+    let db = store.db()?;
+    db.execute(
+        "DELETE FROM poll_claims WHERE connection = ?1 AND project = ?2",
+        params![connection, project],
+    )?;
+    Ok(db.execute(
         "DELETE FROM poll_watermarks WHERE connection = ?1 AND project = ?2",
         params![connection, project],
     )? > 0)
@@ -243,6 +267,33 @@ mod tests {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .unwrap()
+    }
+
+    #[test]
+    fn one_replica_polls_a_project_until_its_claim_runs_out() {
+        crate::storage::each_backend("poll claims", |s| {
+            // Another process on the same database: its own holder name.
+            let other = s.clone_as_another_process();
+            assert!(claim_poll(&s, "cloud", "acme/app", NOW, 90_000).unwrap());
+            assert!(
+                claim_poll(&s, "cloud", "acme/app", NOW + 60_000, 90_000).unwrap(),
+                "renewed by its holder"
+            );
+            assert!(
+                !claim_poll(&other, "cloud", "acme/app", NOW + 100_000, 90_000).unwrap(),
+                "still held"
+            );
+            assert!(
+                claim_poll(&other, "cloud", "acme/lib", NOW, 90_000).unwrap(),
+                "per project"
+            );
+            // The holder stopped polling: once its claim ran out, the other takes the project.
+            assert!(claim_poll(&other, "cloud", "acme/app", NOW + 151_000, 90_000).unwrap());
+            assert!(!claim_poll(&s, "cloud", "acme/app", NOW + 152_000, 90_000).unwrap());
+            // Unwatching forgets the claim with the watermark.
+            forget(&other, "cloud", "acme/app").unwrap();
+            assert!(claim_poll(&s, "cloud", "acme/app", NOW + 153_000, 90_000).unwrap());
+        });
     }
 
     #[test]

@@ -118,7 +118,24 @@ impl Service {
             anyhow::anyhow!("provider plugin `{}` is not loaded", c.config.provider)
         })?;
         let mut round = PollRound::default();
+        // Another replica on the database polling a project skips it here; its claim lasts
+        // past its next round, so the one that polls a project keeps it while it lives.
+        let claim_ms = self
+            .poll_interval_of(connection, Duration::ZERO)
+            .unwrap_or(Duration::from_secs(60))
+            .as_millis()
+            .saturating_mul(3)
+            / 2;
+        let claim_ms = i64::try_from(claim_ms).unwrap_or(i64::MAX);
         for project in self.watched_projects(connection)? {
+            if !poller::claim_poll(&self.store, connection, &project, now_ms(), claim_ms)? {
+                tracing::debug!(
+                    connection,
+                    project = project.as_str(),
+                    "polled by another replica"
+                );
+                continue;
+            }
             if let Some(wait) = round.rate_limited {
                 round.projects.push((
                     project,
