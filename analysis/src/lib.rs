@@ -150,29 +150,37 @@ type NumLine = (u64, String);
 #[derive(Debug)]
 struct Ring {
     lines: VecDeque<NumLine>,
+    /// The strings of cleared slots, reused before any new one is allocated: the ring of lines
+    /// before a failure is cleared at every command.
+    spare: Vec<String>,
     cap: usize,
 }
+
+/// A new slot's capacity: most log lines fit, so a slot is rarely grown later.
+const SLOT_BYTES: usize = 128;
 
 impl Ring {
     fn new(cap: usize) -> Self {
         Ring {
             lines: VecDeque::with_capacity(cap),
+            spare: Vec::new(),
             cap,
         }
     }
     fn push(&mut self, n: u64, text: &str) {
-        if self.lines.len() == self.cap {
-            let mut slot = self.lines.pop_front().expect("ring is full");
-            slot.0 = n;
-            slot.1.clear();
-            slot.1.push_str(text);
-            self.lines.push_back(slot);
+        let mut slot = if self.lines.len() == self.cap {
+            self.lines.pop_front().expect("ring is full").1
         } else {
-            self.lines.push_back((n, text.to_owned()));
-        }
+            self.spare
+                .pop()
+                .unwrap_or_else(|| String::with_capacity(SLOT_BYTES))
+        };
+        slot.clear();
+        slot.push_str(text);
+        self.lines.push_back((n, slot));
     }
     fn clear(&mut self) {
-        self.lines.clear();
+        self.spare.extend(self.lines.drain(..).map(|(_, s)| s));
     }
 }
 
@@ -333,6 +341,24 @@ fn patterns() -> &'static Patterns {
     })
 }
 
+/// Whether a line can be a command echo (`Patterns::command_echo`), by the literal text each of
+/// its forms needs: task runners' `[12:34:56] msg` lines start with `[` as Jenkins' `[ws] $ cmd`
+/// does, and are too common for the regex (and its captures) to run on each.
+fn may_echo_command(t: &str) -> bool {
+    let b = t.as_bytes();
+    match b.first() {
+        Some(b'$') => true,
+        Some(b'>') => t.starts_with("> Task "),
+        // `[ws] $ cmd`: the workspace name holds no `]`, so the first `]` closes it.
+        Some(b'[') => {
+            t.starts_with("[INFO] --- ")
+                || t.starts_with("[Pipeline] ")
+                || memchr::memchr(b']', b).is_some_and(|i| b[i + 1..].starts_with(b" $ "))
+        }
+        _ => false,
+    }
+}
+
 /// Removes a clock-time prefix (`[12:34:56]`, `12:34:56.789`) that task runners and loggers put
 /// before their messages, so that rules anchored at the start of a message still apply.
 fn strip_clock(t: &str) -> &str {
@@ -368,7 +394,10 @@ fn strip_clock(t: &str) -> &str {
 fn message(t: &str) -> &str {
     let t = strip_clock(t);
     let b = t.as_bytes();
-    if b.first().is_some_and(u8::is_ascii_alphabetic) {
+    // The prefix ends with `>` within its first 80 bytes; most lines have none there.
+    if b.first().is_some_and(u8::is_ascii_alphabetic)
+        && memchr::memchr(b'>', &b[..b.len().min(80)]).is_some()
+    {
         let n = b
             .iter()
             .take(80)
@@ -448,6 +477,9 @@ pub struct Analyzer {
     last_strong: Option<Candidate>,
     pre: Ring,
     sections: Vec<String>,
+    /// Whether the innermost open section is CI setup (see [`Candidate::setup`]): known when
+    /// a section opens or closes, not matched again for every line.
+    setup: bool,
     post_depth: usize,
     after_failure: bool,
     /// Strong verdicts from anywhere (timeouts, cancellations, OOM kills are often printed by
@@ -476,6 +508,7 @@ impl Analyzer {
             last_strong: None,
             pre: Ring::new(PRE_LINES),
             sections: Vec::new(),
+            setup: false,
             post_depth: 0,
             after_failure: false,
             global: VecDeque::new(),
@@ -562,7 +595,7 @@ impl Analyzer {
         // Gradle's `> Task :x FAILED` closes the task whose output is above it (Gradle 4 prints
         // the header again with the outcome): not a new sub-command.
         let task_outcome = first == b'>' && t.trim_end().ends_with(" FAILED");
-        if let Some(c) = (matches!(first, b'$' | b'[' | b'>') && !task_outcome)
+        if let Some(c) = (may_echo_command(t) && !task_outcome)
             .then(|| p.command_echo.captures(t))
             .flatten()
         {
@@ -727,6 +760,10 @@ impl Analyzer {
                 }
             }
         }
+        self.setup = self
+            .sections
+            .last()
+            .is_some_and(|s| p.setup_section.is_match(s));
     }
 
     fn push_global(&mut self, line: u64, v: Verdict) {
@@ -772,9 +809,7 @@ impl Analyzer {
 
     /// Whether the innermost open section is CI setup (see [`Candidate::setup`]).
     fn in_setup(&self) -> bool {
-        self.sections
-            .last()
-            .is_some_and(|s| patterns().setup_section.is_match(s))
+        self.setup
     }
 
     fn add_line(&mut self, n: u64, text: &str, verdict: Option<Verdict>) {
