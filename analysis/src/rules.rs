@@ -5,7 +5,8 @@
 //! Rules describe *output formats* (compilers, test runners, package managers, shells, CI
 //! runners), never a particular project.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use aho_corasick::automaton::{Automaton, StateID};
+use aho_corasick::{Anchored, MatchKind, StartKind, dfa::DFA};
 use regex::{Regex, RegexSet, RegexSetBuilder};
 use serde::Serialize;
 use std::sync::OnceLock;
@@ -1348,8 +1349,18 @@ fn case_variants(word: &str) -> [String; 3] {
     [word.to_owned(), capitalised, word.to_uppercase()]
 }
 
+/// The prefilter's words: [`KEYWORDS`], and [`KEYWORDS_RU`] in each case.
+fn keywords() -> impl Iterator<Item = String> {
+    KEYWORDS
+        .iter()
+        .map(|k| (*k).to_owned())
+        .chain(KEYWORDS_RU.iter().flat_map(|k| case_variants(k)))
+}
+
 pub struct RuleSet {
-    prefilter: AhoCorasick,
+    prefilter: DFA,
+    /// The prefilter's unanchored start state.
+    start: StateID,
     set: RegexSet,
     pub regexes: Vec<Regex>,
 }
@@ -1366,17 +1377,12 @@ pub struct Verdict {
 pub fn rules() -> &'static RuleSet {
     static SET: OnceLock<RuleSet> = OnceLock::new();
     SET.get_or_init(|| {
-        let prefilter = AhoCorasickBuilder::new()
+        let prefilter = DFA::builder()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
-            // A full DFA: the prefilter runs on every line, so its speed is the scan's speed.
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(
-                KEYWORDS
-                    .iter()
-                    .map(|k| (*k).to_owned())
-                    .chain(KEYWORDS_RU.iter().flat_map(|k| case_variants(k))),
-            )
+            .start_kind(StartKind::Unanchored)
+            .prefilter(false)
+            .build(keywords())
             .expect("keywords compile");
         // The lazy DFA's cache: at the default 2 MiB the set (English and Russian words, Unicode
         // classes) kept clearing it and fell back to the slow engine on ordinary lines; 16 MiB
@@ -1389,8 +1395,12 @@ pub fn rules() -> &'static RuleSet {
             .iter()
             .map(|r| Regex::new(r.pattern).expect("rule compiles"))
             .collect();
+        let start = prefilter
+            .start_state(Anchored::No)
+            .expect("the keyword DFA is built for unanchored searches");
         RuleSet {
             prefilter,
+            start,
             set,
             regexes,
         }
@@ -1402,7 +1412,9 @@ impl RuleSet {
     /// Whether the line has any keyword at all (most lines do not).
     fn has_keyword(&self, line: &str) -> bool {
         // TeX errors start with `! ` and often carry no failure word (`! Missing $ inserted.`).
-        self.prefilter.is_match(line) || has_location(line) || line.starts_with("! ")
+        has_word(&self.prefilter, self.start, line.as_bytes())
+            || has_location(line)
+            || line.starts_with("! ")
     }
 
     pub fn classify(&self, line: &str) -> Option<Verdict> {
@@ -1486,27 +1498,99 @@ impl RuleSet {
     }
 }
 
+/// Whether `hay` holds a keyword: the keyword DFA run over it, stopping at the first match.
+///
+/// Each step of one run waits for the previous step's table load, so a single run costs a
+/// memory latency per byte whatever else the CPU could do. A line is therefore run as two
+/// independent halves in lockstep, which the CPU overlaps. A keyword across the middle is found
+/// by running the first half's state on into the second half until it reaches the state that
+/// the second half's own run had at the same byte: from there both runs are the same, and the
+/// second one found nothing. That takes at most a keyword's length, usually a byte or two.
+fn has_word(dfa: &DFA, start: StateID, hay: &[u8]) -> bool {
+    /// Below this, splitting saves less than it costs.
+    const SPLIT_FROM: usize = 16;
+    /// The second half's first states, kept for the meeting. Past them (a prefix of one of the
+    /// longest keywords across the middle) the first run goes on to the end.
+    const TRAIL: usize = 32;
+    if hay.len() < SPLIT_FROM {
+        return walk(dfa, start, hay).is_none();
+    }
+    // `back` is as long as `front` or one byte longer.
+    let (front, back) = hay.split_at(hay.len() / 2);
+    let found = |sid| dfa.is_special(sid) && dfa.is_match(sid);
+    let (mut a, mut b) = (start, start);
+    let mut trail = [start; TRAIL];
+    let kept = front.len().min(TRAIL);
+    for i in 0..kept {
+        a = dfa.next_state(Anchored::No, a, front[i]);
+        b = dfa.next_state(Anchored::No, b, back[i]);
+        trail[i] = b;
+        if found(a) || found(b) {
+            return true;
+        }
+    }
+    for i in kept..front.len() {
+        a = dfa.next_state(Anchored::No, a, front[i]);
+        b = dfa.next_state(Anchored::No, b, back[i]);
+        if found(a) || found(b) {
+            return true;
+        }
+    }
+    if back.len() > front.len() {
+        // The odd byte.
+        let Some(sid) = walk(dfa, b, &back[front.len()..]) else {
+            return true;
+        };
+        if let Some(t) = trail.get_mut(front.len()) {
+            *t = sid;
+        }
+    }
+    for (i, &x) in back.iter().enumerate() {
+        a = dfa.next_state(Anchored::No, a, x);
+        if found(a) {
+            return true;
+        }
+        if trail.get(i) == Some(&a) {
+            return false;
+        }
+    }
+    false
+}
+
+/// Runs the keyword DFA from `sid` over `hay`: `None` when it matched, else the state reached.
+fn walk(dfa: &DFA, mut sid: StateID, hay: &[u8]) -> Option<StateID> {
+    for &x in hay {
+        sid = dfa.next_state(Anchored::No, sid, x);
+        if dfa.is_special(sid) && dfa.is_match(sid) {
+            return None;
+        }
+    }
+    Some(sid)
+}
+
 /// `file:12:` at the start of a line — a diagnostic's location; linters print codes, not words (`E501`, `C:`), so
 /// such lines must reach the rules without a keyword.
 fn has_location(line: &str) -> bool {
-    // Linters print the location first: only the first word is looked at.
-    let t = line.trim_start();
-    let head = t.as_bytes();
-    let head = &head[..head
-        .iter()
-        .position(|&b| b == b' ' || b == b'\t')
-        .unwrap_or(head.len())
-        .min(200)];
-    // A clock time (`12:34:56`) has a digit before its colon; a path does not.
-    memchr::memchr_iter(b':', head).any(|i| {
-        i > 0
-            && !head[i - 1].is_ascii_digit()
-            && head[i - 1] != b' '
-            && (head.get(i + 1).is_some_and(u8::is_ascii_digit)
-                // GHC's multi-line spans: `file.hs:(12,5)-(14,9):`
-                || (head.get(i + 1) == Some(&b'(')
-                    && head.get(i + 2).is_some_and(u8::is_ascii_digit)))
-    })
+    // Linters print the location first: only the first word (up to 200 bytes) is looked at, in
+    // one pass that stops at its end.
+    let t = line.trim_start().as_bytes();
+    let head = &t[..t.len().min(200)];
+    for i in 1..head.len() {
+        match head[i] {
+            b' ' | b'\t' => return false,
+            // A clock time (`12:34:56`) has a digit before its colon; a path does not.
+            b':' if !head[i - 1].is_ascii_digit()
+                && (head.get(i + 1).is_some_and(u8::is_ascii_digit)
+                    // GHC's multi-line spans: `file.hs:(12,5)-(14,9):`
+                    || (head.get(i + 1) == Some(&b'(')
+                        && head.get(i + 2).is_some_and(u8::is_ascii_digit))) =>
+            {
+                return true;
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Rules whose match decides the line even when an Ignore or a heavier rule also matches:
@@ -1584,6 +1668,67 @@ mod tests {
                     RULES[v.rule].name
                 );
             }
+        }
+    }
+
+    /// The prefilter's split run finds exactly what one run over the line finds (the
+    /// aho-corasick searcher on the same words), wherever a word sits against the middle.
+    #[test]
+    fn split_prefilter_finds_what_one_run_finds() {
+        let rs = rules();
+        let reference = aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(keywords())
+            .expect("keywords compile");
+        let check = |line: &[u8]| {
+            assert_eq!(
+                has_word(&rs.prefilter, rs.start, line),
+                reference.is_match(line),
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        };
+        let fillers: [&[u8]; 2] = [b"x", "ы ".as_bytes()];
+        for word in keywords() {
+            let forms = [word.clone(), word.to_ascii_uppercase()];
+            for w in forms.iter().map(String::as_bytes) {
+                // Every placement in lines short and long (odd and even, around the split's
+                // threshold, long enough for the trail to run out), and the word cut short by a
+                // byte at either end (a near miss that must not match unless another word does).
+                for cut in [w, &w[1..], &w[..w.len() - 1]] {
+                    let lens = [15, 16, 17, 40, 41, 64, 65, 66, 67, 120, 121];
+                    for len in lens.into_iter().chain([cut.len(), cut.len() + 1]) {
+                        for at in 0..=len.saturating_sub(cut.len()) {
+                            for f in fillers {
+                                let mut line: Vec<u8> =
+                                    f.iter().copied().cycle().take(at).collect();
+                                line.extend_from_slice(cut);
+                                let rest = len.saturating_sub(at + cut.len());
+                                line.extend(f.iter().copied().cycle().take(rest));
+                                check(&line);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Two halves that each hold a keyword's prefix, the longest words straddling the
+        // middle, and lines made only of the keywords' first bytes.
+        let words: Vec<String> = keywords().collect();
+        for a in &words {
+            for b in words.iter().step_by(7) {
+                let (a, b) = (a.as_bytes(), b.as_bytes());
+                let mut line = a[..a.len() / 2].to_vec();
+                line.extend_from_slice(&b[..b.len() / 2]);
+                line.extend_from_slice(&a[a.len() / 2..]);
+                check(&line);
+                check(&[&a[1..], b].concat());
+            }
+        }
+        let firsts: Vec<u8> = words.iter().map(|w| w.as_bytes()[0]).collect();
+        for n in 0..firsts.len() {
+            check(&firsts[n..]);
+            check(&firsts[..n]);
         }
     }
 
