@@ -1520,29 +1520,30 @@ fn has_word(dfa: &DFA, start: StateID, hay: &[u8]) -> bool {
     let found = |sid| dfa.is_special(sid) && dfa.is_match(sid);
     let (mut a, mut b) = (start, start);
     let mut trail = [start; TRAIL];
-    let kept = front.len().min(TRAIL);
-    for i in 0..kept {
-        a = dfa.next_state(Anchored::No, a, front[i]);
-        b = dfa.next_state(Anchored::No, b, back[i]);
-        trail[i] = b;
-        if found(a) || found(b) {
+    let mut steps = front.iter().zip(back);
+    // Special states (matches) are rare: one test for both runs keeps the loop short.
+    for (t, (&x, &y)) in trail.iter_mut().zip(steps.by_ref()) {
+        a = dfa.next_state(Anchored::No, a, x);
+        b = dfa.next_state(Anchored::No, b, y);
+        *t = b;
+        if (dfa.is_special(a) | dfa.is_special(b)) && (found(a) || found(b)) {
             return true;
         }
     }
-    for i in kept..front.len() {
-        a = dfa.next_state(Anchored::No, a, front[i]);
-        b = dfa.next_state(Anchored::No, b, back[i]);
-        if found(a) || found(b) {
+    for (&x, &y) in steps {
+        a = dfa.next_state(Anchored::No, a, x);
+        b = dfa.next_state(Anchored::No, b, y);
+        if (dfa.is_special(a) | dfa.is_special(b)) && (found(a) || found(b)) {
             return true;
         }
     }
-    if back.len() > front.len() {
-        // The odd byte.
-        let Some(sid) = walk(dfa, b, &back[front.len()..]) else {
+    if let Some(&odd) = back.get(front.len()) {
+        b = dfa.next_state(Anchored::No, b, odd);
+        if found(b) {
             return true;
-        };
+        }
         if let Some(t) = trail.get_mut(front.len()) {
-            *t = sid;
+            *t = b;
         }
     }
     for (i, &x) in back.iter().enumerate() {
