@@ -147,10 +147,17 @@ pub fn line_hash(text: &str) -> Option<u64> {
             eat(b" ");
         }
         any = true;
-        if word.contains("/tmp/")
-            || word.contains("/var/folders/")
-            || word.contains("\\Temp\\")
-            || word.starts_with("/tmp")
+        // Each temporary path holds `/t`, `/v` or `\T`; most words hold none (a source path
+        // neither), and the substring searches cost more than the word's hash.
+        let maybe_tmp = word
+            .as_bytes()
+            .windows(2)
+            .any(|w| matches!(w, [b'/', b't' | b'v'] | [b'\\', b'T']));
+        if maybe_tmp
+            && (word.contains("/tmp/")
+                || word.contains("/var/folders/")
+                || word.contains("\\Temp\\")
+                || word.starts_with("/tmp"))
         {
             eat(b"<tmp>");
             continue;
