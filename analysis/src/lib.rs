@@ -535,9 +535,23 @@ impl Analyzer {
 
     /// One normalized line (from logtext) with its 1-based number in the original log.
     pub fn push_line(&mut self, source_line: u64, text: &str) {
+        // With a baseline, the analysis without it sees the same line: the rules classify it
+        // once for both.
+        let mut classified = None;
         if let Some(p) = self.plain.as_mut() {
-            p.push_line(source_line, text);
+            p.push_classified(source_line, text, &mut classified);
         }
+        self.push_classified(source_line, text, &mut classified);
+    }
+
+    /// [`Analyzer::push_line`] without the analysis alone; `classified` holds the rules'
+    /// verdict on the line's message once one of the two analyses has asked for it.
+    fn push_classified(
+        &mut self,
+        source_line: u64,
+        text: &str,
+        classified: &mut Option<Option<Verdict>>,
+    ) {
         self.lines = self.lines.max(source_line);
         let text = cut(text, MAX_LINE_BYTES);
         let t = strip_timestamp(text);
@@ -613,9 +627,8 @@ impl Analyzer {
             }
         }
 
-        let mut verdict = self
-            .rules
-            .classify(message(t))
+        let mut verdict = classified
+            .get_or_insert_with(|| self.rules.classify(message(t)))
             .filter(|v| v.kind != Kind::Ignore);
         if let Some(green) = &self.baseline {
             match green.contains(t) {
