@@ -298,6 +298,9 @@ fn three_replicas_on_one_postgres_lose_and_double_nothing_when_one_is_killed() {
             Some(&compile_cache()),
         )
         + &gitflic_connection("cloud", &gitflic.base, &connection)
+        // A second connection, idle: with two, each connection may hold all but one worker
+        // of a replica, and a killed replica's expired claims must not count against that.
+        + &gitflic_connection("selfhosted", &gitflic.base, &connection)
         + &slack_notifier(d)
         + &telegram_notifier(d, &telegram.base)
         + "\n[[routes]]\nconnection = \"cloud\"\nnotifiers = [\"team-slack\", \"ops-telegram\"]\n";

@@ -366,9 +366,11 @@ impl Store {
     }
 
     /// Takes the next due delivery of a connection with fewer than `max_running` deliveries
-    /// running, the connections with the fewest first, and marks it running. So one
-    /// connection whose deliveries are slow (a plugin that spins, a provider that stalls)
-    /// cannot hold every worker while another connection's failures wait.
+    /// running in this process, the connections with the fewest first, and marks it running.
+    /// So one connection whose deliveries are slow (a plugin that spins, a provider that
+    /// stalls) cannot hold every worker while another connection's failures wait. Only this
+    /// process's live leases count: other replicas' workers are theirs to share, and a dead
+    /// replica's expired claims must not hold a connection's cap for ever.
     pub fn claim_due_fairly(&self, now: i64, max_running: u32) -> Result<Option<Delivery>> {
         let db = self.db()?;
         // Running with a lease that ran out: its process stopped; the delivery is due again.
@@ -377,7 +379,9 @@ impl Store {
                  lease_until = ?3, leased_by = ?4
              WHERE id = (
                  SELECT d.id FROM deliveries d
-                 LEFT JOIN (SELECT connection, COUNT(*) AS n FROM deliveries WHERE state = 'running' GROUP BY connection) r
+                 LEFT JOIN (SELECT connection, COUNT(*) AS n FROM deliveries
+                            WHERE state = 'running' AND lease_until >= ?1 AND leased_by = ?4
+                            GROUP BY connection) r
                         ON r.connection = d.connection
                  WHERE ((d.state = 'queued' AND d.next_attempt_at <= ?1)
                         OR (d.state = 'running' AND d.lease_until < ?1))
