@@ -1071,6 +1071,13 @@ impl Service {
             if self.store.notification_done(d.id, target)? {
                 continue;
             }
+            if !self.store.still_holds(d.id)? {
+                tracing::warn!(
+                    delivery = d.id,
+                    "another process took this delivery over (this one stalled past its lease): it sends the messages, not this one"
+                );
+                return Ok(());
+            }
             let Some(notifier) = self.notifiers.get(target) else {
                 continue;
             };

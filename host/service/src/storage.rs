@@ -419,6 +419,14 @@ impl Store {
         Ok(renewed)
     }
 
+    /// Whether delivery `id` is still this process's (its lease renewed now): false once
+    /// another replica took it over, after this process stalled past its lease. The outcome
+    /// writers below leave a running delivery alone unless this process holds it; this lets
+    /// a worker stop before it sends a message the new holder sends too.
+    pub fn still_holds(&self, id: i64) -> Result<bool> {
+        Ok(self.renew_leases(&[id])? == 1)
+    }
+
     /// After a restart: what was running when the process stopped goes back to the queue.
     /// Only on a database of one host: with replicas, a running delivery may be another
     /// replica's live work, and its lease says when it is free.
@@ -434,8 +442,9 @@ impl Store {
 
     pub fn retry_later(&self, id: i64, error: &str, at: i64) -> Result<()> {
         self.db()?.execute(
-            "UPDATE deliveries SET state = 'queued', last_error = ?2, next_attempt_at = ?3, updated_at = ?4 WHERE id = ?1",
-            params![id, error, at, now_ms()],
+            "UPDATE deliveries SET state = 'queued', last_error = ?2, next_attempt_at = ?3, updated_at = ?4
+             WHERE id = ?1 AND (state <> 'running' OR leased_by IS NULL OR leased_by = ?5)",
+            params![id, error, at, now_ms(), &*self.holder],
         )?;
         Ok(())
     }
@@ -444,16 +453,18 @@ impl Store {
     /// not failures (the connection's request budget is spent until `at`).
     pub fn defer(&self, id: i64, reason: &str, at: i64) -> Result<()> {
         self.db()?.execute(
-            "UPDATE deliveries SET state = 'queued', attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, last_error = ?2, next_attempt_at = ?3, updated_at = ?4 WHERE id = ?1",
-            params![id, reason, at, now_ms()],
+            "UPDATE deliveries SET state = 'queued', attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, last_error = ?2, next_attempt_at = ?3, updated_at = ?4
+             WHERE id = ?1 AND (state <> 'running' OR leased_by IS NULL OR leased_by = ?5)",
+            params![id, reason, at, now_ms(), &*self.holder],
         )?;
         Ok(())
     }
 
     pub fn park(&self, id: i64, reason: &str) -> Result<()> {
         self.db()?.execute(
-            "UPDATE deliveries SET state = 'parked', last_error = ?2, updated_at = ?3 WHERE id = ?1",
-            params![id, reason, now_ms()],
+            "UPDATE deliveries SET state = 'parked', last_error = ?2, updated_at = ?3
+             WHERE id = ?1 AND (state <> 'running' OR leased_by IS NULL OR leased_by = ?4)",
+            params![id, reason, now_ms(), &*self.holder],
         )?;
         Ok(())
     }
@@ -484,8 +495,9 @@ impl Store {
 
     pub fn complete(&self, id: i64, note: Option<&str>) -> Result<()> {
         self.db()?.execute(
-            "UPDATE deliveries SET state = 'done', last_error = ?2, updated_at = ?3 WHERE id = ?1",
-            params![id, note, now_ms()],
+            "UPDATE deliveries SET state = 'done', last_error = ?2, updated_at = ?3
+             WHERE id = ?1 AND (state <> 'running' OR leased_by IS NULL OR leased_by = ?4)",
+            params![id, note, now_ms(), &*self.holder],
         )?;
         Ok(())
     }
@@ -817,6 +829,13 @@ mod tests {
         assert_eq!((taken.id, taken.attempts), (d.id, 2));
         assert_eq!(a.renew_leases(&[d.id]).unwrap(), 0, "no longer A's");
         assert_eq!(b.renew_leases(&[d.id]).unwrap(), 1);
+        // A wakes from its stall: it stops before sending, and its outcome changes nothing.
+        assert!(!a.still_holds(d.id).unwrap());
+        a.complete(d.id, None).unwrap();
+        a.retry_later(d.id, "stale", 0).unwrap();
+        assert_eq!(b.delivery(d.id).unwrap().unwrap().state, "running");
+        b.complete(d.id, None).unwrap();
+        assert_eq!(b.delivery(d.id).unwrap().unwrap().state, "done");
     }
 
     #[test]
