@@ -117,6 +117,19 @@ mod tests {
     }
 
     #[test]
+    fn text_in_any_script_around_parameters_is_kept_whole() {
+        // The scan moves by ASCII bytes only (quotes, `-`, `?`, digits), so it never cuts a
+        // Cyrillic or emoji character, even a long line of them inside a literal.
+        let long = "сбой ".repeat(200_000);
+        let sql = format!("SELECT '{long}', 'ошибка?' || ?1 -- ёж?\n, ?2 🙂");
+        let out = postgres_placeholders(&sql);
+        assert_eq!(
+            out,
+            format!("SELECT '{long}', 'ошибка?' || $1 -- ёж?\n, $2 🙂")
+        );
+    }
+
+    #[test]
     fn only_postgres_skips_locked_rows() {
         assert_eq!(Dialect::Sqlite.skip_locked("d"), "");
         assert_eq!(
