@@ -9,6 +9,7 @@
 //! - [`server`]: HTTP onto the service ([`parked_http`]: parked deliveries, retried); [`worker`]: the supervised worker threads;
 //!   [`metrics`]: what `/metrics` shows.
 //! - [`accounts`]: per-connection state; [`recording`]: a real failure recorded as a fixture.
+//! - [`web_sessions`]: the Integrations page's sign-in sessions (the page itself: host/web).
 
 pub mod accounts;
 pub mod config;
@@ -30,4 +31,5 @@ pub mod server;
 pub mod service;
 pub mod storage;
 pub mod wakeup;
+pub mod web_sessions;
 pub mod worker;

@@ -30,10 +30,12 @@ const MIGRATIONS: Migrations = Migrations {
         include_str!("../migrations/sqlite/0010_green_fingerprints.sql"),
         include_str!("../migrations/sqlite/0011_delivery_leases.sql"),
         include_str!("../migrations/sqlite/0012_poll_claims.sql"),
+        include_str!("../migrations/sqlite/0013_web_sessions.sql"),
     ],
     postgres: &[
         include_str!("../migrations/postgres/0001_schema.sql"),
         include_str!("../migrations/postgres/0002_poll_claims.sql"),
+        include_str!("../migrations/postgres/0003_web_sessions.sql"),
     ],
 };
 
