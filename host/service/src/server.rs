@@ -102,29 +102,26 @@ fn is_our_host(service: &Service, name: &str) -> bool {
             .is_some_and(|h| name.eq_ignore_ascii_case(&h))
 }
 
-/// Refuses, on the admin endpoints only, what a browser sends on another site's behalf; see
-/// the module's documentation. With or without an admin token.
-pub async fn admin_guard(
-    State(service): State<Arc<Service>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    if !is_admin_path(req.uri().path()) {
-        return next.run(req).await;
-    }
-    let refuse = |status: StatusCode, error: String| {
-        (status, Json(json!({ "error": error }))).into_response()
-    };
-    let headers = req.headers();
+/// Why a request that acts for the operator must be refused as sent on another site's
+/// behalf, if it must: a `Host` that is not this host (DNS rebinding) or an `Origin` of another
+/// site. `what` names the refusing surface in the message. Shared by [`admin_guard`] and the
+/// Integrations page (host/web), which face the same browsers.
+pub fn cross_site_refusal(
+    service: &Service,
+    headers: &HeaderMap,
+    what: &str,
+) -> Option<(StatusCode, String)> {
     let host = headers
         .get(axum::http::header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !is_our_host(&service, host_name(host)) {
-        return refuse(
+    if !is_our_host(service, host_name(host)) {
+        return Some((
             StatusCode::MISDIRECTED_REQUEST,
-            "the admin API answers only requests addressed to this host (by IP address, localhost, the listen address or [server] public_url); this one names another host, as a page on another site would after rebinding its name to this address".into(),
-        );
+            format!(
+                "{what} answers only requests addressed to this host (by IP address, localhost, the listen address or [server] public_url); this one names another host, as a page on another site would after rebinding its name to this address"
+            ),
+        ));
     }
     if let Some(origin) = headers.get(axum::http::header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
@@ -141,11 +138,33 @@ pub async fn admin_guard(
             .map(|u| u.origin().ascii_serialization());
         let same_site = !authority.is_empty() && authority.eq_ignore_ascii_case(host);
         if !same_site && public_origin.as_deref() != Some(origin) {
-            return refuse(
+            return Some((
                 StatusCode::FORBIDDEN,
-                "the admin API refuses requests a page of another site sends (its Origin is neither this host nor [server] public_url); use the CLI, or a page served by this host".into(),
-            );
+                format!(
+                    "{what} refuses requests a page of another site sends (its Origin is neither this host nor [server] public_url); use the CLI, or a page served by this host"
+                ),
+            ));
         }
+    }
+    None
+}
+
+/// Refuses, on the admin endpoints only, what a browser sends on another site's behalf; see
+/// the module's documentation. With or without an admin token.
+pub async fn admin_guard(
+    State(service): State<Arc<Service>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if !is_admin_path(req.uri().path()) {
+        return next.run(req).await;
+    }
+    let refuse = |status: StatusCode, error: String| {
+        (status, Json(json!({ "error": error }))).into_response()
+    };
+    let headers = req.headers();
+    if let Some((status, error)) = cross_site_refusal(&service, headers, "the admin API") {
+        return refuse(status, error);
     }
     let has_body = headers
         .get(axum::http::header::CONTENT_LENGTH)

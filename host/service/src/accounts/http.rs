@@ -441,27 +441,42 @@ async fn callback(
         (Ok(body), false) => Json(body).into_response(),
         (Err((status, message)), false) => error(status, message),
         (Ok(body), true) => {
+            let connection = body["connection"].as_str().unwrap_or("?");
             let said = format!(
-                "Connection {} is connected as {}. Exlogare will now see its projects; you can close this tab.",
-                body["connection"].as_str().unwrap_or("?"),
+                "Connection {connection} is connected as {}. Exlogare will now see its projects.",
                 body["user"].as_str().unwrap_or("?")
             );
-            page(StatusCode::OK, "Connected", &said)
+            page(
+                StatusCode::OK,
+                "Connected",
+                &said,
+                Some(&format!("/integrations/{connection}?connected=1")),
+            )
         }
         (Err((status, message)), true) => page(
             StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
             "Not connected",
             &message,
+            None,
         ),
     }
 }
 
 /// A minimal page for a person who arrived in a browser (GitFlic redirects them here): the
-/// same words as the JSON answer, escaped.
-fn page(status: StatusCode, title: &str, message: &str) -> Response {
+/// same words as the JSON answer, escaped, and a way back to the Integrations page (host/web).
+/// Success moves on to `next` by itself: a page of ours, not a redirect, because the page's
+/// session cookie is `SameSite=Strict` and would not be sent on a redirect chain that started
+/// at the provider's site.
+fn page(status: StatusCode, title: &str, message: &str, next: Option<&str>) -> Response {
     let html = exlogare_notify::text_html(message);
+    let next = next.map(exlogare_notify::text_html);
+    let refresh = next
+        .as_deref()
+        .map(|n| format!("<meta http-equiv=\"refresh\" content=\"0;url={n}\">"))
+        .unwrap_or_default();
+    let back = next.as_deref().unwrap_or("/integrations");
     let body = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Exlogare: {title}</title></head><body><h1>{title}</h1><p>{html}</p></body></html>"
+        "<!doctype html><html><head><meta charset=\"utf-8\">{refresh}<title>Exlogare: {title}</title></head><body><h1>{title}</h1><p>{html}</p><p><a href=\"{back}\">Integrations</a></p></body></html>"
     );
     (
         status,
@@ -552,6 +567,7 @@ mod tests {
             StatusCode::BAD_REQUEST,
             "Not connected",
             "state <script>alert(1)</script> was not issued",
+            None,
         );
         assert_eq!(r.status(), 400);
         assert_eq!(
