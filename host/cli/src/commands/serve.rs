@@ -53,7 +53,7 @@ pub fn run(args: &Serve) -> anyhow::Result<ExitCode> {
         // The listener's limits (connection cap, header and idle deadlines): server::edge.
         let listener = exlogare_service::server::edge(listener, &service.config.server);
         reload_on_sighup(service.clone());
-        axum::serve(listener, exlogare_service::server::router(service.clone()))
+        axum::serve(listener, exlogare_web::app(service.clone()))
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
             })
