@@ -14,6 +14,8 @@ const CRATES: &[&str] = &[
     "host/notify/src",
     "host/conformance/src",
     "host/service/src",
+    "host/storage/src",
+    "host/web/src",
     "host/cli/src",
     "analysis/src",
     "logtext/src",

@@ -183,6 +183,7 @@ pub fn oauth_gitflic(basic: &str, exchanges: Vec<Exchange>) -> OAuthGitflic {
                     }
                     reply(200, issue(&mut s.inner))
                 }
+                ("GET", p) if p.ends_with("/oauth/authorize") => authorize_page(req, &s.inner),
                 (method, path) => {
                     if req.header("authorization")
                         != Some(format!("token {}", s.inner.access).as_str())
@@ -242,26 +243,44 @@ pub fn oauth_gitflic(basic: &str, exchanges: Vec<Exchange>) -> OAuthGitflic {
     fake
 }
 
-const HOOKS: &str = "/project/acme/payments-api/setting/webhook";
+/// The project (`owner/name`) whose webhooks `path` addresses, and the rest of the path after
+/// `/setting/webhook`, as GitFlic lays them out: `/project/{owner}/{name}/setting/webhook[/…]`.
+fn hooks_path(path: &str) -> Option<(String, &str)> {
+    let rest = path.strip_prefix("/project/")?;
+    let (owner, rest) = rest.split_once('/')?;
+    let (name, rest) = rest.split_once('/')?;
+    let rest = rest.strip_prefix("setting/webhook")?;
+    Some((format!("{owner}/{name}"), rest))
+}
 
-/// List, create and delete webhooks (POST `.../{id}/delete`), as GitFlic does.
+/// The key under which the fake files a hook with its project; GitFlic's own answers never
+/// carry it (removed before a hook is shown).
+const PROJECT_KEY: &str = "_project";
+
+/// List, create and delete webhooks (POST `.../{id}/delete`) of any project, as GitFlic does.
+/// `OAuthState::hooks` holds every project's hooks, each filed under [`PROJECT_KEY`].
 fn hooks(req: &Req, st: &mut OAuthState) -> Option<Reply> {
-    let path = req.path();
-    if req.method == "GET" && path == HOOKS {
+    let (project, rest) = hooks_path(req.path())?;
+    let shown = |h: &serde_json::Value| {
+        let mut h = h.clone();
+        h["secret"] = "****".into();
+        if let Some(o) = h.as_object_mut() {
+            o.remove(PROJECT_KEY);
+        }
+        h
+    };
+    if req.method == "GET" && rest.is_empty() {
         let list: Vec<serde_json::Value> = st
             .hooks
             .iter()
-            .map(|h| {
-                let mut h = h.clone();
-                h["secret"] = "****".into();
-                h
-            })
+            .filter(|h| h[PROJECT_KEY] == project.as_str())
+            .map(shown)
             .collect();
         let n = list.len();
         let body = serde_json::json!({ "_embedded": { "webhookList": list }, "page": { "size": 50, "totalElements": n, "totalPages": 1, "number": 0 } });
         return Some(reply(200, body.to_string()));
     }
-    if req.method == "POST" && path == HOOKS {
+    if req.method == "POST" && rest.is_empty() {
         let Ok(mut hook) = req.json() else {
             return Some(reply(400, r#"{"message":"bad body"}"#));
         };
@@ -273,17 +292,18 @@ fn hooks(req: &Req, st: &mut OAuthState) -> Option<Reply> {
         }
         st.hooks_created += 1;
         hook["id"] = format!("hook-{}", st.hooks_created).into();
+        hook[PROJECT_KEY] = project.as_str().into();
         st.hooks.push(hook.clone());
-        hook["secret"] = "****".into();
-        return Some(reply(200, hook.to_string()));
+        return Some(reply(200, shown(&hook).to_string()));
     }
     if req.method == "POST"
-        && let Some(id) = path
-            .strip_prefix(&format!("{HOOKS}/"))
+        && let Some(id) = rest
+            .strip_prefix('/')
             .and_then(|r| r.strip_suffix("/delete"))
     {
         let before = st.hooks.len();
-        st.hooks.retain(|h| h["id"] != id);
+        st.hooks
+            .retain(|h| !(h["id"] == id && h[PROJECT_KEY] == project.as_str()));
         return Some(if st.hooks.len() < before {
             reply(200, "")
         } else {
@@ -291,6 +311,37 @@ fn hooks(req: &Req, st: &mut OAuthState) -> Option<Reply> {
         });
     }
     None
+}
+
+/// GitFlic's OAuth consent page, reduced to what a person does there: one link that sends the
+/// browser back to the `redirect_url` with the code the test set and the `state` it was given
+/// (the shape of the redirect is GitFlic's documented one: `?code=…&state=…`).
+fn authorize_page(req: &Req, st: &OAuthState) -> Reply {
+    let q: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(req.query().as_bytes())
+            .into_owned()
+            .collect();
+    let (Some(back), Some(state), Some(code)) =
+        (q.get("redirect_url"), q.get("state"), st.code.as_ref())
+    else {
+        return reply(
+            400,
+            "authorize needs redirect_url and state, and the test a code",
+        )
+        .header("content-type", "text/plain");
+    };
+    let target: String = url::form_urlencoded::Serializer::new(format!("{back}?"))
+        .append_pair("code", code)
+        .append_pair("state", state)
+        .finish();
+    let escaped = target.replace('&', "&amp;").replace('"', "&quot;");
+    reply(
+        200,
+        format!(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>GitFlic: authorize</title></head><body><p>Exlogare asks for access to your projects.</p><a id=\"allow\" href=\"{escaped}\">Allow</a></body></html>"
+        ),
+    )
+    .header("content-type", "text/html; charset=utf-8")
 }
 
 const PIPELINES: &str = "/project/acme/payments-api/cicd/pipeline";

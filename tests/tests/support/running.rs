@@ -57,11 +57,23 @@ impl RunningHost {
         follow_redirects: bool,
         adjust: impl FnOnce(&mut Service),
     ) -> RunningHost {
-        let config = Config::load(config_path).unwrap_or_else(|e| panic!("config: {e:#}"));
-        let mut service =
-            Service::build(config).unwrap_or_else(|e| panic!("Service::build: {e:#}"));
-        adjust(&mut service);
-        let service = Arc::new(service);
+        Self::start_at_base(
+            |_| config_path.to_path_buf(),
+            start_workers,
+            follow_redirects,
+            adjust,
+        )
+    }
+
+    /// As [`RunningHost::start_with`], the config written by `config_for` once the address
+    /// is known (given as `http://127.0.0.1:port`): for a host whose `public_url` must be its
+    /// real address, because a browser follows the links it gives (the page tests).
+    pub fn start_at_base(
+        config_for: impl FnOnce(&str) -> std::path::PathBuf,
+        start_workers: bool,
+        follow_redirects: bool,
+        adjust: impl FnOnce(&mut Service),
+    ) -> RunningHost {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -71,7 +83,14 @@ impl RunningHost {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let app = exlogare_service::server::router(service.clone());
+        let config_path = config_for(&base);
+        let config = Config::load(&config_path).unwrap_or_else(|e| panic!("config: {e:#}"));
+        let mut service =
+            Service::build(config).unwrap_or_else(|e| panic!("Service::build: {e:#}"));
+        adjust(&mut service);
+        let service = Arc::new(service);
+        // All that `serve` answers: the service's endpoints and the Integrations page.
+        let app = exlogare_web::app(service.clone());
         // As `serve` does: the listener under the server's connection limits.
         let listener = exlogare_service::server::edge(listener, &service.config.server);
         rt.spawn(async move { axum::serve(listener, app).await });
