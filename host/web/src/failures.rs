@@ -2,9 +2,9 @@
 //! with its deep link, each failed job's category, summary and excerpt), and the parked
 //! deliveries with their reason and a Retry button (storage.rs `retry_parked`).
 
-use crate::gate::{Gate, html_response, refusal, see_other, serve};
+use crate::gate::{Gate, html_response, refusal, see_other, serve, serve_form};
 use crate::layout::{csrf_field, document, safe_href, utc};
-use crate::visit::{Form, Visit};
+use crate::visit::Visit;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -141,35 +141,27 @@ pub async fn retry(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = Form::parse(&body);
-    serve(
-        service,
-        headers,
-        "/failures".into(),
-        Gate::Form,
-        Some(form),
-        move |v, _| {
-            let Ok(id) = id.parse::<i64>() else {
-                return refusal(v, StatusCode::NOT_FOUND, v.w.not_found);
-            };
-            match v.service.store.retry_parked(id) {
-                Ok(true) => {
-                    v.service.wakeup.notify();
-                    tracing::info!(delivery = id, "queued again from the Failures page");
-                    see_other(&format!("/failures?retried={id}"))
-                }
-                Ok(false) => refusal(
-                    v,
-                    StatusCode::CONFLICT,
-                    &format!("{}: {id}", v.w.not_retried),
-                ),
-                Err(e) => {
-                    tracing::warn!("retrying delivery {id}: {e:#}");
-                    refusal(v, StatusCode::SERVICE_UNAVAILABLE, v.w.storage_error)
-                }
+    serve_form(service, headers, "/failures".into(), &body, move |v, _| {
+        let Ok(id) = id.parse::<i64>() else {
+            return refusal(v, StatusCode::NOT_FOUND, v.w.not_found);
+        };
+        match v.service.store.retry_parked(id) {
+            Ok(true) => {
+                v.service.wakeup.notify();
+                tracing::info!(delivery = id, "queued again from the Failures page");
+                see_other(&format!("/failures?retried={id}"))
             }
-        },
-    )
+            Ok(false) => refusal(
+                v,
+                StatusCode::CONFLICT,
+                &format!("{}: {id}", v.w.not_retried),
+            ),
+            Err(e) => {
+                tracing::warn!("retrying delivery {id}: {e:#}");
+                refusal(v, StatusCode::SERVICE_UNAVAILABLE, v.w.storage_error)
+            }
+        }
+    })
     .await
 }
 

@@ -146,3 +146,25 @@ where
             .into_response()
     })
 }
+
+/// [`serve`] for a submitted form: `body` parsed, the session and its CSRF token required.
+pub async fn serve_form<F>(
+    service: Arc<Service>,
+    headers: HeaderMap,
+    here: String,
+    body: &[u8],
+    draw: F,
+) -> Response
+where
+    F: FnOnce(&Visit, Form) -> Response + Send + 'static,
+{
+    serve(
+        service,
+        headers,
+        here,
+        Gate::Form,
+        Some(Form::parse(body)),
+        draw,
+    )
+    .await
+}

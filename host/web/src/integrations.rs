@@ -3,7 +3,7 @@
 //! the provider's OAuth page. The work is the service's (accounts/connections.rs,
 //! accounts/credentials.rs); this module draws it and maps its refusals to the page.
 
-use crate::gate::{Gate, html_response, refusal, see_other, serve};
+use crate::gate::{Gate, html_response, refusal, see_other, serve, serve_form};
 use crate::layout::{csrf_field, document};
 use crate::visit::{Form, Visit};
 use axum::body::Bytes;
@@ -270,13 +270,11 @@ fn new_connection(form: &Form) -> NewConnection {
 }
 
 pub async fn add(State(service): State<Arc<Service>>, headers: HeaderMap, body: Bytes) -> Response {
-    let form = Form::parse(&body);
-    serve(
+    serve_form(
         service,
         headers,
         "/integrations/new".into(),
-        Gate::Form,
-        Some(form),
+        &body,
         |v, form| {
             let n = new_connection(&form);
             match v.service.add_connection(&n) {
@@ -301,28 +299,20 @@ pub async fn connect(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = Form::parse(&body);
     let here = format!("/integrations/{id}");
-    serve(
-        service,
-        headers,
-        here,
-        Gate::Form,
-        Some(form),
-        move |v, _| {
-            let Some(c) = v.service.connection_view(&id) else {
-                return refusal(v, StatusCode::NOT_FOUND, v.w.not_found);
-            };
-            match v.service.oauth_start(&c.provider, &c.id) {
-                Ok(url) => see_other(&url),
-                Err(r) => refusal(
-                    v,
-                    StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_GATEWAY),
-                    &r.message,
-                ),
-            }
-        },
-    )
+    serve_form(service, headers, here, &body, move |v, _| {
+        let Some(c) = v.service.connection_view(&id) else {
+            return refusal(v, StatusCode::NOT_FOUND, v.w.not_found);
+        };
+        match v.service.oauth_start(&c.provider, &c.id) {
+            Ok(url) => see_other(&url),
+            Err(r) => refusal(
+                v,
+                StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_GATEWAY),
+                &r.message,
+            ),
+        }
+    })
     .await
 }
 

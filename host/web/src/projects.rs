@@ -4,9 +4,9 @@
 //! row what happened, refusals in the provider's words. "Wire by hand" shows the URL, the
 //! secret (once) and the event to set in the provider's settings.
 
-use crate::gate::{Gate, html_response, refusal, serve};
+use crate::gate::{Gate, html_response, refusal, serve, serve_form};
 use crate::layout::{csrf_field, document, safe_href};
-use crate::visit::{Form, Visit};
+use crate::visit::Visit;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -186,78 +186,68 @@ pub async fn apply(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = Form::parse(&body);
     let here_now = format!("/integrations/{id}/projects");
-    serve(
-        service,
-        headers,
-        here_now,
-        Gate::Form,
-        Some(form),
-        move |v, form| {
-            if let Some(r) = known_connection(v, &id) {
-                return r;
+    serve_form(service, headers, here_now, &body, move |v, form| {
+        if let Some(r) = known_connection(v, &id) {
+            return r;
+        }
+        let w = v.w;
+        let watched = match v.service.watched_projects(&id) {
+            Ok(list) => list,
+            Err(e) => {
+                tracing::warn!("reading the watches of {id}: {e:#}");
+                return refusal(v, StatusCode::SERVICE_UNAVAILABLE, w.storage_error);
             }
-            let w = v.w;
-            let watched = match v.service.watched_projects(&id) {
-                Ok(list) => list,
-                Err(e) => {
-                    tracing::warn!("reading the watches of {id}: {e:#}");
-                    return refusal(v, StatusCode::SERVICE_UNAVAILABLE, w.storage_error);
-                }
-            };
-            let results: Vec<(String, Result<&'static str, String>)> =
-                changes(&form.all("shown"), &form.all("watch"), &watched)
-                    .into_iter()
-                    .map(|(project, change)| {
-                        let outcome = match change {
-                            Change::Watch => v
-                                .service
-                                .watch(&id, &project, None, false)
-                                .map(|done| registration_words(v, &done.registration)),
-                            Change::Unwatch => {
-                                v.service.unwatch(&id, &project).map(|_| w.hook_removed)
-                            }
-                        };
-                        (project, outcome.map_err(|e| format!("{e:#}")))
-                    })
-                    .collect();
-            let search = form.get("search").unwrap_or("").to_string();
-            let page = form.get("page").and_then(|n| n.parse().ok()).unwrap_or(1);
-            let failed = results.iter().any(|(_, r)| r.is_err());
-            let body = html! {
-                h2 { (w.results) }
-                @if results.is_empty() { p id="results" { (w.unchanged) } }
-                @else {
-                    div.scroll {
-                        table id="results" {
-                            thead { tr { th { (w.project) } th { (w.outcome) } } }
-                            tbody {
-                                @for (project, outcome) in &results {
-                                    tr data-project=(project) {
-                                        td { (project) }
-                                        @match outcome {
-                                            Ok(said) => { td.ok { (said) } }
-                                            Err(e) => { td.error { (w.refused) ": " (e) } }
-                                        }
+        };
+        let results: Vec<(String, Result<&'static str, String>)> =
+            changes(&form.all("shown"), &form.all("watch"), &watched)
+                .into_iter()
+                .map(|(project, change)| {
+                    let outcome = match change {
+                        Change::Watch => v
+                            .service
+                            .watch(&id, &project, None, false)
+                            .map(|done| registration_words(v, &done.registration)),
+                        Change::Unwatch => v.service.unwatch(&id, &project).map(|_| w.hook_removed),
+                    };
+                    (project, outcome.map_err(|e| format!("{e:#}")))
+                })
+                .collect();
+        let search = form.get("search").unwrap_or("").to_string();
+        let page = form.get("page").and_then(|n| n.parse().ok()).unwrap_or(1);
+        let failed = results.iter().any(|(_, r)| r.is_err());
+        let body = html! {
+            h2 { (w.results) }
+            @if results.is_empty() { p id="results" { (w.unchanged) } }
+            @else {
+                div.scroll {
+                    table id="results" {
+                        thead { tr { th { (w.project) } th { (w.outcome) } } }
+                        tbody {
+                            @for (project, outcome) in &results {
+                                tr data-project=(project) {
+                                    td { (project) }
+                                    @match outcome {
+                                        Ok(said) => { td.ok { (said) } }
+                                        Err(e) => { td.error { (w.refused) ": " (e) } }
                                     }
                                 }
                             }
                         }
                     }
                 }
-                h2 { (w.sync_projects) }
-                (search_form(v, &id, &search))
-                (listing(v, &id, &search, page))
-            };
-            let status = if failed {
-                StatusCode::BAD_GATEWAY
-            } else {
-                StatusCode::OK
-            };
-            html_response(status, document(v, v.w.sync_projects, body))
-        },
-    )
+            }
+            h2 { (w.sync_projects) }
+            (search_form(v, &id, &search))
+            (listing(v, &id, &search, page))
+        };
+        let status = if failed {
+            StatusCode::BAD_GATEWAY
+        } else {
+            StatusCode::OK
+        };
+        html_response(status, document(v, v.w.sync_projects, body))
+    })
     .await
 }
 
@@ -269,9 +259,8 @@ pub async fn manual(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = Form::parse(&body);
     let here_now = format!("/integrations/{id}/projects");
-    serve(service, headers, here_now, Gate::Form, Some(form), move |v, form| {
+    serve_form(service, headers, here_now, &body, move |v, form| {
         if let Some(r) = known_connection(v, &id) {
             return r;
         }

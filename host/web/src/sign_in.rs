@@ -1,7 +1,7 @@
 //! Sign-in with the admin token, once; sign-out; the language switch.
 
 use crate::cookies;
-use crate::gate::{Gate, html_response, see_other, serve};
+use crate::gate::{Gate, html_response, see_other, serve, serve_form};
 use crate::layout::document;
 use crate::visit::{Form, Visit, local_path};
 use axum::body::Bytes;
@@ -117,26 +117,18 @@ pub async fn sign_out(
     body: Bytes,
 ) -> Response {
     let cookie = cookies::read(&headers, cookies::SESSION);
-    let form = Form::parse(&body);
-    serve(
-        service,
-        headers,
-        "/sign-out".into(),
-        Gate::Form,
-        Some(form),
-        move |v, _| {
-            if let Some(c) = cookie
-                && let Err(e) = v.service.store.end_web_session(&c)
-            {
-                tracing::warn!("ending a page session: {e:#}");
-            }
-            let mut r = see_other("/sign-in");
-            if let Ok(c) = HeaderValue::from_str(&cookies::clear_session(v.secure)) {
-                r.headers_mut().append(header::SET_COOKIE, c);
-            }
-            r
-        },
-    )
+    serve_form(service, headers, "/sign-out".into(), &body, move |v, _| {
+        if let Some(c) = cookie
+            && let Err(e) = v.service.store.end_web_session(&c)
+        {
+            tracing::warn!("ending a page session: {e:#}");
+        }
+        let mut r = see_other("/sign-in");
+        if let Ok(c) = HeaderValue::from_str(&cookies::clear_session(v.secure)) {
+            r.headers_mut().append(header::SET_COOKIE, c);
+        }
+        r
+    })
     .await
 }
 
