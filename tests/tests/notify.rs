@@ -13,8 +13,8 @@ mod fakes;
 
 use exlogare_notify::{
     AlertProblem, ConfigError, ConnectionAlert, FailureMessage, JobMessage, Notifier,
-    NotifierConfig, NotifierKind, NotifyError, RouteConfig, console::ConsoleNotifier, matrix,
-    route, route_connection,
+    NotifierConfig, NotifierKind, NotifyError, RouteConfig, Routed, console::ConsoleNotifier,
+    matrix, route, route_connection,
 };
 use exlogare_service::green_run::Mode;
 use fakes::{
@@ -82,6 +82,7 @@ fn job(name: &str, excerpt: Vec<(u64, String)>) -> JobMessage {
         log_unavailable: None,
         web_url: None,
         comparison: Some("compared with the last green run #1286 on main".into()),
+        compared: None,
     }
 }
 
@@ -764,11 +765,11 @@ fn secrets_come_from_env_or_files_and_their_absence_is_a_clear_error() {
     };
     exlogare_notify::check_routes(&f.routes, &f.notifiers).unwrap();
     assert_eq!(
-        route(&f.routes, "gitflic-main", "acme/payments-api"),
+        names(route(&f.routes, "gitflic-main", "acme/payments-api")),
         ["team-slack", "ci-room", "ops-telegram"]
     );
     assert_eq!(
-        route(&f.routes, "other", "ACME/web"),
+        names(route(&f.routes, "other", "ACME/web")),
         ["team-slack", "ci-room"]
     );
     assert!(route(&f.routes, "gitflic-main", "umbrella/x").is_empty());
@@ -1264,7 +1265,12 @@ fn alerts_go_to_routes_of_the_connection_or_of_any_connection_whatever_the_proje
         .clone()
         .try_into()
         .unwrap();
-    assert_eq!(route_connection(&routes, "cloud"), ["a", "b"]);
-    assert_eq!(route_connection(&routes, "other"), ["b", "a", "c"]);
-    assert_eq!(route_connection(&routes, "third"), ["b", "a"]);
+    assert_eq!(names(route_connection(&routes, "cloud")), ["a", "b"]);
+    assert_eq!(names(route_connection(&routes, "other")), ["b", "a", "c"]);
+    assert_eq!(names(route_connection(&routes, "third")), ["b", "a"]);
+}
+
+/// The notifiers a route gives, by name.
+fn names(routed: Vec<Routed<'_>>) -> Vec<&str> {
+    routed.into_iter().map(|t| t.notifier).collect()
 }

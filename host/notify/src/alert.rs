@@ -14,6 +14,7 @@
 
 use super::message::safe_url;
 use super::text::one_line;
+use super::words::{self, Language};
 use serde::{Deserialize, Serialize};
 
 /// Longest reason shown (characters, after masking and flattening to one line).
@@ -69,17 +70,19 @@ impl AlertProblem {
 }
 
 impl ConnectionAlert {
-    /// `Connection cloud (gitflic) needs reconnection` (unescaped, one line).
-    pub fn headline(&self) -> String {
+    /// `Connection cloud (gitflic) needs reconnection` (unescaped, one line), our words in `l`.
+    pub fn headline(&self, l: Language) -> String {
+        let w = l.words();
         let what = match self.problem {
-            AlertProblem::NeedsReconnection => "needs reconnection",
-            AlertProblem::EgressRefused => "is refused by this host's egress policy",
-            AlertProblem::Unreachable => "cannot reach its provider",
+            AlertProblem::NeedsReconnection => w.needs_reconnection,
+            AlertProblem::EgressRefused => w.egress_refused,
+            AlertProblem::Unreachable => w.unreachable,
         };
-        format!(
-            "Connection {} ({}) {what}",
-            one_line(&self.connection, 100),
-            one_line(&self.provider, 50)
+        words::connection_headline(
+            l,
+            &one_line(&self.connection, 100),
+            &one_line(&self.provider, 50),
+            what,
         )
     }
 
@@ -87,33 +90,34 @@ impl ConnectionAlert {
     pub(crate) fn other_remedy(&self) -> Option<Sentence> {
         match self.problem {
             AlertProblem::NeedsReconnection => None,
-            AlertProblem::EgressRefused => Some(egress_note),
-            AlertProblem::Unreachable => Some(unreachable_note),
+            AlertProblem::EgressRefused => Some(words::egress_note),
+            AlertProblem::Unreachable => Some(words::unreachable_note),
         }
     }
 
     /// What happens to the connection's failures until it is fixed.
     pub(crate) fn meanwhile(&self) -> Sentence {
         match self.problem {
-            AlertProblem::NeedsReconnection => meanwhile_note,
-            AlertProblem::EgressRefused | AlertProblem::Unreachable => retried_note,
+            AlertProblem::NeedsReconnection => words::meanwhile_note,
+            AlertProblem::EgressRefused | AlertProblem::Unreachable => words::retried_note,
         }
     }
 
-    /// The reason: credentials masked, one line, at most [`MAX_REASON_CHARS`] characters.
-    pub fn reason_text(&self) -> String {
+    /// The reason: credentials masked, one line, at most [`MAX_REASON_CHARS`] characters; our
+    /// words in `l` only when there is none.
+    pub fn reason_text(&self, l: Language) -> String {
         let r = one_line(&mask_credentials(&self.reason), MAX_REASON_CHARS);
         if r.is_empty() {
-            "no reason was given".to_owned()
+            l.words().no_reason.to_owned()
         } else {
             r
         }
     }
 
     /// `2025-11-26 06:53 UTC`.
-    pub fn since(&self) -> String {
+    pub fn since(&self, l: Language) -> String {
         chrono::DateTime::from_timestamp_millis(self.at).map_or_else(
-            || "an unknown time".to_owned(),
+            || l.words().unknown_time.to_owned(),
             |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
         )
     }
@@ -154,85 +158,38 @@ pub enum Advice {
     ReplaceStaticToken,
 }
 
-/// One of the fixed sentences below, given how the platform marks up a literal (`code`).
-pub(crate) type Sentence = fn(&dyn Fn(&str) -> String) -> String;
+/// One of the fixed sentences in [`words`], in a language, given how the platform marks up a
+/// literal (`code`, which escapes it too).
+pub(crate) type Sentence = fn(Language, &dyn Fn(&str) -> String) -> String;
 
-/// The sentence after the reconnect link, when the admin token is needed; `code` wraps the
-/// literal parts (`?admin_token=…`) in the platform's code markup (already escaped by it).
-pub(crate) fn admin_note(code: &dyn Fn(&str) -> String) -> String {
-    format!(
-        "The link is an admin endpoint: add {} to it (or send {}).",
-        code("?admin_token=<admin token>"),
-        code("Authorization: Bearer <admin token>")
-    )
-}
-
-/// The sentence for a static-token connection.
-pub(crate) fn static_note(code: &dyn Fn(&str) -> String) -> String {
-    format!(
-        "It uses a static access token: replace the token ({} / {}) and restart exlogare-host.",
-        code("access_token_env"),
-        code("access_token_file")
-    )
-}
-
-/// The remedy for requests the egress policy refuses.
-pub(crate) fn egress_note(code: &dyn Fn(&str) -> String) -> String {
-    format!(
-        "If the instance is on a private network, set {} on the connection; otherwise check its {}.",
-        code("allow_private = true"),
-        code("base_url")
-    )
-}
-
-/// The remedy for a provider that does not answer.
-pub(crate) fn unreachable_note(code: &dyn Fn(&str) -> String) -> String {
-    format!(
-        "Check that the instance is up and reachable from this host (DNS, firewall, proxy; {} for a private CA).",
-        code("ca_file")
-    )
-}
-
-/// What happens meanwhile to the failures of a connection that cannot reach its provider.
-pub(crate) fn retried_note(code: &dyn Fn(&str) -> String) -> String {
-    format!(
-        "Meanwhile its failures are retried with backoff; those that run out of attempts are parked ({}).",
-        code("exlogare-host parked --retry")
-    )
-}
-
-/// What happens meanwhile.
-pub(crate) fn meanwhile_note(code: &dyn Fn(&str) -> String) -> String {
-    format!(
-        "Until then its pipeline failures are not analysed; those that arrive are parked ({}).",
-        code("exlogare-host parked")
-    )
-}
-
-/// The alert as plain text (console, Matrix `body`), bounded by construction (well under 2 KiB).
-pub fn render_plain(a: &ConnectionAlert) -> String {
+/// The alert as plain text (console, Matrix `body`), our words in `l`, bounded by construction
+/// (well under 2 KiB).
+pub fn render_plain(a: &ConnectionAlert, l: Language) -> String {
+    let w = l.words();
     let plain = |s: &str| s.to_owned();
     let mut out = format!(
-        "⚠️ {}\n{}: {}\nSince {}\nReason: {}\n",
-        a.headline(),
+        "⚠️ {}\n{}: {}\n{} {}\n{}: {}\n",
+        a.headline(l),
         one_line(&a.provider, 50),
         a.instance(),
-        a.since(),
-        a.reason_text()
+        w.since,
+        a.since(l),
+        w.reason,
+        a.reason_text(l)
     );
     match (a.other_remedy(), a.advice(), &a.reconnect_url) {
-        (Some(remedy), _, _) => out.push_str(&remedy(&plain)),
+        (Some(remedy), _, _) => out.push_str(&remedy(l, &plain)),
         (None, Advice::ReplaceStaticToken, _) | (None, _, None) => {
-            out.push_str(&static_note(&plain))
+            out.push_str(&words::static_note(l, &plain))
         }
         (None, advice, Some(url)) => {
-            out.push_str(&format!("Reconnect: open {}", one_line(url, 1000)));
+            out.push_str(&format!("{} {}", w.reconnect_open, one_line(url, 1000)));
             if advice == Advice::ReconnectWithAdminToken {
-                out.push_str(&format!("\n{}", admin_note(&plain)));
+                out.push_str(&format!("\n{}", words::admin_note(l, &plain)));
             }
         }
     }
-    out.push_str(&format!("\n{}", (a.meanwhile())(&plain)));
+    out.push_str(&format!("\n{}", (a.meanwhile())(l, &plain)));
     out
 }
 
@@ -417,25 +374,25 @@ pub(crate) mod tests {
     #[test]
     fn the_reason_is_bounded_flat_and_masked() {
         let h = hostile();
-        let r = h.reason_text();
+        let r = h.reason_text(Language::En);
         assert!(
             !r.contains("SECRET") && !r.contains('\n') && !r.contains('\u{7}'),
             "{r}"
         );
-        assert!(huge().reason_text().chars().count() <= MAX_REASON_CHARS);
+        assert!(huge().reason_text(Language::En).chars().count() <= MAX_REASON_CHARS);
         assert_eq!(
             ConnectionAlert {
                 reason: " \n".into(),
                 ..sample()
             }
-            .reason_text(),
+            .reason_text(Language::En),
             "no reason was given"
         );
     }
 
     #[test]
     fn plain_text_says_what_when_why_and_what_to_do() {
-        let text = render_plain(&sample());
+        let text = render_plain(&sample(), Language::En);
         for needle in [
             "⚠️ Connection cloud (gitflic) needs reconnection",
             "gitflic: https://gitflic.ru",
@@ -447,29 +404,35 @@ pub(crate) mod tests {
         ] {
             assert!(text.contains(needle), "{needle} missing:\n{text}");
         }
-        let open = render_plain(&ConnectionAlert {
-            admin_token_required: false,
-            ..sample()
-        });
+        let open = render_plain(
+            &ConnectionAlert {
+                admin_token_required: false,
+                ..sample()
+            },
+            Language::En,
+        );
         assert!(!open.contains("admin_token"), "{open}");
-        let fixed = render_plain(&ConnectionAlert {
-            reconnect_url: None,
-            ..sample()
-        });
+        let fixed = render_plain(
+            &ConnectionAlert {
+                reconnect_url: None,
+                ..sample()
+            },
+            Language::En,
+        );
         assert!(
             fixed.contains("static access token") && !fixed.contains("Reconnect:"),
             "{fixed}"
         );
-        let big = render_plain(&huge());
+        let big = render_plain(&huge(), Language::En);
         assert!(big.len() < 8 * 1024, "{}", big.len());
-        assert!(!render_plain(&hostile()).contains("SECRET"));
+        assert!(!render_plain(&hostile(), Language::En).contains("SECRET"));
     }
 
     // ---- Each platform's rendering: escaping and limits ----------------------------------
 
     /// The visible text of platform HTML (tags from `allowed`, `void` ones unclosed, `<a href>`
     /// with an http(s) URL, entities `&lt; &gt; &amp; &quot;`), or why the platform would refuse it.
-    fn visible_html(s: &str, allowed: &[&str], void: &[&str]) -> Result<String, String> {
+    pub(crate) fn visible_html(s: &str, allowed: &[&str], void: &[&str]) -> Result<String, String> {
         let (mut out, mut stack, mut rest) = (String::new(), Vec::<String>::new(), s);
         while let Some(c) = rest.chars().next() {
             match c {
@@ -532,7 +495,7 @@ pub(crate) mod tests {
 
     /// Slack mrkdwn as shown, or why Slack would read it as something else (a `<` that is not
     /// our http link, a bare `&`, an unpaired backtick).
-    fn visible_mrkdwn(s: &str) -> Result<String, String> {
+    pub(crate) fn visible_mrkdwn(s: &str) -> Result<String, String> {
         if !s.matches('`').count().is_multiple_of(2) {
             return Err(format!("an unpaired backtick opens a code span: {s}"));
         }
@@ -566,12 +529,12 @@ pub(crate) mod tests {
         Ok(out)
     }
 
-    fn u16(s: &str) -> usize {
+    pub(crate) fn u16(s: &str) -> usize {
         s.encode_utf16().count()
     }
 
     /// Every mrkdwn text of a Slack payload within its limit and well-formed; the shown texts.
-    fn slack_checked(v: &serde_json::Value) -> Vec<String> {
+    pub(crate) fn slack_checked(v: &serde_json::Value) -> Vec<String> {
         let mut shown = vec![];
         let blocks = v["blocks"].as_array().unwrap();
         assert!(!blocks.is_empty() && blocks.len() <= super::super::slack::MAX_BLOCKS);
@@ -611,12 +574,12 @@ pub(crate) mod tests {
         shown
     }
 
-    const TG_TAGS: &[&str] = &["b", "i", "code", "pre", "a"];
-    const MX_TAGS: &[&str] = &["p", "strong", "em", "br", "code", "pre", "a"];
+    pub(crate) const TG_TAGS: &[&str] = &["b", "i", "code", "pre", "a"];
+    pub(crate) const MX_TAGS: &[&str] = &["p", "strong", "em", "br", "code", "pre", "a"];
 
     #[test]
     fn slack_alert_is_block_kit_with_the_reason_the_link_and_the_admin_note() {
-        let v = super::super::slack::render_alert(&sample());
+        let v = super::super::slack::render_alert(&sample(), Language::En);
         let shown = slack_checked(&v).join("\n");
         for needle in [
             "⚠️ Connection cloud (gitflic) needs reconnection",
@@ -638,7 +601,7 @@ pub(crate) mod tests {
     fn a_hostile_alert_is_escaped_on_every_platform_and_shows_no_token() {
         let a = hostile();
         // Slack: no `<` but our own links, no bare `&`; the text reads as it was written.
-        let v = super::super::slack::render_alert(&a);
+        let v = super::super::slack::render_alert(&a, Language::En);
         let raw = v.to_string();
         assert!(!raw.contains("SECRET"), "{raw}");
         let shown = slack_checked(&v).join("\n");
@@ -657,7 +620,7 @@ pub(crate) mod tests {
         assert!(!raw.contains("<https://evil.example|x>"), "{raw}");
 
         // Telegram: well-formed HTML with its tags only; the visible text is the original.
-        let html = super::super::telegram::render_alert(&a);
+        let html = super::super::telegram::render_alert(&a, Language::En);
         assert!(
             !html.contains("SECRET") && !html.contains("<script>"),
             "{html}"
@@ -671,7 +634,7 @@ pub(crate) mod tests {
         );
 
         // Matrix: formatted_body well-formed, body plain; no token in either.
-        let (body, formatted) = super::super::matrix::render_alert(&a);
+        let (body, formatted) = super::super::matrix::render_alert(&a, Language::En);
         assert!(!body.contains("SECRET") && !formatted.contains("SECRET"));
         let visible = visible_html(&formatted, MX_TAGS, &["br"])
             .unwrap_or_else(|e| panic!("{e}: {formatted}"));
@@ -685,22 +648,22 @@ pub(crate) mod tests {
     #[test]
     fn a_huge_alert_stays_within_every_platform_limit() {
         let a = huge();
-        slack_checked(&super::super::slack::render_alert(&a));
-        let html = super::super::telegram::render_alert(&a);
+        slack_checked(&super::super::slack::render_alert(&a, Language::En));
+        let html = super::super::telegram::render_alert(&a, Language::En);
         let visible = visible_html(&html, TG_TAGS, &[]).unwrap();
         assert!(
             u16(&visible) <= super::super::telegram::TEXT_BUDGET,
             "{}",
             u16(&visible)
         );
-        let (body, formatted) = super::super::matrix::render_alert(&a);
+        let (body, formatted) = super::super::matrix::render_alert(&a, Language::En);
         assert!(
             body.len() <= super::super::matrix::BODY_BUDGET
                 && formatted.len() <= super::super::matrix::FORMATTED_BUDGET
         );
         visible_html(&formatted, MX_TAGS, &["br"]).unwrap();
         // An ordinary alert is short.
-        let normal = super::super::telegram::render_alert(&sample());
+        let normal = super::super::telegram::render_alert(&sample(), Language::En);
         assert!(u16(&visible_html(&normal, TG_TAGS, &[]).unwrap()) < 1000);
     }
 
@@ -724,10 +687,16 @@ pub(crate) mod tests {
                     .into(),
                 ..sample()
             };
-            let plain = render_plain(&a);
-            let slack = slack_checked(&super::super::slack::render_alert(&a)).join("\n");
-            let tg = visible_html(&super::super::telegram::render_alert(&a), TG_TAGS, &[]).unwrap();
-            let (body, html) = super::super::matrix::render_alert(&a);
+            let plain = render_plain(&a, Language::En);
+            let slack =
+                slack_checked(&super::super::slack::render_alert(&a, Language::En)).join("\n");
+            let tg = visible_html(
+                &super::super::telegram::render_alert(&a, Language::En),
+                TG_TAGS,
+                &[],
+            )
+            .unwrap();
+            let (body, html) = super::super::matrix::render_alert(&a, Language::En);
             let mx = visible_html(&html, MX_TAGS, &["br"]).unwrap();
             for (platform, shown) in [
                 ("plain", &plain),
@@ -768,17 +737,22 @@ pub(crate) mod tests {
             reconnect_url: None,
             ..sample()
         };
-        let shown = slack_checked(&super::super::slack::render_alert(&a)).join("\n");
+        let shown = slack_checked(&super::super::slack::render_alert(&a, Language::En)).join("\n");
         assert!(
             shown.contains("static access token") && !shown.contains("Reconnect"),
             "{shown}"
         );
-        let tg = visible_html(&super::super::telegram::render_alert(&a), TG_TAGS, &[]).unwrap();
+        let tg = visible_html(
+            &super::super::telegram::render_alert(&a, Language::En),
+            TG_TAGS,
+            &[],
+        )
+        .unwrap();
         assert!(
             tg.contains("replace the token (access_token_env / access_token_file)"),
             "{tg}"
         );
-        let (_, mx) = super::super::matrix::render_alert(&a);
+        let (_, mx) = super::super::matrix::render_alert(&a, Language::En);
         assert!(
             visible_html(&mx, MX_TAGS, &["br"])
                 .unwrap()

@@ -28,6 +28,7 @@
 //! connection = "gitflic"          # optional; any connection when absent
 //! project = "acme/*"              # optional; `owner/name`, `owner/*` or `*`
 //! notifiers = ["team-slack", "ci-room"]
+//! language = "ru"                 # optional; "en" (default) or "ru": our words in its messages
 //! ```
 //!
 //! Secrets are only ever named here (`*_env`: an environment variable, `*_file`: a file whose
@@ -39,6 +40,7 @@ use super::console::ConsoleNotifier;
 use super::matrix::MatrixNotifier;
 use super::slack::SlackNotifier;
 use super::telegram::{DEFAULT_API_BASE, TelegramNotifier};
+use super::words::Language;
 use super::{DEFAULT_TIMEOUT, Notifier};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::HashSet;
@@ -161,6 +163,10 @@ pub enum ConfigError {
     },
     #[error("notifier `{notifier}`: {message}")]
     Invalid { notifier: String, message: String },
+    /// A `[[routes]]` entry that cannot be used; `route` says which (its place and what it
+    /// matches).
+    #[error("{route}: {message}")]
+    Route { route: String, message: String },
 }
 
 impl NotifierConfig {
@@ -427,7 +433,8 @@ pub fn build_all(configs: &[NotifierConfig]) -> Result<Vec<Box<dyn Notifier>>, C
     Ok(out)
 }
 
-/// One `[[routes]]` entry: which notifiers get the failures of which connection and project.
+/// One `[[routes]]` entry: which notifiers get the failures of which connection and project,
+/// and in which language.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
@@ -438,6 +445,11 @@ pub struct RouteConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
     pub notifiers: Vec<String>,
+    /// The language of our words in its messages, as written: `en` (the default) or `ru`. Kept
+    /// as text so that [`check_routes`] can refuse another value naming the route (a parse
+    /// error could only point at a line); read it with [`RouteConfig::language`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
 }
 
 impl RouteConfig {
@@ -454,47 +466,94 @@ impl RouteConfig {
         };
         conn_ok && proj_ok
     }
+
+    /// The route's language (English when it names none), or the value it names that is not
+    /// one: `Err("de")`.
+    pub fn language(&self) -> Result<Language, &str> {
+        match self.language.as_deref() {
+            None => Ok(Language::En),
+            Some(code) => Language::from_code(code).ok_or(code),
+        }
+    }
+
+    /// How an error names this route: its place in the file (from 1) and what it matches.
+    fn describe(&self, index: usize) -> String {
+        format!(
+            "route {} (connection `{}`, project `{}`, notifiers {})",
+            index + 1,
+            self.connection.as_deref().unwrap_or("*"),
+            self.project.as_deref().unwrap_or("*"),
+            self.notifiers.join(", ")
+        )
+    }
 }
 
-/// The notifiers (names, each once, in the order first routed) for a connection's project.
-pub fn route<'a>(routes: &'a [RouteConfig], connection: &str, project: &str) -> Vec<&'a str> {
-    let mut out: Vec<&str> = Vec::new();
-    for r in routes.iter().filter(|r| r.matches(connection, project)) {
+/// A notifier a message goes to, and the language of our words in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Routed<'a> {
+    pub notifier: &'a str,
+    pub language: Language,
+}
+
+/// Each notifier of `routes` once, in the order first routed, with the language of the route
+/// that named it first: a room on two routes gets one message, and the earlier route in the
+/// file decides its language (so an operator who wants a room in Russian lists that route
+/// first). A language [`check_routes`] would refuse counts as English, so a route that was
+/// never checked still delivers.
+fn each_notifier_once<'a>(routes: impl Iterator<Item = &'a RouteConfig>) -> Vec<Routed<'a>> {
+    let mut out: Vec<Routed<'a>> = Vec::new();
+    for r in routes {
+        let language = r.language().unwrap_or_default();
         for n in &r.notifiers {
-            if !out.contains(&n.as_str()) {
-                out.push(n);
+            if !out.iter().any(|t| t.notifier == n) {
+                out.push(Routed {
+                    notifier: n,
+                    language,
+                });
             }
         }
     }
     out
 }
 
-/// The notifiers (names, each once, in the order first routed) for an alert about the
-/// connection itself (it needs reconnection): every route whose `connection` is this one or is
-/// unset, whatever its `project`. A connection-level problem stops the reports of all its
-/// projects, so every room that would get any of this connection's failures hears about it;
+/// The notifiers (each once, in the order first routed, with their language) for a
+/// connection's project.
+pub fn route<'a>(routes: &'a [RouteConfig], connection: &str, project: &str) -> Vec<Routed<'a>> {
+    each_notifier_once(routes.iter().filter(|r| r.matches(connection, project)))
+}
+
+/// The notifiers (each once, in the order first routed, with their language) for an alert
+/// about the connection itself (it needs reconnection): every route whose `connection` is this
+/// one or is unset, whatever its `project`. A connection-level problem stops the reports of all
+/// its projects, so every room that would get any of this connection's failures hears about it;
 /// routes pinned to another connection do not.
-pub fn route_connection<'a>(routes: &'a [RouteConfig], connection: &str) -> Vec<&'a str> {
-    let mut out: Vec<&str> = Vec::new();
-    for r in routes
-        .iter()
-        .filter(|r| r.connection.as_deref().is_none_or(|c| c == connection))
-    {
-        for n in &r.notifiers {
-            if !out.contains(&n.as_str()) {
-                out.push(n);
-            }
-        }
-    }
-    out
+pub fn route_connection<'a>(routes: &'a [RouteConfig], connection: &str) -> Vec<Routed<'a>> {
+    each_notifier_once(
+        routes
+            .iter()
+            .filter(|r| r.connection.as_deref().is_none_or(|c| c == connection)),
+    )
 }
 
-/// Every route names configured notifiers.
+/// Every route names configured notifiers and a language we write.
 pub fn check_routes(
     routes: &[RouteConfig],
     notifiers: &[NotifierConfig],
 ) -> Result<(), ConfigError> {
-    for r in routes {
+    for (i, r) in routes.iter().enumerate() {
+        if let Err(code) = r.language() {
+            let allowed: Vec<String> = Language::ALL
+                .iter()
+                .map(|l| format!("\"{}\"", l.code()))
+                .collect();
+            return Err(ConfigError::Route {
+                route: r.describe(i),
+                message: format!(
+                    "language = {code:?} is not a language messages are written in: use {} (English when left out)",
+                    allowed.join(" or ")
+                ),
+            });
+        }
         for n in &r.notifiers {
             if !notifiers.iter().any(|c| &c.name == n) {
                 return Err(ConfigError::Invalid {
@@ -505,4 +564,104 @@ pub fn check_routes(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Routes as the config's tables would give them (serde reads TOML and JSON alike).
+    fn routes(tables: serde_json::Value) -> Vec<RouteConfig> {
+        serde_json::from_value(tables).unwrap()
+    }
+
+    fn notifiers(names: &[&str]) -> Vec<NotifierConfig> {
+        names
+            .iter()
+            .map(|n| NotifierConfig::new(n, NotifierKind::Console))
+            .collect()
+    }
+
+    #[test]
+    fn a_language_we_do_not_write_is_refused_naming_the_route_and_the_choices() {
+        let r = routes(json!([
+            { "project": "acme/*", "notifiers": ["team-slack"], "language": "ru" },
+            { "connection": "gitflic", "notifiers": ["ci-room", "team-slack"], "language": "de" },
+        ]));
+        let e = check_routes(&r, &notifiers(&["team-slack", "ci-room"])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "route 2 (connection `gitflic`, project `*`, notifiers ci-room, team-slack): language = \"de\" is not a language messages are written in: use \"en\" or \"ru\" (English when left out)"
+        );
+        for code in ["RU", "russian", ""] {
+            let r = routes(json!([{ "notifiers": ["a"], "language": code }]));
+            assert!(
+                matches!(
+                    check_routes(&r, &notifiers(&["a"])),
+                    Err(ConfigError::Route { .. })
+                ),
+                "{code:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn no_language_is_english_and_ru_is_russian() {
+        let r = routes(json!([
+            { "notifiers": ["a"] },
+            { "notifiers": ["b"], "language": "ru" },
+            { "notifiers": ["c"], "language": "en" },
+        ]));
+        check_routes(&r, &notifiers(&["a", "b", "c"])).unwrap();
+        let got: Vec<(&str, Language)> = route(&r, "cloud", "acme/api")
+            .into_iter()
+            .map(|t| (t.notifier, t.language))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a", Language::En),
+                ("b", Language::Ru),
+                ("c", Language::En)
+            ]
+        );
+        // Written back as it was read: nothing added to a route that named no language.
+        assert_eq!(
+            serde_json::to_value(&r[0]).unwrap(),
+            json!({ "notifiers": ["a"] })
+        );
+    }
+
+    #[test]
+    fn a_notifier_on_two_routes_speaks_the_language_of_the_first() {
+        let r = routes(json!([
+            { "connection": "cloud", "notifiers": ["room"], "language": "ru" },
+            { "project": "acme/*", "notifiers": ["room", "other"] },
+        ]));
+        let failure = route(&r, "cloud", "acme/api");
+        assert_eq!(
+            failure,
+            [
+                Routed {
+                    notifier: "room",
+                    language: Language::Ru
+                },
+                Routed {
+                    notifier: "other",
+                    language: Language::En
+                },
+            ]
+        );
+        // Another connection: only the second route matches, so the room is in English there.
+        assert_eq!(
+            route(&r, "self-hosted", "acme/api")[0],
+            Routed {
+                notifier: "room",
+                language: Language::En
+            }
+        );
+        // Alerts follow the same rule.
+        assert_eq!(route_connection(&r, "cloud"), failure);
+    }
 }

@@ -8,8 +8,10 @@
 //! - [`slack`], [`telegram`], [`matrix`], [`console`]: one [`Notifier`] each. Rendering is a pure
 //!   function per platform (tested without a network); `send` adds only the HTTP call.
 //! - [`config`]: [`NotifierConfig`] (the service's TOML), secrets from the environment or files,
-//!   and [`RouteConfig`] (which notifiers get which connection's and project's failures;
-//!   [`route_connection`]: which get a connection's alerts).
+//!   and [`RouteConfig`] (which notifiers get which connection's and project's failures, and in
+//!   which [`Language`]; [`route_connection`]: which get a connection's alerts).
+//! - [`words`]: every word our messages add, in English and Russian ([`Language`]); what the
+//!   message carries (excerpt, summary, names, the provider's words) is never translated.
 //!
 //! Errors say whether a retry can help ([`NotifyError::is_transient`], with the platform's
 //! `Retry-After` when it gave one) and never contain a token or a secret URL.
@@ -31,13 +33,15 @@ pub mod message;
 pub mod slack;
 pub mod telegram;
 mod text;
+pub mod words;
 
 pub use alert::{AlertProblem, ConnectionAlert};
 pub use config::{
-    ChatId, ConfigError, NotifierConfig, NotifierKind, RouteConfig, build_all, check_routes, route,
-    route_connection,
+    ChatId, ConfigError, NotifierConfig, NotifierKind, RouteConfig, Routed, build_all,
+    check_routes, route, route_connection,
 };
-pub use message::{FailureMessage, JobMessage};
+pub use message::{Comparison, FailureMessage, JobMessage};
+pub use words::Language;
 
 /// HTML text escaping, for the host's own pages (the OAuth callback's answer to a browser).
 pub fn text_html(s: &str) -> String {
@@ -62,6 +66,30 @@ pub trait Notifier: Send + Sync {
         alert: &ConnectionAlert,
         idempotency_key: &str,
     ) -> Result<Delivered, NotifyError>;
+    /// As `send`, with our words (headings, labels, notes) in `language`; the report's own text
+    /// is posted as it is. The four notifiers here render every [`Language`]. This default is
+    /// for a notifier that can only post English (a test double): it calls `send`. A wrapper
+    /// around another notifier overrides it to pass the language on.
+    fn send_in(
+        &self,
+        msg: &FailureMessage,
+        language: Language,
+        idempotency_key: &str,
+    ) -> Result<Delivered, NotifyError> {
+        let _ = language;
+        self.send(msg, idempotency_key)
+    }
+    /// As `send_alert`, with our words in `language` (the default calls `send_alert`, as for
+    /// [`send_in`](Self::send_in)).
+    fn send_alert_in(
+        &self,
+        alert: &ConnectionAlert,
+        language: Language,
+        idempotency_key: &str,
+    ) -> Result<Delivered, NotifyError> {
+        let _ = language;
+        self.send_alert(alert, idempotency_key)
+    }
 }
 
 /// A message the platform accepted.

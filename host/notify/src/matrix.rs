@@ -8,12 +8,15 @@
 //!
 //! A [`ConnectionAlert`] goes the same way ([`render_alert`]); its idempotency key names the
 //! alert and the notifier (`accounts/alerts.rs`), so a retried alert reuses its transaction id.
+//!
+//! Our words are in the route's [`Language`], in both `body` and `formatted_body`.
 
 use super::alert::{self, Advice, ConnectionAlert};
-use super::console::{MAX_JOBS, render_plain};
+use super::console::{MAX_JOBS, render_plain_in};
 use super::http::Http;
 use super::message::{FailureMessage, JobMessage};
-use super::text::{excerpt_raw, fit, html, more_lines, one_line};
+use super::text::{excerpt_raw, fit, html, one_line};
+use super::words::{self, Language};
 use super::{Delivered, Notifier, NotifyError};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -77,8 +80,7 @@ impl Notifier for MatrixNotifier {
     }
 
     fn send(&self, msg: &FailureMessage, idempotency_key: &str) -> Result<Delivered, NotifyError> {
-        let (body, formatted) = render(msg);
-        self.put(body, formatted, idempotency_key)
+        self.send_in(msg, Language::En, idempotency_key)
     }
 
     fn send_alert(
@@ -86,7 +88,26 @@ impl Notifier for MatrixNotifier {
         alert: &ConnectionAlert,
         idempotency_key: &str,
     ) -> Result<Delivered, NotifyError> {
-        let (body, formatted) = render_alert(alert);
+        self.send_alert_in(alert, Language::En, idempotency_key)
+    }
+
+    fn send_in(
+        &self,
+        msg: &FailureMessage,
+        language: Language,
+        idempotency_key: &str,
+    ) -> Result<Delivered, NotifyError> {
+        let (body, formatted) = render(msg, language);
+        self.put(body, formatted, idempotency_key)
+    }
+
+    fn send_alert_in(
+        &self,
+        alert: &ConnectionAlert,
+        language: Language,
+        idempotency_key: &str,
+    ) -> Result<Delivered, NotifyError> {
+        let (body, formatted) = render_alert(alert, language);
         self.put(body, formatted, idempotency_key)
     }
 }
@@ -170,66 +191,73 @@ pub fn encode_segment(s: &str) -> String {
     out
 }
 
-/// `(body, formatted_body)`.
-pub fn render(msg: &FailureMessage) -> (String, String) {
+/// `(body, formatted_body)`, our words in `l`.
+pub fn render(msg: &FailureMessage, l: Language) -> (String, String) {
     (
-        render_plain(msg, BODY_BUDGET),
-        render_html(msg, FORMATTED_BUDGET),
+        render_plain_in(msg, l, BODY_BUDGET),
+        render_html(msg, l, FORMATTED_BUDGET),
     )
 }
 
-/// The alert's `(body, formatted_body)`: a few KiB at most, whatever its fields hold.
-pub fn render_alert(a: &ConnectionAlert) -> (String, String) {
+/// The alert's `(body, formatted_body)`, our words in `l`: a few KiB at most, whatever its
+/// fields hold.
+pub fn render_alert(a: &ConnectionAlert, l: Language) -> (String, String) {
+    let w = l.words();
     let code = |s: &str| format!("<code>{}</code>", html(s));
-    let mut o = format!("<p><strong>⚠️ {}</strong>", html(&a.headline()));
+    let mut o = format!("<p><strong>⚠️ {}</strong>", html(&a.headline(l)));
     let instance = match a.instance_link().filter(|u| u.len() <= 2000) {
         Some(u) => format!("<a href=\"{}\">{}</a>", html(u), html(&a.instance())),
         None => html(&a.instance()),
     };
     o.push_str(&format!(
-        "<br>{}: {instance}<br>Since {}</p>",
+        "<br>{}: {instance}<br>{} {}</p>",
         html(&one_line(&a.provider, 50)),
-        html(&a.since())
+        w.since,
+        html(&a.since(l))
     ));
     o.push_str(&format!(
-        "<p><em>Reason:</em> {}</p><p>",
-        html(&a.reason_text())
+        "<p><em>{}:</em> {}</p><p>",
+        w.reason,
+        html(&a.reason_text(l))
     ));
     match (a.other_remedy(), a.advice(), &a.reconnect_url) {
-        (Some(remedy), _, _) => o.push_str(&remedy(&code)),
+        (Some(remedy), _, _) => o.push_str(&remedy(l, &code)),
         (None, Advice::ReplaceStaticToken, _) | (None, _, None) => {
-            o.push_str(&alert::static_note(&code))
+            o.push_str(&words::static_note(l, &code))
         }
         (None, advice, Some(url)) => {
             match a.link().filter(|u| u.len() <= 2000) {
                 Some(u) => o.push_str(&format!(
-                    "Reconnect: <a href=\"{}\">{}</a>",
+                    "{} <a href=\"{}\">{}</a>",
+                    w.reconnect,
                     html(u),
                     html(&one_line(u, 300))
                 )),
-                None => o.push_str(&format!("Reconnect: {}", html(&one_line(url, 300)))),
+                None => o.push_str(&format!("{} {}", w.reconnect, html(&one_line(url, 300)))),
             }
             if advice == Advice::ReconnectWithAdminToken {
-                o.push_str(&format!("<br>{}", alert::admin_note(&code)));
+                o.push_str(&format!("<br>{}", words::admin_note(l, &code)));
             }
         }
     }
-    o.push_str(&format!("<br>{}</p>", (a.meanwhile())(&code)));
-    (alert::render_plain(a), o)
+    o.push_str(&format!("<br>{}</p>", (a.meanwhile())(l, &code)));
+    (alert::render_plain(a, l), o)
 }
 
-fn render_html(msg: &FailureMessage, budget: usize) -> String {
+fn render_html(msg: &FailureMessage, l: Language, budget: usize) -> String {
+    let w = l.words();
     let mut head = format!(
         "<p><strong>❌ {}</strong>",
-        html(&one_line(&msg.headline(), 400))
+        html(&one_line(&msg.headline(l), 400))
     );
     if let Some(r) = msg.ref_line() {
         head.push_str(&format!("<br>{}", html(&one_line(&r, 300))));
     }
     match msg.link() {
         Some(url) => head.push_str(&format!(
-            "<br><a href=\"{}\">Open pipeline</a></p>",
-            html(url)
+            "<br><a href=\"{}\">{}</a></p>",
+            html(url),
+            w.open_pipeline
         )),
         None => head.push_str(&format!("<br>{}</p>", html(&one_line(&msg.deep_link, 300)))),
     }
@@ -237,13 +265,10 @@ fn render_html(msg: &FailureMessage, budget: usize) -> String {
         head.push_str(&format!("<p>⚠ <em>{}</em></p>", html(&one_line(note, 500))));
     }
     let jobs = &msg.jobs[..msg.jobs.len().min(MAX_JOBS)];
-    let fixed: Vec<String> = jobs.iter().map(job_fixed).collect();
+    let fixed: Vec<String> = jobs.iter().map(|j| job_fixed(j, l)).collect();
     let rest = msg.jobs.len() - jobs.len();
     let tail = if rest > 0 {
-        format!(
-            "<p><em>… and {rest} more failed job{}</em></p>",
-            if rest == 1 { "" } else { "s" }
-        )
+        format!("<p><em>{}</em></p>", words::more_jobs(l, rest))
     } else {
         String::new()
     };
@@ -254,22 +279,24 @@ fn render_html(msg: &FailureMessage, budget: usize) -> String {
     for (job, f) in jobs.iter().zip(fixed) {
         out.push_str(&f);
         if !job.excerpt.is_empty() {
-            out.push_str(&excerpt(&job.excerpt, share));
+            out.push_str(&excerpt(&job.excerpt, share, l));
         }
     }
     out.push_str(&tail);
     out
 }
 
-fn job_fixed(job: &JobMessage) -> String {
+fn job_fixed(job: &JobMessage, l: Language) -> String {
+    let w = l.words();
     let mut o = format!(
         "<p><strong>{}</strong> — {}",
         html(&one_line(&job.title(), 200)),
-        html(&job.verdict())
+        html(&job.verdict(l))
     );
     if let Some(step) = &job.failing_step {
         o.push_str(&format!(
-            "<br>Step: <code>{}</code>",
+            "<br>{}: <code>{}</code>",
+            w.step,
             html(&one_line(step, 200))
         ));
     }
@@ -278,29 +305,35 @@ fn job_fixed(job: &JobMessage) -> String {
     }
     if let Some(why) = &job.log_unavailable {
         o.push_str(&format!(
-            "<br>⚠️ <em>Log unavailable:</em> {}",
+            "<br>⚠️ <em>{}</em> {}",
+            w.log_unavailable,
             html(&one_line(why, 300))
         ));
     }
-    if let Some(mode) = &job.comparison {
-        o.push_str(&format!("<br><em>{}</em>", html(&one_line(mode, 200))));
+    if let Some(mode) = job.comparison_line(l) {
+        o.push_str(&format!("<br><em>{}</em>", html(&one_line(&mode, 200))));
     }
     o.push_str("</p>");
     o
 }
 
-fn excerpt(lines: &[(u64, String)], budget: usize) -> String {
+fn excerpt(lines: &[(u64, String)], budget: usize, l: Language) -> String {
     const PRE: &str = "<pre><code>";
     const END: &str = "</code></pre>";
     let raw = excerpt_raw(lines);
-    let note = |n: usize| format!("<p><em>{}</em></p>", more_lines(n));
+    let note = |n: usize| format!("<p><em>{}</em></p>", words::more_lines(l, n));
+    let note_cost = format!(
+        "<p><em>{}</em></p>",
+        words::longest_more_lines(l, raw.len())
+    )
+    .len();
     let esc = |s: &str| html(s);
     let fitted = fit(
         &raw,
         budget.saturating_sub(PRE.len() + END.len()),
         &esc,
         &str::len,
-        note(raw.len()).len(),
+        note_cost,
     );
     let mut o = String::new();
     if !fitted.lines.is_empty() {
@@ -310,4 +343,68 @@ fn excerpt(lines: &[(u64, String)], budget: usize) -> String {
         o.push_str(&note(fitted.more));
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::tests::{MX_TAGS, sample, visible_html};
+    use crate::words::tests::{
+        assert_cut_whole_in_russian, assert_russian_with_the_report_intact, cyrillic_huge,
+        cyrillic_message,
+    };
+
+    #[test]
+    fn a_russian_route_gets_our_words_in_russian_in_both_bodies() {
+        let (body, formatted) = render(&cyrillic_message(), Language::Ru);
+        let shown = visible_html(&formatted, MX_TAGS, &["br"])
+            .unwrap_or_else(|e| panic!("{e}: {formatted}"));
+        assert_russian_with_the_report_intact("matrix formatted_body", &shown);
+        assert!(shown.contains("Открыть пайплайн"), "{shown}");
+        assert!(
+            formatted.contains("&lt;script&gt;&amp;amp;&lt;/script&gt;"),
+            "{formatted}"
+        );
+        assert_russian_with_the_report_intact("matrix body", &body);
+    }
+
+    #[test]
+    fn a_russian_excerpt_is_cut_within_the_event_budgets_at_whole_characters() {
+        for lines in [30, 400] {
+            let huge = cyrillic_huge(lines);
+            let (body, formatted) = render(&huge, Language::Ru);
+            assert!(body.len() <= BODY_BUDGET, "{}", body.len());
+            assert!(formatted.len() <= FORMATTED_BUDGET, "{}", formatted.len());
+            let shown = visible_html(&formatted, MX_TAGS, &["br"]).unwrap();
+            assert_cut_whole_in_russian("matrix formatted_body", &shown, &huge);
+            assert_cut_whole_in_russian("matrix body", &body, &huge);
+        }
+        for lines in 1..80 {
+            let huge = cyrillic_huge(lines);
+            for budget in [700, 1500, 3000] {
+                let ex = excerpt(&huge.jobs[0].excerpt, budget, Language::Ru);
+                assert!(ex.len() <= budget, "{lines} lines, {budget}: {}", ex.len());
+            }
+        }
+    }
+
+    #[test]
+    fn a_russian_alert_says_what_to_do_in_russian() {
+        let (body, formatted) = render_alert(&sample(), Language::Ru);
+        let shown = visible_html(&formatted, MX_TAGS, &["br"]).unwrap();
+        for text in [&shown, &body] {
+            for needle in [
+                "⚠️ Подключение cloud (gitflic) требует переподключения",
+                "Начиная с 2025-11-26 06:53 UTC",
+                "Причина: the provider refused to refresh the token",
+                "https://exlogare.example/api/integrations/gitflic/oauth/start/cloud",
+                "Authorization: Bearer <admin token>",
+            ] {
+                assert!(text.contains(needle), "{needle} missing:\n{text}");
+            }
+            for english in ["Connection", "Since", "Reason", "Reconnect", "Until then"] {
+                assert!(!text.contains(english), "{english} in:\n{text}");
+            }
+        }
+    }
 }

@@ -3,6 +3,7 @@
 //! It is stored (JSON) with the delivery and rebuilt on retries, so it holds plain data only and
 //! every field added later must have a serde default.
 
+use super::words::{self, Language};
 use serde::{Deserialize, Serialize};
 
 /// One pipeline failure, ready to post.
@@ -70,9 +71,48 @@ pub struct JobMessage {
     pub web_url: Option<String>,
     /// How the log was read: against the job's last green run ("compared with the last green
     /// run #1286 on main") or alone, and why ("no green run to compare with: …"). Absent when
-    /// the provider cannot look green runs up.
+    /// the provider cannot look green runs up. In English: readers of the stored report get it
+    /// as before; chat messages say [`compared`](Self::compared) in the route's language.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comparison: Option<String>,
+    /// The same as data, so each route's language can say it. Messages stored before it have
+    /// only [`comparison`](Self::comparison), shown as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compared: Option<Comparison>,
+}
+
+/// How a failing job's log was read, without the words (see [`Comparison::line`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum Comparison {
+    /// Against the last green run `label` (`#1286`) on `git_ref`. `nothing_new`: the failed
+    /// step printed nothing that run did not, so the log was read alone after all.
+    Compared {
+        label: String,
+        #[serde(default)]
+        git_ref: Option<String>,
+        #[serde(default)]
+        nothing_new: bool,
+    },
+    /// The plugin found no green run; its words (may be empty), already one bounded line.
+    NoGreenRun { why: String },
+    /// A green run may exist but was not used; why, already one bounded line.
+    NotCompared { why: String },
+}
+
+impl Comparison {
+    /// The message's line in `language`; the label, the ref and the reasons as they came.
+    pub fn line(&self, language: Language) -> String {
+        match self {
+            Comparison::Compared {
+                label,
+                git_ref,
+                nothing_new,
+            } => words::compared(language, label, git_ref.as_deref(), *nothing_new),
+            Comparison::NoGreenRun { why } => words::no_green_run(language, why),
+            Comparison::NotCompared { why } => words::not_compared(language, why),
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -80,12 +120,13 @@ fn yes() -> bool {
 }
 
 impl FailureMessage {
-    /// `CI failed: acme/payments-api #1287` (unescaped).
-    pub fn headline(&self) -> String {
+    /// `CI failed: acme/payments-api #1287` (unescaped), our words in `language`.
+    pub fn headline(&self, language: Language) -> String {
+        let w = language.words();
         let verb = if self.status == "warning" {
-            "CI finished with warnings"
+            w.finished_with_warnings
         } else {
-            "CI failed"
+            w.failed
         };
         format!("{verb}: {} {}", self.project, self.pipeline)
     }
@@ -119,16 +160,25 @@ impl JobMessage {
         }
     }
 
-    /// `compilation, 90% confidence` or `not analysed`.
-    pub fn verdict(&self) -> String {
+    /// `compilation, 90% confidence` or `not analysed`, in `language`.
+    pub fn verdict(&self, language: Language) -> String {
         if self.summary.is_empty() && self.excerpt.is_empty() {
-            return "not analysed".to_owned();
+            return language.words().not_analysed.to_owned();
         }
-        let cat = self.category.replace('_', " ");
+        let cat = words::category(language, &self.category);
         if self.located {
-            format!("{cat}, {:.0}% confidence", self.confidence * 100.0)
+            words::verdict(language, &cat, self.confidence * 100.0)
         } else {
-            format!("{cat} (no failure line found; the end of the log is shown)")
+            words::verdict_unlocated(language, &cat)
+        }
+    }
+
+    /// How the log was read, in `language` when the message has it as data, else the stored
+    /// line as it is (unescaped, not yet cut).
+    pub fn comparison_line(&self, language: Language) -> Option<String> {
+        match &self.compared {
+            Some(c) => Some(c.line(language)),
+            None => self.comparison.clone(),
         }
     }
 }

@@ -10,11 +10,15 @@
 //! A [`ConnectionAlert`] ([`render_alert`]): a header, the connection's fields (connection,
 //! instance, since), the reason, what to do with the reconnect link, and a `Reconnect` button;
 //! the same escaping and limits.
+//!
+//! Our words (labels, headings, button texts, notes) are in the route's [`Language`]; the
+//! limits count what is posted, so they hold whichever language it is.
 
-use super::alert::{self, Advice, ConnectionAlert};
+use super::alert::{Advice, ConnectionAlert};
 use super::http::Http;
 use super::message::{FailureMessage, JobMessage};
-use super::text::{self, clip_escaped, excerpt_raw, fit, more_lines, mrkdwn, one_line, utf16_len};
+use super::text::{self, clip_escaped, excerpt_raw, fit, mrkdwn, one_line, utf16_len};
+use super::words::{self, Language};
 use super::{Delivered, Notifier, NotifyError};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -52,16 +56,34 @@ impl Notifier for SlackNotifier {
         "slack"
     }
 
-    fn send(&self, msg: &FailureMessage, _idempotency_key: &str) -> Result<Delivered, NotifyError> {
-        self.post(&render(msg))
+    fn send(&self, msg: &FailureMessage, idempotency_key: &str) -> Result<Delivered, NotifyError> {
+        self.send_in(msg, Language::En, idempotency_key)
     }
 
     fn send_alert(
         &self,
         alert: &ConnectionAlert,
+        idempotency_key: &str,
+    ) -> Result<Delivered, NotifyError> {
+        self.send_alert_in(alert, Language::En, idempotency_key)
+    }
+
+    fn send_in(
+        &self,
+        msg: &FailureMessage,
+        language: Language,
         _idempotency_key: &str,
     ) -> Result<Delivered, NotifyError> {
-        self.post(&render_alert(alert))
+        self.post(&render(msg, language))
+    }
+
+    fn send_alert_in(
+        &self,
+        alert: &ConnectionAlert,
+        language: Language,
+        _idempotency_key: &str,
+    ) -> Result<Delivered, NotifyError> {
+        self.post(&render_alert(alert, language))
     }
 }
 
@@ -97,62 +119,68 @@ fn inline(s: &str) -> String {
     mrkdwn(s).replace('`', "'")
 }
 
-/// The alert's webhook payload: `{ "text": fallback, "blocks": [...] }`.
-pub fn render_alert(a: &ConnectionAlert) -> Value {
+/// The alert's webhook payload: `{ "text": fallback, "blocks": [...] }`, our words in `l`.
+pub fn render_alert(a: &ConnectionAlert, l: Language) -> Value {
+    let w = l.words();
     let code = |s: &str| format!("`{}`", mrkdwn(s));
     let fields = vec![
-        field("Connection", &inline(&one_line(&a.connection, 200))),
+        field(w.connection, &inline(&one_line(&a.connection, 200))),
         field(
-            "Instance",
+            w.instance,
             &format!(
                 "{} · {}",
                 inline(&one_line(&a.provider, 50)),
                 mrkdwn_link(a.instance_link(), &a.instance())
             ),
         ),
-        field("Since", &mrkdwn(&a.since())),
+        field(w.since_label, &mrkdwn(&a.since(l))),
     ];
-    let mut todo = vec!["*What to do*".to_owned()];
+    let mut todo = vec![format!("*{}*", w.what_to_do)];
     match (a.other_remedy(), a.advice(), &a.reconnect_url) {
-        (Some(remedy), _, _) => todo.push(remedy(&code)),
+        (Some(remedy), _, _) => todo.push(remedy(l, &code)),
         (None, Advice::ReplaceStaticToken, _) | (None, _, None) => {
-            todo.push(alert::static_note(&code))
+            todo.push(words::static_note(l, &code))
         }
         (None, advice, Some(url)) => {
-            todo.push(format!("Reconnect: open {}", mrkdwn_link(a.link(), url)));
+            todo.push(format!(
+                "{} {}",
+                w.reconnect_open,
+                mrkdwn_link(a.link(), url)
+            ));
             if advice == Advice::ReconnectWithAdminToken {
-                todo.push(alert::admin_note(&code));
+                todo.push(words::admin_note(l, &code));
             }
         }
     }
-    todo.push((a.meanwhile())(&code));
+    todo.push((a.meanwhile())(l, &code));
     let mut blocks = vec![
         json!({
             "type": "header",
-            "text": { "type": "plain_text", "text": clip_escaped(&format!("⚠️ {}", a.headline()), HEADER_MAX), "emoji": true }
+            "text": { "type": "plain_text", "text": clip_escaped(&format!("⚠️ {}", a.headline(l)), HEADER_MAX), "emoji": true }
         }),
         json!({ "type": "section", "fields": fields }),
-        json!({ "type": "section", "text": { "type": "mrkdwn", "text": clip_escaped(&format!("*Reason*\n{}", inline(&a.reason_text())), SECTION_TEXT_MAX) } }),
+        json!({ "type": "section", "text": { "type": "mrkdwn", "text": clip_escaped(&format!("*{}*\n{}", w.reason, inline(&a.reason_text(l))), SECTION_TEXT_MAX) } }),
         json!({ "type": "section", "text": { "type": "mrkdwn", "text": clip_escaped(&todo.join("\n"), SECTION_TEXT_MAX) } }),
     ];
     if let Some(url) = a.link().filter(|u| u.len() <= 3000) {
         blocks.push(json!({
             "type": "actions",
-            "elements": [{ "type": "button", "text": { "type": "plain_text", "text": "Reconnect" }, "url": url }]
+            "elements": [{ "type": "button", "text": { "type": "plain_text", "text": w.reconnect_button }, "url": url }]
         }));
     }
     let fallback = inline(&one_line(
-        &format!("⚠️ {}: {}", a.headline(), a.reason_text()),
+        &format!("⚠️ {}: {}", a.headline(l), a.reason_text(l)),
         500,
     ));
     json!({ "text": fallback, "blocks": blocks })
 }
 
-/// The webhook payload: `{ "text": fallback, "blocks": [...] }`.
-pub fn render(msg: &FailureMessage) -> Value {
+/// The webhook payload: `{ "text": fallback, "blocks": [...] }`, our words in `l`.
+pub fn render(msg: &FailureMessage, l: Language) -> Value {
+    let w = l.words();
     let mut blocks = vec![json!({
         "type": "header",
-        "text": { "type": "plain_text", "text": clip_escaped(&one_line(&msg.headline(), 1000), HEADER_MAX), "emoji": true }
+        "text": { "type": "plain_text", "text": clip_escaped(&one_line(&msg.headline(l), 1000), HEADER_MAX), "emoji": true }
     })];
     let pipeline = match msg.link() {
         Some(url) if !url.contains(['|', '<', '>']) => format!(
@@ -163,11 +191,11 @@ pub fn render(msg: &FailureMessage) -> Value {
         _ => mrkdwn(&one_line(&msg.pipeline, 100)),
     };
     let mut fields = vec![
-        field("Project", &mrkdwn(&one_line(&msg.project, 300))),
-        field("Pipeline", &pipeline),
+        field(w.project, &mrkdwn(&one_line(&msg.project, 300))),
+        field(w.pipeline, &pipeline),
     ];
     if let Some(r) = msg.ref_line() {
-        fields.push(field("Ref", &mrkdwn(&one_line(&r, 300))));
+        fields.push(field(w.git_ref, &mrkdwn(&one_line(&r, 300))));
     }
     blocks.push(json!({ "type": "section", "fields": fields }));
     if let Some(note) = &msg.note {
@@ -177,13 +205,13 @@ pub fn render(msg: &FailureMessage) -> Value {
         }));
     }
     for job in msg.jobs.iter().take(MAX_JOBS) {
-        blocks.extend(job_blocks(job));
+        blocks.extend(job_blocks(job, l));
     }
     if msg.jobs.len() > MAX_JOBS {
         let rest = msg.jobs.len() - MAX_JOBS;
         blocks.push(json!({
             "type": "context",
-            "elements": [{ "type": "mrkdwn", "text": format!("… and {rest} more failed job{}", if rest == 1 { "" } else { "s" }) }]
+            "elements": [{ "type": "mrkdwn", "text": words::more_jobs(l, rest) }]
         }));
     }
     match msg.link() {
@@ -191,7 +219,7 @@ pub fn render(msg: &FailureMessage) -> Value {
             "type": "actions",
             "elements": [{
                 "type": "button",
-                "text": { "type": "plain_text", "text": "Open pipeline" },
+                "text": { "type": "plain_text", "text": w.open_pipeline },
                 "url": url,
             }]
         })),
@@ -201,12 +229,12 @@ pub fn render(msg: &FailureMessage) -> Value {
         })),
     }
     blocks.truncate(MAX_BLOCKS);
-    json!({ "text": fallback(msg), "blocks": blocks })
+    json!({ "text": fallback(msg, l), "blocks": blocks })
 }
 
 /// The notification text (and what clients without Block Kit show).
-fn fallback(msg: &FailureMessage) -> String {
-    let mut t = msg.headline();
+fn fallback(msg: &FailureMessage, l: Language) -> String {
+    let mut t = msg.headline(l);
     if let Some(r) = msg.ref_line() {
         t.push_str(&format!(" ({r})"));
     }
@@ -225,15 +253,16 @@ fn field(label: &str, value: &str) -> Value {
     json!({ "type": "mrkdwn", "text": clip_escaped(&format!("*{label}*\n{value}"), FIELD_MAX) })
 }
 
-fn job_blocks(job: &JobMessage) -> Vec<Value> {
-    let mut fields = vec![field("Job", &mrkdwn(&one_line(&job.title(), 300)))];
+fn job_blocks(job: &JobMessage, l: Language) -> Vec<Value> {
+    let w = l.words();
+    let mut fields = vec![field(w.job, &mrkdwn(&one_line(&job.title(), 300)))];
     if let Some(step) = &job.failing_step {
         fields.push(field(
-            "Step",
+            w.step,
             &format!("`{}`", mrkdwn(&one_line(step, 300)).replace('`', "'")),
         ));
     }
-    fields.push(field("Category", &mrkdwn(&job.verdict())));
+    fields.push(field(w.category, &mrkdwn(&job.verdict(l))));
     let mut blocks = vec![json!({ "type": "section", "fields": fields })];
     let mut notes = Vec::new();
     if !job.summary.is_empty() {
@@ -241,27 +270,28 @@ fn job_blocks(job: &JobMessage) -> Vec<Value> {
     }
     if let Some(why) = &job.log_unavailable {
         notes.push(format!(
-            ":warning: _Log unavailable:_ {}",
+            ":warning: _{}_ {}",
+            w.log_unavailable,
             mrkdwn(&one_line(why, 500))
         ));
     }
-    if let Some(mode) = &job.comparison {
-        notes.push(format!(":mag: {}", mrkdwn(&one_line(mode, 300))));
+    if let Some(mode) = job.comparison_line(l) {
+        notes.push(format!(":mag: {}", mrkdwn(&one_line(&mode, 300))));
     }
     if !notes.is_empty() {
         blocks.push(json!({ "type": "section", "text": { "type": "mrkdwn", "text": clip_escaped(&notes.join("\n"), SECTION_TEXT_MAX) } }));
     }
     if !job.excerpt.is_empty() {
-        blocks.push(json!({ "type": "section", "text": { "type": "mrkdwn", "text": excerpt_block(&job.excerpt, SECTION_TEXT_MAX) } }));
+        blocks.push(json!({ "type": "section", "text": { "type": "mrkdwn", "text": excerpt_block(&job.excerpt, SECTION_TEXT_MAX, l) } }));
     }
     blocks
 }
 
 /// ```` ```lines``` ```` plus `_… N more lines_` when cut, at most `max` characters in all.
-pub(crate) fn excerpt_block(lines: &[(u64, String)], max: usize) -> String {
+pub(crate) fn excerpt_block(lines: &[(u64, String)], max: usize, l: Language) -> String {
     let raw = excerpt_raw(lines);
     let fences = "```\n".len() + "\n```".len();
-    let note_cost = utf16_len(&format!("\n_{}_", more_lines(raw.len())));
+    let note_cost = utf16_len(&format!("\n_{}_", words::longest_more_lines(l, raw.len())));
     let fitted = fit(
         &raw,
         max.saturating_sub(fences),
@@ -271,7 +301,7 @@ pub(crate) fn excerpt_block(lines: &[(u64, String)], max: usize) -> String {
     );
     let mut out = format!("```\n{}\n```", fitted.lines.join("\n"));
     if fitted.more > 0 {
-        out.push_str(&format!("\n_{}_", more_lines(fitted.more)));
+        out.push_str(&format!("\n_{}_", words::more_lines(l, fitted.more)));
     }
     out
 }
@@ -290,4 +320,96 @@ fn code_line(s: &str) -> String {
         out.push(c);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::tests::{sample, slack_checked, u16, visible_mrkdwn};
+    use crate::words::tests::{
+        EXCERPT, assert_cut_whole_in_russian, assert_russian_with_the_report_intact, cyrillic_huge,
+        cyrillic_message,
+    };
+
+    #[test]
+    fn a_russian_route_gets_our_words_in_russian_and_the_report_as_it_was() {
+        let v = render(&cyrillic_message(), Language::Ru);
+        let shown = slack_checked(&v).join("\n");
+        assert_russian_with_the_report_intact("slack", &shown);
+        for needle in ["*Проект*", "*Задача*", "*Категория*", "*Ветка*"] {
+            assert!(shown.contains(needle), "{needle} missing:\n{shown}");
+        }
+        let blocks = v["blocks"].as_array().unwrap();
+        assert_eq!(
+            blocks.last().unwrap()["elements"][0]["text"]["text"],
+            "Открыть пайплайн"
+        );
+        let fallback = visible_mrkdwn(v["text"].as_str().unwrap()).unwrap();
+        assert!(
+            fallback.starts_with("Пайплайн упал: команда/платежи #1291 (main @ bd7315127a): сборка [build] — Сборка упала"),
+            "{fallback}"
+        );
+        // Escaped as ever: the log's markup is text, not Slack syntax.
+        let raw = v.to_string();
+        assert!(
+            raw.contains("&lt;script&gt;&amp;amp;&lt;/script&gt;"),
+            "{raw}"
+        );
+        assert!(!raw.contains(EXCERPT[0]));
+    }
+
+    #[test]
+    fn a_russian_excerpt_is_cut_within_slacks_limits_at_whole_characters() {
+        for lines in [30, 400] {
+            let huge = cyrillic_huge(lines);
+            let v = render(&huge, Language::Ru);
+            let shown = slack_checked(&v).join("\n");
+            assert_cut_whole_in_russian("slack", &shown, &huge);
+        }
+        // Whatever the count, the note fits in the room kept for it (a smaller count can take
+        // a longer Russian word: `22 строки` against `25 строк`).
+        for lines in 1..80 {
+            let huge = cyrillic_huge(lines);
+            for max in [400, 999, 1500] {
+                let block = excerpt_block(&huge.jobs[0].excerpt, max, Language::Ru);
+                assert!(u16(&block) <= max, "{lines} lines, {max}: {}", u16(&block));
+            }
+        }
+    }
+
+    #[test]
+    fn a_russian_alert_says_what_to_do_in_russian() {
+        let a = ConnectionAlert {
+            reason: "провайдер отказался обновить токен <&>: Refresh token is invalid".into(),
+            ..sample()
+        };
+        let v = render_alert(&a, Language::Ru);
+        let shown = slack_checked(&v).join("\n");
+        for needle in [
+            "⚠️ Подключение cloud (gitflic) требует переподключения",
+            "*Начиная с*\n2025-11-26 06:53 UTC",
+            "*Причина*\nпровайдер отказался обновить токен <&>: Refresh token is invalid",
+            "*Что делать*",
+            "Чтобы переподключить, откройте https://exlogare.example/api/integrations/gitflic/oauth/start/cloud",
+            "`?admin_token=<admin token>`",
+            "`exlogare-host parked`",
+        ] {
+            assert!(shown.contains(needle), "{needle} missing:\n{shown}");
+        }
+        for english in [
+            "Connection",
+            "Since",
+            "Reason",
+            "Reconnect",
+            "What to do",
+            "Until then",
+        ] {
+            assert!(!shown.contains(english), "{english} in:\n{shown}");
+        }
+        let blocks = v["blocks"].as_array().unwrap();
+        assert_eq!(
+            blocks.last().unwrap()["elements"][0]["text"]["text"],
+            "Переподключить"
+        );
+    }
 }

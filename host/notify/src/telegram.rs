@@ -8,11 +8,15 @@
 //!
 //! A [`ConnectionAlert`] ([`render_alert`]) is bounded by construction (every part is cut) and
 //! checked against the same budget.
+//!
+//! Our words are in the route's [`Language`]; they are counted like any other visible text, so
+//! the budget holds in either language.
 
 use super::alert::{self, Advice, ConnectionAlert};
 use super::http::Http;
 use super::message::{FailureMessage, JobMessage};
-use super::text::{excerpt_raw, fit, html, more_lines, one_line, utf16_len};
+use super::text::{excerpt_raw, fit, html, one_line, utf16_len};
+use super::words::{self, Language};
 use super::{Delivered, Notifier, NotifyError};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -80,16 +84,34 @@ impl Notifier for TelegramNotifier {
         "telegram"
     }
 
-    fn send(&self, msg: &FailureMessage, _idempotency_key: &str) -> Result<Delivered, NotifyError> {
-        self.post(render(msg))
+    fn send(&self, msg: &FailureMessage, idempotency_key: &str) -> Result<Delivered, NotifyError> {
+        self.send_in(msg, Language::En, idempotency_key)
     }
 
     fn send_alert(
         &self,
         alert: &ConnectionAlert,
+        idempotency_key: &str,
+    ) -> Result<Delivered, NotifyError> {
+        self.send_alert_in(alert, Language::En, idempotency_key)
+    }
+
+    fn send_in(
+        &self,
+        msg: &FailureMessage,
+        language: Language,
         _idempotency_key: &str,
     ) -> Result<Delivered, NotifyError> {
-        self.post(render_alert(alert))
+        self.post(render(msg, language))
+    }
+
+    fn send_alert_in(
+        &self,
+        alert: &ConnectionAlert,
+        language: Language,
+        _idempotency_key: &str,
+    ) -> Result<Delivered, NotifyError> {
+        self.post(render_alert(alert, language))
     }
 }
 
@@ -151,33 +173,35 @@ impl TelegramNotifier {
     }
 }
 
-/// The alert's text (HTML): at most [`TEXT_BUDGET`] visible units, far less in practice.
-pub fn render_alert(a: &ConnectionAlert) -> String {
+/// The alert's text (HTML), our words in `l`: at most [`TEXT_BUDGET`] visible units, far
+/// less in practice.
+pub fn render_alert(a: &ConnectionAlert, l: Language) -> String {
+    let w = l.words();
     let mut o = Out::default();
     o.tag("<b>")
-        .text(&format!("⚠️ {}", a.headline()))
+        .text(&format!("⚠️ {}", a.headline(l)))
         .tag("</b>");
     o.text(&format!("\n{}: ", one_line(&a.provider, 50)))
         .text(&a.instance());
-    o.text(&format!("\nSince {}", a.since()));
+    o.text(&format!("\n{} {}", w.since, a.since(l)));
     o.text("\n")
         .tag("<i>")
-        .text("Reason:")
+        .text(&format!("{}:", w.reason))
         .tag("</i>")
         .text(" ")
-        .text(&a.reason_text());
+        .text(&a.reason_text(l));
     o.text("\n\n");
     // The notes' literal parts in <code>; what counts is their text without the tags.
     let note = |o: &mut Out, sentence: alert::Sentence| {
         o.html
-            .push_str(&sentence(&|s| format!("<code>{}</code>", html(s))));
-        o.visible += utf16_len(&sentence(&|s| s.to_owned()));
+            .push_str(&sentence(l, &|s| format!("<code>{}</code>", html(s))));
+        o.visible += utf16_len(&sentence(l, &|s| s.to_owned()));
     };
     match (a.other_remedy(), a.advice(), &a.reconnect_url) {
         (Some(remedy), _, _) => note(&mut o, remedy),
-        (None, Advice::ReplaceStaticToken, _) | (None, _, None) => note(&mut o, alert::static_note),
+        (None, Advice::ReplaceStaticToken, _) | (None, _, None) => note(&mut o, words::static_note),
         (None, advice, Some(url)) => {
-            o.text("Reconnect: ");
+            o.text(&format!("{} ", w.reconnect));
             match a.link().filter(|u| u.len() <= 2000) {
                 Some(u) => o
                     .tag(&format!("<a href=\"{}\">", html(u)))
@@ -187,7 +211,7 @@ pub fn render_alert(a: &ConnectionAlert) -> String {
             };
             if advice == Advice::ReconnectWithAdminToken {
                 o.text("\n");
-                note(&mut o, alert::admin_note);
+                note(&mut o, words::admin_note);
             }
         }
     }
@@ -220,15 +244,15 @@ impl Out {
     }
 }
 
-/// The message text (HTML), at most [`TEXT_BUDGET`] visible UTF-16 units.
-pub fn render(msg: &FailureMessage) -> String {
-    render_within(msg, TEXT_BUDGET)
+/// The message text (HTML), our words in `l`, at most [`TEXT_BUDGET`] visible UTF-16 units.
+pub fn render(msg: &FailureMessage, l: Language) -> String {
+    render_within(msg, l, TEXT_BUDGET)
 }
 
-pub(crate) fn render_within(msg: &FailureMessage, budget: usize) -> String {
+pub(crate) fn render_within(msg: &FailureMessage, l: Language, budget: usize) -> String {
     let mut head = Out::default();
     head.tag("<b>")
-        .text(&format!("❌ {}", one_line(&msg.headline(), 400)))
+        .text(&format!("❌ {}", one_line(&msg.headline(l), 400)))
         .tag("</b>");
     if let Some(r) = msg.ref_line() {
         head.text("\n").text(&one_line(&r, 300));
@@ -237,7 +261,7 @@ pub(crate) fn render_within(msg: &FailureMessage, budget: usize) -> String {
     match msg.link() {
         Some(url) => head
             .tag(&format!("<a href=\"{}\">", html(url)))
-            .text("Open pipeline")
+            .text(l.words().open_pipeline)
             .tag("</a>"),
         None => head.text(&one_line(&msg.deep_link, 300)),
     };
@@ -248,16 +272,16 @@ pub(crate) fn render_within(msg: &FailureMessage, budget: usize) -> String {
             .tag("</i>");
     }
     // As many jobs as fit without their excerpts, then the excerpts share what is left.
-    let fixed: Vec<Out> = msg.jobs.iter().take(MAX_JOBS).map(job_fixed).collect();
+    let fixed: Vec<Out> = msg
+        .jobs
+        .iter()
+        .take(MAX_JOBS)
+        .map(|j| job_fixed(j, l))
+        .collect();
     let mut shown = fixed.len();
     let rest_note = |shown: usize| {
         let rest = msg.jobs.len() - shown;
-        (rest > 0).then(|| {
-            format!(
-                "\n\n… and {rest} more failed job{}",
-                if rest == 1 { "" } else { "s" }
-            )
-        })
+        (rest > 0).then(|| format!("\n\n{}", words::more_jobs(l, rest)))
     };
     let fixed_cost = |shown: usize| {
         head.visible
@@ -281,7 +305,7 @@ pub(crate) fn render_within(msg: &FailureMessage, budget: usize) -> String {
         }
         let share = left / with_excerpt.max(1);
         with_excerpt -= 1;
-        let ex = excerpt(&job.excerpt, share);
+        let ex = excerpt(&job.excerpt, share, l);
         left = left.saturating_sub(ex.visible);
         out.append(&ex);
     }
@@ -291,15 +315,16 @@ pub(crate) fn render_within(msg: &FailureMessage, budget: usize) -> String {
     out.html
 }
 
-fn job_fixed(job: &JobMessage) -> Out {
+fn job_fixed(job: &JobMessage, l: Language) -> Out {
+    let w = l.words();
     let mut o = Out::default();
     o.tag("<b>")
         .text(&one_line(&job.title(), 200))
         .tag("</b>")
         .text(" — ")
-        .text(&job.verdict());
+        .text(&job.verdict(l));
     if let Some(step) = &job.failing_step {
-        o.text("\nStep: ")
+        o.text(&format!("\n{}: ", w.step))
             .tag("<code>")
             .text(&one_line(step, 200))
             .tag("</code>");
@@ -310,24 +335,24 @@ fn job_fixed(job: &JobMessage) -> Out {
     if let Some(why) = &job.log_unavailable {
         o.text("\n⚠️ ")
             .tag("<i>")
-            .text("Log unavailable:")
+            .text(w.log_unavailable)
             .tag("</i>")
             .text(" ")
             .text(&one_line(why, 300));
     }
-    if let Some(mode) = &job.comparison {
+    if let Some(mode) = job.comparison_line(l) {
         o.text("\n")
             .tag("<i>")
-            .text(&one_line(mode, 200))
+            .text(&one_line(&mode, 200))
             .tag("</i>");
     }
     o
 }
 
 /// `\n<pre>lines</pre>` and `\n<i>… N more lines</i>` when cut, within `budget` visible units.
-fn excerpt(lines: &[(u64, String)], budget: usize) -> Out {
+fn excerpt(lines: &[(u64, String)], budget: usize, l: Language) -> Out {
     let raw = excerpt_raw(lines);
-    let note_cost = 1 + utf16_len(&more_lines(raw.len()));
+    let note_cost = 1 + utf16_len(&words::longest_more_lines(l, raw.len()));
     let id = |s: &str| s.to_owned();
     let fitted = fit(&raw, budget.saturating_sub(1), &id, &utf16_len, note_cost);
     let mut o = Out::default();
@@ -343,8 +368,81 @@ fn excerpt(lines: &[(u64, String)], budget: usize) -> Out {
     if fitted.more > 0 {
         o.text("\n")
             .tag("<i>")
-            .text(&more_lines(fitted.more))
+            .text(&words::more_lines(l, fitted.more))
             .tag("</i>");
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::tests::{TG_TAGS, sample, u16, visible_html};
+    use crate::words::tests::{
+        assert_cut_whole_in_russian, assert_russian_with_the_report_intact, cyrillic_huge,
+        cyrillic_message,
+    };
+
+    #[test]
+    fn a_russian_route_gets_our_words_in_russian_and_the_report_as_it_was() {
+        let html = render(&cyrillic_message(), Language::Ru);
+        let shown = visible_html(&html, TG_TAGS, &[]).unwrap_or_else(|e| panic!("{e}: {html}"));
+        assert_russian_with_the_report_intact("telegram", &shown);
+        assert!(shown.contains("Открыть пайплайн"), "{shown}");
+        assert!(
+            html.contains("&lt;script&gt;&amp;amp;&lt;/script&gt;") && !html.contains("<script>"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn a_russian_excerpt_is_cut_within_telegrams_limit_at_whole_characters() {
+        for lines in [30, 400] {
+            let huge = cyrillic_huge(lines);
+            let html = render(&huge, Language::Ru);
+            let shown = visible_html(&html, TG_TAGS, &[]).unwrap();
+            assert!(u16(&shown) <= TEXT_BUDGET, "{}", u16(&shown));
+            assert_cut_whole_in_russian("telegram", &shown, &huge);
+        }
+        // The room kept for the note holds whichever note the cut writes.
+        for lines in 1..80 {
+            let huge = cyrillic_huge(lines);
+            for budget in [600, 1234, 2000] {
+                let shown = visible_html(&render_within(&huge, Language::Ru, budget), TG_TAGS, &[])
+                    .unwrap();
+                assert!(
+                    u16(&shown) <= budget,
+                    "{lines} lines, {budget}: {}",
+                    u16(&shown)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn many_jobs_are_counted_in_russian() {
+        let mut m = cyrillic_message();
+        m.jobs = (0..MAX_JOBS + 2).map(|_| m.jobs[0].clone()).collect();
+        let shown = visible_html(&render(&m, Language::Ru), TG_TAGS, &[]).unwrap();
+        assert!(shown.ends_with("… и ещё 2 упавшие задачи"), "{shown}");
+    }
+
+    #[test]
+    fn a_russian_alert_says_what_to_do_in_russian() {
+        let html = render_alert(&sample(), Language::Ru);
+        let shown = visible_html(&html, TG_TAGS, &[]).unwrap_or_else(|e| panic!("{e}: {html}"));
+        for needle in [
+            "⚠️ Подключение cloud (gitflic) требует переподключения",
+            "Начиная с 2025-11-26 06:53 UTC",
+            "Причина: the provider refused to refresh the token",
+            "Переподключить: https://exlogare.example/api/integrations/gitflic/oauth/start/cloud",
+            "Ссылка ведёт на админский эндпоинт: добавьте к ней ?admin_token=<admin token>",
+            "До тех пор падения его пайплайнов не анализируются",
+        ] {
+            assert!(shown.contains(needle), "{needle} missing:\n{shown}");
+        }
+        for english in ["Connection", "Since", "Reason", "Reconnect", "Until then"] {
+            assert!(!shown.contains(english), "{english} in:\n{shown}");
+        }
+    }
 }

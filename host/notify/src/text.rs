@@ -112,15 +112,6 @@ pub(crate) fn clip_escaped(s: &str, max: usize) -> String {
     out
 }
 
-/// The visible note after a cut excerpt.
-pub(crate) fn more_lines(n: usize) -> String {
-    if n == 1 {
-        "… 1 more line".to_owned()
-    } else {
-        format!("… {n} more lines")
-    }
-}
-
 /// Excerpt lines as `193 | text`, numbers right-aligned, long lines clipped.
 pub(crate) fn excerpt_raw(lines: &[(u64, String)]) -> Vec<String> {
     let width = lines

@@ -95,32 +95,28 @@ impl Mode {
         }
     }
 
-    /// The message's line. `outcome` is the analysis's `comparison.outcome` when it compared.
+    /// The message's line, in English (the stored report's words). `outcome` is the analysis's
+    /// `comparison.outcome` when it compared.
     pub fn line(&self, outcome: Option<&str>) -> String {
+        self.said(outcome).line(exlogare_notify::Language::En)
+    }
+
+    /// What the message says of it, without the words (each route's language says it): the
+    /// plugin's reasons cut to one bounded line here, where they come in.
+    pub fn said(&self, outcome: Option<&str>) -> exlogare_notify::Comparison {
+        use exlogare_notify::Comparison;
         match self {
-            Mode::Compared { label, git_ref } => {
-                let run = match git_ref {
-                    Some(r) => format!("the last green run {label} on {r}"),
-                    None => format!("the last green run {label}"),
-                };
-                match outcome {
-                    Some("nothing_new") => format!(
-                        "compared with {run}: the failed step printed nothing that run did not, so the log was read alone"
-                    ),
-                    _ => format!("compared with {run}"),
-                }
-            }
-            Mode::NoGreenRun(why) if why.trim().is_empty() => {
-                "no green run to compare with".to_owned()
-            }
-            Mode::NoGreenRun(why) => format!(
-                "no green run to compare with ({})",
-                crate::provider_words::bounded_line(why, 160)
-            ),
-            Mode::NotCompared(why) => format!(
-                "not compared with a green run: {}",
-                crate::provider_words::bounded_line(why, 200)
-            ),
+            Mode::Compared { label, git_ref } => Comparison::Compared {
+                label: label.clone(),
+                git_ref: git_ref.clone(),
+                nothing_new: outcome == Some("nothing_new"),
+            },
+            Mode::NoGreenRun(why) => Comparison::NoGreenRun {
+                why: crate::provider_words::bounded_line(why, 160),
+            },
+            Mode::NotCompared(why) => Comparison::NotCompared {
+                why: crate::provider_words::bounded_line(why, 200),
+            },
         }
     }
 }

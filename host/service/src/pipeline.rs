@@ -6,7 +6,7 @@
 use crate::green_run::{GreenCost, GreenLookup, Mode};
 pub use crate::provider_words::{bounded_line, pipeline_label, provider_error_words};
 use exlogare_analysis::{Analyzer, Fingerprint, JobMeta, Report};
-use exlogare_notify::{FailureMessage, JobMessage};
+use exlogare_notify::{FailureMessage, JobMessage, Language};
 use exlogare_runtime::contract;
 use exlogare_runtime::log_sink::{self, LogSink};
 use exlogare_runtime::plugin::{CallContext, LoadedPlugin, PluginFault};
@@ -554,6 +554,15 @@ pub fn failure_message(
                 (Ok(_), None) => Some("the log was empty".to_owned()),
                 (Ok(_), Some(_)) => None,
             };
+            // Said only when a report was made: a missing log says enough on its own.
+            let compared = j.report.as_ref().and(j.comparison.as_ref()).map(|mode| {
+                let outcome = j
+                    .report
+                    .as_ref()
+                    .and_then(|r| r.comparison.as_ref())
+                    .map(|c| c.outcome);
+                mode.said(outcome)
+            });
             let mut m = JobMessage {
                 name: j.job.name.clone(),
                 stage: j.job.stage.clone(),
@@ -571,15 +580,8 @@ pub fn failure_message(
                         .as_deref()
                         .is_none_or(|b| is_under_web_base(u, b))
                 }),
-                // Said only when a report was made: a missing log says enough on its own.
-                comparison: j.report.as_ref().and(j.comparison.as_ref()).map(|mode| {
-                    let outcome = j
-                        .report
-                        .as_ref()
-                        .and_then(|r| r.comparison.as_ref())
-                        .map(|c| c.outcome);
-                    mode.line(outcome)
-                }),
+                comparison: compared.as_ref().map(|c| c.line(Language::En)),
+                compared,
             };
             if let Some(r) = &j.report {
                 m.failing_step = r.failing_step.clone();

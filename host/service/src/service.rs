@@ -1062,12 +1062,14 @@ impl Service {
     }
 
     fn notify(&self, d: &Delivery, message: &FailureMessage) -> anyhow::Result<()> {
-        let targets: Vec<String> = notify::route(&self.config.routes, &d.connection, &d.project)
-            .into_iter()
-            .map(String::from)
-            .collect();
+        // Each room in the language of the first route that names it (`notify::route`).
+        let targets: Vec<(String, notify::Language)> =
+            notify::route(&self.config.routes, &d.connection, &d.project)
+                .into_iter()
+                .map(|t| (t.notifier.to_owned(), t.language))
+                .collect();
         let mut transient: Option<(String, u64)> = None;
-        for target in &targets {
+        for (target, language) in &targets {
             if self.store.notification_done(d.id, target)? {
                 continue;
             }
@@ -1084,7 +1086,7 @@ impl Service {
             // Stable across retries and re-keying, so Matrix's transaction id dedupes a repeated send.
             let key = format!("delivery-{}#{}", d.id, target);
             let sending = std::time::Instant::now();
-            let sent = notifier.send(message, &key);
+            let sent = notifier.send_in(message, *language, &key);
             self.metrics.step("send", sending.elapsed());
             match sent {
                 Ok(_) => {

@@ -213,7 +213,9 @@ impl Service {
             at: opened_at,
             problem,
         };
-        for target in notify::route_connection(&self.config.routes, connection) {
+        // Each room in the language of the first route that names it (`notify::route_connection`).
+        for routed in notify::route_connection(&self.config.routes, connection) {
+            let target = routed.notifier;
             let Some(notifier) = self.notifiers.get(target) else {
                 continue;
             };
@@ -222,7 +224,7 @@ impl Service {
             }
             // Stable for this episode and notifier: a retry reuses Matrix's transaction id.
             let key = format!("connection-alert-{alert_id}#{target}");
-            let (state, error) = match notifier.send_alert(&alert, &key) {
+            let (state, error) = match notifier.send_alert_in(&alert, routed.language, &key) {
                 Ok(_) => {
                     tracing::info!(
                         connection,
