@@ -391,6 +391,31 @@ fn a_failure_is_stored_analysed_and_posted_once_to_each_room() {
 }
 
 #[test]
+fn a_route_in_russian_posts_our_words_in_russian_and_the_report_as_the_log_has_it() {
+    let world = World::new(&["failed-job-trace"]);
+    let ru = ROUTE.replace("notifiers = [", "language = \"ru\"\nnotifiers = [");
+    let text = world.config_text(&Opts::default()).replace(ROUTE, &ru);
+    assert!(text.contains("language = \"ru\""), "{text}");
+    let host = Host::start(&write_config(world.dir.path(), &text), true, true);
+
+    let id = queued_id(&host.deliver("failed-job-trace", "delivery.json"));
+    host.wait_state(id, "done");
+    let slack = all_text(&world.slack.posted()[0]);
+    for needle in [
+        "Пайплайн упал: acme/payments-api #1287",
+        "*Категория*\nкомпиляция, уверенность 90%",
+        "Открыть пайплайн",
+        // The report as the tool printed it.
+        "error[E0308]: mismatched types",
+        "cargo build --locked --all-targets",
+    ] {
+        assert!(slack.contains(needle), "{needle} missing:\n{slack}");
+    }
+    assert!(!slack.contains("CI failed"), "{slack}");
+    world.assert_clean();
+}
+
+#[test]
 fn a_ping_and_an_ignored_event_answer_200_and_store_nothing() {
     let world = World::new(&[]);
     let host = world.host(Opts::default());
