@@ -9,7 +9,25 @@
 
 use crate::metrics::Metrics;
 use crate::storage::{Delivery, StorageError, Store, now_ms};
+use exlogare_notify::Comparison;
 use exlogare_notify::FailureMessage;
+
+/// A comparison's words through `scrub`; its shape unchanged.
+fn scrub_comparison(c: Comparison, scrub: &dyn Fn(&str) -> String) -> Comparison {
+    match c {
+        Comparison::Compared {
+            label,
+            git_ref,
+            nothing_new,
+        } => Comparison::Compared {
+            label: scrub(&label),
+            git_ref: git_ref.as_deref().map(scrub),
+            nothing_new,
+        },
+        Comparison::NoGreenRun { why } => Comparison::NoGreenRun { why: scrub(&why) },
+        Comparison::NotCompared { why } => Comparison::NotCompared { why: scrub(&why) },
+    }
+}
 
 /// The decision about one claimed delivery.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,6 +84,9 @@ impl Outcome {
                     job.failing_step = job.failing_step.as_deref().map(scrub);
                     job.summary = log_line(&job.summary);
                     job.log_unavailable = job.log_unavailable.as_deref().map(scrub);
+                    // The green-run line can carry the plugin's words (why a lookup failed).
+                    job.comparison = job.comparison.as_deref().map(scrub);
+                    job.compared = job.compared.take().map(|c| scrub_comparison(c, scrub));
                     for (_, line) in &mut job.excerpt {
                         *line = log_line(line);
                     }
@@ -197,6 +218,54 @@ mod tests {
             backoff_max_ms: 4000,
             ..WorkerConfig::default()
         }
+    }
+
+    #[test]
+    fn the_green_run_line_is_scrubbed_like_the_rest_of_a_report() {
+        use exlogare_notify::JobMessage;
+        let job = JobMessage {
+            name: "test".into(),
+            stage: None,
+            failing_step: None,
+            category: "test_failure".into(),
+            summary: String::new(),
+            confidence: 0.0,
+            signature: String::new(),
+            located: true,
+            excerpt: vec![],
+            log_unavailable: None,
+            web_url: None,
+            comparison: Some("not compared with a green run: token s3cr3t refused".into()),
+            compared: Some(Comparison::NotCompared {
+                why: "token s3cr3t refused".into(),
+            }),
+        };
+        let m = FailureMessage {
+            provider: "gitflic".into(),
+            connection: "team".into(),
+            project: "acme/api".into(),
+            pipeline: "#1".into(),
+            status: "failed".into(),
+            git_ref: None,
+            commit_sha: None,
+            deep_link: String::new(),
+            jobs: vec![job],
+            note: None,
+        };
+        let scrub = |s: &str| s.replace("s3cr3t", "[secret]");
+        let Outcome::Report(m) = Outcome::Report(m).scrubbed(&scrub, &scrub) else {
+            panic!("a report stays a report")
+        };
+        assert_eq!(
+            m.jobs[0].comparison.as_deref(),
+            Some("not compared with a green run: token [secret] refused")
+        );
+        assert_eq!(
+            m.jobs[0].compared,
+            Some(Comparison::NotCompared {
+                why: "token [secret] refused".into()
+            })
+        );
     }
 
     #[test]
