@@ -7,8 +7,8 @@
 use crate::cookies;
 use crate::language;
 use crate::layout;
+use crate::page_words::words;
 use crate::visit::{Form, Visit};
-use crate::words::words;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use exlogare_service::service::Service;

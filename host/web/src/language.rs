@@ -1,45 +1,30 @@
-//! Which language a page is shown in: the operator's own choice (the `exlogare_lang` cookie the
+//! Which language a page is shown in (the same two languages as chat messages,
+//! exlogare_notify::Language): the operator's own choice (the `exlogare_lang` cookie the
 //! switch sets) first, else the browser's `Accept-Language`, else English. GitFlic's users
 //! mostly send `ru-RU,ru;q=0.9,en;q=0.8`; a browser that prefers neither gets English.
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Language {
-    En,
-    Ru,
-}
+pub use exlogare_notify::Language;
 
 /// The cookie the language switch sets.
 pub const COOKIE: &str = "exlogare_lang";
 
-impl Language {
-    pub fn code(self) -> &'static str {
-        match self {
-            Language::En => "en",
-            Language::Ru => "ru",
-        }
-    }
+/// A language code as a browser or the switch writes it (`RU`, ` ru`), or none we serve.
+fn served(code: &str) -> Option<Language> {
+    Language::from_code(&code.trim().to_ascii_lowercase())
+}
 
-    pub fn from_code(code: &str) -> Option<Language> {
-        match code.trim().to_ascii_lowercase().as_str() {
-            "en" => Some(Language::En),
-            "ru" => Some(Language::Ru),
-            _ => None,
-        }
-    }
-
-    /// The other one, for the switch.
-    pub fn other(self) -> Language {
-        match self {
-            Language::En => Language::Ru,
-            Language::Ru => Language::En,
-        }
+/// The language the switch offers: the other one.
+pub fn other(lang: Language) -> Language {
+    match lang {
+        Language::En => Language::Ru,
+        Language::Ru => Language::En,
     }
 }
 
 /// The language of a request: `cookie` is the switch's value, `accept` the `Accept-Language`
 /// header, either possibly absent or malformed.
 pub fn negotiate(cookie: Option<&str>, accept: Option<&str>) -> Language {
-    if let Some(l) = cookie.and_then(Language::from_code) {
+    if let Some(l) = cookie.and_then(served) {
         return l;
     }
     let Some(accept) = accept else {
@@ -56,7 +41,7 @@ pub fn negotiate(cookie: Option<&str>, accept: Option<&str>) -> Language {
             .find_map(|p| p.trim().strip_prefix("q="))
             .map_or(Some(1.0), |q| q.trim().parse::<f32>().ok())
             .filter(|q| q.is_finite() && *q > 0.0);
-        let (Some(lang), Some(q)) = (Language::from_code(primary), q) else {
+        let (Some(lang), Some(q)) = (served(primary), q) else {
             continue;
         };
         if best.is_none_or(|(b, _)| q > b) {

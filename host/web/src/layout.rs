@@ -3,6 +3,7 @@
 //! one column and tables that scroll sideways; every control is a link, a button or a labelled
 //! field, so the keyboard reaches all of them.
 
+use crate::language;
 use crate::visit::Visit;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
@@ -69,7 +70,7 @@ pub fn document(v: &Visit, title: &str, body: Markup) -> Markup {
                             a href="/failures" aria-current=[section("/failures").then_some("page")] { (w.failures) }
                         }
                     }
-                    a id="language-switch" lang=(v.lang.other().code()) href={ "/language/" (v.lang.other().code()) "?next=" (switch) } { (w.switch_to) }
+                    a id="language-switch" lang=(language::other(v.lang).code()) href={ "/language/" (language::other(v.lang).code()) "?next=" (switch) } { (w.switch_to) }
                     @if v.signed_in {
                         form method="post" action="/sign-out" {
                             input type="hidden" name="csrf" value=(v.csrf);

@@ -3,7 +3,7 @@
 //! once; a session cookie follows, and every form carries the session's CSRF token.
 //!
 //! - [`gate`]: the checks every page request passes (host and origin, session, CSRF) before
-//!   [`visit`] describes it; [`cookies`], [`language`], [`words`]: their plain parts.
+//!   [`visit`] describes it; [`cookies`], [`language`], [`page_words`]: their plain parts.
 //! - [`layout`]: the frame and style of every page.
 //! - [`sign_in`]: sign-in, sign-out, the language switch.
 //! - [`integrations`]: providers and connections, adding one, Connect / Reconnect (OAuth).
@@ -19,10 +19,10 @@ pub mod gate;
 pub mod integrations;
 pub mod language;
 pub mod layout;
+pub mod page_words;
 pub mod projects;
 pub mod sign_in;
 pub mod visit;
-pub mod words;
 
 use axum::Router;
 use axum::routing::{get, post};

@@ -141,7 +141,7 @@ pub async fn switch_language(
 ) -> Response {
     let next = local_path(next_of(query.as_deref()).as_deref()).to_string();
     let mut r = see_other(&next);
-    if let Some(lang) = crate::language::Language::from_code(&code) {
+    if let Some(lang) = crate::language::Language::from_code(&code.to_ascii_lowercase()) {
         let secure = cookies::secure(service.config.server.public_url.as_deref());
         if let Ok(c) = HeaderValue::from_str(&cookies::set_language(lang.code(), secure)) {
             r.headers_mut().append(header::SET_COOKIE, c);

@@ -2,7 +2,7 @@
 //! session's CSRF token; and the form it sent.
 
 use crate::language::Language;
-use crate::words::Words;
+use crate::page_words::PageWords;
 use exlogare_service::service::Service;
 use std::sync::Arc;
 
@@ -10,7 +10,7 @@ use std::sync::Arc;
 pub struct Visit {
     pub service: Arc<Service>,
     pub lang: Language,
-    pub w: &'static Words,
+    pub w: &'static PageWords,
     /// The session's CSRF token, for the forms the page draws (empty before sign-in).
     pub csrf: String,
     /// The path and query asked for, for the language switch to come back to.

@@ -4,8 +4,7 @@
 
 use crate::language::Language;
 
-pub struct Words {
-    pub lang_name: &'static str,
+pub struct PageWords {
     pub switch_to: &'static str,
     pub skip_to_content: &'static str,
     pub integrations: &'static str,
@@ -106,8 +105,7 @@ pub struct Words {
     pub storage_error: &'static str,
 }
 
-pub const EN: Words = Words {
-    lang_name: "English",
+pub const EN: PageWords = PageWords {
     switch_to: "Русский",
     skip_to_content: "Skip to content",
     integrations: "Integrations",
@@ -208,8 +206,7 @@ pub const EN: Words = Words {
     storage_error: "The service's database could not be read; try again shortly.",
 };
 
-pub const RU: Words = Words {
-    lang_name: "Русский",
+pub const RU: PageWords = PageWords {
     switch_to: "English",
     skip_to_content: "К содержимому",
     integrations: "Интеграции",
@@ -310,7 +307,7 @@ pub const RU: Words = Words {
     storage_error: "Не удалось прочитать базу данных сервиса; попробуйте чуть позже.",
 };
 
-pub fn words(lang: Language) -> &'static Words {
+pub fn words(lang: Language) -> &'static PageWords {
     match lang {
         Language::En => &EN,
         Language::Ru => &RU,
