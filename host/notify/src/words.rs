@@ -194,7 +194,7 @@ pub(crate) fn more_jobs(l: Language, n: usize) -> String {
 
 /// The analysis's category (`test_failure`) in words. A category this table does not know yet
 /// is shown as the analysis names it, underscores as spaces.
-pub(crate) fn category(l: Language, name: &str) -> String {
+pub fn category(l: Language, name: &str) -> String {
     let ru = match name {
         "compilation" => "компиляция",
         "test_failure" => "падение тестов",

@@ -53,10 +53,13 @@ fn failure_card(v: &Visit, delivery: i64, at: i64, m: &FailureMessage) -> Markup
                             Some(href) => { a href=(href) { (job.name) } }
                             None => { span { (job.name) } }
                         }
-                        span.badge { (w.category) ": " (job.category) }
+                        span.badge { (w.category) ": " (exlogare_notify::words::category(v.lang, &job.category)) }
                     }
                     @if !job.summary.is_empty() { p { (job.summary) } }
-                    @if let Some(c) = &job.comparison { p.help { (c) } }
+                    // In the page's language when the report keeps the comparison as data
+                    // (reports stored before that keep their English line).
+                    @if let Some(c) = &job.compared { p.help { (c.line(v.lang)) } }
+                    @else if let Some(c) = &job.comparison { p.help { (c) } }
                     @if let Some(why) = &job.log_unavailable { p.error { (w.log_unavailable) ": " (why) } }
                     @if !job.excerpt.is_empty() {
                         pre aria-label=(w.excerpt) { (excerpt_text(&job.excerpt)) }
