@@ -19,7 +19,9 @@ mod running;
 
 use config_text::*;
 use exlogare_conformance_tests::gitflic_fixtures;
-use exlogare_notify::{ConnectionAlert, Delivered, FailureMessage, Notifier, NotifyError};
+use exlogare_notify::{
+    ConnectionAlert, Delivered, FailureMessage, Language, Notifier, NotifyError,
+};
 use exlogare_service::storage::now_ms;
 use fakes::*;
 use running::{RunningHost as Host, base64_encode};
@@ -150,16 +152,26 @@ impl Notifier for PanicsOnPoison {
     fn kind(&self) -> &'static str {
         self.0.kind()
     }
-    fn send(&self, msg: &FailureMessage, key: &str) -> Result<Delivered, NotifyError> {
+    fn send_in(
+        &self,
+        msg: &FailureMessage,
+        language: Language,
+        key: &str,
+    ) -> Result<Delivered, NotifyError> {
         if msg.project == "acme/poison" {
             let line = "10:15: Ошибка сборки";
             // The very slice that used to take the worker down, now on purpose.
             let _ = &line[..8];
         }
-        self.0.send(msg, key)
+        self.0.send_in(msg, language, key)
     }
-    fn send_alert(&self, alert: &ConnectionAlert, key: &str) -> Result<Delivered, NotifyError> {
-        self.0.send_alert(alert, key)
+    fn send_alert_in(
+        &self,
+        alert: &ConnectionAlert,
+        language: Language,
+        key: &str,
+    ) -> Result<Delivered, NotifyError> {
+        self.0.send_alert_in(alert, language, key)
     }
 }
 

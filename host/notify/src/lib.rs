@@ -56,39 +56,35 @@ pub trait Notifier: Send + Sync {
     fn name(&self) -> &str;
     /// The platform: `slack`, `telegram`, `matrix` or `console`.
     fn kind(&self) -> &'static str;
-    /// Posts the message. `idempotency_key` identifies this message to this notifier: the same
-    /// key on a retry means "the same message" (Matrix uses it as the transaction id).
-    fn send(&self, msg: &FailureMessage, idempotency_key: &str) -> Result<Delivered, NotifyError>;
-    /// Posts a connection alert, with the same escaping, limits and error classes as `send`.
-    /// `idempotency_key` identifies the alert to this notifier, as for `send`.
-    fn send_alert(
-        &self,
-        alert: &ConnectionAlert,
-        idempotency_key: &str,
-    ) -> Result<Delivered, NotifyError>;
-    /// As `send`, with our words (headings, labels, notes) in `language`; the report's own text
-    /// is posted as it is. The four notifiers here render every [`Language`]. This default is
-    /// for a notifier that can only post English (a test double): it calls `send`. A wrapper
-    /// around another notifier overrides it to pass the language on.
+    /// Posts the message with our words (headings, labels, notes) in `language`; the report's
+    /// own text is posted as it is. `idempotency_key` identifies this message to this notifier:
+    /// the same key on a retry means "the same message" (Matrix uses it as the transaction id).
+    /// Required, so a notifier (a wrapper included) always passes the route's language on.
     fn send_in(
         &self,
         msg: &FailureMessage,
         language: Language,
         idempotency_key: &str,
-    ) -> Result<Delivered, NotifyError> {
-        let _ = language;
-        self.send(msg, idempotency_key)
-    }
-    /// As `send_alert`, with our words in `language` (the default calls `send_alert`, as for
-    /// [`send_in`](Self::send_in)).
+    ) -> Result<Delivered, NotifyError>;
+    /// Posts a connection alert in `language`, with the same escaping, limits and error classes
+    /// as `send_in`. `idempotency_key` identifies the alert to this notifier, as for `send_in`.
     fn send_alert_in(
         &self,
         alert: &ConnectionAlert,
         language: Language,
         idempotency_key: &str,
+    ) -> Result<Delivered, NotifyError>;
+    /// [`send_in`](Self::send_in) in English, the language of a route that names none.
+    fn send(&self, msg: &FailureMessage, idempotency_key: &str) -> Result<Delivered, NotifyError> {
+        self.send_in(msg, Language::En, idempotency_key)
+    }
+    /// [`send_alert_in`](Self::send_alert_in) in English.
+    fn send_alert(
+        &self,
+        alert: &ConnectionAlert,
+        idempotency_key: &str,
     ) -> Result<Delivered, NotifyError> {
-        let _ = language;
-        self.send_alert(alert, idempotency_key)
+        self.send_alert_in(alert, Language::En, idempotency_key)
     }
 }
 

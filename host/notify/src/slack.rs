@@ -56,18 +56,6 @@ impl Notifier for SlackNotifier {
         "slack"
     }
 
-    fn send(&self, msg: &FailureMessage, idempotency_key: &str) -> Result<Delivered, NotifyError> {
-        self.send_in(msg, Language::En, idempotency_key)
-    }
-
-    fn send_alert(
-        &self,
-        alert: &ConnectionAlert,
-        idempotency_key: &str,
-    ) -> Result<Delivered, NotifyError> {
-        self.send_alert_in(alert, Language::En, idempotency_key)
-    }
-
     fn send_in(
         &self,
         msg: &FailureMessage,
