@@ -129,6 +129,8 @@ mod tests {
             "",
             "ht",
             "пайплайн",
+            "aжжжжhttps://x",
+            "ftp://пайплайн",
         ] {
             assert_eq!(safe_href(bad), None, "{bad}");
         }

@@ -77,6 +77,25 @@ mod tests {
     }
 
     #[test]
+    fn a_form_in_any_script_or_broken_bytes_is_read_whole_without_a_panic() {
+        let f = Form::parse(
+            "search=%D0%BF%D0%BB%D0%B0%D1%82%D1%91%D0%B6&id=%FF%FE%D0&x=пайплайн".as_bytes(),
+        );
+        assert_eq!(f.get("search"), Some("платёж"));
+        assert_eq!(
+            f.get("id"),
+            Some("\u{FFFD}\u{FFFD}\u{FFFD}"),
+            "invalid UTF-8 is replaced, not cut"
+        );
+        assert_eq!(f.get("x"), Some("пайплайн"));
+        let long = format!("q={}", "ж".repeat(1 << 20));
+        assert_eq!(
+            Form::parse(long.as_bytes()).get("q").map(str::len),
+            Some(2 << 20)
+        );
+    }
+
+    #[test]
     fn going_back_stays_on_this_site() {
         assert_eq!(local_path(Some("/failures?x=1")), "/failures?x=1");
         for outside in [
