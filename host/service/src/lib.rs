@@ -27,6 +27,7 @@ pub mod provider_words;
 pub mod reachability;
 pub mod recording;
 pub mod scrub;
+pub mod secret_hex;
 pub mod server;
 pub mod service;
 pub mod storage;

@@ -3,9 +3,9 @@
 //! every replica on the database. The cookie's value never reaches the database, only its
 //! SHA-256, so reading the table signs no one in.
 
+use crate::secret_hex::{random_256_hex, sha256_hex};
 use crate::storage::{Store, now_ms};
 use exlogare_storage::{OptionalExtension, params};
-use sha2::{Digest, Sha256};
 
 /// A signed-in session: what the cookie's holder may do until `expires_at`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,22 +16,17 @@ pub struct WebSession {
 }
 
 fn id_sha256(cookie_value: &str) -> String {
-    hex::encode(Sha256::digest(cookie_value.as_bytes()))
-}
-
-/// 32 random bytes as hex: a session's cookie value or its CSRF token.
-pub fn random_token() -> String {
-    hex::encode(rand::random::<[u8; 32]>())
+    sha256_hex(cookie_value)
 }
 
 impl Store {
     /// Starts a session lasting `lifetime_ms`; returns the cookie value and the session. Ended
     /// sessions are swept on the way, so the table holds only live ones.
     pub fn start_web_session(&self, lifetime_ms: i64) -> anyhow::Result<(String, WebSession)> {
-        let cookie = random_token();
+        let cookie = random_256_hex();
         let now = now_ms();
         let session = WebSession {
-            csrf: random_token(),
+            csrf: random_256_hex(),
             expires_at: now.saturating_add(lifetime_ms),
         };
         let db = self.db()?;

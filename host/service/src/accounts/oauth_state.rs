@@ -6,7 +6,6 @@ use crate::storage::Store;
 use base64::Engine as _;
 use exlogare_storage::{OptionalExtension, params};
 use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 pub const STATE_TTL_MS: i64 = 10 * 60 * 1000;
 /// How long a used or expired state is remembered (for the "already used" / "expired" messages).
@@ -39,7 +38,7 @@ impl From<exlogare_storage::StorageError> for StateError {
 }
 
 fn hash(state: &str) -> String {
-    hex::encode(Sha256::digest(state.as_bytes()))
+    crate::secret_hex::sha256_hex(state)
 }
 
 /// Creates a state for `connection`, valid for 10 minutes from `now` (ms). Also forgets

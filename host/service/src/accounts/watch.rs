@@ -30,8 +30,6 @@ use exlogare_runtime::contract;
 use exlogare_runtime::http::Secret;
 use exlogare_runtime::plugin::{CallContext, CallOutput, PluginFault};
 use exlogare_storage::{OptionalExtension, params};
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 /// The event a watch subscribes to.
 pub const WATCH_EVENT: &str = "PIPELINE_FAIL";
@@ -51,7 +49,7 @@ pub struct Watch {
 }
 
 fn secret_hash(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
+    crate::secret_hex::sha256_hex(secret)
 }
 
 /// How long a retired secret is remembered to explain a refusal: long past any provider's
@@ -141,9 +139,7 @@ impl Service {
         let c = &*c;
         let project = &self.watch_key(connection, project)?;
         let pref = project_ref(project)?;
-        let mut bytes = [0u8; 32];
-        rand::rng().fill_bytes(&mut bytes);
-        let secret = Secret::new(hex::encode(bytes));
+        let secret = Secret::new(crate::secret_hex::random_256_hex());
         let base = public_url
             .map(|u| u.trim_end_matches('/').to_string())
             .unwrap_or_else(|| self.config.server.public_root());
